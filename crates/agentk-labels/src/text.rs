@@ -1,0 +1,90 @@
+use std::fmt;
+
+/// Text that came from outside AgentK, made safe to show in a message.
+///
+/// It keeps at most [`SafeText::MAX_CHARS`] characters and escapes control and other
+/// non-printing characters, so a hostile value can neither flood a terminal or a log line nor
+/// smuggle escape sequences into it. It displays in backticks, as house style asks for user
+/// values.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SafeText(String);
+
+impl SafeText {
+    /// The most characters of the original that are kept.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Makes `raw` safe to display.
+    pub fn new(raw: &str) -> Self {
+        let mut out = String::new();
+        let mut kept = 0;
+        for c in raw.chars() {
+            if kept == Self::MAX_CHARS {
+                out.push_str(&format!("…(+{} bytes)", raw.len() - raw_prefix_len(raw, kept)));
+                break;
+            }
+            if c == '`' {
+                out.extend(c.escape_unicode());
+            } else if c.is_control() || c.is_whitespace() && c != ' ' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+            kept += 1;
+        }
+        Self(out)
+    }
+
+    /// The escaped text, without backticks.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Byte length of the first `chars` characters of `raw`.
+fn raw_prefix_len(raw: &str, chars: usize) -> usize {
+    raw.char_indices().nth(chars).map_or(raw.len(), |(i, _)| i)
+}
+
+impl fmt::Display for SafeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.0)
+    }
+}
+
+impl fmt::Debug for SafeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SafeText;
+
+    fn check(raw: &str, shown: &str) {
+        assert_eq!(SafeText::new(raw).to_string(), shown);
+    }
+
+    #[test]
+    fn plain_text_is_kept_in_backticks() {
+        check("kernel.reboot", "`kernel.reboot`");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        check("a\u{1b}[2Jb\n", "`a\\u{1b}[2Jb\\n`");
+    }
+
+    #[test]
+    fn backticks_cannot_close_the_quote() {
+        check("x` injected", "`x\\u{60} injected`");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_a_count() {
+        let raw = "a".repeat(1000);
+        let shown = SafeText::new(&raw).to_string();
+        assert!(shown.len() < 100, "{shown}");
+        assert!(shown.ends_with("…(+936 bytes)`"), "{shown}");
+    }
+}
