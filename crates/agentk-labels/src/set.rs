@@ -245,7 +245,9 @@ impl<'de> Deserialize<'de> for LabelSet {
                 while let Some(label) = seq.next_element::<Label>()? {
                     seen += 1;
                     if seen > Label::ALL.len() {
-                        return Err(serde::de::Error::custom("label list has more entries than there are labels"));
+                        return Err(serde::de::Error::custom(
+                            "label list has more entries than there are labels",
+                        ));
                     }
                     set = set.with(label);
                 }

@@ -240,7 +240,13 @@ mod tests {
 
     #[test]
     fn hostile_unknown_names_are_never_shown() {
-        for raw in ["", "Tool.Invoke", "x\u{1b}[31m", &"a".repeat(65), "tool.invoke "] {
+        for raw in [
+            "",
+            "Tool.Invoke",
+            "x\u{1b}[31m",
+            &"a".repeat(65),
+            "tool.invoke ",
+        ] {
             let kind = SyscallKind::parse(raw);
             assert!(kind.is_unknown(), "{raw:?}");
             let shown = kind.to_string();

@@ -16,10 +16,12 @@ impl SafeText {
     /// Makes `raw` safe to display.
     pub fn new(raw: &str) -> Self {
         let mut out = String::new();
-        let mut kept = 0;
-        for c in raw.chars() {
+        for (kept, c) in raw.chars().enumerate() {
             if kept == Self::MAX_CHARS {
-                out.push_str(&format!("…(+{} bytes)", raw.len() - raw_prefix_len(raw, kept)));
+                out.push_str(&format!(
+                    "…(+{} bytes)",
+                    raw.len() - raw_prefix_len(raw, kept)
+                ));
                 break;
             }
             if c == '`' {
@@ -29,7 +31,6 @@ impl SafeText {
             } else {
                 out.push(c);
             }
-            kept += 1;
         }
         Self(out)
     }

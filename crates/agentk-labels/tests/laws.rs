@@ -1,4 +1,5 @@
 //! Lattice laws, the propagation rule (P7) and text round trips, checked over every value.
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on purpose")]
 
 use agentk_labels::{Label, LabelSet, Outcome, Syscall, SyscallKind, propagate};
 use proptest::prelude::*;
@@ -120,20 +121,49 @@ fn check_propagation(syscall: Syscall, inputs: &str, outcome: Outcome, expected:
 fn responses_are_external_and_errors_suspect() {
     use Outcome::{Error, Ok};
     check_propagation(Syscall::ToolResponse, "none", Ok, "untrusted,external");
-    check_propagation(Syscall::ToolResponse, "none", Error, "untrusted,external,poisoned-suspect");
-    check_propagation(Syscall::ResourceResponse, "private", Ok, "untrusted,external,private");
-    check_propagation(Syscall::PromptResponse, "trusted", Error, "trusted,untrusted,external,poisoned-suspect");
+    check_propagation(
+        Syscall::ToolResponse,
+        "none",
+        Error,
+        "untrusted,external,poisoned-suspect",
+    );
+    check_propagation(
+        Syscall::ResourceResponse,
+        "private",
+        Ok,
+        "untrusted,external,private",
+    );
+    check_propagation(
+        Syscall::PromptResponse,
+        "trusted",
+        Error,
+        "trusted,untrusted,external,poisoned-suspect",
+    );
     check_propagation(Syscall::ToolDescribe, "none", Ok, "untrusted,external");
-    check_propagation(Syscall::NetworkSend, "private", Ok, "untrusted,external,private");
+    check_propagation(
+        Syscall::NetworkSend,
+        "private",
+        Ok,
+        "untrusted,external,private",
+    );
     check_propagation(Syscall::SecretOpen, "trusted", Ok, "trusted,secret");
-    check_propagation(Syscall::ModelCall, "untrusted,private", Ok, "untrusted,private");
+    check_propagation(
+        Syscall::ModelCall,
+        "untrusted,private",
+        Ok,
+        "untrusted,private",
+    );
     check_propagation(Syscall::ContextRead, "none", Ok, "none");
     check_propagation(Syscall::FilePatch, "none", Error, "poisoned-suspect");
 }
 
 #[test]
 fn unknown_kinds_propagate_as_suspect() {
-    let out = propagate(&SyscallKind::parse("kernel.reboot"), LabelSet::EMPTY, Outcome::Ok);
+    let out = propagate(
+        &SyscallKind::parse("kernel.reboot"),
+        LabelSet::EMPTY,
+        Outcome::Ok,
+    );
     assert_eq!(out.to_string(), "untrusted,poisoned-suspect");
 }
 
@@ -160,6 +190,6 @@ fn bits_outside_the_six_labels_are_refused() {
 #[test]
 fn json_refuses_unknown_labels_and_long_lists() {
     assert!(serde_json::from_str::<LabelSet>(r#"["secret","nope"]"#).is_err());
-    let long = format!("[{}]", vec!["\"secret\""; 7].join(","));
+    let long = format!("[{}]", ["\"secret\""; 7].join(","));
     assert!(serde_json::from_str::<LabelSet>(&long).is_err());
 }
