@@ -10,14 +10,19 @@ use std::fmt;
 pub struct SafeText(String);
 
 impl SafeText {
-    /// The most characters of the original that are kept.
+    /// The most characters of the original that [`SafeText::new`] keeps.
     pub const MAX_CHARS: usize = 64;
 
-    /// Makes `raw` safe to display.
+    /// Makes `raw` safe to display, keeping at most [`SafeText::MAX_CHARS`] characters.
     pub fn new(raw: &str) -> Self {
+        Self::with_limit(raw, Self::MAX_CHARS)
+    }
+
+    /// Makes `raw` safe to display, keeping at most `max_chars` characters.
+    pub fn with_limit(raw: &str, max_chars: usize) -> Self {
         let mut out = String::new();
         for (kept, c) in raw.chars().enumerate() {
-            if kept == Self::MAX_CHARS {
+            if kept == max_chars {
                 out.push_str(&format!(
                     "…(+{} bytes)",
                     raw.len() - raw_prefix_len(raw, kept)

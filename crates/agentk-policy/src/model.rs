@@ -1,0 +1,354 @@
+//! The validated policy: rules, their conditions, and operator grants.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use agentk_labels::{LabelSet, Syscall};
+use serde::Serialize;
+
+use crate::pattern::Pattern;
+
+/// What a rule does when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// The syscall may proceed.
+    Allow,
+    /// The syscall is refused.
+    Deny,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        })
+    }
+}
+
+/// What a rule asks of the request's capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CapabilityCondition {
+    /// The request presents an operator grant that covers its agent, syscall and target.
+    Present,
+    /// It does not.
+    Missing,
+}
+
+/// A rule's conditions. Each one present must hold for the rule to match; an absent one holds
+/// for every request. A rule with none at all is a catch-all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub(crate) syscalls: Option<Vec<Syscall>>,
+    pub(crate) targets: Option<Vec<Pattern>>,
+    pub(crate) agents: Option<Vec<Pattern>>,
+    pub(crate) labels_any: Option<LabelSet>,
+    pub(crate) labels_all: Option<LabelSet>,
+    pub(crate) labels_none: Option<LabelSet>,
+    pub(crate) capability: Option<CapabilityCondition>,
+}
+
+impl Conditions {
+    /// The syscall must be one of these.
+    pub fn syscalls(&self) -> Option<&[Syscall]> {
+        self.syscalls.as_deref()
+    }
+
+    /// The target must match one of these patterns.
+    pub fn targets(&self) -> Option<&[Pattern]> {
+        self.targets.as_deref()
+    }
+
+    /// The agent id must match one of these patterns.
+    pub fn agents(&self) -> Option<&[Pattern]> {
+        self.agents.as_deref()
+    }
+
+    /// The data must carry at least one of these labels.
+    pub fn labels_any(&self) -> Option<LabelSet> {
+        self.labels_any
+    }
+
+    /// The data must carry all of these labels.
+    pub fn labels_all(&self) -> Option<LabelSet> {
+        self.labels_all
+    }
+
+    /// The data must carry none of these labels.
+    pub fn labels_none(&self) -> Option<LabelSet> {
+        self.labels_none
+    }
+
+    /// What the rule asks of the capability.
+    pub fn capability(&self) -> Option<CapabilityCondition> {
+        self.capability
+    }
+
+    /// Whether the label conditions hold for `labels`.
+    pub(crate) fn labels_hold(&self, labels: LabelSet) -> bool {
+        self.labels_any.is_none_or(|any| labels.intersects(any))
+            && self.labels_all.is_none_or(|all| labels.is_superset(all))
+            && self.labels_none.is_none_or(|none| !labels.intersects(none))
+    }
+
+    /// Bit `b` is set when the label conditions hold for the label set with bits `b`.
+    pub(crate) fn label_table(&self) -> u64 {
+        (0..LabelSet::COUNT as u8)
+            .filter_map(LabelSet::from_bits)
+            .filter(|&set| self.labels_hold(set))
+            .fold(0, |table, set| table | 1 << set.bits())
+    }
+
+    /// Bit 0: holds without a capability; bit 1: holds with one.
+    pub(crate) fn capability_table(&self) -> u8 {
+        match self.capability {
+            None => 0b11,
+            Some(CapabilityCondition::Missing) => 0b01,
+            Some(CapabilityCondition::Present) => 0b10,
+        }
+    }
+
+    /// Bit `i` is set when the syscall with index `i` is allowed by `syscalls`.
+    pub(crate) fn syscall_table(&self) -> u32 {
+        match &self.syscalls {
+            None => Syscall::ALL.iter().fold(0, |table, s| table | s.bit()),
+            Some(list) => list.iter().fold(0, |table, s| table | s.bit()),
+        }
+    }
+}
+
+/// One ordered policy rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub(crate) id: String,
+    pub(crate) effect: Effect,
+    pub(crate) reason: String,
+    pub(crate) when: Conditions,
+    pub(crate) line: usize,
+    // Precomputed from `when`, so evaluation is a few bit tests before any string work.
+    pub(crate) syscall_table: u32,
+    pub(crate) label_table: u64,
+    pub(crate) capability_table: u8,
+}
+
+impl Rule {
+    /// The rule's id, unique in its policy.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// What it does when it fires.
+    pub fn effect(&self) -> Effect {
+        self.effect
+    }
+
+    /// Why, in the operator's words.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Its conditions.
+    pub fn when(&self) -> &Conditions {
+        &self.when
+    }
+
+    /// The line it starts on in its source.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Whether it matches every request.
+    pub fn is_catch_all(&self) -> bool {
+        self.syscall_table == Conditions::default().syscall_table()
+            && self.label_table == u64::MAX
+            && self.capability_table == 0b11
+            && universal(self.when.targets())
+            && universal(self.when.agents())
+    }
+
+    pub(crate) fn matches(
+        &self,
+        syscall: Syscall,
+        target: &str,
+        agent: &str,
+        labels: LabelSet,
+        capability: bool,
+    ) -> bool {
+        self.syscall_table & syscall.bit() != 0
+            && self.label_table >> labels.bits() & 1 != 0
+            && self.capability_table >> u8::from(capability) & 1 != 0
+            && any_matches(self.when.targets(), target)
+            && any_matches(self.when.agents(), agent)
+    }
+
+    pub(crate) fn new(
+        id: String,
+        effect: Effect,
+        reason: String,
+        when: Conditions,
+        line: usize,
+    ) -> Self {
+        Rule {
+            syscall_table: when.syscall_table(),
+            label_table: when.label_table(),
+            capability_table: when.capability_table(),
+            id,
+            effect,
+            reason,
+            when,
+            line,
+        }
+    }
+}
+
+fn universal(patterns: Option<&[Pattern]>) -> bool {
+    patterns.is_none_or(|list| list.iter().any(Pattern::is_universal))
+}
+
+fn any_matches(patterns: Option<&[Pattern]>, text: &str) -> bool {
+    patterns.is_none_or(|list| list.iter().any(|p| p.matches(text)))
+}
+
+/// An operator grant: a capability the operator is willing to issue. A request can only present
+/// a grant by id; it can never define one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub(crate) id: String,
+    pub(crate) agents: Vec<Pattern>,
+    pub(crate) syscall: Syscall,
+    pub(crate) target: Pattern,
+    pub(crate) scope: String,
+    pub(crate) uses: u32,
+    pub(crate) ttl_seconds: u64,
+    pub(crate) line: usize,
+}
+
+impl Grant {
+    /// The grant's id, unique in its policy.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Agents it may be issued to.
+    pub fn agents(&self) -> &[Pattern] {
+        &self.agents
+    }
+
+    /// The one syscall it covers.
+    pub fn syscall(&self) -> Syscall {
+        self.syscall
+    }
+
+    /// Targets it covers.
+    pub fn target(&self) -> &Pattern {
+        &self.target
+    }
+
+    /// The scope receipts minted from it carry.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// How many receipts may be minted from it.
+    pub fn uses(&self) -> u32 {
+        self.uses
+    }
+
+    /// How long a receipt minted from it lives.
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    /// The line it starts on in its source.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Whether it covers `agent` doing `syscall` on `target`.
+    pub fn covers(&self, agent: &str, syscall: Syscall, target: &str) -> bool {
+        self.syscall == syscall
+            && self.target.matches(target)
+            && self.agents.iter().any(|p| p.matches(agent))
+    }
+}
+
+/// A validated policy. Only [`Policy::parse`] (and the built-in profiles, which go through it)
+/// can build one, so every `Policy` has passed validation (P5).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) grant_index: BTreeMap<String, usize>,
+    /// For each syscall index, the rules that can match it, in order.
+    pub(crate) by_syscall: Vec<Vec<usize>>,
+}
+
+impl Policy {
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy's description, if it has one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The rules, in evaluation order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The operator grants.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// The grant with this id.
+    pub fn grant(&self, id: &str) -> Option<&Grant> {
+        self.grant_index.get(id).and_then(|&i| self.grants.get(i))
+    }
+
+    /// The first grant that covers `agent` doing `syscall` on `target`.
+    pub fn covering_grant(&self, agent: &str, syscall: Syscall, target: &str) -> Option<&Grant> {
+        self.grants
+            .iter()
+            .find(|g| g.covers(agent, syscall, target))
+    }
+
+    pub(crate) fn new(
+        name: String,
+        description: Option<String>,
+        rules: Vec<Rule>,
+        grants: Vec<Grant>,
+    ) -> Self {
+        let by_syscall = Syscall::ALL
+            .iter()
+            .map(|s| {
+                rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.syscall_table & s.bit() != 0)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        let grant_index = grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i))
+            .collect();
+        Policy {
+            name,
+            description,
+            rules,
+            grants,
+            grant_index,
+            by_syscall,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Target and agent patterns: exact strings, or globs where `*` matches any run of characters.
+
+use std::fmt;
+
+/// A validated pattern over targets or agent ids.
+///
+/// `*` matches any sequence of characters, including none and including `/`; every other
+/// character matches itself. There is no escape: a pattern cannot match a literal `*` except
+/// through a `*`. Patterns are 1 to [`Pattern::MAX_LEN`] bytes with no control characters and no
+/// `**`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    text: Box<str>,
+    has_star: bool,
+}
+
+/// Why a pattern was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternProblem {
+    /// The pattern is empty.
+    Empty,
+    /// The pattern is longer than [`Pattern::MAX_LEN`] bytes.
+    TooLong,
+    /// The pattern holds a control character.
+    ControlCharacter,
+    /// The pattern holds `**`, which means the same as `*`.
+    DoubleStar,
+}
+
+impl fmt::Display for PatternProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PatternProblem::Empty => "is empty",
+            PatternProblem::TooLong => "is longer than 512 bytes",
+            PatternProblem::ControlCharacter => "holds a control character",
+            PatternProblem::DoubleStar => "holds `**`; write a single `*`",
+        })
+    }
+}
+
+impl Pattern {
+    /// The longest pattern accepted, in bytes.
+    pub const MAX_LEN: usize = 512;
+
+    /// Checks and builds a pattern.
+    pub fn new(text: &str) -> Result<Self, PatternProblem> {
+        if text.is_empty() {
+            return Err(PatternProblem::Empty);
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(PatternProblem::TooLong);
+        }
+        if text.chars().any(char::is_control) {
+            return Err(PatternProblem::ControlCharacter);
+        }
+        if text.contains("**") {
+            return Err(PatternProblem::DoubleStar);
+        }
+        Ok(Pattern {
+            text: text.into(),
+            has_star: text.contains('*'),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the pattern is a plain string with no `*`.
+    pub fn is_exact(&self) -> bool {
+        !self.has_star
+    }
+
+    /// Whether the pattern is `*`, which matches everything.
+    pub fn is_universal(&self) -> bool {
+        &*self.text == "*"
+    }
+
+    /// Whether `text` matches the pattern.
+    pub fn matches(&self, text: &str) -> bool {
+        if !self.has_star {
+            return *self.text == *text;
+        }
+        glob_match(self.text.as_bytes(), text.as_bytes(), |p, t| p == *t)
+    }
+
+    /// Whether every string `other` matches is also matched by `self`.
+    ///
+    /// Sound, not complete: `true` is always right; for a few exotic pairs of globs whose
+    /// inclusion needs case analysis this answers `false`. Shadowed-rule detection relies on
+    /// this, so it may miss such a shadow but never reports a false one.
+    pub fn subsumes(&self, other: &Pattern) -> bool {
+        if !self.has_star {
+            return !other.has_star && self.text == other.text;
+        }
+        // Treat each `*` of `other` as a symbol that only a `*` of `self` can absorb: if `self`
+        // matches `other` read that way, every instantiation of `other` matches `self`.
+        let symbols: Vec<Option<u8>> = other
+            .text
+            .bytes()
+            .map(|b| (b != b'*').then_some(b))
+            .collect();
+        glob_match(self.text.as_bytes(), &symbols, |p, t| *t == Some(p))
+    }
+}
+
+/// Wildcard matching where `*` in `pattern` matches any run of items of `text`, and any other
+/// pattern byte `p` matches an item `t` when `literal(p, t)`. Greedy with one backtrack point,
+/// which is exact for `*`-only globs, in O(len(pattern) * len(text)) at worst.
+fn glob_match<T>(pattern: &[u8], text: &[T], literal: impl Fn(u8, &T) -> bool) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    loop {
+        match (pattern.get(p), text.get(t)) {
+            (Some(b'*'), _) => {
+                resume = Some((p, t));
+                p += 1;
+            }
+            (Some(&pb), Some(item)) if literal(pb, item) => {
+                p += 1;
+                t += 1;
+            }
+            (None, None) => return true,
+            _ => match resume {
+                // Let the last `*` absorb one more item and retry after it.
+                Some((star, absorbed)) if absorbed < text.len() => {
+                    resume = Some((star, absorbed + 1));
+                    p = star + 1;
+                    t = absorbed + 1;
+                }
+                _ => return false,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.text)
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pattern({:?})", self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pat(text: &str) -> Pattern {
+        Pattern::new(text).unwrap()
+    }
+
+    fn check_match(pattern: &str, text: &str, expected: bool) {
+        assert_eq!(pat(pattern).matches(text), expected, "{pattern} ~ {text}");
+    }
+
+    #[test]
+    fn matching() {
+        check_match("*", "", true);
+        check_match("*", "anything/at/all", true);
+        check_match("secret://a", "secret://a", true);
+        check_match("secret://a", "secret://ab", false);
+        check_match(
+            "https://*.example.invalid/*",
+            "https://api.example.invalid/v1",
+            true,
+        );
+        check_match(
+            "https://*.example.invalid/*",
+            "https://example.invalid/v1",
+            false,
+        );
+        check_match(
+            "https://*.example.invalid/*",
+            "https://evil.invalid/.example.invalid/",
+            true,
+        );
+        check_match("a*b*c", "abc", true);
+        check_match("a*b*c", "aXbYbZc", true);
+        check_match("a*b*c", "acb", false);
+        check_match("*ab", "aab", true);
+        check_match("a*", "", false);
+    }
+
+    fn check_subsumes(wide: &str, narrow: &str, expected: bool) {
+        assert_eq!(
+            pat(wide).subsumes(&pat(narrow)),
+            expected,
+            "{wide} ⊇ {narrow}"
+        );
+    }
+
+    #[test]
+    fn subsumption() {
+        check_subsumes("*", "anything*", true);
+        check_subsumes("a*", "ab*", true);
+        check_subsumes("ab*", "a*", false);
+        check_subsumes("a*", "a", true);
+        check_subsumes("a", "a*", false);
+        check_subsumes("*x", "a*x", true);
+        check_subsumes("*x", "a*", false);
+        check_subsumes("a*c", "ab*bc", true);
+        check_subsumes("exact", "exact", true);
+        check_subsumes("exact", "other", false);
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        assert_eq!(Pattern::new(""), Err(PatternProblem::Empty));
+        assert_eq!(Pattern::new("a**"), Err(PatternProblem::DoubleStar));
+        assert_eq!(Pattern::new("a\nb"), Err(PatternProblem::ControlCharacter));
+        assert_eq!(Pattern::new(&"a".repeat(513)), Err(PatternProblem::TooLong));
+    }
+
+    /// A naive reference: recursive matching by definition.
+    fn naive(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len()).any(|i| naive(rest, &text[i..])),
+            Some((c, rest)) => text.first() == Some(c) && naive(rest, &text[1..]),
+        }
+    }
+
+    fn small_pattern() -> impl Strategy<Value = String> {
+        "[ab*]{1,6}".prop_filter("no double star", |p| !p.contains("**"))
+    }
+
+    proptest! {
+        #[test]
+        fn matching_agrees_with_the_definition(p in small_pattern(), t in "[ab]{0,8}") {
+            prop_assert_eq!(pat(&p).matches(&t), naive(p.as_bytes(), t.as_bytes()));
+        }
+
+        #[test]
+        fn subsumption_is_sound(wide in small_pattern(), narrow in small_pattern(), t in "[ab]{0,8}") {
+            if pat(&wide).subsumes(&pat(&narrow)) && pat(&narrow).matches(&t) {
+                prop_assert!(pat(&wide).matches(&t), "{} ⊇ {} but not on {}", wide, narrow, t);
+            }
+        }
+    }
+}

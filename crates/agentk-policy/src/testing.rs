@@ -1,0 +1,32 @@
+//! Generators shared by tests and benchmarks. Not part of the stable API.
+
+use std::fmt::Write as _;
+
+use agentk_labels::{Label, Syscall};
+
+/// A valid policy with `rules` rules plus a catch-all: deny rules spread over every syscall,
+/// each on its own exact target, so no rule shadows another and a request for an unlisted
+/// target scans every candidate rule for its syscall before reaching the catch-all.
+pub fn synthetic_policy(rules: usize) -> String {
+    let mut text = String::from("version = 1\nname = \"synthetic\"\n");
+    let syscalls = Syscall::ALL;
+    for i in 0..rules {
+        let syscall = syscalls
+            .get(i % syscalls.len())
+            .map_or("tool.invoke", |s| s.name());
+        let label = Label::ALL
+            .get(i % Label::ALL.len())
+            .map_or("secret", |l| l.name());
+        let effect = if i % 3 == 0 { "allow" } else { "deny" };
+        let _ = write!(
+            text,
+            "\n[[rules]]\nid = \"rule-{i}\"\neffect = \"{effect}\"\nreason = \"synthetic rule {i}\"\n\
+             when.syscalls = [\"{syscall}\"]\nwhen.targets = [\"https://host-{i}.example.invalid/*\"]\n\
+             when.labels_any = [\"{label}\"]\n"
+        );
+    }
+    text.push_str(
+        "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"fall through\"\n",
+    );
+    text
+}
