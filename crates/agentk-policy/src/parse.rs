@@ -113,9 +113,9 @@ impl Cx<'_> {
     }
 
     fn document(&mut self, root: &DeTable<'_>) -> Option<Policy> {
-        self.check_keys(root, "policy", ROOT_KEYS);
+        let _ = self.check_keys(root, "policy", ROOT_KEYS);
         let whole = 0..0;
-        let version = self.integer(root, &whole, "policy", "version", true);
+        let version = self.integer(root, &whole, "", "version", true);
         if let Some((version, span)) = version
             && version != 1
         {
@@ -173,7 +173,7 @@ impl Cx<'_> {
     }
 
     fn grant(&mut self, table: &DeTable<'_>, span: &Range<usize>, path: &str) -> Option<Grant> {
-        self.check_keys(table, path, GRANT_KEYS);
+        let known = self.check_keys(table, path, GRANT_KEYS);
         let id = self.id(table, span, path, "grant");
         let agents = self.patterns(table, span, path, "agents", true);
         let syscall = self.syscall(table, span, path);
@@ -182,6 +182,9 @@ impl Cx<'_> {
         let uses = self.bounded(table, span, path, "uses", MAX_USES);
         let ttl_seconds = self.bounded(table, span, path, "ttl_seconds", MAX_TTL_SECONDS);
         let (id, syscall, target) = (id?, syscall?, target?);
+        if !known {
+            return None;
+        }
         if syscall == Syscall::SecretOpen && !target.is_exact() {
             self.report(
                 span.clone(),
@@ -223,7 +226,7 @@ impl Cx<'_> {
     }
 
     fn rule(&mut self, table: &DeTable<'_>, span: Range<usize>, path: &str) -> DraftRule {
-        self.check_keys(table, path, RULE_KEYS);
+        let known = self.check_keys(table, path, RULE_KEYS);
         let id = self.id(table, &span, path, "rule");
         let effect = self.effect(table, &span, path);
         let reason = self.text(table, &span, path, "reason", MAX_REASON_CHARS, true);
@@ -263,7 +266,7 @@ impl Cx<'_> {
             );
             return None;
         }
-        self.check_keys(table, path, WHEN_KEYS);
+        let known = self.check_keys(table, path, WHEN_KEYS);
         let syscalls = self.syscall_list(table, &span, path);
         let targets = self.patterns(table, &span, path, "targets", false);
         let agents = self.patterns(table, &span, path, "agents", false);
@@ -271,8 +274,12 @@ impl Cx<'_> {
         let labels_all = self.labels(table, &span, path, "labels_all");
         let labels_none = self.labels(table, &span, path, "labels_none");
         let capability = self.capability(table, path);
+        let syscalls = syscalls?;
+        if !known {
+            return None;
+        }
         Some(Conditions {
-            syscalls: syscalls?,
+            syscalls,
             targets: targets?,
             agents: agents?,
             labels_any: labels_any?,
@@ -404,7 +411,14 @@ impl Cx<'_> {
 
     // ---- Typed field readers. Each reports its own problems and returns None on any. ----
 
-    fn check_keys(&mut self, table: &DeTable<'_>, path: &str, allowed: &'static [&'static str]) {
+    /// Reports every key not in `allowed`; answers whether all were known.
+    fn check_keys(
+        &mut self,
+        table: &DeTable<'_>,
+        path: &str,
+        allowed: &'static [&'static str],
+    ) -> bool {
+        let mut all_known = true;
         for (key, _) in table.iter() {
             if !allowed.contains(&key.get_ref().as_ref()) {
                 self.report(
@@ -415,8 +429,10 @@ impl Cx<'_> {
                         expected: allowed,
                     },
                 );
+                all_known = false;
             }
         }
+        all_known
     }
 
     fn wrong_type(&mut self, path: &str, value: &Value<'_>, expected: &'static str) {

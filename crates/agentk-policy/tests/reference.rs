@@ -1,0 +1,294 @@
+//! The evaluator agrees with a deliberately naive reference evaluator on random policies and
+//! requests, and is deterministic. The reference reads the policy's conditions through the
+//! public API and applies them with plain set logic, sharing none of the evaluator's
+//! precomputed tables or syscall index.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers fail loudly on purpose"
+)]
+
+use agentk_labels::{Label, LabelSet, Syscall, SyscallKind};
+use agentk_policy::{CapabilityCondition, DiagnosticKind, Policy, PolicyError, Request};
+use proptest::prelude::*;
+
+const AGENTS: &[&str] = &["agent-a", "agent-b", "ops-1"];
+const AGENT_PATTERNS: &[&str] = &["*", "agent-*", "ops-1", "agent-b"];
+const TARGETS: &[&str] = &[
+    "https://a.example.invalid/p",
+    "https://b.example.invalid/q",
+    "secret://x",
+    "mcp://t/run",
+    "file:///workspace/a",
+];
+const TARGET_PATTERNS: &[&str] = &[
+    "*",
+    "https://*",
+    "https://a.example.invalid/*",
+    "https://*.example.invalid/q",
+    "secret://x",
+    "mcp://t/*",
+    "file:///workspace/*",
+];
+const GRANT_IDS: &[&str] = &["g0", "g1", "g2"];
+
+#[derive(Clone, Debug)]
+struct RuleSpec {
+    allow: bool,
+    syscalls: Option<Vec<usize>>,
+    targets: Option<Vec<usize>>,
+    agents: Option<Vec<usize>>,
+    any: Option<u8>,
+    all: Option<u8>,
+    none: Option<u8>,
+    capability: Option<bool>,
+}
+
+fn label_list(bits: u8) -> String {
+    let set = LabelSet::from_bits(bits).unwrap();
+    set.iter()
+        .map(|l| format!("\"{l}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quoted(items: &[usize], names: &[&str]) -> String {
+    items
+        .iter()
+        .map(|&i| format!("\"{}\"", names[i % names.len()]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render(rules: &[(String, RuleSpec)], grants: &[(usize, usize, usize)]) -> String {
+    let mut text = String::from("version = 1\nname = \"random\"\n");
+    for (i, &(syscall, target, agent)) in grants.iter().enumerate() {
+        let syscall = Syscall::ALL[syscall % Syscall::ALL.len()];
+        let mut target = TARGET_PATTERNS[target % TARGET_PATTERNS.len()];
+        if syscall == Syscall::SecretOpen {
+            target = "secret://x";
+        }
+        text += &format!(
+            "\n[[grants]]\nid = \"g{i}\"\nagents = [\"{}\"]\nsyscall = \"{syscall}\"\ntarget = \"{target}\"\nscope = \"s\"\nuses = 1\nttl_seconds = 60\n",
+            AGENT_PATTERNS[agent % AGENT_PATTERNS.len()]
+        );
+    }
+    for (id, r) in rules {
+        text += &format!(
+            "\n[[rules]]\nid = \"{id}\"\neffect = \"{}\"\nreason = \"r\"\n",
+            if r.allow { "allow" } else { "deny" }
+        );
+        let names: Vec<&str> = Syscall::ALL.iter().map(|s| s.name()).collect();
+        if let Some(s) = &r.syscalls {
+            text += &format!("when.syscalls = [{}]\n", quoted(s, &names));
+        }
+        if let Some(t) = &r.targets {
+            text += &format!("when.targets = [{}]\n", quoted(t, TARGET_PATTERNS));
+        }
+        if let Some(a) = &r.agents {
+            text += &format!("when.agents = [{}]\n", quoted(a, AGENT_PATTERNS));
+        }
+        for (key, bits) in [
+            ("labels_any", r.any),
+            ("labels_all", r.all),
+            ("labels_none", r.none),
+        ] {
+            if let Some(bits) = bits {
+                text += &format!("when.{key} = [{}]\n", label_list(bits));
+            }
+        }
+        if let Some(present) = r.capability {
+            text += &format!(
+                "when.capability = \"{}\"\n",
+                if present { "present" } else { "missing" }
+            );
+        }
+    }
+    text + "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"end\"\n"
+}
+
+/// Builds a valid policy from random rules by dropping the ones validation calls dead or
+/// contradictory (and any rule that became a catch-all), until it validates.
+fn valid_policy(mut rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usize)]) -> Policy {
+    loop {
+        let text = render(&rules, grants);
+        let diagnostics = match Policy::parse("random", &text) {
+            Ok(policy) => return policy,
+            Err(PolicyError::Invalid { diagnostics, .. }) => diagnostics,
+            Err(other) => panic!("{other}"),
+        };
+        let mut dropped = false;
+        for d in &diagnostics {
+            let rule = match d.kind() {
+                DiagnosticKind::Shadowed { rule, .. }
+                | DiagnosticKind::Contradictory { rule, .. }
+                | DiagnosticKind::CatchAllNotLast { rule, .. }
+                | DiagnosticKind::CatchAllAllows { rule } => rule.as_str().to_owned(),
+                _ => panic!("generator wrote an invalid policy: {d}\n{text}"),
+            };
+            let before = rules.len();
+            rules.retain(|(id, _)| *id != rule);
+            dropped |= rules.len() != before;
+        }
+        assert!(dropped, "no progress on:\n{text}");
+    }
+}
+
+/// The reference: walk the rules in order and test each condition literally.
+fn naive(policy: &Policy, req: &Request<'_>) -> String {
+    let Some(syscall) = req.syscall().known() else {
+        return "default-deny".to_owned();
+    };
+    let capability = req.grant().is_some_and(|id| {
+        policy.grants().iter().any(|g| {
+            g.id() == id
+                && g.syscall() == syscall
+                && g.target().matches(req.target())
+                && g.agents().iter().any(|a| a.matches(req.agent()))
+        })
+    });
+    let labels: Vec<Label> = req.labels().iter().collect();
+    for rule in policy.rules() {
+        let w = rule.when();
+        let ok = w.syscalls().is_none_or(|s| s.contains(&syscall))
+            && w.targets()
+                .is_none_or(|t| t.iter().any(|p| p.matches(req.target())))
+            && w.agents()
+                .is_none_or(|a| a.iter().any(|p| p.matches(req.agent())))
+            && w.labels_any()
+                .is_none_or(|any| labels.iter().any(|l| any.contains(*l)))
+            && w.labels_all()
+                .is_none_or(|all| all.iter().all(|l| labels.contains(&l)))
+            && w.labels_none()
+                .is_none_or(|none| !labels.iter().any(|l| none.contains(*l)))
+            && w.capability()
+                .is_none_or(|c| (c == CapabilityCondition::Present) == capability);
+        if ok {
+            return format!("{}:{}", rule.effect(), rule.id());
+        }
+    }
+    "deny:default-deny".to_owned()
+}
+
+fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+    let list = |n: usize| prop::option::weighted(0.6, prop::collection::vec(0..n, 1..3));
+    let labels = || prop::option::weighted(0.35, 1u8..64);
+    (
+        any::<bool>(),
+        list(Syscall::ALL.len()),
+        prop::option::weighted(0.4, prop::collection::vec(0..TARGET_PATTERNS.len(), 1..3)),
+        prop::option::weighted(0.3, prop::collection::vec(0..AGENT_PATTERNS.len(), 1..3)),
+        labels(),
+        labels(),
+        labels(),
+        prop::option::weighted(0.4, any::<bool>()),
+    )
+        .prop_map(
+            |(allow, syscalls, targets, agents, any, all, none, capability)| RuleSpec {
+                allow,
+                syscalls,
+                targets,
+                agents,
+                any,
+                all,
+                none,
+                capability,
+            },
+        )
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    agent: usize,
+    syscall: Option<usize>,
+    target: usize,
+    labels: u8,
+    grant: Option<usize>,
+}
+
+fn request_spec() -> impl Strategy<Value = Req> {
+    (
+        0..AGENTS.len(),
+        prop::option::weighted(0.9, 0..Syscall::ALL.len()),
+        0..TARGETS.len(),
+        0u8..64,
+        prop::option::of(0..GRANT_IDS.len() + 1),
+    )
+        .prop_map(|(agent, syscall, target, labels, grant)| Req {
+            agent,
+            syscall,
+            target,
+            labels,
+            grant,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn evaluator_agrees_with_the_reference(
+        rules in prop::collection::vec(rule_spec(), 0..12),
+        grants in prop::collection::vec((0..Syscall::ALL.len(), 0..TARGET_PATTERNS.len(), 0..AGENT_PATTERNS.len()), 0..3),
+        requests in prop::collection::vec(request_spec(), 1..40),
+    ) {
+        let named = rules.into_iter().enumerate().map(|(i, r)| (format!("r{i}"), r)).collect();
+        let policy = valid_policy(named, &grants);
+        for r in requests {
+            let kind = r.syscall.map_or_else(|| SyscallKind::parse("kernel.reboot"), |i| SyscallKind::Known(Syscall::ALL[i]));
+            let grant_id = r.grant.map(|g| GRANT_IDS.get(g).copied().unwrap_or("forged"));
+            let mut request = Request::new(AGENTS[r.agent], kind, TARGETS[r.target]).with_labels(LabelSet::from_bits(r.labels).unwrap());
+            if let Some(id) = grant_id {
+                request = request.presenting(id);
+            }
+            let decision = policy.evaluate(&request);
+            let got = format!("{}:{}", decision.effect(), decision.rule_id());
+            let expected = naive(&policy, &request);
+            let expected = if expected == "default-deny" { "deny:default-deny".to_owned() } else { expected };
+            prop_assert_eq!(&got, &expected, "request {:?}", r);
+            // Deterministic: the same request gives the same decision and explanation.
+            let again = policy.evaluate(&request);
+            prop_assert_eq!(again.rule_id(), decision.rule_id());
+            prop_assert_eq!(again.explain(&request), decision.explain(&request));
+        }
+    }
+
+    /// A remedy is a promise: applying it must in fact allow the request.
+    #[test]
+    fn remedies_are_true(
+        rules in prop::collection::vec(rule_spec(), 0..12),
+        grants in prop::collection::vec((0..Syscall::ALL.len(), 0..TARGET_PATTERNS.len(), 0..AGENT_PATTERNS.len()), 0..3),
+        r in request_spec(),
+    ) {
+        use agentk_policy::Remedy;
+        let named = rules.into_iter().enumerate().map(|(i, r)| (format!("r{i}"), r)).collect();
+        let policy = valid_policy(named, &grants);
+        let Some(syscall) = r.syscall.map(|i| Syscall::ALL[i]) else { return Ok(()) };
+        let labels = LabelSet::from_bits(r.labels).unwrap();
+        let request = Request::new(AGENTS[r.agent], syscall, TARGETS[r.target]).with_labels(labels);
+        let decision = policy.evaluate(&request);
+        let Some(remedy) = decision.explain(&request).remedy else { return Ok(()) };
+        match remedy {
+            Remedy::PresentGrant { grant, allowing_rule } => {
+                let fixed = request.clone().presenting(&grant);
+                let d = policy.evaluate(&fixed);
+                prop_assert!(d.is_allowed() && d.rule_id() == allowing_rule);
+            }
+            Remedy::OperatorGrant { .. } => {
+                prop_assert!(policy.covering_grant(request.agent(), syscall, request.target()).is_none());
+            }
+            Remedy::Declassify { labels: removed, with_grant, .. } => {
+                prop_assert!(removed.is_subset(labels) && !removed.is_empty());
+                let fixed = request.clone().with_labels(labels.without(removed));
+                if !with_grant {
+                    prop_assert!(policy.evaluate(&fixed).is_allowed());
+                }
+            }
+            Remedy::PolicyForbids => {
+                // No label subset, with or without a fabricated covering grant, allows it.
+                prop_assert!(!decision.is_allowed());
+            }
+            other => prop_assert!(false, "unexpected remedy {:?}", other),
+        }
+    }
+}
