@@ -238,16 +238,13 @@ impl Cx<'_> {
                 id.as_ref().map(|i| i.0.as_str()),
             ),
         };
-        let rule = match (&id, effect, reason, when) {
-            (Some((id, _)), Some(effect), Some(reason), Some(when)) => Some(Rule::new(
-                id.clone(),
-                effect,
-                reason,
-                when,
-                self.line(&span),
-            )),
-            _ => None,
-        };
+        let rule =
+            match (&id, effect, reason, when) {
+                (Some((id, _)), Some(effect), Some(reason), Some(when)) if known => Some(
+                    Rule::new(id.clone(), effect, reason, when, self.line(&span)),
+                ),
+                _ => None,
+            };
         DraftRule { id, span, rule }
     }
 
