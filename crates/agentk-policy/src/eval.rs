@@ -270,10 +270,7 @@ impl Policy {
         labels: LabelSet,
         capability: bool,
     ) -> Option<&Rule> {
-        let candidates = self.by_syscall.get(syscall.index())?;
-        candidates
-            .iter()
-            .filter_map(|&i| self.rules.get(i))
-            .find(|rule| rule.matches(syscall, target, agent, labels, capability))
+        self.index
+            .first_match(&self.rules, syscall, target, agent, labels, capability)
     }
 }

@@ -56,6 +56,7 @@ mod builtin;
 mod diag;
 mod eval;
 mod explain;
+mod index;
 mod model;
 mod parse;
 mod pattern;

@@ -6,6 +6,7 @@ use std::fmt;
 use agentk_labels::{LabelSet, Syscall};
 use serde::Serialize;
 
+use crate::index::RuleIndex;
 use crate::pattern::Pattern;
 
 /// What a rule does when it fires.
@@ -283,8 +284,7 @@ pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) grants: Vec<Grant>,
     pub(crate) grant_index: BTreeMap<String, usize>,
-    /// For each syscall index, the rules that can match it, in order.
-    pub(crate) by_syscall: Vec<Vec<usize>>,
+    pub(crate) index: RuleIndex,
 }
 
 impl Policy {
@@ -326,17 +326,7 @@ impl Policy {
         rules: Vec<Rule>,
         grants: Vec<Grant>,
     ) -> Self {
-        let by_syscall = Syscall::ALL
-            .iter()
-            .map(|s| {
-                rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.syscall_table & s.bit() != 0)
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
+        let index = RuleIndex::new(&rules);
         let grant_index = grants
             .iter()
             .enumerate()
@@ -348,7 +338,7 @@ impl Policy {
             rules,
             grants,
             grant_index,
-            by_syscall,
+            index,
         }
     }
 }

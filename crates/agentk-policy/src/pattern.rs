@@ -12,6 +12,10 @@ use std::fmt;
 pub struct Pattern {
     text: Box<str>,
     has_star: bool,
+    /// Length of the literal before the first `*` (the whole text when there is none).
+    prefix_len: usize,
+    /// Length of the literal after the last `*`.
+    suffix_len: usize,
 }
 
 /// Why a pattern was refused.
@@ -56,15 +60,24 @@ impl Pattern {
         if text.contains("**") {
             return Err(PatternProblem::DoubleStar);
         }
+        let prefix_len = text.find('*').unwrap_or(text.len());
+        let suffix_len = text.rfind('*').map_or(0, |star| text.len() - star - 1);
         Ok(Pattern {
             text: text.into(),
-            has_star: text.contains('*'),
+            has_star: prefix_len < text.len(),
+            prefix_len,
+            suffix_len,
         })
     }
 
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The literal text before the first `*` (all of it for an exact pattern).
+    pub fn literal_prefix(&self) -> &str {
+        self.text.get(..self.prefix_len).unwrap_or_default()
     }
 
     /// Whether the pattern is a plain string with no `*`.
@@ -82,7 +95,31 @@ impl Pattern {
         if !self.has_star {
             return *self.text == *text;
         }
-        glob_match(self.text.as_bytes(), text.as_bytes(), |p, t| p == *t)
+        // A glob `P*M1*…*Mn*S` matches exactly the texts that start with P and end with S (the
+        // two not overlapping) and whose middle holds M1 … Mn in order. Finding each Mi at its
+        // leftmost place is optimal for `*`-only globs, so this is one linear pass.
+        let pattern = &*self.text;
+        let (prefix, rest) = pattern.split_at(self.prefix_len);
+        let (middle, suffix) = rest.split_at(rest.len() - self.suffix_len);
+        if text.len() < prefix.len() + suffix.len()
+            || !text.starts_with(prefix)
+            || !text.ends_with(suffix)
+        {
+            return false;
+        }
+        // INVARIANT: `prefix` and `suffix` are whole UTF-8 strings found at the ends of `text`,
+        // so both cut points are character boundaries.
+        let inner = text
+            .get(prefix.len()..text.len() - suffix.len())
+            .unwrap_or_default();
+        let mut rest = inner.as_bytes();
+        for segment in middle.split('*').filter(|s| !s.is_empty()) {
+            match find(rest, segment.as_bytes()) {
+                Some(at) => rest = rest.get(at + segment.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Whether every string `other` matches is also matched by `self`.
@@ -103,6 +140,15 @@ impl Pattern {
             .collect();
         glob_match(self.text.as_bytes(), &symbols, |p, t| *t == Some(p))
     }
+}
+
+/// The first position of `needle` in `hay`. Targets are short, so a first-byte scan with a
+/// slice compare beats building a general substring searcher for each call.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, _) = needle.split_first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start)
+        .find(|&i| hay.get(i) == Some(&first) && hay.get(i..i + needle.len()) == Some(needle))
 }
 
 /// Wildcard matching where `*` in `pattern` matches any run of items of `text`, and any other

@@ -8,8 +8,15 @@ use agentk_labels::{Label, Syscall};
 /// each on its own exact target, so no rule shadows another and a request for an unlisted
 /// target scans every candidate rule for its syscall before reaching the catch-all.
 pub fn synthetic_policy(rules: usize) -> String {
+    synthetic_policy_for(rules, Syscall::ALL, false)
+}
+
+/// Like [`synthetic_policy`], with the rules spread over `syscalls` only. With a single syscall
+/// the syscall index cannot help. With `open`, target patterns start with `*`, so the target
+/// prefix index cannot help either: the worst case, a scan of every rule.
+pub fn synthetic_policy_for(rules: usize, syscalls: &[Syscall], open: bool) -> String {
+    let scheme = if open { "*" } else { "https" };
     let mut text = String::from("version = 1\nname = \"synthetic\"\n");
-    let syscalls = Syscall::ALL;
     for i in 0..rules {
         let syscall = syscalls
             .get(i % syscalls.len())
@@ -21,7 +28,7 @@ pub fn synthetic_policy(rules: usize) -> String {
         let _ = write!(
             text,
             "\n[[rules]]\nid = \"rule-{i}\"\neffect = \"{effect}\"\nreason = \"synthetic rule {i}\"\n\
-             when.syscalls = [\"{syscall}\"]\nwhen.targets = [\"https://host-{i}.example.invalid/*\"]\n\
+             when.syscalls = [\"{syscall}\"]\nwhen.targets = [\"{scheme}://host-{i}.example.invalid/*\"]\n\
              when.labels_any = [\"{label}\"]\n"
         );
     }

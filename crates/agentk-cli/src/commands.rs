@@ -1,0 +1,209 @@
+//! One function per command. Each returns its exit code or a [`CliError`].
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use agentk_labels::{LabelSet, SyscallKind};
+use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
+use serde::Serialize;
+
+use crate::{CliError, Command, PolicyArgs, demo, exit, input};
+
+pub(crate) fn dispatch(
+    command: Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
+    match command {
+        Command::Demo { json, policy } => demo::run(&load(&policy)?, json, out),
+        Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
+        Command::PolicyExplain {
+            policy,
+            syscall,
+            target,
+            labels,
+            agent,
+            capability,
+            grant,
+            json,
+        } => {
+            let policy = load(&policy)?;
+            let labels = labels.into_iter().fold(LabelSet::EMPTY, LabelSet::join);
+            let kind = SyscallKind::parse(&syscall);
+            let mut request = Request::new(&agent, kind.clone(), &target).with_labels(labels);
+            let covering = kind
+                .known()
+                .and_then(|s| policy.covering_grant(&agent, s, &target))
+                .map(|g| g.id().to_owned());
+            if capability && covering.is_none() {
+                writeln!(
+                    err,
+                    "agentk: note: no grant in the policy covers this request; deciding without one"
+                )?;
+            }
+            if let Some(id) = grant
+                .as_deref()
+                .or(covering.as_deref().filter(|_| capability))
+            {
+                request = request.presenting(id);
+            }
+            policy_explain(&policy, &request, json, out)
+        }
+        Command::PolicyShow { name, json } => policy_show(&name, json, out),
+    }
+}
+
+/// Loads the policy a command asked for: `--policy FILE`, `--profile NAME`, or `starter`.
+pub(crate) fn load(args: &PolicyArgs) -> Result<Policy, CliError> {
+    if let Some(path) = &args.policy {
+        let text = input::read_text(path)?;
+        return Ok(Policy::parse(&path.to_string_lossy(), &text)?);
+    }
+    let profile: Profile = args.profile.as_deref().unwrap_or("starter").parse()?;
+    Ok(profile.load()?)
+}
+
+#[derive(Serialize)]
+struct DiagnosticJson {
+    line: usize,
+    column: usize,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<String>,
+}
+
+impl From<&Diagnostic> for DiagnosticJson {
+    fn from(d: &Diagnostic) -> Self {
+        DiagnosticJson {
+            line: d.line(),
+            column: d.column(),
+            message: d.kind().to_string(),
+            help: d.help(),
+        }
+    }
+}
+
+fn policy_check(
+    file: &OsString,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let text = input::read_text(file)?;
+    let source = file.to_string_lossy();
+    match Policy::parse(&source, &text) {
+        Ok(policy) => {
+            if json {
+                let value = serde_json::json!({
+                    "schema": "agentk.policy-check.v1",
+                    "valid": true,
+                    "policy": policy.name(),
+                    "rules": policy.rules().len(),
+                    "grants": policy.grants().len(),
+                });
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(
+                    out,
+                    "policy `{}` is valid: {} rules, {} grants",
+                    policy.name(),
+                    policy.rules().len(),
+                    policy.grants().len()
+                )?;
+            }
+            Ok(exit::OK)
+        }
+        Err(PolicyError::Invalid {
+            source_name,
+            diagnostics,
+        }) => {
+            if json {
+                let list: Vec<DiagnosticJson> =
+                    diagnostics.iter().map(DiagnosticJson::from).collect();
+                let value = serde_json::json!({
+                    "schema": "agentk.policy-check.v1",
+                    "valid": false,
+                    "diagnostics": list,
+                });
+                writeln!(out, "{value}")?;
+            } else {
+                write_diagnostics(source_name.as_str(), &diagnostics, err)?;
+                writeln!(
+                    err,
+                    "agentk: error: policy is invalid: {} problem(s)",
+                    diagnostics.len()
+                )?;
+            }
+            Ok(exit::ERROR)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `file:line:col: error: message` and an indented help line, per diagnostic.
+pub(crate) fn write_diagnostics(
+    source: &str,
+    diagnostics: &[Diagnostic],
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    for d in diagnostics {
+        writeln!(
+            err,
+            "{source}:{}:{}: error: {}",
+            d.line(),
+            d.column(),
+            d.kind()
+        )?;
+        if let Some(help) = d.help() {
+            writeln!(err, "  help: {help}")?;
+        }
+    }
+    Ok(())
+}
+
+fn policy_explain(
+    policy: &Policy,
+    request: &Request<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let decision = policy.evaluate(request);
+    let explanation = decision.explain(request);
+    if json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            schema: &'static str,
+            policy: &'a str,
+            #[serde(flatten)]
+            explanation: &'a agentk_policy::Explanation,
+        }
+        let report = Report {
+            schema: "agentk.policy-explain.v1",
+            policy: policy.name(),
+            explanation: &explanation,
+        };
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(out, "{explanation}")?;
+    }
+    Ok(if decision.is_allowed() {
+        exit::OK
+    } else {
+        exit::DENIED
+    })
+}
+
+fn policy_show(name: &str, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let profile: Profile = name.parse()?;
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.policy-show.v1",
+            "name": profile.name(),
+            "toml": profile.source(),
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        write!(out, "{}", profile.source())?;
+    }
+    Ok(exit::OK)
+}

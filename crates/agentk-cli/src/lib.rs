@@ -1,0 +1,243 @@
+//! The `agentk` command line: clap parses, a library function runs with injected output
+//! streams and returns the exit code, so every command is tested in-process.
+//!
+//! # Invariants
+//!
+//! - Exit codes: 0 ok, allowed or valid; 1 error (including an invalid policy); 2 usage;
+//!   3 denied; 4 verification failed. "Could not answer" is never reported as "answered no".
+//! - stdout carries results, stderr diagnostics. With `--json` a command prints one JSON object
+//!   with a versioned `schema` field, errors included (`agentk.error.v1`).
+//! - Files are read through one bounded reader: missing files, directories, devices, oversized,
+//!   binary or non-UTF-8 files are refused with a one-line error, and nothing panics.
+//! - The demo decides only: it performs no model, network, secret or file side effect and uses
+//!   only `example.invalid` targets and dummy data (A2).
+//!
+//! # Non-goals
+//!
+//! No decision logic lives here; it is all in the library crates.
+//!
+//! # Example
+//!
+//! ```
+//! let (mut out, mut err) = (Vec::new(), Vec::new());
+//! let code = agentk_cli::run(["agentk", "policy-explain", "--syscall", "kernel.reboot", "--target", "now"], &mut out, &mut err);
+//! assert_eq!(code, agentk_cli::exit::DENIED);
+//! assert!(String::from_utf8(out)?.starts_with("deny by rule `default-deny`"));
+//! # Ok::<(), std::string::FromUtf8Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod commands;
+mod demo;
+mod input;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Args, Parser, Subcommand};
+
+use agentk_labels::{LabelSet, SafeText};
+use agentk_policy::PolicyError;
+
+pub use input::{MAX_INPUT_BYTES, ReadProblem};
+
+/// Exit codes, as documented in `--help` and the README.
+pub mod exit {
+    /// Success: ok, allowed, valid.
+    pub const OK: u8 = 0;
+    /// An error stopped the command (including an invalid policy).
+    pub const ERROR: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// The request was denied.
+    pub const DENIED: u8 = 3;
+    /// Verification failed.
+    pub const VERIFY_FAILED: u8 = 4;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  ok, allowed or valid
+  1  error (including an invalid policy)
+  2  usage error
+  3  denied
+  4  verification failed";
+
+/// AgentK: a security kernel for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "agentk", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the poisoned-web-page demo: each step decided and explained, no side effects.
+    Demo {
+        /// Print one JSON object (schema `agentk.demo.v1`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Validate a policy file and report every problem with its line and column.
+    PolicyCheck {
+        /// The policy file.
+        file: OsString,
+        /// Print one JSON object (schema `agentk.policy-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide one syscall and explain the decision (exit 0 allowed, 3 denied).
+    PolicyExplain {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The syscall kind, e.g. `network.send`. Unknown kinds are decided too: denied.
+        #[arg(long)]
+        syscall: String,
+        /// The target, e.g. `https://api.example.invalid/v1`.
+        #[arg(long)]
+        target: String,
+        /// A label the consumed data carries; repeat, or separate with commas.
+        #[arg(long = "label", value_name = "LABEL", value_parser = parse_labels)]
+        labels: Vec<LabelSet>,
+        /// The requesting agent's id.
+        #[arg(long, default_value = "agent")]
+        agent: String,
+        /// Present the policy's grant that covers this request, if there is one.
+        #[arg(long, conflicts_with = "grant")]
+        capability: bool,
+        /// Present the operator grant with this id.
+        #[arg(long, value_name = "ID")]
+        grant: Option<String>,
+        /// Print one JSON object (schema `agentk.policy-explain.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a built-in policy (starter, research, coding, browser) as TOML.
+    PolicyShow {
+        /// The built-in policy's name.
+        name: String,
+        /// Print one JSON object (schema `agentk.policy-show.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which policy a command uses: a file, or a built-in profile (default `starter`).
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// A policy file.
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
+    policy: Option<OsString>,
+    /// A built-in policy: starter, research, coding or browser.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+}
+
+fn parse_labels(text: &str) -> Result<LabelSet, agentk_labels::LabelError> {
+    text.parse()
+}
+
+/// What stops a command before it can give its answer.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot read {path}: {problem}")]
+    Read {
+        path: SafeText,
+        problem: ReadProblem,
+    },
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("cannot encode JSON output: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl CliError {
+    fn help(&self) -> Option<String> {
+        match self {
+            CliError::Read { problem, .. } => problem.help(),
+            CliError::Policy(PolicyError::UnknownProfile { .. }) => Some(format!(
+                "built-in policies are: {}",
+                agentk_policy::Profile::ALL.map(|p| p.name()).join(", ")
+            )),
+            CliError::Policy(PolicyError::Invalid { .. }) => {
+                Some("run `agentk policy-check FILE` to see every problem".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs `agentk` with `args` (the first is the program name), writing results to `out` and
+/// diagnostics to `err`. Returns the exit code; never panics on any input.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let informational =
+                matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            let text = e.render().to_string();
+            return if informational {
+                let _ = write!(out, "{text}");
+                exit::OK
+            } else {
+                let _ = write!(err, "{text}");
+                exit::USAGE
+            };
+        }
+    };
+    let json = cli.command.json();
+    match commands::dispatch(cli.command, out, err) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e, json, out, err);
+            exit::ERROR
+        }
+    }
+}
+
+impl Command {
+    fn json(&self) -> bool {
+        match self {
+            Command::Demo { json, .. }
+            | Command::PolicyCheck { json, .. }
+            | Command::PolicyExplain { json, .. }
+            | Command::PolicyShow { json, .. } => *json,
+        }
+    }
+}
+
+/// Writes an error: `agentk: error: ...` and an optional help line on stderr, or one
+/// `agentk.error.v1` object on stdout with `--json`.
+fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write) {
+    let help = error.help();
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.error.v1",
+            "error": error.to_string(),
+            "help": help,
+        });
+        let _ = writeln!(out, "{value}");
+        return;
+    }
+    if let CliError::Policy(PolicyError::Invalid {
+        source_name,
+        diagnostics,
+    }) = error
+    {
+        let _ = commands::write_diagnostics(source_name.as_str(), diagnostics, err);
+    }
+    let _ = writeln!(err, "agentk: error: {error}");
+    if let Some(help) = help {
+        let _ = writeln!(err, "  help: {help}");
+    }
+}

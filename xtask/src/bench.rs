@@ -1,0 +1,211 @@
+//! `cargo xtask bench`: policy decision throughput, printed beside the primitive floor
+//! (Ed25519 signatures and blake3 hashing) measured in the same run, so figures from different
+//! machines compare as ratios.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use agentk_labels::{LabelSet, Syscall};
+use agentk_policy::{Policy, Profile, Request};
+
+const WINDOW: Duration = Duration::from_millis(400);
+
+/// Runs `op` repeatedly for about [`WINDOW`] and answers the mean nanoseconds per call.
+fn measure(mut op: impl FnMut()) -> f64 {
+    for _ in 0..1000 {
+        op();
+    }
+    let mut calls: u64 = 0;
+    let start = Instant::now();
+    let mut batch = 64;
+    while start.elapsed() < WINDOW {
+        for _ in 0..batch {
+            op();
+        }
+        calls += batch;
+        batch = (batch * 2).min(1 << 16);
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
+struct Floor {
+    sign_ns: f64,
+    blake3_bytes_per_ns: f64,
+}
+
+fn line(name: &str, ns: f64, floor: &Floor) {
+    println!(
+        "{name:<46} {:>12.0} /s {:>9.1} ns   = 1/{:<6.0} of an Ed25519 signature, blake3 of {:.0} bytes",
+        1e9 / ns,
+        ns,
+        floor.sign_ns / ns,
+        ns * floor.blake3_bytes_per_ns
+    );
+}
+
+/// Entry point. In a debug build it re-runs itself in release, so figures are never taken
+/// from unoptimized code.
+pub fn main(args: &[String], root: &Path) -> ExitCode {
+    if cfg!(debug_assertions) && !args.iter().any(|a| a == "--allow-debug") {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--locked",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+            ])
+            .current_dir(root)
+            .status();
+        return match status {
+            Ok(s) if s.success() => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        };
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    println!(
+        "cargo xtask bench: one thread, {} ms per figure",
+        WINDOW.as_millis()
+    );
+
+    // The floor. The key is a fixed test key; nothing signed here is kept.
+    let test_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let message = [42u8; 32];
+    let sign_ns = measure(|| {
+        black_box(ed25519_dalek::Signer::sign(&test_key, black_box(&message)));
+    });
+    let buffer = vec![0xA5u8; 1 << 20];
+    let hash_ns = measure(|| {
+        black_box(blake3::hash(black_box(&buffer)));
+    });
+    let floor = Floor {
+        sign_ns,
+        blake3_bytes_per_ns: buffer.len() as f64 / hash_ns,
+    };
+    println!(
+        "{:<46} {:>12.0} /s {:>9.1} ns",
+        "floor: Ed25519 sign, 32-byte message",
+        1e9 / sign_ns,
+        sign_ns
+    );
+    println!(
+        "{:<46} {:>12.2} GB/s",
+        "floor: blake3, 1 MiB buffers", floor.blake3_bytes_per_ns
+    );
+
+    let starter = Profile::Starter.load().map_err(|e| e.to_string())?;
+    let mix = starter_mix();
+    let mut i = 0usize;
+    let ns = measure(|| {
+        i = i.wrapping_add(1);
+        if let Some(request) = mix.get(i % mix.len()) {
+            black_box(starter.evaluate(black_box(request)).is_allowed());
+        }
+    });
+    line("decide: starter policy, 8-request mix", ns, &floor);
+
+    let deny = Request::new(
+        "agent-1",
+        Syscall::NetworkSend,
+        "https://evil.example.invalid/",
+    )
+    .with_labels(LabelSet::ALL);
+    let ns = measure(|| {
+        black_box(starter.evaluate(black_box(&deny)).explain(&deny));
+    });
+    line("decide + explain: starter deny with remedy", ns, &floor);
+
+    let spread = synthetic(1000, Syscall::ALL, false)?;
+    let miss = Request::new(
+        "agent-1",
+        Syscall::NetworkSend,
+        "https://nowhere.example.invalid/x",
+    )
+    .with_labels(LabelSet::ALL);
+    let ns = measure(|| {
+        black_box(spread.evaluate(black_box(&miss)).is_allowed());
+    });
+    line("decide: 1,000 rules over all syscalls, no hit", ns, &floor);
+
+    let packed = synthetic(1000, &[Syscall::NetworkSend], false)?;
+    let ns = measure(|| {
+        black_box(packed.evaluate(black_box(&miss)).is_allowed());
+    });
+    line("decide: 1,000 rules on one syscall, no hit", ns, &floor);
+
+    let last = Request::new(
+        "agent-1",
+        Syscall::NetworkSend,
+        "https://host-999.example.invalid/x",
+    )
+    .with_labels(LabelSet::ALL);
+    let ns = measure(|| {
+        black_box(packed.evaluate(black_box(&last)).is_allowed());
+    });
+    line("decide: 1,000 rules on one syscall, last hits", ns, &floor);
+
+    let open = synthetic(1000, &[Syscall::NetworkSend], true)?;
+    let ns = measure(|| {
+        black_box(open.evaluate(black_box(&miss)).is_allowed());
+    });
+    line("decide: 1,000 unindexable rules (worst case)", ns, &floor);
+
+    let text = Profile::Starter.source();
+    let ns = measure(|| {
+        black_box(Policy::parse("starter", black_box(text)).is_ok());
+    });
+    line("parse + validate: starter policy", ns, &floor);
+    Ok(())
+}
+
+fn synthetic(rules: usize, syscalls: &[Syscall], open: bool) -> Result<Policy, String> {
+    let text = agentk_policy::testing::synthetic_policy_for(rules, syscalls, open);
+    Policy::parse("synthetic", &text).map_err(|e| e.to_string())
+}
+
+fn starter_mix() -> Vec<Request<'static>> {
+    let l = |text: &str| text.parse::<LabelSet>().unwrap_or(LabelSet::ALL);
+    vec![
+        Request::new("a", Syscall::ContextRead, "https://news.example.invalid/")
+            .with_labels(l("untrusted,external")),
+        Request::new("a", Syscall::ModelCall, "model://m").with_labels(l("untrusted,private")),
+        Request::new("a", Syscall::SecretOpen, "secret://demo-api")
+            .with_labels(l("trusted"))
+            .presenting("demo-secret"),
+        Request::new("a", Syscall::NetworkSend, "https://evil.example.invalid/")
+            .with_labels(l("private")),
+        Request::new(
+            "a",
+            Syscall::ToolInvoke,
+            "mcp://docs.example.invalid/search",
+        )
+        .presenting("demo-docs-search"),
+        Request::new(
+            "a",
+            Syscall::ToolInvoke,
+            "mcp://docs.example.invalid/search",
+        )
+        .with_labels(l("untrusted")),
+        Request::new("a", Syscall::FilePatch, "file:///workspace/a").with_labels(l("trusted")),
+        Request::new(
+            "a",
+            agentk_labels::SyscallKind::parse("kernel.reboot"),
+            "now",
+        ),
+    ]
+}

@@ -1,0 +1,261 @@
+//! Tidy checks: the project's own rules, enforced by code rather than review.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentk_labels::{LabelSet, Syscall};
+use serde_json::Value;
+
+/// The crate layers, lowest first. A crate may depend only on crates before it.
+pub const LAYERS: [&str; 8] = [
+    "agentk-labels",
+    "agentk-policy",
+    "agentk-capability",
+    "agentk-secrets",
+    "agentk-flightlog",
+    "agentk-replay",
+    "agentk-mcp",
+    "agentk-cli",
+];
+
+/// Every tidy problem in the workspace at `root`.
+pub fn all(root: &Path) -> Vec<String> {
+    let mut problems = match cargo_metadata(root) {
+        Ok(metadata) => layering(&metadata),
+        Err(e) => vec![e],
+    };
+    problems.extend(forbid_unsafe(root));
+    problems.extend(crate_docs(root));
+    problems.extend(leftovers(root));
+    problems.extend(syscalls_documented(root));
+    problems
+}
+
+/// `cargo metadata` for the workspace members, offline.
+pub fn cargo_metadata(root: &Path) -> Result<Value, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed bad JSON: {e}"))
+}
+
+/// Layering problems in `cargo metadata` output: a crate depending on itself or a crate above
+/// it (normal, build or dev dependency), anything depending on `agentk-cli` or `xtask`, and
+/// `agentk-*` crates missing from [`LAYERS`].
+pub fn layering(metadata: &Value) -> Vec<String> {
+    let rank = |name: &str| LAYERS.iter().position(|l| *l == name);
+    let mut problems = Vec::new();
+    let packages = metadata.get("packages").and_then(Value::as_array).cloned().unwrap_or_default();
+    if packages.is_empty() {
+        problems.push("cargo metadata lists no packages".to_owned());
+    }
+    for package in &packages {
+        let name = package.get("name").and_then(Value::as_str).unwrap_or("?");
+        if name.starts_with("agentk-") && rank(name).is_none() {
+            problems.push(format!(
+                "crate `{name}` is not in the layer list; add it to xtask::tidy::LAYERS"
+            ));
+        }
+        let deps = package["dependencies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for dep in deps {
+            let dep_name = dep.get("name").and_then(Value::as_str).unwrap_or("?");
+            if dep_name == "xtask" || (dep_name == "agentk-cli" && name != "agentk-cli") {
+                problems.push(format!(
+                    "`{name}` depends on `{dep_name}`, which nothing may depend on"
+                ));
+            }
+            if let (Some(mine), Some(theirs)) = (rank(name), rank(dep_name))
+                && theirs >= mine
+            {
+                problems.push(format!(
+                    "`{name}` (layer {mine}) depends on `{dep_name}` (layer {theirs}); crates depend only downward"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Every `lib.rs` and `main.rs` of the workspace forbids unsafe code.
+pub fn forbid_unsafe(root: &Path) -> Vec<String> {
+    crate_roots(root)
+        .into_iter()
+        .filter(|path| read(path).is_none_or(|text| !text.contains("#![forbid(unsafe_code)]")))
+        .map(|path| format!("{} lacks #![forbid(unsafe_code)]", relative(root, &path)))
+        .collect()
+}
+
+/// Every library crate's `//!` doc has the sections house style asks for.
+pub fn crate_docs(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for path in crate_roots(root)
+        .into_iter()
+        .filter(|p| p.ends_with("lib.rs"))
+    {
+        let text = read(&path).unwrap_or_default();
+        if !text.starts_with("//!") {
+            problems.push(format!(
+                "{} does not open with a //! crate doc",
+                relative(root, &path)
+            ));
+        }
+        let doc: String = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for section in ["# Invariants", "# Non-goals", "# Example"] {
+            if !doc.contains(&format!("//! {section}")) {
+                problems.push(format!(
+                    "{} crate doc lacks `{section}`",
+                    relative(root, &path)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// No leftover debugging or placeholder macros, and no ignored tests, in any Rust source.
+pub fn leftovers(root: &Path) -> Vec<String> {
+    // Built at run time so this file does not flag itself.
+    let needles = [
+        ["todo", "!("].concat(),
+        ["dbg", "!("].concat(),
+        ["unimplemented", "!("].concat(),
+        ["#[", "ignore"].concat(),
+    ];
+    let mut problems = Vec::new();
+    for path in rust_files(root) {
+        let Some(text) = read(&path) else { continue };
+        for (n, line) in text.lines().enumerate() {
+            if let Some(needle) = needles.iter().find(|needle| line.contains(needle.as_str())) {
+                problems.push(format!(
+                    "{}:{}: leftover `{needle}`",
+                    relative(root, &path),
+                    n + 1
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// `docs/syscalls.md` documents every syscall, with the four sections, and its "Labels
+/// emitted" line names exactly the labels the code adds.
+pub fn syscalls_documented(root: &Path) -> Vec<String> {
+    let Some(doc) = read(&root.join("docs/syscalls.md")) else {
+        return vec!["docs/syscalls.md is missing".to_owned()];
+    };
+    check_syscall_doc(&doc)
+}
+
+/// The check behind [`syscalls_documented`], on the document's text.
+pub fn check_syscall_doc(doc: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for &syscall in Syscall::ALL {
+        let heading = format!("## `{}`", syscall.name());
+        let Some(start) = doc.find(&heading) else {
+            problems.push(format!("docs/syscalls.md has no section `{heading}`"));
+            continue;
+        };
+        let rest = doc.get(start + heading.len()..).unwrap_or_default();
+        let section = rest.split("\n## ").next().unwrap_or_default();
+        for part in [
+            "**Threat model:**",
+            "**Labels consumed:**",
+            "**Labels emitted:**",
+            "**Failure modes:**",
+        ] {
+            if !section.contains(part) {
+                problems.push(format!(
+                    "docs/syscalls.md `{}` lacks {part}",
+                    syscall.name()
+                ));
+            }
+        }
+        let emitted_line = section
+            .lines()
+            .find(|l| l.contains("**Labels emitted:**"))
+            .unwrap_or_default();
+        let documented: LabelSet = emitted_line
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        if documented != syscall.adds() {
+            problems.push(format!(
+                "docs/syscalls.md says `{}` adds `{documented}`, the code adds `{}`",
+                syscall.name(),
+                syscall.adds()
+            ));
+        }
+    }
+    problems
+}
+
+fn crate_roots(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root.join("crates"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    dirs.push(root.join("xtask"));
+    dirs.sort();
+    dirs.iter()
+        .flat_map(|dir| [dir.join("src/lib.rs"), dir.join("src/main.rs")])
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn rust_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join("crates"), root.join("xtask")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_none_or(|n| n != "target") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
