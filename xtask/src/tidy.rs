@@ -62,7 +62,11 @@ pub fn cargo_metadata(root: &Path) -> Result<Value, String> {
 pub fn layering(metadata: &Value) -> Vec<String> {
     let rank = |name: &str| LAYERS.iter().position(|l| *l == name);
     let mut problems = Vec::new();
-    let packages = metadata.get("packages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let packages = metadata
+        .get("packages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if packages.is_empty() {
         problems.push("cargo metadata lists no packages".to_owned());
     }

@@ -190,6 +190,10 @@ where
                 let _ = write!(out, "{text}");
                 exit::OK
             } else {
+                // House style: every human error line starts `agentk: error:`.
+                let text = text
+                    .strip_prefix("error: ")
+                    .map_or(text.clone(), |rest| format!("agentk: error: {rest}"));
                 let _ = write!(err, "{text}");
                 exit::USAGE
             };

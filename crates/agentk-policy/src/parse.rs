@@ -216,12 +216,10 @@ impl Cx<'_> {
             })
             .collect();
         self.check_rule_ids(&drafts);
+        self.check_catch_all(&drafts, root);
         let complete = drafts.iter().all(|d| d.rule.is_some());
         let rules: Vec<Rule> = drafts.into_iter().filter_map(|d| d.rule).collect();
         self.check_contradictions_and_shadows(&rules);
-        if complete {
-            self.check_catch_all(&rules, root);
-        }
         complete.then_some(rules)
     }
 
@@ -361,12 +359,14 @@ impl Cx<'_> {
         }
     }
 
-    fn check_catch_all(&mut self, rules: &[Rule], root: &DeTable<'_>) {
-        for (index, rule) in rules.iter().enumerate() {
-            if !rule.is_catch_all() {
+    /// Catch-all checks. They need only the rules that were read; a rule that failed to read is
+    /// skipped (it has its own diagnostic), and the ending is judged only if the last rule read.
+    fn check_catch_all(&mut self, drafts: &[DraftRule], root: &DeTable<'_>) {
+        for (index, draft) in drafts.iter().enumerate() {
+            let Some(rule) = draft.rule.as_ref().filter(|r| r.is_catch_all()) else {
                 continue;
-            }
-            let unreachable = rules.len() - index - 1;
+            };
+            let unreachable = drafts.len() - index - 1;
             if unreachable > 0 {
                 self.report(
                     self.rule_span(rule),
@@ -385,13 +385,17 @@ impl Cx<'_> {
                 );
             }
         }
-        let ends_in_catch_all = rules.last().is_some_and(Rule::is_catch_all);
-        if !ends_in_catch_all {
-            let at = rules.last().map_or_else(
-                || find(root, "rules").map_or(0..0, Spanned::span),
-                |r| self.rule_span(r),
-            );
-            self.report(at, DiagnosticKind::MissingCatchAll);
+        match drafts.last() {
+            None => {
+                let at = find(root, "rules").map_or(0..0, Spanned::span);
+                self.report(at, DiagnosticKind::MissingCatchAll);
+            }
+            Some(DraftRule {
+                rule: Some(last), ..
+            }) if !last.is_catch_all() => {
+                self.report(self.rule_span(last), DiagnosticKind::MissingCatchAll);
+            }
+            Some(_) => {}
         }
     }
 

@@ -1,0 +1,456 @@
+//! Every command, run in-process through `agentk_cli::run`, with both streams and the exit code
+//! snapshotted: CLI output is API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly on purpose"
+)]
+
+use std::path::PathBuf;
+
+use agentk_cli::exit;
+
+struct Run {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+fn agentk(args: &[&str]) -> Run {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = agentk_cli::run(
+        std::iter::once("agentk").chain(args.iter().copied()),
+        &mut out,
+        &mut err,
+    );
+    Run {
+        code,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// Snapshots a run as exit code, stdout and stderr, with the scratch directory made stable.
+fn check(name: &str, args: &[&str], expected_code: u8) -> Run {
+    let run = agentk(args);
+    let scratch = scratch_dir().display().to_string();
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        run.code, run.stdout, run.stderr
+    )
+    .replace(&scratch, "$SCRATCH");
+    insta::assert_snapshot!(name, text);
+    assert_eq!(run.code, expected_code, "{name}");
+    run
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agentk-cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn scratch_file(name: &str, bytes: &[u8]) -> String {
+    let path = scratch_dir().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", run.stdout))
+}
+
+// ---- demo (A2) ----
+
+#[test]
+fn demo_human() {
+    let run = check("demo_human", &["demo"], exit::OK);
+    assert!(!run.stdout.contains("http://") && !run.stdout.contains(".com"));
+}
+
+#[test]
+fn demo_json() {
+    let run = check("demo_json", &["demo", "--json"], exit::OK);
+    let value = json(&run);
+    assert_eq!(value["schema"], "agentk.demo.v1");
+    assert_eq!(value["denied"], 3);
+    let decisions: Vec<&str> = value["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            "observe",
+            "observe",
+            "secret-open-needs-grant",
+            "egress-sensitive-data",
+            "invoke-sensitive-data"
+        ]
+    );
+}
+
+/// A2: every target the demo names is under `example.invalid`.
+#[test]
+fn demo_targets_are_dummy() {
+    let value = json(&agentk(&["demo", "--json"]));
+    for step in value["steps"].as_array().unwrap() {
+        let target = step["target"].as_str().unwrap();
+        let host_part = target.split("://").nth(1).unwrap_or(target);
+        let host = host_part.split('/').next().unwrap();
+        assert!(
+            host.ends_with("example.invalid") || target.starts_with("secret://"),
+            "{target}"
+        );
+    }
+}
+
+// ---- policy-explain (P1, P2, P3, P4, P6) ----
+
+#[test]
+fn explain_denied_egress() {
+    check(
+        "explain_denied_egress",
+        &[
+            "policy-explain",
+            "--syscall",
+            "network.send",
+            "--target",
+            "https://evil.example.invalid/c",
+            "--label",
+            "private",
+            "--label",
+            "untrusted,external",
+        ],
+        exit::DENIED,
+    );
+}
+
+#[test]
+fn explain_allowed_with_capability() {
+    check(
+        "explain_allowed_with_capability",
+        &[
+            "policy-explain",
+            "--syscall",
+            "secret.open",
+            "--target",
+            "secret://demo-api",
+            "--label",
+            "trusted",
+            "--capability",
+        ],
+        exit::OK,
+    );
+}
+
+#[test]
+fn explain_capability_with_no_covering_grant() {
+    check(
+        "explain_capability_with_no_covering_grant",
+        &[
+            "policy-explain",
+            "--syscall",
+            "secret.open",
+            "--target",
+            "secret://payments-api",
+            "--capability",
+        ],
+        exit::DENIED,
+    );
+}
+
+#[test]
+fn explain_unknown_syscall_json() {
+    let run = check(
+        "explain_unknown_syscall_json",
+        &[
+            "policy-explain",
+            "--syscall",
+            "kernel.reboot",
+            "--target",
+            "now",
+            "--grant",
+            "demo-secret",
+            "--json",
+        ],
+        exit::DENIED,
+    );
+    let value = json(&run);
+    assert_eq!(value["schema"], "agentk.policy-explain.v1");
+    assert_eq!(value["rule"], "default-deny");
+}
+
+#[test]
+fn explain_with_profile() {
+    check(
+        "explain_with_profile",
+        &[
+            "policy-explain",
+            "--profile",
+            "coding",
+            "--agent",
+            "coding-1",
+            "--syscall",
+            "file.patch",
+            "--target",
+            "file:///workspace/src/lib.rs",
+            "--label",
+            "untrusted",
+            "--capability",
+        ],
+        exit::OK,
+    );
+}
+
+#[test]
+fn explain_with_policy_file() {
+    let path = scratch_file(
+        "explain-policy.toml",
+        agentk_policy::Profile::Browser.source().as_bytes(),
+    );
+    let run = agentk(&[
+        "policy-explain",
+        "--policy",
+        &path,
+        "--syscall",
+        "secret.open",
+        "--target",
+        "secret://x",
+    ]);
+    assert_eq!(run.code, exit::DENIED, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("deny by rule `browser-no-secrets`"),
+        "{}",
+        run.stdout
+    );
+}
+
+// ---- policy-check (P5) ----
+
+#[test]
+fn check_valid_policy() {
+    let path = scratch_file(
+        "valid.toml",
+        agentk_policy::Profile::Starter.source().as_bytes(),
+    );
+    let run = agentk(&["policy-check", &path]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (exit::OK, "policy `starter` is valid: 21 rules, 2 grants\n")
+    );
+    let value = json(&agentk(&["policy-check", &path, "--json"]));
+    assert_eq!(value["valid"], true);
+}
+
+#[test]
+fn check_invalid_policy_lists_every_problem() {
+    let path = scratch_file(
+        "broken.toml",
+        b"version = 1\nname = \"broken\"\n\n[[rules]]\nid = \"no-egress\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"network.send\"]\n\n[[rules]]\nid = \"no-secret-egress\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"network.send\"]\nwhen.labels_any = [\"secret\", \"clasified\"]\n\n[[rules]]\nid = \"rest\"\neffect = \"allow\"\nreason = \"r\"\n",
+    );
+    check(
+        "check_invalid_policy",
+        &["policy-check", &path],
+        exit::ERROR,
+    );
+    let run = agentk(&["policy-check", &path, "--json"]);
+    assert_eq!(run.code, exit::ERROR);
+    insta::assert_snapshot!("check_invalid_policy_json", run.stdout);
+}
+
+#[test]
+fn invalid_policy_refused_by_every_command() {
+    let path = scratch_file(
+        "broken-catch-all.toml",
+        b"version = 1\nname = \"b\"\n[[rules]]\nid = \"all\"\neffect = \"allow\"\nreason = \"r\"\n",
+    );
+    for args in [
+        vec!["demo", "--policy", &path],
+        vec![
+            "policy-explain",
+            "--policy",
+            &path,
+            "--syscall",
+            "model.call",
+            "--target",
+            "m",
+        ],
+    ] {
+        let run = agentk(&args);
+        assert_eq!(run.code, exit::ERROR, "{args:?}");
+        assert!(
+            run.stderr.contains("catch-all rule `all` allows"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty());
+    }
+}
+
+// ---- bad input: a clear one-line error, never a panic ----
+
+#[test]
+fn missing_file() {
+    check(
+        "missing_file",
+        &["policy-check", "/nonexistent/agentk/policy.toml"],
+        exit::ERROR,
+    );
+}
+
+#[test]
+fn directory() {
+    let dir = scratch_dir().display().to_string();
+    check("directory", &["policy-check", &dir], exit::ERROR);
+}
+
+#[test]
+fn binary_file() {
+    let path = scratch_file("binary.toml", &[0x7f, b'E', b'L', b'F', 0, 1, 2, 3]);
+    check("binary_file", &["policy-check", &path], exit::ERROR);
+}
+
+#[test]
+fn invalid_utf8() {
+    let path = scratch_file("latin1.toml", b"version = 1\nname = \"caf\xe9\"\n");
+    check("invalid_utf8", &["policy-check", &path], exit::ERROR);
+}
+
+#[test]
+fn fifty_megabyte_policy() {
+    let path = scratch_dir().join("huge.toml");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(50 * 1024 * 1024).unwrap();
+    check(
+        "fifty_megabyte_policy",
+        &["policy-check", &path.display().to_string()],
+        exit::ERROR,
+    );
+}
+
+#[test]
+fn deeply_nested_toml() {
+    let text = format!(
+        "version = 1\nname = \"deep\"\nx = {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let path = scratch_file("deep.toml", text.as_bytes());
+    let run = agentk(&["policy-check", &path]);
+    assert_eq!(run.code, exit::ERROR);
+    assert!(run.stderr.contains("deep.toml:3:"), "{}", run.stderr);
+    assert!(run.stderr.lines().count() < 10, "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn device_file() {
+    check("device_file", &["policy-check", "/dev/zero"], exit::ERROR);
+}
+
+#[test]
+fn json_errors_are_json() {
+    let run = agentk(&["policy-check", "/nonexistent/p.toml", "--json"]);
+    assert_eq!(run.code, exit::ERROR);
+    let value = json(&run);
+    assert_eq!(value["schema"], "agentk.error.v1");
+    assert_eq!(
+        value["error"],
+        "cannot read `/nonexistent/p.toml`: no such file"
+    );
+}
+
+// ---- usage ----
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["policy-explain", "--syscall", "model.call"],
+        vec![
+            "policy-explain",
+            "--syscall",
+            "model.call",
+            "--target",
+            "m",
+            "--label",
+            "classified",
+        ],
+        vec![
+            "policy-explain",
+            "--syscall",
+            "x",
+            "--target",
+            "t",
+            "--capability",
+            "--grant",
+            "g",
+        ],
+        vec![
+            "policy-explain",
+            "--syscall",
+            "x",
+            "--target",
+            "t",
+            "--policy",
+            "p",
+            "--profile",
+            "starter",
+        ],
+        vec!["no-such-command"],
+        vec![],
+    ] {
+        let run = agentk(&args);
+        assert_eq!(run.code, exit::USAGE, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn unknown_label_is_named() {
+    check(
+        "unknown_label",
+        &[
+            "policy-explain",
+            "--syscall",
+            "model.call",
+            "--target",
+            "m",
+            "--label",
+            "classified",
+        ],
+        exit::USAGE,
+    );
+}
+
+#[test]
+fn unknown_profile() {
+    check("unknown_profile", &["policy-show", "admin"], exit::ERROR);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let run = agentk(&["--help"]);
+    assert_eq!(run.code, exit::OK);
+    assert!(
+        run.stdout.contains("3  denied") && run.stdout.contains("4  verification failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn policy_show_prints_the_embedded_policy() {
+    for profile in agentk_policy::Profile::ALL {
+        let run = agentk(&["policy-show", profile.name()]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (exit::OK, profile.source())
+        );
+        let value = json(&agentk(&["policy-show", profile.name(), "--json"]));
+        assert_eq!(value["schema"], "agentk.policy-show.v1");
+    }
+}
