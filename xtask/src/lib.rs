@@ -24,6 +24,7 @@
 )]
 
 pub mod bench;
+pub mod fixtures;
 pub mod tidy;
 
 use std::path::{Path, PathBuf};

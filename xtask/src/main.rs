@@ -13,6 +13,8 @@ usage: cargo xtask <command>
 
 commands:
   tidy     check crate layering, #![forbid(unsafe_code)], crate docs, leftovers and docs/syscalls.md
+  fixtures [--check]
+           regenerate fixtures/ deterministically, or list stale files and fail
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run
   help     print this text";
 
@@ -33,6 +35,38 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some("fixtures") if args.get(1).is_some_and(|a| a == "--check") => {
+            match xtask::fixtures::stale(&root) {
+                Ok(stale) if stale.is_empty() => {
+                    println!("fixtures: up to date");
+                    ExitCode::SUCCESS
+                }
+                Ok(stale) => {
+                    for file in &stale {
+                        eprintln!("fixtures: stale: {file}");
+                    }
+                    eprintln!(
+                        "fixtures: {} stale file(s); run `cargo xtask fixtures`",
+                        stale.len()
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("fixtures: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("fixtures") => match xtask::fixtures::write(&root) {
+            Ok(count) => {
+                println!("fixtures: wrote {count} file(s)");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("fixtures: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("bench") => xtask::bench::main(args.get(1..).unwrap_or_default(), &root),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

@@ -65,6 +65,7 @@ pub(crate) fn load(args: &PolicyArgs) -> Result<Policy, CliError> {
 
 #[derive(Serialize)]
 struct DiagnosticJson {
+    code: &'static str,
     line: usize,
     column: usize,
     message: String,
@@ -75,6 +76,7 @@ struct DiagnosticJson {
 impl From<&Diagnostic> for DiagnosticJson {
     fn from(d: &Diagnostic) -> Self {
         DiagnosticJson {
+            code: d.kind().code(),
             line: d.line(),
             column: d.column(),
             message: d.kind().to_string(),

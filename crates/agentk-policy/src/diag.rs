@@ -333,6 +333,37 @@ impl fmt::Display for DiagnosticKind {
 }
 
 impl DiagnosticKind {
+    /// A stable short code for the kind of problem, for tools and fixtures (`shadowed-rule`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DiagnosticKind::Syntax { .. } => "syntax",
+            DiagnosticKind::TooLarge { .. } => "too-large",
+            DiagnosticKind::UnknownKey { .. } => "unknown-key",
+            DiagnosticKind::MissingKey { .. } => "missing-key",
+            DiagnosticKind::WrongType { .. } => "wrong-type",
+            DiagnosticKind::UnsupportedVersion { .. } => "unsupported-version",
+            DiagnosticKind::UnknownSyscall { .. } => "unknown-syscall",
+            DiagnosticKind::UnknownLabel { .. } => "unknown-label",
+            DiagnosticKind::InvalidId { .. } => "invalid-id",
+            DiagnosticKind::ReservedId { .. } => "reserved-id",
+            DiagnosticKind::DuplicateId { .. } => "duplicate-id",
+            DiagnosticKind::EmptyList { .. } => "empty-list",
+            DiagnosticKind::BadText { .. } => "bad-text",
+            DiagnosticKind::EmptyWhen { .. } => "empty-when",
+            DiagnosticKind::InvalidEffect { .. } => "invalid-effect",
+            DiagnosticKind::InvalidCapability { .. } => "invalid-capability",
+            DiagnosticKind::InvalidPattern { .. } => "invalid-pattern",
+            DiagnosticKind::InvalidScope { .. } => "invalid-scope",
+            DiagnosticKind::OutOfRange { .. } => "out-of-range",
+            DiagnosticKind::Contradictory { .. } => "contradictory-rule",
+            DiagnosticKind::Shadowed { .. } => "shadowed-rule",
+            DiagnosticKind::CatchAllNotLast { .. } => "catch-all-not-last",
+            DiagnosticKind::CatchAllAllows { .. } => "catch-all-allows",
+            DiagnosticKind::MissingCatchAll => "missing-catch-all",
+            DiagnosticKind::SecretGrantNotExact { .. } => "secret-grant-not-exact",
+        }
+    }
+
     fn help(&self) -> Option<String> {
         let text = match self {
             DiagnosticKind::UnknownKey { expected, .. } => {

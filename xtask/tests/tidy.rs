@@ -1,0 +1,104 @@
+//! The project's tidy rules, run by `cargo test`. Each check also has a negative case, so a
+//! check that stopped detecting anything would fail here too.
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on purpose")]
+
+use std::path::Path;
+
+use xtask::tidy;
+
+fn root() -> std::path::PathBuf {
+    xtask::workspace_root()
+}
+
+#[test]
+fn crates_depend_only_downward() {
+    let metadata = tidy::cargo_metadata(&root()).unwrap();
+    assert_eq!(tidy::layering(&metadata), Vec::<String>::new());
+}
+
+#[test]
+fn layering_check_catches_upward_and_forbidden_edges() {
+    let metadata = serde_json::json!({"packages": [
+        {"name": "agentk-labels", "dependencies": [{"name": "agentk-policy"}, {"name": "serde"}]},
+        {"name": "agentk-policy", "dependencies": [{"name": "agentk-policy"}, {"name": "xtask"}]},
+        {"name": "agentk-mcp", "dependencies": [{"name": "agentk-cli"}, {"name": "agentk-labels"}]},
+        {"name": "agentk-extras", "dependencies": []},
+    ]});
+    let problems = tidy::layering(&metadata);
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+    assert!(problems[0].contains("`agentk-labels` (layer 0) depends on `agentk-policy` (layer 1)"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`agentk-extras` is not in the layer list"))
+    );
+}
+
+#[test]
+fn every_crate_forbids_unsafe() {
+    assert_eq!(tidy::forbid_unsafe(&root()), Vec::<String>::new());
+}
+
+#[test]
+fn every_crate_doc_has_invariants_non_goals_and_example() {
+    assert_eq!(tidy::crate_docs(&root()), Vec::<String>::new());
+}
+
+#[test]
+fn no_leftover_placeholders_or_ignored_tests() {
+    assert_eq!(tidy::leftovers(&root()), Vec::<String>::new());
+}
+
+#[test]
+fn leftover_check_catches_a_placeholder() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tidy-leftovers/crates/demo/src");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("lib.rs"),
+        ["fn f() { ", "todo", "!() }\n"].concat(),
+    )
+    .unwrap();
+    let problems = tidy::leftovers(dir.parent().unwrap().parent().unwrap().parent().unwrap());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let unsafe_problems =
+        tidy::forbid_unsafe(dir.parent().unwrap().parent().unwrap().parent().unwrap());
+    assert_eq!(unsafe_problems.len(), 1, "{unsafe_problems:?}");
+}
+
+// guarantee: A3 (every syscall documented with threat model, labels consumed and emitted, failure modes)
+#[test]
+fn every_syscall_is_documented_and_the_doc_matches_the_code() {
+    assert_eq!(tidy::syscalls_documented(&root()), Vec::<String>::new());
+}
+
+#[test]
+fn syscall_doc_check_catches_drift() {
+    let doc = std::fs::read_to_string(root().join("docs/syscalls.md")).unwrap();
+    let drifted = doc.replacen(
+        "- **Labels emitted:** `secret`.",
+        "- **Labels emitted:** `private`.",
+        1,
+    );
+    assert_ne!(doc, drifted, "the doc changed shape; update this test");
+    let problems = tidy::check_syscall_doc(&drifted);
+    assert_eq!(
+        problems,
+        ["docs/syscalls.md says `secret.open` adds `private`, the code adds `secret`"]
+    );
+    let missing = doc.replacen("## `agent.spawn`", "## agent.spawn", 1);
+    assert_eq!(tidy::check_syscall_doc(&missing).len(), 1);
+}
+
+#[test]
+fn fixtures_are_fresh() {
+    let stale = xtask::fixtures::stale(&root()).unwrap();
+    assert!(stale.is_empty(), "run `cargo xtask fixtures`: {stale:?}");
+}
+
+#[test]
+fn fixture_generation_is_deterministic() {
+    assert_eq!(
+        xtask::fixtures::expected_files().unwrap(),
+        xtask::fixtures::expected_files().unwrap()
+    );
+}
