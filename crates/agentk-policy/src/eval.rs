@@ -71,6 +71,17 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The facts one rule is matched against: the request, with labels and capability state as
+/// given (the request's own, or the "what if" of an explanation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe<'a> {
+    pub(crate) syscall: Syscall,
+    pub(crate) target: &'a str,
+    pub(crate) agent: &'a str,
+    pub(crate) labels: LabelSet,
+    pub(crate) capability: bool,
+}
+
 /// What the presented capability amounts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Capability<'p> {
@@ -255,22 +266,16 @@ impl Policy {
         let SyscallKind::Known(syscall) = request.syscall else {
             return Fired::DefaultDeny(DefaultDenyCause::UnknownSyscall);
         };
-        self.first_match(syscall, request.target, request.agent, labels, capability)
-            .map_or(
-                Fired::DefaultDeny(DefaultDenyCause::NoRuleMatched),
-                Fired::Rule,
-            )
-    }
-
-    fn first_match(
-        &self,
-        syscall: Syscall,
-        target: &str,
-        agent: &str,
-        labels: LabelSet,
-        capability: bool,
-    ) -> Option<&Rule> {
-        self.index
-            .first_match(&self.rules, syscall, target, agent, labels, capability)
+        let probe = Probe {
+            syscall,
+            target: request.target,
+            agent: request.agent,
+            labels,
+            capability,
+        };
+        self.index.first_match(&self.rules, &probe).map_or(
+            Fired::DefaultDeny(DefaultDenyCause::NoRuleMatched),
+            Fired::Rule,
+        )
     }
 }

@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use agentk_labels::{LabelSet, Syscall};
+use agentk_labels::Syscall;
 
+use crate::eval::Probe;
 use crate::model::Rule;
 
 #[derive(Clone, Debug, Default)]
@@ -71,24 +72,12 @@ impl RuleIndex {
     }
 
     /// The first rule, in policy order, that matches.
-    pub(crate) fn first_match<'r>(
-        &self,
-        rules: &'r [Rule],
-        syscall: Syscall,
-        target: &str,
-        agent: &str,
-        labels: LabelSet,
-        capability: bool,
-    ) -> Option<&'r Rule> {
-        let index = self.per_syscall.get(syscall.index())?;
-        let hit = |i: &usize| {
-            rules
-                .get(*i)
-                .is_some_and(|r| r.matches(syscall, target, agent, labels, capability))
-        };
+    pub(crate) fn first_match<'r>(&self, rules: &'r [Rule], probe: &Probe<'_>) -> Option<&'r Rule> {
+        let index = self.per_syscall.get(probe.syscall.index())?;
+        let hit = |i: &usize| rules.get(*i).is_some_and(|r| r.matches(probe));
         // The earliest open hit bounds the search among prefixed rules.
         let mut best = index.open.iter().copied().find(|i| hit(i));
-        let bytes = target.as_bytes();
+        let bytes = probe.target.as_bytes();
         for &len in index
             .prefix_lens
             .iter()

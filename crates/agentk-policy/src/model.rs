@@ -6,6 +6,7 @@ use std::fmt;
 use agentk_labels::{LabelSet, Syscall};
 use serde::Serialize;
 
+use crate::eval::Probe;
 use crate::index::RuleIndex;
 use crate::pattern::Pattern;
 
@@ -169,19 +170,12 @@ impl Rule {
             && universal(self.when.agents())
     }
 
-    pub(crate) fn matches(
-        &self,
-        syscall: Syscall,
-        target: &str,
-        agent: &str,
-        labels: LabelSet,
-        capability: bool,
-    ) -> bool {
-        self.syscall_table & syscall.bit() != 0
-            && self.label_table >> labels.bits() & 1 != 0
-            && self.capability_table >> u8::from(capability) & 1 != 0
-            && any_matches(self.when.targets(), target)
-            && any_matches(self.when.agents(), agent)
+    pub(crate) fn matches(&self, probe: &Probe<'_>) -> bool {
+        self.syscall_table & probe.syscall.bit() != 0
+            && self.label_table >> probe.labels.bits() & 1 != 0
+            && self.capability_table >> u8::from(probe.capability) & 1 != 0
+            && any_matches(self.when.targets(), probe.target)
+            && any_matches(self.when.agents(), probe.agent)
     }
 
     pub(crate) fn new(
