@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 
-use agentk_labels::{LabelSet, SyscallKind};
+use agentk_labels::{LabelSet, SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
@@ -107,8 +107,8 @@ fn policy_check(
             } else {
                 writeln!(
                     out,
-                    "policy `{}` is valid: {} rules, {} grants",
-                    policy.name(),
+                    "policy {} is valid: {} rules, {} grants",
+                    SafeText::new(policy.name()),
                     policy.rules().len(),
                     policy.grants().len()
                 )?;

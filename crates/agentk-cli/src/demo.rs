@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use agentk_labels::{Label, LabelSet, Outcome, Syscall, SyscallKind, propagate};
+use agentk_labels::{Label, LabelSet, Outcome, SafeText, Syscall, SyscallKind, propagate};
 use agentk_policy::{Explanation, Policy, Request};
 use serde::Serialize;
 
@@ -124,8 +124,8 @@ pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8
     }
     writeln!(
         out,
-        "AgentK demo: a poisoned web page tries to steer an agent (policy `{}`)",
-        policy.name()
+        "AgentK demo: a poisoned web page tries to steer an agent (policy {})",
+        SafeText::new(policy.name())
     )?;
     for (i, (step, explanation)) in steps.iter().zip(&explained).enumerate() {
         writeln!(out, "\nstep {}: {}", i + 1, step.story)?;
