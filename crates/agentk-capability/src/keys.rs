@@ -1,0 +1,332 @@
+//! Signing identities, public keys, fingerprints and strict hex.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::KeyError;
+
+/// Where the active signing key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignerSource {
+    /// The static development key. Its private half is public knowledge: anything it signs
+    /// proves nothing about who signed it.
+    Development,
+    /// `AGENTK_SIGNING_KEY_HEX`.
+    EnvHex,
+    /// `AGENTK_SIGNING_KEY_FILE`.
+    File,
+    /// Supplied by an embedding program.
+    Embedded,
+}
+
+impl fmt::Display for SignerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignerSource::Development => "development key (not secret: signatures prove nothing)",
+            SignerSource::EnvHex => "AGENTK_SIGNING_KEY_HEX",
+            SignerSource::File => "AGENTK_SIGNING_KEY_FILE",
+            SignerSource::Embedded => "embedded",
+        })
+    }
+}
+
+/// The seed of the development key. It is deliberately derived from a public string: it is the
+/// same on every machine, so it is only ever a development convenience.
+const DEVELOPMENT_SEED_CONTEXT: &str =
+    "agentk development signing key v1 (public, never use in production)";
+
+/// A private signing key and where it came from.
+///
+/// It is not `Serialize` and its `Debug` shows only the public fingerprint; the secret bytes
+/// leave only through [`SigningIdentity::expose_secret_for_key_file`]. The key is zeroized on
+/// drop.
+pub struct SigningIdentity {
+    key: SigningKey,
+    source: SignerSource,
+}
+
+impl SigningIdentity {
+    /// An identity from 32 secret bytes.
+    pub fn from_secret(secret: &[u8; 32], source: SignerSource) -> Self {
+        SigningIdentity {
+            key: SigningKey::from_bytes(secret),
+            source,
+        }
+    }
+
+    /// An identity from 64 lowercase hex characters.
+    pub fn from_secret_hex(text: &str, source: SignerSource) -> Result<Self, KeyError> {
+        let secret =
+            Zeroizing::new(decode_hex::<32>(text).map_err(|_| KeyError::InvalidSecretKey)?);
+        Ok(Self::from_secret(&secret, source))
+    }
+
+    /// The development identity. Every report marks it as such.
+    pub fn development() -> Self {
+        let seed = Zeroizing::new(blake3::derive_key(DEVELOPMENT_SEED_CONTEXT, b""));
+        Self::from_secret(&seed, SignerSource::Development)
+    }
+
+    /// Where the key came from.
+    pub fn source(&self) -> SignerSource {
+        self.source
+    }
+
+    /// Whether this is the development key.
+    pub fn is_development(&self) -> bool {
+        self.source == SignerSource::Development
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.key.verifying_key())
+    }
+
+    /// Signs a 32-byte digest. Callers sign only domain-separated digests, never raw data.
+    pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> Signature {
+        Signature(self.key.sign(digest).to_bytes())
+    }
+
+    /// The secret key as 64 lowercase hex characters, for writing a key file. The only way
+    /// secret bytes leave this type: grep for it.
+    pub fn expose_secret_for_key_file(&self) -> Zeroizing<String> {
+        let secret = Zeroizing::new(self.key.to_bytes());
+        Zeroizing::new(encode_hex(&*secret))
+    }
+}
+
+impl fmt::Debug for SigningIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningIdentity")
+            .field("public", &self.public_key().fingerprint())
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub(crate) VerifyingKey);
+
+impl PublicKey {
+    /// Parses 64 lowercase hex characters. Refuses other lengths, uppercase, and points that
+    /// do not decode; weak (small-order) keys are refused too.
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = decode_hex::<32>(text).map_err(|_| KeyError::InvalidPublicKey)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// From the 32 encoded bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
+        if key.is_weak() {
+            return Err(KeyError::InvalidPublicKey);
+        }
+        Ok(PublicKey(key))
+    }
+
+    /// The 32 encoded bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// 64 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        encode_hex(&self.to_bytes())
+    }
+
+    /// A short, stable name for the key: `ak1:` and 16 hex characters of a domain-separated
+    /// hash. Reports show this, never the whole key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let hash = blake3::derive_key("agentk key fingerprint v1", &self.to_bytes());
+        let mut short = [0u8; 8];
+        short.copy_from_slice(hash.get(..8).unwrap_or(&[0; 8]));
+        Fingerprint(short)
+    }
+
+    /// Strict verification of a signature over a 32-byte digest.
+    pub(crate) fn verify_digest(&self, digest: &[u8; 32], signature: &Signature) -> bool {
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0.verify_strict(digest, &signature).is_ok()
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+/// A short key fingerprint, `ak1:` and 16 hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint([u8; 8]);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ak1:{}", encode_hex(&self.0))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An Ed25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub(crate) [u8; 64]);
+
+impl Signature {
+    /// Parses 128 lowercase hex characters.
+    pub fn from_hex(text: &str) -> Result<Self, HexError> {
+        decode_hex::<64>(text).map(Signature)
+    }
+
+    /// 128 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        encode_hex(&self.0)
+    }
+
+    /// The 64 bytes.
+    pub fn to_bytes(&self) -> [u8; 64] {
+        self.0
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Signature({}…)",
+            encode_hex(self.0.get(..4).unwrap_or_default())
+        )
+    }
+}
+
+/// Why hex text was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// Not exactly the expected number of characters.
+    #[error("expected {expected} hex characters, found {found}")]
+    WrongLength {
+        /// Characters expected.
+        expected: usize,
+        /// Characters found.
+        found: usize,
+    },
+    /// A character other than `0-9` and `a-f` (uppercase is refused: one text, one value).
+    #[error("hex may hold only `0-9` and `a-f`")]
+    BadCharacter,
+}
+
+/// Lowercase hex of `bytes`.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+/// Decodes exactly `N` bytes from `2N` lowercase hex characters.
+pub fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
+    let bytes = decode_hex_vec(text)?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength {
+        expected: N * 2,
+        found: text.len(),
+    })
+}
+
+/// Decodes lowercase hex of any even length.
+pub fn decode_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
+    if !text.len().is_multiple_of(2) {
+        return Err(HexError::WrongLength {
+            expected: text.len() + 1,
+            found: text.len(),
+        });
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        _ => Err(HexError::BadCharacter),
+    };
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [hi, lo] => Ok(digit(*hi)? << 4 | digit(*lo)?),
+            _ => Err(HexError::BadCharacter),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_strict_lowercase() {
+        assert_eq!(decode_hex::<2>("0aff"), Ok([0x0a, 0xff]));
+        assert_eq!(decode_hex::<2>("0AFF"), Err(HexError::BadCharacter));
+        assert_eq!(
+            decode_hex::<2>("0aff0"),
+            Err(HexError::WrongLength {
+                expected: 6,
+                found: 5
+            })
+        );
+        assert_eq!(
+            decode_hex::<2>("0aff00"),
+            Err(HexError::WrongLength {
+                expected: 4,
+                found: 6
+            })
+        );
+        assert_eq!(decode_hex::<1>("g0"), Err(HexError::BadCharacter));
+        assert_eq!(decode_hex::<1>("é"), Err(HexError::BadCharacter));
+        assert_eq!(encode_hex(&[0x0a, 0xff]), "0aff");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let identity = SigningIdentity::from_secret(&[7; 32], SignerSource::Embedded);
+        let secret_hex = identity.expose_secret_for_key_file();
+        let debug = format!("{identity:?}");
+        assert!(!debug.contains(secret_hex.as_str()), "{debug}");
+        assert!(!debug.contains(&identity.public_key().to_hex()), "{debug}");
+        assert!(debug.contains("ak1:"), "{debug}");
+    }
+
+    #[test]
+    fn development_key_is_fixed_and_marked() {
+        let a = SigningIdentity::development();
+        let b = SigningIdentity::development();
+        assert_eq!(a.public_key(), b.public_key());
+        assert!(a.is_development());
+    }
+
+    #[test]
+    fn weak_public_keys_are_refused() {
+        // The identity point: small order, so any signature "verifies" under lax rules.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey::from_bytes(&identity),
+            Err(KeyError::InvalidPublicKey)
+        );
+    }
+}
