@@ -67,8 +67,6 @@ mod rotation;
 mod trust;
 mod verify;
 
-use agentk_labels::SafeText;
-
 pub use keys::{
     Fingerprint, HexError, PublicKey, Signature, SignerSource, SigningIdentity, decode_hex,
     decode_hex_vec, encode_hex,
@@ -267,8 +265,8 @@ pub enum TrustError {
         line: usize,
         /// Column.
         column: usize,
-        /// The parser's description.
-        detail: SafeText,
+        /// The parser's description: one line, bounded, without control characters.
+        detail: String,
     },
     /// `version` is not 1.
     #[error("{line}:{column}: unsupported trusted-signer manifest version")]

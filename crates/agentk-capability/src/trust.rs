@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use agentk_labels::SafeText;
 use serde::Deserialize;
 
 use crate::keys::{Fingerprint, PublicKey};
@@ -71,6 +70,18 @@ struct RevokedEntry {
     reason: Option<String>,
 }
 
+/// The first line of a parser message, without control characters, at most 160 characters.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(160)
+        .collect()
+}
+
 impl TrustedSigners {
     /// Trusts exactly `keys`, with no validity windows.
     pub fn from_keys(keys: impl IntoIterator<Item = PublicKey>) -> Self {
@@ -125,7 +136,7 @@ impl TrustedSigners {
             TrustError::Syntax {
                 line,
                 column,
-                detail: SafeText::with_limit(e.message().lines().next().unwrap_or_default(), 160),
+                detail: one_line(e.message()),
             }
         })?;
         if *manifest.version.get_ref() != 1 {
