@@ -7,14 +7,31 @@ use agentk_labels::{LabelSet, SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, PolicyArgs, demo, exit, input};
+use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys};
 
 pub(crate) fn dispatch(
     command: Command,
+    host: &dyn Host,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, CliError> {
     match command {
+        Command::Keygen { out: path, json } => keys::keygen(host, &path, json, out),
+        Command::SigningKey { json } => keys::signing_key(host, json, out),
+        Command::KeyRotate {
+            current,
+            next_out,
+            manifest,
+            json,
+        } => keys::key_rotate(host, &current, &next_out, &manifest, json, out),
+        Command::KeyRotateVerify {
+            manifest,
+            trusted,
+            json,
+        } => keys::key_rotate_verify(&manifest, &trusted, json, out),
+        Command::TrustedSignersCheck { manifest, json } => {
+            keys::trusted_signers_check(&manifest, json, out)
+        }
         Command::Demo { json, policy } => demo::run(&load(&policy)?, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
         Command::PolicyExplain {

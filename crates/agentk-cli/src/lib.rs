@@ -30,12 +30,14 @@
 mod commands;
 mod demo;
 mod input;
+mod keys;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::{Args, Parser, Subcommand};
 
+use agentk_capability::{LoadError, PublicKey, RotationError, TrustError};
 use agentk_labels::{LabelSet, SafeText};
 use agentk_policy::PolicyError;
 
@@ -115,6 +117,57 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new signing key (owner-only permissions, never over an existing file).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long, value_name = "PATH")]
+        out: OsString,
+        /// Print one JSON object (schema `agentk.keygen.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the active signing key's public key, fingerprint and source; never private material.
+    SigningKey {
+        /// Print one JSON object (schema `agentk.signing-key.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a signing key: write the next key and a public manifest signed by both keys.
+    KeyRotate {
+        /// The current key file.
+        #[arg(long, value_name = "PATH")]
+        current: OsString,
+        /// Where to write the next key (must not exist).
+        #[arg(long, value_name = "PATH")]
+        next_out: OsString,
+        /// Where to write the public rotation manifest (must not exist).
+        #[arg(long, value_name = "PATH")]
+        manifest: OsString,
+        /// Print one JSON object (schema `agentk.key-rotate.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a rotation manifest: payload hash and both signatures (exit 0 verified, 4 not).
+    KeyRotateVerify {
+        /// The rotation manifest.
+        #[arg(long, value_name = "PATH")]
+        manifest: OsString,
+        /// Require the outgoing key to be this key; repeat to allow several.
+        #[arg(long = "trusted-public-key", value_name = "HEX", value_parser = parse_public_key)]
+        trusted: Vec<PublicKey>,
+        /// Print one JSON object (schema `agentk.key-rotate-verify.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a trusted-signer manifest; reports only its version and counts.
+    TrustedSignersCheck {
+        /// The manifest.
+        #[arg(long, value_name = "PATH")]
+        manifest: OsString,
+        /// Print one JSON object (schema `agentk.trusted-signers-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a built-in policy (starter, research, coding, browser) as TOML.
     PolicyShow {
         /// The built-in policy's name.
@@ -140,6 +193,41 @@ fn parse_labels(text: &str) -> Result<LabelSet, agentk_labels::LabelError> {
     text.parse()
 }
 
+fn parse_public_key(text: &str) -> Result<PublicKey, agentk_capability::KeyError> {
+    PublicKey::from_hex(text)
+}
+
+/// What the CLI needs from the machine, injected so tests are hermetic: environment
+/// variables, the clock and randomness.
+pub trait Host {
+    /// An environment variable.
+    fn var(&self, name: &str) -> Option<OsString>;
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> u64;
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn random(&self, buf: &mut [u8]) -> Result<(), ()>;
+}
+
+/// The real machine: the process environment, the system clock, the OS random source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessHost;
+
+impl Host for ProcessHost {
+    fn var(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name)
+    }
+
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn random(&self, buf: &mut [u8]) -> Result<(), ()> {
+        getrandom::fill(buf).map_err(|_| ())
+    }
+}
+
 /// What stops a command before it can give its answer.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -154,6 +242,30 @@ enum CliError {
     Output(#[from] std::io::Error),
     #[error("cannot encode JSON output: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Signer(#[from] LoadError),
+    #[error("trusted-signer manifest is invalid: {0}")]
+    Trust(#[from] TrustError),
+    #[error("{0}")]
+    Rotation(#[from] RotationError),
+    #[error("cannot write {path}: {}", describe_write(*kind))]
+    Write {
+        path: SafeText,
+        kind: std::io::ErrorKind,
+    },
+    #[error("the operating system's random source failed")]
+    Randomness,
+}
+
+fn describe_write(kind: std::io::ErrorKind) -> String {
+    match kind {
+        std::io::ErrorKind::AlreadyExists => {
+            "it already exists, and keys are never overwritten".to_owned()
+        }
+        std::io::ErrorKind::NotFound => "its directory does not exist".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 impl CliError {
@@ -167,14 +279,31 @@ impl CliError {
             CliError::Policy(PolicyError::Invalid { .. }) => {
                 Some("run `agentk policy-check FILE` to see every problem".to_owned())
             }
+            CliError::Signer(e) => Some(e.help().to_owned()),
+            CliError::Write {
+                kind: std::io::ErrorKind::AlreadyExists,
+                ..
+            } => Some(
+                "choose a new path; move the old file away yourself if you mean to replace it"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
 }
 
-/// Runs `agentk` with `args` (the first is the program name), writing results to `out` and
-/// diagnostics to `err`. Returns the exit code; never panics on any input.
+/// Runs `agentk` with `args` (the first is the program name) on the real machine, writing
+/// results to `out` and diagnostics to `err`. Returns the exit code; never panics on any input.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_with(args, &ProcessHost, out, err)
+}
+
+/// [`run`] with the machine injected.
+pub fn run_with<I, T>(args: I, host: &dyn Host, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -200,7 +329,7 @@ where
         }
     };
     let json = cli.command.json();
-    match commands::dispatch(cli.command, out, err) {
+    match commands::dispatch(cli.command, host, out, err) {
         Ok(code) => code,
         Err(e) => {
             report(&e, json, out, err);
@@ -215,7 +344,12 @@ impl Command {
             Command::Demo { json, .. }
             | Command::PolicyCheck { json, .. }
             | Command::PolicyExplain { json, .. }
-            | Command::PolicyShow { json, .. } => *json,
+            | Command::PolicyShow { json, .. }
+            | Command::Keygen { json, .. }
+            | Command::SigningKey { json }
+            | Command::KeyRotate { json, .. }
+            | Command::KeyRotateVerify { json, .. }
+            | Command::TrustedSignersCheck { json, .. } => *json,
         }
     }
 }

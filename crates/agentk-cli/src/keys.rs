@@ -1,0 +1,303 @@
+//! Key commands: `keygen`, `signing-key`, `key-rotate`, `key-rotate-verify`,
+//! `trusted-signers-check`, and the real key-file reader and writer they share.
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use agentk_capability::{
+    KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv, SignerSource,
+    SigningIdentity, TrustedSigners, load_signer,
+};
+use agentk_labels::SafeText;
+use zeroize::Zeroizing;
+
+use crate::{CliError, Host, exit, input};
+
+/// Key files are tiny; anything larger is not one.
+const MAX_KEY_FILE_BYTES: u64 = 1024;
+
+/// Reads key files from the real file system, with their permission bits.
+pub(crate) struct OsKeyFiles;
+
+impl KeyFileReader for OsKeyFiles {
+    fn read(&self, path: &str) -> Result<KeyFile, KeyFileProblem> {
+        let io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => KeyFileProblem::NotFound,
+            std::io::ErrorKind::PermissionDenied => KeyFileProblem::PermissionDenied,
+            _ => KeyFileProblem::Io,
+        };
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(KeyFileProblem::NotRegularFile);
+        }
+        if meta.len() > MAX_KEY_FILE_BYTES {
+            return Err(KeyFileProblem::TooLarge);
+        }
+        let mut contents = Zeroizing::new(Vec::new());
+        file.take(MAX_KEY_FILE_BYTES + 1)
+            .read_to_end(&mut contents)
+            .map_err(io)?;
+        if contents.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(KeyFileProblem::TooLarge);
+        }
+        let dir = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir_meta = std::fs::metadata(dir).map_err(io)?;
+        Ok(KeyFile {
+            contents,
+            file_mode: mode(&meta),
+            dir_mode: mode(&dir_meta),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn mode(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(meta.permissions().mode())
+}
+
+#[cfg(not(unix))]
+fn mode(_meta: &std::fs::Metadata) -> Option<u32> {
+    None
+}
+
+/// The signer the environment chooses (C4).
+pub(crate) fn active_signer(host: &dyn Host) -> Result<SigningIdentity, CliError> {
+    let text = |name: &str| host.var(name).map(|v| v.to_string_lossy().into_owned());
+    let env = SignerEnv {
+        key_hex: text("AGENTK_SIGNING_KEY_HEX").map(Zeroizing::new),
+        key_file: text("AGENTK_SIGNING_KEY_FILE"),
+        require: text("AGENTK_REQUIRE_SIGNING_KEY"),
+    };
+    Ok(load_signer(&env, &OsKeyFiles)?)
+}
+
+/// A new identity from the host's randomness.
+fn generate(host: &dyn Host) -> Result<SigningIdentity, CliError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    host.random(seed.as_mut_slice())
+        .map_err(|()| CliError::Randomness)?;
+    Ok(SigningIdentity::from_secret(&seed, SignerSource::File))
+}
+
+/// Writes a new key file: created with mode 0600 in the same call that creates it (no moment
+/// where another user could open it), never over an existing file, synced to disk.
+fn write_key_file(path: &OsStr, identity: &SigningIdentity) -> Result<(), CliError> {
+    let mut contents = identity.expose_secret_for_key_file();
+    contents.push('\n');
+    write_new(path, contents.as_bytes(), 0o600)
+}
+
+fn write_new(path: &OsStr, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    let shown = SafeText::with_limit(&path.to_string_lossy(), 256);
+    let fail = |e: std::io::Error| CliError::Write {
+        path: shown.clone(),
+        kind: e.kind(),
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+fn refuse_existing(path: &OsStr) -> Result<(), CliError> {
+    if Path::new(path).symlink_metadata().is_ok() {
+        return Err(CliError::Write {
+            path: SafeText::with_limit(&path.to_string_lossy(), 256),
+            kind: std::io::ErrorKind::AlreadyExists,
+        });
+    }
+    Ok(())
+}
+
+fn key_json(schema: &str, key: &PublicKey) -> serde_json::Value {
+    serde_json::json!({
+        "schema": schema,
+        "public_key": key.to_hex(),
+        "fingerprint": key.fingerprint().to_string(),
+    })
+}
+
+pub(crate) fn keygen(
+    host: &dyn Host,
+    out_path: &OsStr,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let identity = generate(host)?;
+    write_key_file(out_path, &identity)?;
+    let key = identity.public_key();
+    if json {
+        writeln!(out, "{}", key_json("agentk.keygen.v1", &key))?;
+    } else {
+        writeln!(
+            out,
+            "wrote a new signing key (owner-only) to {}",
+            SafeText::with_limit(&out_path.to_string_lossy(), 256)
+        )?;
+        writeln!(out, "  public key: {}", key.to_hex())?;
+        writeln!(out, "  fingerprint: {}", key.fingerprint())?;
+    }
+    Ok(exit::OK)
+}
+
+pub(crate) fn signing_key(
+    host: &dyn Host,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let identity = active_signer(host)?;
+    let key = identity.public_key();
+    if json {
+        let mut value = key_json("agentk.signing-key.v1", &key);
+        value["source"] = serde_json::to_value(identity.source())?;
+        value["development"] = identity.is_development().into();
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "public key: {}", key.to_hex())?;
+        writeln!(out, "fingerprint: {}", key.fingerprint())?;
+        writeln!(out, "source: {}", identity.source())?;
+    }
+    Ok(exit::OK)
+}
+
+pub(crate) fn key_rotate(
+    host: &dyn Host,
+    current: &OsStr,
+    next_out: &OsStr,
+    manifest_out: &OsStr,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    // Refuse before writing anything, so a refusal leaves no half-done rotation behind.
+    refuse_existing(next_out)?;
+    refuse_existing(manifest_out)?;
+    let env = SignerEnv {
+        key_file: Some(current.to_string_lossy().into_owned()),
+        ..SignerEnv::default()
+    };
+    let current = load_signer(&env, &OsKeyFiles)?;
+    let next = generate(host)?;
+    let manifest = RotationManifest::create(&current, &next, host.now())?;
+    write_key_file(next_out, &next)?;
+    write_new(manifest_out, manifest.to_json().as_bytes(), 0o644)?;
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.key-rotate.v1",
+            "previous_fingerprint": manifest.previous_fingerprint,
+            "next_fingerprint": manifest.next_fingerprint,
+            "next_public_key": manifest.next_public_key,
+            "timestamp": manifest.timestamp,
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(
+            out,
+            "rotated {} -> {}",
+            manifest.previous_fingerprint, manifest.next_fingerprint
+        )?;
+        writeln!(
+            out,
+            "  next key (owner-only): {}",
+            SafeText::with_limit(&next_out.to_string_lossy(), 256)
+        )?;
+        writeln!(
+            out,
+            "  public manifest: {}",
+            SafeText::with_limit(&manifest_out.to_string_lossy(), 256)
+        )?;
+    }
+    Ok(exit::OK)
+}
+
+pub(crate) fn key_rotate_verify(
+    manifest: &OsStr,
+    trusted: &[PublicKey],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let text = input::read_text(manifest)?;
+    let trust = (!trusted.is_empty()).then(|| TrustedSigners::from_keys(trusted.iter().copied()));
+    let verdict = RotationManifest::from_json(&text).and_then(|m| m.verify(trust.as_ref()));
+    let (code, value) = match &verdict {
+        Ok(rotation) => (
+            exit::OK,
+            serde_json::json!({
+                "schema": "agentk.key-rotate-verify.v1",
+                "verified": true,
+                "previous_fingerprint": rotation.previous.fingerprint().to_string(),
+                "next_fingerprint": rotation.next.fingerprint().to_string(),
+                "timestamp": rotation.timestamp,
+                "previous_trusted": trust.is_some(),
+            }),
+        ),
+        Err(e) => (
+            exit::VERIFY_FAILED,
+            serde_json::json!({"schema": "agentk.key-rotate-verify.v1", "verified": false, "error": e.to_string()}),
+        ),
+    };
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(code);
+    }
+    match verdict {
+        Ok(rotation) => {
+            writeln!(
+                out,
+                "verified: {} rotated to {} at {}",
+                rotation.previous.fingerprint(),
+                rotation.next.fingerprint(),
+                rotation.timestamp
+            )?;
+            if trust.is_none() {
+                writeln!(
+                    out,
+                    "  note: the outgoing key was not checked against a trusted key (--trusted-public-key)"
+                )?;
+            }
+        }
+        Err(e) => writeln!(out, "verification failed: {e}")?,
+    }
+    Ok(code)
+}
+
+pub(crate) fn trusted_signers_check(
+    manifest: &OsStr,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let text = input::read_text(manifest)?;
+    let trusted = TrustedSigners::parse_manifest(&text)?;
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.trusted-signers-check.v1",
+            "valid": true,
+            "version": 1,
+            "signers": trusted.signer_count(),
+            "revoked": trusted.revoked_count(),
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(
+            out,
+            "trusted-signer manifest version 1 is valid: {} signer(s), {} revoked",
+            trusted.signer_count(),
+            trusted.revoked_count()
+        )?;
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,369 @@
+//! Key commands through the CLI (C3 to C6), on a hermetic host: no process environment, a
+//! fixed clock, and "randomness" from a fixed test seed, so outputs are snapshot-stable.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly on purpose"
+)]
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use agentk_cli::{Host, exit};
+
+/// A test machine. Its random source is a counter: deterministic test keys only.
+struct TestHost {
+    vars: BTreeMap<&'static str, String>,
+    draws: Cell<u8>,
+}
+
+impl TestHost {
+    fn new(vars: &[(&'static str, &str)]) -> Self {
+        TestHost {
+            vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            draws: Cell::new(0),
+        }
+    }
+}
+
+impl Host for TestHost {
+    fn var(&self, name: &str) -> Option<OsString> {
+        self.vars.get(name).map(OsString::from)
+    }
+    fn now(&self) -> u64 {
+        1_767_225_600
+    }
+    fn random(&self, buf: &mut [u8]) -> Result<(), ()> {
+        self.draws.set(self.draws.get() + 1);
+        buf.fill(0x40 + self.draws.get());
+        Ok(())
+    }
+}
+
+struct Run {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+fn agentk(host: &TestHost, args: &[&str]) -> Run {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = agentk_cli::run_with(
+        std::iter::once("agentk").chain(args.iter().copied()),
+        host,
+        &mut out,
+        &mut err,
+    );
+    Run {
+        code,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// A fresh, owner-only scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("agentk-key-tests")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    dir
+}
+
+fn check(name: &str, run: &Run, dir: &Path, expected: u8) {
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        run.code, run.stdout, run.stderr
+    )
+    .replace(&dir.display().to_string(), "$DIR");
+    insta::assert_snapshot!(name, text);
+    assert_eq!(run.code, expected, "{name}: {}", run.stderr);
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[cfg(unix)]
+fn mode_of(path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// guarantee: C5
+#[test]
+fn keygen_writes_an_owner_only_key_and_never_overwrites() {
+    let dir = scratch("keygen");
+    let host = TestHost::new(&[]);
+    let key = path(&dir, "signing.key");
+    let run = agentk(&host, &["keygen", "--out", &key]);
+    check("keygen", &run, &dir, exit::OK);
+    #[cfg(unix)]
+    assert_eq!(mode_of(&key), 0o600);
+    let contents = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(contents.len(), 65);
+    assert!(
+        !run.stdout.contains(contents.trim()),
+        "the secret was printed"
+    );
+    let again = agentk(&host, &["keygen", "--out", &key]);
+    check("keygen_refuses_overwrite", &again, &dir, exit::ERROR);
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        contents,
+        "the key file was changed"
+    );
+    let missing_dir = agentk(&host, &["keygen", "--out", &path(&dir, "no/such/dir.key")]);
+    assert_eq!(missing_dir.code, exit::ERROR);
+    let json = agentk(
+        &host,
+        &["keygen", "--out", &path(&dir, "second.key"), "--json"],
+    );
+    check("keygen_json", &json, &dir, exit::OK);
+}
+
+// guarantee: C4, C5
+#[test]
+fn signing_key_shows_source_and_public_half_only() {
+    let dir = scratch("signing-key");
+    let host = TestHost::new(&[]);
+    check(
+        "signing_key_development",
+        &agentk(&host, &["signing-key"]),
+        &dir,
+        exit::OK,
+    );
+    check(
+        "signing_key_development_json",
+        &agentk(&host, &["signing-key", "--json"]),
+        &dir,
+        exit::OK,
+    );
+
+    let hex = "4141414141414141414141414141414141414141414141414141414141414141";
+    let from_hex = agentk(
+        &TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", hex)]),
+        &["signing-key"],
+    );
+    check("signing_key_hex", &from_hex, &dir, exit::OK);
+    assert!(!from_hex.stdout.contains(hex));
+
+    let key = path(&dir, "k.key");
+    assert_eq!(agentk(&host, &["keygen", "--out", &key]).code, exit::OK);
+    let from_file = agentk(
+        &TestHost::new(&[
+            ("AGENTK_SIGNING_KEY_FILE", &key),
+            ("AGENTK_REQUIRE_SIGNING_KEY", "1"),
+        ]),
+        &["signing-key"],
+    );
+    check("signing_key_file", &from_file, &dir, exit::OK);
+
+    let refused = agentk(
+        &TestHost::new(&[("AGENTK_REQUIRE_SIGNING_KEY", "1")]),
+        &["signing-key"],
+    );
+    check(
+        "signing_key_require_refuses_development",
+        &refused,
+        &dir,
+        exit::ERROR,
+    );
+    let invalid = agentk(
+        &TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", "zz")]),
+        &["signing-key"],
+    );
+    check("signing_key_invalid_hex", &invalid, &dir, exit::ERROR);
+}
+
+// guarantee: C4
+#[cfg(unix)]
+#[test]
+fn loose_key_file_permissions_are_refused_without_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("loose");
+    let host = TestHost::new(&[]);
+    let key = path(&dir, "k.key");
+    assert_eq!(agentk(&host, &["keygen", "--out", &key]).code, exit::OK);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = agentk(
+        &TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]),
+        &["signing-key"],
+    );
+    check("signing_key_loose_file", &run, &dir, exit::ERROR);
+    assert!(!run.stderr.contains("k.key"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = agentk(
+        &TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]),
+        &["signing-key"],
+    );
+    check("signing_key_loose_directory", &run, &dir, exit::ERROR);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+// guarantee: C6
+#[test]
+fn rotation_round_trip_and_tampering() {
+    let dir = scratch("rotate");
+    let host = TestHost::new(&[]);
+    let current = path(&dir, "current.key");
+    let next = path(&dir, "next.key");
+    let manifest = path(&dir, "rotation.json");
+    assert_eq!(agentk(&host, &["keygen", "--out", &current]).code, exit::OK);
+    let run = agentk(
+        &host,
+        &[
+            "key-rotate",
+            "--current",
+            &current,
+            "--next-out",
+            &next,
+            "--manifest",
+            &manifest,
+        ],
+    );
+    check("key_rotate", &run, &dir, exit::OK);
+    #[cfg(unix)]
+    assert_eq!(mode_of(&next), 0o600);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    for secret_file in [&current, &next] {
+        let secret = std::fs::read_to_string(secret_file).unwrap();
+        assert!(!text.contains(secret.trim()), "private key in the manifest");
+    }
+    insta::assert_snapshot!("rotation_manifest", text);
+
+    check(
+        "key_rotate_verify",
+        &agentk(&host, &["key-rotate-verify", "--manifest", &manifest]),
+        &dir,
+        exit::OK,
+    );
+    let previous: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let previous_key = previous["previous_public_key"].as_str().unwrap();
+    let pinned = agentk(
+        &host,
+        &[
+            "key-rotate-verify",
+            "--manifest",
+            &manifest,
+            "--trusted-public-key",
+            previous_key,
+            "--json",
+        ],
+    );
+    check("key_rotate_verify_pinned_json", &pinned, &dir, exit::OK);
+    let other_key = previous["next_public_key"].as_str().unwrap();
+    let wrong_pin = agentk(
+        &host,
+        &[
+            "key-rotate-verify",
+            "--manifest",
+            &manifest,
+            "--trusted-public-key",
+            other_key,
+        ],
+    );
+    check(
+        "key_rotate_verify_untrusted",
+        &wrong_pin,
+        &dir,
+        exit::VERIFY_FAILED,
+    );
+
+    let tampered = path(&dir, "tampered.json");
+    std::fs::write(
+        &tampered,
+        text.replace("\"timestamp\": 1767225600", "\"timestamp\": 1767225601"),
+    )
+    .unwrap();
+    check(
+        "key_rotate_verify_tampered",
+        &agentk(&host, &["key-rotate-verify", "--manifest", &tampered]),
+        &dir,
+        exit::VERIFY_FAILED,
+    );
+
+    let again = agentk(
+        &host,
+        &[
+            "key-rotate",
+            "--current",
+            &current,
+            "--next-out",
+            &next,
+            "--manifest",
+            &path(&dir, "other.json"),
+        ],
+    );
+    assert_eq!(again.code, exit::ERROR);
+    assert!(
+        !Path::new(&path(&dir, "other.json")).exists(),
+        "a refused rotation wrote a manifest"
+    );
+    let bad_pin = agentk(
+        &host,
+        &[
+            "key-rotate-verify",
+            "--manifest",
+            &manifest,
+            "--trusted-public-key",
+            "ABCD",
+        ],
+    );
+    assert_eq!(bad_pin.code, exit::USAGE);
+}
+
+// guarantee: C3
+#[test]
+fn trusted_signers_check_reports_counts_only() {
+    let dir = scratch("trusted");
+    let host = TestHost::new(&[]);
+    let key = |n: u8| {
+        agentk_capability::SigningIdentity::from_secret(
+            &[n; 32],
+            agentk_capability::SignerSource::Embedded,
+        )
+        .public_key()
+        .to_hex()
+    };
+    let manifest = path(&dir, "signers.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "version = 1\n[[signers]]\nlabel = \"ops-a\"\npublic_key = \"{}\"\n[[signers]]\nlabel = \"ops-b\"\npublic_key = \"{}\"\nnot_before = 1767225600\n[[revoked]]\npublic_key = \"{}\"\n",
+            key(1),
+            key(2),
+            key(3)
+        ),
+    )
+    .unwrap();
+    let run = agentk(&host, &["trusted-signers-check", "--manifest", &manifest]);
+    check("trusted_signers_check", &run, &dir, exit::OK);
+    assert!(!run.stdout.contains(&key(1)));
+    check(
+        "trusted_signers_check_json",
+        &agentk(
+            &host,
+            &["trusted-signers-check", "--manifest", &manifest, "--json"],
+        ),
+        &dir,
+        exit::OK,
+    );
+    let bad = path(&dir, "bad.toml");
+    std::fs::write(&bad, format!("version = 1\n[[signers]]\nlabel = \"ops-a\"\npublic_key = \"{}\"\nprivate_key = \"x\"\n", key(1))).unwrap();
+    check(
+        "trusted_signers_check_invalid",
+        &agentk(&host, &["trusted-signers-check", "--manifest", &bad]),
+        &dir,
+        exit::ERROR,
+    );
+}
