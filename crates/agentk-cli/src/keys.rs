@@ -163,9 +163,13 @@ pub(crate) fn signing_key(
     let identity = active_signer(host)?;
     let key = identity.public_key();
     if json {
-        let mut value = key_json("agentk.signing-key.v1", &key);
-        value["source"] = serde_json::to_value(identity.source())?;
-        value["development"] = identity.is_development().into();
+        let value = serde_json::json!({
+            "schema": "agentk.signing-key.v1",
+            "public_key": key.to_hex(),
+            "fingerprint": key.fingerprint().to_string(),
+            "source": identity.source(),
+            "development": identity.is_development(),
+        });
         writeln!(out, "{value}")?;
     } else {
         writeln!(out, "public key: {}", key.to_hex())?;

@@ -205,8 +205,12 @@ pub trait Host {
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
     /// Fills `buf` with cryptographically secure random bytes.
-    fn random(&self, buf: &mut [u8]) -> Result<(), ()>;
+    fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable>;
 }
+
+/// The random source could not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomUnavailable;
 
 /// The real machine: the process environment, the system clock, the OS random source.
 #[derive(Debug, Clone, Copy, Default)]
@@ -223,8 +227,8 @@ impl Host for ProcessHost {
             .map_or(0, |d| d.as_secs())
     }
 
-    fn random(&self, buf: &mut [u8]) -> Result<(), ()> {
-        getrandom::fill(buf).map_err(|_| ())
+    fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
+        getrandom::fill(buf).map_err(|_| RandomUnavailable)
     }
 }
 

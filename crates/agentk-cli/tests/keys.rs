@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use agentk_cli::{Host, exit};
+use agentk_cli::{Host, RandomUnavailable, exit};
 
 /// A test machine. Its random source is a counter: deterministic test keys only.
 struct TestHost {
@@ -35,7 +35,7 @@ impl Host for TestHost {
     fn now(&self) -> u64 {
         1_767_225_600
     }
-    fn random(&self, buf: &mut [u8]) -> Result<(), ()> {
+    fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
         self.draws.set(self.draws.get() + 1);
         buf.fill(0x40 + self.draws.get());
         Ok(())
