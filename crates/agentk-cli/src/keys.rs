@@ -82,7 +82,7 @@ pub(crate) fn active_signer(host: &dyn Host) -> Result<SigningIdentity, CliError
 fn generate(host: &dyn Host) -> Result<SigningIdentity, CliError> {
     let mut seed = Zeroizing::new([0u8; 32]);
     host.random(seed.as_mut_slice())
-        .map_err(|()| CliError::Randomness)?;
+        .map_err(|_| CliError::Randomness)?;
     Ok(SigningIdentity::from_secret(&seed, SignerSource::File))
 }
 
