@@ -170,6 +170,111 @@ fn run() -> Result<(), String> {
         black_box(Policy::parse("starter", black_box(text)).is_ok());
     });
     line("parse + validate: starter policy", ns, &floor);
+
+    receipts(&floor)
+}
+
+/// Receipt minting and verification beside raw Ed25519 signing and strict verification.
+fn receipts(floor: &Floor) -> Result<(), String> {
+    use agentk_capability::{
+        EventHash, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust,
+        TrustedSigners, Verifier,
+    };
+
+    let test_key = SigningIdentity::from_secret(&[7u8; 32], SignerSource::Embedded);
+    let dalek_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let message = [42u8; 32];
+    let signature = ed25519_dalek::Signer::sign(&dalek_key, &message);
+    let verifying = dalek_key.verifying_key();
+    let verify_ns = measure(|| {
+        black_box(
+            verifying
+                .verify_strict(black_box(&message), &signature)
+                .is_ok(),
+        );
+    });
+    println!(
+        "{:<46} {:>12.0} /s {:>9.1} ns",
+        "floor: Ed25519 verify_strict",
+        1e9 / verify_ns,
+        verify_ns
+    );
+
+    let text = Profile::Starter
+        .source()
+        .replace("uses = 10\n", "uses = 1000000\n");
+    let policy = Policy::parse("bench", &text).map_err(|e| e.to_string())?;
+    let request = Request::new(
+        "agent-1",
+        Syscall::ToolInvoke,
+        "mcp://docs.example.invalid/search",
+    )
+    .presenting("demo-docs-search");
+    let mut ledger = Ledger::new();
+    let mut n: u64 = 0;
+    let mint_ns = measure(|| {
+        n += 1;
+        if n >= 900_000 {
+            ledger = Ledger::new();
+            n = 0;
+        }
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&n.to_le_bytes());
+        let context = MintContext {
+            id: ReceiptId(id),
+            now: 1_000,
+            prev_event: EventHash([1; 32]),
+        };
+        black_box(ledger.mint(&policy, &request, &test_key, context).is_ok());
+    });
+    println!(
+        "{:<46} {:>12.0} /s {:>9.1} ns   = {:.0}% of the raw sign rate (target >= 85%)",
+        "receipt: decide + mint + sign",
+        1e9 / mint_ns,
+        mint_ns,
+        100.0 * floor.sign_ns / mint_ns
+    );
+
+    let mut ledger = Ledger::new();
+    let batch: Vec<_> = (0..64u8)
+        .filter_map(|i| {
+            let context = MintContext {
+                id: ReceiptId([i; 16]),
+                now: 1_000,
+                prev_event: EventHash([i; 32]),
+            };
+            ledger
+                .mint(&policy, &request, &test_key, context)
+                .ok()
+                .map(|(_, encoded)| encoded)
+        })
+        .collect();
+    let trusted = TrustedSigners::from_keys([test_key.public_key()]);
+    let verifier = Verifier::new(Trust::Pinned(&trusted), 1_001);
+    let mut i = 0usize;
+    let single_ns = measure(|| {
+        i = i.wrapping_add(1);
+        if let Some(encoded) = batch.get(i % batch.len()) {
+            black_box(verifier.verify(black_box(encoded)).is_ok());
+        }
+    });
+    println!(
+        "{:<46} {:>12.0} /s {:>9.1} ns   = {:.0}% of the raw verify rate",
+        "receipt: verify one (pinned)",
+        1e9 / single_ns,
+        single_ns,
+        100.0 * verify_ns / single_ns
+    );
+    let batch_ns = measure(|| {
+        black_box(verifier.verify_batch(black_box(&batch)).is_ok());
+    }) / batch.len().max(1) as f64;
+    println!(
+        "{:<46} {:>12.0} /s {:>9.1} ns   = {:.2}x single verification (target >= 1.8x)",
+        "receipt: verify batch of 64, per receipt",
+        1e9 / batch_ns,
+        batch_ns,
+        single_ns / batch_ns
+    );
     Ok(())
 }
 

@@ -70,6 +70,12 @@ impl SigningIdentity {
         Self::from_secret(&seed, SignerSource::Development)
     }
 
+    /// The development identity's public key, computed once.
+    pub fn development_public_key() -> PublicKey {
+        static KEY: std::sync::OnceLock<PublicKey> = std::sync::OnceLock::new();
+        *KEY.get_or_init(|| Self::development().public_key())
+    }
+
     /// Where the key came from.
     pub fn source(&self) -> SignerSource {
         self.source

@@ -130,7 +130,7 @@ impl<'t> Verifier<'t> {
         if proof_of(&bytes) != proof {
             return Err(VerifyError::ProofMismatch);
         }
-        let is_development = receipt.signer == crate::SigningIdentity::development().public_key();
+        let is_development = receipt.signer == crate::SigningIdentity::development_public_key();
         if receipt.development_signer != is_development {
             return Err(VerifyError::Malformed);
         }
@@ -153,17 +153,74 @@ impl<'t> Verifier<'t> {
 
 /// What `verify_strict` checks beyond the cofactorless equation the batch also checks: that
 /// R is canonically encoded (strict verification compares encodings) and that neither R nor
-/// the key is of small order.
+/// the key is of small order. Keys are refused at parse time when weak; R is checked here on
+/// its encoding alone, which costs a few byte comparisons instead of a point decompression.
 fn strict_small_order_free(
     key: &PublicKey,
     _proof: &[u8; 32],
     signature: &crate::keys::Signature,
 ) -> bool {
     let bytes = signature.to_bytes();
-    let mut r = [0u8; 32];
-    r.copy_from_slice(bytes.get(..32).unwrap_or(&[0; 32]));
-    let r_ok = curve25519_dalek::edwards::CompressedEdwardsY(r)
-        .decompress()
-        .is_some_and(|point| !point.is_small_order() && point.compress().0 == r);
-    r_ok && !key.0.is_weak()
+    let mut y = [0u8; 32];
+    y.copy_from_slice(bytes.get(..32).unwrap_or(&[0; 32]));
+    // The top bit is x's sign; the rest is y. A point is small-order exactly when its y is
+    // the y of one of the eight torsion points (negating x keeps the order).
+    if let Some(top) = y.last_mut() {
+        *top &= 0x7f;
+    }
+    is_canonical_y(&y) && !small_order_ys().contains(&y) && !key.0.is_weak()
+}
+
+/// Whether `y` (255 bits, little-endian) is below p = 2^255 - 19.
+fn is_canonical_y(y: &[u8; 32]) -> bool {
+    let (low, rest) = y.split_first().map_or((0, &[][..]), |(l, r)| (*l, r));
+    let (top, middle) = rest.split_last().map_or((0, &[][..]), |(t, m)| (*t, m));
+    !(top == 0x7f && middle.iter().all(|&b| b == 0xff) && low >= 0xed)
+}
+
+/// The y-coordinates (sign bit cleared) of the eight small-order points.
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    YS.get_or_init(|| {
+        curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|point| {
+                let mut y = point.compress().0;
+                if let Some(top) = y.last_mut() {
+                    *top &= 0x7f;
+                }
+                y
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_order_encodings_are_recognised() {
+        // Five distinct y values: 1 (identity), p-1 (order 2), 0 (order 4), and the two of order 8.
+        let mut ys = small_order_ys().to_vec();
+        ys.sort_unstable();
+        ys.dedup();
+        assert_eq!(ys.len(), 5);
+        for y in ys {
+            let point = curve25519_dalek::edwards::CompressedEdwardsY(y)
+                .decompress()
+                .unwrap();
+            assert!(point.is_small_order());
+        }
+    }
+
+    #[test]
+    fn canonical_y_bound_is_p() {
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(!is_canonical_y(&p));
+        p[0] = 0xec;
+        assert!(is_canonical_y(&p));
+    }
 }

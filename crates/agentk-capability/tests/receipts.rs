@@ -709,3 +709,32 @@ proptest! {
         prop_assert!(Verifier::new(Trust::ReceiptKey, NOW).verify(&encoded).is_err());
     }
 }
+
+// guarantee: C2 (batch and single verification refuse the same crafted signatures)
+#[test]
+fn small_order_and_non_canonical_r_are_refused_by_both_paths() {
+    let (_, good) = minted();
+    let trusted = TrustedSigners::from_keys([test_key(1).public_key()]);
+    let verifier = Verifier::new(Trust::Pinned(&trusted), NOW + 1);
+    let mut identity_r = [0u8; 32];
+    identity_r[0] = 1;
+    let mut non_canonical_r = [0xff; 32];
+    non_canonical_r[0] = 0xee; // y = p + 1, another spelling of y = 1
+    non_canonical_r[31] = 0x7f;
+    for r in [identity_r, non_canonical_r, [0u8; 32]] {
+        let mut signature = agentk_capability::decode_hex_vec(&good.signature).unwrap();
+        signature[..32].copy_from_slice(&r);
+        let crafted = EncodedReceipt {
+            signature: encode_hex(&signature),
+            ..good.clone()
+        };
+        assert_eq!(
+            verifier.verify(&crafted).unwrap_err(),
+            VerifyError::BadSignature
+        );
+        assert_eq!(
+            verifier.verify_batch(&[good.clone(), crafted]).unwrap_err(),
+            (1, VerifyError::BadSignature)
+        );
+    }
+}
