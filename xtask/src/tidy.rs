@@ -29,7 +29,90 @@ pub fn all(root: &Path) -> Vec<String> {
     problems.extend(crate_docs(root));
     problems.extend(leftovers(root));
     problems.extend(syscalls_documented(root));
+    problems.extend(security_record(root));
     problems
+}
+
+/// Every guarantee id of the product specification, which SECURITY.md must give a status.
+pub const GUARANTEE_IDS: &[&str] = &[
+    "P1", "P2", "P3", "P4", "P5", "P6", "P7", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "S1", "S2",
+    "S3", "S4", "S5", "S6", "S7", "S8", "F1", "F2", "F3", "F4", "F5", "R1", "R2", "R3", "M1", "M2",
+    "M3", "M4", "M5", "M6", "A1", "A2", "A3",
+];
+
+/// SECURITY.md gives every guarantee id a status, and every test it names exists.
+pub fn security_record(root: &Path) -> Vec<String> {
+    let Some(text) = read(&root.join("SECURITY.md")) else {
+        return vec!["SECURITY.md is missing".to_owned()];
+    };
+    check_security_record(&text, &rust_files(root))
+}
+
+/// The check behind [`security_record`]: `text` is SECURITY.md, `sources` the Rust files.
+pub fn check_security_record(text: &str, sources: &[PathBuf]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).collect();
+    let mentioned = |id: &str| {
+        rows.iter().any(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or_default();
+            first_cell
+                .split([' ', ','])
+                .any(|word| word == id || in_range(word, id))
+        })
+    };
+    for id in GUARANTEE_IDS {
+        if !mentioned(id) {
+            problems.push(format!("SECURITY.md gives no status for guarantee {id}"));
+        }
+    }
+    let functions: Vec<(String, String)> = sources
+        .iter()
+        .filter_map(|path| {
+            let stem = path.file_stem()?.to_string_lossy().into_owned();
+            Some((stem, read(path)?))
+        })
+        .collect();
+    for row in rows {
+        for name in row.split('`').skip(1).step_by(2) {
+            let Some((file, function)) = name.split_once("::") else {
+                continue;
+            };
+            let function = function.rsplit("::").next().unwrap_or(function);
+            if function == "*"
+                || !function
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                continue;
+            }
+            let module = file.split("::").next().unwrap_or(file);
+            let found = functions.iter().any(|(stem, text)| {
+                (stem == module || text.contains(&format!("mod {module}")))
+                    && text.contains(&format!("fn {function}("))
+            });
+            if !found {
+                problems.push(format!(
+                    "SECURITY.md names test `{name}`, which does not exist"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Whether `word` is a range like `S1–S8` that holds `id`.
+fn in_range(word: &str, id: &str) -> bool {
+    let Some((from, to)) = word.split_once('–') else {
+        return false;
+    };
+    let split = |s: &str| {
+        let (letter, number) = s.split_at(s.len().min(1));
+        number.parse::<u32>().ok().map(|n| (letter.to_owned(), n))
+    };
+    match (split(from), split(to), split(id)) {
+        (Some((a, lo)), Some((b, hi)), Some((c, n))) => a == b && b == c && (lo..=hi).contains(&n),
+        _ => false,
+    }
 }
 
 /// `cargo metadata` for the workspace members, offline.

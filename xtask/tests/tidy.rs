@@ -102,3 +102,28 @@ fn fixture_generation_is_deterministic() {
         xtask::fixtures::expected_files().unwrap()
     );
 }
+
+// guarantee: A3 (every guarantee has a status; every test SECURITY.md names exists)
+#[test]
+fn security_record_is_complete_and_true() {
+    assert_eq!(tidy::security_record(&root()), Vec::<String>::new());
+}
+
+#[test]
+fn security_record_check_catches_gaps_and_phantom_tests() {
+    let text = "| id | status | held by |\n| P1 x | implemented | `laws::no_such_test_anywhere` |\n| C1–C7 y | planned | issue |\n";
+    let problems =
+        tidy::check_security_record(text, &[root().join("crates/agentk-labels/tests/laws.rs")]);
+    assert!(
+        problems.contains(
+            &"SECURITY.md names test `laws::no_such_test_anywhere`, which does not exist"
+                .to_owned()
+        ),
+        "{problems:?}"
+    );
+    assert!(problems.contains(&"SECURITY.md gives no status for guarantee P2".to_owned()));
+    assert!(
+        !problems.iter().any(|p| p.contains("guarantee C5")),
+        "ranges count: {problems:?}"
+    );
+}
