@@ -320,6 +320,21 @@ fn rotation_round_trip_and_tampering() {
         ],
     );
     assert_eq!(bad_pin.code, exit::USAGE);
+    let (third, third_manifest) = (path(&dir, "third.key"), path(&dir, "third.json"));
+    let json = agentk(
+        &host,
+        &[
+            "key-rotate",
+            "--current",
+            &next,
+            "--next-out",
+            &third,
+            "--manifest",
+            &third_manifest,
+            "--json",
+        ],
+    );
+    check("key_rotate_json", &json, &dir, exit::OK);
 }
 
 // guarantee: C3
