@@ -81,9 +81,11 @@ impl SigningIdentity {
         self.source
     }
 
-    /// Whether this is the development key.
+    /// Whether this is the development key, however it was loaded (a key file holding the
+    /// development key is still the development key).
     pub fn is_development(&self) -> bool {
         self.source == SignerSource::Development
+            || self.public_key() == Self::development_public_key()
     }
 
     /// The public half.

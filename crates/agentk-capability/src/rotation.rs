@@ -27,6 +27,8 @@ pub struct Rotation {
     pub next: PublicKey,
     /// When the rotation was made.
     pub timestamp: Timestamp,
+    /// Whether the outgoing key is the public development key, whose signature proves nothing.
+    pub previous_is_development: bool,
 }
 
 /// The canonical payload both keys sign (its blake3 hash under [`ROTATION_CONTEXT`]).
@@ -37,6 +39,7 @@ struct RotationWireV1 {
     previous: [u8; 32],
     next: [u8; 32],
     timestamp: u64,
+    previous_is_development: bool,
 }
 
 fn payload_hash(
@@ -50,6 +53,7 @@ fn payload_hash(
         previous: previous.to_bytes(),
         next: next.to_bytes(),
         timestamp,
+        previous_is_development: *previous == SigningIdentity::development_public_key(),
     };
     let bytes = postcard::to_allocvec(&wire).map_err(|_| RotationError::Malformed)?;
     let mut hasher = blake3::Hasher::new_derive_key(ROTATION_CONTEXT);
@@ -75,6 +79,8 @@ pub struct RotationManifest {
     pub next_fingerprint: String,
     /// Unix seconds.
     pub timestamp: Timestamp,
+    /// Whether the outgoing key is the public development key (bound into the payload hash).
+    pub previous_is_development: bool,
     /// The payload hash both keys signed, hex.
     pub payload_hash: String,
     /// The outgoing key's signature over the payload hash.
@@ -106,6 +112,7 @@ impl RotationManifest {
             next_public_key: next_key.to_hex(),
             next_fingerprint: next_key.fingerprint().to_string(),
             timestamp,
+            previous_is_development: current.is_development(),
             payload_hash: encode_hex(&hash),
             previous_signature: current.sign_digest(&hash).to_hex(),
             next_signature: next.sign_digest(&hash).to_hex(),
@@ -148,6 +155,9 @@ impl RotationManifest {
         if previous == next {
             return Err(RotationError::SameKey);
         }
+        if self.previous_is_development != (previous == SigningIdentity::development_public_key()) {
+            return Err(RotationError::Malformed);
+        }
         let stated = decode_hex::<32>(&self.payload_hash).map_err(|_| RotationError::Malformed)?;
         let hash = payload_hash(&previous, &next, self.timestamp)?;
         if stated != hash {
@@ -173,6 +183,7 @@ impl RotationManifest {
             previous,
             next,
             timestamp: self.timestamp,
+            previous_is_development: self.previous_is_development,
         }))
     }
 }

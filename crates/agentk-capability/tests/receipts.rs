@@ -738,3 +738,22 @@ fn small_order_and_non_canonical_r_are_refused_by_both_paths() {
         );
     }
 }
+
+#[test]
+fn the_development_key_is_recognised_however_it_was_loaded() {
+    let secret = SigningIdentity::development().expose_secret_for_key_file();
+    let loaded = SigningIdentity::from_secret_hex(&secret, SignerSource::File).unwrap();
+    assert!(loaded.is_development());
+    let request =
+        Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
+    let (receipt, encoded) = Ledger::new()
+        .mint(&starter(), &request, &loaded, context(1, NOW))
+        .unwrap();
+    assert!(receipt.is_development_signed());
+    assert!(
+        Verifier::new(Trust::ReceiptKey, NOW)
+            .verify(&encoded)
+            .unwrap()
+            .is_development_signed()
+    );
+}

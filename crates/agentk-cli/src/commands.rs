@@ -26,9 +26,21 @@ pub(crate) fn dispatch(
         } => keys::key_rotate(host, &current, &next_out, &manifest, json, out),
         Command::KeyRotateVerify {
             manifest,
-            trusted,
+            trust,
             json,
-        } => keys::key_rotate_verify(&manifest, &trusted, json, out),
+        } => keys::key_rotate_verify(&manifest, &trust, json, out),
+        Command::ReceiptVerify {
+            receipt,
+            trust,
+            now,
+            json,
+        } => keys::receipt_verify(
+            &receipt,
+            &trust,
+            now.unwrap_or_else(|| host.now()),
+            json,
+            out,
+        ),
         Command::TrustedSignersCheck { manifest, json } => {
             keys::trusted_signers_check(&manifest, json, out)
         }

@@ -7,13 +7,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use agentk_capability::{
-    KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv, SignerSource,
-    SigningIdentity, TrustedSigners, load_signer,
+    EncodedReceipt, KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv,
+    SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier, load_signer,
 };
 use agentk_labels::SafeText;
 use zeroize::Zeroizing;
 
-use crate::{CliError, Host, exit, input};
+use crate::{CliError, Host, TrustArgs, exit, input};
 
 /// Key files are tiny; anything larger is not one.
 const MAX_KEY_FILE_BYTES: u64 = 1024;
@@ -228,14 +228,24 @@ pub(crate) fn key_rotate(
     Ok(exit::OK)
 }
 
+/// The trusted signers named on the command line, if any.
+fn trusted_signers(args: &TrustArgs) -> Result<Option<TrustedSigners>, CliError> {
+    if let Some(path) = &args.signers {
+        return Ok(Some(TrustedSigners::parse_manifest(&input::read_text(
+            path,
+        )?)?));
+    }
+    Ok((!args.keys.is_empty()).then(|| TrustedSigners::from_keys(args.keys.iter().copied())))
+}
+
 pub(crate) fn key_rotate_verify(
     manifest: &OsStr,
-    trusted: &[PublicKey],
+    trust_args: &TrustArgs,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let text = input::read_text(manifest)?;
-    let trust = (!trusted.is_empty()).then(|| TrustedSigners::from_keys(trusted.iter().copied()));
+    let trust = trusted_signers(trust_args)?;
     let verdict = RotationManifest::from_json(&text).and_then(|m| m.verify(trust.as_ref()));
     let (code, value) = match &verdict {
         Ok(rotation) => (
@@ -247,6 +257,7 @@ pub(crate) fn key_rotate_verify(
                 "next_fingerprint": rotation.next.fingerprint().to_string(),
                 "timestamp": rotation.timestamp,
                 "previous_trusted": trust.is_some(),
+                "previous_is_development": rotation.previous_is_development,
             }),
         ),
         Err(e) => (
@@ -270,13 +281,100 @@ pub(crate) fn key_rotate_verify(
             if trust.is_none() {
                 writeln!(
                     out,
-                    "  note: the outgoing key was not checked against a trusted key (--trusted-public-key)"
+                    "  note: the outgoing key was not checked against a trusted key (--trusted-public-key or --trusted-signers)"
+                )?;
+            }
+            if rotation.previous_is_development {
+                writeln!(
+                    out,
+                    "  warning: the outgoing key is the public development key; its signature proves nothing"
                 )?;
             }
         }
         Err(e) => writeln!(out, "verification failed: {e}")?,
     }
     Ok(code)
+}
+
+pub(crate) fn receipt_verify(
+    path: &OsStr,
+    trust_args: &TrustArgs,
+    now: u64,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let text = input::read_text(path)?;
+    let trusted = trusted_signers(trust_args)?;
+    let trust = trusted.as_ref().map_or(Trust::ReceiptKey, Trust::Pinned);
+    let verdict = EncodedReceipt::from_json(&text)
+        .and_then(|encoded| Verifier::new(trust, now).verify(&encoded));
+    let receipt = match verdict {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            if json {
+                let value = serde_json::json!({"schema": "agentk.receipt-verify.v1", "verified": false, "error": e.to_string()});
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(out, "verification failed: {e}")?;
+            }
+            return Ok(exit::VERIFY_FAILED);
+        }
+    };
+    let target = SafeText::with_limit(receipt.target(), 256);
+    let agent = SafeText::with_limit(receipt.agent(), 64);
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.receipt-verify.v1",
+            "verified": true,
+            "signer_pinned": trusted.is_some(),
+            "id": receipt.id().to_string(),
+            "grant": receipt.grant(),
+            "agent": agent.as_str(),
+            "syscall": receipt.syscall().name(),
+            "target": target.as_str(),
+            "scope": receipt.scope(),
+            "issued_at": receipt.issued_at(),
+            "expires_at": receipt.expires_at(),
+            "signer": receipt.signer().fingerprint().to_string(),
+            "development_signer": receipt.is_development_signed(),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "verified receipt {} signed by {}",
+        receipt.id(),
+        receipt.signer().fingerprint()
+    )?;
+    writeln!(
+        out,
+        "  grants {} to {} on {}",
+        receipt.syscall(),
+        agent,
+        target
+    )?;
+    writeln!(
+        out,
+        "  grant `{}`, scope `{}`, valid {}..{}",
+        receipt.grant(),
+        receipt.scope(),
+        receipt.issued_at(),
+        receipt.expires_at()
+    )?;
+    if trusted.is_none() {
+        writeln!(
+            out,
+            "  note: integrity only; the signer was not pinned (--trusted-public-key or --trusted-signers)"
+        )?;
+    }
+    if receipt.is_development_signed() {
+        writeln!(
+            out,
+            "  warning: signed by the public development key; the signature proves nothing"
+        )?;
+    }
+    Ok(exit::OK)
 }
 
 pub(crate) fn trusted_signers_check(

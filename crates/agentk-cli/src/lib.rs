@@ -152,10 +152,24 @@ enum Command {
         /// The rotation manifest.
         #[arg(long, value_name = "PATH")]
         manifest: OsString,
-        /// Require the outgoing key to be this key; repeat to allow several.
-        #[arg(long = "trusted-public-key", value_name = "HEX", value_parser = parse_public_key)]
-        trusted: Vec<PublicKey>,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.key-rotate-verify.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a capability receipt (exit 0 verified, 4 not). Pin the signer with
+    /// --trusted-public-key or --trusted-signers; without either only integrity is checked.
+    ReceiptVerify {
+        /// The receipt, as JSON (schema `agentk.receipt.v1`).
+        #[arg(long, value_name = "PATH")]
+        receipt: OsString,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Judge expiry at this Unix time instead of now.
+        #[arg(long, value_name = "SECONDS")]
+        now: Option<u64>,
+        /// Print one JSON object (schema `agentk.receipt-verify.v1`).
         #[arg(long)]
         json: bool,
     },
@@ -176,6 +190,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which signers a verification trusts.
+#[derive(Debug, Args)]
+struct TrustArgs {
+    /// Trust this public key; repeat to trust several.
+    #[arg(long = "trusted-public-key", value_name = "HEX", value_parser = parse_public_key)]
+    keys: Vec<PublicKey>,
+    /// Trust the keys of this trusted-signer manifest (windows and revocations apply).
+    #[arg(long = "trusted-signers", value_name = "PATH", conflicts_with = "keys")]
+    signers: Option<OsString>,
 }
 
 /// Which policy a command uses: a file, or a built-in profile (default `starter`).
@@ -353,6 +378,7 @@ impl Command {
             | Command::SigningKey { json }
             | Command::KeyRotate { json, .. }
             | Command::KeyRotateVerify { json, .. }
+            | Command::ReceiptVerify { json, .. }
             | Command::TrustedSignersCheck { json, .. } => *json,
         }
     }
@@ -381,5 +407,16 @@ fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write
     let _ = writeln!(err, "agentk: error: {error}");
     if let Some(help) = help {
         let _ = writeln!(err, "  help: {help}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every command and argument.
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

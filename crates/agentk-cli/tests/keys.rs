@@ -382,3 +382,190 @@ fn trusted_signers_check_reports_counts_only() {
         exit::ERROR,
     );
 }
+
+fn test_identity(n: u8) -> agentk_capability::SigningIdentity {
+    agentk_capability::SigningIdentity::from_secret(
+        &[n; 32],
+        agentk_capability::SignerSource::Embedded,
+    )
+}
+
+/// Writes a receipt minted by test key `key` under the starter policy, issued at the host's time.
+fn receipt_file(dir: &Path, name: &str, key: &agentk_capability::SigningIdentity) -> String {
+    use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId};
+    let policy = agentk_policy::Profile::Starter.load().unwrap();
+    let request = agentk_policy::Request::new(
+        "agent-1",
+        agentk_labels::Syscall::SecretOpen,
+        "secret://demo-api",
+    )
+    .presenting("demo-secret");
+    let context = MintContext {
+        id: ReceiptId([5; 16]),
+        now: 1_767_225_600,
+        prev_event: EventHash([1; 32]),
+    };
+    let (_, encoded) = Ledger::new().mint(&policy, &request, key, context).unwrap();
+    let file = path(dir, name);
+    std::fs::write(&file, encoded.to_json()).unwrap();
+    file
+}
+
+// guarantee: C2, C3 (through the CLI)
+#[test]
+fn receipt_verify_pins_signers_and_fails_closed() {
+    let dir = scratch("receipt-verify");
+    let host = TestHost::new(&[]);
+    let signer = test_identity(1);
+    let receipt = receipt_file(&dir, "receipt.json", &signer);
+    let signer_hex = signer.public_key().to_hex();
+    let pinned = agentk(
+        &host,
+        &[
+            "receipt-verify",
+            "--receipt",
+            &receipt,
+            "--trusted-public-key",
+            &signer_hex,
+        ],
+    );
+    check("receipt_verify_pinned", &pinned, &dir, exit::OK);
+    check(
+        "receipt_verify_unpinned_json",
+        &agentk(&host, &["receipt-verify", "--receipt", &receipt, "--json"]),
+        &dir,
+        exit::OK,
+    );
+
+    let other = test_identity(2).public_key().to_hex();
+    let untrusted = agentk(
+        &host,
+        &[
+            "receipt-verify",
+            "--receipt",
+            &receipt,
+            "--trusted-public-key",
+            &other,
+        ],
+    );
+    check(
+        "receipt_verify_untrusted",
+        &untrusted,
+        &dir,
+        exit::VERIFY_FAILED,
+    );
+    assert!(!untrusted.stdout.contains(&signer_hex));
+
+    let manifest = path(&dir, "signers.toml");
+    std::fs::write(&manifest, format!("version = 1\n[[signers]]\nlabel = \"ops\"\npublic_key = \"{signer_hex}\"\n[[revoked]]\npublic_key = \"{signer_hex}\"\n")).unwrap();
+    let revoked = agentk(
+        &host,
+        &[
+            "receipt-verify",
+            "--receipt",
+            &receipt,
+            "--trusted-signers",
+            &manifest,
+        ],
+    );
+    check(
+        "receipt_verify_revoked",
+        &revoked,
+        &dir,
+        exit::VERIFY_FAILED,
+    );
+
+    let expired = agentk(
+        &host,
+        &[
+            "receipt-verify",
+            "--receipt",
+            &receipt,
+            "--trusted-public-key",
+            &signer_hex,
+            "--now",
+            "1767225660",
+        ],
+    );
+    check(
+        "receipt_verify_expired",
+        &expired,
+        &dir,
+        exit::VERIFY_FAILED,
+    );
+
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let tampered = path(&dir, "tampered.json");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body = value["receipt"].as_str().unwrap();
+    let flipped = format!(
+        "{}{}",
+        &body[..body.len() - 1],
+        if body.ends_with('0') { '1' } else { '0' }
+    );
+    std::fs::write(&tampered, text.replace(body, &flipped)).unwrap();
+    assert_eq!(
+        agentk(&host, &["receipt-verify", "--receipt", &tampered]).code,
+        exit::VERIFY_FAILED
+    );
+    std::fs::write(&tampered, "{\"schema\":\"agentk.receipt.v1\"}").unwrap();
+    assert_eq!(
+        agentk(&host, &["receipt-verify", "--receipt", &tampered]).code,
+        exit::VERIFY_FAILED
+    );
+    assert_eq!(
+        agentk(
+            &host,
+            &["receipt-verify", "--receipt", &path(&dir, "missing.json")]
+        )
+        .code,
+        exit::ERROR
+    );
+}
+
+#[test]
+fn development_signed_artefacts_are_flagged() {
+    let dir = scratch("development");
+    let host = TestHost::new(&[]);
+    let receipt = receipt_file(
+        &dir,
+        "dev.json",
+        &agentk_capability::SigningIdentity::development(),
+    );
+    check(
+        "receipt_verify_development",
+        &agentk(&host, &["receipt-verify", "--receipt", &receipt]),
+        &dir,
+        exit::OK,
+    );
+
+    let dev_key = path(&dir, "dev.key");
+    let dev_hex = agentk_capability::SigningIdentity::development().expose_secret_for_key_file();
+    std::fs::write(&dev_key, format!("{}\n", dev_hex.as_str())).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dev_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let manifest = path(&dir, "rotation.json");
+    let rotate = agentk(
+        &host,
+        &[
+            "key-rotate",
+            "--current",
+            &dev_key,
+            "--next-out",
+            &path(&dir, "real.key"),
+            "--manifest",
+            &manifest,
+        ],
+    );
+    assert_eq!(rotate.code, exit::OK, "{}", rotate.stderr);
+    let verify = agentk(&host, &["key-rotate-verify", "--manifest", &manifest]);
+    check(
+        "key_rotate_verify_from_development",
+        &verify,
+        &dir,
+        exit::OK,
+    );
+}
