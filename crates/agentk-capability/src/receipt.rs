@@ -119,6 +119,11 @@ impl Receipt {
     pub fn is_development_signed(&self) -> bool {
         self.development_signer
     }
+
+    /// The proof hash: what the signature covers, and what secret handles bind to.
+    pub fn proof_hash(&self) -> [u8; 32] {
+        proof_of(&self.encode().unwrap_or_default())
+    }
 }
 
 /// The one canonical encoding of a receipt: postcard over this struct, version first.
@@ -212,9 +217,7 @@ impl Receipt {
 
 /// The proof hash: blake3 in derive-key mode under [`RECEIPT_CONTEXT`] over the canonical bytes.
 pub(crate) fn proof_of(bytes: &[u8]) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new_derive_key(RECEIPT_CONTEXT);
-    hasher.update(bytes);
-    *hasher.finalize().as_bytes()
+    crate::keys::context_digest(RECEIPT_CONTEXT, bytes)
 }
 
 /// A signed receipt as it travels: the canonical bytes, the proof and the signature, each in

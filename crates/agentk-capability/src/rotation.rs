@@ -56,9 +56,7 @@ fn payload_hash(
         previous_is_development: *previous == SigningIdentity::development_public_key(),
     };
     let bytes = postcard::to_allocvec(&wire).map_err(|_| RotationError::Malformed)?;
-    let mut hasher = blake3::Hasher::new_derive_key(ROTATION_CONTEXT);
-    hasher.update(&bytes);
-    Ok(*hasher.finalize().as_bytes())
+    Ok(crate::keys::context_digest(ROTATION_CONTEXT, &bytes))
 }
 
 /// The public JSON manifest. It holds public keys, fingerprints, hashes and signatures only.
