@@ -7,7 +7,7 @@ use agentk_labels::{LabelSet, SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys};
+use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, secrets};
 
 pub(crate) fn dispatch(
     command: Command,
@@ -43,6 +43,12 @@ pub(crate) fn dispatch(
         ),
         Command::TrustedSignersCheck { manifest, json } => {
             keys::trusted_signers_check(&manifest, json, out)
+        }
+        Command::SecretRefsCheck { manifest, json } => {
+            secrets::refs_check(host, &manifest, json, out)
+        }
+        Command::SecretRefsStoreCheck { manifest, json } => {
+            secrets::refs_store_check(host, &manifest, json, out)
         }
         Command::Demo { json, policy } => demo::run(&load(&policy)?, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),

@@ -31,6 +31,7 @@ mod commands;
 mod demo;
 mod input;
 mod keys;
+mod secrets;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -182,6 +183,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Validate a secret-reference manifest; reports only its version and counts.
+    SecretRefsCheck {
+        /// The manifest.
+        #[arg(long, value_name = "PATH")]
+        manifest: OsString,
+        /// Print one JSON object (schema `agentk.secret-refs-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every reference of a manifest against the env store; reports only counts
+    /// (exit 0 when all are available, 4 otherwise).
+    SecretRefsStoreCheck {
+        /// The manifest.
+        #[arg(long, value_name = "PATH")]
+        manifest: OsString,
+        /// Print one JSON object (schema `agentk.secret-refs-store-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a built-in policy (starter, research, coding, browser) as TOML.
     PolicyShow {
         /// The built-in policy's name.
@@ -231,6 +251,11 @@ pub trait Host {
     fn now(&self) -> u64;
     /// Fills `buf` with cryptographically secure random bytes.
     fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable>;
+
+    /// Whether an environment variable is set and non-empty. The value itself is never kept.
+    fn var_is_set_nonempty(&self, name: &str) -> bool {
+        self.var(name).is_some_and(|value| !value.is_empty())
+    }
 }
 
 /// The random source could not deliver.
@@ -254,6 +279,17 @@ impl Host for ProcessHost {
 
     fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
         getrandom::fill(buf).map_err(|_| RandomUnavailable)
+    }
+
+    fn var_is_set_nonempty(&self, name: &str) -> bool {
+        use zeroize::Zeroize;
+        let Some(value) = std::env::var_os(name) else {
+            return false;
+        };
+        let mut bytes = value.into_encoded_bytes();
+        let present = !bytes.is_empty();
+        bytes.zeroize();
+        present
     }
 }
 
@@ -284,6 +320,10 @@ enum CliError {
     },
     #[error("the operating system's random source failed")]
     Randomness,
+    #[error("{0}")]
+    Secrets(#[from] agentk_secrets::SecretsError),
+    #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
+    SecretManifest(Vec<agentk_secrets::ManifestProblem>),
 }
 
 fn describe_write(kind: std::io::ErrorKind) -> String {
@@ -379,7 +419,9 @@ impl Command {
             | Command::KeyRotate { json, .. }
             | Command::KeyRotateVerify { json, .. }
             | Command::ReceiptVerify { json, .. }
-            | Command::TrustedSignersCheck { json, .. } => *json,
+            | Command::TrustedSignersCheck { json, .. }
+            | Command::SecretRefsCheck { json, .. }
+            | Command::SecretRefsStoreCheck { json, .. } => *json,
         }
     }
 }
@@ -389,10 +431,17 @@ impl Command {
 fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write) {
     let help = error.help();
     if json {
+        let problems: Vec<String> = match error {
+            CliError::SecretManifest(problems) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
         let value = serde_json::json!({
             "schema": "agentk.error.v1",
             "error": error.to_string(),
             "help": help,
+            "problems": problems,
         });
         let _ = writeln!(out, "{value}");
         return;
@@ -405,6 +454,9 @@ fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write
         let _ = commands::write_diagnostics(source_name.as_str(), diagnostics, err);
     }
     let _ = writeln!(err, "agentk: error: {error}");
+    if let CliError::SecretManifest(problems) = error {
+        let _ = secrets::write_problems(problems, err);
+    }
     if let Some(help) = help {
         let _ = writeln!(err, "  help: {help}");
     }
