@@ -1,0 +1,79 @@
+//! A hermetic host and runner shared by the CLI tests: no process environment, a fixed clock,
+//! and "randomness" from a counter, so every key and output is deterministic.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "shared test helpers; not every test file uses all"
+)]
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use agentk_cli::{Host, RandomUnavailable};
+
+/// A test machine. Its random source is a counter: deterministic test keys only.
+pub struct TestHost {
+    vars: BTreeMap<&'static str, String>,
+    draws: Cell<u8>,
+}
+
+impl TestHost {
+    pub fn new(vars: &[(&'static str, &str)]) -> Self {
+        TestHost {
+            vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            draws: Cell::new(0),
+        }
+    }
+}
+
+impl Host for TestHost {
+    fn var(&self, name: &str) -> Option<OsString> {
+        self.vars.get(name).map(OsString::from)
+    }
+    fn now(&self) -> u64 {
+        1_767_225_600
+    }
+    fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
+        self.draws.set(self.draws.get() + 1);
+        buf.fill(0x40 + self.draws.get());
+        Ok(())
+    }
+}
+
+pub struct Run {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn agentk(host: &TestHost, args: &[&str]) -> Run {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = agentk_cli::run_with(
+        std::iter::once("agentk").chain(args.iter().copied()),
+        host,
+        &mut out,
+        &mut err,
+    );
+    Run {
+        code,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// A fresh, owner-only scratch directory for one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("agentk-key-tests")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    dir
+}
