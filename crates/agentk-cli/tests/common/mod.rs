@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use agentk_cli::{Host, RandomUnavailable};
 
 /// A test machine. Its random source is a counter: deterministic test keys only.
-pub struct TestHost {
+pub(crate) struct TestHost {
     vars: BTreeMap<&'static str, String>,
     draws: Cell<u8>,
 }
 
 impl TestHost {
-    pub fn new(vars: &[(&'static str, &str)]) -> Self {
+    pub(crate) fn new(vars: &[(&'static str, &str)]) -> Self {
         TestHost {
             vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
             draws: Cell::new(0),
@@ -42,13 +42,13 @@ impl Host for TestHost {
     }
 }
 
-pub struct Run {
-    pub code: u8,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: u8,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-pub fn agentk(host: &TestHost, args: &[&str]) -> Run {
+pub(crate) fn agentk(host: &TestHost, args: &[&str]) -> Run {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = agentk_cli::run_with(
         std::iter::once("agentk").chain(args.iter().copied()),
@@ -64,7 +64,7 @@ pub fn agentk(host: &TestHost, args: &[&str]) -> Run {
 }
 
 /// A fresh, owner-only scratch directory for one test.
-pub fn scratch(test: &str) -> PathBuf {
+pub(crate) fn scratch(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("agentk-key-tests")
         .join(test);
