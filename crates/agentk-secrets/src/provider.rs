@@ -1,27 +1,27 @@
-//! Secret providers and the shape of their references.
-//!
-//! The rules, from each provider's public documentation, as enforced here. Every reference is
-//! first held to a safe-text precheck: 1 to 2048 bytes, no leading or trailing whitespace, no
-//! control characters, and ASCII only (so Unicode look-alikes such as a Cyrillic `а` or a
-//! full-width `／` never pass for the real thing). Then:
-//!
-//! | provider | accepted |
-//! | --- | --- |
-//! | `env` | a variable name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 |
-//! | `aws-secrets-manager` | `arn:<partition>:secretsmanager:<region>:<12 digits>:secret:<name>` with partition `aws`, `aws-cn` or `aws-us-gov` and a region of lowercase dash-separated words ending in a digit (`us-east-1`); or a bare `<name>`. Names are 1 to 512 of `A-Z a-z 0-9 / _ + = . @ -` |
-//! | `gcp-secret-manager` | `projects/<project>/secrets/<secret>` with an optional `/versions/<version>`. Project: an id (6 to 30 of lowercase letters, digits and `-`, starting with a letter, not ending with `-`) or a project number (1 to 20 digits). Secret: 1 to 255 of `A-Z a-z 0-9 _ -`. Version: `latest` or a number without leading zeros |
-//! | `azure-key-vault` | `https://<vault>.vault.azure.net/secrets/<name>` with an optional `/<version>`, or `<vault>/<name>`. Vault: 3 to 24 of letters, digits and `-`, starting with a letter, ending with a letter or digit, no `--`. Name: 1 to 127 of letters, digits and `-`. Version: 32 lowercase hex digits |
-//! | `vault` | `<segment>/<segment>[/…]` (2 to 32 segments) with an optional `#<field>`. Segments and field: 1 to 128 of `A-Z a-z 0-9 _ . -`, and never `.` or `..` |
-//! | `onepassword` | `op://<vault>/<item>[/<section>]/<field>`. Each part: 1 to 128 of `A-Z a-z 0-9 _ . -` and spaces, without leading or trailing space; no query (`?attribute=…`) |
-//!
-//! Any other provider id (1 to 64 of `a-z 0-9 . _ -`, starting with a letter or digit) is
-//! accepted with the precheck alone, and is counted as not shape-checked.
+//! Secret providers and the shape of their references (documented on [`Provider`]).
 
 use std::fmt;
 
 use agentk_labels::SafeText;
 
-/// A secret provider.
+/// A secret provider, and the shape of its references.
+///
+/// The rules, from each provider's public documentation, as enforced here. Every reference is
+/// first held to a safe-text precheck: 1 to 2048 bytes, no leading or trailing whitespace, no
+/// control characters, and ASCII only (so Unicode look-alikes such as a Cyrillic `а` or a
+/// full-width `／` never pass for the real thing). Then:
+///
+/// | provider | accepted |
+/// | --- | --- |
+/// | `env` | a variable name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 |
+/// | `aws-secrets-manager` | `arn:<partition>:secretsmanager:<region>:<12 digits>:secret:<name>` with partition `aws`, `aws-cn` or `aws-us-gov` and a region of lowercase dash-separated words ending in a digit (`us-east-1`); or a bare `<name>`. Names are 1 to 512 of `A-Z a-z 0-9 / _ + = . @ -` |
+/// | `gcp-secret-manager` | `projects/<project>/secrets/<secret>` with an optional `/versions/<version>`. Project: an id (6 to 30 of lowercase letters, digits and `-`, starting with a letter, not ending with `-`) or a project number (1 to 20 digits). Secret: 1 to 255 of `A-Z a-z 0-9 _ -`. Version: `latest` or a number without leading zeros |
+/// | `azure-key-vault` | `https://<vault>.vault.azure.net/secrets/<name>` with an optional `/<version>`, or `<vault>/<name>`. Vault: 3 to 24 of letters, digits and `-`, starting with a letter, ending with a letter or digit, no `--`. Name: 1 to 127 of letters, digits and `-`. Version: 32 lowercase hex digits |
+/// | `vault` | `<segment>/<segment>[/…]` (2 to 32 segments) with an optional `#<field>`. Segments and field: 1 to 128 of `A-Z a-z 0-9 _ . -`, and never `.` or `..` |
+/// | `onepassword` | `op://<vault>/<item>[/<section>]/<field>`. Each part: 1 to 128 of `A-Z a-z 0-9 _ . -` and spaces, without leading or trailing space; no query (`?attribute=…`) |
+///
+/// Any other provider id (1 to 64 of `a-z 0-9 . _ -`, starting with a letter or digit) is
+/// accepted with the precheck alone, and is counted as not shape-checked.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Provider {
     /// Process environment variables.
