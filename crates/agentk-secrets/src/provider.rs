@@ -105,13 +105,8 @@ impl Provider {
     /// The provider's id.
     pub fn id(&self) -> &str {
         match self {
-            Provider::Env => "env",
-            Provider::AwsSecretsManager => "aws-secrets-manager",
-            Provider::GcpSecretManager => "gcp-secret-manager",
-            Provider::AzureKeyVault => "azure-key-vault",
-            Provider::Vault => "vault",
-            Provider::OnePassword => "onepassword",
             Provider::Other(id) => id,
+            known => known.static_id(),
         }
     }
 
@@ -157,6 +152,8 @@ impl Provider {
         }
     }
 
+    /// The id of a known provider; `custom` for any other (for messages that must not echo a
+    /// configured id).
     fn static_id(&self) -> &'static str {
         match self {
             Provider::Env => "env",
