@@ -184,6 +184,25 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
                 rule("when.syscalls = [\"model.call\"]\n").replace("\"deny\"", "\"audit\"")
             ),
         ),
+        (
+            "allows-everything-split",
+            "catch-all-allows",
+            format!(
+                "{HEAD}\n[[rules]]\nid = \"granted\"\neffect = \"allow\"\nreason = \"fixture\"\nwhen.capability = \"present\"\n\n[[rules]]\nid = \"ungranted\"\neffect = \"allow\"\nreason = \"fixture\"\nwhen.capability = \"missing\"\n{END}"
+            ),
+        ),
+        (
+            "shadowed-by-two-rules",
+            "shadowed-rule",
+            format!(
+                "{HEAD}{}{}{}{END}",
+                rule("when.syscalls = [\"file.patch\"]\nwhen.labels_any = [\"untrusted\"]\n"),
+                rule("when.syscalls = [\"file.patch\"]\nwhen.labels_none = [\"untrusted\"]\n")
+                    .replace("r1", "r2"),
+                rule("when.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\n")
+                    .replace("r1", "r3")
+            ),
+        ),
         ("missing-rules", "missing-key", HEAD.to_owned()),
     ]
 }

@@ -95,14 +95,6 @@ fn fixtures_are_fresh() {
     assert!(stale.is_empty(), "run `cargo xtask fixtures`: {stale:?}");
 }
 
-#[test]
-fn fixture_generation_is_deterministic() {
-    assert_eq!(
-        xtask::fixtures::expected_files().unwrap(),
-        xtask::fixtures::expected_files().unwrap()
-    );
-}
-
 // guarantee: A3 (every guarantee has a status; every test SECURITY.md names exists)
 #[test]
 fn security_record_is_complete_and_true() {

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 
-use agentk_labels::{LabelSet, SafeText, SyscallKind};
+use agentk_labels::{SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
@@ -63,7 +63,7 @@ pub(crate) fn dispatch(
             json,
         } => {
             let policy = load(&policy)?;
-            let labels = labels.into_iter().fold(LabelSet::EMPTY, LabelSet::join);
+            let labels = crate::parse_labels(&labels)?;
             let kind = SyscallKind::parse(&syscall);
             let mut request = Request::new(&agent, kind.clone(), &target).with_labels(labels);
             let covering = kind

@@ -235,7 +235,8 @@ fn trusted_signers(args: &TrustArgs) -> Result<Option<TrustedSigners>, CliError>
             path,
         )?)?));
     }
-    Ok((!args.keys.is_empty()).then(|| TrustedSigners::from_keys(args.keys.iter().copied())))
+    let keys = crate::parse_public_keys(&args.keys)?;
+    Ok((!keys.is_empty()).then(|| TrustedSigners::from_keys(keys)))
 }
 
 pub(crate) fn key_rotate_verify(
@@ -244,8 +245,8 @@ pub(crate) fn key_rotate_verify(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let text = input::read_text(manifest)?;
     let trust = trusted_signers(trust_args)?;
+    let text = input::read_text(manifest)?;
     let verdict = RotationManifest::from_json(&text).and_then(|m| m.verify(trust.as_ref()));
     let (code, value) = match &verdict {
         Ok(rotation) => (
@@ -303,8 +304,8 @@ pub(crate) fn receipt_verify(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let text = input::read_text(path)?;
     let trusted = trusted_signers(trust_args)?;
+    let text = input::read_text(path)?;
     let trust = trusted.as_ref().map_or(Trust::ReceiptKey, Trust::Pinned);
     let verdict = EncodedReceipt::from_json(&text)
         .and_then(|encoded| Verifier::new(trust, now).verify(&encoded));

@@ -103,8 +103,8 @@ enum Command {
         #[arg(long)]
         target: String,
         /// A label the consumed data carries; repeat, or separate with commas.
-        #[arg(long = "label", value_name = "LABEL", value_parser = parse_labels)]
-        labels: Vec<LabelSet>,
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
         /// The requesting agent's id.
         #[arg(long, default_value = "agent")]
         agent: String,
@@ -216,8 +216,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct TrustArgs {
     /// Trust this public key; repeat to trust several.
-    #[arg(long = "trusted-public-key", value_name = "HEX", value_parser = parse_public_key)]
-    keys: Vec<PublicKey>,
+    #[arg(long = "trusted-public-key", value_name = "HEX")]
+    keys: Vec<String>,
     /// Trust the keys of this trusted-signer manifest (windows and revocations apply).
     #[arg(long = "trusted-signers", value_name = "PATH", conflicts_with = "keys")]
     signers: Option<OsString>,
@@ -234,12 +234,32 @@ struct PolicyArgs {
     profile: Option<String>,
 }
 
-fn parse_labels(text: &str) -> Result<LabelSet, agentk_labels::LabelError> {
-    text.parse()
+/// Parses `--label` values (each a label or a comma-separated list). A bad value is named
+/// through `SafeText`, bounded, never echoed raw.
+fn parse_labels(values: &[String]) -> Result<LabelSet, CliError> {
+    values.iter().try_fold(LabelSet::EMPTY, |set, value| {
+        value
+            .parse::<LabelSet>()
+            .map(|labels| set | labels)
+            .map_err(|e| CliError::BadArgument {
+                flag: "--label",
+                problem: e.to_string(),
+            })
+    })
 }
 
-fn parse_public_key(text: &str) -> Result<PublicKey, agentk_capability::KeyError> {
-    PublicKey::from_hex(text)
+/// Parses `--trusted-public-key` values. A bad value is never shown: it could be a private key
+/// pasted by mistake.
+fn parse_public_keys(values: &[String]) -> Result<Vec<PublicKey>, CliError> {
+    values
+        .iter()
+        .map(|value| {
+            PublicKey::from_hex(value).map_err(|e| CliError::BadArgument {
+                flag: "--trusted-public-key",
+                problem: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What the CLI needs from the machine, injected so tests are hermetic: environment
@@ -322,6 +342,8 @@ enum CliError {
     Randomness,
     #[error("{0}")]
     Secrets(#[from] agentk_secrets::SecretsError),
+    #[error("invalid value for `{flag}`: {problem}")]
+    BadArgument { flag: &'static str, problem: String },
     #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
     SecretManifest(Vec<agentk_secrets::ManifestProblem>),
 }
@@ -402,7 +424,10 @@ where
         Ok(code) => code,
         Err(e) => {
             report(&e, json, out, err);
-            exit::ERROR
+            match e {
+                CliError::BadArgument { .. } => exit::USAGE,
+                _ => exit::ERROR,
+            }
         }
     }
 }

@@ -410,6 +410,41 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn bad_argument_values_are_bounded_and_never_echoed_raw() {
+    let long = format!("\u{1b}[2J{}", "a".repeat(5000));
+    let run = agentk(&[
+        "policy-explain",
+        "--syscall",
+        "model.call",
+        "--target",
+        "m",
+        "--label",
+        &long,
+    ]);
+    assert_eq!(run.code, exit::USAGE);
+    assert!(
+        run.stderr.len() < 300 && !run.stderr.contains('\u{1b}'),
+        "{}",
+        run.stderr
+    );
+    // A private key pasted where a public key belongs is never printed back.
+    let pasted = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
+    let run = agentk(&[
+        "receipt-verify",
+        "--receipt",
+        "r.json",
+        "--trusted-public-key",
+        pasted,
+    ]);
+    assert_eq!(run.code, exit::USAGE, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("ABCDEF") && !run.stdout.contains("ABCDEF"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn unknown_label_is_named() {
     check(
         "unknown_label",

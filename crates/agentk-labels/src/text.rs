@@ -29,15 +29,22 @@ impl SafeText {
                 ));
                 break;
             }
-            if c == '`' {
+            if c == '`' || !Self::is_visible(c) && !c.is_control() && !c.is_whitespace() {
                 out.extend(c.escape_unicode());
-            } else if c.is_control() || c.is_whitespace() && c != ' ' {
+            } else if !Self::is_visible(c) {
                 out.extend(c.escape_default());
             } else {
                 out.push(c);
             }
         }
         Self(out)
+    }
+
+    /// Whether `c` is shown as itself: printable ASCII (space included) or a Unicode letter or
+    /// digit. Everything else, including format characters that reorder or hide text (U+202E,
+    /// U+200B, U+2066) and combining marks, is escaped.
+    pub fn is_visible(c: char) -> bool {
+        c == ' ' || c.is_ascii_graphic() || !c.is_ascii() && c.is_alphanumeric()
     }
 
     /// The escaped text, without backticks.
@@ -79,6 +86,16 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         check("a\u{1b}[2Jb\n", "`a\\u{1b}[2Jb\\n`");
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_escaped() {
+        check(
+            "a\u{202e}b\u{200b}c\u{2066}d\u{301}",
+            "`a\\u{202e}b\\u{200b}c\\u{2066}d\\u{301}`",
+        );
+        check("café ünïcode", "`café ünïcode`");
+        check("tab\there", "`tab\\there`");
     }
 
     #[test]

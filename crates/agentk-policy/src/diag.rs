@@ -17,8 +17,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn new(source: &str, span: Range<usize>, kind: DiagnosticKind) -> Self {
-        let (line, column) = line_column(source, span.start);
+    pub(crate) fn new(lines: &LineIndex<'_>, span: Range<usize>, kind: DiagnosticKind) -> Self {
+        let (line, column) = lines.line_column(span.start);
         Diagnostic {
             line,
             column,
@@ -230,6 +230,31 @@ pub enum DiagnosticKind {
         /// The grant.
         grant: SafeText,
     },
+    /// A rule can never fire: earlier rules together match every request it matches.
+    ShadowedByUnion {
+        /// The dead rule.
+        rule: SafeText,
+        /// How many earlier rules cover it together.
+        by: usize,
+    },
+    /// Rules before the catch-all together allow every request to an unnamed target: a
+    /// default-allow in disguise.
+    AllowsEverything,
+    /// More rules or grants than a policy may hold.
+    TooMany {
+        /// `rules` or `grants`.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// Proving the rules live would take more work than validation allows; refused rather
+    /// than accepted unchecked.
+    TooComplex,
+    /// More problems than are reported; the count of those not shown.
+    MoreProblems {
+        /// Problems not shown.
+        hidden: usize,
+    },
 }
 
 /// Why a rule's conditions cannot all hold.
@@ -328,6 +353,24 @@ impl fmt::Display for DiagnosticKind {
                 f,
                 "grant {grant} for `secret.open` has a glob target; secret grants name one exact target"
             ),
+            DiagnosticKind::ShadowedByUnion { rule, by } => write!(
+                f,
+                "rule {rule} can never fire: {by} earlier rules together match every request it matches"
+            ),
+            DiagnosticKind::AllowsEverything => write!(
+                f,
+                "policy allows every request to a target no rule names, whatever its syscall, labels or grant: the final deny never applies"
+            ),
+            DiagnosticKind::TooMany { what, max } => {
+                write!(f, "policy has more than {max} {what}")
+            }
+            DiagnosticKind::TooComplex => write!(
+                f,
+                "policy is too complex to check for dead rules within the validation budget"
+            ),
+            DiagnosticKind::MoreProblems { hidden } => {
+                write!(f, "{hidden} more problem(s) not shown")
+            }
         }
     }
 }
@@ -361,6 +404,11 @@ impl DiagnosticKind {
             DiagnosticKind::CatchAllAllows { .. } => "catch-all-allows",
             DiagnosticKind::MissingCatchAll => "missing-catch-all",
             DiagnosticKind::SecretGrantNotExact { .. } => "secret-grant-not-exact",
+            DiagnosticKind::ShadowedByUnion { .. } => "shadowed-rule",
+            DiagnosticKind::AllowsEverything => "catch-all-allows",
+            DiagnosticKind::TooMany { .. } => "too-many",
+            DiagnosticKind::TooComplex => "too-complex",
+            DiagnosticKind::MoreProblems { .. } => "more-problems",
         }
     }
 
@@ -393,11 +441,17 @@ impl DiagnosticKind {
             DiagnosticKind::InvalidScope { .. } => {
                 "scopes are 1 to 64 of `a-z`, `0-9`, `.`, `_`, `:` and `-`".to_owned()
             }
-            DiagnosticKind::Shadowed { .. } => {
-                "delete the rule, or move it above the rule that shadows it".to_owned()
+            DiagnosticKind::Shadowed { .. } | DiagnosticKind::ShadowedByUnion { .. } => {
+                "delete the rule, or move it above the rules that shadow it".to_owned()
+            }
+            DiagnosticKind::TooComplex => {
+                "use fewer rules, or shorter target and agent patterns".to_owned()
             }
             DiagnosticKind::CatchAllNotLast { .. } => {
                 "move the catch-all to the end, or give it a condition".to_owned()
+            }
+            DiagnosticKind::AllowsEverything => {
+                "add deny rules for what must not happen; `agentk policy-explain` shows what a request gets".to_owned()
             }
             DiagnosticKind::CatchAllAllows { .. } | DiagnosticKind::MissingCatchAll => {
                 "end the rules with one that has no `when` and `effect = \"deny\"`".to_owned()
@@ -411,27 +465,56 @@ impl DiagnosticKind {
     }
 }
 
-/// 1-based line and character column of byte `offset` in `source`.
-pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
+/// Where each line of a source starts, built once so that every position costs a binary
+/// search rather than a scan from the top (validation stays linear in the policy's size).
+pub(crate) struct LineIndex<'s> {
+    source: &'s str,
+    starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    pub(crate) fn new(source: &'s str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { source, starts }
+    }
+
+    /// 1-based line of byte `offset`.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset).max(1)
+    }
+
+    /// Byte offset where the line holding `offset` starts.
+    pub(crate) fn line_start(&self, offset: usize) -> usize {
+        self.starts.get(self.line(offset) - 1).copied().unwrap_or(0)
+    }
+
+    /// 1-based line and character column of byte `offset`.
+    pub(crate) fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let start = self.line_start(offset);
+        let column = self
+            .source
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        (self.line(offset), column)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::line_column;
+    use super::LineIndex;
 
     #[test]
     fn positions_are_one_based_and_count_characters() {
-        let text = "ab\ncé\nx";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 3), (2, 1));
-        assert_eq!(line_column(text, 6), (2, 3));
-        assert_eq!(line_column(text, 7), (3, 1));
-        assert_eq!(line_column(text, 99), (3, 2));
+        let lines = LineIndex::new("ab\ncé\nx");
+        assert_eq!(lines.line_column(0), (1, 1));
+        assert_eq!(lines.line_column(3), (2, 1));
+        assert_eq!(lines.line_column(6), (2, 3));
+        assert_eq!(lines.line_column(7), (3, 1));
+        assert_eq!(lines.line_column(99), (3, 2));
+        assert_eq!(LineIndex::new("").line_column(0), (1, 1));
     }
 }

@@ -129,6 +129,8 @@ pub struct Rule {
     pub(crate) reason: String,
     pub(crate) when: Conditions,
     pub(crate) line: usize,
+    /// Byte offset of the start of the rule's first line, for diagnostics.
+    pub(crate) offset: usize,
     // Precomputed from `when`, so evaluation is a few bit tests before any string work.
     pub(crate) syscall_table: u32,
     pub(crate) label_table: u64,
@@ -184,8 +186,10 @@ impl Rule {
         reason: String,
         when: Conditions,
         line: usize,
+        offset: usize,
     ) -> Self {
         Rule {
+            offset,
             syscall_table: when.syscall_table(),
             label_table: when.label_table(),
             capability_table: when.capability_table(),

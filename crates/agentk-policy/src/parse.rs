@@ -11,7 +11,7 @@ use agentk_labels::{LabelSet, SafeText, Syscall};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
+use crate::diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath, LineIndex};
 use crate::model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
 use crate::pattern::Pattern;
 
@@ -56,7 +56,10 @@ type Located<'t> = (&'t str, Range<usize>);
 pub(crate) fn parse(source: &str) -> Result<Policy, Vec<Diagnostic>> {
     let mut cx = Cx {
         source,
+        lines: LineIndex::new(source),
         diagnostics: Vec::new(),
+        hidden: 0,
+        budget: SHADOW_BUDGET,
     };
     if source.len() > MAX_POLICY_BYTES {
         cx.report(
@@ -77,23 +80,32 @@ pub(crate) fn parse(source: &str) -> Result<Policy, Vec<Diagnostic>> {
                 DiagnosticKind::Syntax { detail },
             );
         }
-        return Err(cx.diagnostics);
+        return Err(cx.finish());
     }
     let policy = cx.document(document.get_ref());
     match policy {
         Some(policy) if cx.diagnostics.is_empty() => Ok(policy),
-        _ => {
-            cx.diagnostics
-                .sort_by_key(|d| (d.span().start, d.span().end));
-            Err(cx.diagnostics)
-        }
+        _ => Err(cx.finish()),
     }
 }
 
 struct Cx<'s> {
     source: &'s str,
+    lines: LineIndex<'s>,
     diagnostics: Vec<Diagnostic>,
+    /// Problems found beyond [`MAX_DIAGNOSTICS`].
+    hidden: usize,
+    /// Pattern-comparison work left for the dead-rule analysis.
+    budget: u64,
 }
+
+/// The most problems reported for one policy; the rest are counted.
+const MAX_DIAGNOSTICS: usize = 100;
+/// The most rules, and the most grants, a policy may hold.
+pub(crate) const MAX_RULES: usize = 4096;
+/// Matching steps the dead-rule analysis may spend comparing patterns. Ordinary policies use a
+/// tiny fraction; a policy that needs more is refused rather than accepted unchecked.
+const SHADOW_BUDGET: u64 = 64 << 20;
 
 /// A rule as read, before the whole-policy checks.
 struct DraftRule {
@@ -103,13 +115,33 @@ struct DraftRule {
 }
 
 impl Cx<'_> {
-    fn report(&mut self, span: Range<usize>, kind: DiagnosticKind) {
+    /// The diagnostics in source order, with a final count of any not shown.
+    fn finish(mut self) -> Vec<Diagnostic> {
         self.diagnostics
-            .push(Diagnostic::new(self.source, span, kind));
+            .sort_by_key(|d| (d.span().start, d.span().end));
+        if self.hidden > 0 {
+            let end = self.source.len();
+            let hidden = self.hidden;
+            self.diagnostics.push(Diagnostic::new(
+                &self.lines,
+                end..end,
+                DiagnosticKind::MoreProblems { hidden },
+            ));
+        }
+        self.diagnostics
+    }
+
+    fn report(&mut self, span: Range<usize>, kind: DiagnosticKind) {
+        if self.diagnostics.len() < MAX_DIAGNOSTICS {
+            self.diagnostics
+                .push(Diagnostic::new(&self.lines, span, kind));
+        } else {
+            self.hidden += 1;
+        }
     }
 
     fn line(&self, span: &Range<usize>) -> usize {
-        crate::diag::line_column(self.source, span.start).0
+        self.lines.line(span.start)
     }
 
     fn document(&mut self, root: &DeTable<'_>) -> Option<Policy> {
@@ -142,8 +174,20 @@ impl Cx<'_> {
 
     fn grants(&mut self, root: &DeTable<'_>) -> Option<Vec<Grant>> {
         let Some(list) = self.tables(root, "grants", false) else {
-            return Some(Vec::new());
+            // Absent is fine; a wrong shape has been reported.
+            return find(root, "grants").is_none().then(Vec::new);
         };
+        if list.len() > MAX_RULES {
+            let at = find(root, "grants").map_or(0..0, Spanned::span);
+            self.report(
+                at,
+                DiagnosticKind::TooMany {
+                    what: "grants",
+                    max: MAX_RULES,
+                },
+            );
+            return None;
+        }
         let mut grants = Vec::new();
         let mut ids: BTreeMap<String, usize> = BTreeMap::new();
         let mut complete = true;
@@ -207,6 +251,17 @@ impl Cx<'_> {
 
     fn rules(&mut self, root: &DeTable<'_>) -> Option<Vec<Rule>> {
         let list = self.tables(root, "rules", true)?;
+        if list.len() > MAX_RULES {
+            let at = find(root, "rules").map_or(0..0, Spanned::span);
+            self.report(
+                at,
+                DiagnosticKind::TooMany {
+                    what: "rules",
+                    max: MAX_RULES,
+                },
+            );
+            return None;
+        }
         let drafts: Vec<DraftRule> = list
             .into_iter()
             .enumerate()
@@ -220,6 +275,9 @@ impl Cx<'_> {
         let complete = drafts.iter().all(|d| d.rule.is_some());
         let rules: Vec<Rule> = drafts.into_iter().filter_map(|d| d.rule).collect();
         self.check_contradictions_and_shadows(&rules);
+        if complete {
+            self.check_allows_everything(&rules);
+        }
         complete.then_some(rules)
     }
 
@@ -236,13 +294,17 @@ impl Cx<'_> {
                 id.as_ref().map(|i| i.0.as_str()),
             ),
         };
-        let rule =
-            match (&id, effect, reason, when) {
-                (Some((id, _)), Some(effect), Some(reason), Some(when)) if known => Some(
-                    Rule::new(id.clone(), effect, reason, when, self.line(&span)),
-                ),
-                _ => None,
-            };
+        let rule = match (&id, effect, reason, when) {
+            (Some((id, _)), Some(effect), Some(reason), Some(when)) if known => Some(Rule::new(
+                id.clone(),
+                effect,
+                reason,
+                when,
+                self.line(&span),
+                self.lines.line_start(span.start),
+            )),
+            _ => None,
+        };
         DraftRule { id, span, rule }
     }
 
@@ -342,10 +404,44 @@ impl Cx<'_> {
                 );
                 continue;
             }
-            let shadow = rules
-                .iter()
-                .take(j)
-                .find(|earlier| !earlier.is_catch_all() && covers(earlier, rule));
+            // Earlier rules that match every target and agent this rule matches. Among them,
+            // one that also covers its syscalls, labels and capability shadows it alone; if
+            // none does, together they may still cover every cell it matches.
+            let mut union = [0u128; Syscall::ALL.len()];
+            let mut shadow = None;
+            let mut coverers = 0;
+            for earlier in rules.iter().take(j).filter(|e| !e.is_catch_all()) {
+                // A rule that shares no syscall, label set or capability state with this one
+                // can neither shadow it nor help to.
+                if earlier.syscall_table & rule.syscall_table == 0
+                    || earlier.label_table & rule.label_table == 0
+                    || earlier.capability_table & rule.capability_table == 0
+                {
+                    continue;
+                }
+                let (wide_targets, wide_agents) = (earlier.when.targets(), earlier.when.agents());
+                let Some(targets) = self.patterns_cover(wide_targets, rule.when.targets()) else {
+                    self.report(at.clone(), DiagnosticKind::TooComplex);
+                    return;
+                };
+                let Some(agents) = self.patterns_cover(wide_agents, rule.when.agents()) else {
+                    self.report(at.clone(), DiagnosticKind::TooComplex);
+                    return;
+                };
+                if !(targets && agents) {
+                    continue;
+                }
+                if covers_cells(earlier, rule) {
+                    shadow = Some(earlier);
+                    break;
+                }
+                coverers += 1;
+                for (slot, syscall) in union.iter_mut().zip(Syscall::ALL) {
+                    if earlier.syscall_table & syscall.bit() != 0 {
+                        *slot |= cells(earlier);
+                    }
+                }
+            }
             if let Some(earlier) = shadow {
                 self.report(
                     at,
@@ -355,8 +451,78 @@ impl Cx<'_> {
                         by_line: earlier.line,
                     },
                 );
+            } else if coverers > 1 && !rule.is_catch_all() && covered_by(&union, rule) {
+                self.report(
+                    at,
+                    DiagnosticKind::ShadowedByUnion {
+                        rule: SafeText::new(&rule.id),
+                        by: coverers,
+                    },
+                );
             }
         }
+    }
+
+    /// Refuses a policy that allows every request to a target and agent no rule names, whatever
+    /// the syscall, labels or grant: a default-allow spelled as several rules (say, one allow
+    /// for `capability = "present"` and one for `"missing"`). Exact: it replays first-match over
+    /// all 18 x 64 x 2 syscall, label-set and capability cells with the rules that match every
+    /// target and agent.
+    fn check_allows_everything(&mut self, rules: &[Rule]) {
+        if rules
+            .iter()
+            .any(|r| r.is_catch_all() && r.effect == Effect::Allow)
+        {
+            return; // Reported as `catch-all-allows` already.
+        }
+        let universal: Vec<&Rule> = rules
+            .iter()
+            .filter(|r| universal_patterns(r.when.targets()) && universal_patterns(r.when.agents()))
+            .collect();
+        let allows_every_cell = Syscall::ALL.iter().all(|syscall| {
+            (0..LabelSet::COUNT).all(|labels| {
+                [0u8, 1].into_iter().all(|capability| {
+                    universal
+                        .iter()
+                        .find(|r| {
+                            r.syscall_table & syscall.bit() != 0
+                                && r.label_table >> labels & 1 != 0
+                                && r.capability_table >> capability & 1 != 0
+                        })
+                        .is_some_and(|r| r.effect == Effect::Allow)
+                })
+            })
+        });
+        if allows_every_cell && let Some(last) = rules.last() {
+            self.report(self.rule_span(last), DiagnosticKind::AllowsEverything);
+        }
+    }
+
+    /// Whether every string `narrow` matches is matched by `wide` (sound, see
+    /// [`Pattern::subsumes`]); `None` when the work budget ran out.
+    fn patterns_cover(
+        &mut self,
+        wide: Option<&[Pattern]>,
+        narrow: Option<&[Pattern]>,
+    ) -> Option<bool> {
+        let (wide, narrow) = match (wide, narrow) {
+            (None, _) => return Some(true),
+            (Some(wide), None) => return Some(wide.iter().any(Pattern::is_universal)),
+            (Some(wide), Some(narrow)) => (wide, narrow),
+        };
+        for n in narrow {
+            let mut found = false;
+            for w in wide {
+                if w.subsumes_within(n, &mut self.budget)? {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// Catch-all checks. They need only the rules that were read; a rule that failed to read is
@@ -401,13 +567,7 @@ impl Cx<'_> {
 
     /// A span at the start of the rule's line, for rule-level diagnostics.
     fn rule_span(&self, rule: &Rule) -> Range<usize> {
-        let start = self
-            .source
-            .split_inclusive('\n')
-            .take(rule.line.saturating_sub(1))
-            .map(str::len)
-            .sum();
-        start..start
+        rule.offset..rule.offset
     }
 
     // ---- Typed field readers. Each reports its own problems and returns None on any. ----
@@ -863,19 +1023,34 @@ fn is_slug(text: &str, extra: &[u8]) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(b))
 }
 
-/// Whether every request `later` matches is also matched by `earlier`.
-fn covers(earlier: &Rule, later: &Rule) -> bool {
+/// The (label set, capability) cells a rule's conditions accept, as a 128-bit row: bit
+/// `2 * labels + capability`. Its syscalls are kept apart, in `syscall_table`.
+fn cells(rule: &Rule) -> u128 {
+    (0..LabelSet::COUNT)
+        .filter(|bits| rule.label_table >> bits & 1 != 0)
+        .flat_map(|bits| [(bits, 0u8), (bits, 1u8)])
+        .filter(|&(_, capability)| rule.capability_table >> capability & 1 != 0)
+        .fold(0, |row, (bits, capability)| {
+            row | 1 << (2 * bits + usize::from(capability))
+        })
+}
+
+fn universal_patterns(patterns: Option<&[Pattern]>) -> bool {
+    patterns.is_none_or(|list| list.iter().any(Pattern::is_universal))
+}
+
+/// Whether `earlier` matches every syscall, label set and capability state `later` does.
+fn covers_cells(earlier: &Rule, later: &Rule) -> bool {
     later.syscall_table & !earlier.syscall_table == 0
         && later.label_table & !earlier.label_table == 0
         && later.capability_table & !earlier.capability_table == 0
-        && patterns_cover(earlier.when.targets(), later.when.targets())
-        && patterns_cover(earlier.when.agents(), later.when.agents())
 }
 
-fn patterns_cover(wide: Option<&[Pattern]>, narrow: Option<&[Pattern]>) -> bool {
-    match (wide, narrow) {
-        (None, _) => true,
-        (Some(wide), None) => wide.iter().any(Pattern::is_universal),
-        (Some(wide), Some(narrow)) => narrow.iter().all(|n| wide.iter().any(|w| w.subsumes(n))),
-    }
+/// Whether `union` (per syscall, the cells earlier rules cover) holds every cell of `rule`.
+fn covered_by(union: &[u128], rule: &Rule) -> bool {
+    let row = cells(rule);
+    union
+        .iter()
+        .zip(Syscall::ALL)
+        .all(|(covered, syscall)| rule.syscall_table & syscall.bit() == 0 || row & !covered == 0)
 }

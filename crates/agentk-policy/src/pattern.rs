@@ -25,7 +25,8 @@ pub enum PatternProblem {
     Empty,
     /// The pattern is longer than [`Pattern::MAX_LEN`] bytes.
     TooLong,
-    /// The pattern holds a control character.
+    /// The pattern holds a control, invisible or text-reordering character, or whitespace
+    /// other than a space.
     ControlCharacter,
     /// The pattern holds `**`, which means the same as `*`.
     DoubleStar,
@@ -36,7 +37,7 @@ impl fmt::Display for PatternProblem {
         f.write_str(match self {
             PatternProblem::Empty => "is empty",
             PatternProblem::TooLong => "is longer than 512 bytes",
-            PatternProblem::ControlCharacter => "holds a control character",
+            PatternProblem::ControlCharacter => "holds a control or invisible character",
             PatternProblem::DoubleStar => "holds `**`; write a single `*`",
         })
     }
@@ -54,7 +55,7 @@ impl Pattern {
         if text.len() > Self::MAX_LEN {
             return Err(PatternProblem::TooLong);
         }
-        if text.chars().any(char::is_control) {
+        if !text.chars().all(agentk_labels::SafeText::is_visible) {
             return Err(PatternProblem::ControlCharacter);
         }
         if text.contains("**") {
@@ -78,6 +79,25 @@ impl Pattern {
     /// The literal text before the first `*` (all of it for an exact pattern).
     pub fn literal_prefix(&self) -> &str {
         self.text.get(..self.prefix_len).unwrap_or_default()
+    }
+
+    /// A few byte comparisons that rule out most non-inclusions: `other`'s literal prefix must
+    /// extend ours, and its literal suffix must end with ours (a `*` of `other` can never stand
+    /// where we need a literal). `false` means [`Pattern::subsumes`] is false; `true` means it
+    /// has to look further.
+    pub(crate) fn may_subsume(&self, other: &Pattern) -> bool {
+        other.literal_prefix().starts_with(self.literal_prefix())
+            && other.literal_suffix().ends_with(self.literal_suffix())
+    }
+
+    /// The literal text after the last `*` (all of it for an exact pattern).
+    pub fn literal_suffix(&self) -> &str {
+        let len = if self.has_star {
+            self.suffix_len
+        } else {
+            self.text.len()
+        };
+        self.text.get(self.text.len() - len..).unwrap_or_default()
     }
 
     /// Whether the pattern is a plain string with no `*`.
@@ -128,8 +148,19 @@ impl Pattern {
     /// inclusion needs case analysis this answers `false`. Shadowed-rule detection relies on
     /// this, so it may miss such a shadow but never reports a false one.
     pub fn subsumes(&self, other: &Pattern) -> bool {
+        let mut unlimited = u64::MAX;
+        self.subsumes_within(other, &mut unlimited).unwrap_or(false)
+    }
+
+    /// [`Pattern::subsumes`], spending at most `steps` steps of matching work; `None` when the
+    /// budget runs out first.
+    pub(crate) fn subsumes_within(&self, other: &Pattern, steps: &mut u64) -> Option<bool> {
+        *steps = steps.checked_sub(1)?;
         if !self.has_star {
-            return !other.has_star && self.text == other.text;
+            return Some(!other.has_star && self.text == other.text);
+        }
+        if !self.may_subsume(other) {
+            return Some(false);
         }
         // Treat each `*` of `other` as a symbol that only a `*` of `self` can absorb: if `self`
         // matches `other` read that way, every instantiation of `other` matches `self`.
@@ -138,7 +169,7 @@ impl Pattern {
             .bytes()
             .map(|b| (b != b'*').then_some(b))
             .collect();
-        glob_match(self.text.as_bytes(), &symbols, |p, t| *t == Some(p))
+        glob_match(self.text.as_bytes(), &symbols, |p, t| *t == Some(p), steps)
     }
 }
 
@@ -154,10 +185,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Wildcard matching where `*` in `pattern` matches any run of items of `text`, and any other
 /// pattern byte `p` matches an item `t` when `literal(p, t)`. Greedy with one backtrack point,
 /// which is exact for `*`-only globs, in O(len(pattern) * len(text)) at worst.
-fn glob_match<T>(pattern: &[u8], text: &[T], literal: impl Fn(u8, &T) -> bool) -> bool {
+fn glob_match<T>(
+    pattern: &[u8],
+    text: &[T],
+    literal: impl Fn(u8, &T) -> bool,
+    steps: &mut u64,
+) -> Option<bool> {
     let (mut p, mut t) = (0, 0);
     let mut resume: Option<(usize, usize)> = None;
     loop {
+        *steps = steps.checked_sub(1)?;
         match (pattern.get(p), text.get(t)) {
             (Some(b'*'), _) => {
                 resume = Some((p, t));
@@ -167,7 +204,7 @@ fn glob_match<T>(pattern: &[u8], text: &[T], literal: impl Fn(u8, &T) -> bool) -
                 p += 1;
                 t += 1;
             }
-            (None, None) => return true,
+            (None, None) => return Some(true),
             _ => match resume {
                 // Let the last `*` absorb one more item and retry after it.
                 Some((star, absorbed)) if absorbed < text.len() => {
@@ -175,7 +212,7 @@ fn glob_match<T>(pattern: &[u8], text: &[T], literal: impl Fn(u8, &T) -> bool) -
                     p = star + 1;
                     t = absorbed + 1;
                 }
-                _ => return false,
+                _ => return Some(false),
             },
         }
     }

@@ -110,11 +110,19 @@ fn render(rules: &[(String, RuleSpec)], grants: &[(usize, usize, usize)]) -> Str
 
 /// Builds a valid policy from random rules by dropping the ones validation calls dead or
 /// contradictory (and any rule that became a catch-all), until it validates.
-fn valid_policy(mut rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usize)]) -> Policy {
+fn valid_policy(rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usize)]) -> Policy {
+    valid_policy_text(rules, grants).0
+}
+
+/// [`valid_policy`], also answering the text it validated.
+fn valid_policy_text(
+    mut rules: Vec<(String, RuleSpec)>,
+    grants: &[(usize, usize, usize)],
+) -> (Policy, String) {
     loop {
         let text = render(&rules, grants);
         let diagnostics = match Policy::parse("random", &text) {
-            Ok(policy) => return policy,
+            Ok(policy) => return (policy, text),
             Err(PolicyError::Invalid { diagnostics, .. }) => diagnostics,
             Err(other) => panic!("{other}"),
         };
@@ -122,9 +130,17 @@ fn valid_policy(mut rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usi
         for d in &diagnostics {
             let rule = match d.kind() {
                 DiagnosticKind::Shadowed { rule, .. }
+                | DiagnosticKind::ShadowedByUnion { rule, .. }
                 | DiagnosticKind::Contradictory { rule, .. }
                 | DiagnosticKind::CatchAllNotLast { rule, .. }
                 | DiagnosticKind::CatchAllAllows { rule } => rule.as_str().to_owned(),
+                // Allow rules together allow everything: drop the last allow rule.
+                // (Another diagnostic of this round may already have dropped it.)
+                DiagnosticKind::AllowsEverything => match rules.iter().rev().find(|(_, r)| r.allow)
+                {
+                    Some((id, _)) => id.clone(),
+                    None => continue,
+                },
                 _ => panic!("generator wrote an invalid policy: {d}\n{text}"),
             };
             let before = rules.len();
@@ -254,7 +270,9 @@ proptest! {
         }
     }
 
-    /// A remedy is a promise: applying it must in fact allow the request.
+    /// A remedy is a promise: applying it must in fact allow the request, and "nothing helps"
+    /// must be true. A twin of the policy with one extra grant ("probe", covering exactly this
+    /// request) stands in for the operator grant a remedy asks for.
     #[test]
     fn remedies_are_true(
         rules in prop::collection::vec(rule_spec(), 0..12),
@@ -263,31 +281,57 @@ proptest! {
     ) {
         use agentk_policy::Remedy;
         let named = rules.into_iter().enumerate().map(|(i, r)| (format!("r{i}"), r)).collect();
-        let policy = valid_policy(named, &grants);
+        let (policy, text) = valid_policy_text(named, &grants);
         let Some(syscall) = r.syscall.map(|i| Syscall::ALL[i]) else { return Ok(()) };
+        let (agent, target) = (AGENTS[r.agent], TARGETS[r.target]);
+        let probe = Policy::parse("probe", &format!(
+            "{text}\n[[grants]]\nid = \"probe\"\nagents = [\"{agent}\"]\nsyscall = \"{syscall}\"\ntarget = \"{target}\"\nscope = \"s\"\nuses = 1\nttl_seconds = 60\n"
+        )).unwrap();
         let labels = LabelSet::from_bits(r.labels).unwrap();
-        let request = Request::new(AGENTS[r.agent], syscall, TARGETS[r.target]).with_labels(labels);
+        let mut request = Request::new(agent, syscall, target).with_labels(labels);
+        let presented = r.grant.map(|g| GRANT_IDS.get(g).copied().unwrap_or("forged"));
+        if let Some(id) = presented {
+            request = request.presenting(id);
+        }
         let decision = policy.evaluate(&request);
-        let Some(remedy) = decision.explain(&request).remedy else { return Ok(()) };
+        let Some(remedy) = decision.explain(&request).remedy else {
+            prop_assert!(decision.is_allowed());
+            return Ok(());
+        };
+        let with_probe = |labels: LabelSet| probe.evaluate(&Request::new(agent, syscall, target).with_labels(labels).presenting("probe"));
         match remedy {
             Remedy::PresentGrant { grant, allowing_rule } => {
-                let fixed = request.clone().presenting(&grant);
-                let d = policy.evaluate(&fixed);
+                let d = policy.evaluate(&Request::new(agent, syscall, target).with_labels(labels).presenting(&grant));
                 prop_assert!(d.is_allowed() && d.rule_id() == allowing_rule);
             }
-            Remedy::OperatorGrant { .. } => {
-                prop_assert!(policy.covering_grant(request.agent(), syscall, request.target()).is_none());
+            Remedy::OperatorGrant { allowing_rule, .. } => {
+                prop_assert!(policy.covering_grant(agent, syscall, target).is_none());
+                let d = with_probe(labels);
+                prop_assert!(d.is_allowed() && d.rule_id() == allowing_rule, "{:?}", d.rule_id());
             }
-            Remedy::Declassify { labels: removed, with_grant, .. } => {
+            Remedy::Declassify { labels: removed, with_grant, allowing_rule } => {
                 prop_assert!(removed.is_subset(labels) && !removed.is_empty());
-                let fixed = request.clone().with_labels(labels.without(removed));
-                if !with_grant {
-                    prop_assert!(policy.evaluate(&fixed).is_allowed());
-                }
+                let rest = labels.without(removed);
+                let d = if with_grant {
+                    with_probe(rest)
+                } else {
+                    let mut fixed = Request::new(agent, syscall, target).with_labels(rest);
+                    if let Some(id) = presented {
+                        fixed = fixed.presenting(id);
+                    }
+                    policy.evaluate(&fixed)
+                };
+                prop_assert!(d.is_allowed() && d.rule_id() == allowing_rule);
             }
             Remedy::PolicyForbids => {
-                // No label subset, with or without a fabricated covering grant, allows it.
-                prop_assert!(!decision.is_allowed());
+                for subset in labels.subsets() {
+                    let mut bare = Request::new(agent, syscall, target).with_labels(subset);
+                    if let Some(id) = presented {
+                        bare = bare.presenting(id);
+                    }
+                    prop_assert!(!policy.evaluate(&bare).is_allowed(), "allowed with labels {}", subset);
+                    prop_assert!(!with_probe(subset).is_allowed(), "allowed with labels {} and a grant", subset);
+                }
             }
             other => prop_assert!(false, "unexpected remedy {:?}", other),
         }

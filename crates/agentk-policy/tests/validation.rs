@@ -97,6 +97,18 @@ invalid!(
     "[[rules]]\nid = \"needs\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\n\n[[rules]]\nid = \"again\"\neffect = \"allow\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\nwhen.labels_none = [\"secret\"]\n"
 );
 invalid!(
+    shadowed_by_two_rules_together,
+    "[[rules]]\nid = \"with-grant\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\nwhen.capability = \"present\"\n\n[[rules]]\nid = \"without-grant\"\neffect = \"allow\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\n\n[[rules]]\nid = \"dead\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\nwhen.labels_any = [\"secret\"]\n"
+);
+invalid!(
+    allow_everything_split_on_capability,
+    "[[rules]]\nid = \"a\"\neffect = \"allow\"\nreason = \"r\"\nwhen.capability = \"present\"\n\n[[rules]]\nid = \"b\"\neffect = \"allow\"\nreason = \"r\"\nwhen.capability = \"missing\"\n"
+);
+invalid!(
+    allow_everything_split_on_labels,
+    "[[rules]]\nid = \"a\"\neffect = \"allow\"\nreason = \"r\"\nwhen.labels_any = [\"secret\"]\n\n[[rules]]\nid = \"b\"\neffect = \"allow\"\nreason = \"r\"\nwhen.labels_none = [\"secret\"]\nwhen.agents = [\"*\"]\n"
+);
+invalid!(
     missing_catch_all,
     "[[rules]]\nid = \"a\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\n",
     false
@@ -229,6 +241,49 @@ fn hostile_names_are_escaped_and_bounded() {
     let rendered = render(&err);
     assert!(!rendered.contains('\u{1b}'), "{rendered}");
     assert!(rendered.len() < 600, "{rendered}");
+}
+
+#[test]
+fn too_many_rules_are_refused() {
+    let text = agentk_policy::testing::synthetic_policy(5000);
+    let err = Policy::parse("many", &text).unwrap_err();
+    assert!(
+        render(&err).contains("policy has more than 4096 rules"),
+        "{}",
+        render(&err)
+    );
+}
+
+/// Hostile shapes that once made validation quadratic: they must be answered (accepted or
+/// refused) with a bounded list of problems. No timing is asserted; the suite's run time is
+/// the measure.
+#[test]
+fn hostile_policies_are_answered_with_bounded_output() {
+    // Hundreds of thousands of duplicate keys on one line each.
+    let duplicates = format!("{HEAD}{}", "x = 1\n".repeat(150_000));
+    let err = Policy::parse("dup", &duplicates).unwrap_err();
+    let PolicyError::Invalid { diagnostics, .. } = &err else {
+        panic!()
+    };
+    assert_eq!(
+        diagnostics.len(),
+        101,
+        "100 problems and a count of the rest"
+    );
+    assert!(render(&err).contains("more problem(s) not shown"));
+    // Long, similar leading-star patterns: the dead-rule analysis has a work budget.
+    let mut long = String::from(HEAD);
+    for i in 0..1500 {
+        long += &format!(
+            "\n[[rules]]\nid = \"r{i}\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"network.send\"]\nwhen.targets = [\"*{}b{i}\"]\n",
+            "a".repeat(400)
+        );
+    }
+    long += CATCH_ALL;
+    match Policy::parse("long", &long) {
+        Ok(policy) => assert_eq!(policy.rules().len(), 1501),
+        Err(err) => assert!(render(&err).contains("too complex"), "{}", render(&err)),
+    }
 }
 
 #[test]
