@@ -55,16 +55,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
     if cfg!(debug_assertions) && !args.iter().any(|a| a == "--allow-debug") {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--locked",
-                "--package",
-                "xtask",
-                "--",
-                "bench",
-            ])
+            .args(["run", "--quiet", "--release", "--locked", "--package", "xtask", "--", "bench"])
             .current_dir(root)
             .status();
         return match status {
@@ -82,10 +73,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    println!(
-        "cargo xtask bench: one thread, {} ms per figure",
-        WINDOW.as_millis()
-    );
+    println!("cargo xtask bench: one thread, {} ms per figure", WINDOW.as_millis());
 
     // The floor. The key is a fixed test key; nothing signed here is kept.
     let test_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
@@ -97,20 +85,9 @@ fn run() -> Result<(), String> {
     let hash_ns = measure(|| {
         black_box(blake3::hash(black_box(&buffer)));
     });
-    let floor = Floor {
-        sign_ns,
-        blake3_bytes_per_ns: buffer.len() as f64 / hash_ns,
-    };
-    println!(
-        "{:<46} {:>12.0} /s {:>9.1} ns",
-        "floor: Ed25519 sign, 32-byte message",
-        1e9 / sign_ns,
-        sign_ns
-    );
-    println!(
-        "{:<46} {:>12.2} GB/s",
-        "floor: blake3, 1 MiB buffers", floor.blake3_bytes_per_ns
-    );
+    let floor = Floor { sign_ns, blake3_bytes_per_ns: buffer.len() as f64 / hash_ns };
+    println!("{:<46} {:>12.0} /s {:>9.1} ns", "floor: Ed25519 sign, 32-byte message", 1e9 / sign_ns, sign_ns);
+    println!("{:<46} {:>12.2} GB/s", "floor: blake3, 1 MiB buffers", floor.blake3_bytes_per_ns);
 
     let starter = Profile::Starter.load().map_err(|e| e.to_string())?;
     let mix = starter_mix();
@@ -123,24 +100,16 @@ fn run() -> Result<(), String> {
     });
     line("decide: starter policy, 8-request mix", ns, &floor);
 
-    let deny = Request::new(
-        "agent-1",
-        Syscall::NetworkSend,
-        "https://evil.example.invalid/",
-    )
-    .with_labels(LabelSet::ALL);
+    let deny =
+        Request::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/").with_labels(LabelSet::ALL);
     let ns = measure(|| {
         black_box(starter.evaluate(black_box(&deny)).explain(&deny));
     });
     line("decide + explain: starter deny with remedy", ns, &floor);
 
     let spread = synthetic(1000, Syscall::ALL, false)?;
-    let miss = Request::new(
-        "agent-1",
-        Syscall::NetworkSend,
-        "https://nowhere.example.invalid/x",
-    )
-    .with_labels(LabelSet::ALL);
+    let miss =
+        Request::new("agent-1", Syscall::NetworkSend, "https://nowhere.example.invalid/x").with_labels(LabelSet::ALL);
     let ns = measure(|| {
         black_box(spread.evaluate(black_box(&miss)).is_allowed());
     });
@@ -152,12 +121,8 @@ fn run() -> Result<(), String> {
     });
     line("decide: 1,000 rules on one syscall, no hit", ns, &floor);
 
-    let last = Request::new(
-        "agent-1",
-        Syscall::NetworkSend,
-        "https://host-999.example.invalid/x",
-    )
-    .with_labels(LabelSet::ALL);
+    let last =
+        Request::new("agent-1", Syscall::NetworkSend, "https://host-999.example.invalid/x").with_labels(LabelSet::ALL);
     let ns = measure(|| {
         black_box(packed.evaluate(black_box(&last)).is_allowed());
     });
@@ -181,8 +146,7 @@ fn run() -> Result<(), String> {
 /// Receipt minting and verification beside raw Ed25519 signing and strict verification.
 fn receipts(floor: &Floor) -> Result<(), String> {
     use agentk_capability::{
-        EventHash, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust,
-        TrustedSigners, Verifier,
+        EventHash, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier,
     };
 
     let test_key = SigningIdentity::from_secret(&[7u8; 32], SignerSource::Embedded);
@@ -191,29 +155,14 @@ fn receipts(floor: &Floor) -> Result<(), String> {
     let signature = ed25519_dalek::Signer::sign(&dalek_key, &message);
     let verifying = dalek_key.verifying_key();
     let verify_ns = measure(|| {
-        black_box(
-            verifying
-                .verify_strict(black_box(&message), &signature)
-                .is_ok(),
-        );
+        black_box(verifying.verify_strict(black_box(&message), &signature).is_ok());
     });
-    println!(
-        "{:<46} {:>12.0} /s {:>9.1} ns",
-        "floor: Ed25519 verify_strict",
-        1e9 / verify_ns,
-        verify_ns
-    );
+    println!("{:<46} {:>12.0} /s {:>9.1} ns", "floor: Ed25519 verify_strict", 1e9 / verify_ns, verify_ns);
 
-    let text = Profile::Starter
-        .source()
-        .replace("uses = 10\n", "uses = 1000000\n");
+    let text = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n");
     let policy = Policy::parse("bench", &text).map_err(|e| e.to_string())?;
-    let request = Request::new(
-        "agent-1",
-        Syscall::ToolInvoke,
-        "mcp://docs.example.invalid/search",
-    )
-    .presenting("demo-docs-search");
+    let request = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .presenting("demo-docs-search");
     let mut ledger = Ledger::new();
     let mut n: u64 = 0;
     let mint_ns = measure(|| {
@@ -224,11 +173,7 @@ fn receipts(floor: &Floor) -> Result<(), String> {
         }
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&n.to_le_bytes());
-        let context = MintContext {
-            id: ReceiptId(id),
-            now: 1_000,
-            prev_event: EventHash([1; 32]),
-        };
+        let context = MintContext { id: ReceiptId(id), now: 1_000, prev_event: EventHash([1; 32]) };
         black_box(ledger.mint(&policy, &request, &test_key, context).is_ok());
     });
     println!(
@@ -242,15 +187,8 @@ fn receipts(floor: &Floor) -> Result<(), String> {
     let mut ledger = Ledger::new();
     let batch: Vec<_> = (0..64u8)
         .filter_map(|i| {
-            let context = MintContext {
-                id: ReceiptId([i; 16]),
-                now: 1_000,
-                prev_event: EventHash([i; 32]),
-            };
-            ledger
-                .mint(&policy, &request, &test_key, context)
-                .ok()
-                .map(|(_, encoded)| encoded)
+            let context = MintContext { id: ReceiptId([i; 16]), now: 1_000, prev_event: EventHash([i; 32]) };
+            ledger.mint(&policy, &request, &test_key, context).ok().map(|(_, encoded)| encoded)
         })
         .collect();
     let trusted = TrustedSigners::from_keys([test_key.public_key()]);
@@ -290,31 +228,13 @@ fn synthetic(rules: usize, syscalls: &[Syscall], open: bool) -> Result<Policy, S
 fn starter_mix() -> Vec<Request<'static>> {
     let l = |text: &str| text.parse::<LabelSet>().unwrap_or(LabelSet::ALL);
     vec![
-        Request::new("a", Syscall::ContextRead, "https://news.example.invalid/")
-            .with_labels(l("untrusted,external")),
+        Request::new("a", Syscall::ContextRead, "https://news.example.invalid/").with_labels(l("untrusted,external")),
         Request::new("a", Syscall::ModelCall, "model://m").with_labels(l("untrusted,private")),
-        Request::new("a", Syscall::SecretOpen, "secret://demo-api")
-            .with_labels(l("trusted"))
-            .presenting("demo-secret"),
-        Request::new("a", Syscall::NetworkSend, "https://evil.example.invalid/")
-            .with_labels(l("private")),
-        Request::new(
-            "a",
-            Syscall::ToolInvoke,
-            "mcp://docs.example.invalid/search",
-        )
-        .presenting("demo-docs-search"),
-        Request::new(
-            "a",
-            Syscall::ToolInvoke,
-            "mcp://docs.example.invalid/search",
-        )
-        .with_labels(l("untrusted")),
+        Request::new("a", Syscall::SecretOpen, "secret://demo-api").with_labels(l("trusted")).presenting("demo-secret"),
+        Request::new("a", Syscall::NetworkSend, "https://evil.example.invalid/").with_labels(l("private")),
+        Request::new("a", Syscall::ToolInvoke, "mcp://docs.example.invalid/search").presenting("demo-docs-search"),
+        Request::new("a", Syscall::ToolInvoke, "mcp://docs.example.invalid/search").with_labels(l("untrusted")),
         Request::new("a", Syscall::FilePatch, "file:///workspace/a").with_labels(l("trusted")),
-        Request::new(
-            "a",
-            agentk_labels::SyscallKind::parse("kernel.reboot"),
-            "now",
-        ),
+        Request::new("a", agentk_labels::SyscallKind::parse("kernel.reboot"), "now"),
     ]
 }

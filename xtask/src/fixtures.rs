@@ -14,56 +14,27 @@ use std::path::{Path, PathBuf};
 use agentk_policy::{Policy, PolicyError};
 
 const HEAD: &str = "version = 1\nname = \"fixture\"\n";
-const END: &str =
-    "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"nothing else matched\"\n";
+const END: &str = "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"nothing else matched\"\n";
 
 /// `(file name, expected diagnostic code, policy text)` for the negative policy vectors.
 fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
-    let rule = |extra: &str| {
-        format!("\n[[rules]]\nid = \"r1\"\neffect = \"deny\"\nreason = \"fixture\"\n{extra}")
-    };
+    let rule = |extra: &str| format!("\n[[rules]]\nid = \"r1\"\neffect = \"deny\"\nreason = \"fixture\"\n{extra}");
     let grant = |extra: &str| {
-        format!(
-            "\n[[grants]]\nid = \"g1\"\nagents = [\"*\"]\n{extra}scope = \"s\"\nuses = 1\nttl_seconds = 60\n"
-        )
+        format!("\n[[grants]]\nid = \"g1\"\nagents = [\"*\"]\n{extra}scope = \"s\"\nuses = 1\nttl_seconds = 60\n")
     };
     vec![
-        (
-            "unknown-root-key",
-            "unknown-key",
-            format!("{HEAD}versoin = 1\n{END}"),
-        ),
-        (
-            "unknown-when-key",
-            "unknown-key",
-            format!("{HEAD}{}{END}", rule("when.label_any = [\"secret\"]\n")),
-        ),
+        ("unknown-root-key", "unknown-key", format!("{HEAD}versoin = 1\n{END}")),
+        ("unknown-when-key", "unknown-key", format!("{HEAD}{}{END}", rule("when.label_any = [\"secret\"]\n"))),
         (
             "value-in-grant",
             "unknown-key",
             format!(
                 "{HEAD}{}{END}",
-                grant(
-                    "syscall = \"secret.open\"\ntarget = \"secret://a\"\nvalue = \"dummy-not-a-secret\"\n"
-                )
+                grant("syscall = \"secret.open\"\ntarget = \"secret://a\"\nvalue = \"dummy-not-a-secret\"\n")
             ),
         ),
-        (
-            "unknown-syscall",
-            "unknown-syscall",
-            format!(
-                "{HEAD}{}{END}",
-                rule("when.syscalls = [\"kernel.reboot\"]\n")
-            ),
-        ),
-        (
-            "unknown-label",
-            "unknown-label",
-            format!(
-                "{HEAD}{}{END}",
-                rule("when.labels_any = [\"classified\"]\n")
-            ),
-        ),
+        ("unknown-syscall", "unknown-syscall", format!("{HEAD}{}{END}", rule("when.syscalls = [\"kernel.reboot\"]\n"))),
+        ("unknown-label", "unknown-label", format!("{HEAD}{}{END}", rule("when.labels_any = [\"classified\"]\n"))),
         (
             "duplicate-rule-id",
             "duplicate-id",
@@ -82,23 +53,12 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
                 grant("syscall = \"tool.invoke\"\ntarget = \"mcp://b/*\"\n")
             ),
         ),
-        (
-            "empty-list",
-            "empty-list",
-            format!("{HEAD}{}{END}", rule("when.targets = []\n")),
-        ),
-        (
-            "empty-when",
-            "empty-when",
-            format!("{HEAD}{}{END}", rule("when = {}\n")),
-        ),
+        ("empty-list", "empty-list", format!("{HEAD}{}{END}", rule("when.targets = []\n"))),
+        ("empty-when", "empty-when", format!("{HEAD}{}{END}", rule("when = {}\n"))),
         (
             "contradictory-rule",
             "contradictory-rule",
-            format!(
-                "{HEAD}{}{END}",
-                rule("when.labels_all = [\"secret\"]\nwhen.labels_none = [\"secret\"]\n")
-            ),
+            format!("{HEAD}{}{END}", rule("when.labels_all = [\"secret\"]\nwhen.labels_none = [\"secret\"]\n")),
         ),
         (
             "shadowed-rule",
@@ -111,24 +71,14 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
         (
             "catch-all-not-last",
             "catch-all-not-last",
-            format!(
-                "{HEAD}{}{}{END}",
-                rule(""),
-                rule("when.syscalls = [\"model.call\"]\n").replace("r1", "r2")
-            ),
+            format!("{HEAD}{}{}{END}", rule(""), rule("when.syscalls = [\"model.call\"]\n").replace("r1", "r2")),
         ),
         (
             "catch-all-allows",
             "catch-all-allows",
-            format!(
-                "{HEAD}\n[[rules]]\nid = \"allow-all\"\neffect = \"allow\"\nreason = \"fixture\"\n"
-            ),
+            format!("{HEAD}\n[[rules]]\nid = \"allow-all\"\neffect = \"allow\"\nreason = \"fixture\"\n"),
         ),
-        (
-            "missing-catch-all",
-            "missing-catch-all",
-            format!("{HEAD}{}", rule("when.syscalls = [\"model.call\"]\n")),
-        ),
+        ("missing-catch-all", "missing-catch-all", format!("{HEAD}{}", rule("when.syscalls = [\"model.call\"]\n"))),
         (
             "reserved-id",
             "reserved-id",
@@ -142,47 +92,24 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
         (
             "secret-grant-glob",
             "secret-grant-not-exact",
-            format!(
-                "{HEAD}{}{END}",
-                grant("syscall = \"secret.open\"\ntarget = \"secret://*\"\n")
-            ),
+            format!("{HEAD}{}{END}", grant("syscall = \"secret.open\"\ntarget = \"secret://*\"\n")),
         ),
-        (
-            "unsupported-version",
-            "unsupported-version",
-            format!("version = 2\nname = \"fixture\"\n{END}"),
-        ),
-        (
-            "syntax-error",
-            "syntax",
-            format!("{HEAD}[[rules]\nid = \"r1\"\n"),
-        ),
-        (
-            "wrong-type",
-            "wrong-type",
-            format!("{HEAD}{}{END}", rule("when.syscalls = \"model.call\"\n")),
-        ),
+        ("unsupported-version", "unsupported-version", format!("version = 2\nname = \"fixture\"\n{END}")),
+        ("syntax-error", "syntax", format!("{HEAD}[[rules]\nid = \"r1\"\n")),
+        ("wrong-type", "wrong-type", format!("{HEAD}{}{END}", rule("when.syscalls = \"model.call\"\n"))),
         (
             "uses-out-of-range",
             "out-of-range",
             format!(
                 "{HEAD}{}{END}",
-                grant("syscall = \"tool.invoke\"\ntarget = \"mcp://a/*\"\n")
-                    .replace("uses = 1", "uses = 0")
+                grant("syscall = \"tool.invoke\"\ntarget = \"mcp://a/*\"\n").replace("uses = 1", "uses = 0")
             ),
         ),
-        (
-            "invalid-pattern",
-            "invalid-pattern",
-            format!("{HEAD}{}{END}", rule("when.targets = [\"https://**\"]\n")),
-        ),
+        ("invalid-pattern", "invalid-pattern", format!("{HEAD}{}{END}", rule("when.targets = [\"https://**\"]\n"))),
         (
             "invalid-effect",
             "invalid-effect",
-            format!(
-                "{HEAD}{}{END}",
-                rule("when.syscalls = [\"model.call\"]\n").replace("\"deny\"", "\"audit\"")
-            ),
+            format!("{HEAD}{}{END}", rule("when.syscalls = [\"model.call\"]\n").replace("\"deny\"", "\"audit\"")),
         ),
         (
             "allows-everything-split",
@@ -197,10 +124,8 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
             format!(
                 "{HEAD}{}{}{}{END}",
                 rule("when.syscalls = [\"file.patch\"]\nwhen.labels_any = [\"untrusted\"]\n"),
-                rule("when.syscalls = [\"file.patch\"]\nwhen.labels_none = [\"untrusted\"]\n")
-                    .replace("r1", "r2"),
-                rule("when.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\n")
-                    .replace("r1", "r3")
+                rule("when.syscalls = [\"file.patch\"]\nwhen.labels_none = [\"untrusted\"]\n").replace("r1", "r2"),
+                rule("when.syscalls = [\"file.patch\"]\nwhen.capability = \"missing\"\n").replace("r1", "r3")
             ),
         ),
         ("missing-rules", "missing-key", HEAD.to_owned()),
@@ -209,33 +134,20 @@ fn invalid_policies() -> Vec<(&'static str, &'static str, String)> {
 
 /// `(file name, policy text)` for the positive policy vectors.
 fn valid_policies() -> Vec<(&'static str, String)> {
-    vec![
-        ("minimal", format!("{HEAD}{END}")),
-        (
-            "synthetic-100",
-            agentk_policy::testing::synthetic_policy(100),
-        ),
-    ]
+    vec![("minimal", format!("{HEAD}{END}")), ("synthetic-100", agentk_policy::testing::synthetic_policy(100))]
 }
 
 /// Every fixture file, relative to the workspace root, with its exact contents.
 pub fn expected_files() -> Result<BTreeMap<PathBuf, String>, String> {
     let mut files = BTreeMap::new();
     for (name, text) in valid_policies() {
-        Policy::parse(name, &text)
-            .map_err(|e| format!("valid fixture `{name}` is refused: {e}"))?;
+        Policy::parse(name, &text).map_err(|e| format!("valid fixture `{name}` is refused: {e}"))?;
         let header = "# AgentK fixture (generated by `cargo xtask fixtures`; do not edit)\n# expect: valid\n";
-        files.insert(
-            PathBuf::from(format!("fixtures/policies/valid/{name}.toml")),
-            format!("{header}{text}"),
-        );
+        files.insert(PathBuf::from(format!("fixtures/policies/valid/{name}.toml")), format!("{header}{text}"));
     }
     for (name, code, text) in invalid_policies() {
         let file = format!("{name}.toml");
-        files.insert(
-            PathBuf::from(format!("fixtures/policies/invalid/{file}")),
-            negative_vector(&file, code, &text)?,
-        );
+        files.insert(PathBuf::from(format!("fixtures/policies/invalid/{file}")), negative_vector(&file, code, &text)?);
     }
     Ok(files)
 }
@@ -265,9 +177,7 @@ fn negative_vector(file: &str, code: &str, text: &str) -> Result<String, String>
         }
         lines = found;
     }
-    Err(format!(
-        "invalid fixture `{file}`: diagnostics do not settle"
-    ))
+    Err(format!("invalid fixture `{file}`: diagnostics do not settle"))
 }
 
 /// Files under `fixtures/` whose contents differ from what the generator writes, plus files
@@ -276,9 +186,7 @@ pub fn stale(root: &Path) -> Result<Vec<String>, String> {
     let expected = expected_files()?;
     let mut stale: Vec<String> = expected
         .iter()
-        .filter(|(path, text)| {
-            fs::read_to_string(root.join(path)).ok().as_deref() != Some(text.as_str())
-        })
+        .filter(|(path, text)| fs::read_to_string(root.join(path)).ok().as_deref() != Some(text.as_str()))
         .map(|(path, _)| path.display().to_string())
         .collect();
     for dir in ["fixtures/policies/valid", "fixtures/policies/invalid"] {

@@ -17,11 +17,7 @@
 //! assert!(problems.is_empty(), "{problems:?}");
 //! ```
 #![forbid(unsafe_code)]
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "a command-line tool reports on its streams"
-)]
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on its streams")]
 
 pub mod bench;
 pub mod fixtures;
@@ -32,7 +28,5 @@ use std::path::{Path, PathBuf};
 /// The workspace root (the directory above `xtask/`).
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
+    manifest.parent().map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
 }

@@ -1,10 +1,6 @@
 //! `cargo xtask`: project automation. See `cargo xtask help`.
 #![forbid(unsafe_code)]
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "a command-line tool reports on its streams"
-)]
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on its streams")]
 
 use std::process::ExitCode;
 
@@ -35,28 +31,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Some("fixtures") if args.get(1).is_some_and(|a| a == "--check") => {
-            match xtask::fixtures::stale(&root) {
-                Ok(stale) if stale.is_empty() => {
-                    println!("fixtures: up to date");
-                    ExitCode::SUCCESS
-                }
-                Ok(stale) => {
-                    for file in &stale {
-                        eprintln!("fixtures: stale: {file}");
-                    }
-                    eprintln!(
-                        "fixtures: {} stale file(s); run `cargo xtask fixtures`",
-                        stale.len()
-                    );
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("fixtures: error: {e}");
-                    ExitCode::FAILURE
-                }
+        Some("fixtures") if args.get(1).is_some_and(|a| a == "--check") => match xtask::fixtures::stale(&root) {
+            Ok(stale) if stale.is_empty() => {
+                println!("fixtures: up to date");
+                ExitCode::SUCCESS
             }
-        }
+            Ok(stale) => {
+                for file in &stale {
+                    eprintln!("fixtures: stale: {file}");
+                }
+                eprintln!("fixtures: {} stale file(s); run `cargo xtask fixtures`", stale.len());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("fixtures: error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("fixtures") => match xtask::fixtures::write(&root) {
             Ok(count) => {
                 println!("fixtures: wrote {count} file(s)");

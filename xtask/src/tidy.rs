@@ -35,9 +35,9 @@ pub fn all(root: &Path) -> Vec<String> {
 
 /// Every guarantee id of the product specification, which SECURITY.md must give a status.
 pub const GUARANTEE_IDS: &[&str] = &[
-    "P1", "P2", "P3", "P4", "P5", "P6", "P7", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "S1", "S2",
-    "S3", "S4", "S5", "S6", "S7", "S8", "F1", "F2", "F3", "F4", "F5", "R1", "R2", "R3", "M1", "M2",
-    "M3", "M4", "M5", "M6", "A1", "A2", "A3",
+    "P1", "P2", "P3", "P4", "P5", "P6", "P7", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "S1", "S2", "S3", "S4", "S5",
+    "S6", "S7", "S8", "F1", "F2", "F3", "F4", "F5", "R1", "R2", "R3", "M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2",
+    "A3",
 ];
 
 /// SECURITY.md gives every guarantee id a status, and every test it names exists.
@@ -55,9 +55,7 @@ pub fn check_security_record(text: &str, sources: &[PathBuf]) -> Vec<String> {
     let mentioned = |id: &str| {
         rows.iter().any(|row| {
             let first_cell = row.split('|').nth(1).unwrap_or_default();
-            first_cell
-                .split([' ', ','])
-                .any(|word| word == id || in_range(word, id))
+            first_cell.split([' ', ',']).any(|word| word == id || in_range(word, id))
         })
     };
     for id in GUARANTEE_IDS {
@@ -78,22 +76,15 @@ pub fn check_security_record(text: &str, sources: &[PathBuf]) -> Vec<String> {
                 continue;
             };
             let function = function.rsplit("::").next().unwrap_or(function);
-            if function == "*"
-                || !function
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
+            if function == "*" || !function.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
                 continue;
             }
             let module = file.split("::").next().unwrap_or(file);
             let found = functions.iter().any(|(stem, text)| {
-                (stem == module || text.contains(&format!("mod {module}")))
-                    && defines_test(text, function)
+                (stem == module || text.contains(&format!("mod {module}"))) && defines_test(text, function)
             });
             if !found {
-                problems.push(format!(
-                    "SECURITY.md names test `{name}`, which does not exist"
-                ));
+                problems.push(format!("SECURITY.md names test `{name}`, which does not exist"));
             }
         }
     }
@@ -127,24 +118,14 @@ fn in_range(word: &str, id: &str) -> bool {
 pub fn cargo_metadata(root: &Path) -> Result<Value, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
-    serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cargo metadata printed bad JSON: {e}"))
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata printed bad JSON: {e}"))
 }
 
 /// Layering problems in `cargo metadata` output: a crate depending on itself or a crate above
@@ -153,31 +134,20 @@ pub fn cargo_metadata(root: &Path) -> Result<Value, String> {
 pub fn layering(metadata: &Value) -> Vec<String> {
     let rank = |name: &str| LAYERS.iter().position(|l| *l == name);
     let mut problems = Vec::new();
-    let packages = metadata
-        .get("packages")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let packages = metadata.get("packages").and_then(Value::as_array).cloned().unwrap_or_default();
     if packages.is_empty() {
         problems.push("cargo metadata lists no packages".to_owned());
     }
     for package in &packages {
         let name = package.get("name").and_then(Value::as_str).unwrap_or("?");
         if name.starts_with("agentk-") && rank(name).is_none() {
-            problems.push(format!(
-                "crate `{name}` is not in the layer list; add it to xtask::tidy::LAYERS"
-            ));
+            problems.push(format!("crate `{name}` is not in the layer list; add it to xtask::tidy::LAYERS"));
         }
-        let deps = package["dependencies"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let deps = package["dependencies"].as_array().cloned().unwrap_or_default();
         for dep in deps {
             let dep_name = dep.get("name").and_then(Value::as_str).unwrap_or("?");
             if dep_name == "xtask" || (dep_name == "agentk-cli" && name != "agentk-cli") {
-                problems.push(format!(
-                    "`{name}` depends on `{dep_name}`, which nothing may depend on"
-                ));
+                problems.push(format!("`{name}` depends on `{dep_name}`, which nothing may depend on"));
             }
             if let (Some(mine), Some(theirs)) = (rank(name), rank(dep_name))
                 && theirs >= mine
@@ -203,28 +173,15 @@ pub fn forbid_unsafe(root: &Path) -> Vec<String> {
 /// Every library crate's `//!` doc has the sections house style asks for.
 pub fn crate_docs(root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    for path in crate_roots(root)
-        .into_iter()
-        .filter(|p| p.ends_with("lib.rs"))
-    {
+    for path in crate_roots(root).into_iter().filter(|p| p.ends_with("lib.rs")) {
         let text = read(&path).unwrap_or_default();
         if !text.starts_with("//!") {
-            problems.push(format!(
-                "{} does not open with a //! crate doc",
-                relative(root, &path)
-            ));
+            problems.push(format!("{} does not open with a //! crate doc", relative(root, &path)));
         }
-        let doc: String = text
-            .lines()
-            .take_while(|l| l.starts_with("//!"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let doc: String = text.lines().take_while(|l| l.starts_with("//!")).collect::<Vec<_>>().join("\n");
         for section in ["# Invariants", "# Non-goals", "# Example"] {
             if !doc.contains(&format!("//! {section}")) {
-                problems.push(format!(
-                    "{} crate doc lacks `{section}`",
-                    relative(root, &path)
-                ));
+                problems.push(format!("{} crate doc lacks `{section}`", relative(root, &path)));
             }
         }
     }
@@ -234,22 +191,14 @@ pub fn crate_docs(root: &Path) -> Vec<String> {
 /// No leftover debugging or placeholder macros, and no ignored tests, in any Rust source.
 pub fn leftovers(root: &Path) -> Vec<String> {
     // Built at run time so this file does not flag itself.
-    let needles = [
-        ["todo", "!("].concat(),
-        ["dbg", "!("].concat(),
-        ["unimplemented", "!("].concat(),
-        ["#[", "ignore"].concat(),
-    ];
+    let needles =
+        [["todo", "!("].concat(), ["dbg", "!("].concat(), ["unimplemented", "!("].concat(), ["#[", "ignore"].concat()];
     let mut problems = Vec::new();
     for path in rust_files(root) {
         let Some(text) = read(&path) else { continue };
         for (n, line) in text.lines().enumerate() {
             if let Some(needle) = needles.iter().find(|needle| line.contains(needle.as_str())) {
-                problems.push(format!(
-                    "{}:{}: leftover `{needle}`",
-                    relative(root, &path),
-                    n + 1
-                ));
+                problems.push(format!("{}:{}: leftover `{needle}`", relative(root, &path), n + 1));
             }
         }
     }
@@ -276,29 +225,14 @@ pub fn check_syscall_doc(doc: &str) -> Vec<String> {
         };
         let rest = doc.get(start + heading.len()..).unwrap_or_default();
         let section = rest.split("\n## ").next().unwrap_or_default();
-        for part in [
-            "**Threat model:**",
-            "**Labels consumed:**",
-            "**Labels emitted:**",
-            "**Failure modes:**",
-        ] {
+        for part in ["**Threat model:**", "**Labels consumed:**", "**Labels emitted:**", "**Failure modes:**"] {
             if !section.contains(part) {
-                problems.push(format!(
-                    "docs/syscalls.md `{}` lacks {part}",
-                    syscall.name()
-                ));
+                problems.push(format!("docs/syscalls.md `{}` lacks {part}", syscall.name()));
             }
         }
-        let emitted_line = section
-            .lines()
-            .find(|l| l.contains("**Labels emitted:**"))
-            .unwrap_or_default();
-        let documented: LabelSet = emitted_line
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .filter_map(|word| word.parse().ok())
-            .collect();
+        let emitted_line = section.lines().find(|l| l.contains("**Labels emitted:**")).unwrap_or_default();
+        let documented: LabelSet =
+            emitted_line.split('`').skip(1).step_by(2).filter_map(|word| word.parse().ok()).collect();
         if documented != syscall.adds() {
             problems.push(format!(
                 "docs/syscalls.md says `{}` adds `{documented}`, the code adds `{}`",
@@ -316,10 +250,7 @@ fn crate_roots(root: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     dirs.push(root.join("xtask"));
     dirs.sort();
-    dirs.iter()
-        .flat_map(|dir| [dir.join("src/lib.rs"), dir.join("src/main.rs")])
-        .filter(|p| p.exists())
-        .collect()
+    dirs.iter().flat_map(|dir| [dir.join("src/lib.rs"), dir.join("src/main.rs")]).filter(|p| p.exists()).collect()
 }
 
 fn rust_files(root: &Path) -> Vec<PathBuf> {
@@ -349,8 +280,5 @@ fn read(path: &Path) -> Option<String> {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
 }

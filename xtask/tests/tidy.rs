@@ -27,11 +27,7 @@ fn layering_check_catches_upward_and_forbidden_edges() {
     let problems = tidy::layering(&metadata);
     assert_eq!(problems.len(), 6, "{problems:#?}");
     assert!(problems[0].contains("`agentk-labels` (layer 0) depends on `agentk-policy` (layer 1)"));
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("`agentk-extras` is not in the layer list"))
-    );
+    assert!(problems.iter().any(|p| p.contains("`agentk-extras` is not in the layer list")));
 }
 
 #[test]
@@ -53,15 +49,10 @@ fn no_leftover_placeholders_or_ignored_tests() {
 fn leftover_check_catches_a_placeholder() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tidy-leftovers/crates/demo/src");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("lib.rs"),
-        ["fn f() { ", "todo", "!() }\n"].concat(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("lib.rs"), ["fn f() { ", "todo", "!() }\n"].concat()).unwrap();
     let problems = tidy::leftovers(dir.parent().unwrap().parent().unwrap().parent().unwrap());
     assert_eq!(problems.len(), 1, "{problems:?}");
-    let unsafe_problems =
-        tidy::forbid_unsafe(dir.parent().unwrap().parent().unwrap().parent().unwrap());
+    let unsafe_problems = tidy::forbid_unsafe(dir.parent().unwrap().parent().unwrap().parent().unwrap());
     assert_eq!(unsafe_problems.len(), 1, "{unsafe_problems:?}");
 }
 
@@ -74,17 +65,10 @@ fn every_syscall_is_documented_and_the_doc_matches_the_code() {
 #[test]
 fn syscall_doc_check_catches_drift() {
     let doc = std::fs::read_to_string(root().join("docs/syscalls.md")).unwrap();
-    let drifted = doc.replacen(
-        "- **Labels emitted:** `secret`.",
-        "- **Labels emitted:** `private`.",
-        1,
-    );
+    let drifted = doc.replacen("- **Labels emitted:** `secret`.", "- **Labels emitted:** `private`.", 1);
     assert_ne!(doc, drifted, "the doc changed shape; update this test");
     let problems = tidy::check_syscall_doc(&drifted);
-    assert_eq!(
-        problems,
-        ["docs/syscalls.md says `secret.open` adds `private`, the code adds `secret`"]
-    );
+    assert_eq!(problems, ["docs/syscalls.md says `secret.open` adds `private`, the code adds `secret`"]);
     let missing = doc.replacen("## `agent.spawn`", "## agent.spawn", 1);
     assert_eq!(tidy::check_syscall_doc(&missing).len(), 1);
 }
@@ -104,18 +88,11 @@ fn security_record_is_complete_and_true() {
 #[test]
 fn security_record_check_catches_gaps_and_phantom_tests() {
     let text = "| id | status | held by |\n| P1 x | implemented | `laws::no_such_test_anywhere` |\n| C1–C7 y | planned | issue |\n";
-    let problems =
-        tidy::check_security_record(text, &[root().join("crates/agentk-labels/tests/laws.rs")]);
+    let problems = tidy::check_security_record(text, &[root().join("crates/agentk-labels/tests/laws.rs")]);
     assert!(
-        problems.contains(
-            &"SECURITY.md names test `laws::no_such_test_anywhere`, which does not exist"
-                .to_owned()
-        ),
+        problems.contains(&"SECURITY.md names test `laws::no_such_test_anywhere`, which does not exist".to_owned()),
         "{problems:?}"
     );
     assert!(problems.contains(&"SECURITY.md gives no status for guarantee P2".to_owned()));
-    assert!(
-        !problems.iter().any(|p| p.contains("guarantee C5")),
-        "ranges count: {problems:?}"
-    );
+    assert!(!problems.iter().any(|p| p.contains("guarantee C5")), "ranges count: {problems:?}");
 }

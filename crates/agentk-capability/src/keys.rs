@@ -35,8 +35,7 @@ impl fmt::Display for SignerSource {
 
 /// The seed of the development key. It is deliberately derived from a public string: it is the
 /// same on every machine, so it is only ever a development convenience.
-const DEVELOPMENT_SEED_CONTEXT: &str =
-    "agentk development signing key v1 (public, never use in production)";
+const DEVELOPMENT_SEED_CONTEXT: &str = "agentk development signing key v1 (public, never use in production)";
 
 /// A private signing key and where it came from.
 ///
@@ -51,16 +50,12 @@ pub struct SigningIdentity {
 impl SigningIdentity {
     /// An identity from 32 secret bytes.
     pub fn from_secret(secret: &[u8; 32], source: SignerSource) -> Self {
-        SigningIdentity {
-            key: SigningKey::from_bytes(secret),
-            source,
-        }
+        SigningIdentity { key: SigningKey::from_bytes(secret), source }
     }
 
     /// An identity from 64 lowercase hex characters.
     pub fn from_secret_hex(text: &str, source: SignerSource) -> Result<Self, KeyError> {
-        let secret =
-            Zeroizing::new(decode_hex::<32>(text).map_err(|_| KeyError::InvalidSecretKey)?);
+        let secret = Zeroizing::new(decode_hex::<32>(text).map_err(|_| KeyError::InvalidSecretKey)?);
         Ok(Self::from_secret(&secret, source))
     }
 
@@ -84,8 +79,7 @@ impl SigningIdentity {
     /// Whether this is the development key, however it was loaded (a key file holding the
     /// development key is still the development key).
     pub fn is_development(&self) -> bool {
-        self.source == SignerSource::Development
-            || self.public_key() == Self::development_public_key()
+        self.source == SignerSource::Development || self.public_key() == Self::development_public_key()
     }
 
     /// The public half.
@@ -234,11 +228,7 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Signature({}…)",
-            encode_hex(self.0.get(..4).unwrap_or_default())
-        )
+        write!(f, "Signature({}…)", encode_hex(self.0.get(..4).unwrap_or_default()))
     }
 }
 
@@ -264,9 +254,7 @@ pub fn encode_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         for nibble in [b >> 4, b & 0xf] {
-            out.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
+            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
         }
     }
     out
@@ -275,19 +263,13 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 /// Decodes exactly `N` bytes from `2N` lowercase hex characters.
 pub fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     let bytes = decode_hex_vec(text)?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength {
-        expected: N * 2,
-        found: text.len(),
-    })
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength { expected: N * 2, found: text.len() })
 }
 
 /// Decodes lowercase hex of any even length.
 pub fn decode_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
     if !text.len().is_multiple_of(2) {
-        return Err(HexError::WrongLength {
-            expected: text.len() + 1,
-            found: text.len(),
-        });
+        return Err(HexError::WrongLength { expected: text.len() + 1, found: text.len() });
     }
     let digit = |c: u8| match c {
         b'0'..=b'9' => Ok(c - b'0'),
@@ -311,20 +293,8 @@ mod tests {
     fn hex_is_strict_lowercase() {
         assert_eq!(decode_hex::<2>("0aff"), Ok([0x0a, 0xff]));
         assert_eq!(decode_hex::<2>("0AFF"), Err(HexError::BadCharacter));
-        assert_eq!(
-            decode_hex::<2>("0aff0"),
-            Err(HexError::WrongLength {
-                expected: 6,
-                found: 5
-            })
-        );
-        assert_eq!(
-            decode_hex::<2>("0aff00"),
-            Err(HexError::WrongLength {
-                expected: 4,
-                found: 6
-            })
-        );
+        assert_eq!(decode_hex::<2>("0aff0"), Err(HexError::WrongLength { expected: 6, found: 5 }));
+        assert_eq!(decode_hex::<2>("0aff00"), Err(HexError::WrongLength { expected: 4, found: 6 }));
         assert_eq!(decode_hex::<1>("g0"), Err(HexError::BadCharacter));
         assert_eq!(decode_hex::<1>("é"), Err(HexError::BadCharacter));
         assert_eq!(encode_hex(&[0x0a, 0xff]), "0aff");
@@ -353,9 +323,6 @@ mod tests {
         // The identity point: small order, so any signature "verifies" under lax rules.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(
-            PublicKey::from_bytes(&identity),
-            Err(KeyError::InvalidPublicKey)
-        );
+        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::InvalidPublicKey));
     }
 }

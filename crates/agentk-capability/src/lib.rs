@@ -68,20 +68,14 @@ mod trust;
 mod verify;
 
 pub use keys::{
-    Fingerprint, HexError, PublicKey, Signature, SignerSource, SigningIdentity, decode_hex,
-    decode_hex_vec, encode_hex,
+    Fingerprint, HexError, PublicKey, Signature, SignerSource, SigningIdentity, decode_hex, decode_hex_vec, encode_hex,
 };
-pub use load::{
-    KEY_FILE_FORMAT, KeyFile, KeyFileProblem, KeyFileReader, SignerEnv, check_permissions,
-    load_signer,
-};
+pub use load::{KEY_FILE_FORMAT, KeyFile, KeyFileProblem, KeyFileReader, SignerEnv, check_permissions, load_signer};
 pub use receipt::{
-    EncodedReceipt, EventHash, Ledger, MAX_RECEIPT_BYTES, MintContext, RECEIPT_CONTEXT,
-    RECEIPT_SCHEMA, Receipt, ReceiptId, Timestamp, testing,
+    EncodedReceipt, EventHash, Ledger, MAX_RECEIPT_BYTES, MintContext, RECEIPT_CONTEXT, RECEIPT_SCHEMA, Receipt,
+    ReceiptId, Timestamp, testing,
 };
-pub use rotation::{
-    MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest,
-};
+pub use rotation::{MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest};
 pub use trust::{MAX_MANIFEST_BYTES, TrustedSigner, TrustedSigners};
 pub use verify::{Trust, Verified, Verifier};
 
@@ -211,9 +205,7 @@ pub enum LoadError {
     #[error("the directory of AGENTK_SIGNING_KEY_FILE is writable by group or others")]
     LooseDirectoryPermissions,
     /// `AGENTK_REQUIRE_SIGNING_KEY=1` and no key was configured.
-    #[error(
-        "AGENTK_REQUIRE_SIGNING_KEY=1 refuses the development key, and no signing key is configured"
-    )]
+    #[error("AGENTK_REQUIRE_SIGNING_KEY=1 refuses the development key, and no signing key is configured")]
     DevelopmentKeyRefused,
     /// `AGENTK_REQUIRE_SIGNING_KEY` is neither `1` nor `0`.
     #[error("AGENTK_REQUIRE_SIGNING_KEY must be `1` or `0`")]
@@ -224,15 +216,11 @@ impl LoadError {
     /// A hint on how to fix it.
     pub fn help(&self) -> &'static str {
         match self {
-            LoadError::InvalidHex | LoadError::MalformedKeyFile => {
-                "create a key with `agentk keygen --out PATH`"
-            }
+            LoadError::InvalidHex | LoadError::MalformedKeyFile => "create a key with `agentk keygen --out PATH`",
             LoadError::KeyFile(_) => "check the path in AGENTK_SIGNING_KEY_FILE",
             LoadError::LooseFilePermissions => "run `chmod 600` on the key file",
             LoadError::LooseDirectoryPermissions => "run `chmod go-w` on the key file's directory",
-            LoadError::DevelopmentKeyRefused => {
-                "set AGENTK_SIGNING_KEY_FILE to a key made by `agentk keygen`"
-            }
+            LoadError::DevelopmentKeyRefused => "set AGENTK_SIGNING_KEY_FILE to a key made by `agentk keygen`",
             LoadError::InvalidRequireFlag => "set AGENTK_REQUIRE_SIGNING_KEY=1 or unset it",
         }
     }

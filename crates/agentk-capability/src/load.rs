@@ -68,18 +68,14 @@ pub const KEY_FILE_FORMAT: &str = "64 lowercase hex characters and an optional f
 /// development key. A set but invalid value is an error, never a fall-back to the next source.
 /// With `AGENTK_REQUIRE_SIGNING_KEY=1` the development key is refused. Key files must not be
 /// readable by group or others, nor sit in a directory writable by them.
-pub fn load_signer(
-    env: &SignerEnv,
-    files: &dyn KeyFileReader,
-) -> Result<SigningIdentity, LoadError> {
+pub fn load_signer(env: &SignerEnv, files: &dyn KeyFileReader) -> Result<SigningIdentity, LoadError> {
     let required = match env.require.as_deref() {
         None | Some("" | "0") => false,
         Some("1") => true,
         Some(_) => return Err(LoadError::InvalidRequireFlag),
     };
     if let Some(hex) = &env.key_hex {
-        return SigningIdentity::from_secret_hex(hex, SignerSource::EnvHex)
-            .map_err(|_| LoadError::InvalidHex);
+        return SigningIdentity::from_secret_hex(hex, SignerSource::EnvHex).map_err(|_| LoadError::InvalidHex);
     }
     if let Some(path) = &env.key_file {
         let file = files.read(path).map_err(LoadError::KeyFile)?;
@@ -87,8 +83,7 @@ pub fn load_signer(
         let contents = file.contents.as_slice();
         let hex = contents.strip_suffix(b"\n").unwrap_or(contents);
         let hex = std::str::from_utf8(hex).map_err(|_| LoadError::MalformedKeyFile)?;
-        return SigningIdentity::from_secret_hex(hex, SignerSource::File)
-            .map_err(|_| LoadError::MalformedKeyFile);
+        return SigningIdentity::from_secret_hex(hex, SignerSource::File).map_err(|_| LoadError::MalformedKeyFile);
     }
     if required {
         return Err(LoadError::DevelopmentKeyRefused);

@@ -172,8 +172,7 @@ impl Receipt {
         if bytes.len() > MAX_RECEIPT_BYTES {
             return Err(VerifyError::Malformed);
         }
-        let wire: ReceiptWireV1 =
-            postcard::from_bytes(bytes).map_err(|_| VerifyError::Malformed)?;
+        let wire: ReceiptWireV1 = postcard::from_bytes(bytes).map_err(|_| VerifyError::Malformed)?;
         if wire.version != WIRE_VERSION {
             return Err(VerifyError::Malformed);
         }
@@ -307,23 +306,16 @@ impl Ledger {
     ) -> Result<(Receipt, EncodedReceipt), MintError> {
         let decision = policy.evaluate(request);
         let Decision::Allow(verdict) = decision else {
-            return Err(MintError::Denied {
-                rule: decision.rule_id().to_owned(),
-            });
+            return Err(MintError::Denied { rule: decision.rule_id().to_owned() });
         };
         let Capability::Covering(grant) = verdict.capability() else {
             return Err(MintError::NoCoveringGrant);
         };
         let used = self.minted.get(grant.id()).copied().unwrap_or(0);
         if used >= grant.uses() {
-            return Err(MintError::BudgetExhausted {
-                grant: grant.id().to_owned(),
-            });
+            return Err(MintError::BudgetExhausted { grant: grant.id().to_owned() });
         }
-        let expires_at = context
-            .now
-            .checked_add(grant.ttl_seconds())
-            .ok_or(MintError::BadLifetime)?;
+        let expires_at = context.now.checked_add(grant.ttl_seconds()).ok_or(MintError::BadLifetime)?;
         let receipt = Receipt {
             id: context.id,
             grant: grant.id().to_owned(),
@@ -358,11 +350,7 @@ impl Ledger {
 
     /// Spends a verified receipt for one event at `now`. A second spend of the same id, or a
     /// spend at or after expiry, is refused.
-    pub fn redeem(
-        &mut self,
-        receipt: &Verified<Receipt>,
-        now: Timestamp,
-    ) -> Result<(), RedeemError> {
+    pub fn redeem(&mut self, receipt: &Verified<Receipt>, now: Timestamp) -> Result<(), RedeemError> {
         if now >= receipt.expires_at {
             return Err(RedeemError::Expired);
         }
@@ -417,10 +405,7 @@ pub mod testing {
     }
 
     /// A receipt with every field given.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a test constructor mirrors the struct"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "a test constructor mirrors the struct")]
     pub fn receipt(
         id: [u8; 16],
         grant: &str,

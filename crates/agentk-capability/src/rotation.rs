@@ -42,11 +42,7 @@ struct RotationWireV1 {
     previous_is_development: bool,
 }
 
-fn payload_hash(
-    previous: &PublicKey,
-    next: &PublicKey,
-    timestamp: Timestamp,
-) -> Result<[u8; 32], RotationError> {
+fn payload_hash(previous: &PublicKey, next: &PublicKey, timestamp: Timestamp) -> Result<[u8; 32], RotationError> {
     let wire = RotationWireV1 {
         version: 1,
         algorithm: "ed25519",
@@ -119,9 +115,7 @@ impl RotationManifest {
 
     /// The JSON text, pretty-printed, with a final newline.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .map(|s| s + "\n")
-            .unwrap_or_default()
+        serde_json::to_string_pretty(self).map(|s| s + "\n").unwrap_or_default()
     }
 
     /// Parses the JSON text. Bounded; unknown fields are refused.
@@ -134,17 +128,12 @@ impl RotationManifest {
 
     /// Recomputes the payload hash and checks both signatures (strict Ed25519). With
     /// `trusted`, the outgoing key must also be trusted at the rotation's timestamp.
-    pub fn verify(
-        &self,
-        trusted: Option<&TrustedSigners>,
-    ) -> Result<Verified<Rotation>, RotationError> {
+    pub fn verify(&self, trusted: Option<&TrustedSigners>) -> Result<Verified<Rotation>, RotationError> {
         if self.schema != ROTATION_SCHEMA || self.algorithm != "ed25519" {
             return Err(RotationError::Malformed);
         }
-        let previous =
-            PublicKey::from_hex(&self.previous_public_key).map_err(|_| RotationError::Malformed)?;
-        let next =
-            PublicKey::from_hex(&self.next_public_key).map_err(|_| RotationError::Malformed)?;
+        let previous = PublicKey::from_hex(&self.previous_public_key).map_err(|_| RotationError::Malformed)?;
+        let next = PublicKey::from_hex(&self.next_public_key).map_err(|_| RotationError::Malformed)?;
         if previous.fingerprint().to_string() != self.previous_fingerprint
             || next.fingerprint().to_string() != self.next_fingerprint
         {
@@ -161,21 +150,15 @@ impl RotationManifest {
         if stated != hash {
             return Err(RotationError::HashMismatch);
         }
-        let previous_signature =
-            Signature::from_hex(&self.previous_signature).map_err(|_| RotationError::Malformed)?;
-        let next_signature =
-            Signature::from_hex(&self.next_signature).map_err(|_| RotationError::Malformed)?;
-        if !previous.verify_digest(&hash, &previous_signature)
-            || !next.verify_digest(&hash, &next_signature)
-        {
+        let previous_signature = Signature::from_hex(&self.previous_signature).map_err(|_| RotationError::Malformed)?;
+        let next_signature = Signature::from_hex(&self.next_signature).map_err(|_| RotationError::Malformed)?;
+        if !previous.verify_digest(&hash, &previous_signature) || !next.verify_digest(&hash, &next_signature) {
             return Err(RotationError::BadSignature);
         }
         if let Some(trusted) = trusted {
-            trusted.check(&previous, self.timestamp).map_err(|_| {
-                RotationError::UntrustedPrevious {
-                    signer: previous.fingerprint(),
-                }
-            })?;
+            trusted
+                .check(&previous, self.timestamp)
+                .map_err(|_| RotationError::UntrustedPrevious { signer: previous.fingerprint() })?;
         }
         Ok(Verified::new(Rotation {
             previous,

@@ -63,23 +63,13 @@ struct SignerEntry {
 struct RevokedEntry {
     public_key: toml::Spanned<String>,
     #[serde(default)]
-    #[expect(
-        dead_code,
-        reason = "the reason is for the humans reading the manifest"
-    )]
+    #[expect(dead_code, reason = "the reason is for the humans reading the manifest")]
     reason: Option<String>,
 }
 
 /// The first line of a parser message, without control characters, at most 160 characters.
 fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(160)
-        .collect()
+    message.lines().next().unwrap_or_default().chars().filter(|c| !c.is_control()).take(160).collect()
 }
 
 impl TrustedSigners {
@@ -88,19 +78,12 @@ impl TrustedSigners {
         let signers = keys
             .into_iter()
             .map(|key| {
-                let signer = TrustedSigner {
-                    label: key.fingerprint().to_string(),
-                    key,
-                    not_before: None,
-                    not_after: None,
-                };
+                let signer =
+                    TrustedSigner { label: key.fingerprint().to_string(), key, not_before: None, not_after: None };
                 (key.to_bytes(), signer)
             })
             .collect();
-        TrustedSigners {
-            signers,
-            revoked: BTreeSet::new(),
-        }
+        TrustedSigners { signers, revoked: BTreeSet::new() }
     }
 
     /// Parses a trusted-signer manifest:
@@ -127,17 +110,11 @@ impl TrustedSigners {
             (line, column)
         };
         if text.len() > MAX_MANIFEST_BYTES {
-            return Err(TrustError::TooLarge {
-                max: MAX_MANIFEST_BYTES,
-            });
+            return Err(TrustError::TooLarge { max: MAX_MANIFEST_BYTES });
         }
         let manifest: ManifestV1 = toml::from_str(text).map_err(|e| {
             let (line, column) = at(e.span());
-            TrustError::Syntax {
-                line,
-                column,
-                detail: one_line(e.message()),
-            }
+            TrustError::Syntax { line, column, detail: one_line(e.message()) }
         })?;
         if *manifest.version.get_ref() != 1 {
             let (line, column) = at(Some(manifest.version.span()));
@@ -150,12 +127,11 @@ impl TrustedSigners {
         let mut labels = BTreeSet::new();
         for entry in manifest.signers {
             let (line, column) = at(Some(entry.public_key.span()));
-            let key = PublicKey::from_hex(entry.public_key.get_ref())
-                .map_err(|_| TrustError::InvalidKey { line, column })?;
+            let key =
+                PublicKey::from_hex(entry.public_key.get_ref()).map_err(|_| TrustError::InvalidKey { line, column })?;
             let label = entry.label.get_ref();
-            let label_ok = !label.trim().is_empty()
-                && label.chars().count() <= 64
-                && !label.chars().any(char::is_control);
+            let label_ok =
+                !label.trim().is_empty() && label.chars().count() <= 64 && !label.chars().any(char::is_control);
             if !label_ok || !labels.insert(label.clone()) {
                 let (line, column) = at(Some(entry.label.span()));
                 return Err(TrustError::BadLabel { line, column });
@@ -165,20 +141,16 @@ impl TrustedSigners {
             {
                 return Err(TrustError::EmptyWindow { line, column });
             }
-            let signer = TrustedSigner {
-                label: label.clone(),
-                key,
-                not_before: entry.not_before,
-                not_after: entry.not_after,
-            };
+            let signer =
+                TrustedSigner { label: label.clone(), key, not_before: entry.not_before, not_after: entry.not_after };
             if trusted.signers.insert(key.to_bytes(), signer).is_some() {
                 return Err(TrustError::DuplicateKey { line, column });
             }
         }
         for entry in manifest.revoked {
             let (line, column) = at(Some(entry.public_key.span()));
-            let key = PublicKey::from_hex(entry.public_key.get_ref())
-                .map_err(|_| TrustError::InvalidKey { line, column })?;
+            let key =
+                PublicKey::from_hex(entry.public_key.get_ref()).map_err(|_| TrustError::InvalidKey { line, column })?;
             trusted.revoked.insert(key.to_bytes());
         }
         Ok(trusted)
@@ -188,24 +160,15 @@ impl TrustedSigners {
     pub fn check(&self, key: &PublicKey, at: Timestamp) -> Result<&TrustedSigner, VerifyError> {
         let bytes = key.to_bytes();
         if self.revoked.contains(&bytes) {
-            return Err(VerifyError::RevokedSigner {
-                signer: key.fingerprint(),
-            });
+            return Err(VerifyError::RevokedSigner { signer: key.fingerprint() });
         }
-        let signer = self
-            .signers
-            .get(&bytes)
-            .ok_or(VerifyError::UntrustedSigner {
-                signer: key.fingerprint(),
-            })?;
+        let signer = self.signers.get(&bytes).ok_or(VerifyError::UntrustedSigner { signer: key.fingerprint() })?;
         let after_start = signer.not_before.is_none_or(|from| at >= from);
         let before_end = signer.not_after.is_none_or(|until| at < until);
         if after_start && before_end {
             Ok(signer)
         } else {
-            Err(VerifyError::OutsideWindow {
-                signer: key.fingerprint(),
-            })
+            Err(VerifyError::OutsideWindow { signer: key.fingerprint() })
         }
     }
 

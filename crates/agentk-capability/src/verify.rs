@@ -76,25 +76,16 @@ impl<'t> Verifier<'t> {
     /// checks to name the first bad receipt when the batch fails. Accepts exactly what
     /// [`Verifier::verify`] accepts, receipt by receipt (the batch equation, like strict
     /// verification, is cofactorless, and weak keys are refused when keys are parsed).
-    pub fn verify_batch(
-        &self,
-        encoded: &[EncodedReceipt],
-    ) -> Result<Vec<Verified<Receipt>>, (usize, VerifyError)> {
+    pub fn verify_batch(&self, encoded: &[EncodedReceipt]) -> Result<Vec<Verified<Receipt>>, (usize, VerifyError)> {
         let mut checked = Vec::with_capacity(encoded.len());
         for (index, item) in encoded.iter().enumerate() {
             let parts = self.check_structure(item).map_err(|e| (index, e))?;
             checked.push(parts);
         }
-        let messages: Vec<&[u8]> = checked
-            .iter()
-            .map(|(_, proof, _)| proof.as_slice())
-            .collect();
-        let signatures: Vec<ed25519_dalek::Signature> = checked
-            .iter()
-            .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.to_bytes()))
-            .collect();
-        let keys: Vec<ed25519_dalek::VerifyingKey> =
-            checked.iter().map(|(r, _, _)| r.signer.0).collect();
+        let messages: Vec<&[u8]> = checked.iter().map(|(_, proof, _)| proof.as_slice()).collect();
+        let signatures: Vec<ed25519_dalek::Signature> =
+            checked.iter().map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.to_bytes())).collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> = checked.iter().map(|(r, _, _)| r.signer.0).collect();
         if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
             // Name the first receipt that fails on its own.
             for (index, (receipt, proof, signature)) in checked.iter().enumerate() {
@@ -155,11 +146,7 @@ impl<'t> Verifier<'t> {
 /// R is canonically encoded (strict verification compares encodings) and that neither R nor
 /// the key is of small order. Keys are refused at parse time when weak; R is checked here on
 /// its encoding alone, which costs a few byte comparisons instead of a point decompression.
-fn strict_small_order_free(
-    key: &PublicKey,
-    _proof: &[u8; 32],
-    signature: &crate::keys::Signature,
-) -> bool {
+fn strict_small_order_free(key: &PublicKey, _proof: &[u8; 32], signature: &crate::keys::Signature) -> bool {
     let bytes = signature.to_bytes();
     let mut y = [0u8; 32];
     y.copy_from_slice(bytes.get(..32).unwrap_or(&[0; 32]));
@@ -207,9 +194,7 @@ mod tests {
         ys.dedup();
         assert_eq!(ys.len(), 5);
         for y in ys {
-            let point = curve25519_dalek::edwards::CompressedEdwardsY(y)
-                .decompress()
-                .unwrap();
+            let point = curve25519_dalek::edwards::CompressedEdwardsY(y).decompress().unwrap();
             assert!(point.is_small_order());
         }
     }

@@ -1,15 +1,11 @@
 //! C4 signer loading, C3 trusted-signer manifests, C6 rotation manifests.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use std::collections::BTreeMap;
 
 use agentk_capability::{
-    KeyFile, KeyFileProblem, KeyFileReader, LoadError, RotationError, RotationManifest, SignerEnv,
-    SignerSource, SigningIdentity, TrustedSigners, VerifyError, load_signer,
+    KeyFile, KeyFileProblem, KeyFileReader, LoadError, RotationError, RotationManifest, SignerEnv, SignerSource,
+    SigningIdentity, TrustedSigners, VerifyError, load_signer,
 };
 use zeroize::Zeroizing;
 
@@ -26,11 +22,7 @@ struct Files(BTreeMap<&'static str, (&'static [u8], u32, u32)>);
 impl KeyFileReader for Files {
     fn read(&self, path: &str) -> Result<KeyFile, KeyFileProblem> {
         let (contents, file, dir) = self.0.get(path).ok_or(KeyFileProblem::NotFound)?;
-        Ok(KeyFile {
-            contents: Zeroizing::new(contents.to_vec()),
-            file_mode: Some(*file),
-            dir_mode: Some(*dir),
-        })
+        Ok(KeyFile { contents: Zeroizing::new(contents.to_vec()), file_mode: Some(*file), dir_mode: Some(*dir) })
     }
 }
 
@@ -45,19 +37,11 @@ fn files() -> Files {
         ("group-writable-dir.key", (&good[..], 0o600, 0o770)),
         (
             "uppercase.key",
-            (
-                b"0A0808080808080808080808080808080808080808080808080808080808080808\n".as_slice(),
-                0o600,
-                0o700,
-            ),
+            (b"0A0808080808080808080808080808080808080808080808080808080808080808\n".as_slice(), 0o600, 0o700),
         ),
         (
             "two-newlines.key",
-            (
-                b"0808080808080808080808080808080808080808080808080808080808080808\n\n".as_slice(),
-                0o600,
-                0o700,
-            ),
+            (b"0808080808080808080808080808080808080808080808080808080808080808\n\n".as_slice(), 0o600, 0o700),
         ),
         ("empty.key", (b"".as_slice(), 0o600, 0o700)),
         ("binary.key", (b"\xff\xfe\x00".as_slice(), 0o600, 0o700)),
@@ -75,11 +59,7 @@ fn env(hex: Option<&str>, file: Option<&str>, require: Option<&str>) -> SignerEn
 /// Loads with the given variables and describes the outcome: the source chosen, or the error.
 fn outcome(hex: Option<&str>, file: Option<&str>, require: Option<&str>) -> String {
     match load_signer(&env(hex, file, require), &files()) {
-        Ok(identity) => format!(
-            "{:?} {}",
-            identity.source(),
-            identity.public_key().fingerprint()
-        ),
+        Ok(identity) => format!("{:?} {}", identity.source(), identity.public_key().fingerprint()),
         Err(e) => format!("error: {e}"),
     }
 }
@@ -95,125 +75,31 @@ fn signer_loading_matrix() {
     let cases: Vec<Case<'_>> = vec![
         (Some(TEST_KEY_HEX), None, None, format!("EnvHex {hex_fp}")),
         (None, Some("good.key"), None, format!("File {file_fp}")),
-        (
-            None,
-            Some("no-newline.key"),
-            None,
-            format!("File {file_fp}"),
-        ),
-        (
-            Some(TEST_KEY_HEX),
-            Some("good.key"),
-            None,
-            format!("EnvHex {hex_fp}"),
-        ),
+        (None, Some("no-newline.key"), None, format!("File {file_fp}")),
+        (Some(TEST_KEY_HEX), Some("good.key"), None, format!("EnvHex {hex_fp}")),
         (None, None, None, format!("Development {dev_fp}")),
         (None, None, Some("0"), format!("Development {dev_fp}")),
-        (
-            Some(TEST_KEY_HEX),
-            None,
-            Some("1"),
-            format!("EnvHex {hex_fp}"),
-        ),
+        (Some(TEST_KEY_HEX), None, Some("1"), format!("EnvHex {hex_fp}")),
         (None, Some("good.key"), Some("1"), format!("File {file_fp}")),
-        (
-            None,
-            None,
-            Some("1"),
-            format!("error: {}", LoadError::DevelopmentKeyRefused),
-        ),
-        (
-            None,
-            None,
-            Some("yes"),
-            format!("error: {}", LoadError::InvalidRequireFlag),
-        ),
+        (None, None, Some("1"), format!("error: {}", LoadError::DevelopmentKeyRefused)),
+        (None, None, Some("yes"), format!("error: {}", LoadError::InvalidRequireFlag)),
         // Invalid values never fall back, not even to a valid file.
-        (
-            Some("not-hex"),
-            Some("good.key"),
-            None,
-            format!("error: {}", LoadError::InvalidHex),
-        ),
-        (
-            Some(""),
-            None,
-            None,
-            format!("error: {}", LoadError::InvalidHex),
-        ),
-        (
-            Some(&upper),
-            None,
-            None,
-            format!("error: {}", LoadError::InvalidHex),
-        ),
-        (
-            Some(&TEST_KEY_HEX[..62]),
-            None,
-            None,
-            format!("error: {}", LoadError::InvalidHex),
-        ),
-        (
-            None,
-            Some("missing.key"),
-            None,
-            format!("error: {}", LoadError::KeyFile(KeyFileProblem::NotFound)),
-        ),
-        (
-            None,
-            Some("group-readable.key"),
-            None,
-            format!("error: {}", LoadError::LooseFilePermissions),
-        ),
-        (
-            None,
-            Some("world-readable.key"),
-            None,
-            format!("error: {}", LoadError::LooseFilePermissions),
-        ),
-        (
-            None,
-            Some("open-dir.key"),
-            None,
-            format!("error: {}", LoadError::LooseDirectoryPermissions),
-        ),
-        (
-            None,
-            Some("group-writable-dir.key"),
-            None,
-            format!("error: {}", LoadError::LooseDirectoryPermissions),
-        ),
-        (
-            None,
-            Some("uppercase.key"),
-            None,
-            format!("error: {}", LoadError::MalformedKeyFile),
-        ),
-        (
-            None,
-            Some("two-newlines.key"),
-            None,
-            format!("error: {}", LoadError::MalformedKeyFile),
-        ),
-        (
-            None,
-            Some("empty.key"),
-            None,
-            format!("error: {}", LoadError::MalformedKeyFile),
-        ),
-        (
-            None,
-            Some("binary.key"),
-            None,
-            format!("error: {}", LoadError::MalformedKeyFile),
-        ),
+        (Some("not-hex"), Some("good.key"), None, format!("error: {}", LoadError::InvalidHex)),
+        (Some(""), None, None, format!("error: {}", LoadError::InvalidHex)),
+        (Some(&upper), None, None, format!("error: {}", LoadError::InvalidHex)),
+        (Some(&TEST_KEY_HEX[..62]), None, None, format!("error: {}", LoadError::InvalidHex)),
+        (None, Some("missing.key"), None, format!("error: {}", LoadError::KeyFile(KeyFileProblem::NotFound))),
+        (None, Some("group-readable.key"), None, format!("error: {}", LoadError::LooseFilePermissions)),
+        (None, Some("world-readable.key"), None, format!("error: {}", LoadError::LooseFilePermissions)),
+        (None, Some("open-dir.key"), None, format!("error: {}", LoadError::LooseDirectoryPermissions)),
+        (None, Some("group-writable-dir.key"), None, format!("error: {}", LoadError::LooseDirectoryPermissions)),
+        (None, Some("uppercase.key"), None, format!("error: {}", LoadError::MalformedKeyFile)),
+        (None, Some("two-newlines.key"), None, format!("error: {}", LoadError::MalformedKeyFile)),
+        (None, Some("empty.key"), None, format!("error: {}", LoadError::MalformedKeyFile)),
+        (None, Some("binary.key"), None, format!("error: {}", LoadError::MalformedKeyFile)),
     ];
     for (hex, file, require, expected) in cases {
-        assert_eq!(
-            outcome(hex, file, require),
-            expected,
-            "hex={hex:?} file={file:?} require={require:?}"
-        );
+        assert_eq!(outcome(hex, file, require), expected, "hex={hex:?} file={file:?} require={require:?}");
     }
 }
 
@@ -229,14 +115,8 @@ fn load_errors_never_show_keys_or_paths() {
         let text = format!("{error} {}", error.help());
         assert!(!text.contains("0808") && !text.contains(".key"), "{text}");
     }
-    let debug = format!(
-        "{:?}",
-        env(Some(TEST_KEY_HEX), Some("/secret/path.key"), None)
-    );
-    assert!(
-        !debug.contains("0707") && !debug.contains("/secret"),
-        "{debug}"
-    );
+    let debug = format!("{:?}", env(Some(TEST_KEY_HEX), Some("/secret/path.key"), None));
+    assert!(!debug.contains("0707") && !debug.contains("/secret"), "{debug}");
 }
 
 // ---- Trusted-signer manifests (C3) ----
@@ -246,10 +126,7 @@ fn manifest(body: &str) -> String {
 }
 
 fn signer_entry(label: &str, key: &SigningIdentity, extra: &str) -> String {
-    format!(
-        "[[signers]]\nlabel = \"{label}\"\npublic_key = \"{}\"\n{extra}\n",
-        key.public_key().to_hex()
-    )
+    format!("[[signers]]\nlabel = \"{label}\"\npublic_key = \"{}\"\n{extra}\n", key.public_key().to_hex())
 }
 
 // guarantee: C3
@@ -266,22 +143,10 @@ fn manifests_pin_keys_windows_and_revocations() {
     assert_eq!((trusted.signer_count(), trusted.revoked_count()), (3, 1));
     assert!(trusted.check(&test_key(1).public_key(), 0).is_ok());
     assert!(trusted.check(&test_key(2).public_key(), 150).is_ok());
-    assert!(matches!(
-        trusted.check(&test_key(2).public_key(), 99),
-        Err(VerifyError::OutsideWindow { .. })
-    ));
-    assert!(matches!(
-        trusted.check(&test_key(2).public_key(), 200),
-        Err(VerifyError::OutsideWindow { .. })
-    ));
-    assert!(matches!(
-        trusted.check(&test_key(3).public_key(), 0),
-        Err(VerifyError::RevokedSigner { .. })
-    ));
-    assert!(matches!(
-        trusted.check(&test_key(4).public_key(), 0),
-        Err(VerifyError::UntrustedSigner { .. })
-    ));
+    assert!(matches!(trusted.check(&test_key(2).public_key(), 99), Err(VerifyError::OutsideWindow { .. })));
+    assert!(matches!(trusted.check(&test_key(2).public_key(), 200), Err(VerifyError::OutsideWindow { .. })));
+    assert!(matches!(trusted.check(&test_key(3).public_key(), 0), Err(VerifyError::RevokedSigner { .. })));
+    assert!(matches!(trusted.check(&test_key(4).public_key(), 0), Err(VerifyError::UntrustedSigner { .. })));
 }
 
 fn check_manifest_error(text: &str, expected: &str) {
@@ -293,10 +158,7 @@ fn check_manifest_error(text: &str, expected: &str) {
 fn bad_manifests_are_refused_with_a_location() {
     let k1 = signer_entry("ops-a", &test_key(1), "");
     check_manifest_error(&manifest(""), "trusted-signer manifest lists no signers");
-    check_manifest_error(
-        &format!("version = 2\n{k1}"),
-        "1:11: unsupported trusted-signer manifest version",
-    );
+    check_manifest_error(&format!("version = 2\n{k1}"), "1:11: unsupported trusted-signer manifest version");
     check_manifest_error(
         &manifest(&format!("{k1}value = \"x\"\n")),
         "6:1: unknown field `value`, expected one of `label`, `public_key`, `not_before`, `not_after`",
@@ -305,42 +167,24 @@ fn bad_manifests_are_refused_with_a_location() {
         &manifest("[[signers]]\nlabel = \"a\"\npublic_key = \"00\"\n"),
         "4:14: not a valid Ed25519 public key in 64 lowercase hex characters",
     );
-    check_manifest_error(
-        &manifest(&format!("{k1}{k1}")),
-        "7:9: labels must be unique, 1 to 64 characters",
-    );
+    check_manifest_error(&manifest(&format!("{k1}{k1}")), "7:9: labels must be unique, 1 to 64 characters");
     check_manifest_error(
         &manifest(&format!("{k1}{}", signer_entry("ops-b", &test_key(1), ""))),
         "8:14: key listed twice",
     );
     check_manifest_error(
-        &manifest(&signer_entry(
-            "ops-a",
-            &test_key(1),
-            "not_before = 5\nnot_after = 5",
-        )),
+        &manifest(&signer_entry("ops-a", &test_key(1), "not_before = 5\nnot_after = 5")),
         "4:14: not_before must be earlier than not_after",
     );
-    check_manifest_error(
-        &manifest("[[signers]\n"),
-        "2:11: unclosed array table, expected `]`",
-    );
-    check_manifest_error(
-        &"#".repeat(300_000),
-        "trusted-signer manifest is larger than 262144 bytes",
-    );
+    check_manifest_error(&manifest("[[signers]\n"), "2:11: unclosed array table, expected `]`");
+    check_manifest_error(&"#".repeat(300_000), "trusted-signer manifest is larger than 262144 bytes");
 }
 
 #[test]
 fn manifest_errors_never_echo_keys() {
     let key = test_key(1).public_key().to_hex();
-    let text = manifest(&format!(
-        "[[signers]]\nlabel = \"ops\"\npublic_key = \"{}\"\n",
-        key.to_uppercase()
-    ));
-    let err = TrustedSigners::parse_manifest(&text)
-        .unwrap_err()
-        .to_string();
+    let text = manifest(&format!("[[signers]]\nlabel = \"ops\"\npublic_key = \"{}\"\n", key.to_uppercase()));
+    let err = TrustedSigners::parse_manifest(&text).unwrap_err().to_string();
     assert!(!err.to_lowercase().contains(&key), "{err}");
 }
 
@@ -352,25 +196,16 @@ fn rotation_manifests_are_signed_by_both_keys_and_hold_no_secrets() {
     let (current, next) = (test_key(1), test_key(2));
     let manifest = RotationManifest::create(&current, &next, 1_767_225_600).unwrap();
     let json = manifest.to_json();
-    for secret in [
-        current.expose_secret_for_key_file(),
-        next.expose_secret_for_key_file(),
-    ] {
+    for secret in [current.expose_secret_for_key_file(), next.expose_secret_for_key_file()] {
         assert!(!json.contains(secret.as_str()));
     }
     let parsed = RotationManifest::from_json(&json).unwrap();
     let rotation = parsed.verify(None).unwrap();
-    assert_eq!(
-        (rotation.previous, rotation.next),
-        (current.public_key(), next.public_key())
-    );
+    assert_eq!((rotation.previous, rotation.next), (current.public_key(), next.public_key()));
     let trusted = TrustedSigners::from_keys([current.public_key()]);
     assert!(parsed.verify(Some(&trusted)).is_ok());
     let other = TrustedSigners::from_keys([test_key(3).public_key()]);
-    assert!(matches!(
-        parsed.verify(Some(&other)),
-        Err(RotationError::UntrustedPrevious { .. })
-    ));
+    assert!(matches!(parsed.verify(Some(&other)), Err(RotationError::UntrustedPrevious { .. })));
 }
 
 // guarantee: C6
@@ -384,10 +219,7 @@ fn tampered_rotation_manifests_fail() {
         m.verify(None).unwrap_err()
     };
     assert_eq!(with(&|m| m.timestamp += 1), RotationError::HashMismatch);
-    assert_eq!(
-        with(&|m| m.payload_hash = "00".repeat(32)),
-        RotationError::HashMismatch
-    );
+    assert_eq!(with(&|m| m.payload_hash = "00".repeat(32)), RotationError::HashMismatch);
     // Swap in another next key (with its fingerprint): hash changes.
     assert_eq!(
         with(&|m| {
@@ -398,35 +230,14 @@ fn tampered_rotation_manifests_fail() {
     );
     // Recompute everything with the intruder as next but keep the real next signature.
     let forged = RotationManifest::create(&current, &intruder, 1000).unwrap();
-    assert_eq!(
-        with(&|m| m.previous_signature = forged.previous_signature.clone()),
-        RotationError::BadSignature
-    );
-    assert_eq!(
-        with(&|m| m.next_signature = good.previous_signature.clone()),
-        RotationError::BadSignature
-    );
-    assert_eq!(
-        with(&|m| m.next_fingerprint = "ak1:0000000000000000".into()),
-        RotationError::Malformed
-    );
-    assert_eq!(
-        with(&|m| m.schema = "agentk.key-rotation.v2".into()),
-        RotationError::Malformed
-    );
-    assert_eq!(
-        with(&|m| m.previous_signature = m.previous_signature.to_uppercase()),
-        RotationError::Malformed
-    );
+    assert_eq!(with(&|m| m.previous_signature = forged.previous_signature.clone()), RotationError::BadSignature);
+    assert_eq!(with(&|m| m.next_signature = good.previous_signature.clone()), RotationError::BadSignature);
+    assert_eq!(with(&|m| m.next_fingerprint = "ak1:0000000000000000".into()), RotationError::Malformed);
+    assert_eq!(with(&|m| m.schema = "agentk.key-rotation.v2".into()), RotationError::Malformed);
+    assert_eq!(with(&|m| m.previous_signature = m.previous_signature.to_uppercase()), RotationError::Malformed);
     let extra = good.to_json().replacen('{', "{\"secret_key\":\"x\",", 1);
-    assert_eq!(
-        RotationManifest::from_json(&extra).unwrap_err(),
-        RotationError::Malformed
-    );
-    assert_eq!(
-        RotationManifest::create(&current, &current, 1).unwrap_err(),
-        RotationError::SameKey
-    );
+    assert_eq!(RotationManifest::from_json(&extra).unwrap_err(), RotationError::Malformed);
+    assert_eq!(RotationManifest::create(&current, &current, 1).unwrap_err(), RotationError::SameKey);
     assert_eq!(
         RotationManifest::create(&current, &SigningIdentity::development(), 1).unwrap_err(),
         RotationError::DevelopmentKey

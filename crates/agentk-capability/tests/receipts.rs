@@ -1,15 +1,9 @@
 //! C1, C2, C3, C7: receipts minted only from grants, verified strictly, spent once.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, reason = "test helpers fail loudly on purpose")]
 
 use agentk_capability::{
-    EncodedReceipt, EventHash, Ledger, MintContext, MintError, Receipt, ReceiptId, RedeemError,
-    SignerSource, SigningIdentity, Trust, TrustedSigners, Verified, Verifier, VerifyError,
-    encode_hex, testing,
+    EncodedReceipt, EventHash, Ledger, MintContext, MintError, Receipt, ReceiptId, RedeemError, SignerSource,
+    SigningIdentity, Trust, TrustedSigners, Verified, Verifier, VerifyError, encode_hex, testing,
 };
 use agentk_labels::{LabelSet, Syscall};
 use agentk_policy::{Policy, Profile, Request};
@@ -23,11 +17,7 @@ fn test_key(n: u8) -> SigningIdentity {
 }
 
 fn context(id: u8, now: u64) -> MintContext {
-    MintContext {
-        id: ReceiptId([id; 16]),
-        now,
-        prev_event: EventHash([0xab; 32]),
-    }
+    MintContext { id: ReceiptId([id; 16]), now, prev_event: EventHash([0xab; 32]) }
 }
 
 fn starter() -> Policy {
@@ -35,11 +25,8 @@ fn starter() -> Policy {
 }
 
 fn minted() -> (Receipt, EncodedReceipt) {
-    let request =
-        Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
-    Ledger::new()
-        .mint(&starter(), &request, &test_key(1), context(1, NOW))
-        .unwrap()
+    let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
+    Ledger::new().mint(&starter(), &request, &test_key(1), context(1, NOW)).unwrap()
 }
 
 fn verify_pinned(encoded: &EncodedReceipt, now: u64) -> Result<Verified<Receipt>, VerifyError> {
@@ -59,20 +46,14 @@ fn a_minted_receipt_binds_every_field() {
     assert_eq!(verified.syscall(), Syscall::SecretOpen);
     assert_eq!(verified.target(), "secret://demo-api");
     assert_eq!(verified.scope(), "read");
-    assert_eq!(
-        (verified.issued_at(), verified.expires_at()),
-        (NOW, NOW + 60)
-    );
+    assert_eq!((verified.issued_at(), verified.expires_at()), (NOW, NOW + 60));
     assert_eq!(verified.prev_event(), EventHash([0xab; 32]));
     assert_eq!(verified.signer(), test_key(1).public_key());
     assert!(!verified.is_development_signed());
     // The proof is the domain-separated hash of the canonical bytes.
     let bytes = testing::encode(&receipt);
     assert_eq!(encoded.receipt, encode_hex(&bytes));
-    assert_eq!(
-        encoded.proof,
-        encode_hex(&blake3::derive_key("agentk capability receipt v1", &bytes))
-    );
+    assert_eq!(encoded.proof, encode_hex(&blake3::derive_key("agentk capability receipt v1", &bytes)));
 }
 
 #[test]
@@ -83,47 +64,30 @@ fn encoding_is_deterministic() {
 // ---- Minting only from grants (C1, issue: never self-granted) ----
 
 fn check_mint_refused(request: Request<'_>, expected: MintError) {
-    let err = Ledger::new()
-        .mint(&starter(), &request, &test_key(1), context(1, NOW))
-        .unwrap_err();
+    let err = Ledger::new().mint(&starter(), &request, &test_key(1), context(1, NOW)).unwrap_err();
     assert_eq!(err, expected);
 }
 
 #[test]
 fn receipts_are_minted_only_from_covering_operator_grants() {
     let secret = |target| Request::new("agent-1", Syscall::SecretOpen, target);
-    check_mint_refused(
-        secret("secret://demo-api"),
-        MintError::Denied {
-            rule: "secret-open-needs-grant".into(),
-        },
-    );
+    check_mint_refused(secret("secret://demo-api"), MintError::Denied { rule: "secret-open-needs-grant".into() });
     check_mint_refused(
         secret("secret://demo-api").presenting("self-made-grant"),
-        MintError::Denied {
-            rule: "secret-open-needs-grant".into(),
-        },
+        MintError::Denied { rule: "secret-open-needs-grant".into() },
     );
     check_mint_refused(
         secret("secret://other").presenting("demo-secret"),
-        MintError::Denied {
-            rule: "secret-open-needs-grant".into(),
-        },
+        MintError::Denied { rule: "secret-open-needs-grant".into() },
     );
     check_mint_refused(
         secret("secret://demo-api")
             .presenting("demo-secret")
             .with_labels(LabelSet::from_labels(&[agentk_labels::Label::Untrusted])),
-        MintError::Denied {
-            rule: "secret-open-tainted".into(),
-        },
+        MintError::Denied { rule: "secret-open-tainted".into() },
     );
     check_mint_refused(
-        Request::new(
-            "agent-1",
-            Syscall::ContextRead,
-            "https://a.example.invalid/",
-        ),
+        Request::new("agent-1", Syscall::ContextRead, "https://a.example.invalid/"),
         MintError::NoCoveringGrant,
     );
 }
@@ -132,32 +96,16 @@ fn receipts_are_minted_only_from_covering_operator_grants() {
 #[test]
 fn grant_budgets_are_enforced() {
     let policy = starter();
-    let request =
-        Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
+    let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
     let mut ledger = Ledger::new();
-    ledger
-        .mint(&policy, &request, &test_key(1), context(1, NOW))
-        .unwrap();
-    let err = ledger
-        .mint(&policy, &request, &test_key(1), context(2, NOW))
-        .unwrap_err();
-    assert_eq!(
-        err,
-        MintError::BudgetExhausted {
-            grant: "demo-secret".into()
-        }
-    );
+    ledger.mint(&policy, &request, &test_key(1), context(1, NOW)).unwrap();
+    let err = ledger.mint(&policy, &request, &test_key(1), context(2, NOW)).unwrap_err();
+    assert_eq!(err, MintError::BudgetExhausted { grant: "demo-secret".into() });
     // The docs-search grant allows ten.
-    let tool = Request::new(
-        "agent-1",
-        Syscall::ToolInvoke,
-        "mcp://docs.example.invalid/search",
-    )
-    .presenting("demo-docs-search");
+    let tool = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .presenting("demo-docs-search");
     for i in 0..10 {
-        ledger
-            .mint(&policy, &tool, &test_key(1), context(10 + i, NOW))
-            .unwrap();
+        ledger.mint(&policy, &tool, &test_key(1), context(10 + i, NOW)).unwrap();
     }
     assert!(matches!(
         ledger.mint(&policy, &tool, &test_key(1), context(99, NOW)),
@@ -169,23 +117,13 @@ fn grant_budgets_are_enforced() {
 #[test]
 fn over_long_fields_are_refused_at_minting() {
     let target = format!("mcp://docs.example.invalid/search{}", "x".repeat(5000));
-    let policy_text = Profile::Starter.source().replace(
-        "target = \"mcp://docs.example.invalid/search\"",
-        "target = \"mcp://docs.example.invalid/*\"",
-    );
+    let policy_text = Profile::Starter
+        .source()
+        .replace("target = \"mcp://docs.example.invalid/search\"", "target = \"mcp://docs.example.invalid/*\"");
     let policy = Policy::parse("p", &policy_text).unwrap();
-    let request =
-        Request::new("agent-1", Syscall::ToolInvoke, &target).presenting("demo-docs-search");
-    let err = Ledger::new()
-        .mint(&policy, &request, &test_key(1), context(1, NOW))
-        .unwrap_err();
-    assert_eq!(
-        err,
-        MintError::FieldTooLong {
-            field: "target",
-            max: 4096
-        }
-    );
+    let request = Request::new("agent-1", Syscall::ToolInvoke, &target).presenting("demo-docs-search");
+    let err = Ledger::new().mint(&policy, &request, &test_key(1), context(1, NOW)).unwrap_err();
+    assert_eq!(err, MintError::FieldTooLong { field: "target", max: 4096 });
 }
 
 // ---- One-shot (C7) ----
@@ -196,19 +134,10 @@ fn a_receipt_is_spent_once_and_never_after_expiry() {
     let (_, encoded) = minted();
     let verified = verify_pinned(&encoded, NOW).unwrap();
     let mut ledger = Ledger::new();
-    assert_eq!(
-        ledger.redeem(&verified, NOW - 1),
-        Err(RedeemError::NotYetValid)
-    );
-    assert_eq!(
-        ledger.redeem(&verified, NOW + 60),
-        Err(RedeemError::Expired)
-    );
+    assert_eq!(ledger.redeem(&verified, NOW - 1), Err(RedeemError::NotYetValid));
+    assert_eq!(ledger.redeem(&verified, NOW + 60), Err(RedeemError::Expired));
     assert_eq!(ledger.redeem(&verified, NOW + 5), Ok(()));
-    assert_eq!(
-        ledger.redeem(&verified, NOW + 6),
-        Err(RedeemError::AlreadySpent)
-    );
+    assert_eq!(ledger.redeem(&verified, NOW + 6), Err(RedeemError::AlreadySpent));
     assert_eq!(ledger.remembered(), 1);
 }
 
@@ -217,18 +146,8 @@ fn spent_ids_are_forgotten_only_after_they_expire() {
     let signer = test_key(1);
     let mut ledger = Ledger::new();
     let make = |id: u8, issued: u64| {
-        let receipt = testing::receipt(
-            [id; 16],
-            "g",
-            "a",
-            Syscall::ToolInvoke,
-            "t",
-            "s",
-            issued,
-            issued + 10,
-            [0; 32],
-            &signer,
-        );
+        let receipt =
+            testing::receipt([id; 16], "g", "a", Syscall::ToolInvoke, "t", "s", issued, issued + 10, [0; 32], &signer);
         verify_pinned(&testing::sign(&receipt, &signer), issued).unwrap()
     };
     let first = make(1, NOW);
@@ -236,25 +155,15 @@ fn spent_ids_are_forgotten_only_after_they_expire() {
     let second = make(2, NOW + 20);
     ledger.redeem(&second, NOW + 20).unwrap();
     assert_eq!(ledger.remembered(), 1, "the expired first id is pruned");
-    assert_eq!(
-        ledger.redeem(&first, NOW + 20),
-        Err(RedeemError::Expired),
-        "and still refused"
-    );
+    assert_eq!(ledger.redeem(&first, NOW + 20), Err(RedeemError::Expired), "and still refused");
 }
 
 // guarantee: C7 (expiry at verification)
 #[test]
 fn expired_and_future_receipts_fail_verification() {
     let (_, encoded) = minted();
-    assert_eq!(
-        verify_pinned(&encoded, NOW + 60).unwrap_err(),
-        VerifyError::Expired
-    );
-    assert_eq!(
-        verify_pinned(&encoded, NOW - 1).unwrap_err(),
-        VerifyError::NotYetValid
-    );
+    assert_eq!(verify_pinned(&encoded, NOW + 60).unwrap_err(), VerifyError::Expired);
+    assert_eq!(verify_pinned(&encoded, NOW - 1).unwrap_err(), VerifyError::NotYetValid);
     assert!(verify_pinned(&encoded, NOW + 59).is_ok());
 }
 
@@ -266,10 +175,7 @@ fn field_changes() -> Vec<(&'static str, Receipt)> {
     let base = |f: &dyn Fn(&mut Args)| {
         let mut a = Args::default();
         f(&mut a);
-        testing::receipt(
-            a.id, a.grant, a.agent, a.syscall, a.target, a.scope, a.issued, a.expires, a.prev,
-            &signer,
-        )
+        testing::receipt(a.id, a.grant, a.agent, a.syscall, a.target, a.scope, a.issued, a.expires, a.prev, &signer)
     };
     vec![
         ("id", base(&|a| a.id[0] ^= 1)),
@@ -313,11 +219,7 @@ impl Default for Args {
 }
 
 fn check_refused(name: &str, encoded: &EncodedReceipt, expected: VerifyError) {
-    assert_eq!(
-        verify_pinned(encoded, NOW + 1).unwrap_err(),
-        expected,
-        "{name}"
-    );
+    assert_eq!(verify_pinned(encoded, NOW + 1).unwrap_err(), expected, "{name}");
     let any_key = Verifier::new(Trust::ReceiptKey, NOW + 1).verify(encoded);
     assert!(any_key.is_err(), "{name}: refused even without pinning");
 }
@@ -329,16 +231,10 @@ fn every_bound_field_is_covered_by_the_proof() {
     for (field, changed) in field_changes() {
         let bytes = testing::encode(&changed);
         // Changed bytes with the old proof: the proof no longer matches.
-        let stale_proof = EncodedReceipt {
-            receipt: encode_hex(&bytes),
-            ..original.clone()
-        };
+        let stale_proof = EncodedReceipt { receipt: encode_hex(&bytes), ..original.clone() };
         check_refused(field, &stale_proof, VerifyError::ProofMismatch);
         // Changed bytes with a recomputed proof: the signature no longer matches.
-        let new_proof = EncodedReceipt {
-            proof: encode_hex(&testing::proof(&bytes)),
-            ..stale_proof
-        };
+        let new_proof = EncodedReceipt { proof: encode_hex(&testing::proof(&bytes)), ..stale_proof };
         check_refused(field, &new_proof, VerifyError::BadSignature);
     }
 }
@@ -348,15 +244,9 @@ fn every_bound_field_is_covered_by_the_proof() {
 fn tampered_encodings_are_refused() {
     let (receipt, good) = minted();
     let (_, other) = {
-        let request = Request::new(
-            "agent-1",
-            Syscall::ToolInvoke,
-            "mcp://docs.example.invalid/search",
-        )
-        .presenting("demo-docs-search");
-        Ledger::new()
-            .mint(&starter(), &request, &test_key(1), context(2, NOW))
-            .unwrap()
+        let request = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+            .presenting("demo-docs-search");
+        Ledger::new().mint(&starter(), &request, &test_key(1), context(2, NOW)).unwrap()
     };
     let with = |f: &dyn Fn(&mut EncodedReceipt)| {
         let mut e = good.clone();
@@ -370,86 +260,22 @@ fn tampered_encodings_are_refused() {
     };
     use VerifyError::*;
     let cases: Vec<(&str, EncodedReceipt, VerifyError)> = vec![
-        (
-            "signature bit flip (R)",
-            with(&|e| e.signature = flip(&e.signature, 0)),
-            BadSignature,
-        ),
-        (
-            "signature bit flip (s)",
-            with(&|e| e.signature = flip(&e.signature, 40)),
-            BadSignature,
-        ),
-        (
-            "proof bit flip",
-            with(&|e| e.proof = flip(&e.proof, 7)),
-            ProofMismatch,
-        ),
-        (
-            "proof swapped from another receipt",
-            with(&|e| e.proof = other.proof.clone()),
-            ProofMismatch,
-        ),
-        (
-            "signature swapped from another receipt",
-            with(&|e| e.signature = other.signature.clone()),
-            BadSignature,
-        ),
-        (
-            "truncated receipt hex",
-            with(&|e| e.receipt.truncate(e.receipt.len() - 2)),
-            Malformed,
-        ),
-        (
-            "odd-length receipt hex",
-            with(&|e| e.receipt.pop().map(drop).unwrap_or(())),
-            Malformed,
-        ),
-        (
-            "extended receipt hex",
-            with(&|e| e.receipt.push_str("00")),
-            NotCanonical,
-        ),
-        (
-            "truncated signature",
-            with(&|e| e.signature.truncate(126)),
-            Malformed,
-        ),
-        (
-            "extended signature",
-            with(&|e| e.signature.push_str("00")),
-            Malformed,
-        ),
-        (
-            "truncated proof",
-            with(&|e| e.proof.truncate(62)),
-            Malformed,
-        ),
-        (
-            "uppercase receipt hex",
-            with(&|e| e.receipt = e.receipt.to_uppercase()),
-            Malformed,
-        ),
-        (
-            "uppercase signature",
-            with(&|e| e.signature = e.signature.to_uppercase()),
-            Malformed,
-        ),
-        (
-            "uppercase proof",
-            with(&|e| e.proof = e.proof.to_uppercase()),
-            Malformed,
-        ),
-        (
-            "non-hex character",
-            with(&|e| e.proof.replace_range(0..1, "g")),
-            Malformed,
-        ),
-        (
-            "wrong schema",
-            with(&|e| e.schema = "agentk.receipt.v2".into()),
-            Malformed,
-        ),
+        ("signature bit flip (R)", with(&|e| e.signature = flip(&e.signature, 0)), BadSignature),
+        ("signature bit flip (s)", with(&|e| e.signature = flip(&e.signature, 40)), BadSignature),
+        ("proof bit flip", with(&|e| e.proof = flip(&e.proof, 7)), ProofMismatch),
+        ("proof swapped from another receipt", with(&|e| e.proof = other.proof.clone()), ProofMismatch),
+        ("signature swapped from another receipt", with(&|e| e.signature = other.signature.clone()), BadSignature),
+        ("truncated receipt hex", with(&|e| e.receipt.truncate(e.receipt.len() - 2)), Malformed),
+        ("odd-length receipt hex", with(&|e| e.receipt.pop().map(drop).unwrap_or(())), Malformed),
+        ("extended receipt hex", with(&|e| e.receipt.push_str("00")), NotCanonical),
+        ("truncated signature", with(&|e| e.signature.truncate(126)), Malformed),
+        ("extended signature", with(&|e| e.signature.push_str("00")), Malformed),
+        ("truncated proof", with(&|e| e.proof.truncate(62)), Malformed),
+        ("uppercase receipt hex", with(&|e| e.receipt = e.receipt.to_uppercase()), Malformed),
+        ("uppercase signature", with(&|e| e.signature = e.signature.to_uppercase()), Malformed),
+        ("uppercase proof", with(&|e| e.proof = e.proof.to_uppercase()), Malformed),
+        ("non-hex character", with(&|e| e.proof.replace_range(0..1, "g")), Malformed),
+        ("wrong schema", with(&|e| e.schema = "agentk.receipt.v2".into()), Malformed),
         ("empty receipt", with(&|e| e.receipt.clear()), Malformed),
     ];
     for (name, encoded, expected) in cases {
@@ -469,10 +295,7 @@ fn tampered_encodings_are_refused() {
         signature: testing::sign_digest(&test_key(1), &proof).to_hex(),
         ..good.clone()
     };
-    assert_eq!(
-        verify_pinned(&non_canonical, NOW + 1).unwrap_err(),
-        VerifyError::NotCanonical
-    );
+    assert_eq!(verify_pinned(&non_canonical, NOW + 1).unwrap_err(), VerifyError::NotCanonical);
 }
 
 // guarantee: C2, C3
@@ -495,10 +318,7 @@ fn a_swapped_key_fails() {
         &forger,
     );
     let encoded = testing::sign(&forged, &forger);
-    assert!(matches!(
-        verify_pinned(&encoded, NOW + 1),
-        Err(VerifyError::UntrustedSigner { .. })
-    ));
+    assert!(matches!(verify_pinned(&encoded, NOW + 1), Err(VerifyError::UntrustedSigner { .. })));
     // Naming the trusted key but signing with another: the signature fails.
     let claimed = testing::receipt(
         [1; 16],
@@ -520,10 +340,7 @@ fn a_swapped_key_fails() {
         proof: encode_hex(&proof),
         signature: testing::sign_digest(&forger, &proof).to_hex(),
     };
-    assert_eq!(
-        verify_pinned(&encoded, NOW + 1).unwrap_err(),
-        VerifyError::BadSignature
-    );
+    assert_eq!(verify_pinned(&encoded, NOW + 1).unwrap_err(), VerifyError::BadSignature);
 }
 
 // guarantee: C3
@@ -531,43 +348,22 @@ fn a_swapped_key_fails() {
 fn untrusted_signers_are_named_by_fingerprint_only() {
     let (_, encoded) = minted();
     let trusted = TrustedSigners::from_keys([test_key(3).public_key()]);
-    let err = Verifier::new(Trust::Pinned(&trusted), NOW)
-        .verify(&encoded)
-        .unwrap_err();
+    let err = Verifier::new(Trust::Pinned(&trusted), NOW).verify(&encoded).unwrap_err();
     let message = err.to_string();
-    assert!(
-        message.starts_with("receipt signer ak1:") && message.ends_with(" is not trusted"),
-        "{message}"
-    );
+    assert!(message.starts_with("receipt signer ak1:") && message.ends_with(" is not trusted"), "{message}");
     assert!(!message.contains(&test_key(1).public_key().to_hex()));
 }
 
 #[test]
 fn development_signed_receipts_are_marked_and_the_mark_is_bound() {
-    let request =
-        Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
+    let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
     let dev = SigningIdentity::development();
-    let (receipt, encoded) = Ledger::new()
-        .mint(&starter(), &request, &dev, context(1, NOW))
-        .unwrap();
+    let (receipt, encoded) = Ledger::new().mint(&starter(), &request, &dev, context(1, NOW)).unwrap();
     assert!(receipt.is_development_signed());
-    let verified = Verifier::new(Trust::ReceiptKey, NOW)
-        .verify(&encoded)
-        .unwrap();
+    let verified = Verifier::new(Trust::ReceiptKey, NOW).verify(&encoded).unwrap();
     assert!(verified.is_development_signed());
     // A real key cannot claim to be the development key, nor the reverse.
-    let liar = testing::receipt(
-        [1; 16],
-        "g",
-        "a",
-        Syscall::ToolInvoke,
-        "t",
-        "s",
-        NOW,
-        NOW + 1,
-        [0; 32],
-        &test_key(1),
-    );
+    let liar = testing::receipt([1; 16], "g", "a", Syscall::ToolInvoke, "t", "s", NOW, NOW + 1, [0; 32], &test_key(1));
     let bytes = testing::encode(&liar);
     let mut flipped = bytes.clone();
     let last = flipped.len() - 1;
@@ -579,30 +375,16 @@ fn development_signed_receipts_are_marked_and_the_mark_is_bound() {
         proof: encode_hex(&proof),
         signature: testing::sign_digest(&test_key(1), &proof).to_hex(),
     };
-    assert_eq!(
-        Verifier::new(Trust::ReceiptKey, NOW)
-            .verify(&lying)
-            .unwrap_err(),
-        VerifyError::Malformed
-    );
+    assert_eq!(Verifier::new(Trust::ReceiptKey, NOW).verify(&lying).unwrap_err(), VerifyError::Malformed);
 }
 
 #[test]
 fn json_form_round_trips_and_refuses_unknown_fields() {
     let (_, encoded) = minted();
-    assert_eq!(
-        EncodedReceipt::from_json(&encoded.to_json()).unwrap(),
-        encoded
-    );
+    assert_eq!(EncodedReceipt::from_json(&encoded.to_json()).unwrap(), encoded);
     let extra = encoded.to_json().replacen('{', "{\"note\":\"x\",", 1);
-    assert_eq!(
-        EncodedReceipt::from_json(&extra).unwrap_err(),
-        VerifyError::Malformed
-    );
-    assert_eq!(
-        EncodedReceipt::from_json(&"x".repeat(100_000)).unwrap_err(),
-        VerifyError::Malformed
-    );
+    assert_eq!(EncodedReceipt::from_json(&extra).unwrap_err(), VerifyError::Malformed);
+    assert_eq!(EncodedReceipt::from_json(&"x".repeat(100_000)).unwrap_err(), VerifyError::Malformed);
 }
 
 // ---- Batch verification ----
@@ -637,29 +419,12 @@ fn batch_verification_agrees_with_single_verification() {
     // One bad signature in the middle is found and named.
     let mut bad = receipts.clone();
     bad[17].signature = receipts[3].signature.clone();
-    assert_eq!(
-        verifier.verify_batch(&bad).unwrap_err(),
-        (17, VerifyError::BadSignature)
-    );
+    assert_eq!(verifier.verify_batch(&bad).unwrap_err(), (17, VerifyError::BadSignature));
     // One untrusted signer is found before any signature work.
     let mut untrusted = receipts;
-    let r = testing::receipt(
-        [0; 16],
-        "g",
-        "a",
-        Syscall::ToolInvoke,
-        "t",
-        "s",
-        NOW,
-        NOW + 60,
-        [0; 32],
-        &test_key(4),
-    );
+    let r = testing::receipt([0; 16], "g", "a", Syscall::ToolInvoke, "t", "s", NOW, NOW + 60, [0; 32], &test_key(4));
     untrusted[5] = testing::sign(&r, &test_key(4));
-    assert!(matches!(
-        verifier.verify_batch(&untrusted).unwrap_err(),
-        (5, VerifyError::UntrustedSigner { .. })
-    ));
+    assert!(matches!(verifier.verify_batch(&untrusted).unwrap_err(), (5, VerifyError::UntrustedSigner { .. })));
     assert_eq!(verifier.verify_batch(&[]).unwrap(), vec![]);
 }
 
@@ -724,18 +489,9 @@ fn small_order_and_non_canonical_r_are_refused_by_both_paths() {
     for r in [identity_r, non_canonical_r, [0u8; 32]] {
         let mut signature = agentk_capability::decode_hex_vec(&good.signature).unwrap();
         signature[..32].copy_from_slice(&r);
-        let crafted = EncodedReceipt {
-            signature: encode_hex(&signature),
-            ..good.clone()
-        };
-        assert_eq!(
-            verifier.verify(&crafted).unwrap_err(),
-            VerifyError::BadSignature
-        );
-        assert_eq!(
-            verifier.verify_batch(&[good.clone(), crafted]).unwrap_err(),
-            (1, VerifyError::BadSignature)
-        );
+        let crafted = EncodedReceipt { signature: encode_hex(&signature), ..good.clone() };
+        assert_eq!(verifier.verify(&crafted).unwrap_err(), VerifyError::BadSignature);
+        assert_eq!(verifier.verify_batch(&[good.clone(), crafted]).unwrap_err(), (1, VerifyError::BadSignature));
     }
 }
 
@@ -744,16 +500,8 @@ fn the_development_key_is_recognised_however_it_was_loaded() {
     let secret = SigningIdentity::development().expose_secret_for_key_file();
     let loaded = SigningIdentity::from_secret_hex(&secret, SignerSource::File).unwrap();
     assert!(loaded.is_development());
-    let request =
-        Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
-    let (receipt, encoded) = Ledger::new()
-        .mint(&starter(), &request, &loaded, context(1, NOW))
-        .unwrap();
+    let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
+    let (receipt, encoded) = Ledger::new().mint(&starter(), &request, &loaded, context(1, NOW)).unwrap();
     assert!(receipt.is_development_signed());
-    assert!(
-        Verifier::new(Trust::ReceiptKey, NOW)
-            .verify(&encoded)
-            .unwrap()
-            .is_development_signed()
-    );
+    assert!(Verifier::new(Trust::ReceiptKey, NOW).verify(&encoded).unwrap().is_development_signed());
 }

@@ -18,68 +18,29 @@ pub(crate) fn dispatch(
     match command {
         Command::Keygen { out: path, json } => keys::keygen(host, &path, json, out),
         Command::SigningKey { json } => keys::signing_key(host, json, out),
-        Command::KeyRotate {
-            current,
-            next_out,
-            manifest,
-            json,
-        } => keys::key_rotate(host, &current, &next_out, &manifest, json, out),
-        Command::KeyRotateVerify {
-            manifest,
-            trust,
-            json,
-        } => keys::key_rotate_verify(&manifest, &trust, json, out),
-        Command::ReceiptVerify {
-            receipt,
-            trust,
-            now,
-            json,
-        } => keys::receipt_verify(
-            &receipt,
-            &trust,
-            now.unwrap_or_else(|| host.now()),
-            json,
-            out,
-        ),
-        Command::TrustedSignersCheck { manifest, json } => {
-            keys::trusted_signers_check(&manifest, json, out)
+        Command::KeyRotate { current, next_out, manifest, json } => {
+            keys::key_rotate(host, &current, &next_out, &manifest, json, out)
         }
-        Command::SecretRefsCheck { manifest, json } => {
-            secrets::refs_check(host, &manifest, json, out)
+        Command::KeyRotateVerify { manifest, trust, json } => keys::key_rotate_verify(&manifest, &trust, json, out),
+        Command::ReceiptVerify { receipt, trust, now, json } => {
+            keys::receipt_verify(&receipt, &trust, now.unwrap_or_else(|| host.now()), json, out)
         }
-        Command::SecretRefsStoreCheck { manifest, json } => {
-            secrets::refs_store_check(host, &manifest, json, out)
-        }
+        Command::TrustedSignersCheck { manifest, json } => keys::trusted_signers_check(&manifest, json, out),
+        Command::SecretRefsCheck { manifest, json } => secrets::refs_check(host, &manifest, json, out),
+        Command::SecretRefsStoreCheck { manifest, json } => secrets::refs_store_check(host, &manifest, json, out),
         Command::Demo { json, policy } => demo::run(&load(&policy)?, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
-        Command::PolicyExplain {
-            policy,
-            syscall,
-            target,
-            labels,
-            agent,
-            capability,
-            grant,
-            json,
-        } => {
+        Command::PolicyExplain { policy, syscall, target, labels, agent, capability, grant, json } => {
             let policy = load(&policy)?;
             let labels = crate::parse_labels(&labels)?;
             let kind = SyscallKind::parse(&syscall);
             let mut request = Request::new(&agent, kind.clone(), &target).with_labels(labels);
-            let covering = kind
-                .known()
-                .and_then(|s| policy.covering_grant(&agent, s, &target))
-                .map(|g| g.id().to_owned());
+            let covering =
+                kind.known().and_then(|s| policy.covering_grant(&agent, s, &target)).map(|g| g.id().to_owned());
             if capability && covering.is_none() {
-                writeln!(
-                    err,
-                    "agentk: note: no grant in the policy covers this request; deciding without one"
-                )?;
+                writeln!(err, "agentk: note: no grant in the policy covers this request; deciding without one")?;
             }
-            if let Some(id) = grant
-                .as_deref()
-                .or(covering.as_deref().filter(|_| capability))
-            {
+            if let Some(id) = grant.as_deref().or(covering.as_deref().filter(|_| capability)) {
                 request = request.presenting(id);
             }
             policy_explain(&policy, &request, json, out)
@@ -120,12 +81,7 @@ impl From<&Diagnostic> for DiagnosticJson {
     }
 }
 
-fn policy_check(
-    file: &OsString,
-    json: bool,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<u8, CliError> {
+fn policy_check(file: &OsString, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let text = input::read_text(file)?;
     let source = file.to_string_lossy();
     match Policy::parse(&source, &text) {
@@ -150,13 +106,9 @@ fn policy_check(
             }
             Ok(exit::OK)
         }
-        Err(PolicyError::Invalid {
-            source_name,
-            diagnostics,
-        }) => {
+        Err(PolicyError::Invalid { source_name, diagnostics }) => {
             if json {
-                let list: Vec<DiagnosticJson> =
-                    diagnostics.iter().map(DiagnosticJson::from).collect();
+                let list: Vec<DiagnosticJson> = diagnostics.iter().map(DiagnosticJson::from).collect();
                 let value = serde_json::json!({
                     "schema": "agentk.policy-check.v1",
                     "valid": false,
@@ -165,11 +117,7 @@ fn policy_check(
                 writeln!(out, "{value}")?;
             } else {
                 write_diagnostics(source_name.as_str(), &diagnostics, err)?;
-                writeln!(
-                    err,
-                    "agentk: error: policy is invalid: {} problem(s)",
-                    diagnostics.len()
-                )?;
+                writeln!(err, "agentk: error: policy is invalid: {} problem(s)", diagnostics.len())?;
             }
             Ok(exit::ERROR)
         }
@@ -178,19 +126,9 @@ fn policy_check(
 }
 
 /// `file:line:col: error: message` and an indented help line, per diagnostic.
-pub(crate) fn write_diagnostics(
-    source: &str,
-    diagnostics: &[Diagnostic],
-    err: &mut dyn Write,
-) -> std::io::Result<()> {
+pub(crate) fn write_diagnostics(source: &str, diagnostics: &[Diagnostic], err: &mut dyn Write) -> std::io::Result<()> {
     for d in diagnostics {
-        writeln!(
-            err,
-            "{source}:{}:{}: error: {}",
-            d.line(),
-            d.column(),
-            d.kind()
-        )?;
+        writeln!(err, "{source}:{}:{}: error: {}", d.line(), d.column(), d.kind())?;
         if let Some(help) = d.help() {
             writeln!(err, "  help: {help}")?;
         }
@@ -198,12 +136,7 @@ pub(crate) fn write_diagnostics(
     Ok(())
 }
 
-fn policy_explain(
-    policy: &Policy,
-    request: &Request<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+fn policy_explain(policy: &Policy, request: &Request<'_>, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let decision = policy.evaluate(request);
     let explanation = decision.explain(request);
     if json {
@@ -214,20 +147,12 @@ fn policy_explain(
             #[serde(flatten)]
             explanation: &'a agentk_policy::Explanation,
         }
-        let report = Report {
-            schema: "agentk.policy-explain.v1",
-            policy: policy.name(),
-            explanation: &explanation,
-        };
+        let report = Report { schema: "agentk.policy-explain.v1", policy: policy.name(), explanation: &explanation };
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         writeln!(out, "{explanation}")?;
     }
-    Ok(if decision.is_allowed() {
-        exit::OK
-    } else {
-        exit::DENIED
-    })
+    Ok(if decision.is_allowed() { exit::OK } else { exit::DENIED })
 }
 
 fn policy_show(name: &str, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {

@@ -33,17 +33,9 @@ struct StepReport<'a> {
 /// the steps it consumes, which is how taint reaches the later, dangerous requests (P7).
 fn steps() -> Vec<Step> {
     let page_source = LabelSet::from_labels(&[Label::Untrusted, Label::External]);
-    let page = propagate(
-        &SyscallKind::Known(Syscall::ContextRead),
-        page_source,
-        Outcome::Ok,
-    );
+    let page = propagate(&SyscallKind::Known(Syscall::ContextRead), page_source, Outcome::Ok);
     let notes = LabelSet::of(Label::Private);
-    let summary = propagate(
-        &SyscallKind::Known(Syscall::ModelCall),
-        page | notes,
-        Outcome::Ok,
-    );
+    let summary = propagate(&SyscallKind::Known(Syscall::ModelCall), page | notes, Outcome::Ok);
     vec![
         Step {
             story: "the agent reads a news page that hides instructions in white-on-white text",
@@ -88,29 +80,21 @@ pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8
     let explained: Vec<Explanation> = steps
         .iter()
         .map(|step| {
-            let mut request =
-                Request::new(AGENT, step.syscall, step.target).with_labels(step.labels);
+            let mut request = Request::new(AGENT, step.syscall, step.target).with_labels(step.labels);
             if let Some(grant) = step.grant {
                 request = request.presenting(grant);
             }
             policy.evaluate(&request).explain(&request)
         })
         .collect();
-    let allowed = explained
-        .iter()
-        .filter(|e| e.decision == agentk_policy::Effect::Allow)
-        .count();
+    let allowed = explained.iter().filter(|e| e.decision == agentk_policy::Effect::Allow).count();
     let denied = explained.len() - allowed;
     if json {
         let reports: Vec<StepReport<'_>> = steps
             .iter()
             .zip(&explained)
             .enumerate()
-            .map(|(i, (step, explanation))| StepReport {
-                step: i + 1,
-                story: step.story,
-                explanation,
-            })
+            .map(|(i, (step, explanation))| StepReport { step: i + 1, story: step.story, explanation })
             .collect();
         let value = serde_json::json!({
             "schema": "agentk.demo.v1",
@@ -133,9 +117,6 @@ pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8
             writeln!(out, "  {line}")?;
         }
     }
-    writeln!(
-        out,
-        "\n{allowed} allowed, {denied} denied. Nothing was read, sent or opened: the demo only decides."
-    )?;
+    writeln!(out, "\n{allowed} allowed, {denied} denied. Nothing was read, sent or opened: the demo only decides.")?;
     Ok(exit::OK)
 }

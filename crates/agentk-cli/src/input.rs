@@ -48,17 +48,11 @@ impl fmt::Display for ReadProblem {
             ReadProblem::IsDirectory => f.write_str("it is a directory"),
             ReadProblem::NotRegularFile => f.write_str("it is not a regular file"),
             ReadProblem::TooLarge { len } => {
-                write!(
-                    f,
-                    "it is {len} bytes, more than the {MAX_INPUT_BYTES} bytes accepted"
-                )
+                write!(f, "it is {len} bytes, more than the {MAX_INPUT_BYTES} bytes accepted")
             }
             ReadProblem::Binary => f.write_str("it is a binary file (it holds NUL bytes)"),
             ReadProblem::NotUtf8 { offset } => {
-                write!(
-                    f,
-                    "it is not valid UTF-8 (first bad byte at offset {offset})"
-                )
+                write!(f, "it is not valid UTF-8 (first bad byte at offset {offset})")
             }
             ReadProblem::PermissionDenied => f.write_str("permission denied"),
             ReadProblem::Io(kind) => write!(f, "{kind}"),
@@ -90,10 +84,7 @@ impl ReadProblem {
 /// Reads `path` as UTF-8 text of at most [`MAX_INPUT_BYTES`].
 pub(crate) fn read_text(path: &OsStr) -> Result<String, CliError> {
     let shown = SafeText::with_limit(&path.to_string_lossy(), 256);
-    read_bounded(Path::new(path)).map_err(|problem| CliError::Read {
-        path: shown,
-        problem,
-    })
+    read_bounded(Path::new(path)).map_err(|problem| CliError::Read { path: shown, problem })
 }
 
 fn read_bounded(path: &Path) -> Result<String, ReadProblem> {
@@ -112,18 +103,12 @@ fn read_bounded(path: &Path) -> Result<String, ReadProblem> {
     }
     // The file may grow after the size check: read at most one byte past the limit.
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ReadProblem::from_io(&e))?;
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ReadProblem::from_io(&e))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(ReadProblem::TooLarge {
-            len: bytes.len() as u64,
-        });
+        return Err(ReadProblem::TooLarge { len: bytes.len() as u64 });
     }
     if bytes.contains(&0) {
         return Err(ReadProblem::Binary);
     }
-    String::from_utf8(bytes).map_err(|e| ReadProblem::NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-    })
+    String::from_utf8(bytes).map_err(|e| ReadProblem::NotUtf8 { offset: e.utf8_error().valid_up_to() })
 }

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use agentk_capability::{
-    EncodedReceipt, KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv,
-    SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier, load_signer,
+    EncodedReceipt, KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv, SignerSource,
+    SigningIdentity, Trust, TrustedSigners, Verifier, load_signer,
 };
 use agentk_labels::SafeText;
 use zeroize::Zeroizing;
@@ -37,22 +37,13 @@ impl KeyFileReader for OsKeyFiles {
             return Err(KeyFileProblem::TooLarge);
         }
         let mut contents = Zeroizing::new(Vec::new());
-        file.take(MAX_KEY_FILE_BYTES + 1)
-            .read_to_end(&mut contents)
-            .map_err(io)?;
+        file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut contents).map_err(io)?;
         if contents.len() as u64 > MAX_KEY_FILE_BYTES {
             return Err(KeyFileProblem::TooLarge);
         }
-        let dir = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let dir_meta = std::fs::metadata(dir).map_err(io)?;
-        Ok(KeyFile {
-            contents,
-            file_mode: mode(&meta),
-            dir_mode: mode(&dir_meta),
-        })
+        Ok(KeyFile { contents, file_mode: mode(&meta), dir_mode: mode(&dir_meta) })
     }
 }
 
@@ -81,8 +72,7 @@ pub(crate) fn active_signer(host: &dyn Host) -> Result<SigningIdentity, CliError
 /// A new identity from the host's randomness.
 fn generate(host: &dyn Host) -> Result<SigningIdentity, CliError> {
     let mut seed = Zeroizing::new([0u8; 32]);
-    host.random(seed.as_mut_slice())
-        .map_err(|_| CliError::Randomness)?;
+    host.random(seed.as_mut_slice()).map_err(|_| CliError::Randomness)?;
     Ok(SigningIdentity::from_secret(&seed, SignerSource::File))
 }
 
@@ -96,10 +86,7 @@ fn write_key_file(path: &OsStr, identity: &SigningIdentity) -> Result<(), CliErr
 
 fn write_new(path: &OsStr, bytes: &[u8], mode: u32) -> Result<(), CliError> {
     let shown = SafeText::with_limit(&path.to_string_lossy(), 256);
-    let fail = |e: std::io::Error| CliError::Write {
-        path: shown.clone(),
-        kind: e.kind(),
-    };
+    let fail = |e: std::io::Error| CliError::Write { path: shown.clone(), kind: e.kind() };
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -132,12 +119,7 @@ fn key_json(schema: &str, key: &PublicKey) -> serde_json::Value {
     })
 }
 
-pub(crate) fn keygen(
-    host: &dyn Host,
-    out_path: &OsStr,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+pub(crate) fn keygen(host: &dyn Host, out_path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let identity = generate(host)?;
     write_key_file(out_path, &identity)?;
     let key = identity.public_key();
@@ -155,11 +137,7 @@ pub(crate) fn keygen(
     Ok(exit::OK)
 }
 
-pub(crate) fn signing_key(
-    host: &dyn Host,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+pub(crate) fn signing_key(host: &dyn Host, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let identity = active_signer(host)?;
     let key = identity.public_key();
     if json {
@@ -190,10 +168,7 @@ pub(crate) fn key_rotate(
     // Refuse before writing anything, so a refusal leaves no half-done rotation behind.
     refuse_existing(next_out)?;
     refuse_existing(manifest_out)?;
-    let env = SignerEnv {
-        key_file: Some(current.to_string_lossy().into_owned()),
-        ..SignerEnv::default()
-    };
+    let env = SignerEnv { key_file: Some(current.to_string_lossy().into_owned()), ..SignerEnv::default() };
     let current = load_signer(&env, &OsKeyFiles)?;
     let next = generate(host)?;
     let manifest = RotationManifest::create(&current, &next, host.now())?;
@@ -209,21 +184,9 @@ pub(crate) fn key_rotate(
         });
         writeln!(out, "{value}")?;
     } else {
-        writeln!(
-            out,
-            "rotated {} -> {}",
-            manifest.previous_fingerprint, manifest.next_fingerprint
-        )?;
-        writeln!(
-            out,
-            "  next key (owner-only): {}",
-            SafeText::with_limit(&next_out.to_string_lossy(), 256)
-        )?;
-        writeln!(
-            out,
-            "  public manifest: {}",
-            SafeText::with_limit(&manifest_out.to_string_lossy(), 256)
-        )?;
+        writeln!(out, "rotated {} -> {}", manifest.previous_fingerprint, manifest.next_fingerprint)?;
+        writeln!(out, "  next key (owner-only): {}", SafeText::with_limit(&next_out.to_string_lossy(), 256))?;
+        writeln!(out, "  public manifest: {}", SafeText::with_limit(&manifest_out.to_string_lossy(), 256))?;
     }
     Ok(exit::OK)
 }
@@ -231,9 +194,7 @@ pub(crate) fn key_rotate(
 /// The trusted signers named on the command line, if any.
 fn trusted_signers(args: &TrustArgs) -> Result<Option<TrustedSigners>, CliError> {
     if let Some(path) = &args.signers {
-        return Ok(Some(TrustedSigners::parse_manifest(&input::read_text(
-            path,
-        )?)?));
+        return Ok(Some(TrustedSigners::parse_manifest(&input::read_text(path)?)?));
     }
     let keys = crate::parse_public_keys(&args.keys)?;
     Ok((!keys.is_empty()).then(|| TrustedSigners::from_keys(keys)))
@@ -307,8 +268,7 @@ pub(crate) fn receipt_verify(
     let trusted = trusted_signers(trust_args)?;
     let text = input::read_text(path)?;
     let trust = trusted.as_ref().map_or(Trust::ReceiptKey, Trust::Pinned);
-    let verdict = EncodedReceipt::from_json(&text)
-        .and_then(|encoded| Verifier::new(trust, now).verify(&encoded));
+    let verdict = EncodedReceipt::from_json(&text).and_then(|encoded| Verifier::new(trust, now).verify(&encoded));
     let receipt = match verdict {
         Ok(receipt) => receipt,
         Err(e) => {
@@ -342,19 +302,8 @@ pub(crate) fn receipt_verify(
         writeln!(out, "{value}")?;
         return Ok(exit::OK);
     }
-    writeln!(
-        out,
-        "verified receipt {} signed by {}",
-        receipt.id(),
-        receipt.signer().fingerprint()
-    )?;
-    writeln!(
-        out,
-        "  grants {} to {} on {}",
-        receipt.syscall(),
-        agent,
-        target
-    )?;
+    writeln!(out, "verified receipt {} signed by {}", receipt.id(), receipt.signer().fingerprint())?;
+    writeln!(out, "  grants {} to {} on {}", receipt.syscall(), agent, target)?;
     writeln!(
         out,
         "  grant `{}`, scope `{}`, valid {}..{}",
@@ -364,25 +313,15 @@ pub(crate) fn receipt_verify(
         receipt.expires_at()
     )?;
     if trusted.is_none() {
-        writeln!(
-            out,
-            "  note: integrity only; the signer was not pinned (--trusted-public-key or --trusted-signers)"
-        )?;
+        writeln!(out, "  note: integrity only; the signer was not pinned (--trusted-public-key or --trusted-signers)")?;
     }
     if receipt.is_development_signed() {
-        writeln!(
-            out,
-            "  warning: signed by the public development key; the signature proves nothing"
-        )?;
+        writeln!(out, "  warning: signed by the public development key; the signature proves nothing")?;
     }
     Ok(exit::OK)
 }
 
-pub(crate) fn trusted_signers_check(
-    manifest: &OsStr,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+pub(crate) fn trusted_signers_check(manifest: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let text = input::read_text(manifest)?;
     let trusted = TrustedSigners::parse_manifest(&text)?;
     if json {

@@ -241,10 +241,7 @@ fn parse_labels(values: &[String]) -> Result<LabelSet, CliError> {
         value
             .parse::<LabelSet>()
             .map(|labels| set | labels)
-            .map_err(|e| CliError::BadArgument {
-                flag: "--label",
-                problem: e.to_string(),
-            })
+            .map_err(|e| CliError::BadArgument { flag: "--label", problem: e.to_string() })
     })
 }
 
@@ -254,10 +251,8 @@ fn parse_public_keys(values: &[String]) -> Result<Vec<PublicKey>, CliError> {
     values
         .iter()
         .map(|value| {
-            PublicKey::from_hex(value).map_err(|e| CliError::BadArgument {
-                flag: "--trusted-public-key",
-                problem: e.to_string(),
-            })
+            PublicKey::from_hex(value)
+                .map_err(|e| CliError::BadArgument { flag: "--trusted-public-key", problem: e.to_string() })
         })
         .collect()
 }
@@ -292,9 +287,7 @@ impl Host for ProcessHost {
     }
 
     fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 
     fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
@@ -317,10 +310,7 @@ impl Host for ProcessHost {
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error("cannot read {path}: {problem}")]
-    Read {
-        path: SafeText,
-        problem: ReadProblem,
-    },
+    Read { path: SafeText, problem: ReadProblem },
     #[error("{0}")]
     Policy(#[from] PolicyError),
     #[error("cannot write output: {0}")]
@@ -334,10 +324,7 @@ enum CliError {
     #[error("{0}")]
     Rotation(#[from] RotationError),
     #[error("cannot write {path}: {}", describe_write(*kind))]
-    Write {
-        path: SafeText,
-        kind: std::io::ErrorKind,
-    },
+    Write { path: SafeText, kind: std::io::ErrorKind },
     #[error("the operating system's random source failed")]
     Randomness,
     #[error("{0}")]
@@ -350,9 +337,7 @@ enum CliError {
 
 fn describe_write(kind: std::io::ErrorKind) -> String {
     match kind {
-        std::io::ErrorKind::AlreadyExists => {
-            "it already exists, and keys are never overwritten".to_owned()
-        }
+        std::io::ErrorKind::AlreadyExists => "it already exists, and keys are never overwritten".to_owned(),
         std::io::ErrorKind::NotFound => "its directory does not exist".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         other => other.to_string(),
@@ -363,21 +348,16 @@ impl CliError {
     fn help(&self) -> Option<String> {
         match self {
             CliError::Read { problem, .. } => problem.help(),
-            CliError::Policy(PolicyError::UnknownProfile { .. }) => Some(format!(
-                "built-in policies are: {}",
-                agentk_policy::Profile::ALL.map(|p| p.name()).join(", ")
-            )),
+            CliError::Policy(PolicyError::UnknownProfile { .. }) => {
+                Some(format!("built-in policies are: {}", agentk_policy::Profile::ALL.map(|p| p.name()).join(", ")))
+            }
             CliError::Policy(PolicyError::Invalid { .. }) => {
                 Some("run `agentk policy-check FILE` to see every problem".to_owned())
             }
             CliError::Signer(e) => Some(e.help().to_owned()),
-            CliError::Write {
-                kind: std::io::ErrorKind::AlreadyExists,
-                ..
-            } => Some(
-                "choose a new path; move the old file away yourself if you mean to replace it"
-                    .to_owned(),
-            ),
+            CliError::Write { kind: std::io::ErrorKind::AlreadyExists, .. } => {
+                Some("choose a new path; move the old file away yourself if you mean to replace it".to_owned())
+            }
             _ => None,
         }
     }
@@ -403,17 +383,14 @@ where
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            let informational =
-                matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
             let text = e.render().to_string();
             return if informational {
                 let _ = write!(out, "{text}");
                 exit::OK
             } else {
                 // House style: every human error line starts `agentk: error:`.
-                let text = text
-                    .strip_prefix("error: ")
-                    .map_or(text.clone(), |rest| format!("agentk: error: {rest}"));
+                let text = text.strip_prefix("error: ").map_or(text.clone(), |rest| format!("agentk: error: {rest}"));
                 let _ = write!(err, "{text}");
                 exit::USAGE
             };
@@ -457,9 +434,7 @@ fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write
     let help = error.help();
     if json {
         let problems: Vec<String> = match error {
-            CliError::SecretManifest(problems) => {
-                problems.iter().map(ToString::to_string).collect()
-            }
+            CliError::SecretManifest(problems) => problems.iter().map(ToString::to_string).collect(),
             _ => Vec::new(),
         };
         let value = serde_json::json!({
@@ -471,11 +446,7 @@ fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write
         let _ = writeln!(out, "{value}");
         return;
     }
-    if let CliError::Policy(PolicyError::Invalid {
-        source_name,
-        diagnostics,
-    }) = error
-    {
+    if let CliError::Policy(PolicyError::Invalid { source_name, diagnostics }) = error {
         let _ = commands::write_diagnostics(source_name.as_str(), diagnostics, err);
     }
     let _ = writeln!(err, "agentk: error: {error}");

@@ -5,10 +5,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let code = agentk_cli::run(
-        std::env::args_os(),
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    );
+    let code = agentk_cli::run(std::env::args_os(), &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
 }

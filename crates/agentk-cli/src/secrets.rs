@@ -5,9 +5,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io::Write;
 
-use agentk_secrets::{
-    EnvPresence, EnvStore, ManifestProblem, Provider, RedactionKey, SecretManifest, StoreRegistry,
-};
+use agentk_secrets::{EnvPresence, EnvStore, ManifestProblem, Provider, RedactionKey, SecretManifest, StoreRegistry};
 
 use crate::{CliError, Host, exit, input};
 
@@ -29,22 +27,14 @@ fn load(host: &dyn Host, path: &OsStr) -> Result<SecretManifest, CliError> {
 }
 
 /// Writes manifest problems, one per line.
-pub(crate) fn write_problems(
-    problems: &[ManifestProblem],
-    err: &mut dyn Write,
-) -> std::io::Result<()> {
+pub(crate) fn write_problems(problems: &[ManifestProblem], err: &mut dyn Write) -> std::io::Result<()> {
     for problem in problems {
         writeln!(err, "  {problem}")?;
     }
     Ok(())
 }
 
-pub(crate) fn refs_check(
-    host: &dyn Host,
-    path: &OsStr,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+pub(crate) fn refs_check(host: &dyn Host, path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let counts = load(host, path)?.counts();
     if json {
         let value = serde_json::json!({
@@ -66,12 +56,7 @@ pub(crate) fn refs_check(
     Ok(exit::OK)
 }
 
-pub(crate) fn refs_store_check(
-    host: &dyn Host,
-    path: &OsStr,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
+pub(crate) fn refs_store_check(host: &dyn Host, path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let manifest = load(host, path)?;
     let present = manifest
         .entries()

@@ -1,44 +1,26 @@
 //! Every command, run in-process through `agentk_cli::run`, with both streams and the exit code
 //! snapshotted: CLI output is API.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use std::path::PathBuf;
 
 use agentk_cli::exit;
 
-struct Run {
-    code: u8,
-    stdout: String,
-    stderr: String,
-}
+mod common;
 
+use common::Run;
+
+/// Runs `agentk` on a hermetic host (no environment, fixed clock, test randomness).
 fn agentk(args: &[&str]) -> Run {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = agentk_cli::run(
-        std::iter::once("agentk").chain(args.iter().copied()),
-        &mut out,
-        &mut err,
-    );
-    Run {
-        code,
-        stdout: String::from_utf8(out).unwrap(),
-        stderr: String::from_utf8(err).unwrap(),
-    }
+    common::agentk(&common::TestHost::new(&[]), args)
 }
 
 /// Snapshots a run as exit code, stdout and stderr, with the scratch directory made stable.
 fn check(name: &str, args: &[&str], expected_code: u8) -> Run {
     let run = agentk(args);
     let scratch = scratch_dir().display().to_string();
-    let text = format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        run.code, run.stdout, run.stderr
-    )
-    .replace(&scratch, "$SCRATCH");
+    let text = format!("exit: {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr)
+        .replace(&scratch, "$SCRATCH");
     insta::assert_snapshot!(name, text);
     assert_eq!(run.code, expected_code, "{name}");
     run
@@ -57,8 +39,7 @@ fn scratch_file(name: &str, bytes: &[u8]) -> String {
 }
 
 fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(run.stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", run.stdout))
+    serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", run.stdout))
 }
 
 // ---- demo (A2) ----
@@ -75,21 +56,10 @@ fn demo_json() {
     let value = json(&run);
     assert_eq!(value["schema"], "agentk.demo.v1");
     assert_eq!(value["denied"], 3);
-    let decisions: Vec<&str> = value["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["rule"].as_str().unwrap())
-        .collect();
+    let decisions: Vec<&str> = value["steps"].as_array().unwrap().iter().map(|s| s["rule"].as_str().unwrap()).collect();
     assert_eq!(
         decisions,
-        [
-            "observe",
-            "observe",
-            "secret-open-needs-grant",
-            "egress-sensitive-data",
-            "invoke-sensitive-data"
-        ]
+        ["observe", "observe", "secret-open-needs-grant", "egress-sensitive-data", "invoke-sensitive-data"]
     );
 }
 
@@ -101,10 +71,7 @@ fn demo_targets_are_dummy() {
         let target = step["target"].as_str().unwrap();
         let host_part = target.split("://").nth(1).unwrap_or(target);
         let host = host_part.split('/').next().unwrap();
-        assert!(
-            host.ends_with("example.invalid") || target.starts_with("secret://"),
-            "{target}"
-        );
+        assert!(host.ends_with("example.invalid") || target.starts_with("secret://"), "{target}");
     }
 }
 
@@ -151,14 +118,7 @@ fn explain_allowed_with_capability() {
 fn explain_capability_with_no_covering_grant() {
     check(
         "explain_capability_with_no_covering_grant",
-        &[
-            "policy-explain",
-            "--syscall",
-            "secret.open",
-            "--target",
-            "secret://payments-api",
-            "--capability",
-        ],
+        &["policy-explain", "--syscall", "secret.open", "--target", "secret://payments-api", "--capability"],
         exit::DENIED,
     );
 }
@@ -167,16 +127,7 @@ fn explain_capability_with_no_covering_grant() {
 fn explain_unknown_syscall_json() {
     let run = check(
         "explain_unknown_syscall_json",
-        &[
-            "policy-explain",
-            "--syscall",
-            "kernel.reboot",
-            "--target",
-            "now",
-            "--grant",
-            "demo-secret",
-            "--json",
-        ],
+        &["policy-explain", "--syscall", "kernel.reboot", "--target", "now", "--grant", "demo-secret", "--json"],
         exit::DENIED,
     );
     let value = json(&run);
@@ -208,40 +159,19 @@ fn explain_with_profile() {
 
 #[test]
 fn explain_with_policy_file() {
-    let path = scratch_file(
-        "explain-policy.toml",
-        agentk_policy::Profile::Browser.source().as_bytes(),
-    );
-    let run = agentk(&[
-        "policy-explain",
-        "--policy",
-        &path,
-        "--syscall",
-        "secret.open",
-        "--target",
-        "secret://x",
-    ]);
+    let path = scratch_file("explain-policy.toml", agentk_policy::Profile::Browser.source().as_bytes());
+    let run = agentk(&["policy-explain", "--policy", &path, "--syscall", "secret.open", "--target", "secret://x"]);
     assert_eq!(run.code, exit::DENIED, "{}", run.stderr);
-    assert!(
-        run.stdout.starts_with("deny by rule `browser-no-secrets`"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.starts_with("deny by rule `browser-no-secrets`"), "{}", run.stdout);
 }
 
 // ---- policy-check (P5) ----
 
 #[test]
 fn check_valid_policy() {
-    let path = scratch_file(
-        "valid.toml",
-        agentk_policy::Profile::Starter.source().as_bytes(),
-    );
+    let path = scratch_file("valid.toml", agentk_policy::Profile::Starter.source().as_bytes());
     let run = agentk(&["policy-check", &path]);
-    assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (exit::OK, "policy `starter` is valid: 21 rules, 2 grants\n")
-    );
+    assert_eq!((run.code, run.stdout.as_str()), (exit::OK, "policy `starter` is valid: 21 rules, 2 grants\n"));
     let value = json(&agentk(&["policy-check", &path, "--json"]));
     assert_eq!(value["valid"], true);
 }
@@ -252,11 +182,7 @@ fn check_invalid_policy_lists_every_problem() {
         "broken.toml",
         b"version = 1\nname = \"broken\"\n\n[[rules]]\nid = \"no-egress\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"network.send\"]\n\n[[rules]]\nid = \"no-secret-egress\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"network.send\"]\nwhen.labels_any = [\"secret\", \"clasified\"]\n\n[[rules]]\nid = \"rest\"\neffect = \"allow\"\nreason = \"r\"\n",
     );
-    check(
-        "check_invalid_policy",
-        &["policy-check", &path],
-        exit::ERROR,
-    );
+    check("check_invalid_policy", &["policy-check", &path], exit::ERROR);
     let run = agentk(&["policy-check", &path, "--json"]);
     assert_eq!(run.code, exit::ERROR);
     insta::assert_snapshot!("check_invalid_policy_json", run.stdout);
@@ -270,23 +196,11 @@ fn invalid_policy_refused_by_every_command() {
     );
     for args in [
         vec!["demo", "--policy", &path],
-        vec![
-            "policy-explain",
-            "--policy",
-            &path,
-            "--syscall",
-            "model.call",
-            "--target",
-            "m",
-        ],
+        vec!["policy-explain", "--policy", &path, "--syscall", "model.call", "--target", "m"],
     ] {
         let run = agentk(&args);
         assert_eq!(run.code, exit::ERROR, "{args:?}");
-        assert!(
-            run.stderr.contains("catch-all rule `all` allows"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("catch-all rule `all` allows"), "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
 }
@@ -295,11 +209,7 @@ fn invalid_policy_refused_by_every_command() {
 
 #[test]
 fn missing_file() {
-    check(
-        "missing_file",
-        &["policy-check", "/nonexistent/agentk/policy.toml"],
-        exit::ERROR,
-    );
+    check("missing_file", &["policy-check", "/nonexistent/agentk/policy.toml"], exit::ERROR);
 }
 
 #[test]
@@ -325,20 +235,12 @@ fn fifty_megabyte_policy() {
     let path = scratch_dir().join("huge.toml");
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(50 * 1024 * 1024).unwrap();
-    check(
-        "fifty_megabyte_policy",
-        &["policy-check", &path.display().to_string()],
-        exit::ERROR,
-    );
+    check("fifty_megabyte_policy", &["policy-check", &path.display().to_string()], exit::ERROR);
 }
 
 #[test]
 fn deeply_nested_toml() {
-    let text = format!(
-        "version = 1\nname = \"deep\"\nx = {}{}\n",
-        "[".repeat(100_000),
-        "]".repeat(100_000)
-    );
+    let text = format!("version = 1\nname = \"deep\"\nx = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let path = scratch_file("deep.toml", text.as_bytes());
     let run = agentk(&["policy-check", &path]);
     assert_eq!(run.code, exit::ERROR);
@@ -358,10 +260,7 @@ fn json_errors_are_json() {
     assert_eq!(run.code, exit::ERROR);
     let value = json(&run);
     assert_eq!(value["schema"], "agentk.error.v1");
-    assert_eq!(
-        value["error"],
-        "cannot read `/nonexistent/p.toml`: no such file"
-    );
+    assert_eq!(value["error"], "cannot read `/nonexistent/p.toml`: no such file");
 }
 
 // ---- usage ----
@@ -370,36 +269,9 @@ fn json_errors_are_json() {
 fn usage_errors_exit_2() {
     for args in [
         vec!["policy-explain", "--syscall", "model.call"],
-        vec![
-            "policy-explain",
-            "--syscall",
-            "model.call",
-            "--target",
-            "m",
-            "--label",
-            "classified",
-        ],
-        vec![
-            "policy-explain",
-            "--syscall",
-            "x",
-            "--target",
-            "t",
-            "--capability",
-            "--grant",
-            "g",
-        ],
-        vec![
-            "policy-explain",
-            "--syscall",
-            "x",
-            "--target",
-            "t",
-            "--policy",
-            "p",
-            "--profile",
-            "starter",
-        ],
+        vec!["policy-explain", "--syscall", "model.call", "--target", "m", "--label", "classified"],
+        vec!["policy-explain", "--syscall", "x", "--target", "t", "--capability", "--grant", "g"],
+        vec!["policy-explain", "--syscall", "x", "--target", "t", "--policy", "p", "--profile", "starter"],
         vec!["no-such-command"],
         vec![],
     ] {
@@ -412,51 +284,21 @@ fn usage_errors_exit_2() {
 #[test]
 fn bad_argument_values_are_bounded_and_never_echoed_raw() {
     let long = format!("\u{1b}[2J{}", "a".repeat(5000));
-    let run = agentk(&[
-        "policy-explain",
-        "--syscall",
-        "model.call",
-        "--target",
-        "m",
-        "--label",
-        &long,
-    ]);
+    let run = agentk(&["policy-explain", "--syscall", "model.call", "--target", "m", "--label", &long]);
     assert_eq!(run.code, exit::USAGE);
-    assert!(
-        run.stderr.len() < 300 && !run.stderr.contains('\u{1b}'),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.len() < 300 && !run.stderr.contains('\u{1b}'), "{}", run.stderr);
     // A private key pasted where a public key belongs is never printed back.
     let pasted = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
-    let run = agentk(&[
-        "receipt-verify",
-        "--receipt",
-        "r.json",
-        "--trusted-public-key",
-        pasted,
-    ]);
+    let run = agentk(&["receipt-verify", "--receipt", "r.json", "--trusted-public-key", pasted]);
     assert_eq!(run.code, exit::USAGE, "{}", run.stderr);
-    assert!(
-        !run.stderr.contains("ABCDEF") && !run.stdout.contains("ABCDEF"),
-        "{}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("ABCDEF") && !run.stdout.contains("ABCDEF"), "{}", run.stderr);
 }
 
 #[test]
 fn unknown_label_is_named() {
     check(
         "unknown_label",
-        &[
-            "policy-explain",
-            "--syscall",
-            "model.call",
-            "--target",
-            "m",
-            "--label",
-            "classified",
-        ],
+        &["policy-explain", "--syscall", "model.call", "--target", "m", "--label", "classified"],
         exit::USAGE,
     );
 }
@@ -470,21 +312,14 @@ fn unknown_profile() {
 fn help_documents_exit_codes() {
     let run = agentk(&["--help"]);
     assert_eq!(run.code, exit::OK);
-    assert!(
-        run.stdout.contains("3  denied") && run.stdout.contains("4  verification failed"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("3  denied") && run.stdout.contains("4  verification failed"), "{}", run.stdout);
 }
 
 #[test]
 fn policy_show_prints_the_embedded_policy() {
     for profile in agentk_policy::Profile::ALL {
         let run = agentk(&["policy-show", profile.name()]);
-        assert_eq!(
-            (run.code, run.stdout.as_str()),
-            (exit::OK, profile.source())
-        );
+        assert_eq!((run.code, run.stdout.as_str()), (exit::OK, profile.source()));
         let value = json(&agentk(&["policy-show", profile.name(), "--json"]));
         assert_eq!(value["schema"], "agentk.policy-show.v1");
     }

@@ -1,10 +1,6 @@
 //! Key commands through the CLI (C3 to C6), on a hermetic host: no process environment, a
 //! fixed clock, and "randomness" from a fixed test seed, so outputs are snapshot-stable.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 mod common;
 
@@ -14,11 +10,8 @@ use agentk_cli::exit;
 use common::{Run, TestHost, agentk, scratch};
 
 fn check(name: &str, run: &Run, dir: &Path, expected: u8) {
-    let text = format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        run.code, run.stdout, run.stderr
-    )
-    .replace(&dir.display().to_string(), "$DIR");
+    let text = format!("exit: {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr)
+        .replace(&dir.display().to_string(), "$DIR");
     insta::assert_snapshot!(name, text);
     assert_eq!(run.code, expected, "{name}: {}", run.stderr);
 }
@@ -45,23 +38,13 @@ fn keygen_writes_an_owner_only_key_and_never_overwrites() {
     assert_eq!(mode_of(&key), 0o600);
     let contents = std::fs::read_to_string(&key).unwrap();
     assert_eq!(contents.len(), 65);
-    assert!(
-        !run.stdout.contains(contents.trim()),
-        "the secret was printed"
-    );
+    assert!(!run.stdout.contains(contents.trim()), "the secret was printed");
     let again = agentk(&host, &["keygen", "--out", &key]);
     check("keygen_refuses_overwrite", &again, &dir, exit::ERROR);
-    assert_eq!(
-        std::fs::read_to_string(&key).unwrap(),
-        contents,
-        "the key file was changed"
-    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), contents, "the key file was changed");
     let missing_dir = agentk(&host, &["keygen", "--out", &path(&dir, "no/such/dir.key")]);
     assert_eq!(missing_dir.code, exit::ERROR);
-    let json = agentk(
-        &host,
-        &["keygen", "--out", &path(&dir, "second.key"), "--json"],
-    );
+    let json = agentk(&host, &["keygen", "--out", &path(&dir, "second.key"), "--json"]);
     check("keygen_json", &json, &dir, exit::OK);
 }
 
@@ -70,52 +53,25 @@ fn keygen_writes_an_owner_only_key_and_never_overwrites() {
 fn signing_key_shows_source_and_public_half_only() {
     let dir = scratch("signing-key");
     let host = TestHost::new(&[]);
-    check(
-        "signing_key_development",
-        &agentk(&host, &["signing-key"]),
-        &dir,
-        exit::OK,
-    );
-    check(
-        "signing_key_development_json",
-        &agentk(&host, &["signing-key", "--json"]),
-        &dir,
-        exit::OK,
-    );
+    check("signing_key_development", &agentk(&host, &["signing-key"]), &dir, exit::OK);
+    check("signing_key_development_json", &agentk(&host, &["signing-key", "--json"]), &dir, exit::OK);
 
     let hex = "4141414141414141414141414141414141414141414141414141414141414141";
-    let from_hex = agentk(
-        &TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", hex)]),
-        &["signing-key"],
-    );
+    let from_hex = agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", hex)]), &["signing-key"]);
     check("signing_key_hex", &from_hex, &dir, exit::OK);
     assert!(!from_hex.stdout.contains(hex));
 
     let key = path(&dir, "k.key");
     assert_eq!(agentk(&host, &["keygen", "--out", &key]).code, exit::OK);
     let from_file = agentk(
-        &TestHost::new(&[
-            ("AGENTK_SIGNING_KEY_FILE", &key),
-            ("AGENTK_REQUIRE_SIGNING_KEY", "1"),
-        ]),
+        &TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key), ("AGENTK_REQUIRE_SIGNING_KEY", "1")]),
         &["signing-key"],
     );
     check("signing_key_file", &from_file, &dir, exit::OK);
 
-    let refused = agentk(
-        &TestHost::new(&[("AGENTK_REQUIRE_SIGNING_KEY", "1")]),
-        &["signing-key"],
-    );
-    check(
-        "signing_key_require_refuses_development",
-        &refused,
-        &dir,
-        exit::ERROR,
-    );
-    let invalid = agentk(
-        &TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", "zz")]),
-        &["signing-key"],
-    );
+    let refused = agentk(&TestHost::new(&[("AGENTK_REQUIRE_SIGNING_KEY", "1")]), &["signing-key"]);
+    check("signing_key_require_refuses_development", &refused, &dir, exit::ERROR);
+    let invalid = agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", "zz")]), &["signing-key"]);
     check("signing_key_invalid_hex", &invalid, &dir, exit::ERROR);
 }
 
@@ -129,18 +85,12 @@ fn loose_key_file_permissions_are_refused_without_naming_the_path() {
     let key = path(&dir, "k.key");
     assert_eq!(agentk(&host, &["keygen", "--out", &key]).code, exit::OK);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let run = agentk(
-        &TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]),
-        &["signing-key"],
-    );
+    let run = agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]), &["signing-key"]);
     check("signing_key_loose_file", &run, &dir, exit::ERROR);
     assert!(!run.stderr.contains("k.key"));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let run = agentk(
-        &TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]),
-        &["signing-key"],
-    );
+    let run = agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &key)]), &["signing-key"]);
     check("signing_key_loose_directory", &run, &dir, exit::ERROR);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
@@ -154,18 +104,7 @@ fn rotation_round_trip_and_tampering() {
     let next = path(&dir, "next.key");
     let manifest = path(&dir, "rotation.json");
     assert_eq!(agentk(&host, &["keygen", "--out", &current]).code, exit::OK);
-    let run = agentk(
-        &host,
-        &[
-            "key-rotate",
-            "--current",
-            &current,
-            "--next-out",
-            &next,
-            "--manifest",
-            &manifest,
-        ],
-    );
+    let run = agentk(&host, &["key-rotate", "--current", &current, "--next-out", &next, "--manifest", &manifest]);
     check("key_rotate", &run, &dir, exit::OK);
     #[cfg(unix)]
     assert_eq!(mode_of(&next), 0o600);
@@ -176,50 +115,18 @@ fn rotation_round_trip_and_tampering() {
     }
     insta::assert_snapshot!("rotation_manifest", text);
 
-    check(
-        "key_rotate_verify",
-        &agentk(&host, &["key-rotate-verify", "--manifest", &manifest]),
-        &dir,
-        exit::OK,
-    );
+    check("key_rotate_verify", &agentk(&host, &["key-rotate-verify", "--manifest", &manifest]), &dir, exit::OK);
     let previous: serde_json::Value = serde_json::from_str(&text).unwrap();
     let previous_key = previous["previous_public_key"].as_str().unwrap();
-    let pinned = agentk(
-        &host,
-        &[
-            "key-rotate-verify",
-            "--manifest",
-            &manifest,
-            "--trusted-public-key",
-            previous_key,
-            "--json",
-        ],
-    );
+    let pinned =
+        agentk(&host, &["key-rotate-verify", "--manifest", &manifest, "--trusted-public-key", previous_key, "--json"]);
     check("key_rotate_verify_pinned_json", &pinned, &dir, exit::OK);
     let other_key = previous["next_public_key"].as_str().unwrap();
-    let wrong_pin = agentk(
-        &host,
-        &[
-            "key-rotate-verify",
-            "--manifest",
-            &manifest,
-            "--trusted-public-key",
-            other_key,
-        ],
-    );
-    check(
-        "key_rotate_verify_untrusted",
-        &wrong_pin,
-        &dir,
-        exit::VERIFY_FAILED,
-    );
+    let wrong_pin = agentk(&host, &["key-rotate-verify", "--manifest", &manifest, "--trusted-public-key", other_key]);
+    check("key_rotate_verify_untrusted", &wrong_pin, &dir, exit::VERIFY_FAILED);
 
     let tampered = path(&dir, "tampered.json");
-    std::fs::write(
-        &tampered,
-        text.replace("\"timestamp\": 1767225600", "\"timestamp\": 1767225601"),
-    )
-    .unwrap();
+    std::fs::write(&tampered, text.replace("\"timestamp\": 1767225600", "\"timestamp\": 1767225601")).unwrap();
     check(
         "key_rotate_verify_tampered",
         &agentk(&host, &["key-rotate-verify", "--manifest", &tampered]),
@@ -229,45 +136,16 @@ fn rotation_round_trip_and_tampering() {
 
     let again = agentk(
         &host,
-        &[
-            "key-rotate",
-            "--current",
-            &current,
-            "--next-out",
-            &next,
-            "--manifest",
-            &path(&dir, "other.json"),
-        ],
+        &["key-rotate", "--current", &current, "--next-out", &next, "--manifest", &path(&dir, "other.json")],
     );
     assert_eq!(again.code, exit::ERROR);
-    assert!(
-        !Path::new(&path(&dir, "other.json")).exists(),
-        "a refused rotation wrote a manifest"
-    );
-    let bad_pin = agentk(
-        &host,
-        &[
-            "key-rotate-verify",
-            "--manifest",
-            &manifest,
-            "--trusted-public-key",
-            "ABCD",
-        ],
-    );
+    assert!(!Path::new(&path(&dir, "other.json")).exists(), "a refused rotation wrote a manifest");
+    let bad_pin = agentk(&host, &["key-rotate-verify", "--manifest", &manifest, "--trusted-public-key", "ABCD"]);
     assert_eq!(bad_pin.code, exit::USAGE);
     let (third, third_manifest) = (path(&dir, "third.key"), path(&dir, "third.json"));
     let json = agentk(
         &host,
-        &[
-            "key-rotate",
-            "--current",
-            &next,
-            "--next-out",
-            &third,
-            "--manifest",
-            &third_manifest,
-            "--json",
-        ],
+        &["key-rotate", "--current", &next, "--next-out", &third, "--manifest", &third_manifest, "--json"],
     );
     check("key_rotate_json", &json, &dir, exit::OK);
 }
@@ -278,12 +156,9 @@ fn trusted_signers_check_reports_counts_only() {
     let dir = scratch("trusted");
     let host = TestHost::new(&[]);
     let key = |n: u8| {
-        agentk_capability::SigningIdentity::from_secret(
-            &[n; 32],
-            agentk_capability::SignerSource::Embedded,
-        )
-        .public_key()
-        .to_hex()
+        agentk_capability::SigningIdentity::from_secret(&[n; 32], agentk_capability::SignerSource::Embedded)
+            .public_key()
+            .to_hex()
     };
     let manifest = path(&dir, "signers.toml");
     std::fs::write(
@@ -301,15 +176,16 @@ fn trusted_signers_check_reports_counts_only() {
     assert!(!run.stdout.contains(&key(1)));
     check(
         "trusted_signers_check_json",
-        &agentk(
-            &host,
-            &["trusted-signers-check", "--manifest", &manifest, "--json"],
-        ),
+        &agentk(&host, &["trusted-signers-check", "--manifest", &manifest, "--json"]),
         &dir,
         exit::OK,
     );
     let bad = path(&dir, "bad.toml");
-    std::fs::write(&bad, format!("version = 1\n[[signers]]\nlabel = \"ops-a\"\npublic_key = \"{}\"\nprivate_key = \"x\"\n", key(1))).unwrap();
+    std::fs::write(
+        &bad,
+        format!("version = 1\n[[signers]]\nlabel = \"ops-a\"\npublic_key = \"{}\"\nprivate_key = \"x\"\n", key(1)),
+    )
+    .unwrap();
     check(
         "trusted_signers_check_invalid",
         &agentk(&host, &["trusted-signers-check", "--manifest", &bad]),
@@ -319,27 +195,16 @@ fn trusted_signers_check_reports_counts_only() {
 }
 
 fn test_identity(n: u8) -> agentk_capability::SigningIdentity {
-    agentk_capability::SigningIdentity::from_secret(
-        &[n; 32],
-        agentk_capability::SignerSource::Embedded,
-    )
+    agentk_capability::SigningIdentity::from_secret(&[n; 32], agentk_capability::SignerSource::Embedded)
 }
 
 /// Writes a receipt minted by test key `key` under the starter policy, issued at the host's time.
 fn receipt_file(dir: &Path, name: &str, key: &agentk_capability::SigningIdentity) -> String {
     use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId};
     let policy = agentk_policy::Profile::Starter.load().unwrap();
-    let request = agentk_policy::Request::new(
-        "agent-1",
-        agentk_labels::Syscall::SecretOpen,
-        "secret://demo-api",
-    )
-    .presenting("demo-secret");
-    let context = MintContext {
-        id: ReceiptId([5; 16]),
-        now: 1_767_225_600,
-        prev_event: EventHash([1; 32]),
-    };
+    let request = agentk_policy::Request::new("agent-1", agentk_labels::Syscall::SecretOpen, "secret://demo-api")
+        .presenting("demo-secret");
+    let context = MintContext { id: ReceiptId([5; 16]), now: 1_767_225_600, prev_event: EventHash([1; 32]) };
     let (_, encoded) = Ledger::new().mint(&policy, &request, key, context).unwrap();
     let file = path(dir, name);
     std::fs::write(&file, encoded.to_json()).unwrap();
@@ -354,16 +219,7 @@ fn receipt_verify_pins_signers_and_fails_closed() {
     let signer = test_identity(1);
     let receipt = receipt_file(&dir, "receipt.json", &signer);
     let signer_hex = signer.public_key().to_hex();
-    let pinned = agentk(
-        &host,
-        &[
-            "receipt-verify",
-            "--receipt",
-            &receipt,
-            "--trusted-public-key",
-            &signer_hex,
-        ],
-    );
+    let pinned = agentk(&host, &["receipt-verify", "--receipt", &receipt, "--trusted-public-key", &signer_hex]);
     check("receipt_verify_pinned", &pinned, &dir, exit::OK);
     check(
         "receipt_verify_unpinned_json",
@@ -373,106 +229,39 @@ fn receipt_verify_pins_signers_and_fails_closed() {
     );
 
     let other = test_identity(2).public_key().to_hex();
-    let untrusted = agentk(
-        &host,
-        &[
-            "receipt-verify",
-            "--receipt",
-            &receipt,
-            "--trusted-public-key",
-            &other,
-        ],
-    );
-    check(
-        "receipt_verify_untrusted",
-        &untrusted,
-        &dir,
-        exit::VERIFY_FAILED,
-    );
+    let untrusted = agentk(&host, &["receipt-verify", "--receipt", &receipt, "--trusted-public-key", &other]);
+    check("receipt_verify_untrusted", &untrusted, &dir, exit::VERIFY_FAILED);
     assert!(!untrusted.stdout.contains(&signer_hex));
 
     let manifest = path(&dir, "signers.toml");
     std::fs::write(&manifest, format!("version = 1\n[[signers]]\nlabel = \"ops\"\npublic_key = \"{signer_hex}\"\n[[revoked]]\npublic_key = \"{signer_hex}\"\n")).unwrap();
-    let revoked = agentk(
-        &host,
-        &[
-            "receipt-verify",
-            "--receipt",
-            &receipt,
-            "--trusted-signers",
-            &manifest,
-        ],
-    );
-    check(
-        "receipt_verify_revoked",
-        &revoked,
-        &dir,
-        exit::VERIFY_FAILED,
-    );
+    let revoked = agentk(&host, &["receipt-verify", "--receipt", &receipt, "--trusted-signers", &manifest]);
+    check("receipt_verify_revoked", &revoked, &dir, exit::VERIFY_FAILED);
 
     let expired = agentk(
         &host,
-        &[
-            "receipt-verify",
-            "--receipt",
-            &receipt,
-            "--trusted-public-key",
-            &signer_hex,
-            "--now",
-            "1767225660",
-        ],
+        &["receipt-verify", "--receipt", &receipt, "--trusted-public-key", &signer_hex, "--now", "1767225660"],
     );
-    check(
-        "receipt_verify_expired",
-        &expired,
-        &dir,
-        exit::VERIFY_FAILED,
-    );
+    check("receipt_verify_expired", &expired, &dir, exit::VERIFY_FAILED);
 
     let text = std::fs::read_to_string(&receipt).unwrap();
     let tampered = path(&dir, "tampered.json");
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let body = value["receipt"].as_str().unwrap();
-    let flipped = format!(
-        "{}{}",
-        &body[..body.len() - 1],
-        if body.ends_with('0') { '1' } else { '0' }
-    );
+    let flipped = format!("{}{}", &body[..body.len() - 1], if body.ends_with('0') { '1' } else { '0' });
     std::fs::write(&tampered, text.replace(body, &flipped)).unwrap();
-    assert_eq!(
-        agentk(&host, &["receipt-verify", "--receipt", &tampered]).code,
-        exit::VERIFY_FAILED
-    );
+    assert_eq!(agentk(&host, &["receipt-verify", "--receipt", &tampered]).code, exit::VERIFY_FAILED);
     std::fs::write(&tampered, "{\"schema\":\"agentk.receipt.v1\"}").unwrap();
-    assert_eq!(
-        agentk(&host, &["receipt-verify", "--receipt", &tampered]).code,
-        exit::VERIFY_FAILED
-    );
-    assert_eq!(
-        agentk(
-            &host,
-            &["receipt-verify", "--receipt", &path(&dir, "missing.json")]
-        )
-        .code,
-        exit::ERROR
-    );
+    assert_eq!(agentk(&host, &["receipt-verify", "--receipt", &tampered]).code, exit::VERIFY_FAILED);
+    assert_eq!(agentk(&host, &["receipt-verify", "--receipt", &path(&dir, "missing.json")]).code, exit::ERROR);
 }
 
 #[test]
 fn development_signed_artefacts_are_flagged() {
     let dir = scratch("development");
     let host = TestHost::new(&[]);
-    let receipt = receipt_file(
-        &dir,
-        "dev.json",
-        &agentk_capability::SigningIdentity::development(),
-    );
-    check(
-        "receipt_verify_development",
-        &agentk(&host, &["receipt-verify", "--receipt", &receipt]),
-        &dir,
-        exit::OK,
-    );
+    let receipt = receipt_file(&dir, "dev.json", &agentk_capability::SigningIdentity::development());
+    check("receipt_verify_development", &agentk(&host, &["receipt-verify", "--receipt", &receipt]), &dir, exit::OK);
 
     let dev_key = path(&dir, "dev.key");
     let dev_hex = agentk_capability::SigningIdentity::development().expose_secret_for_key_file();
@@ -485,22 +274,9 @@ fn development_signed_artefacts_are_flagged() {
     let manifest = path(&dir, "rotation.json");
     let rotate = agentk(
         &host,
-        &[
-            "key-rotate",
-            "--current",
-            &dev_key,
-            "--next-out",
-            &path(&dir, "real.key"),
-            "--manifest",
-            &manifest,
-        ],
+        &["key-rotate", "--current", &dev_key, "--next-out", &path(&dir, "real.key"), "--manifest", &manifest],
     );
     assert_eq!(rotate.code, exit::OK, "{}", rotate.stderr);
     let verify = agentk(&host, &["key-rotate-verify", "--manifest", &manifest]);
-    check(
-        "key_rotate_verify_from_development",
-        &verify,
-        &dir,
-        exit::OK,
-    );
+    check("key_rotate_verify_from_development", &verify, &dir, exit::OK);
 }

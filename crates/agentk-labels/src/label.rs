@@ -24,14 +24,8 @@ pub enum Label {
 
 impl Label {
     /// Every label, in canonical order.
-    pub const ALL: [Label; 6] = [
-        Label::Trusted,
-        Label::Untrusted,
-        Label::External,
-        Label::Private,
-        Label::Secret,
-        Label::PoisonedSuspect,
-    ];
+    pub const ALL: [Label; 6] =
+        [Label::Trusted, Label::Untrusted, Label::External, Label::Private, Label::Secret, Label::PoisonedSuspect];
 
     /// The label's stable name, as written in policies and logs.
     pub const fn name(self) -> &'static str {
@@ -64,9 +58,7 @@ impl FromStr for Label {
         Label::ALL
             .into_iter()
             .find(|label| label.name() == s)
-            .ok_or_else(|| LabelError::UnknownLabel {
-                name: SafeText::new(s),
-            })
+            .ok_or_else(|| LabelError::UnknownLabel { name: SafeText::new(s) })
     }
 }
 

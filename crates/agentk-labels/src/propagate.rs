@@ -55,9 +55,7 @@ impl Syscall {
 pub fn propagate(kind: &SyscallKind, inputs: LabelSet, outcome: Outcome) -> LabelSet {
     let added = match kind {
         SyscallKind::Known(syscall) => syscall.adds(),
-        SyscallKind::Unknown(_) => {
-            LabelSet::from_labels(&[Label::Untrusted, Label::PoisonedSuspect])
-        }
+        SyscallKind::Unknown(_) => LabelSet::from_labels(&[Label::Untrusted, Label::PoisonedSuspect]),
     };
     let on_error = match outcome {
         Outcome::Ok => LabelSet::EMPTY,

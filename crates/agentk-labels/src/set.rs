@@ -39,11 +39,7 @@ impl LabelSet {
 
     /// The set whose bit pattern is `bits`, or `None` when a bit names no label.
     pub const fn from_bits(bits: u8) -> Option<Self> {
-        if bits & !Self::ALL.0 == 0 {
-            Some(LabelSet(bits))
-        } else {
-            None
-        }
+        if bits & !Self::ALL.0 == 0 { Some(LabelSet(bits)) } else { None }
     }
 
     /// The bit pattern: bit `i` is set when the `i`th label of [`Label::ALL`] is present.
@@ -113,10 +109,7 @@ impl LabelSet {
 
     /// Every label set that is a subset of this one, smallest first.
     pub fn subsets(self) -> impl Iterator<Item = LabelSet> {
-        let mut all: Vec<LabelSet> = (0..=self.0)
-            .filter(|bits| bits & !self.0 == 0)
-            .map(LabelSet)
-            .collect();
+        let mut all: Vec<LabelSet> = (0..=self.0).filter(|bits| bits & !self.0 == 0).map(LabelSet).collect();
         all.sort_by_key(|set| (set.len(), set.0));
         all.into_iter()
     }
@@ -132,9 +125,7 @@ impl Iterator for LabelSetIter {
     type Item = Label;
 
     fn next(&mut self) -> Option<Label> {
-        let label = Label::ALL
-            .into_iter()
-            .find(|label| self.rest & label.bit() != 0)?;
+        let label = Label::ALL.into_iter().find(|label| self.rest & label.bit() != 0)?;
         self.rest &= !label.bit();
         Some(label)
     }
@@ -209,9 +200,7 @@ impl FromStr for LabelSet {
         if s.is_empty() || s == "none" {
             return Ok(LabelSet::EMPTY);
         }
-        s.split(',')
-            .map(|name| name.trim().parse::<Label>())
-            .collect()
+        s.split(',').map(|name| name.trim().parse::<Label>()).collect()
     }
 }
 
@@ -245,9 +234,7 @@ impl<'de> Deserialize<'de> for LabelSet {
                 while let Some(label) = seq.next_element::<Label>()? {
                     seen += 1;
                     if seen > Label::ALL.len() {
-                        return Err(serde::de::Error::custom(
-                            "label list has more entries than there are labels",
-                        ));
+                        return Err(serde::de::Error::custom("label list has more entries than there are labels"));
                     }
                     set = set.with(label);
                 }

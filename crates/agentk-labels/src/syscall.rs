@@ -94,9 +94,7 @@ impl FromStr for Syscall {
             .iter()
             .copied()
             .find(|syscall| syscall.name() == s)
-            .ok_or_else(|| LabelError::UnknownSyscall {
-                name: SafeText::new(s),
-            })
+            .ok_or_else(|| LabelError::UnknownSyscall { name: SafeText::new(s) })
     }
 }
 
@@ -182,13 +180,8 @@ impl UnknownSyscall {
     fn new(raw: &str) -> Self {
         let plausible = !raw.is_empty()
             && raw.len() <= Self::MAX_NAME_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        UnknownSyscall {
-            name: plausible.then(|| raw.into()),
-            len: raw.len(),
-        }
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        UnknownSyscall { name: plausible.then(|| raw.into()), len: raw.len() }
     }
 
     /// The name, when it was well formed enough to keep.
@@ -214,10 +207,7 @@ mod tests {
     fn every_name_round_trips() {
         for &syscall in Syscall::ALL {
             assert_eq!(syscall.name().parse::<Syscall>(), Ok(syscall));
-            assert_eq!(
-                SyscallKind::parse(syscall.name()),
-                SyscallKind::Known(syscall)
-            );
+            assert_eq!(SyscallKind::parse(syscall.name()), SyscallKind::Known(syscall));
         }
     }
 
@@ -240,20 +230,11 @@ mod tests {
 
     #[test]
     fn hostile_unknown_names_are_never_shown() {
-        for raw in [
-            "",
-            "Tool.Invoke",
-            "x\u{1b}[31m",
-            &"a".repeat(65),
-            "tool.invoke ",
-        ] {
+        for raw in ["", "Tool.Invoke", "x\u{1b}[31m", &"a".repeat(65), "tool.invoke "] {
             let kind = SyscallKind::parse(raw);
             assert!(kind.is_unknown(), "{raw:?}");
             let shown = kind.to_string();
-            assert!(
-                shown.starts_with("<malformed syscall name"),
-                "{raw:?} -> {shown}"
-            );
+            assert!(shown.starts_with("<malformed syscall name"), "{raw:?} -> {shown}");
         }
     }
 

@@ -23,10 +23,7 @@ impl SafeText {
         let mut out = String::new();
         for (kept, c) in raw.chars().enumerate() {
             if kept == max_chars {
-                out.push_str(&format!(
-                    "…(+{} bytes)",
-                    raw.len() - raw_prefix_len(raw, kept)
-                ));
+                out.push_str(&format!("…(+{} bytes)", raw.len() - raw_prefix_len(raw, kept)));
                 break;
             }
             if c == '`' || !Self::is_visible(c) && !c.is_control() && !c.is_whitespace() {
@@ -90,10 +87,7 @@ mod tests {
 
     #[test]
     fn invisible_and_reordering_characters_are_escaped() {
-        check(
-            "a\u{202e}b\u{200b}c\u{2066}d\u{301}",
-            "`a\\u{202e}b\\u{200b}c\\u{2066}d\\u{301}`",
-        );
+        check("a\u{202e}b\u{200b}c\u{2066}d\u{301}", "`a\\u{202e}b\\u{200b}c\\u{2066}d\\u{301}`");
         check("café ünïcode", "`café ünïcode`");
         check("tab\there", "`tab\\there`");
     }

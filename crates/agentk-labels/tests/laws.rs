@@ -121,49 +121,20 @@ fn check_propagation(syscall: Syscall, inputs: &str, outcome: Outcome, expected:
 fn responses_are_external_and_errors_suspect() {
     use Outcome::{Error, Ok};
     check_propagation(Syscall::ToolResponse, "none", Ok, "untrusted,external");
-    check_propagation(
-        Syscall::ToolResponse,
-        "none",
-        Error,
-        "untrusted,external,poisoned-suspect",
-    );
-    check_propagation(
-        Syscall::ResourceResponse,
-        "private",
-        Ok,
-        "untrusted,external,private",
-    );
-    check_propagation(
-        Syscall::PromptResponse,
-        "trusted",
-        Error,
-        "trusted,untrusted,external,poisoned-suspect",
-    );
+    check_propagation(Syscall::ToolResponse, "none", Error, "untrusted,external,poisoned-suspect");
+    check_propagation(Syscall::ResourceResponse, "private", Ok, "untrusted,external,private");
+    check_propagation(Syscall::PromptResponse, "trusted", Error, "trusted,untrusted,external,poisoned-suspect");
     check_propagation(Syscall::ToolDescribe, "none", Ok, "untrusted,external");
-    check_propagation(
-        Syscall::NetworkSend,
-        "private",
-        Ok,
-        "untrusted,external,private",
-    );
+    check_propagation(Syscall::NetworkSend, "private", Ok, "untrusted,external,private");
     check_propagation(Syscall::SecretOpen, "trusted", Ok, "trusted,secret");
-    check_propagation(
-        Syscall::ModelCall,
-        "untrusted,private",
-        Ok,
-        "untrusted,private",
-    );
+    check_propagation(Syscall::ModelCall, "untrusted,private", Ok, "untrusted,private");
     check_propagation(Syscall::ContextRead, "none", Ok, "none");
     check_propagation(Syscall::FilePatch, "none", Error, "poisoned-suspect");
 }
 
 #[test]
 fn unknown_kinds_propagate_as_suspect() {
-    let out = propagate(
-        &SyscallKind::parse("kernel.reboot"),
-        LabelSet::EMPTY,
-        Outcome::Ok,
-    );
+    let out = propagate(&SyscallKind::parse("kernel.reboot"), LabelSet::EMPTY, Outcome::Ok);
     assert_eq!(out.to_string(), "untrusted,poisoned-suspect");
 }
 

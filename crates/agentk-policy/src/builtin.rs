@@ -22,12 +22,7 @@ pub enum Profile {
 
 impl Profile {
     /// Every built-in policy.
-    pub const ALL: [Profile; 4] = [
-        Profile::Starter,
-        Profile::Research,
-        Profile::Coding,
-        Profile::Browser,
-    ];
+    pub const ALL: [Profile; 4] = [Profile::Starter, Profile::Research, Profile::Coding, Profile::Browser];
 
     /// The profile's name, as given to `--profile`.
     pub const fn name(self) -> &'static str {
@@ -69,8 +64,6 @@ impl FromStr for Profile {
         Profile::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| PolicyError::UnknownProfile {
-                name: SafeText::new(s),
-            })
+            .ok_or_else(|| PolicyError::UnknownProfile { name: SafeText::new(s) })
     }
 }

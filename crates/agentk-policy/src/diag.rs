@@ -19,12 +19,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub(crate) fn new(lines: &LineIndex<'_>, span: Range<usize>, kind: DiagnosticKind) -> Self {
         let (line, column) = lines.line_column(span.start);
-        Diagnostic {
-            line,
-            column,
-            span,
-            kind,
-        }
+        Diagnostic { line, column, span, kind }
     }
 
     /// The 1-based line of the problem.
@@ -271,10 +266,7 @@ impl fmt::Display for DiagnosticKind {
         match self {
             DiagnosticKind::Syntax { detail } => write!(f, "invalid TOML: {detail}"),
             DiagnosticKind::TooLarge { len, max } => {
-                write!(
-                    f,
-                    "policy is {len} bytes, more than the {max} bytes accepted"
-                )
+                write!(f, "policy is {len} bytes, more than the {max} bytes accepted")
             }
             DiagnosticKind::UnknownKey { table, key, .. } => {
                 write!(f, "unknown key {key} in {table}")
@@ -282,11 +274,7 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::MissingKey { table, key } => {
                 write!(f, "missing key `{key}` in {table}")
             }
-            DiagnosticKind::WrongType {
-                key,
-                expected,
-                found,
-            } => write!(f, "{key} must be {expected}, found {found}"),
+            DiagnosticKind::WrongType { key, expected, found } => write!(f, "{key} must be {expected}, found {found}"),
             DiagnosticKind::UnsupportedVersion { found } => {
                 write!(f, "unsupported policy version {found}")
             }
@@ -296,14 +284,9 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::ReservedId { id } => {
                 write!(f, "rule id {id} is reserved for the final catch-all deny")
             }
-            DiagnosticKind::DuplicateId {
-                what,
-                id,
-                first_line,
-            } => write!(
-                f,
-                "duplicate {what} id {id}, first used on line {first_line}"
-            ),
+            DiagnosticKind::DuplicateId { what, id, first_line } => {
+                write!(f, "duplicate {what} id {id}, first used on line {first_line}")
+            }
             DiagnosticKind::EmptyList { key } => write!(f, "{key} is empty"),
             DiagnosticKind::BadText { key, max } => {
                 write!(f, "{key} must be 1 to {max} characters of text")
@@ -325,38 +308,31 @@ impl fmt::Display for DiagnosticKind {
                 write!(f, "{key} must be between {min} and {max}")
             }
             DiagnosticKind::Contradictory { rule, conflict } => match conflict {
-                Contradiction::AllAndNone(labels) => write!(
-                    f,
-                    "rule {rule} can never match: `{labels}` is in both labels_all and labels_none"
-                ),
-                Contradiction::AnyInsideNone(labels) => write!(
-                    f,
-                    "rule {rule} can never match: every label of labels_any (`{labels}`) is in labels_none"
-                ),
+                Contradiction::AllAndNone(labels) => {
+                    write!(f, "rule {rule} can never match: `{labels}` is in both labels_all and labels_none")
+                }
+                Contradiction::AnyInsideNone(labels) => {
+                    write!(f, "rule {rule} can never match: every label of labels_any (`{labels}`) is in labels_none")
+                }
             },
-            DiagnosticKind::Shadowed { rule, by, by_line } => write!(
-                f,
-                "rule {rule} can never fire: rule {by} on line {by_line} matches every request it matches"
-            ),
-            DiagnosticKind::CatchAllNotLast { rule, unreachable } => write!(
-                f,
-                "catch-all rule {rule} is not last: the {unreachable} rule(s) after it can never fire"
-            ),
-            DiagnosticKind::CatchAllAllows { rule } => write!(
-                f,
-                "catch-all rule {rule} allows: a policy must fall through to deny"
-            ),
+            DiagnosticKind::Shadowed { rule, by, by_line } => {
+                write!(f, "rule {rule} can never fire: rule {by} on line {by_line} matches every request it matches")
+            }
+            DiagnosticKind::CatchAllNotLast { rule, unreachable } => {
+                write!(f, "catch-all rule {rule} is not last: the {unreachable} rule(s) after it can never fire")
+            }
+            DiagnosticKind::CatchAllAllows { rule } => {
+                write!(f, "catch-all rule {rule} allows: a policy must fall through to deny")
+            }
             DiagnosticKind::MissingCatchAll => {
                 write!(f, "policy does not end with a catch-all deny rule")
             }
-            DiagnosticKind::SecretGrantNotExact { grant } => write!(
-                f,
-                "grant {grant} for `secret.open` has a glob target; secret grants name one exact target"
-            ),
-            DiagnosticKind::ShadowedByUnion { rule, by } => write!(
-                f,
-                "rule {rule} can never fire: {by} earlier rules together match every request it matches"
-            ),
+            DiagnosticKind::SecretGrantNotExact { grant } => {
+                write!(f, "grant {grant} for `secret.open` has a glob target; secret grants name one exact target")
+            }
+            DiagnosticKind::ShadowedByUnion { rule, by } => {
+                write!(f, "rule {rule} can never fire: {by} earlier rules together match every request it matches")
+            }
             DiagnosticKind::AllowsEverything => write!(
                 f,
                 "policy allows every request to a target no rule names, whatever its syscall, labels or grant: the final deny never applies"
@@ -364,10 +340,9 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::TooMany { what, max } => {
                 write!(f, "policy has more than {max} {what}")
             }
-            DiagnosticKind::TooComplex => write!(
-                f,
-                "policy is too complex to check for dead rules within the validation budget"
-            ),
+            DiagnosticKind::TooComplex => {
+                write!(f, "policy is too complex to check for dead rules within the validation budget")
+            }
             DiagnosticKind::MoreProblems { hidden } => {
                 write!(f, "{hidden} more problem(s) not shown")
             }
@@ -417,36 +392,27 @@ impl DiagnosticKind {
             DiagnosticKind::UnknownKey { expected, .. } => {
                 format!("expected one of: {}", expected.join(", "))
             }
-            DiagnosticKind::UnsupportedVersion { .. } => {
-                "this AgentK reads policy `version = 1`".to_owned()
-            }
-            DiagnosticKind::UnknownSyscall { .. } => {
-                "docs/syscalls.md lists every syscall name".to_owned()
-            }
+            DiagnosticKind::UnsupportedVersion { .. } => "this AgentK reads policy `version = 1`".to_owned(),
+            DiagnosticKind::UnknownSyscall { .. } => "docs/syscalls.md lists every syscall name".to_owned(),
             DiagnosticKind::UnknownLabel { .. } => {
                 let names: Vec<&str> = agentk_labels::Label::ALL.map(|l| l.name()).to_vec();
                 format!("labels are: {}", names.join(", "))
             }
             DiagnosticKind::InvalidId { .. } => {
-                "ids are 1 to 64 of `a-z`, `0-9` and `-`, starting with a letter or digit"
-                    .to_owned()
+                "ids are 1 to 64 of `a-z`, `0-9` and `-`, starting with a letter or digit".to_owned()
             }
             DiagnosticKind::ReservedId { .. } => "choose another id".to_owned(),
             DiagnosticKind::EmptyList { .. } => {
                 "remove the key to match anything, or name at least one value".to_owned()
             }
-            DiagnosticKind::EmptyWhen { .. } => {
-                "remove `when` to write a catch-all, or add a condition".to_owned()
-            }
+            DiagnosticKind::EmptyWhen { .. } => "remove `when` to write a catch-all, or add a condition".to_owned(),
             DiagnosticKind::InvalidScope { .. } => {
                 "scopes are 1 to 64 of `a-z`, `0-9`, `.`, `_`, `:` and `-`".to_owned()
             }
             DiagnosticKind::Shadowed { .. } | DiagnosticKind::ShadowedByUnion { .. } => {
                 "delete the rule, or move it above the rules that shadow it".to_owned()
             }
-            DiagnosticKind::TooComplex => {
-                "use fewer rules, or shorter target and agent patterns".to_owned()
-            }
+            DiagnosticKind::TooComplex => "use fewer rules, or shorter target and agent patterns".to_owned(),
             DiagnosticKind::CatchAllNotLast { .. } => {
                 "move the catch-all to the end, or give it a condition".to_owned()
             }
@@ -474,9 +440,7 @@ pub(crate) struct LineIndex<'s> {
 
 impl<'s> LineIndex<'s> {
     pub(crate) fn new(source: &'s str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { source, starts }
     }
 
@@ -494,11 +458,7 @@ impl<'s> LineIndex<'s> {
     pub(crate) fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.source.len());
         let start = self.line_start(offset);
-        let column = self
-            .source
-            .get(start..offset)
-            .map_or(0, |s| s.chars().count())
-            + 1;
+        let column = self.source.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
         (self.line(offset), column)
     }
 }

@@ -22,13 +22,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A request by `agent` for `syscall` on `target`, with unlabelled data and no grant.
     pub fn new(agent: &'a str, syscall: impl Into<SyscallKind>, target: &'a str) -> Self {
-        Request {
-            agent,
-            syscall: syscall.into(),
-            target,
-            labels: LabelSet::EMPTY,
-            grant: None,
-        }
+        Request { agent, syscall: syscall.into(), target, labels: LabelSet::EMPTY, grant: None }
     }
 
     /// Sets the labels of the data the syscall consumes (the join of its inputs).
@@ -133,9 +127,7 @@ impl<'p> Fired<'p> {
     pub fn reason(&self) -> &'p str {
         match self {
             Fired::Rule(rule) => rule.reason(),
-            Fired::DefaultDeny(DefaultDenyCause::UnknownSyscall) => {
-                "unknown syscall kinds are always denied"
-            }
+            Fired::DefaultDeny(DefaultDenyCause::UnknownSyscall) => "unknown syscall kinds are always denied",
             Fired::DefaultDeny(DefaultDenyCause::NoRuleMatched) => "no rule matched the request",
         }
     }
@@ -228,11 +220,7 @@ impl Policy {
     pub fn evaluate<'p>(&'p self, request: &Request<'_>) -> Decision<'p> {
         let capability = self.capability_of(request);
         let fired = self.fire(request, request.labels, capability.is_present());
-        let verdict = Verdict {
-            policy: self,
-            fired,
-            capability,
-        };
+        let verdict = Verdict { policy: self, fired, capability };
         match fired.effect() {
             Effect::Allow => Decision::Allow(verdict),
             Effect::Deny => Decision::Deny(verdict),
@@ -248,34 +236,20 @@ impl Policy {
             return Capability::UnknownGrant;
         };
         match request.syscall.known() {
-            Some(syscall) if grant.covers(request.agent, syscall, request.target) => {
-                Capability::Covering(grant)
-            }
+            Some(syscall) if grant.covers(request.agent, syscall, request.target) => Capability::Covering(grant),
             _ => Capability::NotCovering(grant),
         }
     }
 
     /// The rule that fires for `request` with `labels` and capability state `capability`
     /// (the request's own labels and grant are ignored; explanations ask "what if").
-    pub(crate) fn fire(
-        &self,
-        request: &Request<'_>,
-        labels: LabelSet,
-        capability: bool,
-    ) -> Fired<'_> {
+    pub(crate) fn fire(&self, request: &Request<'_>, labels: LabelSet, capability: bool) -> Fired<'_> {
         let SyscallKind::Known(syscall) = request.syscall else {
             return Fired::DefaultDeny(DefaultDenyCause::UnknownSyscall);
         };
-        let probe = Probe {
-            syscall,
-            target: request.target,
-            agent: request.agent,
-            labels,
-            capability,
-        };
-        self.index.first_match(&self.rules, &probe).map_or(
-            Fired::DefaultDeny(DefaultDenyCause::NoRuleMatched),
-            Fired::Rule,
-        )
+        let probe = Probe { syscall, target: request.target, agent: request.agent, labels, capability };
+        self.index
+            .first_match(&self.rules, &probe)
+            .map_or(Fired::DefaultDeny(DefaultDenyCause::NoRuleMatched), Fired::Rule)
     }
 }

@@ -160,9 +160,7 @@ impl<'p> Decision<'p> {
             reason: fired.reason().to_owned(),
             agent: SafeText::new(request.agent()).as_str().to_owned(),
             syscall: syscall_text(request.syscall()),
-            target: SafeText::with_limit(request.target(), MAX_TARGET_CHARS)
-                .as_str()
-                .to_owned(),
+            target: SafeText::with_limit(request.target(), MAX_TARGET_CHARS).as_str().to_owned(),
             source_labels: labels,
             output_labels: allowed.then(|| propagate(request.syscall(), labels, Outcome::Ok)),
             matched: matched(fired, request, labels),
@@ -190,31 +188,16 @@ fn matched(fired: Fired<'_>, request: &Request<'_>, labels: LabelSet) -> Vec<Mat
     let when = rule.when();
     let mut out = Vec::new();
     if let (Some(_), Some(syscall)) = (when.syscalls(), request.syscall().known()) {
-        out.push(Matched::Syscall {
-            syscall: syscall.name().to_owned(),
-        });
+        out.push(Matched::Syscall { syscall: syscall.name().to_owned() });
     }
-    if let Some(p) = when
-        .targets()
-        .and_then(|ps| ps.iter().find(|p| p.matches(request.target())))
-    {
-        out.push(Matched::Target {
-            pattern: p.as_str().to_owned(),
-        });
+    if let Some(p) = when.targets().and_then(|ps| ps.iter().find(|p| p.matches(request.target()))) {
+        out.push(Matched::Target { pattern: p.as_str().to_owned() });
     }
-    if let Some(p) = when
-        .agents()
-        .and_then(|ps| ps.iter().find(|p| p.matches(request.agent())))
-    {
-        out.push(Matched::Agent {
-            pattern: p.as_str().to_owned(),
-        });
+    if let Some(p) = when.agents().and_then(|ps| ps.iter().find(|p| p.matches(request.agent()))) {
+        out.push(Matched::Agent { pattern: p.as_str().to_owned() });
     }
     if let Some(wanted) = when.labels_any() {
-        out.push(Matched::LabelsAny {
-            wanted,
-            found: wanted.meet(labels),
-        });
+        out.push(Matched::LabelsAny { wanted, found: wanted.meet(labels) });
     }
     if let Some(wanted) = when.labels_all() {
         out.push(Matched::LabelsAll { wanted });
@@ -234,50 +217,32 @@ fn matched(fired: Fired<'_>, request: &Request<'_>, labels: LabelSet) -> Vec<Mat
 fn capability_report(capability: Capability<'_>) -> CapabilityReport {
     match capability {
         Capability::NotPresented => CapabilityReport::NotPresented,
-        Capability::Covering(g) => CapabilityReport::Covering {
-            grant: g.id().to_owned(),
-        },
-        Capability::NotCovering(g) => CapabilityReport::NotCovering {
-            grant: g.id().to_owned(),
-        },
+        Capability::Covering(g) => CapabilityReport::Covering { grant: g.id().to_owned() },
+        Capability::NotCovering(g) => CapabilityReport::NotCovering { grant: g.id().to_owned() },
         Capability::UnknownGrant => CapabilityReport::UnknownGrant,
     }
 }
 
 /// Searches for the smallest change that turns the deny into an allow: first a grant alone,
 /// then removing as few labels as possible (without, then with, a grant).
-fn remedy(
-    policy: &Policy,
-    request: &Request<'_>,
-    fired: Fired<'_>,
-    capability: Capability<'_>,
-) -> Remedy {
+fn remedy(policy: &Policy, request: &Request<'_>, fired: Fired<'_>, capability: Capability<'_>) -> Remedy {
     if matches!(fired, Fired::DefaultDeny(DefaultDenyCause::UnknownSyscall)) {
         return Remedy::UnknownSyscall;
     }
     let labels = request.labels();
     let has_capability = capability.is_present();
-    let allows = |labels: LabelSet, capability: bool| match policy.fire(request, labels, capability)
-    {
-        fired @ Fired::Rule(_) if fired.effect() == Effect::Allow => {
-            Some(fired.rule_id().to_owned())
-        }
+    let allows = |labels: LabelSet, capability: bool| match policy.fire(request, labels, capability) {
+        fired @ Fired::Rule(_) if fired.effect() == Effect::Allow => Some(fired.rule_id().to_owned()),
         _ => None,
     };
     if !has_capability && let Some(allowing_rule) = allows(labels, true) {
         let syscall = request.syscall().known();
-        let existing =
-            syscall.and_then(|s| policy.covering_grant(request.agent(), s, request.target()));
+        let existing = syscall.and_then(|s| policy.covering_grant(request.agent(), s, request.target()));
         return match existing {
-            Some(grant) => Remedy::PresentGrant {
-                grant: grant.id().to_owned(),
-                allowing_rule,
-            },
+            Some(grant) => Remedy::PresentGrant { grant: grant.id().to_owned(), allowing_rule },
             None => Remedy::OperatorGrant {
                 syscall: syscall_text(request.syscall()),
-                target: SafeText::with_limit(request.target(), MAX_TARGET_CHARS)
-                    .as_str()
-                    .to_owned(),
+                target: SafeText::with_limit(request.target(), MAX_TARGET_CHARS).as_str().to_owned(),
                 allowing_rule,
             },
         };
@@ -300,11 +265,7 @@ fn remedy(
 /// The human form, several lines, no trailing newline.
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{} by rule `{}`: {}",
-            self.decision, self.rule, self.reason
-        )?;
+        writeln!(f, "{} by rule `{}`: {}", self.decision, self.rule, self.reason)?;
         writeln!(f, "  sink: {} on `{}`", self.syscall, self.target)?;
         writeln!(f, "  agent: `{}`", self.agent)?;
         writeln!(f, "  source labels: {}", self.source_labels)?;
@@ -350,14 +311,9 @@ impl fmt::Display for CapabilityReport {
                 write!(f, "grant `{grant}` covers this request")
             }
             CapabilityReport::NotCovering { grant } => {
-                write!(
-                    f,
-                    "grant `{grant}` was presented but does not cover this agent, syscall and target"
-                )
+                write!(f, "grant `{grant}` was presented but does not cover this agent, syscall and target")
             }
-            CapabilityReport::UnknownGrant => {
-                f.write_str("the presented grant id is not in the policy")
-            }
+            CapabilityReport::UnknownGrant => f.write_str("the presented grant id is not in the policy"),
         }
     }
 }
@@ -365,26 +321,14 @@ impl fmt::Display for CapabilityReport {
 impl fmt::Display for Remedy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Remedy::PresentGrant {
-                grant,
-                allowing_rule,
-            } => write!(
-                f,
-                "present operator grant `{grant}` (rule `{allowing_rule}` would then allow)"
-            ),
-            Remedy::OperatorGrant {
-                syscall,
-                target,
-                allowing_rule,
-            } => write!(
+            Remedy::PresentGrant { grant, allowing_rule } => {
+                write!(f, "present operator grant `{grant}` (rule `{allowing_rule}` would then allow)")
+            }
+            Remedy::OperatorGrant { syscall, target, allowing_rule } => write!(
                 f,
                 "an operator grant for {syscall} on `{target}`, presented with the request (rule `{allowing_rule}` would then allow)"
             ),
-            Remedy::Declassify {
-                labels,
-                with_grant,
-                allowing_rule,
-            } => {
+            Remedy::Declassify { labels, with_grant, allowing_rule } => {
                 write!(
                     f,
                     "no grant alone helps; the data would have to lose {labels} through a human declassification"
@@ -394,12 +338,10 @@ impl fmt::Display for Remedy {
                 }
                 write!(f, " (rule `{allowing_rule}` would then allow)")
             }
-            Remedy::PolicyForbids => f.write_str(
-                "nothing short of a policy change: no grant or declassification allows this",
-            ),
-            Remedy::UnknownSyscall => {
-                f.write_str("nothing: unknown syscall kinds are always denied")
+            Remedy::PolicyForbids => {
+                f.write_str("nothing short of a policy change: no grant or declassification allows this")
             }
+            Remedy::UnknownSyscall => f.write_str("nothing: unknown syscall kinds are always denied"),
         }
     }
 }

@@ -43,10 +43,7 @@ impl RuleIndex {
                     let prefixes: Option<Vec<&[u8]>> = rule.when.targets().and_then(|patterns| {
                         patterns
                             .iter()
-                            .map(|p| {
-                                Some(p.literal_prefix().as_bytes())
-                                    .filter(|prefix| !prefix.is_empty())
-                            })
+                            .map(|p| Some(p.literal_prefix().as_bytes()).filter(|prefix| !prefix.is_empty()))
                             .collect()
                     });
                     match prefixes {
@@ -78,24 +75,12 @@ impl RuleIndex {
         // The earliest open hit bounds the search among prefixed rules.
         let mut best = index.open.iter().copied().find(|i| hit(i));
         let bytes = probe.target.as_bytes();
-        for &len in index
-            .prefix_lens
-            .iter()
-            .take_while(|&&len| len <= bytes.len())
-        {
-            let Some(list) = bytes
-                .get(..len)
-                .and_then(|prefix| index.by_prefix.get(prefix))
-            else {
+        for &len in index.prefix_lens.iter().take_while(|&&len| len <= bytes.len()) {
+            let Some(list) = bytes.get(..len).and_then(|prefix| index.by_prefix.get(prefix)) else {
                 continue;
             };
             let bound = best.unwrap_or(usize::MAX);
-            if let Some(i) = list
-                .iter()
-                .copied()
-                .take_while(|&i| i < bound)
-                .find(|i| hit(i))
-            {
+            if let Some(i) = list.iter().copied().take_while(|&i| i < bound).find(|i| hit(i)) {
                 best = Some(i);
             }
         }

@@ -267,9 +267,7 @@ impl Grant {
 
     /// Whether it covers `agent` doing `syscall` on `target`.
     pub fn covers(&self, agent: &str, syscall: Syscall, target: &str) -> bool {
-        self.syscall == syscall
-            && self.target.matches(target)
-            && self.agents.iter().any(|p| p.matches(agent))
+        self.syscall == syscall && self.target.matches(target) && self.agents.iter().any(|p| p.matches(agent))
     }
 }
 
@@ -313,30 +311,12 @@ impl Policy {
 
     /// The first grant that covers `agent` doing `syscall` on `target`.
     pub fn covering_grant(&self, agent: &str, syscall: Syscall, target: &str) -> Option<&Grant> {
-        self.grants
-            .iter()
-            .find(|g| g.covers(agent, syscall, target))
+        self.grants.iter().find(|g| g.covers(agent, syscall, target))
     }
 
-    pub(crate) fn new(
-        name: String,
-        description: Option<String>,
-        rules: Vec<Rule>,
-        grants: Vec<Grant>,
-    ) -> Self {
+    pub(crate) fn new(name: String, description: Option<String>, rules: Vec<Rule>, grants: Vec<Grant>) -> Self {
         let index = RuleIndex::new(&rules);
-        let grant_index = grants
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.id.clone(), i))
-            .collect();
-        Policy {
-            name,
-            description,
-            rules,
-            grants,
-            grant_index,
-            index,
-        }
+        let grant_index = grants.iter().enumerate().map(|(i, g)| (g.id.clone(), i)).collect();
+        Policy { name, description, rules, grants, grant_index, index }
     }
 }

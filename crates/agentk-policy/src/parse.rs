@@ -20,24 +20,8 @@ pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
 const ROOT_KEYS: &[&str] = &["version", "name", "description", "grants", "rules"];
 const RULE_KEYS: &[&str] = &["id", "effect", "reason", "when"];
-const WHEN_KEYS: &[&str] = &[
-    "syscalls",
-    "targets",
-    "agents",
-    "labels_any",
-    "labels_all",
-    "labels_none",
-    "capability",
-];
-const GRANT_KEYS: &[&str] = &[
-    "id",
-    "agents",
-    "syscall",
-    "target",
-    "scope",
-    "uses",
-    "ttl_seconds",
-];
+const WHEN_KEYS: &[&str] = &["syscalls", "targets", "agents", "labels_any", "labels_all", "labels_none", "capability"];
+const GRANT_KEYS: &[&str] = &["id", "agents", "syscall", "target", "scope", "uses", "ttl_seconds"];
 
 /// The id reserved for the final catch-all deny and for the built-in deny of unknown syscalls.
 pub const DEFAULT_DENY: &str = "default-deny";
@@ -54,31 +38,17 @@ type Value<'i> = Spanned<DeValue<'i>>;
 type Located<'t> = (&'t str, Range<usize>);
 
 pub(crate) fn parse(source: &str) -> Result<Policy, Vec<Diagnostic>> {
-    let mut cx = Cx {
-        source,
-        lines: LineIndex::new(source),
-        diagnostics: Vec::new(),
-        hidden: 0,
-        budget: SHADOW_BUDGET,
-    };
+    let mut cx =
+        Cx { source, lines: LineIndex::new(source), diagnostics: Vec::new(), hidden: 0, budget: SHADOW_BUDGET };
     if source.len() > MAX_POLICY_BYTES {
-        cx.report(
-            0..0,
-            DiagnosticKind::TooLarge {
-                len: source.len(),
-                max: MAX_POLICY_BYTES,
-            },
-        );
+        cx.report(0..0, DiagnosticKind::TooLarge { len: source.len(), max: MAX_POLICY_BYTES });
         return Err(cx.diagnostics);
     }
     let (document, errors) = DeTable::parse_recoverable(source);
     if !errors.is_empty() {
         for error in errors {
             let detail = error.message().trim_end_matches('\n').replace('\n', "; ");
-            cx.report(
-                error.span().unwrap_or(0..0),
-                DiagnosticKind::Syntax { detail },
-            );
+            cx.report(error.span().unwrap_or(0..0), DiagnosticKind::Syntax { detail });
         }
         return Err(cx.finish());
     }
@@ -117,24 +87,18 @@ struct DraftRule {
 impl Cx<'_> {
     /// The diagnostics in source order, with a final count of any not shown.
     fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics
-            .sort_by_key(|d| (d.span().start, d.span().end));
+        self.diagnostics.sort_by_key(|d| (d.span().start, d.span().end));
         if self.hidden > 0 {
             let end = self.source.len();
             let hidden = self.hidden;
-            self.diagnostics.push(Diagnostic::new(
-                &self.lines,
-                end..end,
-                DiagnosticKind::MoreProblems { hidden },
-            ));
+            self.diagnostics.push(Diagnostic::new(&self.lines, end..end, DiagnosticKind::MoreProblems { hidden }));
         }
         self.diagnostics
     }
 
     fn report(&mut self, span: Range<usize>, kind: DiagnosticKind) {
         if self.diagnostics.len() < MAX_DIAGNOSTICS {
-            self.diagnostics
-                .push(Diagnostic::new(&self.lines, span, kind));
+            self.diagnostics.push(Diagnostic::new(&self.lines, span, kind));
         } else {
             self.hidden += 1;
         }
@@ -151,22 +115,10 @@ impl Cx<'_> {
         if let Some((version, span)) = version
             && version != 1
         {
-            self.report(
-                span,
-                DiagnosticKind::UnsupportedVersion {
-                    found: SafeText::new(&version.to_string()),
-                },
-            );
+            self.report(span, DiagnosticKind::UnsupportedVersion { found: SafeText::new(&version.to_string()) });
         }
         let name = self.text(root, &whole, "", "name", MAX_NAME_CHARS, true);
-        let description = self.text(
-            root,
-            &whole,
-            "",
-            "description",
-            MAX_DESCRIPTION_CHARS,
-            false,
-        );
+        let description = self.text(root, &whole, "", "description", MAX_DESCRIPTION_CHARS, false);
         let grants = self.grants(root);
         let rules = self.rules(root);
         Some(Policy::new(name?, description, rules?, grants?))
@@ -179,13 +131,7 @@ impl Cx<'_> {
         };
         if list.len() > MAX_RULES {
             let at = find(root, "grants").map_or(0..0, Spanned::span);
-            self.report(
-                at,
-                DiagnosticKind::TooMany {
-                    what: "grants",
-                    max: MAX_RULES,
-                },
-            );
+            self.report(at, DiagnosticKind::TooMany { what: "grants", max: MAX_RULES });
             return None;
         }
         let mut grants = Vec::new();
@@ -198,11 +144,7 @@ impl Cx<'_> {
                 if let Some(&first_line) = ids.get(&grant.id) {
                     self.report(
                         span.clone(),
-                        DiagnosticKind::DuplicateId {
-                            what: "grant",
-                            id: SafeText::new(&grant.id),
-                            first_line,
-                        },
+                        DiagnosticKind::DuplicateId { what: "grant", id: SafeText::new(&grant.id), first_line },
                     );
                 } else {
                     ids.insert(grant.id.clone(), grant.line);
@@ -230,12 +172,7 @@ impl Cx<'_> {
             return None;
         }
         if syscall == Syscall::SecretOpen && !target.is_exact() {
-            self.report(
-                span.clone(),
-                DiagnosticKind::SecretGrantNotExact {
-                    grant: SafeText::new(&id.0),
-                },
-            );
+            self.report(span.clone(), DiagnosticKind::SecretGrantNotExact { grant: SafeText::new(&id.0) });
         }
         Some(Grant {
             id: id.0,
@@ -253,13 +190,7 @@ impl Cx<'_> {
         let list = self.tables(root, "rules", true)?;
         if list.len() > MAX_RULES {
             let at = find(root, "rules").map_or(0..0, Spanned::span);
-            self.report(
-                at,
-                DiagnosticKind::TooMany {
-                    what: "rules",
-                    max: MAX_RULES,
-                },
-            );
+            self.report(at, DiagnosticKind::TooMany { what: "rules", max: MAX_RULES });
             return None;
         }
         let drafts: Vec<DraftRule> = list
@@ -288,21 +219,12 @@ impl Cx<'_> {
         let reason = self.text(table, &span, path, "reason", MAX_REASON_CHARS, true);
         let when = match find(table, "when") {
             None => Some(Conditions::default()),
-            Some(value) => self.when(
-                value,
-                &format!("{path}.when"),
-                id.as_ref().map(|i| i.0.as_str()),
-            ),
+            Some(value) => self.when(value, &format!("{path}.when"), id.as_ref().map(|i| i.0.as_str())),
         };
         let rule = match (&id, effect, reason, when) {
-            (Some((id, _)), Some(effect), Some(reason), Some(when)) if known => Some(Rule::new(
-                id.clone(),
-                effect,
-                reason,
-                when,
-                self.line(&span),
-                self.lines.line_start(span.start),
-            )),
+            (Some((id, _)), Some(effect), Some(reason), Some(when)) if known => {
+                Some(Rule::new(id.clone(), effect, reason, when, self.line(&span), self.lines.line_start(span.start)))
+            }
             _ => None,
         };
         DraftRule { id, span, rule }
@@ -315,12 +237,7 @@ impl Cx<'_> {
             return None;
         };
         if table.is_empty() {
-            self.report(
-                span,
-                DiagnosticKind::EmptyWhen {
-                    rule: SafeText::new(rule.unwrap_or("?")),
-                },
-            );
+            self.report(span, DiagnosticKind::EmptyWhen { rule: SafeText::new(rule.unwrap_or("?")) });
             return None;
         }
         let known = self.check_keys(table, path, WHEN_KEYS);
@@ -356,27 +273,15 @@ impl Cx<'_> {
             if let Some(&first_line) = first.get(id.as_str()) {
                 self.report(
                     id_span.clone(),
-                    DiagnosticKind::DuplicateId {
-                        what: "rule",
-                        id: SafeText::new(id),
-                        first_line,
-                    },
+                    DiagnosticKind::DuplicateId { what: "rule", id: SafeText::new(id), first_line },
                 );
             } else {
                 first.insert(id, self.line(&draft.span));
             }
-            let final_deny = index == last
-                && draft
-                    .rule
-                    .as_ref()
-                    .is_some_and(|r| r.is_catch_all() && r.effect == Effect::Deny);
+            let final_deny =
+                index == last && draft.rule.as_ref().is_some_and(|r| r.is_catch_all() && r.effect == Effect::Deny);
             if id == DEFAULT_DENY && !final_deny && draft.rule.is_some() {
-                self.report(
-                    id_span.clone(),
-                    DiagnosticKind::ReservedId {
-                        id: SafeText::new(id),
-                    },
-                );
+                self.report(id_span.clone(), DiagnosticKind::ReservedId { id: SafeText::new(id) });
             }
         }
     }
@@ -386,22 +291,14 @@ impl Cx<'_> {
             let at = self.rule_span(rule);
             if rule.label_table == 0 {
                 let when = &rule.when;
-                let all_none = when
-                    .labels_all
-                    .unwrap_or(LabelSet::EMPTY)
-                    .meet(when.labels_none.unwrap_or(LabelSet::EMPTY));
+                let all_none =
+                    when.labels_all.unwrap_or(LabelSet::EMPTY).meet(when.labels_none.unwrap_or(LabelSet::EMPTY));
                 let conflict = if all_none.is_empty() {
                     Contradiction::AnyInsideNone(when.labels_any.unwrap_or(LabelSet::EMPTY))
                 } else {
                     Contradiction::AllAndNone(all_none)
                 };
-                self.report(
-                    at,
-                    DiagnosticKind::Contradictory {
-                        rule: SafeText::new(&rule.id),
-                        conflict,
-                    },
-                );
+                self.report(at, DiagnosticKind::Contradictory { rule: SafeText::new(&rule.id), conflict });
                 continue;
             }
             // Earlier rules that match every target and agent this rule matches. Among them,
@@ -452,13 +349,7 @@ impl Cx<'_> {
                     },
                 );
             } else if coverers > 1 && !rule.is_catch_all() && covered_by(&union, rule) {
-                self.report(
-                    at,
-                    DiagnosticKind::ShadowedByUnion {
-                        rule: SafeText::new(&rule.id),
-                        by: coverers,
-                    },
-                );
+                self.report(at, DiagnosticKind::ShadowedByUnion { rule: SafeText::new(&rule.id), by: coverers });
             }
         }
     }
@@ -469,10 +360,7 @@ impl Cx<'_> {
     /// all 18 x 64 x 2 syscall, label-set and capability cells with the rules that match every
     /// target and agent.
     fn check_allows_everything(&mut self, rules: &[Rule]) {
-        if rules
-            .iter()
-            .any(|r| r.is_catch_all() && r.effect == Effect::Allow)
-        {
+        if rules.iter().any(|r| r.is_catch_all() && r.effect == Effect::Allow) {
             return; // Reported as `catch-all-allows` already.
         }
         let universal: Vec<&Rule> = rules
@@ -500,11 +388,7 @@ impl Cx<'_> {
 
     /// Whether every string `narrow` matches is matched by `wide` (sound, see
     /// [`Pattern::subsumes`]); `None` when the work budget ran out.
-    fn patterns_cover(
-        &mut self,
-        wide: Option<&[Pattern]>,
-        narrow: Option<&[Pattern]>,
-    ) -> Option<bool> {
+    fn patterns_cover(&mut self, wide: Option<&[Pattern]>, narrow: Option<&[Pattern]>) -> Option<bool> {
         let (wide, narrow) = match (wide, narrow) {
             (None, _) => return Some(true),
             (Some(wide), None) => return Some(wide.iter().any(Pattern::is_universal)),
@@ -536,19 +420,11 @@ impl Cx<'_> {
             if unreachable > 0 {
                 self.report(
                     self.rule_span(rule),
-                    DiagnosticKind::CatchAllNotLast {
-                        rule: SafeText::new(&rule.id),
-                        unreachable,
-                    },
+                    DiagnosticKind::CatchAllNotLast { rule: SafeText::new(&rule.id), unreachable },
                 );
             }
             if rule.effect == Effect::Allow {
-                self.report(
-                    self.rule_span(rule),
-                    DiagnosticKind::CatchAllAllows {
-                        rule: SafeText::new(&rule.id),
-                    },
-                );
+                self.report(self.rule_span(rule), DiagnosticKind::CatchAllAllows { rule: SafeText::new(&rule.id) });
             }
         }
         match drafts.last() {
@@ -556,9 +432,7 @@ impl Cx<'_> {
                 let at = find(root, "rules").map_or(0..0, Spanned::span);
                 self.report(at, DiagnosticKind::MissingCatchAll);
             }
-            Some(DraftRule {
-                rule: Some(last), ..
-            }) if !last.is_catch_all() => {
+            Some(DraftRule { rule: Some(last), .. }) if !last.is_catch_all() => {
                 self.report(self.rule_span(last), DiagnosticKind::MissingCatchAll);
             }
             Some(_) => {}
@@ -573,12 +447,7 @@ impl Cx<'_> {
     // ---- Typed field readers. Each reports its own problems and returns None on any. ----
 
     /// Reports every key not in `allowed`; answers whether all were known.
-    fn check_keys(
-        &mut self,
-        table: &DeTable<'_>,
-        path: &str,
-        allowed: &'static [&'static str],
-    ) -> bool {
+    fn check_keys(&mut self, table: &DeTable<'_>, path: &str, allowed: &'static [&'static str]) -> bool {
         let mut all_known = true;
         for (key, _) in table.iter() {
             if !allowed.contains(&key.get_ref().as_ref()) {
@@ -599,11 +468,7 @@ impl Cx<'_> {
     fn wrong_type(&mut self, path: &str, value: &Value<'_>, expected: &'static str) {
         self.report(
             value.span(),
-            DiagnosticKind::WrongType {
-                key: KeyPath(path.to_owned()),
-                expected,
-                found: value.get_ref().type_str(),
-            },
+            DiagnosticKind::WrongType { key: KeyPath(path.to_owned()), expected, found: value.get_ref().type_str() },
         );
     }
 
@@ -618,13 +483,7 @@ impl Cx<'_> {
         let value = find(table, key);
         if value.is_none() && required {
             let table_path = if path.is_empty() { "policy" } else { path };
-            self.report(
-                span.clone(),
-                DiagnosticKind::MissingKey {
-                    table: KeyPath(table_path.to_owned()),
-                    key,
-                },
-            );
+            self.report(span.clone(), DiagnosticKind::MissingKey { table: KeyPath(table_path.to_owned()), key });
         }
         value
     }
@@ -659,13 +518,7 @@ impl Cx<'_> {
         let (text, at) = self.string(table, span, path, key, required)?;
         let chars = text.chars().count();
         if text.trim().is_empty() || chars > max || text.chars().any(char::is_control) {
-            self.report(
-                at,
-                DiagnosticKind::BadText {
-                    key: KeyPath(join(path, key)),
-                    max,
-                },
-            );
+            self.report(at, DiagnosticKind::BadText { key: KeyPath(join(path, key)), max });
             return None;
         }
         Some(text.to_owned())
@@ -680,10 +533,7 @@ impl Cx<'_> {
         required: bool,
     ) -> Option<(i128, Range<usize>)> {
         let value = self.required(table, span, path, key, required)?;
-        let parsed = value
-            .get_ref()
-            .as_integer()
-            .and_then(|int| i128::from_str_radix(int.as_str(), int.radix()).ok());
+        let parsed = value.get_ref().as_integer().and_then(|int| i128::from_str_radix(int.as_str(), int.radix()).ok());
         if parsed.is_none() {
             self.wrong_type(&join(path, key), value, "an integer");
         }
@@ -702,14 +552,7 @@ impl Cx<'_> {
         match u64::try_from(number) {
             Ok(n) if (1..=max).contains(&n) => Some(n),
             _ => {
-                self.report(
-                    at,
-                    DiagnosticKind::OutOfRange {
-                        key: KeyPath(join(path, key)),
-                        min: 1,
-                        max,
-                    },
-                );
+                self.report(at, DiagnosticKind::OutOfRange { key: KeyPath(join(path, key)), min: 1, max });
                 None
             }
         }
@@ -732,12 +575,7 @@ impl Cx<'_> {
             return None;
         };
         if items.is_empty() {
-            self.report(
-                value.span(),
-                DiagnosticKind::EmptyList {
-                    key: KeyPath(key_path),
-                },
-            );
+            self.report(value.span(), DiagnosticKind::EmptyList { key: KeyPath(key_path) });
             return None;
         }
         let mut out = Vec::with_capacity(items.len());
@@ -763,13 +601,7 @@ impl Cx<'_> {
     ) -> Option<(String, Range<usize>)> {
         let (id, at) = self.string(table, span, path, "id", true)?;
         if !is_slug(id, b"-") {
-            self.report(
-                at,
-                DiagnosticKind::InvalidId {
-                    what,
-                    id: SafeText::new(id),
-                },
-            );
+            self.report(at, DiagnosticKind::InvalidId { what, id: SafeText::new(id) });
             return None;
         }
         Some((id.to_owned(), at))
@@ -778,12 +610,7 @@ impl Cx<'_> {
     fn scope(&mut self, table: &DeTable<'_>, span: &Range<usize>, path: &str) -> Option<String> {
         let (scope, at) = self.string(table, span, path, "scope", true)?;
         if !is_slug(scope, b"-._:") {
-            self.report(
-                at,
-                DiagnosticKind::InvalidScope {
-                    scope: SafeText::new(scope),
-                },
-            );
+            self.report(at, DiagnosticKind::InvalidScope { scope: SafeText::new(scope) });
             return None;
         }
         Some(scope.to_owned())
@@ -795,22 +622,13 @@ impl Cx<'_> {
             "allow" => Some(Effect::Allow),
             "deny" => Some(Effect::Deny),
             other => {
-                self.report(
-                    at,
-                    DiagnosticKind::InvalidEffect {
-                        found: SafeText::new(other),
-                    },
-                );
+                self.report(at, DiagnosticKind::InvalidEffect { found: SafeText::new(other) });
                 None
             }
         }
     }
 
-    fn capability(
-        &mut self,
-        table: &DeTable<'_>,
-        path: &str,
-    ) -> Option<Option<CapabilityCondition>> {
+    fn capability(&mut self, table: &DeTable<'_>, path: &str) -> Option<Option<CapabilityCondition>> {
         let Some((value, at)) = self.string(table, &(0..0), path, "capability", false) else {
             // Absent is fine; a wrong type has been reported and `find` tells them apart.
             return find(table, "capability").is_none().then_some(None);
@@ -819,12 +637,7 @@ impl Cx<'_> {
             "present" => Some(Some(CapabilityCondition::Present)),
             "missing" => Some(Some(CapabilityCondition::Missing)),
             other => {
-                self.report(
-                    at,
-                    DiagnosticKind::InvalidCapability {
-                        found: SafeText::new(other),
-                    },
-                );
+                self.report(at, DiagnosticKind::InvalidCapability { found: SafeText::new(other) });
                 None
             }
         }
@@ -839,30 +652,17 @@ impl Cx<'_> {
         match name.parse::<Syscall>() {
             Ok(syscall) => Some(syscall),
             Err(_) => {
-                self.report(
-                    at,
-                    DiagnosticKind::UnknownSyscall {
-                        name: SafeText::new(name),
-                    },
-                );
+                self.report(at, DiagnosticKind::UnknownSyscall { name: SafeText::new(name) });
                 None
             }
         }
     }
 
-    fn syscall_list(
-        &mut self,
-        table: &DeTable<'_>,
-        span: &Range<usize>,
-        path: &str,
-    ) -> Option<Option<Vec<Syscall>>> {
+    fn syscall_list(&mut self, table: &DeTable<'_>, span: &Range<usize>, path: &str) -> Option<Option<Vec<Syscall>>> {
         let Some(names) = self.string_list(table, span, path, "syscalls", false)? else {
             return Some(None);
         };
-        let parsed: Vec<Option<Syscall>> = names
-            .into_iter()
-            .map(|(name, at)| self.known_syscall(name, at))
-            .collect();
+        let parsed: Vec<Option<Syscall>> = names.into_iter().map(|(name, at)| self.known_syscall(name, at)).collect();
         let mut list: Vec<Syscall> = parsed.into_iter().collect::<Option<_>>()?;
         list.sort();
         list.dedup();
@@ -885,12 +685,7 @@ impl Cx<'_> {
             match name.parse() {
                 Ok(label) => set = set.with(label),
                 Err(_) => {
-                    self.report(
-                        at,
-                        DiagnosticKind::UnknownLabel {
-                            name: SafeText::new(name),
-                        },
-                    );
+                    self.report(at, DiagnosticKind::UnknownLabel { name: SafeText::new(name) });
                     ok = false;
                 }
             }
@@ -898,13 +693,7 @@ impl Cx<'_> {
         ok.then_some(Some(set))
     }
 
-    fn pattern(
-        &mut self,
-        table: &DeTable<'_>,
-        span: &Range<usize>,
-        path: &str,
-        key: &'static str,
-    ) -> Option<Pattern> {
+    fn pattern(&mut self, table: &DeTable<'_>, span: &Range<usize>, path: &str, key: &'static str) -> Option<Pattern> {
         let (text, at) = self.string(table, span, path, key, true)?;
         self.checked_pattern(text, at, &join(path, key))
     }
@@ -913,13 +702,7 @@ impl Cx<'_> {
         match Pattern::new(text) {
             Ok(pattern) => Some(pattern),
             Err(problem) => {
-                self.report(
-                    at,
-                    DiagnosticKind::InvalidPattern {
-                        key: KeyPath(key_path.to_owned()),
-                        problem,
-                    },
-                );
+                self.report(at, DiagnosticKind::InvalidPattern { key: KeyPath(key_path.to_owned()), problem });
                 None
             }
         }
@@ -939,10 +722,8 @@ impl Cx<'_> {
             return T::absent();
         };
         let key_path = join(path, key);
-        let parsed: Vec<Option<Pattern>> = texts
-            .into_iter()
-            .map(|(text, at)| self.checked_pattern(text, at, &key_path))
-            .collect();
+        let parsed: Vec<Option<Pattern>> =
+            texts.into_iter().map(|(text, at)| self.checked_pattern(text, at, &key_path)).collect();
         Some(T::from_patterns(parsed.into_iter().collect::<Option<_>>()?))
     }
 
@@ -996,31 +777,20 @@ impl FromPatterns for Option<Vec<Pattern>> {
 }
 
 fn find<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Value<'i>> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == key)
-        .map(|(_, v)| v)
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 /// 1 to 64 characters: a lowercase letter or digit, then lowercase letters, digits or `extra`.
 fn is_slug(text: &str, extra: &[u8]) -> bool {
     let bytes = text.as_bytes();
-    let first_ok = bytes
-        .first()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let first_ok = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     first_ok
         && bytes.len() <= 64
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(b))
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(b))
 }
 
 /// The (label set, capability) cells a rule's conditions accept, as a 128-bit row: bit
@@ -1030,9 +800,7 @@ fn cells(rule: &Rule) -> u128 {
         .filter(|bits| rule.label_table >> bits & 1 != 0)
         .flat_map(|bits| [(bits, 0u8), (bits, 1u8)])
         .filter(|&(_, capability)| rule.capability_table >> capability & 1 != 0)
-        .fold(0, |row, (bits, capability)| {
-            row | 1 << (2 * bits + usize::from(capability))
-        })
+        .fold(0, |row, (bits, capability)| row | 1 << (2 * bits + usize::from(capability)))
 }
 
 fn universal_patterns(patterns: Option<&[Pattern]>) -> bool {

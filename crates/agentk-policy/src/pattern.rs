@@ -63,12 +63,7 @@ impl Pattern {
         }
         let prefix_len = text.find('*').unwrap_or(text.len());
         let suffix_len = text.rfind('*').map_or(0, |star| text.len() - star - 1);
-        Ok(Pattern {
-            text: text.into(),
-            has_star: prefix_len < text.len(),
-            prefix_len,
-            suffix_len,
-        })
+        Ok(Pattern { text: text.into(), has_star: prefix_len < text.len(), prefix_len, suffix_len })
     }
 
     /// The pattern as written.
@@ -92,11 +87,7 @@ impl Pattern {
 
     /// The literal text after the last `*` (all of it for an exact pattern).
     pub fn literal_suffix(&self) -> &str {
-        let len = if self.has_star {
-            self.suffix_len
-        } else {
-            self.text.len()
-        };
+        let len = if self.has_star { self.suffix_len } else { self.text.len() };
         self.text.get(self.text.len() - len..).unwrap_or_default()
     }
 
@@ -121,17 +112,12 @@ impl Pattern {
         let pattern = &*self.text;
         let (prefix, rest) = pattern.split_at(self.prefix_len);
         let (middle, suffix) = rest.split_at(rest.len() - self.suffix_len);
-        if text.len() < prefix.len() + suffix.len()
-            || !text.starts_with(prefix)
-            || !text.ends_with(suffix)
-        {
+        if text.len() < prefix.len() + suffix.len() || !text.starts_with(prefix) || !text.ends_with(suffix) {
             return false;
         }
         // INVARIANT: `prefix` and `suffix` are whole UTF-8 strings found at the ends of `text`,
         // so both cut points are character boundaries.
-        let inner = text
-            .get(prefix.len()..text.len() - suffix.len())
-            .unwrap_or_default();
+        let inner = text.get(prefix.len()..text.len() - suffix.len()).unwrap_or_default();
         let mut rest = inner.as_bytes();
         for segment in middle.split('*').filter(|s| !s.is_empty()) {
             match find(rest, segment.as_bytes()) {
@@ -164,11 +150,7 @@ impl Pattern {
         }
         // Treat each `*` of `other` as a symbol that only a `*` of `self` can absorb: if `self`
         // matches `other` read that way, every instantiation of `other` matches `self`.
-        let symbols: Vec<Option<u8>> = other
-            .text
-            .bytes()
-            .map(|b| (b != b'*').then_some(b))
-            .collect();
+        let symbols: Vec<Option<u8>> = other.text.bytes().map(|b| (b != b'*').then_some(b)).collect();
         glob_match(self.text.as_bytes(), &symbols, |p, t| *t == Some(p), steps)
     }
 }
@@ -178,19 +160,13 @@ impl Pattern {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, _) = needle.split_first()?;
     let last_start = hay.len().checked_sub(needle.len())?;
-    (0..=last_start)
-        .find(|&i| hay.get(i) == Some(&first) && hay.get(i..i + needle.len()) == Some(needle))
+    (0..=last_start).find(|&i| hay.get(i) == Some(&first) && hay.get(i..i + needle.len()) == Some(needle))
 }
 
 /// Wildcard matching where `*` in `pattern` matches any run of items of `text`, and any other
 /// pattern byte `p` matches an item `t` when `literal(p, t)`. Greedy with one backtrack point,
 /// which is exact for `*`-only globs, in O(len(pattern) * len(text)) at worst.
-fn glob_match<T>(
-    pattern: &[u8],
-    text: &[T],
-    literal: impl Fn(u8, &T) -> bool,
-    steps: &mut u64,
-) -> Option<bool> {
+fn glob_match<T>(pattern: &[u8], text: &[T], literal: impl Fn(u8, &T) -> bool, steps: &mut u64) -> Option<bool> {
     let (mut p, mut t) = (0, 0);
     let mut resume: Option<(usize, usize)> = None;
     loop {
@@ -249,21 +225,9 @@ mod tests {
         check_match("*", "anything/at/all", true);
         check_match("secret://a", "secret://a", true);
         check_match("secret://a", "secret://ab", false);
-        check_match(
-            "https://*.example.invalid/*",
-            "https://api.example.invalid/v1",
-            true,
-        );
-        check_match(
-            "https://*.example.invalid/*",
-            "https://example.invalid/v1",
-            false,
-        );
-        check_match(
-            "https://*.example.invalid/*",
-            "https://evil.invalid/.example.invalid/",
-            true,
-        );
+        check_match("https://*.example.invalid/*", "https://api.example.invalid/v1", true);
+        check_match("https://*.example.invalid/*", "https://example.invalid/v1", false);
+        check_match("https://*.example.invalid/*", "https://evil.invalid/.example.invalid/", true);
         check_match("a*b*c", "abc", true);
         check_match("a*b*c", "aXbYbZc", true);
         check_match("a*b*c", "acb", false);
@@ -272,11 +236,7 @@ mod tests {
     }
 
     fn check_subsumes(wide: &str, narrow: &str, expected: bool) {
-        assert_eq!(
-            pat(wide).subsumes(&pat(narrow)),
-            expected,
-            "{wide} ⊇ {narrow}"
-        );
+        assert_eq!(pat(wide).subsumes(&pat(narrow)), expected, "{wide} ⊇ {narrow}");
     }
 
     #[test]

@@ -18,12 +18,8 @@ pub fn synthetic_policy_for(rules: usize, syscalls: &[Syscall], open: bool) -> S
     let scheme = if open { "*" } else { "https" };
     let mut text = String::from("version = 1\nname = \"synthetic\"\n");
     for i in 0..rules {
-        let syscall = syscalls
-            .get(i % syscalls.len())
-            .map_or("tool.invoke", |s| s.name());
-        let label = Label::ALL
-            .get(i % Label::ALL.len())
-            .map_or("secret", |l| l.name());
+        let syscall = syscalls.get(i % syscalls.len()).map_or("tool.invoke", |s| s.name());
+        let label = Label::ALL.get(i % Label::ALL.len()).map_or("secret", |l| l.name());
         let effect = if i % 3 == 0 { "allow" } else { "deny" };
         let _ = write!(
             text,
@@ -32,8 +28,6 @@ pub fn synthetic_policy_for(rules: usize, syscalls: &[Syscall], open: bool) -> S
              when.labels_any = [\"{label}\"]\n"
         );
     }
-    text.push_str(
-        "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"fall through\"\n",
-    );
+    text.push_str("\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"fall through\"\n");
     text
 }

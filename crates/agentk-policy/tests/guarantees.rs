@@ -29,11 +29,7 @@ fn starter_with_grants() -> Policy {
 
 /// Decides `syscall` on `target` for every label set and every way of presenting a grant
 /// (none, each grant of the policy, an unknown id), and answers the allowed cases.
-fn allowed_cases(
-    policy: &Policy,
-    syscall: Syscall,
-    target: &str,
-) -> Vec<(LabelSet, Option<String>)> {
+fn allowed_cases(policy: &Policy, syscall: Syscall, target: &str) -> Vec<(LabelSet, Option<String>)> {
     let mut grants: Vec<Option<String>> = vec![None, Some("not-a-grant".to_owned())];
     grants.extend(policy.grants().iter().map(|g| Some(g.id().to_owned())));
     let mut allowed = Vec::new();
@@ -56,17 +52,10 @@ fn allowed_cases(
 fn unknown_syscalls_are_denied_by_default_deny_in_every_builtin() {
     for profile in Profile::ALL {
         let policy = profile.load().unwrap();
-        for name in [
-            "kernel.reboot",
-            "",
-            "tool.invoke2",
-            "TOOL.INVOKE",
-            "network.send\n",
-        ] {
+        for name in ["kernel.reboot", "", "tool.invoke2", "TOOL.INVOKE", "network.send\n"] {
             for labels in all_label_sets() {
                 for grant in [None, policy.grants().first().map(|g| g.id())] {
-                    let mut request =
-                        Request::new("agent-1", SyscallKind::parse(name), "x").with_labels(labels);
+                    let mut request = Request::new("agent-1", SyscallKind::parse(name), "x").with_labels(labels);
                     if let Some(id) = grant {
                         request = request.presenting(id);
                     }
@@ -84,20 +73,11 @@ fn unknown_syscalls_are_denied_by_default_deny_in_every_builtin() {
 fn starter_never_sends_secret_or_private_data() {
     let policy = starter_with_grants();
     let sensitive = LabelSet::from_labels(&[Label::Secret, Label::Private]);
-    for target in [
-        "https://api.example.invalid/v1",
-        "https://evil.example.invalid/c",
-    ] {
+    for target in ["https://api.example.invalid/v1", "https://evil.example.invalid/c"] {
         let allowed = allowed_cases(&policy, Syscall::NetworkSend, target);
-        assert!(
-            !allowed.is_empty(),
-            "the test must see some allowed sends to mean anything"
-        );
+        assert!(!allowed.is_empty(), "the test must see some allowed sends to mean anything");
         for (labels, grant) in allowed {
-            assert!(
-                !labels.intersects(sensitive),
-                "{target}: sent {labels} with {grant:?}"
-            );
+            assert!(!labels.intersects(sensitive), "{target}: sent {labels} with {grant:?}");
         }
     }
 }
@@ -109,23 +89,10 @@ fn starter_opens_secrets_only_with_a_grant_for_that_exact_target() {
     let allowed = allowed_cases(&policy, Syscall::SecretOpen, "secret://granted");
     assert!(!allowed.is_empty());
     for (labels, grant) in &allowed {
-        assert_eq!(
-            grant.as_deref(),
-            Some("t-secret"),
-            "opened with {labels} and {grant:?}"
-        );
+        assert_eq!(grant.as_deref(), Some("t-secret"), "opened with {labels} and {grant:?}");
     }
-    for target in [
-        "secret://granted2",
-        "secret://grante",
-        "secret://GRANTED",
-        "secret://other",
-    ] {
-        assert_eq!(
-            allowed_cases(&policy, Syscall::SecretOpen, target),
-            [],
-            "{target}"
-        );
+    for target in ["secret://granted2", "secret://grante", "secret://GRANTED", "secret://other"] {
+        assert_eq!(allowed_cases(&policy, Syscall::SecretOpen, target), [], "{target}");
     }
 }
 
@@ -133,27 +100,12 @@ fn starter_opens_secrets_only_with_a_grant_for_that_exact_target() {
 #[test]
 fn starter_refuses_tainted_or_sensitive_input_to_tools_resources_and_prompts() {
     let policy = starter_with_grants();
-    let refused = LabelSet::from_labels(&[
-        Label::Secret,
-        Label::Private,
-        Label::Untrusted,
-        Label::PoisonedSuspect,
-    ]);
-    for syscall in [
-        Syscall::ToolInvoke,
-        Syscall::ResourceRead,
-        Syscall::PromptGet,
-    ] {
+    let refused = LabelSet::from_labels(&[Label::Secret, Label::Private, Label::Untrusted, Label::PoisonedSuspect]);
+    for syscall in [Syscall::ToolInvoke, Syscall::ResourceRead, Syscall::PromptGet] {
         let allowed = allowed_cases(&policy, syscall, "mcp://server.example.invalid/op");
-        assert!(
-            !allowed.is_empty(),
-            "{syscall}: a covering grant and clean data must be allowed"
-        );
+        assert!(!allowed.is_empty(), "{syscall}: a covering grant and clean data must be allowed");
         for (labels, grant) in allowed {
-            assert!(
-                !labels.intersects(refused),
-                "{syscall}: allowed {labels} with {grant:?}"
-            );
+            assert!(!labels.intersects(refused), "{syscall}: allowed {labels} with {grant:?}");
             assert!(grant.is_some(), "{syscall}: allowed without a grant");
         }
     }
@@ -165,21 +117,13 @@ fn no_builtin_profile_sends_secret_or_private_data() {
     let sensitive = LabelSet::from_labels(&[Label::Secret, Label::Private]);
     for profile in Profile::ALL {
         let policy = profile.load().unwrap();
-        for grant in policy
-            .grants()
-            .iter()
-            .filter(|g| g.syscall() == Syscall::NetworkSend)
-        {
+        for grant in policy.grants().iter().filter(|g| g.syscall() == Syscall::NetworkSend) {
             let target = grant.target().as_str().replace('*', "x");
             for agent in ["research-1", "coding-1", "browser-1", "agent-1"] {
                 for labels in all_label_sets().filter(|l| l.intersects(sensitive)) {
-                    let request = Request::new(agent, Syscall::NetworkSend, &target)
-                        .with_labels(labels)
-                        .presenting(grant.id());
-                    assert!(
-                        !policy.evaluate(&request).is_allowed(),
-                        "{profile}: {agent} sent {labels} to {target}"
-                    );
+                    let request =
+                        Request::new(agent, Syscall::NetworkSend, &target).with_labels(labels).presenting(grant.id());
+                    assert!(!policy.evaluate(&request).is_allowed(), "{profile}: {agent} sent {labels} to {target}");
                 }
             }
         }

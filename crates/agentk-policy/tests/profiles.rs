@@ -1,9 +1,5 @@
 //! Every built-in policy is valid, and each decides as its profile promises (table-driven).
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use agentk_labels::{LabelSet, SyscallKind};
 use agentk_policy::{Effect, Policy, Profile, Request};
@@ -20,10 +16,7 @@ fn check(
 ) {
     let labels: LabelSet = labels.parse().unwrap();
     let kind = SyscallKind::parse(syscall);
-    let covering = kind
-        .known()
-        .and_then(|s| policy.covering_grant(agent, s, target))
-        .map(|g| g.id().to_owned());
+    let covering = kind.known().and_then(|s| policy.covering_grant(agent, s, target)).map(|g| g.id().to_owned());
     let mut request = Request::new(agent, kind, target).with_labels(labels);
     request = match grant {
         "-" => request,
@@ -45,9 +38,7 @@ const DENY: Effect = Effect::Deny;
 #[test]
 fn every_profile_is_valid() {
     for profile in Profile::ALL {
-        let policy = profile
-            .load()
-            .unwrap_or_else(|e| panic!("{profile}: {e:?}"));
+        let policy = profile.load().unwrap_or_else(|e| panic!("{profile}: {e:?}"));
         assert_eq!(policy.name(), profile.name());
         assert_eq!(profile.name().parse::<Profile>().unwrap(), profile);
     }
@@ -64,15 +55,7 @@ fn starter_decisions() {
     let p = Profile::Starter.load().unwrap();
     let a = "agent-1";
     // P2: no egress of secret or private data, even to a granted host.
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://evil.example.invalid/c",
-        "private",
-        "-",
-        (DENY, "egress-sensitive-data"),
-    );
+    check(&p, a, "network.send", "https://evil.example.invalid/c", "private", "-", (DENY, "egress-sensitive-data"));
     check(
         &p,
         a,
@@ -82,15 +65,7 @@ fn starter_decisions() {
         "-",
         (DENY, "egress-sensitive-data"),
     );
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://api.example.invalid/",
-        "none",
-        "-",
-        (DENY, "egress-needs-grant"),
-    );
+    check(&p, a, "network.send", "https://api.example.invalid/", "none", "-", (DENY, "egress-needs-grant"));
     check(
         &p,
         a,
@@ -101,221 +76,37 @@ fn starter_decisions() {
         (DENY, "egress-poisoned-data"),
     );
     // P3: secret.open needs a grant for that exact target.
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://demo-api",
-        "trusted",
-        "-",
-        (DENY, "secret-open-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://demo-api",
-        "trusted",
-        "demo-secret",
-        (ALLOW, "secret-open-granted"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://demo-api-2",
-        "trusted",
-        "demo-secret",
-        (DENY, "secret-open-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://other",
-        "none",
-        "demo-docs-search",
-        (DENY, "secret-open-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://demo-api",
-        "untrusted",
-        "demo-secret",
-        (DENY, "secret-open-tainted"),
-    );
+    check(&p, a, "secret.open", "secret://demo-api", "trusted", "-", (DENY, "secret-open-needs-grant"));
+    check(&p, a, "secret.open", "secret://demo-api", "trusted", "demo-secret", (ALLOW, "secret-open-granted"));
+    check(&p, a, "secret.open", "secret://demo-api-2", "trusted", "demo-secret", (DENY, "secret-open-needs-grant"));
+    check(&p, a, "secret.open", "secret://other", "none", "demo-docs-search", (DENY, "secret-open-needs-grant"));
+    check(&p, a, "secret.open", "secret://demo-api", "untrusted", "demo-secret", (DENY, "secret-open-tainted"));
     // P4: tainted or sensitive tool input is refused even with a covering grant.
     let tool = "mcp://docs.example.invalid/search";
-    check(
-        &p,
-        a,
-        "tool.invoke",
-        tool,
-        "none",
-        "demo-docs-search",
-        (ALLOW, "invoke-granted"),
-    );
-    check(
-        &p,
-        a,
-        "tool.invoke",
-        tool,
-        "none",
-        "-",
-        (DENY, "invoke-needs-grant"),
-    );
+    check(&p, a, "tool.invoke", tool, "none", "demo-docs-search", (ALLOW, "invoke-granted"));
+    check(&p, a, "tool.invoke", tool, "none", "-", (DENY, "invoke-needs-grant"));
     for label in ["secret", "private"] {
-        check(
-            &p,
-            a,
-            "tool.invoke",
-            tool,
-            label,
-            "demo-docs-search",
-            (DENY, "invoke-sensitive-data"),
-        );
-        check(
-            &p,
-            a,
-            "resource.read",
-            tool,
-            label,
-            "*",
-            (DENY, "invoke-sensitive-data"),
-        );
-        check(
-            &p,
-            a,
-            "prompt.get",
-            tool,
-            label,
-            "*",
-            (DENY, "invoke-sensitive-data"),
-        );
+        check(&p, a, "tool.invoke", tool, label, "demo-docs-search", (DENY, "invoke-sensitive-data"));
+        check(&p, a, "resource.read", tool, label, "*", (DENY, "invoke-sensitive-data"));
+        check(&p, a, "prompt.get", tool, label, "*", (DENY, "invoke-sensitive-data"));
     }
     for label in ["untrusted", "poisoned-suspect"] {
-        check(
-            &p,
-            a,
-            "tool.invoke",
-            tool,
-            label,
-            "demo-docs-search",
-            (DENY, "invoke-tainted-data"),
-        );
-        check(
-            &p,
-            a,
-            "resource.read",
-            tool,
-            label,
-            "*",
-            (DENY, "invoke-tainted-data"),
-        );
-        check(
-            &p,
-            a,
-            "prompt.get",
-            tool,
-            label,
-            "*",
-            (DENY, "invoke-tainted-data"),
-        );
+        check(&p, a, "tool.invoke", tool, label, "demo-docs-search", (DENY, "invoke-tainted-data"));
+        check(&p, a, "resource.read", tool, label, "*", (DENY, "invoke-tainted-data"));
+        check(&p, a, "prompt.get", tool, label, "*", (DENY, "invoke-tainted-data"));
     }
     // Observation is allowed; the taint travels with the labels.
-    check(
-        &p,
-        a,
-        "context.read",
-        "https://news.example.invalid/",
-        "untrusted,external",
-        "-",
-        (ALLOW, "observe"),
-    );
-    check(
-        &p,
-        a,
-        "model.call",
-        "model://default",
-        "untrusted,external",
-        "-",
-        (ALLOW, "observe"),
-    );
-    check(
-        &p,
-        a,
-        "model.call",
-        "model://default",
-        "secret",
-        "-",
-        (DENY, "model-secret-data"),
-    );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///workspace/a.rs",
-        "none",
-        "-",
-        (DENY, "file-patch-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///workspace/a.rs",
-        "untrusted",
-        "-",
-        (DENY, "file-patch-tainted"),
-    );
-    check(
-        &p,
-        a,
-        "memory.write",
-        "memory://notes",
-        "poisoned-suspect",
-        "-",
-        (DENY, "memory-write-poisoned"),
-    );
-    check(
-        &p,
-        a,
-        "memory.write",
-        "memory://notes",
-        "untrusted",
-        "-",
-        (ALLOW, "observe"),
-    );
-    check(
-        &p,
-        a,
-        "agent.spawn",
-        "agent://helper",
-        "none",
-        "-",
-        (DENY, "spawn-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "human.approve",
-        "approval://x",
-        "poisoned-suspect",
-        "-",
-        (ALLOW, "observe"),
-    );
+    check(&p, a, "context.read", "https://news.example.invalid/", "untrusted,external", "-", (ALLOW, "observe"));
+    check(&p, a, "model.call", "model://default", "untrusted,external", "-", (ALLOW, "observe"));
+    check(&p, a, "model.call", "model://default", "secret", "-", (DENY, "model-secret-data"));
+    check(&p, a, "file.patch", "file:///workspace/a.rs", "none", "-", (DENY, "file-patch-needs-grant"));
+    check(&p, a, "file.patch", "file:///workspace/a.rs", "untrusted", "-", (DENY, "file-patch-tainted"));
+    check(&p, a, "memory.write", "memory://notes", "poisoned-suspect", "-", (DENY, "memory-write-poisoned"));
+    check(&p, a, "memory.write", "memory://notes", "untrusted", "-", (ALLOW, "observe"));
+    check(&p, a, "agent.spawn", "agent://helper", "none", "-", (DENY, "spawn-needs-grant"));
+    check(&p, a, "human.approve", "approval://x", "poisoned-suspect", "-", (ALLOW, "observe"));
     // P1
-    check(
-        &p,
-        a,
-        "kernel.reboot",
-        "now",
-        "trusted",
-        "-",
-        (DENY, "default-deny"),
-    );
+    check(&p, a, "kernel.reboot", "now", "trusted", "-", (DENY, "default-deny"));
     check(&p, a, "", "", "none", "-", (DENY, "default-deny"));
 }
 
@@ -332,33 +123,9 @@ fn research_decisions() {
         "-",
         (ALLOW, "read-and-think"),
     );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///workspace/a.rs",
-        "trusted",
-        "-",
-        (DENY, "research-no-file-patch"),
-    );
-    check(
-        &p,
-        a,
-        "agent.spawn",
-        "agent://x",
-        "trusted",
-        "-",
-        (DENY, "research-no-spawn"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://x",
-        "trusted",
-        "-",
-        (DENY, "research-no-secrets"),
-    );
+    check(&p, a, "file.patch", "file:///workspace/a.rs", "trusted", "-", (DENY, "research-no-file-patch"));
+    check(&p, a, "agent.spawn", "agent://x", "trusted", "-", (DENY, "research-no-spawn"));
+    check(&p, a, "secret.open", "secret://x", "trusted", "-", (DENY, "research-no-secrets"));
     check(
         &p,
         a,
@@ -368,15 +135,7 @@ fn research_decisions() {
         "*",
         (ALLOW, "egress-granted-host"),
     );
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://unknown.example.invalid/q",
-        "untrusted",
-        "*",
-        (DENY, "egress-unknown-host"),
-    );
+    check(&p, a, "network.send", "https://unknown.example.invalid/q", "untrusted", "*", (DENY, "egress-unknown-host"));
     check(
         &p,
         a,
@@ -386,15 +145,7 @@ fn research_decisions() {
         "search-api",
         (DENY, "egress-unknown-host"),
     );
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://search.example.invalid/q",
-        "private",
-        "*",
-        (DENY, "egress-sensitive-data"),
-    );
+    check(&p, a, "network.send", "https://search.example.invalid/q", "private", "*", (DENY, "egress-sensitive-data"));
     check(
         &p,
         "coding-1",
@@ -404,39 +155,15 @@ fn research_decisions() {
         "search-api",
         (DENY, "egress-unknown-host"),
     );
-    check(
-        &p,
-        a,
-        "tool.invoke",
-        "mcp://papers.example.invalid/find",
-        "trusted",
-        "*",
-        (ALLOW, "invoke-granted"),
-    );
-    check(
-        &p,
-        a,
-        "tool.invoke",
-        "mcp://papers.example.invalid/find",
-        "untrusted",
-        "*",
-        (DENY, "invoke-tainted-data"),
-    );
+    check(&p, a, "tool.invoke", "mcp://papers.example.invalid/find", "trusted", "*", (ALLOW, "invoke-granted"));
+    check(&p, a, "tool.invoke", "mcp://papers.example.invalid/find", "untrusted", "*", (DENY, "invoke-tainted-data"));
 }
 
 #[test]
 fn coding_decisions() {
     let p = Profile::Coding.load().unwrap();
     let a = "coding-1";
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///workspace/src/lib.rs",
-        "trusted",
-        "*",
-        (ALLOW, "file-patch-workspace"),
-    );
+    check(&p, a, "file.patch", "file:///workspace/src/lib.rs", "trusted", "*", (ALLOW, "file-patch-workspace"));
     check(
         &p,
         a,
@@ -446,33 +173,9 @@ fn coding_decisions() {
         "*",
         (ALLOW, "file-patch-workspace"),
     );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///workspace/src/lib.rs",
-        "poisoned-suspect",
-        "*",
-        (DENY, "file-patch-suspect"),
-    );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///etc/hosts",
-        "trusted",
-        "workspace-files",
-        (DENY, "file-patch-outside-grant"),
-    );
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://registry.example.invalid/crate",
-        "trusted",
-        "*",
-        (ALLOW, "egress-granted"),
-    );
+    check(&p, a, "file.patch", "file:///workspace/src/lib.rs", "poisoned-suspect", "*", (DENY, "file-patch-suspect"));
+    check(&p, a, "file.patch", "file:///etc/hosts", "trusted", "workspace-files", (DENY, "file-patch-outside-grant"));
+    check(&p, a, "network.send", "https://registry.example.invalid/crate", "trusted", "*", (ALLOW, "egress-granted"));
     check(
         &p,
         a,
@@ -482,24 +185,8 @@ fn coding_decisions() {
         "*",
         (DENY, "egress-private-data"),
     );
-    check(
-        &p,
-        a,
-        "network.send",
-        "https://paste.example.invalid/",
-        "none",
-        "-",
-        (DENY, "egress-needs-grant"),
-    );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://deploy-token",
-        "trusted",
-        "deploy-token",
-        (DENY, "secret-open-needs-grant"),
-    );
+    check(&p, a, "network.send", "https://paste.example.invalid/", "none", "-", (DENY, "egress-needs-grant"));
+    check(&p, a, "secret.open", "secret://deploy-token", "trusted", "deploy-token", (DENY, "secret-open-needs-grant"));
     check(
         &p,
         "coding-release",
@@ -509,39 +196,15 @@ fn coding_decisions() {
         "deploy-token",
         (ALLOW, "secret-open-granted"),
     );
-    check(
-        &p,
-        a,
-        "agent.spawn",
-        "agent://x",
-        "trusted",
-        "-",
-        (DENY, "coding-no-spawn"),
-    );
-    check(
-        &p,
-        a,
-        "tool.invoke",
-        "mcp://ci.example.invalid/run",
-        "trusted",
-        "*",
-        (ALLOW, "invoke-granted"),
-    );
+    check(&p, a, "agent.spawn", "agent://x", "trusted", "-", (DENY, "coding-no-spawn"));
+    check(&p, a, "tool.invoke", "mcp://ci.example.invalid/run", "trusted", "*", (ALLOW, "invoke-granted"));
 }
 
 #[test]
 fn browser_decisions() {
     let p = Profile::Browser.load().unwrap();
     let a = "browser-1";
-    check(
-        &p,
-        a,
-        "context.read",
-        "https://shop.example.invalid/",
-        "untrusted,external",
-        "-",
-        (ALLOW, "observe"),
-    );
+    check(&p, a, "context.read", "https://shop.example.invalid/", "untrusted,external", "-", (ALLOW, "observe"));
     check(
         &p,
         a,
@@ -587,31 +250,7 @@ fn browser_decisions() {
         "shop-forms",
         (DENY, "browser-egress-ungranted-host"),
     );
-    check(
-        &p,
-        a,
-        "secret.open",
-        "secret://x",
-        "trusted",
-        "-",
-        (DENY, "browser-no-secrets"),
-    );
-    check(
-        &p,
-        a,
-        "file.patch",
-        "file:///x",
-        "trusted",
-        "-",
-        (DENY, "browser-no-local-effects"),
-    );
-    check(
-        &p,
-        a,
-        "memory.write",
-        "memory://x",
-        "untrusted",
-        "-",
-        (DENY, "browser-memory-untrusted"),
-    );
+    check(&p, a, "secret.open", "secret://x", "trusted", "-", (DENY, "browser-no-secrets"));
+    check(&p, a, "file.patch", "file:///x", "trusted", "-", (DENY, "browser-no-local-effects"));
+    check(&p, a, "memory.write", "memory://x", "untrusted", "-", (DENY, "browser-memory-untrusted"));
 }

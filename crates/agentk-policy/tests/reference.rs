@@ -2,12 +2,7 @@
 //! requests, and is deterministic. The reference reads the policy's conditions through the
 //! public API and applies them with plain set logic, sharing none of the evaluator's
 //! precomputed tables or syscall index.
-#![allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use agentk_labels::{Label, LabelSet, Syscall, SyscallKind};
 use agentk_policy::{CapabilityCondition, DiagnosticKind, Policy, PolicyError, Request};
@@ -15,13 +10,8 @@ use proptest::prelude::*;
 
 const AGENTS: &[&str] = &["agent-a", "agent-b", "ops-1"];
 const AGENT_PATTERNS: &[&str] = &["*", "agent-*", "ops-1", "agent-b"];
-const TARGETS: &[&str] = &[
-    "https://a.example.invalid/p",
-    "https://b.example.invalid/q",
-    "secret://x",
-    "mcp://t/run",
-    "file:///workspace/a",
-];
+const TARGETS: &[&str] =
+    &["https://a.example.invalid/p", "https://b.example.invalid/q", "secret://x", "mcp://t/run", "file:///workspace/a"];
 const TARGET_PATTERNS: &[&str] = &[
     "*",
     "https://*",
@@ -47,18 +37,11 @@ struct RuleSpec {
 
 fn label_list(bits: u8) -> String {
     let set = LabelSet::from_bits(bits).unwrap();
-    set.iter()
-        .map(|l| format!("\"{l}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    set.iter().map(|l| format!("\"{l}\"")).collect::<Vec<_>>().join(", ")
 }
 
 fn quoted(items: &[usize], names: &[&str]) -> String {
-    items
-        .iter()
-        .map(|&i| format!("\"{}\"", names[i % names.len()]))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|&i| format!("\"{}\"", names[i % names.len()])).collect::<Vec<_>>().join(", ")
 }
 
 fn render(rules: &[(String, RuleSpec)], grants: &[(usize, usize, usize)]) -> String {
@@ -89,20 +72,13 @@ fn render(rules: &[(String, RuleSpec)], grants: &[(usize, usize, usize)]) -> Str
         if let Some(a) = &r.agents {
             text += &format!("when.agents = [{}]\n", quoted(a, AGENT_PATTERNS));
         }
-        for (key, bits) in [
-            ("labels_any", r.any),
-            ("labels_all", r.all),
-            ("labels_none", r.none),
-        ] {
+        for (key, bits) in [("labels_any", r.any), ("labels_all", r.all), ("labels_none", r.none)] {
             if let Some(bits) = bits {
                 text += &format!("when.{key} = [{}]\n", label_list(bits));
             }
         }
         if let Some(present) = r.capability {
-            text += &format!(
-                "when.capability = \"{}\"\n",
-                if present { "present" } else { "missing" }
-            );
+            text += &format!("when.capability = \"{}\"\n", if present { "present" } else { "missing" });
         }
     }
     text + "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"end\"\n"
@@ -115,10 +91,7 @@ fn valid_policy(rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usize)]
 }
 
 /// [`valid_policy`], also answering the text it validated.
-fn valid_policy_text(
-    mut rules: Vec<(String, RuleSpec)>,
-    grants: &[(usize, usize, usize)],
-) -> (Policy, String) {
+fn valid_policy_text(mut rules: Vec<(String, RuleSpec)>, grants: &[(usize, usize, usize)]) -> (Policy, String) {
     loop {
         let text = render(&rules, grants);
         let diagnostics = match Policy::parse("random", &text) {
@@ -136,8 +109,7 @@ fn valid_policy_text(
                 | DiagnosticKind::CatchAllAllows { rule } => rule.as_str().to_owned(),
                 // Allow rules together allow everything: drop the last allow rule.
                 // (Another diagnostic of this round may already have dropped it.)
-                DiagnosticKind::AllowsEverything => match rules.iter().rev().find(|(_, r)| r.allow)
-                {
+                DiagnosticKind::AllowsEverything => match rules.iter().rev().find(|(_, r)| r.allow) {
                     Some((id, _)) => id.clone(),
                     None => continue,
                 },
@@ -168,18 +140,12 @@ fn naive(policy: &Policy, req: &Request<'_>) -> String {
     for rule in policy.rules() {
         let w = rule.when();
         let ok = w.syscalls().is_none_or(|s| s.contains(&syscall))
-            && w.targets()
-                .is_none_or(|t| t.iter().any(|p| p.matches(req.target())))
-            && w.agents()
-                .is_none_or(|a| a.iter().any(|p| p.matches(req.agent())))
-            && w.labels_any()
-                .is_none_or(|any| labels.iter().any(|l| any.contains(*l)))
-            && w.labels_all()
-                .is_none_or(|all| all.iter().all(|l| labels.contains(&l)))
-            && w.labels_none()
-                .is_none_or(|none| !labels.iter().any(|l| none.contains(*l)))
-            && w.capability()
-                .is_none_or(|c| (c == CapabilityCondition::Present) == capability);
+            && w.targets().is_none_or(|t| t.iter().any(|p| p.matches(req.target())))
+            && w.agents().is_none_or(|a| a.iter().any(|p| p.matches(req.agent())))
+            && w.labels_any().is_none_or(|any| labels.iter().any(|l| any.contains(*l)))
+            && w.labels_all().is_none_or(|all| all.iter().all(|l| labels.contains(&l)))
+            && w.labels_none().is_none_or(|none| !labels.iter().any(|l| none.contains(*l)))
+            && w.capability().is_none_or(|c| (c == CapabilityCondition::Present) == capability);
         if ok {
             return format!("{}:{}", rule.effect(), rule.id());
         }
@@ -200,18 +166,16 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
         labels(),
         prop::option::weighted(0.4, any::<bool>()),
     )
-        .prop_map(
-            |(allow, syscalls, targets, agents, any, all, none, capability)| RuleSpec {
-                allow,
-                syscalls,
-                targets,
-                agents,
-                any,
-                all,
-                none,
-                capability,
-            },
-        )
+        .prop_map(|(allow, syscalls, targets, agents, any, all, none, capability)| RuleSpec {
+            allow,
+            syscalls,
+            targets,
+            agents,
+            any,
+            all,
+            none,
+            capability,
+        })
 }
 
 #[derive(Clone, Debug)]
@@ -231,13 +195,7 @@ fn request_spec() -> impl Strategy<Value = Req> {
         0u8..64,
         prop::option::of(0..GRANT_IDS.len() + 1),
     )
-        .prop_map(|(agent, syscall, target, labels, grant)| Req {
-            agent,
-            syscall,
-            target,
-            labels,
-            grant,
-        })
+        .prop_map(|(agent, syscall, target, labels, grant)| Req { agent, syscall, target, labels, grant })
 }
 
 proptest! {

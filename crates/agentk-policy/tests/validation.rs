@@ -1,24 +1,15 @@
 //! P5: a broken policy is refused, with every problem located. Error text is API, so each
 //! case is a snapshot of exactly what an operator would read.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use agentk_policy::{DiagnosticKind, Policy, PolicyError, Profile};
 
 const HEAD: &str = "version = 1\nname = \"t\"\n";
-const CATCH_ALL: &str =
-    "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"fall through\"\n";
+const CATCH_ALL: &str = "\n[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"fall through\"\n";
 
 /// Renders every diagnostic as `file:line:col: message` plus its help line.
 fn render(err: &PolicyError) -> String {
-    let PolicyError::Invalid {
-        source_name,
-        diagnostics,
-    } = err
-    else {
+    let PolicyError::Invalid { source_name, diagnostics } = err else {
         panic!("expected an invalid policy, got {err:?}");
     };
     let mut out = format!("{err}\n");
@@ -33,10 +24,7 @@ fn render(err: &PolicyError) -> String {
 
 /// Parses `body` between the standard head and (unless `with_catch_all` is false) a catch-all.
 fn check_invalid(body: &str, with_catch_all: bool) -> String {
-    let text = format!(
-        "{HEAD}{body}{}",
-        if with_catch_all { CATCH_ALL } else { "" }
-    );
+    let text = format!("{HEAD}{body}{}", if with_catch_all { CATCH_ALL } else { "" });
     match Policy::parse("policy.toml", &text) {
         Ok(_) => panic!("policy was accepted:\n{text}"),
         Err(err) => render(&err),
@@ -72,10 +60,7 @@ invalid!(
     empty_lists,
     "[[rules]]\nid = \"a\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = []\nwhen.labels_none = []\n"
 );
-invalid!(
-    empty_when,
-    "[[rules]]\nid = \"a\"\neffect = \"deny\"\nreason = \"r\"\nwhen = {}\n"
-);
+invalid!(empty_when, "[[rules]]\nid = \"a\"\neffect = \"deny\"\nreason = \"r\"\nwhen = {}\n");
 invalid!(
     contradictory_labels_all_and_none,
     "[[rules]]\nid = \"a\"\neffect = \"deny\"\nreason = \"r\"\nwhen.labels_all = [\"secret\", \"private\"]\nwhen.labels_none = [\"secret\"]\n"
@@ -115,11 +100,7 @@ invalid!(
 );
 invalid!(no_rules_at_all, "rules = []\n", false);
 invalid!(rules_key_missing, "", false);
-invalid!(
-    catch_all_allows,
-    "[[rules]]\nid = \"everything\"\neffect = \"allow\"\nreason = \"yolo\"\n",
-    false
-);
+invalid!(catch_all_allows, "[[rules]]\nid = \"everything\"\neffect = \"allow\"\nreason = \"yolo\"\n", false);
 invalid!(
     catch_all_allows_through_universal_conditions,
     "[[rules]]\nid = \"everything\"\neffect = \"allow\"\nreason = \"yolo\"\nwhen.agents = [\"*\"]\nwhen.targets = [\"*\"]\n",
@@ -142,24 +123,14 @@ invalid!(
     "[[grants]]\nid = \"g\"\nagents = []\nsyscall = \"secret.open\"\ntarget = \"secret://*\"\nscope = \"Read All\"\nuses = 0\nttl_seconds = 99999999\n\n[[grants]]\nid = \"g\"\nagents = [\"*\"]\nsyscall = \"teleport\"\ntarget = \"x\"\nscope = \"s\"\nuses = -1\nttl_seconds = \"60\"\nvalue = \"hunter2\"\n"
 );
 invalid!(grant_missing_fields, "[[grants]]\nid = \"g\"\n");
-invalid!(
-    wrong_shapes,
-    "rules = \"all of them\"\ngrants = [1, 2]\n",
-    false
-);
+invalid!(wrong_shapes, "rules = \"all of them\"\ngrants = [1, 2]\n", false);
 
 #[test]
 fn version_problems() {
     for (text, expect) in [
         ("name = \"t\"\n", "missing key `version`"),
-        (
-            "version = 2\nname = \"t\"\n",
-            "unsupported policy version `2`",
-        ),
-        (
-            "version = \"1\"\nname = \"t\"\n",
-            "`version` must be an integer, found string",
-        ),
+        ("version = 2\nname = \"t\"\n", "unsupported policy version `2`"),
+        ("version = \"1\"\nname = \"t\"\n", "`version` must be an integer, found string"),
         ("version = 1\n", "missing key `name`"),
     ] {
         let err = Policy::parse("p.toml", &format!("{text}{CATCH_ALL}")).unwrap_err();
@@ -182,9 +153,7 @@ fn every_problem_is_reported_not_only_the_first() {
         ),
     )
     .unwrap_err();
-    let PolicyError::Invalid { diagnostics, .. } = err else {
-        panic!()
-    };
+    let PolicyError::Invalid { diagnostics, .. } = err else { panic!() };
     let kinds: Vec<&str> = diagnostics
         .iter()
         .map(|d| match d.kind() {
@@ -194,10 +163,7 @@ fn every_problem_is_reported_not_only_the_first() {
             _ => "other",
         })
         .collect();
-    assert_eq!(
-        kinds,
-        ["unknown-key", "effect", "label", "label", "unknown-key"]
-    );
+    assert_eq!(kinds, ["unknown-key", "effect", "label", "label", "unknown-key"]);
 }
 
 #[test]
@@ -220,11 +186,7 @@ fn oversized_policies_are_refused_before_parsing() {
 
 #[test]
 fn secret_values_in_unknown_keys_are_never_echoed() {
-    let err = Policy::parse(
-        "p.toml",
-        &format!("{HEAD}password = \"hunter2-do-not-print\"\n{CATCH_ALL}"),
-    )
-    .unwrap_err();
+    let err = Policy::parse("p.toml", &format!("{HEAD}password = \"hunter2-do-not-print\"\n{CATCH_ALL}")).unwrap_err();
     let rendered = render(&err);
     assert!(rendered.contains("unknown key `password`"));
     assert!(!rendered.contains("hunter2"), "{rendered}");
@@ -247,11 +209,7 @@ fn hostile_names_are_escaped_and_bounded() {
 fn too_many_rules_are_refused() {
     let text = agentk_policy::testing::synthetic_policy(5000);
     let err = Policy::parse("many", &text).unwrap_err();
-    assert!(
-        render(&err).contains("policy has more than 4096 rules"),
-        "{}",
-        render(&err)
-    );
+    assert!(render(&err).contains("policy has more than 4096 rules"), "{}", render(&err));
 }
 
 /// Hostile shapes that once made validation quadratic: they must be answered (accepted or
@@ -262,14 +220,8 @@ fn hostile_policies_are_answered_with_bounded_output() {
     // Hundreds of thousands of duplicate keys on one line each.
     let duplicates = format!("{HEAD}{}", "x = 1\n".repeat(150_000));
     let err = Policy::parse("dup", &duplicates).unwrap_err();
-    let PolicyError::Invalid { diagnostics, .. } = &err else {
-        panic!()
-    };
-    assert_eq!(
-        diagnostics.len(),
-        101,
-        "100 problems and a count of the rest"
-    );
+    let PolicyError::Invalid { diagnostics, .. } = &err else { panic!() };
+    assert_eq!(diagnostics.len(), 101, "100 problems and a count of the rest");
     assert!(render(&err).contains("more problem(s) not shown"));
     // Long, similar leading-star patterns: the dead-rule analysis has a work budget.
     let mut long = String::from(HEAD);

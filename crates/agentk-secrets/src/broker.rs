@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use agentk_capability::{
-    PublicKey, Receipt, ReceiptId, Signature, SigningIdentity, Timestamp, Trust, Verified,
-    decode_hex_vec, encode_hex,
+    PublicKey, Receipt, ReceiptId, Signature, SigningIdentity, Timestamp, Trust, Verified, decode_hex_vec, encode_hex,
 };
 use agentk_labels::{Label, LabelSet, Syscall};
 use serde::{Deserialize, Serialize};
@@ -215,11 +214,7 @@ pub struct SecretBroker {
 impl SecretBroker {
     /// A broker over `stores`, in `mode`.
     pub fn new(stores: StoreRegistry, mode: Mode) -> Self {
-        SecretBroker {
-            registrations: BTreeMap::new(),
-            stores,
-            mode,
-        }
+        SecretBroker { registrations: BTreeMap::new(), stores, mode }
     }
 
     /// Registers a local dummy secret: a target, and nothing else (S1).
@@ -228,19 +223,11 @@ impl SecretBroker {
     }
 
     /// Registers an external reference.
-    pub fn register_external(
-        &mut self,
-        target: SecretTarget,
-        reference: ExternalRef,
-    ) -> Result<(), SecretsError> {
+    pub fn register_external(&mut self, target: SecretTarget, reference: ExternalRef) -> Result<(), SecretsError> {
         self.register(target, Registration::External(reference))
     }
 
-    fn register(
-        &mut self,
-        target: SecretTarget,
-        registration: Registration,
-    ) -> Result<(), SecretsError> {
+    fn register(&mut self, target: SecretTarget, registration: Registration) -> Result<(), SecretsError> {
         if self.registrations.contains_key(&target) {
             return Err(SecretsError::DuplicateTarget);
         }
@@ -274,9 +261,7 @@ impl SecretBroker {
         let kind = match self.registrations.get(&target) {
             None => return Err(OpenError::NotRegistered),
             Some(Registration::Dummy) => HandleKind::Dummy,
-            Some(Registration::External(_)) if self.mode == Mode::DemoBypassAvailability => {
-                HandleKind::DemoUnchecked
-            }
+            Some(Registration::External(_)) if self.mode == Mode::DemoBypassAvailability => HandleKind::DemoUnchecked,
             Some(Registration::External(reference)) => match self.stores.availability(reference) {
                 Availability::Available => HandleKind::External,
                 other => return Err(OpenError::Unavailable(other)),
@@ -321,14 +306,9 @@ pub fn verify_handle(
     let signature = Signature::from_hex(&encoded.signature).map_err(|_| HandleError::Malformed)?;
     let handle = SecretHandle::decode(&bytes)?;
     if let Trust::Pinned(signers) = trust {
-        signers
-            .check(&handle.signer, handle.issued_at)
-            .map_err(|_| HandleError::UntrustedSigner)?;
+        signers.check(&handle.signer, handle.issued_at).map_err(|_| HandleError::UntrustedSigner)?;
     }
-    if !handle
-        .signer
-        .verify_in_context(HANDLE_CONTEXT, &bytes, &signature)
-    {
+    if !handle.signer.verify_in_context(HANDLE_CONTEXT, &bytes, &signature) {
         return Err(HandleError::BadSignature);
     }
     let bound = handle.receipt_id == receipt.id()

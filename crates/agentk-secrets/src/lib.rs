@@ -60,12 +60,10 @@ mod reference;
 mod store;
 
 pub use broker::{
-    EncodedHandle, HANDLE_CONTEXT, HANDLE_SCHEMA, HandleId, HandleKind, Mode, Registration,
-    SecretBroker, SecretHandle, VerifiedHandle, verify_handle,
+    EncodedHandle, HANDLE_CONTEXT, HANDLE_SCHEMA, HandleId, HandleKind, Mode, Registration, SecretBroker, SecretHandle,
+    VerifiedHandle, verify_handle,
 };
-pub use manifest::{
-    AvailabilityCounts, MAX_MANIFEST_BYTES, ManifestCounts, ManifestProblem, SecretManifest,
-};
+pub use manifest::{AvailabilityCounts, MAX_MANIFEST_BYTES, ManifestCounts, ManifestProblem, SecretManifest};
 pub use provider::{Provider, ShapeError};
 pub use reference::{ExternalRef, RedactedId, RedactionKey, SecretTarget};
 pub use store::{Availability, EnvPresence, EnvStore, SecretStore, StoreRegistry};

@@ -76,9 +76,7 @@ pub enum ManifestProblem {
     #[error("manifest lists no secrets")]
     Empty,
     /// A target that is not `secret://…`.
-    #[error(
-        "line {line}: target is not `secret://NAME` (1 to 128 of `a-z`, `0-9`, `.`, `_`, `/`, `-`)"
-    )]
+    #[error("line {line}: target is not `secret://NAME` (1 to 128 of `a-z`, `0-9`, `.`, `_`, `/`, `-`)")]
     InvalidTarget {
         /// Line.
         line: usize,
@@ -136,33 +134,21 @@ impl SecretManifest {
     /// Nothing is registered anywhere: the caller registers the entries once this succeeds.
     pub fn parse(text: &str, key: &RedactionKey) -> Result<Self, Vec<ManifestProblem>> {
         if text.len() > MAX_MANIFEST_BYTES {
-            return Err(vec![ManifestProblem::TooLarge {
-                max: MAX_MANIFEST_BYTES,
-            }]);
+            return Err(vec![ManifestProblem::TooLarge { max: MAX_MANIFEST_BYTES }]);
         }
-        let line = |offset: usize| {
-            text.get(..offset.min(text.len()))
-                .map_or(1, |t| t.matches('\n').count() + 1)
-        };
+        let line = |offset: usize| text.get(..offset.min(text.len())).map_or(1, |t| t.matches('\n').count() + 1);
         let manifest: ManifestV1 = toml::from_str(text).map_err(|e| {
             let at = line(e.span().map_or(0, |s| s.start));
             let message = e.message();
-            let unknown = message
-                .strip_prefix("unknown field `")
-                .and_then(|rest| rest.split_once('`'))
-                .map(|(key, _)| key);
+            let unknown =
+                message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`')).map(|(key, _)| key);
             vec![match unknown {
-                Some(key) => ManifestProblem::UnknownKey {
-                    line: at,
-                    key: agentk_labels::SafeText::new(key),
-                },
+                Some(key) => ManifestProblem::UnknownKey { line: at, key: agentk_labels::SafeText::new(key) },
                 None => ManifestProblem::Syntax { line: at },
             }]
         })?;
         if *manifest.version.get_ref() != 1 {
-            return Err(vec![ManifestProblem::UnsupportedVersion {
-                line: line(manifest.version.span().start),
-            }]);
+            return Err(vec![ManifestProblem::UnsupportedVersion { line: line(manifest.version.span().start) }]);
         }
         if manifest.secrets.is_empty() {
             return Err(vec![ManifestProblem::Empty]);
@@ -176,10 +162,7 @@ impl SecretManifest {
             let target = SecretTarget::parse(entry.target.get_ref());
             if let Ok(target) = &target {
                 if let Some(&first) = seen.get(target.as_str()) {
-                    problems.push(ManifestProblem::DuplicateTarget {
-                        line: target_line,
-                        first,
-                    });
+                    problems.push(ManifestProblem::DuplicateTarget { line: target_line, first });
                 } else {
                     seen.insert(target.as_str().to_owned(), target_line);
                 }
@@ -187,29 +170,20 @@ impl SecretManifest {
                 problems.push(ManifestProblem::InvalidTarget { line: target_line });
             }
             let reference =
-                ExternalRef::new(entry.provider.get_ref(), entry.reference.get_ref(), key).map_err(
-                    |problem| {
-                        let at = match problem {
-                            ShapeError::InvalidProviderId => entry.provider.span().start,
-                            _ => entry.reference.span().start,
-                        };
-                        ManifestProblem::Reference {
-                            line: line(at),
-                            problem,
-                        }
-                    },
-                );
+                ExternalRef::new(entry.provider.get_ref(), entry.reference.get_ref(), key).map_err(|problem| {
+                    let at = match problem {
+                        ShapeError::InvalidProviderId => entry.provider.span().start,
+                        _ => entry.reference.span().start,
+                    };
+                    ManifestProblem::Reference { line: line(at), problem }
+                });
             match (target, reference) {
                 (Ok(target), Ok(reference)) => entries.push((target, reference)),
                 (_, Err(problem)) => problems.push(problem),
                 (Err(_), Ok(_)) => {}
             }
         }
-        if problems.is_empty() {
-            Ok(SecretManifest { entries })
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(SecretManifest { entries }) } else { Err(problems) }
     }
 
     /// The entries.
@@ -224,32 +198,24 @@ impl SecretManifest {
 
     /// The version and counts.
     pub fn counts(&self) -> ManifestCounts {
-        let providers: BTreeSet<&Provider> =
-            self.entries.iter().map(|(_, r)| r.provider()).collect();
+        let providers: BTreeSet<&Provider> = self.entries.iter().map(|(_, r)| r.provider()).collect();
         ManifestCounts {
             version: 1,
             secrets: self.entries.len(),
             providers: providers.len(),
-            shape_checked: self
-                .entries
-                .iter()
-                .filter(|(_, r)| r.provider().is_shape_checked())
-                .count(),
+            shape_checked: self.entries.iter().filter(|(_, r)| r.provider().is_shape_checked()).count(),
         }
     }
 
     /// Asks `stores` about every entry and counts the answers.
     pub fn availability(&self, stores: &StoreRegistry) -> AvailabilityCounts {
-        self.entries.iter().fold(
-            AvailabilityCounts::default(),
-            |mut counts, (_, reference)| {
-                match stores.availability(reference) {
-                    Availability::Available => counts.available += 1,
-                    Availability::Missing => counts.missing += 1,
-                    Availability::Unsupported => counts.unsupported += 1,
-                }
-                counts
-            },
-        )
+        self.entries.iter().fold(AvailabilityCounts::default(), |mut counts, (_, reference)| {
+            match stores.availability(reference) {
+                Availability::Available => counts.available += 1,
+                Availability::Missing => counts.missing += 1,
+                Availability::Unsupported => counts.unsupported += 1,
+            }
+            counts
+        })
     }
 }

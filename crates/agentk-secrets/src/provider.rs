@@ -88,18 +88,10 @@ impl Provider {
             return Ok(known);
         }
         let bytes = id.as_bytes();
-        let ok = bytes
-            .first()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        let ok = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             && bytes.len() <= 64
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b));
-        if ok {
-            Ok(Provider::Other(id.to_owned()))
-        } else {
-            Err(ShapeError::InvalidProviderId)
-        }
+            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b));
+        if ok { Ok(Provider::Other(id.to_owned())) } else { Err(ShapeError::InvalidProviderId) }
     }
 
     /// The provider's id.
@@ -119,37 +111,19 @@ impl Provider {
     pub fn check_reference(&self, reference: &str) -> Result<(), ShapeError> {
         precheck(reference)?;
         let (ok, expected) = match self {
-            Provider::Env => (
-                is_env_name(reference),
-                "`NAME` (letters, digits and `_`, not starting with a digit)",
-            ),
-            Provider::AwsSecretsManager => (
-                is_aws(reference),
-                "`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME` or `NAME`",
-            ),
-            Provider::GcpSecretManager => (
-                is_gcp(reference),
-                "`projects/PROJECT/secrets/SECRET[/versions/VERSION]`",
-            ),
-            Provider::AzureKeyVault => (
-                is_azure(reference),
-                "`https://VAULT.vault.azure.net/secrets/NAME[/VERSION]` or `VAULT/NAME`",
-            ),
+            Provider::Env => (is_env_name(reference), "`NAME` (letters, digits and `_`, not starting with a digit)"),
+            Provider::AwsSecretsManager => {
+                (is_aws(reference), "`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME` or `NAME`")
+            }
+            Provider::GcpSecretManager => (is_gcp(reference), "`projects/PROJECT/secrets/SECRET[/versions/VERSION]`"),
+            Provider::AzureKeyVault => {
+                (is_azure(reference), "`https://VAULT.vault.azure.net/secrets/NAME[/VERSION]` or `VAULT/NAME`")
+            }
             Provider::Vault => (is_vault(reference), "`PATH/TO/SECRET[#FIELD]`"),
-            Provider::OnePassword => (
-                is_onepassword(reference),
-                "`op://VAULT/ITEM[/SECTION]/FIELD`",
-            ),
+            Provider::OnePassword => (is_onepassword(reference), "`op://VAULT/ITEM[/SECTION]/FIELD`"),
             Provider::Other(_) => (true, ""),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(ShapeError::WrongShape {
-                provider: self.static_id(),
-                expected,
-            })
-        }
+        if ok { Ok(()) } else { Err(ShapeError::WrongShape { provider: self.static_id(), expected }) }
     }
 
     /// The id of a known provider; `custom` for any other (for messages that must not echo a
@@ -192,17 +166,11 @@ fn precheck(reference: &str) -> Result<(), ShapeError> {
 
 /// Whether every byte is alphanumeric or in `extra`, and the length is within `min..=max`.
 fn chars_in(text: &str, min: usize, max: usize, extra: &[u8]) -> bool {
-    (min..=max).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 fn is_env_name(text: &str) -> bool {
-    text.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && chars_in(text, 1, 128, b"_")
+    text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && chars_in(text, 1, 128, b"_")
 }
 
 fn is_aws_name(text: &str) -> bool {
@@ -230,11 +198,7 @@ fn is_aws(text: &str) -> bool {
 fn is_aws_region(text: &str) -> bool {
     let words: Vec<&str> = text.split('-').collect();
     words.len() >= 3
-        && words.iter().all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+        && words.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
         && text.bytes().last().is_some_and(|b| b.is_ascii_digit())
 }
 
@@ -242,27 +206,16 @@ fn is_gcp(text: &str) -> bool {
     let parts: Vec<&str> = text.split('/').collect();
     let (project, secret, version) = match parts.as_slice() {
         ["projects", project, "secrets", secret] => (project, secret, None),
-        ["projects", project, "secrets", secret, "versions", version] => {
-            (project, secret, Some(version))
-        }
+        ["projects", project, "secrets", secret, "versions", version] => (project, secret, Some(version)),
         _ => return false,
     };
     let project_id = (6..=30).contains(&project.len())
-        && project
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase())
+        && project.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && !project.ends_with('-')
-        && project
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let project_number =
-        (1..=20).contains(&project.len()) && project.bytes().all(|b| b.is_ascii_digit());
+        && project.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let project_number = (1..=20).contains(&project.len()) && project.bytes().all(|b| b.is_ascii_digit());
     let version_ok = version.is_none_or(|v| {
-        *v == "latest"
-            || (!v.starts_with('0')
-                && (1..=20).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_digit()))
+        *v == "latest" || (!v.starts_with('0') && (1..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()))
     });
     (project_id || project_number) && chars_in(secret, 1, 255, b"_-") && version_ok
 }
@@ -270,10 +223,7 @@ fn is_gcp(text: &str) -> bool {
 fn is_azure_vault(text: &str) -> bool {
     chars_in(text, 3, 24, b"-")
         && text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && text
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && text.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
         && !text.contains("--")
 }
 
@@ -288,11 +238,8 @@ fn is_azure(text: &str) -> bool {
         let Some(vault) = host.strip_suffix(".vault.azure.net") else {
             return false;
         };
-        let version_ok = version.is_none_or(|v| {
-            v.len() == 32
-                && v.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
+        let version_ok = version
+            .is_none_or(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         return is_azure_vault(vault) && chars_in(name, 1, 127, b"-") && version_ok;
     }
     match text.split('/').collect::<Vec<_>>().as_slice() {
@@ -311,9 +258,7 @@ fn is_vault(text: &str) -> bool {
         None => (text, None),
     };
     let segments: Vec<&str> = path.split('/').collect();
-    (2..=32).contains(&segments.len())
-        && segments.iter().all(|s| is_vault_part(s))
-        && field.is_none_or(is_vault_part)
+    (2..=32).contains(&segments.len()) && segments.iter().all(|s| is_vault_part(s)) && field.is_none_or(is_vault_part)
 }
 
 fn is_onepassword(text: &str) -> bool {
@@ -322,7 +267,5 @@ fn is_onepassword(text: &str) -> bool {
     };
     let parts: Vec<&str> = rest.split('/').collect();
     (3..=4).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| chars_in(p, 1, 128, b"_.- ") && !p.starts_with(' ') && !p.ends_with(' '))
+        && parts.iter().all(|p| chars_in(p, 1, 128, b"_.- ") && !p.starts_with(' ') && !p.ends_with(' '))
 }

@@ -15,21 +15,11 @@ pub struct SecretTarget(String);
 impl SecretTarget {
     /// Parses and checks a target.
     pub fn parse(text: &str) -> Result<Self, SecretsError> {
-        let name = text
-            .strip_prefix("secret://")
-            .ok_or(SecretsError::InvalidTarget)?;
+        let name = text.strip_prefix("secret://").ok_or(SecretsError::InvalidTarget)?;
         let ok = (1..=128).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._/-".contains(&b))
-            && name
-                .split('/')
-                .all(|segment| !segment.is_empty() && segment != "." && segment != "..");
-        if ok {
-            Ok(SecretTarget(text.to_owned()))
-        } else {
-            Err(SecretsError::InvalidTarget)
-        }
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._/-".contains(&b))
+            && name.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..");
+        if ok { Ok(SecretTarget(text.to_owned())) } else { Err(SecretsError::InvalidTarget) }
     }
 
     /// The target text, `secret://…`.

@@ -50,10 +50,7 @@ impl StoreRegistry {
     pub fn add(&mut self, store: Box<dyn SecretStore>) -> Result<(), SecretsError> {
         for provider in store.providers() {
             if let Some(existing) = self.store_for(&provider) {
-                return Err(SecretsError::OverlappingStores {
-                    existing: existing.name(),
-                    added: store.name(),
-                });
+                return Err(SecretsError::OverlappingStores { existing: existing.name(), added: store.name() });
             }
         }
         self.stores.push(store);
@@ -61,10 +58,7 @@ impl StoreRegistry {
     }
 
     fn store_for(&self, provider: &Provider) -> Option<&dyn SecretStore> {
-        self.stores
-            .iter()
-            .find(|store| store.providers().contains(provider))
-            .map(|store| &**store)
+        self.stores.iter().find(|store| store.providers().contains(provider)).map(|store| &**store)
     }
 
     /// Asks the one store that supports the reference's provider; `Unsupported` when none does.
@@ -89,9 +83,7 @@ impl StoreRegistry {
 impl fmt::Debug for StoreRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.stores.iter().map(|s| s.name()).collect();
-        f.debug_struct("StoreRegistry")
-            .field("stores", &names)
-            .finish()
+        f.debug_struct("StoreRegistry").field("stores", &names).finish()
     }
 }
 
@@ -131,10 +123,6 @@ impl<E: EnvPresence> SecretStore for EnvStore<E> {
         if *reference.provider() != Provider::Env || Provider::Env.check_reference(name).is_err() {
             return Availability::Unsupported;
         }
-        if self.env.is_set_nonempty(name) {
-            Availability::Available
-        } else {
-            Availability::Missing
-        }
+        if self.env.is_set_nonempty(name) { Availability::Available } else { Availability::Missing }
     }
 }

@@ -1,14 +1,10 @@
 //! S7 manifests, and S2 in every output: a canary planted in provider references never
 //! appears in any Debug, Display, error or serialized output.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
 use agentk_secrets::{
-    EnvPresence, EnvStore, ExternalRef, ManifestProblem, Mode, RedactionKey, SecretBroker,
-    SecretManifest, StoreRegistry,
+    EnvPresence, EnvStore, ExternalRef, ManifestProblem, Mode, RedactionKey, SecretBroker, SecretManifest,
+    StoreRegistry,
 };
 use proptest::prelude::*;
 
@@ -52,24 +48,14 @@ reference = "anything goes here"
 fn a_valid_manifest_reports_version_and_counts() {
     let manifest = SecretManifest::parse(GOOD, &key()).unwrap();
     let counts = manifest.counts();
-    assert_eq!(
-        (
-            counts.version,
-            counts.secrets,
-            counts.providers,
-            counts.shape_checked
-        ),
-        (1, 3, 3, 2)
-    );
+    assert_eq!((counts.version, counts.secrets, counts.providers, counts.shape_checked), (1, 3, 3, 2));
 }
 
 // guarantee: S7
 #[test]
 fn value_fields_are_refused_not_ignored() {
-    let text = GOOD.replace(
-        "reference = \"AGENTK_DEMO_DEPLOY\"",
-        "reference = \"AGENTK_DEMO_DEPLOY\"\nvalue = \"hunter2-dummy\"",
-    );
+    let text = GOOD
+        .replace("reference = \"AGENTK_DEMO_DEPLOY\"", "reference = \"AGENTK_DEMO_DEPLOY\"\nvalue = \"hunter2-dummy\"");
     let rendered = check_invalid("value_field", &text);
     assert!(!rendered.contains("hunter2"));
 }
@@ -87,15 +73,10 @@ fn manifest_errors() {
             "version = 1\n[[secrets]]\ntarget = \"https://x\"\nprovider = \"env\"\nreference = \"OK\"\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"Bad Provider\"\nreference = \"{CANARY}\"\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"gcp-secret-manager\"\nreference = \"projects/x/{CANARY}\"\n[[secrets]]\ntarget = \"secret://b\"\nprovider = \"env\"\nreference = \"{CANARY}-x\"\n[[secrets]]\ntarget = \"secret://b\"\nprovider = \"vault\"\nreference = \"kv/a\"\n"
         ),
     );
-    check_invalid(
-        "syntax",
-        &format!("version = 1\n[[secrets]]\ntarget = \"secret://a\"\nreference = \"{CANARY}\n"),
-    );
+    check_invalid("syntax", &format!("version = 1\n[[secrets]]\ntarget = \"secret://a\"\nreference = \"{CANARY}\n"));
     check_invalid(
         "wrong_type",
-        &format!(
-            "version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = [\"{CANARY}\"]\n"
-        ),
+        &format!("version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = [\"{CANARY}\"]\n"),
     );
     check_invalid("too_large", &"#".repeat(2 << 20));
 }
@@ -125,21 +106,14 @@ fn canary_never_appears_in_any_output() {
         "version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"vault\"\nreference = \"kv/{CANARY}#field\"\n[[secrets]]\ntarget = \"secret://b\"\nprovider = \"env\"\nreference = \"{CANARY}\"\n[[secrets]]\ntarget = \"secret://c\"\nprovider = \"onepassword\"\nreference = \"op://v/{CANARY}/f\"\n"
     );
     let manifest = SecretManifest::parse(&text, &key()).unwrap();
-    let mut outputs = vec![
-        format!("{manifest:?}"),
-        serde_json::to_string(&manifest.counts()).unwrap(),
-    ];
+    let mut outputs = vec![format!("{manifest:?}"), serde_json::to_string(&manifest.counts()).unwrap()];
     let mut stores = StoreRegistry::new();
     stores.add(Box::new(EnvStore::new(AllSet))).unwrap();
     outputs.push(serde_json::to_string(&manifest.availability(&stores)).unwrap());
     outputs.push(format!("{stores:?}"));
     let mut broker = SecretBroker::new(stores, Mode::Strict);
     for (target, reference) in manifest.into_entries() {
-        outputs.push(format!(
-            "{reference:?} {reference} {} {:?}",
-            reference.provider_id(),
-            reference.reference_id()
-        ));
+        outputs.push(format!("{reference:?} {reference} {} {:?}", reference.provider_id(), reference.reference_id()));
         broker.register_external(target, reference).unwrap();
     }
     outputs.push(format!("{broker:?}"));
@@ -157,12 +131,8 @@ fn canary_never_appears_in_any_output() {
         format!(
             "version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = \"{CANARY}\"\nvalue = \"{CANARY}\"\n"
         ),
-        format!(
-            "version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = \"{CANARY}\n"
-        ),
-        format!(
-            "version = 1\n[[secrets]]\ntarget = \"{CANARY}\"\nprovider = \"env\"\nreference = \"{CANARY}\"\n"
-        ),
+        format!("version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = \"{CANARY}\n"),
+        format!("version = 1\n[[secrets]]\ntarget = \"{CANARY}\"\nprovider = \"env\"\nreference = \"{CANARY}\"\n"),
         format!("version = \"{CANARY}\"\n"),
         format!(
             "version = 1\n[[secrets]]\ntarget = \"secret://a\"\nprovider = \"env\"\nreference = {{ x = \"{CANARY}\" }}\n"
@@ -178,17 +148,9 @@ fn canary_never_appears_in_any_output() {
 fn redacted_ids_are_keyed() {
     let a = ExternalRef::new("env", "SAME_NAME", &RedactionKey::from_bytes([1; 32])).unwrap();
     let b = ExternalRef::new("env", "SAME_NAME", &RedactionKey::from_bytes([2; 32])).unwrap();
-    assert_ne!(
-        a.reference_id(),
-        b.reference_id(),
-        "without the key the id cannot be recomputed"
-    );
+    assert_ne!(a.reference_id(), b.reference_id(), "without the key the id cannot be recomputed");
     let c = ExternalRef::new("env", "SAME_NAME", &RedactionKey::from_bytes([1; 32])).unwrap();
-    assert_eq!(
-        a.reference_id(),
-        c.reference_id(),
-        "with it, the same reference gives the same id"
-    );
+    assert_eq!(a.reference_id(), c.reference_id(), "with it, the same reference gives the same id");
     assert!(format!("{:?}", RedactionKey::from_bytes([1; 32])).contains("redacted"));
 }
 

@@ -7,12 +7,7 @@ use agentk_secrets::{Provider, ShapeError};
 fn check(provider: &str, reference: &str, ok: bool) {
     let provider = Provider::parse(provider).unwrap();
     let result = provider.check_reference(reference);
-    assert_eq!(
-        result.is_ok(),
-        ok,
-        "{} {reference:?}: {result:?}",
-        provider.id()
-    );
+    assert_eq!(result.is_ok(), ok, "{} {reference:?}: {result:?}", provider.id());
 }
 
 #[test]
@@ -20,18 +15,7 @@ fn env_names() {
     for good in ["AGENTK_DEMO_REF", "_X", "path", "A1"] {
         check("env", good, true);
     }
-    for bad in [
-        "1ABC",
-        "BAD-NAME",
-        "A B",
-        "A=B",
-        "ÄPFEL",
-        "A\u{0}",
-        " A",
-        "",
-        &"A".repeat(129),
-        "A?x=1",
-    ] {
+    for bad in ["1ABC", "BAD-NAME", "A B", "A=B", "ÄPFEL", "A\u{0}", " A", "", &"A".repeat(129), "A?x=1"] {
         check("env", bad, false);
     }
 }
@@ -137,11 +121,7 @@ fn hashicorp_vault() {
 
 #[test]
 fn onepassword() {
-    for good in [
-        "op://Private/Billing API/credential",
-        "op://vault/item/section/field",
-        "op://v/i/f",
-    ] {
+    for good in ["op://Private/Billing API/credential", "op://vault/item/section/field", "op://v/i/f"] {
         check("onepassword", good, true);
     }
     for bad in [
@@ -160,14 +140,7 @@ fn onepassword() {
 #[test]
 fn custom_providers_get_the_precheck_only() {
     check("acme-secrets.v2", "anything/at all:with?chars", true);
-    for bad in [
-        " leading",
-        "trailing ",
-        "tab\there",
-        "new\nline",
-        "ｆｕｌｌ",
-        "",
-    ] {
+    for bad in [" leading", "trailing ", "tab\there", "new\nline", "ｆｕｌｌ", ""] {
         check("acme-secrets.v2", bad, false);
     }
     assert_eq!(Provider::parse("Acme"), Err(ShapeError::InvalidProviderId));
@@ -179,9 +152,6 @@ fn custom_providers_get_the_precheck_only() {
 #[test]
 fn overlong_references_are_refused_for_every_provider() {
     for provider in Provider::CHECKED {
-        assert_eq!(
-            provider.check_reference(&"a".repeat(2049)),
-            Err(ShapeError::TooLong)
-        );
+        assert_eq!(provider.check_reference(&"a".repeat(2049)), Err(ShapeError::TooLong));
     }
 }

@@ -1,10 +1,6 @@
 //! A hermetic host and runner shared by the CLI tests: no process environment, a fixed clock,
 //! and "randomness" from a counter, so every key and output is deterministic.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    reason = "shared test helpers; not every test file uses all"
-)]
+#![allow(dead_code, clippy::unwrap_used, reason = "shared test helpers; not every test file uses all")]
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -21,10 +17,7 @@ pub(crate) struct TestHost {
 
 impl TestHost {
     pub(crate) fn new(vars: &[(&'static str, &str)]) -> Self {
-        TestHost {
-            vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
-            draws: Cell::new(0),
-        }
+        TestHost { vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), draws: Cell::new(0) }
     }
 }
 
@@ -50,24 +43,13 @@ pub(crate) struct Run {
 
 pub(crate) fn agentk(host: &TestHost, args: &[&str]) -> Run {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = agentk_cli::run_with(
-        std::iter::once("agentk").chain(args.iter().copied()),
-        host,
-        &mut out,
-        &mut err,
-    );
-    Run {
-        code,
-        stdout: String::from_utf8(out).unwrap(),
-        stderr: String::from_utf8(err).unwrap(),
-    }
+    let code = agentk_cli::run_with(std::iter::once("agentk").chain(args.iter().copied()), host, &mut out, &mut err);
+    Run { code, stdout: String::from_utf8(out).unwrap(), stderr: String::from_utf8(err).unwrap() }
 }
 
 /// A fresh, owner-only scratch directory for one test.
 pub(crate) fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("agentk-key-tests")
-        .join(test);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentk-key-tests").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     #[cfg(unix)]
