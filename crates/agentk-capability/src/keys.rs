@@ -92,12 +92,11 @@ impl SigningIdentity {
         Signature(self.key.sign(digest).to_bytes())
     }
 
-    /// Signs `bytes` for use under the domain-separation `context`: Ed25519 over the blake3
-    /// derive-key hash of `bytes` under `context`. Returns the digest and the signature. Other
-    /// AgentK artefacts (secret handles) sign through this, each under its own context, so a
-    /// signature made for one kind of artefact can never verify as another.
-    pub fn sign_in_context(&self, context: &str, bytes: &[u8]) -> ([u8; 32], Signature) {
-        let digest = context_digest(context, bytes);
+    /// Signs `bytes` as an artefact of kind `context`: Ed25519 over the blake3 derive-key hash
+    /// of `bytes` under the context's name. Returns the digest and the signature. Receipts and
+    /// rotation manifests are not among the contexts: they are signed only by this crate.
+    pub fn sign_in_context(&self, context: SignContext, bytes: &[u8]) -> ([u8; 32], Signature) {
+        let digest = context_digest(context.name(), bytes);
         (digest, self.sign_digest(&digest))
     }
 
@@ -159,8 +158,8 @@ impl PublicKey {
     }
 
     /// Strict verification of a signature made by [`SigningIdentity::sign_in_context`].
-    pub fn verify_in_context(&self, context: &str, bytes: &[u8], signature: &Signature) -> bool {
-        self.verify_digest(&context_digest(context, bytes), signature)
+    pub fn verify_in_context(&self, context: SignContext, bytes: &[u8], signature: &Signature) -> bool {
+        self.verify_digest(&context_digest(context.name(), bytes), signature)
     }
 
     /// Strict verification of a signature over a 32-byte digest.
@@ -173,6 +172,24 @@ impl PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+/// The kinds of artefact other crates may sign with a [`SigningIdentity`], each under its own
+/// domain-separation context, so a signature made for one kind can never verify as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignContext {
+    /// A secret handle (`agentk secret handle v1`).
+    SecretHandle,
+}
+
+impl SignContext {
+    /// The context string.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignContext::SecretHandle => "agentk secret handle v1",
+        }
     }
 }
 

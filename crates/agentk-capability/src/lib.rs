@@ -68,7 +68,8 @@ mod trust;
 mod verify;
 
 pub use keys::{
-    Fingerprint, HexError, PublicKey, Signature, SignerSource, SigningIdentity, decode_hex, decode_hex_vec, encode_hex,
+    Fingerprint, HexError, PublicKey, SignContext, Signature, SignerSource, SigningIdentity, decode_hex,
+    decode_hex_vec, encode_hex,
 };
 pub use load::{KEY_FILE_FORMAT, KeyFile, KeyFileProblem, KeyFileReader, SignerEnv, check_permissions, load_signer};
 pub use receipt::{

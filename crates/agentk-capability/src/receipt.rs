@@ -371,8 +371,11 @@ impl Ledger {
     }
 }
 
-/// Builds a receipt from parts, for tests and fixtures that need receipts no policy would
-/// mint (expired ones, say). Hidden: real receipts come only from [`Ledger::mint`].
+/// Builds receipts from parts, for tests and fixtures that need receipts no policy would mint
+/// (expired ones, forged ones). Hidden and not part of the API. It needs the signing identity,
+/// so it gives nothing to anyone who does not already hold the key; the guarantee that
+/// receipts come only from [`Ledger::mint`] is about what an agent can obtain, and agents never
+/// hold the key.
 #[doc(hidden)]
 pub mod testing {
     use super::*;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use agentk_capability::{
-    PublicKey, Receipt, ReceiptId, Signature, SigningIdentity, Timestamp, Trust, Verified, decode_hex_vec, encode_hex,
+    PublicKey, Receipt, ReceiptId, SignContext, Signature, SigningIdentity, Timestamp, Trust, Verified, decode_hex_vec,
+    encode_hex,
 };
 use agentk_labels::{Label, LabelSet, Syscall};
 use serde::{Deserialize, Serialize};
@@ -13,9 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::reference::{ExternalRef, SecretTarget};
 use crate::store::{Availability, StoreRegistry};
 use crate::{HandleError, OpenError, SecretsError};
-
-/// Domain-separation context of handle signatures.
-pub const HANDLE_CONTEXT: &str = "agentk secret handle v1";
 
 /// The `schema` of an encoded handle.
 pub const HANDLE_SCHEMA: &str = "agentk.secret-handle.v1";
@@ -184,7 +182,7 @@ pub struct EncodedHandle {
     pub schema: String,
     /// The canonical handle bytes, hex.
     pub handle: String,
-    /// Ed25519 over the handle bytes under [`HANDLE_CONTEXT`], hex.
+    /// Ed25519 over the handle bytes under [`SignContext::SecretHandle`], hex.
     pub signature: String,
 }
 
@@ -254,6 +252,11 @@ impl SecretBroker {
         if receipt.syscall() != Syscall::SecretOpen {
             return Err(OpenError::NotSecretOpen);
         }
+        // SECURITY: a `Verified<Receipt>` may have been checked for integrity only (any key).
+        // The broker honours only receipts its own signer minted.
+        if receipt.signer() != signer.public_key() {
+            return Err(OpenError::ForeignReceipt);
+        }
         if now >= receipt.expires_at() || now < receipt.issued_at() {
             return Err(OpenError::ReceiptNotLive);
         }
@@ -280,7 +283,7 @@ impl SecretBroker {
             signer: signer.public_key(),
         };
         let bytes = handle.encode();
-        let (_, signature) = signer.sign_in_context(HANDLE_CONTEXT, &bytes);
+        let (_, signature) = signer.sign_in_context(SignContext::SecretHandle, &bytes);
         let encoded = EncodedHandle {
             schema: HANDLE_SCHEMA.to_owned(),
             handle: encode_hex(&bytes),
@@ -290,8 +293,8 @@ impl SecretBroker {
     }
 }
 
-/// Verifies a handle and its binding to `receipt`, at `now`: canonical encoding, trusted
-/// signer, strict signature, the same receipt id, proof hash, target, scope and expiry, and
+/// Verifies a handle and its binding to `receipt`, at `now`: canonical encoding, the same
+/// signer as the receipt (and, when pinned, a trusted one), strict signature, the same receipt id, proof hash, target, scope and expiry, and
 /// unexpired. Fails closed on any mismatch.
 pub fn verify_handle(
     encoded: &EncodedHandle,
@@ -305,10 +308,15 @@ pub fn verify_handle(
     let bytes = decode_hex_vec(&encoded.handle).map_err(|_| HandleError::Malformed)?;
     let signature = Signature::from_hex(&encoded.signature).map_err(|_| HandleError::Malformed)?;
     let handle = SecretHandle::decode(&bytes)?;
+    // SECURITY: the handle must come from the key that signed its receipt, whatever the trust
+    // mode; otherwise anyone holding a receipt could sign a handle for it with their own key.
+    if handle.signer != receipt.signer() {
+        return Err(HandleError::UntrustedSigner);
+    }
     if let Trust::Pinned(signers) = trust {
         signers.check(&handle.signer, handle.issued_at).map_err(|_| HandleError::UntrustedSigner)?;
     }
-    if !handle.signer.verify_in_context(HANDLE_CONTEXT, &bytes, &signature) {
+    if !handle.signer.verify_in_context(SignContext::SecretHandle, &bytes, &signature) {
         return Err(HandleError::BadSignature);
     }
     let bound = handle.receipt_id == receipt.id()

@@ -60,8 +60,8 @@ mod reference;
 mod store;
 
 pub use broker::{
-    EncodedHandle, HANDLE_CONTEXT, HANDLE_SCHEMA, HandleId, HandleKind, Mode, Registration, SecretBroker, SecretHandle,
-    VerifiedHandle, verify_handle,
+    EncodedHandle, HANDLE_SCHEMA, HandleId, HandleKind, Mode, Registration, SecretBroker, SecretHandle, VerifiedHandle,
+    verify_handle,
 };
 pub use manifest::{AvailabilityCounts, MAX_MANIFEST_BYTES, ManifestCounts, ManifestProblem, SecretManifest};
 pub use provider::{Provider, ShapeError};
@@ -98,6 +98,9 @@ pub enum OpenError {
     /// The receipt is expired or not yet valid.
     #[error("the receipt is not live")]
     ReceiptNotLive,
+    /// The receipt was signed by another key than the broker's.
+    #[error("the receipt was not minted by this broker's signer")]
+    ForeignReceipt,
     /// Nothing is registered under the receipt's target.
     #[error("no secret is registered under the receipt's target")]
     NotRegistered,
@@ -116,7 +119,7 @@ pub enum HandleError {
     /// The signature does not verify.
     #[error("signature verification failed")]
     BadSignature,
-    /// The signer is not trusted.
+    /// The signer is not the receipt's signer, or (when pinned) not trusted.
     #[error("secret handle signer is not trusted")]
     UntrustedSigner,
     /// The handle is not bound to this receipt.

@@ -247,6 +247,41 @@ fn handles_are_bound_to_their_receipt() {
     );
 }
 
+// guarantee: S8 (review finding: a handle signed by another key than its receipt's)
+#[test]
+fn handles_and_receipts_must_share_a_signer() {
+    let strict = broker(Mode::Strict, &[]);
+    let (receipt, operator) = receipt("secret://dummy", None);
+    let attacker = test_key(6);
+    // An attacker holding only the receipt signs a handle with their own key.
+    let (_, forged) = broker(Mode::Strict, &[]).open(&receipt, &operator, HandleId([7; 16]), NOW + 1).unwrap();
+    let bytes = agentk_capability::decode_hex_vec(&forged.handle).unwrap();
+    let mut resigned_bytes = bytes.clone();
+    let signer_at = resigned_bytes.len() - 32;
+    resigned_bytes[signer_at..].copy_from_slice(&attacker.public_key().to_bytes());
+    let (_, signature) = attacker.sign_in_context(agentk_capability::SignContext::SecretHandle, &resigned_bytes);
+    let attack = EncodedHandle { handle: encode_hex(&resigned_bytes), signature: signature.to_hex(), ..forged.clone() };
+    assert_eq!(verify_handle(&attack, &receipt, Trust::ReceiptKey, NOW + 2).unwrap_err(), HandleError::UntrustedSigner);
+    // A receipt the attacker signed themselves is not opened by the operator's broker.
+    let raw = testing::receipt(
+        [4; 16],
+        "no-such-grant",
+        "agent-1",
+        Syscall::SecretOpen,
+        "secret://dummy",
+        "read",
+        NOW,
+        NOW + 60,
+        [0; 32],
+        &attacker,
+    );
+    let self_signed = Verifier::new(Trust::ReceiptKey, NOW).verify(&testing::sign(&raw, &attacker)).unwrap();
+    assert_eq!(
+        strict.open(&self_signed, &operator, HandleId([7; 16]), NOW + 1).unwrap_err(),
+        OpenError::ForeignReceipt
+    );
+}
+
 // guarantee: S8
 #[test]
 fn handle_tamper_table() {
@@ -259,7 +294,7 @@ fn handle_tamper_table() {
     for at in 0..bytes.len() {
         let mut changed = bytes.clone();
         changed[at] ^= 0x01;
-        let (_, signature) = signer.sign_in_context(agentk_secrets::HANDLE_CONTEXT, &changed);
+        let (_, signature) = signer.sign_in_context(agentk_capability::SignContext::SecretHandle, &changed);
         let resigned = EncodedHandle { handle: encode_hex(&changed), signature: signature.to_hex(), ..good.clone() };
         // A key holder may re-sign a handle with another id, kind or issue time; whatever
         // verifies must still carry exactly the receipt's binding.
@@ -331,7 +366,7 @@ fn handle_tamper_table() {
         assert_eq!(verify_handle(&bad, &receipt, Trust::ReceiptKey, NOW + 2).unwrap_err(), HandleError::Malformed);
     }
     // A receipt signature cannot stand in for a handle signature (different contexts).
-    let (_, receipt_signature) = signer.sign_in_context(agentk_capability::RECEIPT_CONTEXT, &bytes);
+    let receipt_signature = testing::sign_digest(&signer, &testing::proof(&bytes));
     let cross = EncodedHandle { signature: receipt_signature.to_hex(), ..good.clone() };
     assert_eq!(verify_handle(&cross, &receipt, Trust::ReceiptKey, NOW + 2).unwrap_err(), HandleError::BadSignature);
     assert_eq!(EncodedHandle::from_json(&good.to_json()).unwrap(), good);
