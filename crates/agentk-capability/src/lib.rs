@@ -205,8 +205,8 @@ pub enum LoadError {
     /// The key file's directory is writable by group or others.
     #[error("the directory of AGENTK_SIGNING_KEY_FILE is writable by group or others")]
     LooseDirectoryPermissions,
-    /// `AGENTK_REQUIRE_SIGNING_KEY=1` and no key was configured.
-    #[error("AGENTK_REQUIRE_SIGNING_KEY=1 refuses the development key, and no signing key is configured")]
+    /// `AGENTK_REQUIRE_SIGNING_KEY=1` and the key is the development key (configured or not).
+    #[error("AGENTK_REQUIRE_SIGNING_KEY=1 refuses the development key, and no other signing key is configured")]
     DevelopmentKeyRefused,
     /// `AGENTK_REQUIRE_SIGNING_KEY` is neither `1` nor `0`.
     #[error("AGENTK_REQUIRE_SIGNING_KEY must be `1` or `0`")]

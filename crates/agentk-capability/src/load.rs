@@ -66,7 +66,7 @@ pub const KEY_FILE_FORMAT: &str = "64 lowercase hex characters and an optional f
 
 /// Chooses the signer: `AGENTK_SIGNING_KEY_HEX`, else `AGENTK_SIGNING_KEY_FILE`, else the
 /// development key. A set but invalid value is an error, never a fall-back to the next source.
-/// With `AGENTK_REQUIRE_SIGNING_KEY=1` the development key is refused. Key files must not be
+/// With `AGENTK_REQUIRE_SIGNING_KEY=1` the development key is refused, however it was given. Key files must not be
 /// readable by group or others, nor sit in a directory writable by them.
 pub fn load_signer(env: &SignerEnv, files: &dyn KeyFileReader) -> Result<SigningIdentity, LoadError> {
     let required = match env.require.as_deref() {
@@ -74,21 +74,24 @@ pub fn load_signer(env: &SignerEnv, files: &dyn KeyFileReader) -> Result<Signing
         Some("1") => true,
         Some(_) => return Err(LoadError::InvalidRequireFlag),
     };
-    if let Some(hex) = &env.key_hex {
-        return SigningIdentity::from_secret_hex(hex, SignerSource::EnvHex).map_err(|_| LoadError::InvalidHex);
-    }
-    if let Some(path) = &env.key_file {
+    let configured = if let Some(hex) = &env.key_hex {
+        SigningIdentity::from_secret_hex(hex, SignerSource::EnvHex).map_err(|_| LoadError::InvalidHex)?
+    } else if let Some(path) = &env.key_file {
         let file = files.read(path).map_err(LoadError::KeyFile)?;
         check_permissions(&file)?;
         let contents = file.contents.as_slice();
         let hex = contents.strip_suffix(b"\n").unwrap_or(contents);
         let hex = std::str::from_utf8(hex).map_err(|_| LoadError::MalformedKeyFile)?;
-        return SigningIdentity::from_secret_hex(hex, SignerSource::File).map_err(|_| LoadError::MalformedKeyFile);
-    }
-    if required {
+        SigningIdentity::from_secret_hex(hex, SignerSource::File).map_err(|_| LoadError::MalformedKeyFile)?
+    } else {
+        SigningIdentity::development()
+    };
+    // SECURITY: the development key is refused however it arrives, including when it was
+    // pasted into the variable or a key file.
+    if required && configured.is_development() {
         return Err(LoadError::DevelopmentKeyRefused);
     }
-    Ok(SigningIdentity::development())
+    Ok(configured)
 }
 
 /// Owner-only key files in directories only the owner can write.

@@ -14,6 +14,10 @@ fn test_key(n: u8) -> SigningIdentity {
     SigningIdentity::from_secret(&[n; 32], SignerSource::Embedded)
 }
 
+/// The development key's secret, as a key file would hold it (it is public by design).
+static DEVELOPMENT_KEY_FILE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{}\n", SigningIdentity::development().expose_secret_for_key_file().as_str()));
+
 const TEST_KEY_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
 
 /// An in-memory file system: path -> (contents, file mode, directory mode).
@@ -45,6 +49,7 @@ fn files() -> Files {
         ),
         ("empty.key", (b"".as_slice(), 0o600, 0o700)),
         ("binary.key", (b"\xff\xfe\x00".as_slice(), 0o600, 0o700)),
+        ("development.key", (DEVELOPMENT_KEY_FILE.as_bytes(), 0o600, 0o700)),
     ]))
 }
 
@@ -71,6 +76,7 @@ fn signer_loading_matrix() {
     let file_fp = test_key(8).public_key().fingerprint();
     let dev_fp = SigningIdentity::development().public_key().fingerprint();
     let upper = "ab".repeat(32).to_uppercase();
+    let dev_hex = SigningIdentity::development().expose_secret_for_key_file().to_string();
     type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, String);
     let cases: Vec<Case<'_>> = vec![
         (Some(TEST_KEY_HEX), None, None, format!("EnvHex {hex_fp}")),
@@ -83,6 +89,10 @@ fn signer_loading_matrix() {
         (None, Some("good.key"), Some("1"), format!("File {file_fp}")),
         (None, None, Some("1"), format!("error: {}", LoadError::DevelopmentKeyRefused)),
         (None, None, Some("yes"), format!("error: {}", LoadError::InvalidRequireFlag)),
+        // The development key pasted into the variable or a key file is still refused.
+        (Some(&dev_hex), None, Some("1"), format!("error: {}", LoadError::DevelopmentKeyRefused)),
+        (None, Some("development.key"), Some("1"), format!("error: {}", LoadError::DevelopmentKeyRefused)),
+        (Some(&dev_hex), None, None, format!("EnvHex {dev_fp}")),
         // Invalid values never fall back, not even to a valid file.
         (Some("not-hex"), Some("good.key"), None, format!("error: {}", LoadError::InvalidHex)),
         (Some(""), None, None, format!("error: {}", LoadError::InvalidHex)),

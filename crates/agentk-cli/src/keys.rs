@@ -28,7 +28,11 @@ impl KeyFileReader for OsKeyFiles {
             std::io::ErrorKind::PermissionDenied => KeyFileProblem::PermissionDenied,
             _ => KeyFileProblem::Io,
         };
-        let file = File::open(path).map_err(io)?;
+        // SECURITY: judge the directory that really holds the key as well as the one holding
+        // the name we were given: a symlink from a private directory must not hide a shared
+        // one, and a symlink in a shared directory could be repointed.
+        let real = std::fs::canonicalize(path).map_err(io)?;
+        let file = File::open(&real).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
             return Err(KeyFileProblem::NotRegularFile);
@@ -41,9 +45,17 @@ impl KeyFileReader for OsKeyFiles {
         if contents.len() as u64 > MAX_KEY_FILE_BYTES {
             return Err(KeyFileProblem::TooLarge);
         }
-        let dir = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir_meta = std::fs::metadata(dir).map_err(io)?;
-        Ok(KeyFile { contents, file_mode: mode(&meta), dir_mode: mode(&dir_meta) })
+        let parent =
+            |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let mut dir_mode: Option<u32> = None;
+        for dir in [parent(Path::new(path)), parent(&real)] {
+            let dir_meta = std::fs::metadata(dir).map_err(io)?;
+            dir_mode = match (dir_mode, mode(&dir_meta)) {
+                (Some(a), Some(b)) => Some(a | b),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(KeyFile { contents, file_mode: mode(&meta), dir_mode })
     }
 }
 
@@ -152,7 +164,11 @@ pub(crate) fn signing_key(host: &dyn Host, json: bool, out: &mut dyn Write) -> R
     } else {
         writeln!(out, "public key: {}", key.to_hex())?;
         writeln!(out, "fingerprint: {}", key.fingerprint())?;
-        writeln!(out, "source: {}", identity.source())?;
+        if identity.is_development() && identity.source() != SignerSource::Development {
+            writeln!(out, "source: {} (the public development key: signatures prove nothing)", identity.source())?;
+        } else {
+            writeln!(out, "source: {}", identity.source())?;
+        }
     }
     Ok(exit::OK)
 }

@@ -95,6 +95,40 @@ fn loose_key_file_permissions_are_refused_without_naming_the_path() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
+// guarantee: C4 (review finding: a symlink must not hide a shared directory)
+#[cfg(unix)]
+#[test]
+fn key_files_behind_symlinks_are_judged_by_their_real_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("symlink");
+    let host = TestHost::new(&[]);
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let key = shared.join("k.key").display().to_string();
+    assert_eq!(agentk(&host, &["keygen", "--out", &key]).code, exit::OK);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let link = dir.join("link.key");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    let link = link.display().to_string();
+    let run = agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &link)]), &["signing-key"]);
+    assert_eq!(run.code, exit::ERROR, "{}", run.stdout);
+    assert!(run.stderr.contains("directory of AGENTK_SIGNING_KEY_FILE is writable"), "{}", run.stderr);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(agentk(&TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", &link)]), &["signing-key"]).code, exit::OK);
+}
+
+// guarantee: C4 (review finding: the development key pasted into a key file)
+#[test]
+fn the_development_key_is_flagged_and_refused_however_it_is_given() {
+    let dir = scratch("development-file");
+    let dev = agentk_capability::SigningIdentity::development().expose_secret_for_key_file();
+    let hex = TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", dev.as_str())]);
+    let run = agentk(&hex, &["signing-key"]);
+    check("signing_key_development_via_hex", &run, &dir, exit::OK);
+    let refused = TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", dev.as_str()), ("AGENTK_REQUIRE_SIGNING_KEY", "1")]);
+    assert_eq!(agentk(&refused, &["signing-key"]).code, exit::ERROR);
+}
+
 // guarantee: C6
 #[test]
 fn rotation_round_trip_and_tampering() {
