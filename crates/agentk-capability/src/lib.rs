@@ -78,7 +78,7 @@ pub use receipt::{
 };
 pub use rotation::{MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest};
 pub use trust::{MAX_MANIFEST_BYTES, TrustedSigner, TrustedSigners};
-pub use verify::{Trust, Verified, Verifier};
+pub use verify::{MAX_RECEIPT_LIFETIME, Trust, Verified, Verifier};
 
 /// A key could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +132,9 @@ pub enum VerifyError {
     /// The receipt's issue time is in the future.
     #[error("receipt is not valid yet")]
     NotYetValid,
+    /// The receipt claims a longer life than any grant gives.
+    #[error("receipt lifetime is longer than any grant allows")]
+    LifetimeTooLong,
 }
 
 /// A receipt could not be minted.

@@ -287,6 +287,9 @@ pub struct MintContext {
 pub struct Ledger {
     minted: BTreeMap<String, u32>,
     spent: BTreeMap<ReceiptId, Timestamp>,
+    /// The latest time seen by `redeem`. Expiry is judged against it too, so a clock that
+    /// steps back cannot revive a receipt whose id was already forgotten.
+    high_water: Timestamp,
 }
 
 impl Ledger {
@@ -349,9 +352,11 @@ impl Ledger {
     }
 
     /// Spends a verified receipt for one event at `now`. A second spend of the same id, or a
-    /// spend at or after expiry, is refused.
+    /// spend at or after expiry (judged against the latest `now` this ledger has seen), is
+    /// refused.
     pub fn redeem(&mut self, receipt: &Verified<Receipt>, now: Timestamp) -> Result<(), RedeemError> {
-        if now >= receipt.expires_at {
+        self.high_water = self.high_water.max(now);
+        if self.high_water >= receipt.expires_at {
             return Err(RedeemError::Expired);
         }
         if now < receipt.issued_at {
@@ -360,7 +365,8 @@ impl Ledger {
         if self.spent.contains_key(&receipt.id) {
             return Err(RedeemError::AlreadySpent);
         }
-        self.spent.retain(|_, expires_at| *expires_at > now);
+        let high_water = self.high_water;
+        self.spent.retain(|_, expires_at| *expires_at > high_water);
         self.spent.insert(receipt.id, receipt.expires_at);
         Ok(())
     }

@@ -158,13 +158,26 @@ impl TrustedSigners {
 
     /// Whether `key` may have signed something issued at `at`.
     pub fn check(&self, key: &PublicKey, at: Timestamp) -> Result<&TrustedSigner, VerifyError> {
+        self.check_span(key, at, at.saturating_add(1))
+    }
+
+    /// Whether `key` may have signed something valid from `from` until `until` (exclusive):
+    /// not revoked, and the whole span inside the key's window. The span counts, not only the
+    /// issue time, because the signer chooses the issue time: a retired key must not be able
+    /// to sign, backdated, something valid today.
+    pub fn check_span(
+        &self,
+        key: &PublicKey,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<&TrustedSigner, VerifyError> {
         let bytes = key.to_bytes();
         if self.revoked.contains(&bytes) {
             return Err(VerifyError::RevokedSigner { signer: key.fingerprint() });
         }
         let signer = self.signers.get(&bytes).ok_or(VerifyError::UntrustedSigner { signer: key.fingerprint() })?;
-        let after_start = signer.not_before.is_none_or(|from| at >= from);
-        let before_end = signer.not_after.is_none_or(|until| at < until);
+        let after_start = signer.not_before.is_none_or(|start| from >= start);
+        let before_end = signer.not_after.is_none_or(|end| until <= end);
         if after_start && before_end {
             Ok(signer)
         } else {

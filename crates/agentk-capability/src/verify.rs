@@ -3,6 +3,9 @@
 use std::ops::Deref;
 
 use crate::VerifyError;
+
+/// The longest a receipt may live, in seconds: the longest grant lifetime a policy accepts.
+pub const MAX_RECEIPT_LIFETIME: u64 = 30 * 24 * 60 * 60;
 use crate::keys::PublicKey;
 use crate::receipt::{EncodedReceipt, Receipt, Timestamp, proof_of};
 use crate::trust::TrustedSigners;
@@ -126,12 +129,16 @@ impl<'t> Verifier<'t> {
             return Err(VerifyError::Malformed);
         }
         if let Trust::Pinned(signers) = self.trust {
-            signers.check(&receipt.signer, receipt.issued_at)?;
+            signers.check_span(&receipt.signer, receipt.issued_at, receipt.expires_at)?;
         }
         Ok((receipt, proof, signature))
     }
 
     fn check_lifetime(&self, receipt: &Receipt) -> Result<(), VerifyError> {
+        // No grant lives longer than this, so no honest receipt does either.
+        if receipt.expires_at.saturating_sub(receipt.issued_at) > MAX_RECEIPT_LIFETIME {
+            return Err(VerifyError::LifetimeTooLong);
+        }
         if self.now >= receipt.expires_at {
             return Err(VerifyError::Expired);
         }

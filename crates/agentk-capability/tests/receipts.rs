@@ -133,9 +133,9 @@ fn over_long_fields_are_refused_at_minting() {
 fn a_receipt_is_spent_once_and_never_after_expiry() {
     let (_, encoded) = minted();
     let verified = verify_pinned(&encoded, NOW).unwrap();
+    assert_eq!(Ledger::new().redeem(&verified, NOW + 60), Err(RedeemError::Expired));
     let mut ledger = Ledger::new();
     assert_eq!(ledger.redeem(&verified, NOW - 1), Err(RedeemError::NotYetValid));
-    assert_eq!(ledger.redeem(&verified, NOW + 60), Err(RedeemError::Expired));
     assert_eq!(ledger.redeem(&verified, NOW + 5), Ok(()));
     assert_eq!(ledger.redeem(&verified, NOW + 6), Err(RedeemError::AlreadySpent));
     assert_eq!(ledger.remembered(), 1);
@@ -504,4 +504,42 @@ fn the_development_key_is_recognised_however_it_was_loaded() {
     let (receipt, encoded) = Ledger::new().mint(&starter(), &request, &loaded, context(1, NOW)).unwrap();
     assert!(receipt.is_development_signed());
     assert!(Verifier::new(Trust::ReceiptKey, NOW).verify(&encoded).unwrap().is_development_signed());
+}
+
+// guarantee: C3, C7 (review finding: a retired key backdating a long-lived receipt)
+#[test]
+fn retired_keys_cannot_backdate_receipts_that_are_valid_now() {
+    let signer = test_key(1);
+    let text = format!(
+        "version = 1\n[[signers]]\nlabel = \"old\"\npublic_key = \"{}\"\nnot_after = 1000\n",
+        signer.public_key().to_hex()
+    );
+    let trusted = TrustedSigners::parse_manifest(&text).unwrap();
+    let backdated = testing::receipt([1; 16], "g", "a", Syscall::ToolInvoke, "t", "s", 999, 999 + 60, [0; 32], &signer);
+    let encoded = testing::sign(&backdated, &signer);
+    assert!(matches!(
+        Verifier::new(Trust::Pinned(&trusted), 1010).verify(&encoded),
+        Err(VerifyError::OutsideWindow { .. })
+    ));
+    let inside = testing::receipt([1; 16], "g", "a", Syscall::ToolInvoke, "t", "s", 900, 960, [0; 32], &signer);
+    assert!(Verifier::new(Trust::Pinned(&trusted), 950).verify(&testing::sign(&inside, &signer)).is_ok());
+    let forever = testing::receipt([1; 16], "g", "a", Syscall::ToolInvoke, "t", "s", 999, u64::MAX, [0; 32], &signer);
+    let err = Verifier::new(Trust::ReceiptKey, 5_000_000).verify(&testing::sign(&forever, &signer)).unwrap_err();
+    assert_eq!(err, VerifyError::LifetimeTooLong);
+}
+
+// guarantee: C7 (review finding: a clock that steps back must not revive a forgotten id)
+#[test]
+fn a_clock_stepping_back_cannot_respend_a_receipt() {
+    let signer = test_key(1);
+    let make = |id: u8, issued: u64, expires: u64| {
+        let receipt =
+            testing::receipt([id; 16], "g", "a", Syscall::ToolInvoke, "t", "s", issued, expires, [0; 32], &signer);
+        Verifier::new(Trust::ReceiptKey, issued).verify(&testing::sign(&receipt, &signer)).unwrap()
+    };
+    let (a, b) = (make(1, 100, 200), make(2, 240, 300));
+    let mut ledger = Ledger::new();
+    ledger.redeem(&a, 150).unwrap();
+    ledger.redeem(&b, 250).unwrap();
+    assert_eq!(ledger.redeem(&a, 160), Err(RedeemError::Expired));
 }

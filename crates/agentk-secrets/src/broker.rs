@@ -314,7 +314,9 @@ pub fn verify_handle(
         return Err(HandleError::UntrustedSigner);
     }
     if let Trust::Pinned(signers) = trust {
-        signers.check(&handle.signer, handle.issued_at).map_err(|_| HandleError::UntrustedSigner)?;
+        signers
+            .check_span(&handle.signer, handle.issued_at, handle.expires_at)
+            .map_err(|_| HandleError::UntrustedSigner)?;
     }
     if !handle.signer.verify_in_context(SignContext::SecretHandle, &bytes, &signature) {
         return Err(HandleError::BadSignature);
