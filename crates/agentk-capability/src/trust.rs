@@ -114,7 +114,15 @@ impl TrustedSigners {
         }
         let manifest: ManifestV1 = toml::from_str(text).map_err(|e| {
             let (line, column) = at(e.span());
-            TrustError::Syntax { line, column, detail: one_line(e.message()) }
+            // SECURITY: the parser's message can quote the offending value (a key pasted in the
+            // wrong place, say); only unknown-field messages, which name a key, are passed on.
+            let message = one_line(e.message());
+            let detail = if message.starts_with("unknown field `") {
+                message
+            } else {
+                "not a valid trusted-signer manifest (TOML syntax or value type)".to_owned()
+            };
+            TrustError::Syntax { line, column, detail }
         })?;
         if *manifest.version.get_ref() != 1 {
             let (line, column) = at(Some(manifest.version.span()));

@@ -186,7 +186,17 @@ fn bad_manifests_are_refused_with_a_location() {
         &manifest(&signer_entry("ops-a", &test_key(1), "not_before = 5\nnot_after = 5")),
         "4:14: not_before must be earlier than not_after",
     );
-    check_manifest_error(&manifest("[[signers]\n"), "2:11: unclosed array table, expected `]`");
+    check_manifest_error(
+        &manifest("[[signers]\n"),
+        "2:11: not a valid trusted-signer manifest (TOML syntax or value type)",
+    );
+    let pasted = format!(
+        "[[signers]]\nlabel = \"ops\"\npublic_key = \"{}\"\nnot_before = \"{}\"\n",
+        test_key(1).public_key().to_hex(),
+        TEST_KEY_HEX
+    );
+    let err = TrustedSigners::parse_manifest(&manifest(&pasted)).unwrap_err().to_string();
+    assert!(!err.contains(TEST_KEY_HEX), "{err}");
     check_manifest_error(&"#".repeat(300_000), "trusted-signer manifest is larger than 262144 bytes");
 }
 

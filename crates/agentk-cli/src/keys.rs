@@ -97,8 +97,13 @@ fn write_key_file(path: &OsStr, identity: &SigningIdentity) -> Result<(), CliErr
 }
 
 fn write_new(path: &OsStr, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    let shown = SafeText::with_limit(&path.to_string_lossy(), 256);
-    let fail = |e: std::io::Error| CliError::Write { path: shown.clone(), kind: e.kind() };
+    let file = create_new(path, mode)?;
+    fill(file, path, bytes)
+}
+
+/// Creates a file that must not exist yet, with `mode` set by the same call (no moment where
+/// it has looser permissions).
+fn create_new(path: &OsStr, mode: u32) -> Result<File, CliError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -108,9 +113,17 @@ fn write_new(path: &OsStr, bytes: &[u8], mode: u32) -> Result<(), CliError> {
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)
+    options.open(path).map_err(|e| write_error(path, &e))
+}
+
+/// Writes `bytes` and syncs them to disk.
+fn fill(mut file: File, path: &OsStr, bytes: &[u8]) -> Result<(), CliError> {
+    file.write_all(bytes).map_err(|e| write_error(path, &e))?;
+    file.sync_all().map_err(|e| write_error(path, &e))
+}
+
+fn write_error(path: &OsStr, error: &std::io::Error) -> CliError {
+    CliError::Write { path: SafeText::with_limit(&path.to_string_lossy(), 256), kind: error.kind() }
 }
 
 fn refuse_existing(path: &OsStr) -> Result<(), CliError> {
@@ -188,8 +201,21 @@ pub(crate) fn key_rotate(
     let current = load_signer(&env, &OsKeyFiles)?;
     let next = generate(host)?;
     let manifest = RotationManifest::create(&current, &next, host.now())?;
-    write_key_file(next_out, &next)?;
-    write_new(manifest_out, manifest.to_json().as_bytes(), 0o644)?;
+    // Create both files before writing either, so a refusal (an existing file, a missing
+    // directory) leaves nothing behind.
+    let next_file = create_new(next_out, 0o600)?;
+    let manifest_file = match create_new(manifest_out, 0o644) {
+        Ok(file) => file,
+        Err(e) => {
+            drop(next_file);
+            let _ = std::fs::remove_file(next_out);
+            return Err(e);
+        }
+    };
+    let mut secret = next.expose_secret_for_key_file();
+    secret.push('\n');
+    fill(next_file, next_out, secret.as_bytes())?;
+    fill(manifest_file, manifest_out, manifest.to_json().as_bytes())?;
     if json {
         let value = serde_json::json!({
             "schema": "agentk.key-rotate.v1",
@@ -322,9 +348,9 @@ pub(crate) fn receipt_verify(
     writeln!(out, "  grants {} to {} on {}", receipt.syscall(), agent, target)?;
     writeln!(
         out,
-        "  grant `{}`, scope `{}`, valid {}..{}",
-        receipt.grant(),
-        receipt.scope(),
+        "  grant {}, scope {}, valid {}..{}",
+        SafeText::new(receipt.grant()),
+        SafeText::new(receipt.scope()),
         receipt.issued_at(),
         receipt.expires_at()
     )?;

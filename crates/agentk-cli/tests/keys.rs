@@ -174,6 +174,11 @@ fn rotation_round_trip_and_tampering() {
     );
     assert_eq!(again.code, exit::ERROR);
     assert!(!Path::new(&path(&dir, "other.json")).exists(), "a refused rotation wrote a manifest");
+    // A manifest path in a missing directory: refused, and no next key is left behind.
+    let (orphan, nowhere) = (path(&dir, "orphan.key"), path(&dir, "missing/rotation.json"));
+    let refused = agentk(&host, &["key-rotate", "--current", &current, "--next-out", &orphan, "--manifest", &nowhere]);
+    assert_eq!(refused.code, exit::ERROR);
+    assert!(!Path::new(&orphan).exists(), "a refused rotation left a key behind");
     let bad_pin = agentk(&host, &["key-rotate-verify", "--manifest", &manifest, "--trusted-public-key", "ABCD"]);
     assert_eq!(bad_pin.code, exit::USAGE);
     let (third, third_manifest) = (path(&dir, "third.key"), path(&dir, "third.json"));

@@ -52,7 +52,7 @@ pub use label::Label;
 pub use propagate::{Outcome, propagate};
 pub use set::{LabelSet, LabelSetIter};
 pub use syscall::{Syscall, SyscallKind, UnknownSyscall};
-pub use text::SafeText;
+pub use text::{LineIndex, SafeText};
 
 /// What can go wrong when reading labels from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -67,6 +67,39 @@ impl fmt::Debug for SafeText {
     }
 }
 
+/// Where each line of a source starts, built once so that every position costs a binary
+/// search rather than a scan from the top (validation stays linear in the policy's size).
+pub struct LineIndex<'s> {
+    source: &'s str,
+    starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    /// Indexes `source`.
+    pub fn new(source: &'s str) -> Self {
+        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { source, starts }
+    }
+
+    /// 1-based line of byte `offset`.
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset).max(1)
+    }
+
+    /// Byte offset where the line holding `offset` starts.
+    pub fn line_start(&self, offset: usize) -> usize {
+        self.starts.get(self.line(offset) - 1).copied().unwrap_or(0)
+    }
+
+    /// 1-based line and character column of byte `offset`.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let start = self.line_start(offset);
+        let column = self.source.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
+        (self.line(offset), column)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SafeText;
@@ -90,6 +123,17 @@ mod tests {
         check("a\u{202e}b\u{200b}c\u{2066}d\u{301}", "`a\\u{202e}b\\u{200b}c\\u{2066}d\\u{301}`");
         check("café ünïcode", "`café ünïcode`");
         check("tab\there", "`tab\\there`");
+    }
+
+    #[test]
+    fn positions_are_one_based_and_count_characters() {
+        let lines = super::LineIndex::new("ab\ncé\nx");
+        assert_eq!(lines.line_column(0), (1, 1));
+        assert_eq!(lines.line_column(3), (2, 1));
+        assert_eq!(lines.line_column(6), (2, 3));
+        assert_eq!(lines.line_column(7), (3, 1));
+        assert_eq!(lines.line_column(99), (3, 2));
+        assert_eq!(super::LineIndex::new("").line_column(0), (1, 1));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn new(lines: &LineIndex<'_>, span: Range<usize>, kind: DiagnosticKind) -> Self {
+    pub(crate) fn new(lines: &agentk_labels::LineIndex<'_>, span: Range<usize>, kind: DiagnosticKind) -> Self {
         let (line, column) = lines.line_column(span.start);
         Diagnostic { line, column, span, kind }
     }
@@ -428,53 +428,5 @@ impl DiagnosticKind {
             _ => return None,
         };
         Some(text)
-    }
-}
-
-/// Where each line of a source starts, built once so that every position costs a binary
-/// search rather than a scan from the top (validation stays linear in the policy's size).
-pub(crate) struct LineIndex<'s> {
-    source: &'s str,
-    starts: Vec<usize>,
-}
-
-impl<'s> LineIndex<'s> {
-    pub(crate) fn new(source: &'s str) -> Self {
-        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        LineIndex { source, starts }
-    }
-
-    /// 1-based line of byte `offset`.
-    pub(crate) fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&start| start <= offset).max(1)
-    }
-
-    /// Byte offset where the line holding `offset` starts.
-    pub(crate) fn line_start(&self, offset: usize) -> usize {
-        self.starts.get(self.line(offset) - 1).copied().unwrap_or(0)
-    }
-
-    /// 1-based line and character column of byte `offset`.
-    pub(crate) fn line_column(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.source.len());
-        let start = self.line_start(offset);
-        let column = self.source.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
-        (self.line(offset), column)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LineIndex;
-
-    #[test]
-    fn positions_are_one_based_and_count_characters() {
-        let lines = LineIndex::new("ab\ncé\nx");
-        assert_eq!(lines.line_column(0), (1, 1));
-        assert_eq!(lines.line_column(3), (2, 1));
-        assert_eq!(lines.line_column(6), (2, 3));
-        assert_eq!(lines.line_column(7), (3, 1));
-        assert_eq!(lines.line_column(99), (3, 2));
-        assert_eq!(LineIndex::new("").line_column(0), (1, 1));
     }
 }

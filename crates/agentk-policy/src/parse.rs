@@ -11,7 +11,9 @@ use agentk_labels::{LabelSet, SafeText, Syscall};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath, LineIndex};
+use agentk_labels::LineIndex;
+
+use crate::diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
 use crate::model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
 use crate::pattern::Pattern;
 

@@ -25,6 +25,9 @@ use crate::store::{Availability, StoreRegistry};
 /// The largest manifest accepted, in bytes.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
 
+/// The most problems listed; the rest are counted.
+const MAX_PROBLEMS: usize = 100;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestV1 {
@@ -89,6 +92,12 @@ pub enum ManifestProblem {
         /// Line of the first entry.
         first: usize,
     },
+    /// More problems than are listed.
+    #[error("{hidden} more problem(s) not shown")]
+    MoreProblems {
+        /// How many.
+        hidden: usize,
+    },
     /// A bad provider id or reference shape.
     #[error("line {line}: {problem}")]
     Reference {
@@ -136,7 +145,8 @@ impl SecretManifest {
         if text.len() > MAX_MANIFEST_BYTES {
             return Err(vec![ManifestProblem::TooLarge { max: MAX_MANIFEST_BYTES }]);
         }
-        let line = |offset: usize| text.get(..offset.min(text.len())).map_or(1, |t| t.matches('\n').count() + 1);
+        let lines = agentk_labels::LineIndex::new(text);
+        let line = |offset: usize| lines.line(offset);
         let manifest: ManifestV1 = toml::from_str(text).map_err(|e| {
             let at = line(e.span().map_or(0, |s| s.start));
             let message = e.message();
@@ -183,7 +193,15 @@ impl SecretManifest {
                 (Err(_), Ok(_)) => {}
             }
         }
-        if problems.is_empty() { Ok(SecretManifest { entries }) } else { Err(problems) }
+        if problems.is_empty() {
+            return Ok(SecretManifest { entries });
+        }
+        if problems.len() > MAX_PROBLEMS {
+            let hidden = problems.len() - MAX_PROBLEMS;
+            problems.truncate(MAX_PROBLEMS);
+            problems.push(ManifestProblem::MoreProblems { hidden });
+        }
+        Err(problems)
     }
 
     /// The entries.

@@ -81,6 +81,19 @@ fn manifest_errors() {
     check_invalid("too_large", &"#".repeat(2 << 20));
 }
 
+/// Review finding: a manifest of thousands of bad entries is answered with a bounded list (and
+/// in linear time: positions come from a line index, not a rescan per entry).
+#[test]
+fn many_problems_are_listed_up_to_a_cap() {
+    let mut text = String::from("version = 1\n");
+    for i in 0..5000 {
+        text += &format!("[[secrets]]\ntarget = \"secret://s{i}\"\nprovider = \"env\"\nreference = \"BAD-{i}\"\n");
+    }
+    let problems = SecretManifest::parse(&text, &key()).unwrap_err();
+    assert_eq!(problems.len(), 101);
+    assert_eq!(problems.last().unwrap().to_string(), "4900 more problem(s) not shown");
+}
+
 /// Every way a reference or manifest can be shown: it must never show the canary.
 fn assert_no_canary(outputs: &[String]) {
     for output in outputs {
