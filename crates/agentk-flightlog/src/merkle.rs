@@ -1,0 +1,271 @@
+//! The Merkle tree over event hashes (guarantee F4): RFC 9162 shapes and algorithms, with
+//! blake3 under named contexts standing in for RFC 9162's `0x00` leaf and `0x01` node prefixes.
+//!
+//! The tree over `n` leaves is RFC 9162's: for `n > 1` the left subtree holds the largest power
+//! of two below `n` leaves. Inclusion and consistency proofs are RFC 9162's audit paths and
+//! consistency paths, and verification follows its sections 2.1.3.2 and 2.1.4.2 step by step,
+//! so a verifier needs nothing but the proof, the sizes and the roots.
+
+use std::fmt;
+
+/// A 32-byte tree hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TreeHash(pub [u8; 32]);
+
+impl fmt::Debug for TreeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TreeHash(")?;
+        for byte in self.0.get(..6).unwrap_or_default() {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+const LEAF_CONTEXT: &str = "agentk merkle leaf v1";
+const NODE_CONTEXT: &str = "agentk merkle node v1";
+const EMPTY_CONTEXT: &str = "agentk merkle empty tree v1";
+
+/// The hash of a leaf holding `data` (an event hash).
+pub fn leaf_hash(data: &[u8]) -> TreeHash {
+    TreeHash(blake3::derive_key(LEAF_CONTEXT, data))
+}
+
+/// The hash of an interior node.
+pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
+    let mut hasher = blake3::Hasher::new_derive_key(NODE_CONTEXT);
+    hasher.update(&left.0);
+    hasher.update(&right.0);
+    TreeHash(*hasher.finalize().as_bytes())
+}
+
+/// The root of the empty tree.
+pub fn empty_root() -> TreeHash {
+    TreeHash(blake3::derive_key(EMPTY_CONTEXT, b""))
+}
+
+/// The largest power of two strictly below `n` (for `n >= 2`).
+fn split(n: u64) -> u64 {
+    let below = n - 1;
+    1 << (63 - below.leading_zeros())
+}
+
+/// The root over `leaves` (leaf hashes), by the recursive definition.
+pub fn root(leaves: &[TreeHash]) -> TreeHash {
+    match leaves {
+        [] => empty_root(),
+        [only] => *only,
+        _ => {
+            let (left, right) = leaves.split_at(split(leaves.len() as u64) as usize);
+            node_hash(&root(left), &root(right))
+        }
+    }
+}
+
+/// The right edge of a growing tree: the roots of its perfect subtrees, largest first. It
+/// holds at most 64 hashes however many leaves were appended, so a writer or a streaming
+/// verifier keeps the current root without keeping the leaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    /// `(height, root)` of each perfect subtree, heights strictly decreasing.
+    subtrees: Vec<(u32, TreeHash)>,
+    size: u64,
+}
+
+impl Frontier {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: TreeHash) {
+        let mut carry = (0u32, leaf);
+        while let Some(&(height, left)) = self.subtrees.last() {
+            if height != carry.0 {
+                break;
+            }
+            self.subtrees.pop();
+            carry = (height + 1, node_hash(&left, &carry.1));
+        }
+        self.subtrees.push(carry);
+        self.size += 1;
+    }
+
+    /// How many leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The current root.
+    pub fn root(&self) -> TreeHash {
+        let mut subtrees = self.subtrees.iter().rev();
+        let Some(&(_, mut acc)) = subtrees.next() else {
+            return empty_root();
+        };
+        for (_, left) in subtrees {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
+/// Why a proof could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The leaf index is not below the tree size.
+    #[error("leaf {index} is not in a tree of {size} leaves")]
+    NoSuchLeaf {
+        /// The index asked for.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// The older size is larger than the newer one.
+    #[error("a tree of {old} leaves cannot be a prefix of one of {new}")]
+    NotAPrefix {
+        /// The older size.
+        old: u64,
+        /// The newer size.
+        new: u64,
+    },
+}
+
+/// The inclusion proof (audit path) of leaf `index` in the tree over `leaves`.
+pub fn inclusion_proof(leaves: &[TreeHash], index: u64) -> Result<Vec<TreeHash>, ProofError> {
+    let size = leaves.len() as u64;
+    if index >= size {
+        return Err(ProofError::NoSuchLeaf { index, size });
+    }
+    let mut path = Vec::new();
+    audit_path(leaves, index, &mut path);
+    Ok(path)
+}
+
+fn audit_path(leaves: &[TreeHash], index: u64, path: &mut Vec<TreeHash>) {
+    if leaves.len() <= 1 {
+        return;
+    }
+    let k = split(leaves.len() as u64);
+    let (left, right) = leaves.split_at(k as usize);
+    if index < k {
+        audit_path(left, index, path);
+        path.push(root(right));
+    } else {
+        audit_path(right, index - k, path);
+        path.push(root(left));
+    }
+}
+
+/// The consistency proof that the tree over the first `old` leaves is a prefix of the tree
+/// over all of `leaves`.
+pub fn consistency_proof(leaves: &[TreeHash], old: u64) -> Result<Vec<TreeHash>, ProofError> {
+    let new = leaves.len() as u64;
+    if old > new {
+        return Err(ProofError::NotAPrefix { old, new });
+    }
+    let mut path = Vec::new();
+    if old > 0 && old < new {
+        subproof(leaves, old, true, &mut path);
+    }
+    Ok(path)
+}
+
+fn subproof(leaves: &[TreeHash], m: u64, complete: bool, path: &mut Vec<TreeHash>) {
+    let n = leaves.len() as u64;
+    if m == n {
+        if !complete {
+            path.push(root(leaves));
+        }
+        return;
+    }
+    let k = split(n);
+    let (left, right) = leaves.split_at(k as usize);
+    if m <= k {
+        subproof(left, m, complete, path);
+        path.push(root(right));
+    } else {
+        subproof(right, m - k, false, path);
+        path.push(root(left));
+    }
+}
+
+/// Right-shifts `fn_` and `sn` together until `fn_`'s lowest bit is set or it is 0.
+fn shift_while_even(fn_: &mut u64, sn: &mut u64) {
+    while *fn_ != 0 && *fn_ & 1 == 0 {
+        *fn_ >>= 1;
+        *sn >>= 1;
+    }
+}
+
+/// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`
+/// (RFC 9162, section 2.1.3.2).
+pub fn verify_inclusion(leaf: &TreeHash, index: u64, size: u64, path: &[TreeHash], root: &TreeHash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut r = *leaf;
+    for p in path {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = node_hash(p, &r);
+            if fn_ & 1 == 0 {
+                shift_while_even(&mut fn_, &mut sn);
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && r == *root
+}
+
+/// Checks that the tree of `old` leaves with root `old_root` is a prefix of the tree of `new`
+/// leaves with root `new_root` (RFC 9162, section 2.1.4.2, with the trivial cases of an
+/// empty old tree and equal sizes made explicit).
+pub fn verify_consistency(old: u64, new: u64, old_root: &TreeHash, new_root: &TreeHash, path: &[TreeHash]) -> bool {
+    if old > new {
+        return false;
+    }
+    if old == 0 {
+        return path.is_empty() && *old_root == empty_root();
+    }
+    if old == new {
+        return path.is_empty() && old_root == new_root;
+    }
+    let mut nodes: Vec<TreeHash> = Vec::with_capacity(path.len() + 1);
+    if old.is_power_of_two() {
+        nodes.push(*old_root);
+    }
+    nodes.extend_from_slice(path);
+    let Some((first, rest)) = nodes.split_first() else {
+        return false;
+    };
+    let (mut fn_, mut sn) = (old - 1, new - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut fr, mut sr) = (*first, *first);
+    for c in rest {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fn_ & 1 == 0 {
+                shift_while_even(&mut fn_, &mut sn);
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    fr == *old_root && sr == *new_root && sn == 0
+}
