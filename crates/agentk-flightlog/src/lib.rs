@@ -1,20 +1,30 @@
-//! The flight recorder's tamper evidence. **Work in progress** (issue "The kernel and its
-//! flight recorder"): this first part is the Merkle tree over event hashes that signed
-//! checkpoints, inclusion proofs and consistency proofs are built on. The kernel, the JSONL
-//! event log, its hash chain, checkpoints and crash safety arrive with the rest of the issue.
+//! The kernel and its flight recorder. **Work in progress** (issue "The kernel and its flight
+//! recorder"): built so far are the [`kernel::Kernel`], which decides, mints and records every
+//! syscall into a [`kernel::RecordSink`] before answering; the [`event`] format with its hash
+//! chain and [`verify`]ing it line by line; and the [`merkle`] tree that signed checkpoints and
+//! proofs will be built on. Still to come: the JSONL file sink with its lock, sync policies and
+//! torn-tail recovery, signed checkpoints, the proof and inspection commands, and the CLI.
 //!
 //! # Invariants
 //!
+//! - **F1 (chain)** Every call of [`kernel::Kernel::syscall`], allowed or denied, appends exactly
+//!   one event to the sink before it returns; if the sink fails, no decision is returned. Each
+//!   event line is canonical JSON whose hash covers every field and the previous event's hash;
+//!   [`verify::ChainVerifier`] finds any changed byte, dropped, duplicated, reordered or
+//!   inserted line, and names the line. (Tail truncation needs the checkpoints still to come.)
+//! - Inputs reach the log only as labels and keyed digests ([`kernel::EvidenceSalt`]); raw
+//!   content never does.
+//! - An allow on a grant carries a receipt minted and spent for that event and bound to the
+//!   previous event's hash; an allowed `secret.open` carries a handle bound to that receipt;
+//!   a deny carries neither.
 //! - **F4 (part)** [`merkle::root`] is RFC 9162's tree shape; [`merkle::Frontier`] keeps the
-//!   same root while holding at most 64 hashes, whatever the number of leaves; inclusion and
-//!   consistency proofs verify with nothing but the proof, the sizes and the roots, and any
-//!   change to a proof, a leaf, an index, a size or a root makes verification fail.
-//! - Leaf, node and empty-tree hashes use separate named blake3 contexts, so a leaf can never
-//!   pass for a node (RFC 9162's `0x00`/`0x01` prefixes, by other means).
+//!   same root in at most 64 hashes; inclusion and consistency proofs verify with nothing but
+//!   the proof, the sizes and the roots.
+//! - Deterministic with a fixed [`kernel::Clock`] and [`kernel::Entropy`].
 //!
 //! # Non-goals
 //!
-//! Everything else in the issue, for now: no event format, no file I/O, no signatures.
+//! Reading the environment or the file system (callers supply the sink, clock and entropy).
 //!
 //! # Example
 //!
@@ -37,4 +47,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod event;
+pub mod kernel;
 pub mod merkle;
+pub mod verify;

@@ -37,7 +37,7 @@ pub trait SecretStore {
 /// declare the same provider: routing is never ambiguous.
 #[derive(Default)]
 pub struct StoreRegistry {
-    stores: Vec<Box<dyn SecretStore>>,
+    stores: Vec<Box<dyn SecretStore + Send + Sync>>,
 }
 
 impl StoreRegistry {
@@ -47,7 +47,8 @@ impl StoreRegistry {
     }
 
     /// Adds a store. Refused when it declares a provider another store already answers for.
-    pub fn add(&mut self, store: Box<dyn SecretStore>) -> Result<(), SecretsError> {
+    /// Stores are `Send + Sync` so that one broker can serve many sessions.
+    pub fn add(&mut self, store: Box<dyn SecretStore + Send + Sync>) -> Result<(), SecretsError> {
         for provider in store.providers() {
             if let Some(existing) = self.store_for(&provider) {
                 return Err(SecretsError::OverlappingStores { existing: existing.name(), added: store.name() });
@@ -57,7 +58,7 @@ impl StoreRegistry {
         Ok(())
     }
 
-    fn store_for(&self, provider: &Provider) -> Option<&dyn SecretStore> {
+    fn store_for(&self, provider: &Provider) -> Option<&(dyn SecretStore + Send + Sync)> {
         self.stores.iter().find(|store| store.providers().contains(provider)).map(|store| &**store)
     }
 

@@ -1,9 +1,8 @@
 //! S1, S3, S4, S5, S6, S8: registrations, store routing, and signed handles bound to receipts.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use agentk_capability::{
     EventHash, Ledger, MintContext, Receipt, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verified,
@@ -42,7 +41,7 @@ struct RecordingStore {
     name: &'static str,
     providers: Vec<Provider>,
     answer: Availability,
-    asked: Rc<RefCell<Vec<String>>>,
+    asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl SecretStore for RecordingStore {
@@ -53,7 +52,7 @@ impl SecretStore for RecordingStore {
         self.providers.clone()
     }
     fn availability(&self, reference: &ExternalRef) -> Availability {
-        self.asked.borrow_mut().push(reference.provider().id().to_owned());
+        self.asked.lock().unwrap().push(reference.provider().id().to_owned());
         self.answer
     }
 }
@@ -62,13 +61,13 @@ fn recording(
     name: &'static str,
     providers: &[&str],
     answer: Availability,
-) -> (Box<RecordingStore>, Rc<RefCell<Vec<String>>>) {
-    let asked = Rc::new(RefCell::new(Vec::new()));
+) -> (Box<RecordingStore>, Arc<Mutex<Vec<String>>>) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
     let store = RecordingStore {
         name,
         providers: providers.iter().map(|p| Provider::parse(p).unwrap()).collect(),
         answer,
-        asked: Rc::clone(&asked),
+        asked: Arc::clone(&asked),
     };
     (Box::new(store), asked)
 }
@@ -97,8 +96,8 @@ fn each_store_answers_only_for_its_own_providers() {
     assert_eq!(registry.availability(&reference("acme", "x")), Availability::Unsupported);
     assert_eq!(registry.availability(&reference("env", "SET_VAR")), Availability::Available);
     assert_eq!(registry.availability(&reference("env", "UNSET_VAR")), Availability::Missing);
-    assert_eq!(*aws_asked.borrow(), ["aws-secrets-manager"]);
-    assert_eq!(*vault_asked.borrow(), ["vault", "onepassword"]);
+    assert_eq!(*aws_asked.lock().unwrap(), ["aws-secrets-manager"]);
+    assert_eq!(*vault_asked.lock().unwrap(), ["vault", "onepassword"]);
 }
 
 // guarantee: S4
@@ -114,7 +113,7 @@ fn overlapping_stores_are_refused() {
         registry.availability(&reference("gcp-secret-manager", "projects/my-project/secrets/x")),
         Availability::Unsupported
     );
-    assert!(second_asked.borrow().is_empty());
+    assert!(second_asked.lock().unwrap().is_empty());
 }
 
 // guarantee: S6

@@ -1,0 +1,297 @@
+//! F1 (chain part) and the kernel's contract: every decision, allowed or denied, is one
+//! recorded event before it is returned, and any change to the log is found at its line.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, reason = "test helpers fail loudly on purpose")]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use agentk_capability::{EncodedReceipt, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier};
+use agentk_flightlog::event::{EventBody, EventLine, Verdict};
+use agentk_flightlog::kernel::{
+    Clock, Entropy, EvidenceSalt, Kernel, KernelError, KernelParts, MemoryLog, RecordSink, SinkError, SyscallRequest,
+};
+use agentk_flightlog::verify::{ChainError, verify_lines};
+use agentk_labels::{Label, LabelSet, Syscall, SyscallKind};
+use agentk_policy::{Policy, Profile};
+use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
+
+const NOW: u64 = 1_767_225_600;
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> u64 {
+        NOW
+    }
+}
+
+/// Deterministic "randomness": a counter. Test ids only.
+struct Counter(u8);
+impl Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0 = self.0.wrapping_add(1);
+        buf.fill(self.0);
+    }
+}
+
+/// Deterministic test key. Never use it anywhere else.
+fn test_key() -> Arc<SigningIdentity> {
+    Arc::new(SigningIdentity::from_secret(&[1; 32], SignerSource::Embedded))
+}
+
+fn kernel_with<S: RecordSink>(sink: S, with_broker: bool) -> Kernel<S> {
+    let text: Arc<str> = Profile::Starter.source().into();
+    let policy = Arc::new(Policy::parse("starter", &text).unwrap());
+    let broker = with_broker.then(|| {
+        let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
+        broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
+        Arc::new(broker)
+    });
+    let parts = KernelParts {
+        policy_text: text,
+        policy,
+        signer: test_key(),
+        broker,
+        clock: Box::new(FixedClock),
+        entropy: Box::new(Counter(0)),
+        log_id: [7; 32],
+        origin: "agentk-test.example.invalid".to_owned(),
+    };
+    Kernel::open(parts, sink).unwrap()
+}
+
+fn salt() -> EvidenceSalt {
+    EvidenceSalt::from_bytes([5; 32])
+}
+
+fn call<S: RecordSink>(
+    kernel: &mut Kernel<S>,
+    syscall: &str,
+    target: &str,
+    labels: &str,
+    grant: Option<&str>,
+) -> agentk_flightlog::kernel::Outcome {
+    let inputs = [salt().input(labels.parse().unwrap(), b"dummy content")];
+    let request =
+        SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
+    kernel.syscall(&request).unwrap()
+}
+
+/// A small log touching every path: observe, taint deny, grant allow, secret handle, budget
+/// exhaustion, unknown syscall.
+fn sample_log() -> Vec<String> {
+    let mut kernel = kernel_with(MemoryLog::new(), true);
+    call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted,external", None);
+    call(&mut kernel, "network.send", "https://evil.example.invalid/c", "private", None);
+    call(&mut kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"));
+    call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
+    call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
+    call(&mut kernel, "kernel.reboot", "now", "none", None);
+    kernel.sink().lines().to_vec()
+}
+
+fn events(lines: &[String]) -> Vec<EventLine> {
+    lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+// guarantee: F1
+#[test]
+fn every_decision_is_one_recorded_event() {
+    let lines = sample_log();
+    assert_eq!(lines.len(), 7, "genesis and six syscalls");
+    let verified = verify_lines(lines.iter().map(String::as_str)).unwrap();
+    assert_eq!(verified.events(), 7);
+    let rows: Vec<(Verdict, String)> = events(&lines)
+        .into_iter()
+        .skip(1)
+        .map(|e| match e.event {
+            EventBody::Syscall(s) => (s.decision, s.rule),
+            EventBody::Genesis(_) => panic!("second genesis"),
+        })
+        .collect();
+    let expected = [
+        (Verdict::Allow, "observe"),
+        (Verdict::Deny, "egress-sensitive-data"),
+        (Verdict::Allow, "invoke-granted"),
+        (Verdict::Allow, "secret-open-granted"),
+        (Verdict::Deny, "grant-exhausted"),
+        (Verdict::Deny, "default-deny"),
+    ];
+    let expected: Vec<(Verdict, String)> = expected.iter().map(|(v, r)| (*v, (*r).to_owned())).collect();
+    assert_eq!(rows, expected);
+}
+
+// guarantee: F1, C1, C7, S8 (mediation time)
+#[test]
+fn allows_on_grants_carry_receipts_bound_to_the_chain_and_denies_carry_none() {
+    let lines = sample_log();
+    let all = events(&lines);
+    let trusted = TrustedSigners::from_keys([test_key().public_key()]);
+    for (i, event) in all.iter().enumerate().skip(1) {
+        let EventBody::Syscall(s) = &event.event else { panic!() };
+        match s.decision {
+            Verdict::Deny => assert!(s.receipt.is_none() && s.handle.is_none(), "line {}", i + 1),
+            Verdict::Allow => {
+                if let Some(receipt) = &s.receipt {
+                    let verified = Verifier::new(Trust::Pinned(&trusted), NOW).verify(receipt).unwrap();
+                    assert_eq!(verified.prev_event().0, all[i - 1].hash.0, "receipt bound to the previous event");
+                    assert_eq!((verified.agent(), verified.target()), (s.agent.as_str(), s.target.as_str()));
+                }
+            }
+        }
+    }
+    let EventBody::Syscall(open) = &all[4].event else { panic!() };
+    let receipt: &EncodedReceipt = open.receipt.as_ref().unwrap();
+    let verified = Verifier::new(Trust::Pinned(&trusted), NOW).verify(receipt).unwrap();
+    let handle = open.handle.as_ref().unwrap();
+    agentk_secrets::verify_handle(handle, &verified, Trust::Pinned(&trusted), NOW).unwrap();
+}
+
+#[test]
+fn secret_open_without_a_broker_is_denied() {
+    let mut kernel = kernel_with(MemoryLog::new(), false);
+    let outcome = call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
+    assert_eq!((outcome.verdict, outcome.rule.as_str()), (Verdict::Deny, "secret-unavailable"));
+    assert!(outcome.receipt.is_none() && outcome.handle.is_none());
+}
+
+#[test]
+fn the_kernel_is_deterministic() {
+    assert_eq!(sample_log(), sample_log());
+}
+
+// guarantee: F1 (raw inputs never reach the log)
+#[test]
+fn input_content_never_reaches_the_log() {
+    let mut kernel = kernel_with(MemoryLog::new(), true);
+    let canary = "CANARY-4d1f-private-notes";
+    let inputs = [salt().input(LabelSet::of(Label::Private), canary.as_bytes())];
+    let request = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::NetworkSend.into(),
+        target: "https://evil.example.invalid/",
+        inputs: &inputs,
+        grant: None,
+    };
+    kernel.syscall(&request).unwrap();
+    assert!(kernel.sink().lines().iter().all(|l| !l.contains(canary)));
+}
+
+/// A sink that fails while its switch is on.
+struct FlakySink {
+    lines: Rc<RefCell<Vec<String>>>,
+    failing: Rc<Cell<bool>>,
+}
+
+impl RecordSink for FlakySink {
+    fn append(&mut self, line: &str) -> Result<(), SinkError> {
+        if self.failing.get() {
+            return Err(SinkError { reason: "disk full (test)".to_owned() });
+        }
+        self.lines.borrow_mut().push(line.to_owned());
+        Ok(())
+    }
+}
+
+// guarantee: F1 (no decision without its record)
+#[test]
+fn a_decision_that_cannot_be_recorded_is_not_returned() {
+    let (lines, failing) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(false)));
+    let mut kernel = kernel_with(FlakySink { lines: Rc::clone(&lines), failing: Rc::clone(&failing) }, true);
+    let inputs = [salt().input(LabelSet::of(Label::Trusted), b"x")];
+    let request = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::ToolInvoke.into(),
+        target: "mcp://docs.example.invalid/search",
+        inputs: &inputs,
+        grant: Some("demo-docs-search"),
+    };
+    failing.set(true);
+    assert!(matches!(kernel.syscall(&request), Err(KernelError::Sink(_))), "no outcome without a record");
+    failing.set(false);
+    let outcome = kernel.syscall(&request).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Allow);
+    let recorded = lines.borrow().clone();
+    assert_eq!(recorded.len(), 2, "genesis and the one recorded syscall");
+    verify_lines(recorded.iter().map(String::as_str)).unwrap();
+
+    // A kernel whose sink refuses the genesis cannot be built at all.
+    let text: Arc<str> = Profile::Starter.source().into();
+    let parts = KernelParts {
+        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
+        policy_text: text,
+        signer: test_key(),
+        broker: None,
+        clock: Box::new(FixedClock),
+        entropy: Box::new(Counter(0)),
+        log_id: [7; 32],
+        origin: "agentk-test.example.invalid".to_owned(),
+    };
+    let refusing = FlakySink { lines: Rc::new(RefCell::new(Vec::new())), failing: Rc::new(Cell::new(true)) };
+    assert!(matches!(Kernel::open(parts, refusing), Err(KernelError::Sink(_))));
+}
+
+// guarantee: F1 (tamper suite: any changed byte, dropped, duplicated, swapped or inserted line
+// is found, at the right line)
+#[test]
+fn every_change_to_the_log_is_found_at_its_line() {
+    let lines = sample_log();
+    let verify = |lines: &[String]| verify_lines(lines.iter().map(String::as_str));
+    let failing_line = |err: ChainError| -> u64 {
+        match err {
+            ChainError::TooLong { line }
+            | ChainError::Malformed { line }
+            | ChainError::UnsupportedVersion { line, .. }
+            | ChainError::OutOfSequence { line, .. }
+            | ChainError::BrokenChain { line }
+            | ChainError::HashMismatch { line }
+            | ChainError::MisplacedGenesis { line } => line,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Every byte of every line, changed three ways.
+    for (i, line) in lines.iter().enumerate() {
+        for at in 0..line.len() {
+            for delta in [1u8, 0x20, 0x7f] {
+                let mut bytes = line.clone().into_bytes();
+                bytes[at] = bytes[at].wrapping_add(delta);
+                let Ok(changed) = String::from_utf8(bytes) else { continue };
+                let mut tampered = lines.clone();
+                tampered[i] = changed;
+                let err = verify(&tampered).expect_err("a changed byte verified");
+                assert_eq!(failing_line(err), i as u64 + 1, "line {} byte {at}", i + 1);
+            }
+        }
+    }
+    // Dropped, duplicated, swapped and inserted lines.
+    for i in 0..lines.len() {
+        let mut dropped = lines.clone();
+        dropped.remove(i);
+        if i + 1 < lines.len() {
+            assert_eq!(failing_line(verify(&dropped).unwrap_err()), i as u64 + 1, "dropped {i}");
+        }
+        let mut duplicated = lines.clone();
+        duplicated.insert(i, lines[i].clone());
+        assert_eq!(failing_line(verify(&duplicated).unwrap_err()), i as u64 + 2, "duplicated {i}");
+        if i + 1 < lines.len() {
+            let mut swapped = lines.clone();
+            swapped.swap(i, i + 1);
+            assert_eq!(failing_line(verify(&swapped).unwrap_err()), i as u64 + 1, "swapped {i}");
+        }
+    }
+    let mut inserted = lines.clone();
+    inserted.insert(3, sample_log()[2].clone());
+    assert!(verify(&inserted).is_err());
+    assert_eq!(verify(&[]), Err(ChainError::Empty));
+}
+
+/// Sessions share one policy, signer and broker across threads (ARCHITECTURE.md).
+#[test]
+fn kernel_parts_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Policy>();
+    shareable::<SigningIdentity>();
+    shareable::<SecretBroker>();
+    fn sendable<T: Send>() {}
+    sendable::<Kernel<MemoryLog>>();
+}
