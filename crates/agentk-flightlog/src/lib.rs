@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event;
+pub mod file;
 pub mod kernel;
 pub mod merkle;
 pub mod verify;

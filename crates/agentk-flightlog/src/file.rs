@@ -1,0 +1,206 @@
+//! The log on disk (F5): one JSONL file, appended only, written by one writer at a time, synced
+//! as the caller chose; and the streaming reader that verifies it and reports a torn last line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::path::Path;
+
+use crate::event::MAX_LINE_BYTES;
+use crate::kernel::{RecordSink, SinkError};
+use crate::verify::{ChainError, ChainVerified, ChainVerifier};
+
+/// When appended events reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// `fsync` after every event: nothing acknowledged is ever lost.
+    Always,
+    /// `fsync` after every `events` events and when the log is closed: at most that many
+    /// acknowledged events can be lost in a crash.
+    Batch {
+        /// The window, in events (at least 1).
+        events: u32,
+    },
+    /// Leave it to the operating system.
+    Never,
+}
+
+/// An open log file, exclusively locked for writing.
+#[derive(Debug)]
+pub struct FileLog {
+    file: File,
+    policy: SyncPolicy,
+    unsynced: u32,
+}
+
+/// Why a log file could not be opened, written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileLogError {
+    /// The file exists (new logs are never written over old ones).
+    #[error("the log file already exists")]
+    Exists,
+    /// Another writer holds the log.
+    #[error("the log is locked by another writer")]
+    Locked,
+    /// The last line has no newline: a write was cut short by a crash.
+    #[error("line {line} is torn (cut short at byte {offset}); `agentk log-recover` can drop it")]
+    TornTail {
+        /// The torn line's number.
+        line: u64,
+        /// The byte offset where it starts.
+        offset: u64,
+    },
+    /// The chain failed verification.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A line is not UTF-8.
+    #[error("line {line} is not UTF-8")]
+    NotUtf8 {
+        /// The line.
+        line: u64,
+    },
+    /// Another I/O error.
+    #[error("flight log I/O failed: {0}")]
+    Io(std::io::ErrorKind),
+}
+
+impl From<std::io::Error> for FileLogError {
+    fn from(e: std::io::Error) -> Self {
+        FileLogError::Io(e.kind())
+    }
+}
+
+impl FileLog {
+    /// Creates a new log file (owner-only on Unix) and locks it. Never opens an existing file.
+    pub fn create(path: &Path, policy: SyncPolicy) -> Result<Self, FileLogError> {
+        let mut options = OpenOptions::new();
+        options.append(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => FileLogError::Exists,
+            kind => FileLogError::Io(kind),
+        })?;
+        file.try_lock().map_err(|_| FileLogError::Locked)?;
+        Ok(FileLog { file, policy, unsynced: 0 })
+    }
+
+    /// Syncs whatever is not yet on disk.
+    pub fn sync(&mut self) -> Result<(), FileLogError> {
+        self.file.sync_data()?;
+        self.unsynced = 0;
+        Ok(())
+    }
+}
+
+impl RecordSink for FileLog {
+    fn append(&mut self, line: &str) -> Result<(), SinkError> {
+        let fail = |e: std::io::Error| SinkError { reason: e.kind().to_string() };
+        // One write per event: the line and its newline together, appended.
+        let mut record = Vec::with_capacity(line.len() + 1);
+        record.extend_from_slice(line.as_bytes());
+        record.push(b'\n');
+        self.file.write_all(&record).map_err(fail)?;
+        self.unsynced += 1;
+        let due = match self.policy {
+            SyncPolicy::Always => true,
+            SyncPolicy::Batch { events } => self.unsynced >= events.max(1),
+            SyncPolicy::Never => false,
+        };
+        if due {
+            self.file.sync_data().map_err(fail)?;
+            self.unsynced = 0;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        // Best effort: a close syncs the last batch (errors here cannot be reported).
+        if self.policy != SyncPolicy::Never && self.unsynced > 0 {
+            let _ = self.file.sync_data();
+        }
+    }
+}
+
+/// Verifies a log file in constant memory, line by line. A last line without its newline is
+/// reported as torn (with its offset), never accepted and never silently dropped.
+pub fn verify_file(path: &Path) -> Result<ChainVerified, FileLogError> {
+    verify_reader(File::open(path)?)
+}
+
+/// [`verify_file`] over any reader.
+pub fn verify_reader(reader: impl Read) -> Result<ChainVerified, FileLogError> {
+    let mut reader = BufReader::new(reader);
+    let mut verifier = ChainVerifier::new();
+    let mut buf = Vec::with_capacity(1024);
+    let (mut line, mut offset) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        // SECURITY: read at most one byte past the longest line, so a hostile file without
+        // newlines cannot make us buffer it whole.
+        let read = (&mut reader).take(MAX_LINE_BYTES as u64 + 2).read_until(b'\n', &mut buf)?;
+        if read == 0 {
+            break;
+        }
+        line += 1;
+        let Some(content) = buf.strip_suffix(b"\n") else {
+            if buf.len() > MAX_LINE_BYTES {
+                return Err(ChainError::TooLong { line }.into());
+            }
+            return Err(FileLogError::TornTail { line, offset });
+        };
+        let text = std::str::from_utf8(content).map_err(|_| FileLogError::NotUtf8 { line })?;
+        verifier.push(text)?;
+        offset += read as u64;
+    }
+    Ok(verifier.finish()?)
+}
+
+/// What [`recover`] found at the end of a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where the torn line starts: the file is cut back to this length.
+    pub offset: u64,
+    /// How many bytes the torn line has.
+    pub bytes: u64,
+}
+
+/// Finds a torn last line (bytes after the last newline). With `apply`, truncates the file to
+/// drop it; without, only reports. A log without a torn tail is left untouched.
+pub fn recover(path: &Path, apply: bool) -> Result<Option<TornTail>, FileLogError> {
+    let mut file = OpenOptions::new().read(true).write(apply).open(path)?;
+    if apply {
+        file.try_lock().map_err(|_| FileLogError::Locked)?;
+    }
+    // Scan back from the end in bounded chunks for the last newline: memory stays flat in the
+    // log's size.
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut keep = 0u64;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let window = chunk.get_mut(..(end - start) as usize).unwrap_or_default();
+        file.seek(std::io::SeekFrom::Start(start))?;
+        file.read_exact(window)?;
+        if let Some(i) = window.iter().rposition(|&b| b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if keep == len {
+        return Ok(None);
+    }
+    let torn = TornTail { offset: keep, bytes: len - keep };
+    if apply {
+        file.set_len(torn.offset)?;
+        file.sync_all()?;
+    }
+    Ok(Some(torn))
+}
