@@ -182,6 +182,8 @@ impl fmt::Debug for PublicKey {
 pub enum SignContext {
     /// A secret handle (`agentk secret handle v1`).
     SecretHandle,
+    /// A flight-log checkpoint (`agentk log checkpoint v1`).
+    Checkpoint,
 }
 
 impl SignContext {
@@ -189,6 +191,7 @@ impl SignContext {
     pub const fn name(self) -> &'static str {
         match self {
             SignContext::SecretHandle => "agentk secret handle v1",
+            SignContext::Checkpoint => "agentk log checkpoint v1",
         }
     }
 }

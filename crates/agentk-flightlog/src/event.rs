@@ -123,6 +123,18 @@ pub struct SyscallEvent {
     pub handle: Option<EncodedHandle>,
 }
 
+/// A signed statement of the log's Merkle root over the events before it (F4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEvent {
+    /// How many events it covers: every event before this one.
+    pub size: u64,
+    /// The Merkle root over their hashes.
+    pub root: Hash32,
+    /// The log signer's signature over `(log_id, size, root)`.
+    pub signature: String,
+}
+
 /// What an event records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,6 +143,13 @@ pub enum EventBody {
     Genesis(Genesis),
     /// A mediated syscall.
     Syscall(Box<SyscallEvent>),
+    /// A signed checkpoint.
+    Checkpoint(CheckpointEvent),
+}
+
+/// The bytes a checkpoint signature covers.
+pub fn checkpoint_statement(log_id: &Hash32, size: u64, root: &Hash32) -> Vec<u8> {
+    postcard::to_allocvec(&(log_id, size, root)).unwrap_or_default()
 }
 
 /// One line of the log.

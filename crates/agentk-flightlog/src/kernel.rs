@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId, SigningIdentity};
+use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId, SignContext, SigningIdentity};
 use agentk_labels::{LabelSet, Outcome as OutputOutcome, SafeText, SyscallKind, propagate};
 use agentk_policy::{Capability, Explanation, Grant, Policy, Request};
 use agentk_secrets::{EncodedHandle, HandleId, SecretBroker};
 use serde::Serialize;
 
-use crate::event::{EventBody, EventLine, Genesis, GrantRef, Hash32, InputRef, SyscallEvent, Verdict};
+use crate::event::{
+    CheckpointEvent, EventBody, EventLine, Genesis, GrantRef, Hash32, InputRef, SyscallEvent, Verdict,
+    checkpoint_statement,
+};
 use crate::merkle::{Frontier, leaf_hash};
 
 /// The longest agent id and target recorded as given; longer ones are denied.
@@ -111,6 +114,8 @@ pub struct KernelParts {
     pub log_id: [u8; 32],
     /// Where the log is written (a service name, never a user path).
     pub origin: String,
+    /// Append a signed checkpoint after every this many syscall events (0: only at close).
+    pub checkpoint_every: u32,
 }
 
 /// One syscall to mediate.
@@ -168,6 +173,9 @@ pub struct Kernel<S: RecordSink> {
     seq: u64,
     prev: Hash32,
     frontier: Frontier,
+    log_id: Hash32,
+    checkpoint_every: u32,
+    since_checkpoint: u32,
 }
 
 /// The hash of a policy's text.
@@ -204,6 +212,9 @@ impl<S: RecordSink> Kernel<S> {
             prev: Hash32::default(),
             frontier: Frontier::new(),
             signer: Arc::clone(&parts.signer),
+            log_id: Hash32(parts.log_id),
+            checkpoint_every: parts.checkpoint_every,
+            since_checkpoint: 0,
         };
         let genesis = Genesis {
             log_id: Hash32(parts.log_id),
@@ -316,7 +327,28 @@ impl<S: RecordSink> Kernel<S> {
             handle: handle.clone(),
         };
         let hash = self.record(EventBody::Syscall(Box::new(event)))?;
+        self.since_checkpoint += 1;
+        if self.checkpoint_every > 0 && self.since_checkpoint >= self.checkpoint_every {
+            self.checkpoint()?;
+        }
         Ok(Outcome { verdict, rule, explanation, output_labels, receipt, handle, event: hash })
+    }
+
+    /// Appends a signed checkpoint over every event so far.
+    pub fn checkpoint(&mut self) -> Result<Hash32, KernelError> {
+        let size = self.seq;
+        let root = Hash32(self.frontier.root().0);
+        let statement = checkpoint_statement(&self.log_id, size, &root);
+        let (_, signature) = self.signer.sign_in_context(SignContext::Checkpoint, &statement);
+        self.since_checkpoint = 0;
+        self.record(EventBody::Checkpoint(CheckpointEvent { size, root, signature: signature.to_hex() }))
+    }
+
+    /// Closes the log with a final checkpoint, so its whole length is signed, and gives back
+    /// the sink.
+    pub fn close(mut self) -> Result<S, KernelError> {
+        self.checkpoint()?;
+        Ok(self.sink)
     }
 }
 

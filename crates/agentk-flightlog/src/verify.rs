@@ -2,7 +2,12 @@
 
 use std::fmt;
 
-use crate::event::{EventBody, EventLine, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, event_hash};
+use agentk_capability::{PublicKey, SignContext, Signature};
+
+use crate::event::{
+    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, checkpoint_statement,
+    event_hash,
+};
 use crate::merkle::{Frontier, TreeHash, leaf_hash};
 
 /// Why a log failed verification. Each names the 1-based line where it was found.
@@ -60,6 +65,26 @@ pub enum ChainError {
         /// The line.
         line: u64,
     },
+    /// A checkpoint in the log does not match the events before it, or its signature fails.
+    #[error("line {line}: checkpoint does not match the log or its signature fails")]
+    BadCheckpoint {
+        /// The line.
+        line: u64,
+    },
+    /// The log differs from a checkpoint saved earlier, within the events it covers.
+    #[error("the first {size} events differ from the checkpoint (the log was rewritten)")]
+    Rewritten {
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The log is shorter than a checkpoint saved earlier.
+    #[error("the log has {found} events but a checkpoint saved earlier covers {size} (the log was truncated)")]
+    Truncated {
+        /// Events found.
+        found: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
 }
 
 /// A log whose chain verified: only [`ChainVerifier::finish`] makes one.
@@ -68,6 +93,9 @@ pub struct ChainVerified {
     events: u64,
     head: Hash32,
     root: TreeHash,
+    signed: u64,
+    genesis: Option<Genesis>,
+    last_checkpoint: Option<CheckpointEvent>,
 }
 
 impl ChainVerified {
@@ -85,6 +113,22 @@ impl ChainVerified {
     pub fn root(&self) -> TreeHash {
         self.root
     }
+
+    /// How many events the last signed checkpoint covers; events after it are chained but
+    /// not yet signed.
+    pub fn signed_events(&self) -> u64 {
+        self.signed
+    }
+
+    /// The genesis record.
+    pub fn genesis(&self) -> Option<&Genesis> {
+        self.genesis.as_ref()
+    }
+
+    /// The last checkpoint in the log, verified.
+    pub fn last_checkpoint(&self) -> Option<&CheckpointEvent> {
+        self.last_checkpoint.as_ref()
+    }
 }
 
 impl fmt::Display for ChainVerified {
@@ -99,12 +143,23 @@ pub struct ChainVerifier {
     next_seq: u64,
     prev: Hash32,
     frontier: Frontier,
+    genesis: Option<Genesis>,
+    signer: Option<PublicKey>,
+    signed: u64,
+    last_checkpoint: Option<CheckpointEvent>,
+    expected: Option<(u64, TreeHash)>,
 }
 
 impl ChainVerifier {
     /// A verifier expecting the genesis next.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A verifier that also requires the first `size` events to have Merkle root `root` (from
+    /// a checkpoint saved earlier), so a rewritten or truncated log fails.
+    pub fn expecting(size: u64, root: TreeHash) -> Self {
+        ChainVerifier { expected: Some((size, root)), ..Self::default() }
     }
 
     /// Checks the next line (without its newline) and answers the parsed event.
@@ -135,10 +190,40 @@ impl ChainVerifier {
         if event_hash(event.seq, &event.prev, &event.event) != event.hash {
             return Err(ChainError::HashMismatch { line });
         }
+        match &event.event {
+            EventBody::Genesis(genesis) => {
+                let key = PublicKey::from_hex(&genesis.signer).map_err(|_| ChainError::Malformed { line })?;
+                self.signer = Some(key);
+                self.genesis = Some(genesis.clone());
+            }
+            EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
+            EventBody::Syscall(_) => {}
+        }
         self.prev = event.hash;
         self.frontier.push(leaf_hash(&event.hash.0));
         self.next_seq += 1;
+        if let Some((size, root)) = self.expected
+            && self.next_seq == size
+            && self.frontier.root() != root
+        {
+            return Err(ChainError::Rewritten { size });
+        }
         Ok(event)
+    }
+
+    fn check_checkpoint(&mut self, checkpoint: &CheckpointEvent, line: u64) -> Result<(), ChainError> {
+        let (Some(signer), Some(genesis)) = (&self.signer, &self.genesis) else {
+            return Err(ChainError::BadCheckpoint { line });
+        };
+        let statement = checkpoint_statement(&genesis.log_id, checkpoint.size, &checkpoint.root);
+        let signature = Signature::from_hex(&checkpoint.signature).map_err(|_| ChainError::BadCheckpoint { line })?;
+        let matches = checkpoint.size == self.next_seq && checkpoint.root.0 == self.frontier.root().0;
+        if !matches || !signer.verify_in_context(SignContext::Checkpoint, &statement, &signature) {
+            return Err(ChainError::BadCheckpoint { line });
+        }
+        self.signed = checkpoint.size;
+        self.last_checkpoint = Some(checkpoint.clone());
+        Ok(())
     }
 
     /// Ends verification.
@@ -146,7 +231,19 @@ impl ChainVerifier {
         if self.next_seq == 0 {
             return Err(ChainError::Empty);
         }
-        Ok(ChainVerified { events: self.next_seq, head: self.prev, root: self.frontier.root() })
+        if let Some((size, _)) = self.expected
+            && self.next_seq < size
+        {
+            return Err(ChainError::Truncated { found: self.next_seq, size });
+        }
+        Ok(ChainVerified {
+            events: self.next_seq,
+            head: self.prev,
+            root: self.frontier.root(),
+            signed: self.signed,
+            genesis: self.genesis,
+            last_checkpoint: self.last_checkpoint,
+        })
     }
 }
 

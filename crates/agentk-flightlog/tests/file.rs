@@ -41,6 +41,7 @@ fn kernel(log: FileLog) -> Kernel<FileLog> {
         entropy: Box::new(Counter(0)),
         log_id: [7; 32],
         origin: "agentk-test.example.invalid".to_owned(),
+        checkpoint_every: 4,
     };
     Kernel::open(parts, log).unwrap()
 }
@@ -78,7 +79,12 @@ fn file_logs_verify_under_every_sync_policy() {
             step(&mut k, i);
         }
         drop(k);
-        assert_eq!(verify_file(&path).unwrap().events(), 11, "{name}");
+        let verified = verify_file(&path).unwrap();
+        assert_eq!(
+            (verified.events(), verified.signed_events()),
+            (13, 10),
+            "{name}: checkpoints after the 4th and 8th syscall"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -163,8 +169,8 @@ fn every_survivor_of_a_killed_writer_verifies() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill at a different point each round (bounded: at most ~0.3 s per round).
-        std::thread::sleep(std::time::Duration::from_millis(20 + 37 * round));
+        // Kill at a different point each round (bounded: at most ~0.15 s per round).
+        std::thread::sleep(std::time::Duration::from_millis(10 + 17 * round));
         child.kill().unwrap();
         child.wait().unwrap();
         if !path.exists() {
