@@ -7,7 +7,7 @@ use agentk_labels::{SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, secrets};
+use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, secrets};
 
 pub(crate) fn dispatch(
     command: Command,
@@ -28,7 +28,13 @@ pub(crate) fn dispatch(
         Command::TrustedSignersCheck { manifest, json } => keys::trusted_signers_check(&manifest, json, out),
         Command::SecretRefsCheck { manifest, json } => secrets::refs_check(host, &manifest, json, out),
         Command::SecretRefsStoreCheck { manifest, json } => secrets::refs_store_check(host, &manifest, json, out),
-        Command::Demo { json, policy } => demo::run(&load(&policy)?, json, out),
+        Command::Verify { log, checkpoint, json } => logcmd::verify(&log, checkpoint.as_deref(), json, out),
+        Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
+        Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
+        Command::Demo { json, policy, log_dir } => {
+            let (text, policy) = load_with_text(&policy)?;
+            demo::run(host, text, policy, std::path::Path::new(&log_dir), json, out)
+        }
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
         Command::PolicyExplain { policy, syscall, target, labels, agent, capability, grant, json } => {
             let policy = load(&policy)?;
@@ -51,12 +57,18 @@ pub(crate) fn dispatch(
 
 /// Loads the policy a command asked for: `--policy FILE`, `--profile NAME`, or `starter`.
 pub(crate) fn load(args: &PolicyArgs) -> Result<Policy, CliError> {
+    Ok(load_with_text(args)?.1)
+}
+
+/// [`load`], also answering the policy's text (the flight log records its hash).
+pub(crate) fn load_with_text(args: &PolicyArgs) -> Result<(std::sync::Arc<str>, Policy), CliError> {
     if let Some(path) = &args.policy {
         let text = input::read_text(path)?;
-        return Ok(Policy::parse(&path.to_string_lossy(), &text)?);
+        let policy = Policy::parse(&path.to_string_lossy(), &text)?;
+        return Ok((text.into(), policy));
     }
     let profile: Profile = args.profile.as_deref().unwrap_or("starter").parse()?;
-    Ok(profile.load()?)
+    Ok((profile.source().into(), profile.load()?))
 }
 
 #[derive(Serialize)]

@@ -1,14 +1,20 @@
 //! The poisoned-web-page demo: an agent reads a page that hides instructions, and the kernel
-//! decides each action it then attempts. It only decides: nothing is read, sent or opened, and
+//! decides each action it then attempts, recording every decision in a flight log under
+//! `.agentk/runs/` that it then verifies. It only decides: nothing is read, sent or opened, and
 //! every target is an `example.invalid` name (A2).
 
 use std::io::Write;
 
 use agentk_labels::{Label, LabelSet, Outcome, SafeText, Syscall, SyscallKind, propagate};
-use agentk_policy::{Explanation, Policy, Request};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, verify_file};
+use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+use agentk_policy::{Explanation, Policy};
 use serde::Serialize;
 
-use crate::{CliError, exit};
+use crate::{CliError, Host, exit, keys};
 
 const AGENT: &str = "demo-agent";
 
@@ -75,24 +81,133 @@ fn steps() -> Vec<Step> {
     ]
 }
 
-pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+/// Time for the demo's kernel: the host's clock, read once.
+struct DemoClock(u64);
+
+impl Clock for DemoClock {
+    fn now(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Ids for the demo's kernel: a blake3 stream seeded from the host's random source.
+struct SeededEntropy(blake3::OutputReader);
+
+impl Entropy for SeededEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0.fill(buf);
+    }
+}
+
+/// Where and what the demo recorded.
+pub(crate) struct DemoLog {
+    path: PathBuf,
+    events: u64,
+    signed: u64,
+}
+
+/// Opens `dir/latest.jsonl` afresh (the previous demo log is replaced) and a salt beside it.
+fn open_log(dir: &Path, salt: &[u8; 32]) -> Result<(PathBuf, FileLog), CliError> {
+    let shown = |p: &Path| SafeText::with_limit(&p.display().to_string(), 256);
+    let io = |p: &Path, e: std::io::Error| CliError::Write { path: shown(p), kind: e.kind() };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = dir.join("latest.jsonl");
+    let salt_path = dir.join("latest.salt");
+    for old in [&path, &salt_path] {
+        match std::fs::remove_file(old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(old, e)),
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut salt_file = options.open(&salt_path).map_err(|e| io(&salt_path, e))?;
+    salt_file
+        .write_all(format!("{}\n", agentk_capability::encode_hex(salt)).as_bytes())
+        .map_err(|e| io(&salt_path, e))?;
+    let log = FileLog::create(&path, SyncPolicy::Always).map_err(|e| CliError::Write {
+        path: shown(&path),
+        kind: match e {
+            FileLogError::Io(kind) => kind,
+            FileLogError::Exists => std::io::ErrorKind::AlreadyExists,
+            _ => std::io::ErrorKind::Other,
+        },
+    })?;
+    Ok((path, log))
+}
+
+pub(crate) fn run(
+    host: &dyn Host,
+    policy_text: Arc<str>,
+    policy: Policy,
+    log_dir: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     let steps = steps();
-    let explained: Vec<Explanation> = steps
-        .iter()
-        .map(|step| {
-            let mut request = Request::new(AGENT, step.syscall, step.target).with_labels(step.labels);
-            if let Some(grant) = step.grant {
-                request = request.presenting(grant);
-            }
-            policy.evaluate(&request).explain(&request)
-        })
-        .collect();
+    let policy = Arc::new(policy);
+    let signer = Arc::new(keys::active_signer(host)?);
+    let mut seed = [0u8; 32];
+    host.random(&mut seed).map_err(|_| CliError::Randomness)?;
+    let mut stream = blake3::Hasher::new_derive_key("agentk demo entropy v1");
+    stream.update(&seed);
+    let mut stream = stream.finalize_xof();
+    let (mut salt, mut log_id) = ([0u8; 32], [0u8; 32]);
+    stream.fill(&mut salt);
+    stream.fill(&mut log_id);
+    let (path, log) = open_log(log_dir, &salt)?;
+    let parts = KernelParts {
+        policy_text,
+        policy: Arc::clone(&policy),
+        signer,
+        broker: None,
+        clock: Box::new(DemoClock(host.now())),
+        entropy: Box::new(SeededEntropy(stream)),
+        log_id,
+        origin: "agentk demo".to_owned(),
+        checkpoint_every: 0,
+    };
+    let mut kernel = Kernel::open(parts, log)?;
+    let salt = EvidenceSalt::from_bytes(salt);
+    let mut explained: Vec<Explanation> = Vec::with_capacity(steps.len());
+    for step in &steps {
+        // The content is a dummy; only its labels and keyed digest reach the log.
+        let inputs = [salt.input(step.labels, step.story.as_bytes())];
+        let request = SyscallRequest {
+            agent: AGENT,
+            syscall: step.syscall.into(),
+            target: step.target,
+            inputs: &inputs,
+            grant: step.grant,
+        };
+        explained.push(kernel.syscall(&request)?.explanation);
+    }
+    drop(kernel.close()?);
+    let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;
+    let recorded = DemoLog { path, events: verified.events(), signed: verified.signed_events() };
+    report(&policy, &steps, &explained, &recorded, json, out)
+}
+
+fn report(
+    policy: &Policy,
+    steps: &[Step],
+    explained: &[Explanation],
+    recorded: &DemoLog,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     let allowed = explained.iter().filter(|e| e.decision == agentk_policy::Effect::Allow).count();
     let denied = explained.len() - allowed;
     if json {
         let reports: Vec<StepReport<'_>> = steps
             .iter()
-            .zip(&explained)
+            .zip(explained)
             .enumerate()
             .map(|(i, (step, explanation))| StepReport { step: i + 1, story: step.story, explanation })
             .collect();
@@ -102,6 +217,12 @@ pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8
             "steps": reports,
             "allowed": allowed,
             "denied": denied,
+            "log": {
+                "path": recorded.path.display().to_string(),
+                "events": recorded.events,
+                "signed_events": recorded.signed,
+                "verified": true,
+            },
         });
         writeln!(out, "{value}")?;
         return Ok(exit::OK);
@@ -111,12 +232,20 @@ pub(crate) fn run(policy: &Policy, json: bool, out: &mut dyn Write) -> Result<u8
         "AgentK demo: a poisoned web page tries to steer an agent (policy {})",
         SafeText::new(policy.name())
     )?;
-    for (i, (step, explanation)) in steps.iter().zip(&explained).enumerate() {
+    for (i, (step, explanation)) in steps.iter().zip(explained).enumerate() {
         writeln!(out, "\nstep {}: {}", i + 1, step.story)?;
         for line in explanation.to_string().lines() {
             writeln!(out, "  {line}")?;
         }
     }
     writeln!(out, "\n{allowed} allowed, {denied} denied. Nothing was read, sent or opened: the demo only decides.")?;
+    writeln!(
+        out,
+        "Recorded {} events in {}; verified: chain intact, the closing checkpoint signs {} of them.",
+        recorded.events,
+        SafeText::with_limit(&recorded.path.display().to_string(), 256),
+        recorded.signed
+    )?;
+    writeln!(out, "Check it yourself: agentk verify {}", recorded.path.display())?;
     Ok(exit::OK)
 }

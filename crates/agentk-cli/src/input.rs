@@ -71,7 +71,7 @@ impl ReadProblem {
         }
     }
 
-    fn from_io(error: &io::Error) -> Self {
+    pub(crate) fn from_io_error(error: &io::Error) -> Self {
         match error.kind() {
             io::ErrorKind::NotFound => ReadProblem::NotFound,
             io::ErrorKind::PermissionDenied => ReadProblem::PermissionDenied,
@@ -88,10 +88,10 @@ pub(crate) fn read_text(path: &OsStr) -> Result<String, CliError> {
 }
 
 fn read_bounded(path: &Path) -> Result<String, ReadProblem> {
-    let file = File::open(path).map_err(|e| ReadProblem::from_io(&e))?;
+    let file = File::open(path).map_err(|e| ReadProblem::from_io_error(&e))?;
     // SECURITY: check the opened file, not the path, so a swap between check and read cannot
     // turn a regular file into a device or pipe that streams forever.
-    let meta = file.metadata().map_err(|e| ReadProblem::from_io(&e))?;
+    let meta = file.metadata().map_err(|e| ReadProblem::from_io_error(&e))?;
     if meta.is_dir() {
         return Err(ReadProblem::IsDirectory);
     }
@@ -103,7 +103,7 @@ fn read_bounded(path: &Path) -> Result<String, ReadProblem> {
     }
     // The file may grow after the size check: read at most one byte past the limit.
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ReadProblem::from_io(&e))?;
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ReadProblem::from_io_error(&e))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(ReadProblem::TooLarge { len: bytes.len() as u64 });
     }

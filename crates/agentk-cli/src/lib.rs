@@ -31,6 +31,7 @@ mod commands;
 mod demo;
 mod input;
 mod keys;
+mod logcmd;
 mod secrets;
 
 use std::ffi::OsString;
@@ -83,6 +84,9 @@ enum Command {
         json: bool,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Where to write the run's flight log (`latest.jsonl`, replaced each run).
+        #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
+        log_dir: OsString,
     },
     /// Validate a policy file and report every problem with its line and column.
     PolicyCheck {
@@ -199,6 +203,37 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         manifest: OsString,
         /// Print one JSON object (schema `agentk.secret-refs-store-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a flight log: chain, signed checkpoints, and with --checkpoint consistency with a
+    /// checkpoint saved earlier (exit 0 verified, 4 not).
+    Verify {
+        /// The log (JSONL).
+        log: OsString,
+        /// A checkpoint saved earlier (`agentk checkpoint`): a truncated or rewritten log fails.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<OsString>,
+        /// Print one JSON object (schema `agentk.verify.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a log's latest signed checkpoint, to keep elsewhere.
+    Checkpoint {
+        /// The log (JSONL).
+        log: OsString,
+        /// Print it on one line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report a torn last line left by a crash; drop it only with --apply.
+    LogRecover {
+        /// The log (JSONL).
+        log: OsString,
+        /// Truncate the torn line (after reporting what is lost).
+        #[arg(long)]
+        apply: bool,
+        /// Print one JSON object (schema `agentk.log-recover.v1`).
         #[arg(long)]
         json: bool,
     },
@@ -329,6 +364,14 @@ enum CliError {
     Randomness,
     #[error("{0}")]
     Secrets(#[from] agentk_secrets::SecretsError),
+    #[error("the demo's flight log did not verify")]
+    DemoLogUnverified,
+    #[error("{0}")]
+    Kernel(#[from] agentk_flightlog::kernel::KernelError),
+    #[error("the log has no signed checkpoint yet")]
+    NoCheckpoint,
+    #[error("the log is locked by a running writer")]
+    LogLocked,
     #[error("invalid value for `{flag}`: {problem}")]
     BadArgument { flag: &'static str, problem: String },
     #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
@@ -423,7 +466,10 @@ impl Command {
             | Command::ReceiptVerify { json, .. }
             | Command::TrustedSignersCheck { json, .. }
             | Command::SecretRefsCheck { json, .. }
-            | Command::SecretRefsStoreCheck { json, .. } => *json,
+            | Command::SecretRefsStoreCheck { json, .. }
+            | Command::Verify { json, .. }
+            | Command::Checkpoint { json, .. }
+            | Command::LogRecover { json, .. } => *json,
         }
     }
 }

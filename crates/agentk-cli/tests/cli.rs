@@ -46,13 +46,15 @@ fn json(run: &Run) -> serde_json::Value {
 
 #[test]
 fn demo_human() {
-    let run = check("demo_human", &["demo"], exit::OK);
+    let dir = scratch_file("demo-human-marker", b"").replace("demo-human-marker", "demo-human");
+    let run = check("demo_human", &["demo", "--log-dir", &dir], exit::OK);
     assert!(!run.stdout.contains("http://") && !run.stdout.contains(".com"));
 }
 
 #[test]
 fn demo_json() {
-    let run = check("demo_json", &["demo", "--json"], exit::OK);
+    let dir = scratch_file("demo-json-marker", b"").replace("demo-json-marker", "demo-json");
+    let run = check("demo_json", &["demo", "--json", "--log-dir", &dir], exit::OK);
     let value = json(&run);
     assert_eq!(value["schema"], "agentk.demo.v1");
     assert_eq!(value["denied"], 3);
@@ -66,7 +68,8 @@ fn demo_json() {
 /// A2: every target the demo names is under `example.invalid`.
 #[test]
 fn demo_targets_are_dummy() {
-    let value = json(&agentk(&["demo", "--json"]));
+    let dir = scratch_file("demo-dummy-marker", b"").replace("demo-dummy-marker", "demo-dummy");
+    let value = json(&agentk(&["demo", "--json", "--log-dir", &dir]));
     for step in value["steps"].as_array().unwrap() {
         let target = step["target"].as_str().unwrap();
         let host_part = target.split("://").nth(1).unwrap_or(target);
@@ -195,7 +198,7 @@ fn invalid_policy_refused_by_every_command() {
         b"version = 1\nname = \"b\"\n[[rules]]\nid = \"all\"\neffect = \"allow\"\nreason = \"r\"\n",
     );
     for args in [
-        vec!["demo", "--policy", &path],
+        vec!["demo", "--policy", &path, "--log-dir", "/nonexistent/never-written"],
         vec!["policy-explain", "--policy", &path, "--syscall", "model.call", "--target", "m"],
     ] {
         let run = agentk(&args);
@@ -323,4 +326,34 @@ fn policy_show_prints_the_embedded_policy() {
         let value = json(&agentk(&["policy-show", profile.name(), "--json"]));
         assert_eq!(value["schema"], "agentk.policy-show.v1");
     }
+}
+
+// guarantee: F1, F4, F5 (through the CLI, on the log the demo writes)
+#[test]
+fn the_demo_log_verifies_and_tampering_is_caught() {
+    let dir = scratch_file("demo-log-marker", b"").replace("demo-log-marker", "demo-log");
+    assert_eq!(agentk(&["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    let ok = agentk(&["verify", &log, "--json"]);
+    assert_eq!(ok.code, exit::OK, "{}", ok.stdout);
+    assert_eq!(json(&ok)["events"], 7);
+    let saved = scratch_file("demo-checkpoint.json", agentk(&["checkpoint", &log]).stdout.as_bytes());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Flip the first deny to an allow: the event's hash no longer matches.
+    let flipped = text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
+    let tampered = scratch_file("demo-flipped.jsonl", flipped.as_bytes());
+    check("verify_flipped_deny", &["verify", &tampered], exit::VERIFY_FAILED);
+    // Drop the tail: fine on its own, caught against the saved checkpoint.
+    let truncated = scratch_file("demo-truncated.jsonl", format!("{}\n", lines[..4].join("\n")).as_bytes());
+    assert_eq!(agentk(&["verify", &truncated]).code, exit::OK);
+    check("verify_truncated_against_checkpoint", &["verify", &truncated, "--checkpoint", &saved], exit::VERIFY_FAILED);
+    // A torn last line: reported by verify, dropped only by log-recover --apply.
+    let torn = scratch_file("demo-torn.jsonl", format!("{text}{{\"v\":1,\"seq\"").as_bytes());
+    check("verify_torn", &["verify", &torn], exit::VERIFY_FAILED);
+    check("log_recover_report", &["log-recover", &torn], exit::OK);
+    assert_eq!(agentk(&["verify", &torn]).code, exit::VERIFY_FAILED, "a report changes nothing");
+    check("log_recover_apply", &["log-recover", &torn, "--apply"], exit::OK);
+    assert_eq!(agentk(&["verify", &torn, "--checkpoint", &saved]).code, exit::OK);
 }

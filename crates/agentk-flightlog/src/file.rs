@@ -130,13 +130,13 @@ impl Drop for FileLog {
 /// Verifies a log file in constant memory, line by line. A last line without its newline is
 /// reported as torn (with its offset), never accepted and never silently dropped.
 pub fn verify_file(path: &Path) -> Result<ChainVerified, FileLogError> {
-    verify_reader(File::open(path)?)
+    verify_reader(File::open(path)?, ChainVerifier::new())
 }
 
-/// [`verify_file`] over any reader.
-pub fn verify_reader(reader: impl Read) -> Result<ChainVerified, FileLogError> {
+/// [`verify_file`] over any reader, with a verifier of the caller's (one expecting a saved
+/// checkpoint, say).
+pub fn verify_reader(reader: impl Read, mut verifier: ChainVerifier) -> Result<ChainVerified, FileLogError> {
     let mut reader = BufReader::new(reader);
-    let mut verifier = ChainVerifier::new();
     let mut buf = Vec::with_capacity(1024);
     let (mut line, mut offset) = (0u64, 0u64);
     loop {

@@ -1,0 +1,247 @@
+//! Flight-log commands: `verify`, `checkpoint`, `log-recover`.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+
+use agentk_capability::{PublicKey, SignContext, Signature, decode_hex, encode_hex};
+use agentk_flightlog::event::{Hash32, checkpoint_statement};
+use agentk_flightlog::file::{FileLogError, recover, verify_reader};
+use agentk_flightlog::merkle::TreeHash;
+use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
+use agentk_labels::SafeText;
+use serde::{Deserialize, Serialize};
+
+use crate::{CliError, exit, input};
+
+/// A checkpoint kept outside the log, as `agentk checkpoint` prints it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedCheckpoint {
+    schema: String,
+    log_id: String,
+    size: u64,
+    root: String,
+    signer: String,
+    signature: String,
+}
+
+const CHECKPOINT_SCHEMA: &str = "agentk.checkpoint.v1";
+
+/// Why a verification answered "no" (exit 4) rather than "could not answer" (exit 1).
+enum Failure {
+    Log(FileLogError),
+    Checkpoint(&'static str),
+}
+
+fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
+    std::fs::File::open(Path::new(path)).map_err(|e| CliError::Read {
+        path: SafeText::with_limit(&path.to_string_lossy(), 256),
+        problem: input::ReadProblem::from_io_error(&e),
+    })
+}
+
+/// Parses and checks a saved checkpoint: well formed and signed by the key it names.
+fn load_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey, TreeHash), Failure>, CliError> {
+    let text = input::read_text(path)?;
+    let Ok(saved) = serde_json::from_str::<SavedCheckpoint>(&text) else {
+        return Ok(Err(Failure::Checkpoint("the checkpoint file is malformed")));
+    };
+    let parsed = (|| {
+        let log_id = Hash32(decode_hex::<32>(&saved.log_id).ok()?);
+        let root = Hash32(decode_hex::<32>(&saved.root).ok()?);
+        let signer = PublicKey::from_hex(&saved.signer).ok()?;
+        let signature = Signature::from_hex(&saved.signature).ok()?;
+        let statement = checkpoint_statement(&log_id, saved.size, &root);
+        (saved.schema == CHECKPOINT_SCHEMA && signer.verify_in_context(SignContext::Checkpoint, &statement, &signature))
+            .then_some((signer, TreeHash(root.0)))
+    })();
+    Ok(match parsed {
+        Some((signer, root)) => Ok((saved, signer, root)),
+        None => Err(Failure::Checkpoint("the checkpoint is malformed or its signature fails")),
+    })
+}
+
+fn verify_log(path: &OsStr, checkpoint: Option<&OsStr>) -> Result<Result<ChainVerified, Failure>, CliError> {
+    let expected = match checkpoint {
+        None => None,
+        Some(file) => match load_checkpoint(file)? {
+            Ok(loaded) => Some(loaded),
+            Err(failure) => return Ok(Err(failure)),
+        },
+    };
+    let verifier = match &expected {
+        Some((saved, _, root)) => ChainVerifier::expecting(saved.size, *root),
+        None => ChainVerifier::new(),
+    };
+    let verified = match verify_reader(open(path)?, verifier) {
+        Ok(verified) => verified,
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read {
+                path: SafeText::with_limit(&path.to_string_lossy(), 256),
+                problem: input::ReadProblem::Io(kind),
+            });
+        }
+        Err(other) => return Ok(Err(Failure::Log(other))),
+    };
+    if let Some((saved, signer, _)) = expected {
+        let genesis = verified.genesis();
+        let same_log = genesis.is_some_and(|g| encode_hex(&g.log_id.0) == saved.log_id && g.signer == signer.to_hex());
+        if !same_log {
+            return Ok(Err(Failure::Checkpoint("the checkpoint belongs to another log or another signer")));
+        }
+    }
+    Ok(Ok(verified))
+}
+
+#[derive(Serialize)]
+struct VerifyReport {
+    schema: &'static str,
+    verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    development_signer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<String>,
+}
+
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Log(e) => e.to_string(),
+        Failure::Checkpoint(text) => (*text).to_owned(),
+    }
+}
+
+pub(crate) fn verify(
+    path: &OsStr,
+    checkpoint: Option<&OsStr>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let outcome = verify_log(path, checkpoint)?;
+    let report = match &outcome {
+        Ok(v) => {
+            let genesis = v.genesis();
+            VerifyReport {
+                schema: "agentk.verify.v1",
+                verified: true,
+                error: None,
+                events: Some(v.events()),
+                signed_events: Some(v.signed_events()),
+                signer: genesis.and_then(|g| PublicKey::from_hex(&g.signer).ok()).map(|k| k.fingerprint().to_string()),
+                development_signer: genesis.map(|g| g.development_signer),
+                root: Some(encode_hex(&v.root().0)),
+            }
+        }
+        Err(failure) => VerifyReport {
+            schema: "agentk.verify.v1",
+            verified: false,
+            error: Some(failure_text(failure)),
+            events: None,
+            signed_events: None,
+            signer: None,
+            development_signer: None,
+            root: None,
+        },
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else if let Ok(v) = &outcome {
+        writeln!(
+            out,
+            "verified: {} events, chain intact; {} covered by signed checkpoints, {} after the last",
+            v.events(),
+            v.signed_events(),
+            v.events() - v.signed_events()
+        )?;
+        if let Some(signer) = &report.signer {
+            writeln!(out, "  signer: {signer}")?;
+        }
+        if report.development_signer == Some(true) {
+            writeln!(out, "  warning: signed by the public development key; the signatures prove nothing")?;
+        }
+        if checkpoint.is_some() {
+            writeln!(out, "  consistent with the saved checkpoint")?;
+        }
+    } else {
+        writeln!(out, "verification failed: {}", report.error.unwrap_or_default())?;
+    }
+    Ok(if outcome.is_ok() { exit::OK } else { exit::VERIFY_FAILED })
+}
+
+pub(crate) fn checkpoint(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let verified = match verify_log(path, None)? {
+        Ok(verified) => verified,
+        Err(failure) => {
+            writeln!(out, "verification failed: {}", failure_text(&failure))?;
+            return Ok(exit::VERIFY_FAILED);
+        }
+    };
+    let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
+        return Err(CliError::NoCheckpoint);
+    };
+    let saved = SavedCheckpoint {
+        schema: CHECKPOINT_SCHEMA.to_owned(),
+        log_id: encode_hex(&genesis.log_id.0),
+        size: last.size,
+        root: encode_hex(&last.root.0),
+        signer: genesis.signer.clone(),
+        signature: last.signature.clone(),
+    };
+    let text = if json { serde_json::to_string(&saved)? } else { serde_json::to_string_pretty(&saved)? };
+    writeln!(out, "{text}")?;
+    Ok(exit::OK)
+}
+
+pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let torn = recover(Path::new(path), apply).map_err(|e| match e {
+        FileLogError::Locked => CliError::LogLocked,
+        other => CliError::Read {
+            path: SafeText::with_limit(&path.to_string_lossy(), 256),
+            problem: match other {
+                FileLogError::Io(kind) => input::ReadProblem::Io(kind),
+                _ => input::ReadProblem::Io(std::io::ErrorKind::Other),
+            },
+        },
+    })?;
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.log-recover.v1",
+            "torn": torn.is_some(),
+            "offset": torn.map(|t| t.offset),
+            "bytes": torn.map(|t| t.bytes),
+            "applied": apply && torn.is_some(),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(exit::OK);
+    }
+    match torn {
+        None => writeln!(out, "the log ends cleanly; nothing to recover")?,
+        Some(t) if apply => writeln!(out, "dropped the torn last line: {} bytes at offset {}", t.bytes, t.offset)?,
+        Some(t) => writeln!(
+            out,
+            "the last line is torn: {} bytes at offset {} would be lost; run again with --apply to drop them",
+            t.bytes, t.offset
+        )?,
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chain_errors_are_verification_failures() {
+        // A chain error is an answer ("no"), not a failure to answer.
+        let failure = super::Failure::Log(agentk_flightlog::file::FileLogError::Chain(
+            agentk_flightlog::verify::ChainError::Empty,
+        ));
+        assert_eq!(super::failure_text(&failure), "the log is empty");
+    }
+}
