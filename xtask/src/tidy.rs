@@ -30,7 +30,19 @@ pub fn all(root: &Path) -> Vec<String> {
     problems.extend(leftovers(root));
     problems.extend(syscalls_documented(root));
     problems.extend(security_record(root));
+    problems.extend(run_logs_ignored(root));
     problems
+}
+
+/// Run logs and key files stay out of git (F3): `.gitignore` lists `.agentk/` and key files.
+pub fn run_logs_ignored(root: &Path) -> Vec<String> {
+    let text = read(&root.join(".gitignore")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    [".agentk/", "*.key", "/target/"]
+        .iter()
+        .filter(|pattern| !lines.contains(pattern))
+        .map(|pattern| format!(".gitignore does not list `{pattern}`"))
+        .collect()
 }
 
 /// Every guarantee id of the product specification, which SECURITY.md must give a status.

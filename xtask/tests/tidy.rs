@@ -96,3 +96,13 @@ fn security_record_check_catches_gaps_and_phantom_tests() {
     assert!(problems.contains(&"SECURITY.md gives no status for guarantee P2".to_owned()));
     assert!(!problems.iter().any(|p| p.contains("guarantee C5")), "ranges count: {problems:?}");
 }
+
+// guarantee: F3
+#[test]
+fn run_logs_and_keys_are_git_ignored() {
+    assert_eq!(tidy::run_logs_ignored(&root()), Vec::<String>::new());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tidy-gitignore");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".gitignore"), "/target/\n").unwrap();
+    assert_eq!(tidy::run_logs_ignored(&dir).len(), 2);
+}

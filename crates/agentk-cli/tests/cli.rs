@@ -357,3 +357,10 @@ fn the_demo_log_verifies_and_tampering_is_caught() {
     check("log_recover_apply", &["log-recover", &torn, "--apply"], exit::OK);
     assert_eq!(agentk(&["verify", &torn, "--checkpoint", &saved]).code, exit::OK);
 }
+
+// guarantee: F3 (the demo writes under .agentk/ unless told otherwise)
+#[test]
+fn the_demo_logs_under_agentk_by_default() {
+    let help = agentk(&["demo", "--help"]);
+    assert!(help.stdout.contains("[default: .agentk/runs]"), "{}", help.stdout);
+}
