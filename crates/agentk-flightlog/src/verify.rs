@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use agentk_capability::{PublicKey, SignContext, Signature};
+use agentk_capability::{PublicKey, SignContext, Signature, Trust, Verifier};
 
 use crate::event::{
-    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, checkpoint_statement,
-    event_hash,
+    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, SyscallEvent, Verdict,
+    checkpoint_statement, event_hash,
 };
 use crate::merkle::{Frontier, TreeHash, leaf_hash};
 
@@ -62,6 +62,13 @@ pub enum ChainError {
     /// The first event is not a genesis, or a later one is.
     #[error("line {line}: the genesis record must be the first line, and only the first")]
     MisplacedGenesis {
+        /// The line.
+        line: u64,
+    },
+    /// An event's receipt or handle is missing, invalid, signed by another key, or not bound
+    /// to the event (its agent, syscall, target and place in the chain); or a deny carries one.
+    #[error("line {line}: the event's receipt or handle does not bind to it")]
+    BadBinding {
         /// The line.
         line: u64,
     },
@@ -197,7 +204,7 @@ impl ChainVerifier {
                 self.genesis = Some(genesis.clone());
             }
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
-            EventBody::Syscall(_) => {}
+            EventBody::Syscall(syscall) => self.check_bindings(syscall, &event.prev, line)?,
         }
         self.prev = event.hash;
         self.frontier.push(leaf_hash(&event.hash.0));
@@ -209,6 +216,39 @@ impl ChainVerifier {
             return Err(ChainError::Rewritten { size });
         }
         Ok(event)
+    }
+
+    /// Receipts and handles (C, S8 at mediation time): an allow on a covering grant carries a
+    /// receipt, signed by the log's key, verifying at the event's time, naming the event's
+    /// agent, syscall and target and bound to the previous event; a handle binds to that
+    /// receipt; a deny carries neither.
+    fn check_bindings(&self, event: &SyscallEvent, prev: &Hash32, line: u64) -> Result<(), ChainError> {
+        let bad = ChainError::BadBinding { line };
+        let covering = event.grant.as_ref().is_some_and(|g| g.covering);
+        match (event.decision, &event.receipt, &event.handle) {
+            (Verdict::Deny, None, None) => return Ok(()),
+            (Verdict::Deny, _, _) | (Verdict::Allow, None, Some(_)) => return Err(bad),
+            (Verdict::Allow, None, None) => return if covering { Err(bad) } else { Ok(()) },
+            (Verdict::Allow, Some(_), _) if !covering => return Err(bad),
+            (Verdict::Allow, Some(_), _) => {}
+        }
+        let (Some(encoded), Some(signer)) = (&event.receipt, &self.signer) else {
+            return Err(bad);
+        };
+        let receipt = Verifier::new(Trust::ReceiptKey, event.time).verify(encoded).map_err(|_| bad.clone())?;
+        let bound = receipt.signer() == *signer
+            && receipt.prev_event().0 == prev.0
+            && receipt.agent() == event.agent
+            && receipt.syscall().name() == event.syscall
+            && receipt.target() == event.target
+            && event.grant.as_ref().is_some_and(|g| g.id == receipt.grant());
+        if !bound {
+            return Err(bad);
+        }
+        if let Some(handle) = &event.handle {
+            agentk_secrets::verify_handle(handle, &receipt, Trust::ReceiptKey, event.time).map_err(|_| bad)?;
+        }
+        Ok(())
     }
 
     fn check_checkpoint(&mut self, checkpoint: &CheckpointEvent, line: u64) -> Result<(), ChainError> {

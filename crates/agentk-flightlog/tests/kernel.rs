@@ -376,3 +376,39 @@ fn a_saved_checkpoint_catches_truncation_and_rewriting() {
     let resealed = reseal(rewritten, 3)[..6].to_vec();
     assert_eq!(run(&resealed), Err(ChainError::Rewritten { size: 6 }));
 }
+
+fn syscall(e: &mut EventLine) -> &mut agentk_flightlog::event::SyscallEvent {
+    match &mut e.event {
+        EventBody::Syscall(s) => s,
+        _ => panic!("not a syscall"),
+    }
+}
+
+// guarantee: F1 with C1/S8 at mediation time (receipts and handles bind to their events)
+#[test]
+fn receipts_and_handles_must_bind_to_their_events() {
+    let all = events(&sample_log());
+    let binding_error = |events: Vec<EventLine>, from: usize| {
+        let lines = reseal(events, from);
+        verify_lines(lines.iter().map(String::as_str))
+    };
+    // Line 4 is the granted tool.invoke, line 5 the secret.open with its handle, line 3 a deny.
+    let mut swapped = all.clone();
+    let other = syscall(&mut swapped[4]).receipt.clone();
+    syscall(&mut swapped[3]).receipt = other;
+    assert_eq!(binding_error(swapped, 3), Err(ChainError::BadBinding { line: 4 }));
+    let mut stripped = all.clone();
+    syscall(&mut stripped[3]).receipt = None;
+    assert_eq!(binding_error(stripped, 3), Err(ChainError::BadBinding { line: 4 }));
+    let mut deny_with_receipt = all.clone();
+    let receipt = syscall(&mut deny_with_receipt[3]).receipt.clone();
+    syscall(&mut deny_with_receipt[2]).receipt = receipt;
+    assert_eq!(binding_error(deny_with_receipt, 2), Err(ChainError::BadBinding { line: 3 }));
+    let mut retargeted = all.clone();
+    syscall(&mut retargeted[3]).target = "mcp://docs.example.invalid/other".to_owned();
+    assert_eq!(binding_error(retargeted, 3), Err(ChainError::BadBinding { line: 4 }));
+    let mut handle_moved = all.clone();
+    let handle = syscall(&mut handle_moved[4]).handle.take();
+    syscall(&mut handle_moved[3]).handle = handle;
+    assert_eq!(binding_error(handle_moved, 3), Err(ChainError::BadBinding { line: 4 }));
+}
