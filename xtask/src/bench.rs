@@ -140,7 +140,105 @@ fn run() -> Result<(), String> {
     });
     line("parse + validate: starter policy", ns, &floor);
 
-    receipts(&floor)
+    receipts(&floor)?;
+    flight_log(&floor)
+}
+
+/// Flight-log appends (denies, and allows with receipts) under each sync policy, and
+/// streaming verification of what was written.
+fn flight_log(floor: &Floor) -> Result<(), String> {
+    use std::sync::Arc;
+
+    use agentk_capability::{SignerSource, SigningIdentity};
+    use agentk_flightlog::file::{FileLog, SyncPolicy, verify_file};
+    use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> u64 {
+            1_000
+        }
+    }
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn fill(&mut self, buf: &mut [u8]) {
+            self.0 += 1;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (self.0 >> ((i % 8) * 8)) as u8;
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("agentk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let text: Arc<str> = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n").into();
+    let policy = Arc::new(Policy::parse("bench", &text).map_err(|e| e.to_string())?);
+    let signer = Arc::new(SigningIdentity::from_secret(&[7; 32], SignerSource::Embedded)); // test key
+    let salt = EvidenceSalt::from_bytes([5; 32]);
+    let deny_inputs = [salt.input(LabelSet::of(agentk_labels::Label::Private), b"bench")];
+    let allow_inputs = [salt.input(LabelSet::EMPTY, b"bench")];
+    let deny = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::NetworkSend.into(),
+        target: "https://evil.example.invalid/",
+        inputs: &deny_inputs,
+        grant: None,
+    };
+    let allow = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::ToolInvoke.into(),
+        target: "mcp://docs.example.invalid/search",
+        inputs: &allow_inputs,
+        grant: Some("demo-docs-search"),
+    };
+    let mut deny_log = None;
+    for (name, sync, events) in [
+        ("never", SyncPolicy::Never, 50_000u64),
+        ("batch of 256", SyncPolicy::Batch { events: 256 }, 50_000),
+        ("always", SyncPolicy::Always, 500),
+    ] {
+        for (kind, request, count) in [("deny", &deny, events), ("allow + receipt", &allow, events.min(5_000))] {
+            let path = dir.join(format!("{kind}-{name}.jsonl").replace(' ', "-").replace('+', "and"));
+            let _ = std::fs::remove_file(&path);
+            let log = FileLog::create(&path, sync).map_err(|e| e.to_string())?;
+            let parts = KernelParts {
+                policy_text: Arc::clone(&text),
+                policy: Arc::clone(&policy),
+                signer: Arc::clone(&signer),
+                broker: None,
+                clock: Box::new(Fixed),
+                entropy: Box::new(Counter(0)),
+                log_id: [1; 32],
+                origin: "bench".to_owned(),
+                checkpoint_every: 0,
+            };
+            let mut kernel = Kernel::open(parts, log).map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            for _ in 0..count {
+                black_box(kernel.syscall(request).map_err(|e| e.to_string())?);
+            }
+            let ns = start.elapsed().as_nanos() as f64 / count as f64;
+            drop(kernel);
+            line(&format!("log: {kind}, sync {name}"), ns, floor);
+            if kind == "deny" && name == "batch of 256" {
+                deny_log = Some(path);
+            }
+        }
+    }
+    if let Some(path) = deny_log {
+        let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64;
+        let start = Instant::now();
+        let verified = verify_file(&path).map_err(|e| e.to_string())?;
+        let seconds = start.elapsed().as_secs_f64();
+        println!(
+            "{:<46} {:>12.0} /s {:>9.1} ns   = {:.0} MB/s",
+            "verify: chain of a deny log (streaming)",
+            verified.events() as f64 / seconds,
+            seconds * 1e9 / verified.events() as f64,
+            bytes / seconds / 1e6
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// Receipt minting and verification beside raw Ed25519 signing and strict verification.
