@@ -193,6 +193,13 @@ impl TrustedSigners {
         }
     }
 
+    /// Whether `key` is listed and not revoked, whatever its validity window (for artefacts
+    /// that carry no time of their own, such as a log's genesis).
+    pub fn lists(&self, key: &PublicKey) -> bool {
+        let bytes = key.to_bytes();
+        self.signers.contains_key(&bytes) && !self.revoked.contains(&bytes)
+    }
+
     /// How many keys are trusted (revoked ones included).
     pub fn signer_count(&self) -> usize {
         self.signers.len()

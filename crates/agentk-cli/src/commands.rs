@@ -28,7 +28,11 @@ pub(crate) fn dispatch(
         Command::TrustedSignersCheck { manifest, json } => keys::trusted_signers_check(&manifest, json, out),
         Command::SecretRefsCheck { manifest, json } => secrets::refs_check(host, &manifest, json, out),
         Command::SecretRefsStoreCheck { manifest, json } => secrets::refs_store_check(host, &manifest, json, out),
-        Command::Verify { log, checkpoint, json } => logcmd::verify(&log, checkpoint.as_deref(), json, out),
+        Command::Verify { log, checkpoint, allow_unsigned_tail, trust, json } => {
+            let options =
+                logcmd::VerifyOptions { checkpoint: checkpoint.as_deref(), allow_unsigned_tail, trust: &trust };
+            logcmd::verify(&log, &options, json, out)
+        }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
         Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
         Command::Demo { json, policy, log_dir } => {

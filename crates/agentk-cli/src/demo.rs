@@ -186,7 +186,8 @@ pub(crate) fn run(
             inputs: &inputs,
             grant: step.grant,
         };
-        explained.push(kernel.syscall(&request)?.explanation);
+        let outcome = kernel.syscall(&request)?;
+        explained.push(outcome.explanation);
     }
     drop(kernel.close()?);
     let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;

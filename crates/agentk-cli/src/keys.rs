@@ -234,7 +234,7 @@ pub(crate) fn key_rotate(
 }
 
 /// The trusted signers named on the command line, if any.
-fn trusted_signers(args: &TrustArgs) -> Result<Option<TrustedSigners>, CliError> {
+pub(crate) fn trusted_signers(args: &TrustArgs) -> Result<Option<TrustedSigners>, CliError> {
     if let Some(path) = &args.signers {
         return Ok(Some(TrustedSigners::parse_manifest(&input::read_text(path)?)?));
     }

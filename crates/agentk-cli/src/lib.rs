@@ -214,6 +214,12 @@ enum Command {
         /// A checkpoint saved earlier (`agentk checkpoint`): a truncated or rewritten log fails.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<OsString>,
+        /// Accept events after the last signed checkpoint (a log still being written). Without
+        /// it, an unsigned tail fails: nothing would stop it being rewritten.
+        #[arg(long)]
+        allow_unsigned_tail: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.verify.v1`).
         #[arg(long)]
         json: bool,

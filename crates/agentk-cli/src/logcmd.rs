@@ -12,7 +12,7 @@ use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
 use agentk_labels::SafeText;
 use serde::{Deserialize, Serialize};
 
-use crate::{CliError, exit, input};
+use crate::{CliError, TrustArgs, exit, input, keys};
 
 /// A checkpoint kept outside the log, as `agentk checkpoint` prints it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,6 +32,7 @@ const CHECKPOINT_SCHEMA: &str = "agentk.checkpoint.v1";
 enum Failure {
     Log(FileLogError),
     Checkpoint(&'static str),
+    UnsignedTail(u64),
 }
 
 fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
@@ -116,16 +117,45 @@ fn failure_text(failure: &Failure) -> String {
     match failure {
         Failure::Log(e) => e.to_string(),
         Failure::Checkpoint(text) => (*text).to_owned(),
+        Failure::UnsignedTail(n) => format!(
+            "{n} event(s) after the last signed checkpoint (the log was not closed, or its tail was rewritten); --allow-unsigned-tail accepts a log still being written"
+        ),
     }
+}
+
+/// What `agentk verify` is asked to require.
+pub(crate) struct VerifyOptions<'a> {
+    pub(crate) checkpoint: Option<&'a OsStr>,
+    pub(crate) allow_unsigned_tail: bool,
+    pub(crate) trust: &'a TrustArgs,
 }
 
 pub(crate) fn verify(
     path: &OsStr,
-    checkpoint: Option<&OsStr>,
+    options: &VerifyOptions<'_>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let outcome = verify_log(path, checkpoint)?;
+    let checkpoint = options.checkpoint;
+    let trusted = keys::trusted_signers(options.trust)?;
+    let mut outcome = verify_log(path, checkpoint)?;
+    if let Ok(v) = &outcome {
+        // Checkpoints prove the log's signer wrote it; pinning proves the signer is one we
+        // trust, and requiring a signed tail leaves no event that could be rewritten unseen.
+        let signer = v.genesis().and_then(|g| PublicKey::from_hex(&g.signer).ok());
+        let pinned_ok = match (&trusted, signer) {
+            (Some(trusted), Some(signer)) => trusted.lists(&signer),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let unsigned = v.events().saturating_sub(v.signed_events());
+        if !pinned_ok {
+            outcome = Err(Failure::Checkpoint("the log's signer is not trusted (or is revoked)"));
+        } else if !options.allow_unsigned_tail && (v.last_checkpoint().is_none() || unsigned > 1) {
+            // (The closing checkpoint itself is the one event after what it signs.)
+            outcome = Err(Failure::UnsignedTail(unsigned));
+        }
+    }
     let report = match &outcome {
         Ok(v) => {
             let genesis = v.genesis();
@@ -163,6 +193,9 @@ pub(crate) fn verify(
         )?;
         if let Some(signer) = &report.signer {
             writeln!(out, "  signer: {signer}")?;
+        }
+        if trusted.is_none() {
+            writeln!(out, "  note: the signer was not pinned (--trusted-public-key or --trusted-signers)")?;
         }
         if report.development_signer == Some(true) {
             writeln!(out, "  warning: signed by the public development key; the signatures prove nothing")?;

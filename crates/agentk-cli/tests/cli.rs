@@ -345,10 +345,22 @@ fn the_demo_log_verifies_and_tampering_is_caught() {
     let flipped = text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
     let tampered = scratch_file("demo-flipped.jsonl", flipped.as_bytes());
     check("verify_flipped_deny", &["verify", &tampered], exit::VERIFY_FAILED);
-    // Drop the tail: fine on its own, caught against the saved checkpoint.
+    // Drop the tail: an unsigned tail fails by default, passes only for a live log, and is
+    // caught against the saved checkpoint whatever the flags.
     let truncated = scratch_file("demo-truncated.jsonl", format!("{}\n", lines[..4].join("\n")).as_bytes());
-    assert_eq!(agentk(&["verify", &truncated]).code, exit::OK);
-    check("verify_truncated_against_checkpoint", &["verify", &truncated, "--checkpoint", &saved], exit::VERIFY_FAILED);
+    check("verify_unsigned_tail", &["verify", &truncated], exit::VERIFY_FAILED);
+    assert_eq!(agentk(&["verify", &truncated, "--allow-unsigned-tail"]).code, exit::OK);
+    check(
+        "verify_truncated_against_checkpoint",
+        &["verify", &truncated, "--allow-unsigned-tail", "--checkpoint", &saved],
+        exit::VERIFY_FAILED,
+    );
+    // Pinning: the demo log is signed by the development key, which is not trusted here.
+    let other = agentk_capability::SigningIdentity::from_secret(&[3; 32], agentk_capability::SignerSource::Embedded);
+    let pinned = agentk(&["verify", &log, "--trusted-public-key", &other.public_key().to_hex()]);
+    assert_eq!(pinned.code, exit::VERIFY_FAILED, "{}", pinned.stdout);
+    let dev = agentk_capability::SigningIdentity::development_public_key().to_hex();
+    assert_eq!(agentk(&["verify", &log, "--trusted-public-key", &dev]).code, exit::OK);
     // A torn last line: reported by verify, dropped only by log-recover --apply.
     let torn = scratch_file("demo-torn.jsonl", format!("{text}{{\"v\":1,\"seq\"").as_bytes());
     check("verify_torn", &["verify", &torn], exit::VERIFY_FAILED);
@@ -356,6 +368,7 @@ fn the_demo_log_verifies_and_tampering_is_caught() {
     assert_eq!(agentk(&["verify", &torn]).code, exit::VERIFY_FAILED, "a report changes nothing");
     check("log_recover_apply", &["log-recover", &torn, "--apply"], exit::OK);
     assert_eq!(agentk(&["verify", &torn, "--checkpoint", &saved]).code, exit::OK);
+    let _ = lines;
 }
 
 // guarantee: F3 (the demo writes under .agentk/ unless told otherwise)

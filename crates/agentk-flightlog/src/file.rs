@@ -30,6 +30,9 @@ pub struct FileLog {
     file: File,
     policy: SyncPolicy,
     unsynced: u32,
+    /// The file's length after the last event that was fully written (and synced, when the
+    /// policy syncs it). A failed append cuts the file back to it.
+    committed: u64,
 }
 
 /// Why a log file could not be opened, written or read.
@@ -85,7 +88,12 @@ impl FileLog {
             kind => FileLogError::Io(kind),
         })?;
         file.try_lock().map_err(|_| FileLogError::Locked)?;
-        Ok(FileLog { file, policy, unsynced: 0 })
+        // The new name must survive a crash too: sync the directory that holds it.
+        #[cfg(unix)]
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(FileLog { file, policy, unsynced: 0, committed: 0 })
     }
 
     /// Syncs whatever is not yet on disk.
@@ -98,23 +106,33 @@ impl FileLog {
 
 impl RecordSink for FileLog {
     fn append(&mut self, line: &str) -> Result<(), SinkError> {
-        let fail = |e: std::io::Error| SinkError { reason: e.kind().to_string() };
         // One write per event: the line and its newline together, appended.
         let mut record = Vec::with_capacity(line.len() + 1);
         record.extend_from_slice(line.as_bytes());
         record.push(b'\n');
-        self.file.write_all(&record).map_err(fail)?;
+        let mut written = self.file.write_all(&record);
         self.unsynced += 1;
         let due = match self.policy {
             SyncPolicy::Always => true,
             SyncPolicy::Batch { events } => self.unsynced >= events.max(1),
             SyncPolicy::Never => false,
         };
-        if due {
-            self.file.sync_data().map_err(fail)?;
+        if written.is_ok() && due {
+            written = self.file.sync_data();
             self.unsynced = 0;
         }
-        Ok(())
+        match written {
+            Ok(()) => {
+                self.committed += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // SECURITY: leave no fragment for the next line to be glued onto: cut back to
+                // the last whole event. (If even that fails, the writer is poisoned anyway.)
+                let _ = self.file.set_len(self.committed);
+                Err(SinkError { reason: e.kind().to_string() })
+            }
+        }
     }
 }
 

@@ -18,6 +18,9 @@ use crate::merkle::{Frontier, leaf_hash};
 /// The longest agent id and target recorded as given; longer ones are denied.
 const MAX_AGENT_BYTES: usize = 256;
 const MAX_TARGET_BYTES: usize = 4096;
+/// The most inputs one syscall may consume; more is denied as malformed. With the limits above
+/// it keeps every event line well under [`crate::event::MAX_LINE_BYTES`].
+pub const MAX_INPUTS: usize = 256;
 
 /// Where events go. A kernel cannot exist without one, so no decision goes unrecorded.
 pub trait RecordSink {
@@ -159,6 +162,9 @@ pub enum KernelError {
     /// The sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// An earlier append failed; this kernel decides nothing more (open a new log).
+    #[error("the flight log failed earlier; this kernel decides nothing more")]
+    Poisoned,
 }
 
 /// One session's kernel.
@@ -176,6 +182,9 @@ pub struct Kernel<S: RecordSink> {
     log_id: Hash32,
     checkpoint_every: u32,
     since_checkpoint: u32,
+    /// Set when an append failed: the log's end is then uncertain, so this kernel decides
+    /// nothing more.
+    poisoned: bool,
 }
 
 /// The hash of a policy's text.
@@ -215,6 +224,7 @@ impl<S: RecordSink> Kernel<S> {
             log_id: Hash32(parts.log_id),
             checkpoint_every: parts.checkpoint_every,
             since_checkpoint: 0,
+            poisoned: false,
         };
         let genesis = Genesis {
             log_id: Hash32(parts.log_id),
@@ -238,8 +248,14 @@ impl<S: RecordSink> Kernel<S> {
     }
 
     fn record(&mut self, event: EventBody) -> Result<Hash32, KernelError> {
+        if self.poisoned {
+            return Err(KernelError::Poisoned);
+        }
         let line = EventLine::seal(self.seq, self.prev, event);
-        self.sink.append(&line.to_line())?;
+        if let Err(e) = self.sink.append(&line.to_line()) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
         self.seq += 1;
         self.prev = line.hash;
         self.frontier.push(leaf_hash(&line.hash.0));
@@ -256,9 +272,17 @@ impl<S: RecordSink> Kernel<S> {
     /// it is allowed on a grant, records the event, and only then answers. Anything that fails
     /// on the way to an allow turns it into a deny; a failure to record answers no decision.
     pub fn syscall(&mut self, request: &SyscallRequest<'_>) -> Result<Outcome, KernelError> {
+        if self.poisoned {
+            return Err(KernelError::Poisoned);
+        }
         let now = self.clock.now();
         let labels = request.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
-        let oversized = request.agent.len() > MAX_AGENT_BYTES || request.target.len() > MAX_TARGET_BYTES;
+        // SECURITY: a request whose event could not be verified later (too long a line) is
+        // denied up front and recorded without its inputs.
+        let oversized = request.agent.len() > MAX_AGENT_BYTES
+            || request.target.len() > MAX_TARGET_BYTES
+            || request.inputs.len() > MAX_INPUTS
+            || request.grant.is_some_and(|g| g.len() > MAX_AGENT_BYTES);
         let mut policy_request =
             Request::new(request.agent, request.syscall.clone(), request.target).with_labels(labels);
         if let Some(grant) = request.grant {
@@ -277,24 +301,36 @@ impl<S: RecordSink> Kernel<S> {
             GrantRef { id: SafeText::new(id).as_str().to_owned(), hash, covering }
         });
 
-        let mut verdict = if decision.is_allowed() && !oversized { Verdict::Allow } else { Verdict::Deny };
-        let mut rule = if oversized { "malformed-request".to_owned() } else { decision.rule_id().to_owned() };
+        let mut verdict = Verdict::Deny;
+        let mut kernel_deny: Option<(&str, &str)> = None;
+        if oversized {
+            kernel_deny = Some(("malformed-request", "the request is larger than the kernel records"));
+        } else if decision.is_allowed() {
+            verdict = Verdict::Allow;
+        }
+        let is_secret_open = request.syscall.known() == Some(agentk_labels::Syscall::SecretOpen);
+        // Refuse before spending the grant when no handle could be opened.
+        if verdict == Verdict::Allow && is_secret_open {
+            let openable = self.broker.as_ref().is_some_and(|broker| broker.can_open(request.target).is_ok());
+            if !openable {
+                verdict = Verdict::Deny;
+                kernel_deny = Some(("secret-unavailable", "no secret store can open this secret now"));
+            }
+        }
         let (mut receipt, mut handle) = (None, None);
         if verdict == Verdict::Allow && capability.is_present() {
             let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: EventHash(self.prev.0) };
             match self.ledger.mint_and_spend(&policy, &policy_request, &self.signer, context) {
                 Ok((verified, encoded)) => {
-                    if request.syscall.known() == Some(agentk_labels::Syscall::SecretOpen) {
+                    if is_secret_open {
                         let handle_id = HandleId(self.id16());
-                        let opened = match &self.broker {
-                            Some(broker) => broker.open(&verified, &self.signer, handle_id, now).ok(),
-                            None => None,
-                        };
+                        let opened =
+                            self.broker.as_ref().and_then(|b| b.open(&verified, &self.signer, handle_id, now).ok());
                         match opened {
                             Some((_, encoded_handle)) => handle = Some(encoded_handle),
                             None => {
                                 verdict = Verdict::Deny;
-                                rule = "secret-unavailable".to_owned();
+                                kernel_deny = Some(("secret-unavailable", "no secret store could open this secret"));
                             }
                         }
                     }
@@ -304,10 +340,24 @@ impl<S: RecordSink> Kernel<S> {
                 }
                 Err(_) => {
                     verdict = Verdict::Deny;
-                    rule = "grant-exhausted".to_owned();
+                    kernel_deny = Some(("grant-exhausted", "the grant's use budget is spent"));
                 }
             }
         }
+        let mut explanation = explanation;
+        let rule = match kernel_deny {
+            // The kernel overrode the policy's allow (or its request was malformed): the
+            // explanation says so, so the caller never reads an allow for a deny.
+            Some((id, reason)) => {
+                explanation.decision = agentk_policy::Effect::Deny;
+                explanation.rule = id.to_owned();
+                explanation.reason = reason.to_owned();
+                explanation.output_labels = None;
+                explanation.remedy = None;
+                id.to_owned()
+            }
+            None => decision.rule_id().to_owned(),
+        };
         let output_labels = (verdict == Verdict::Allow).then(|| propagate(&request.syscall, labels, OutputOutcome::Ok));
         let syscall_text = match &request.syscall {
             SyscallKind::Known(s) => s.name().to_owned(),
@@ -318,7 +368,7 @@ impl<S: RecordSink> Kernel<S> {
             agent: bounded(request.agent, MAX_AGENT_BYTES),
             syscall: syscall_text,
             target: bounded(request.target, MAX_TARGET_BYTES),
-            inputs: request.inputs.to_vec(),
+            inputs: if oversized { Vec::new() } else { request.inputs.to_vec() },
             grant: grant_ref,
             decision: verdict,
             rule: rule.clone(),

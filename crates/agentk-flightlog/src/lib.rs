@@ -1,9 +1,9 @@
 //! The kernel and its flight recorder. **Work in progress** (issue "The kernel and its flight
 //! recorder"): built so far are the [`kernel::Kernel`], which decides, mints and records every
 //! syscall into a [`kernel::RecordSink`] before answering; the [`event`] format with its hash
-//! chain and [`verify`]ing it line by line; and the [`merkle`] tree that signed checkpoints and
-//! proofs will be built on. Still to come: the JSONL file sink with its lock, sync policies and
-//! torn-tail recovery, signed checkpoints, the proof and inspection commands, and the CLI.
+//! chain and signed checkpoints; streaming [`verify`]; the JSONL [`file`] sink with its lock,
+//! sync policies and torn-tail recovery; and the [`merkle`] tree. Still to come: inspection,
+//! audit and proof commands, replay bindings, resuming a log, and the speed targets.
 //!
 //! # Invariants
 //!

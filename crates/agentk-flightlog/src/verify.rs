@@ -200,6 +200,11 @@ impl ChainVerifier {
         match &event.event {
             EventBody::Genesis(genesis) => {
                 let key = PublicKey::from_hex(&genesis.signer).map_err(|_| ChainError::Malformed { line })?;
+                // SECURITY: the flag must tell the truth about the key; the development key's
+                // private half is public, so a log signed with it may say anything.
+                if genesis.development_signer != (key == agentk_capability::SigningIdentity::development_public_key()) {
+                    return Err(ChainError::Malformed { line });
+                }
                 self.signer = Some(key);
                 self.genesis = Some(genesis.clone());
             }

@@ -238,6 +238,23 @@ impl SecretBroker {
         self.registrations.get(target)
     }
 
+    /// Whether a handle could be opened for `target` now: it is registered, and (in strict
+    /// mode) its store reports it available. Lets a caller refuse before spending a grant.
+    pub fn can_open(&self, target: &str) -> Result<HandleKind, OpenError> {
+        let target = SecretTarget::parse(target).map_err(|_| OpenError::NotRegistered)?;
+        match self.registrations.get(&target) {
+            None => Err(OpenError::NotRegistered),
+            Some(Registration::Dummy) => Ok(HandleKind::Dummy),
+            Some(Registration::External(_)) if self.mode == Mode::DemoBypassAvailability => {
+                Ok(HandleKind::DemoUnchecked)
+            }
+            Some(Registration::External(reference)) => match self.stores.availability(reference) {
+                Availability::Available => Ok(HandleKind::External),
+                other => Err(OpenError::Unavailable(other)),
+            },
+        }
+    }
+
     /// Mints a handle for the `secret.open` that `receipt` authorizes, at `now`. The receipt
     /// must be for `secret.open`, unexpired, and name a registered target; an external
     /// reference must be reported available by its store unless the broker is in demo mode.
@@ -261,15 +278,7 @@ impl SecretBroker {
             return Err(OpenError::ReceiptNotLive);
         }
         let target = SecretTarget::parse(receipt.target()).map_err(|_| OpenError::NotRegistered)?;
-        let kind = match self.registrations.get(&target) {
-            None => return Err(OpenError::NotRegistered),
-            Some(Registration::Dummy) => HandleKind::Dummy,
-            Some(Registration::External(_)) if self.mode == Mode::DemoBypassAvailability => HandleKind::DemoUnchecked,
-            Some(Registration::External(reference)) => match self.stores.availability(reference) {
-                Availability::Available => HandleKind::External,
-                other => return Err(OpenError::Unavailable(other)),
-            },
-        };
+        let kind = self.can_open(target.as_str())?;
         let handle = SecretHandle {
             id,
             target: target.as_str().to_owned(),
