@@ -34,6 +34,7 @@ pub(crate) fn dispatch(
             logcmd::verify(&log, &options, json, out)
         }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
+        Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
         Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
         Command::Demo { json, policy, log_dir } => {
             let (text, policy) = load_with_text(&policy)?;

@@ -232,6 +232,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Review a flight log, redacted: one row per event with inputs as hash evidence, then
+    /// denies grouped by rule and events grouped by syscall (the log must verify).
+    TraceInspect {
+        /// The log (JSONL).
+        log: OsString,
+        /// Print JSON Lines: one `agentk.trace-inspect.v1` object per event, then a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Report a torn last line left by a crash; drop it only with --apply.
     LogRecover {
         /// The log (JSONL).
@@ -475,7 +484,8 @@ impl Command {
             | Command::SecretRefsStoreCheck { json, .. }
             | Command::Verify { json, .. }
             | Command::Checkpoint { json, .. }
-            | Command::LogRecover { json, .. } => *json,
+            | Command::LogRecover { json, .. }
+            | Command::TraceInspect { json, .. } => *json,
         }
     }
 }

@@ -267,6 +267,151 @@ pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn W
     Ok(exit::OK)
 }
 
+/// One row of `trace-inspect`: what happened, with every input as hash evidence.
+#[derive(Serialize)]
+struct InspectRow {
+    schema: &'static str,
+    seq: u64,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    inputs: Vec<InputEvidence>,
+    receipt: bool,
+    handle: bool,
+}
+
+#[derive(Serialize)]
+struct InputEvidence {
+    labels: agentk_labels::LabelSet,
+    /// The keyed digest, shortened: evidence to match against, never content.
+    digest: String,
+}
+
+fn short(hash: &Hash32) -> String {
+    format!("h:{}", encode_hex(hash.0.get(..8).unwrap_or_default()))
+}
+
+/// `agentk trace-inspect LOG`: a redacted review, streamed (one row per event, then blocked
+/// events grouped by rule and events grouped by syscall). The log must verify first.
+pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    use std::collections::BTreeMap;
+
+    use agentk_flightlog::event::{EventBody, Verdict};
+
+    let mut denied_by_rule: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_syscall: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut write_error = None;
+    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| {
+        let mut row = InspectRow {
+            schema: "agentk.trace-inspect.v1",
+            seq: event.seq,
+            kind: "genesis",
+            decision: None,
+            rule: None,
+            agent: None,
+            syscall: None,
+            target: None,
+            inputs: Vec::new(),
+            receipt: false,
+            handle: false,
+        };
+        match &event.event {
+            EventBody::Genesis(_) => {}
+            EventBody::Checkpoint(_) => row.kind = "checkpoint",
+            EventBody::Syscall(s) => {
+                let allowed = s.decision == Verdict::Allow;
+                row.kind = "syscall";
+                row.decision = Some(if allowed { "allow" } else { "deny" });
+                row.rule = Some(SafeText::new(&s.rule).as_str().to_owned());
+                row.agent = Some(SafeText::new(&s.agent).as_str().to_owned());
+                row.syscall = Some(SafeText::new(&s.syscall).as_str().to_owned());
+                row.target = Some(SafeText::new(&s.target).as_str().to_owned());
+                row.inputs =
+                    s.inputs.iter().map(|i| InputEvidence { labels: i.labels, digest: short(&i.digest) }).collect();
+                row.receipt = s.receipt.is_some();
+                row.handle = s.handle.is_some();
+                let counts = by_syscall.entry(SafeText::new(&s.syscall).as_str().to_owned()).or_default();
+                if allowed {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                    *denied_by_rule.entry(SafeText::new(&s.rule).as_str().to_owned()).or_default() += 1;
+                }
+            }
+        }
+        let text = if json {
+            serde_json::to_string(&row).unwrap_or_default()
+        } else {
+            let inputs: Vec<String> = row.inputs.iter().map(|i| format!("{} {}", i.labels, i.digest)).collect();
+            match row.kind {
+                "syscall" => format!(
+                    "{:>5}  {:<5} {:<26} {} {} `{}`  inputs: {}{}{}",
+                    row.seq,
+                    row.decision.unwrap_or_default(),
+                    row.rule.as_deref().unwrap_or_default(),
+                    row.agent.as_deref().unwrap_or_default(),
+                    row.syscall.as_deref().unwrap_or_default(),
+                    row.target.as_deref().unwrap_or_default(),
+                    if inputs.is_empty() { "none".to_owned() } else { inputs.join("; ") },
+                    if row.receipt { "  [receipt]" } else { "" },
+                    if row.handle { "  [handle]" } else { "" },
+                ),
+                kind => format!("{:>5}  {kind}", row.seq),
+            }
+        };
+        // Rows are written as they are verified, so memory stays flat in the log's size.
+        if write_error.is_none()
+            && let Err(e) = writeln!(out, "{text}")
+        {
+            write_error = Some(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    let verified = match outcome {
+        Ok(verified) => verified,
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read {
+                path: SafeText::with_limit(&path.to_string_lossy(), 256),
+                problem: input::ReadProblem::Io(kind),
+            });
+        }
+        Err(other) => {
+            writeln!(out, "verification failed: {other}")?;
+            return Ok(exit::VERIFY_FAILED);
+        }
+    };
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.trace-inspect.summary.v1",
+            "events": verified.events(),
+            "denied_by_rule": denied_by_rule,
+            "by_syscall": by_syscall.iter().map(|(k, (a, d))| (k.clone(), serde_json::json!({"allowed": a, "denied": d}))).collect::<BTreeMap<_, _>>(),
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "\n{} events, chain intact", verified.events())?;
+        writeln!(out, "denied, by rule:")?;
+        for (rule, count) in &denied_by_rule {
+            writeln!(out, "  {rule:<30} {count}")?;
+        }
+        writeln!(out, "by syscall (allowed, denied):")?;
+        for (syscall, (allowed, denied)) in &by_syscall {
+            writeln!(out, "  {syscall:<30} {allowed}, {denied}")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

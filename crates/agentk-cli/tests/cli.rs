@@ -377,3 +377,23 @@ fn the_demo_logs_under_agentk_by_default() {
     let help = agentk(&["demo", "--help"]);
     assert!(help.stdout.contains("[default: .agentk/runs]"), "{}", help.stdout);
 }
+
+// guarantee: F2 (inspection shows inputs only as hash evidence; the log must verify)
+#[test]
+fn trace_inspect_reviews_a_log_without_its_contents() {
+    let dir = scratch_file("inspect-marker", b"").replace("inspect-marker", "inspect");
+    assert_eq!(agentk(&["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    let human = check("trace_inspect", &["trace-inspect", &log], exit::OK);
+    let lines = check("trace_inspect_json", &["trace-inspect", &log, "--json"], exit::OK);
+    for out in [&human.stdout, &lines.stdout] {
+        // The demo's input contents are its story lines; none may appear.
+        assert!(!out.contains("white-on-white") && !out.contains("private notes"), "{out}");
+    }
+    for line in lines.stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let tampered = scratch_file("inspect-tampered.jsonl", text.replacen("\"observe\"", "\"observe2\"", 1).as_bytes());
+    assert_eq!(agentk(&["trace-inspect", &tampered]).code, exit::VERIFY_FAILED);
+}

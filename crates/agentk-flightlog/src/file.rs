@@ -153,7 +153,18 @@ pub fn verify_file(path: &Path) -> Result<ChainVerified, FileLogError> {
 
 /// [`verify_file`] over any reader, with a verifier of the caller's (one expecting a saved
 /// checkpoint, say).
-pub fn verify_reader(reader: impl Read, mut verifier: ChainVerifier) -> Result<ChainVerified, FileLogError> {
+pub fn verify_reader(reader: impl Read, verifier: ChainVerifier) -> Result<ChainVerified, FileLogError> {
+    for_each_event(reader, verifier, |_| {})
+}
+
+/// [`verify_reader`], handing each verified event to `visit` as it goes: inspection streams
+/// the log without holding it. An event is visited only once its line has verified; a later
+/// bad line still fails the whole call.
+pub fn for_each_event(
+    reader: impl Read,
+    mut verifier: ChainVerifier,
+    mut visit: impl FnMut(&crate::event::EventLine),
+) -> Result<ChainVerified, FileLogError> {
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::with_capacity(1024);
     let (mut line, mut offset) = (0u64, 0u64);
@@ -173,7 +184,7 @@ pub fn verify_reader(reader: impl Read, mut verifier: ChainVerifier) -> Result<C
             return Err(FileLogError::TornTail { line, offset });
         };
         let text = std::str::from_utf8(content).map_err(|_| FileLogError::NotUtf8 { line })?;
-        verifier.push(text)?;
+        visit(&verifier.push(text)?);
         offset += read as u64;
     }
     Ok(verifier.finish()?)
