@@ -35,6 +35,11 @@ pub(crate) fn dispatch(
         }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
         Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
+        Command::ProveInclusion { log, event } => logcmd::prove(&log, Some(event), None, out),
+        Command::ProveConsistency { log, from } => logcmd::prove(&log, None, Some(from), out),
+        Command::VerifyProof { proof, checkpoint, json } => {
+            logcmd::verify_proof(&proof, checkpoint.as_deref(), json, out)
+        }
         Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
         Command::Demo { json, policy, log_dir } => {
             let (text, policy) = load_with_text(&policy)?;

@@ -241,6 +241,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a proof that event N is in the log's latest signed checkpoint.
+    ProveInclusion {
+        /// The log (JSONL).
+        log: OsString,
+        /// The event's index (its `seq`).
+        #[arg(long)]
+        event: u64,
+    },
+    /// Print a proof that the log's first SIZE events are a prefix of its latest checkpoint.
+    ProveConsistency {
+        /// The log (JSONL).
+        log: OsString,
+        /// The older tree size.
+        #[arg(long)]
+        from: u64,
+    },
+    /// Check a proof from prove-inclusion or prove-consistency (exit 0 verified, 4 not).
+    VerifyProof {
+        /// The proof file.
+        #[arg(long, value_name = "FILE")]
+        proof: OsString,
+        /// A saved checkpoint the proof must be against.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<OsString>,
+        /// Print one JSON object (schema `agentk.verify-proof.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Report a torn last line left by a crash; drop it only with --apply.
     LogRecover {
         /// The log (JSONL).
@@ -383,6 +411,8 @@ enum CliError {
     DemoLogUnverified,
     #[error("{0}")]
     Kernel(#[from] agentk_flightlog::kernel::KernelError),
+    #[error("{0}")]
+    Proof(agentk_flightlog::merkle::ProofError),
     #[error("the log has no signed checkpoint yet")]
     NoCheckpoint,
     #[error("the log is locked by a running writer")]
@@ -485,7 +515,9 @@ impl Command {
             | Command::Verify { json, .. }
             | Command::Checkpoint { json, .. }
             | Command::LogRecover { json, .. }
-            | Command::TraceInspect { json, .. } => *json,
+            | Command::TraceInspect { json, .. }
+            | Command::VerifyProof { json, .. } => *json,
+            Command::ProveInclusion { .. } | Command::ProveConsistency { .. } => false,
         }
     }
 }

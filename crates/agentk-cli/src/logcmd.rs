@@ -412,6 +412,185 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
     Ok(exit::OK)
 }
 
+/// A proof that travels: inclusion of one event, or consistency between two tree sizes.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofFile {
+    schema: String,
+    log_id: String,
+    /// The tree size and root the proof is against (a signed checkpoint's).
+    size: u64,
+    root: String,
+    /// Inclusion: the event's index and hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_hash: Option<String>,
+    /// Consistency: the older size and root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_root: Option<String>,
+    path: Vec<String>,
+}
+
+const INCLUSION_SCHEMA: &str = "agentk.inclusion-proof.v1";
+const CONSISTENCY_SCHEMA: &str = "agentk.consistency-proof.v1";
+
+/// Streams a verified log and answers its event hashes (as Merkle leaves) up to its latest
+/// checkpoint, with that checkpoint and the log id. Leaves take 32 bytes per event.
+fn checkpointed_leaves(path: &OsStr) -> Result<Result<Checkpointed, Failure>, CliError> {
+    let mut hashes = Vec::new();
+    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| {
+        hashes.push(event.hash);
+    });
+    let verified = match outcome {
+        Ok(v) => v,
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read {
+                path: SafeText::with_limit(&path.to_string_lossy(), 256),
+                problem: input::ReadProblem::Io(kind),
+            });
+        }
+        Err(other) => return Ok(Err(Failure::Log(other))),
+    };
+    let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
+        return Err(CliError::NoCheckpoint);
+    };
+    hashes.truncate(usize::try_from(last.size).unwrap_or(usize::MAX));
+    let leaves = hashes.iter().map(|h| agentk_flightlog::merkle::leaf_hash(&h.0)).collect();
+    Ok(Ok(Checkpointed { hashes, leaves, size: last.size, root: last.root, log_id: encode_hex(&genesis.log_id.0) }))
+}
+
+/// A verified log's event hashes up to its latest checkpoint, and that checkpoint.
+struct Checkpointed {
+    hashes: Vec<Hash32>,
+    leaves: Vec<TreeHash>,
+    size: u64,
+    root: Hash32,
+    log_id: String,
+}
+
+pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &mut dyn Write) -> Result<u8, CliError> {
+    let Checkpointed { hashes, leaves, size, root, log_id } = match checkpointed_leaves(path)? {
+        Ok(found) => found,
+        Err(failure) => {
+            writeln!(out, "verification failed: {}", failure_text(&failure))?;
+            return Ok(exit::VERIFY_FAILED);
+        }
+    };
+    let hex_path = |path: Vec<TreeHash>| path.iter().map(|h| encode_hex(&h.0)).collect();
+    let proof = match (event, from) {
+        (Some(index), _) => {
+            let path = agentk_flightlog::merkle::inclusion_proof(&leaves, index).map_err(CliError::Proof)?;
+            let event_hash = usize::try_from(index).ok().and_then(|i| hashes.get(i)).map(|h| encode_hex(&h.0));
+            ProofFile {
+                schema: INCLUSION_SCHEMA.to_owned(),
+                log_id,
+                size,
+                root: encode_hex(&root.0),
+                index: Some(index),
+                event_hash,
+                old_size: None,
+                old_root: None,
+                path: hex_path(path),
+            }
+        }
+        (None, Some(old)) => {
+            let path = agentk_flightlog::merkle::consistency_proof(&leaves, old).map_err(CliError::Proof)?;
+            let old_root =
+                agentk_flightlog::merkle::root(leaves.get(..usize::try_from(old).unwrap_or(0)).unwrap_or_default());
+            ProofFile {
+                schema: CONSISTENCY_SCHEMA.to_owned(),
+                log_id,
+                size,
+                root: encode_hex(&root.0),
+                index: None,
+                event_hash: None,
+                old_size: Some(old),
+                old_root: Some(encode_hex(&old_root.0)),
+                path: hex_path(path),
+            }
+        }
+        (None, None) => {
+            return Err(CliError::Proof(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size: 0 }));
+        }
+    };
+    writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+    Ok(exit::OK)
+}
+
+/// Checks a proof file. With a saved checkpoint, the proof's tree must be that checkpoint's
+/// (whose signature is checked); without, only its internal consistency is checked.
+pub(crate) fn verify_proof(
+    proof: &OsStr,
+    checkpoint: Option<&OsStr>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    use agentk_flightlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+
+    let text = input::read_text(proof)?;
+    let hash = |text: &str| decode_hex::<32>(text).ok().map(TreeHash);
+    let verdict: Result<&'static str, &'static str> = (|| {
+        let file: ProofFile = serde_json::from_str(&text).map_err(|_| "the proof file is malformed")?;
+        let root = hash(&file.root).ok_or("the proof file is malformed")?;
+        let path: Vec<TreeHash> =
+            file.path.iter().map(|p| hash(p)).collect::<Option<_>>().ok_or("the proof file is malformed")?;
+        let valid = match (file.schema.as_str(), file.index, &file.event_hash, file.old_size, &file.old_root) {
+            (INCLUSION_SCHEMA, Some(index), Some(event), None, None) => {
+                let event = hash(event).ok_or("the proof file is malformed")?;
+                verify_inclusion(&leaf_hash(&event.0), index, file.size, &path, &root)
+            }
+            (CONSISTENCY_SCHEMA, None, None, Some(old), Some(old_root)) => {
+                let old_root = hash(old_root).ok_or("the proof file is malformed")?;
+                verify_consistency(old, file.size, &old_root, &root, &path)
+            }
+            _ => return Err("the proof file is malformed"),
+        };
+        if !valid {
+            return Err("the proof does not verify");
+        }
+        Ok(if checkpoint.is_some() {
+            "verified against the saved checkpoint"
+        } else {
+            "verified (not pinned to a checkpoint: pass --checkpoint)"
+        })
+    })();
+    let verdict = match (verdict, checkpoint) {
+        (Ok(_), Some(cp)) => match load_checkpoint(cp)? {
+            Ok((saved, _, root)) => {
+                let file: Option<ProofFile> = serde_json::from_str(&text).ok();
+                let same = file
+                    .is_some_and(|f| f.size == saved.size && hash(&f.root) == Some(root) && f.log_id == saved.log_id);
+                if same {
+                    Ok("verified against the saved checkpoint")
+                } else {
+                    Err("the proof is for another tree than the checkpoint")
+                }
+            }
+            Err(failure) => Err(match failure {
+                Failure::Checkpoint(text) => text,
+                _ => "the checkpoint is malformed or its signature fails",
+            }),
+        },
+        (other, _) => other,
+    };
+    if json {
+        let value = match verdict {
+            Ok(note) => serde_json::json!({"schema": "agentk.verify-proof.v1", "verified": true, "note": note}),
+            Err(error) => serde_json::json!({"schema": "agentk.verify-proof.v1", "verified": false, "error": error}),
+        };
+        writeln!(out, "{value}")?;
+    } else {
+        match verdict {
+            Ok(note) => writeln!(out, "{note}")?,
+            Err(error) => writeln!(out, "verification failed: {error}")?,
+        }
+    }
+    Ok(if verdict.is_ok() { exit::OK } else { exit::VERIFY_FAILED })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

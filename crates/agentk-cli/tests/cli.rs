@@ -397,3 +397,41 @@ fn trace_inspect_reviews_a_log_without_its_contents() {
     let tampered = scratch_file("inspect-tampered.jsonl", text.replacen("\"observe\"", "\"observe2\"", 1).as_bytes());
     assert_eq!(agentk(&["trace-inspect", &tampered]).code, exit::VERIFY_FAILED);
 }
+
+// guarantee: F4 (proofs print from a log and verify against checkpoints alone)
+#[test]
+fn inclusion_and_consistency_proofs_verify_against_a_saved_checkpoint() {
+    let dir = scratch_file("proofs-marker", b"").replace("proofs-marker", "proofs");
+    assert_eq!(agentk(&["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    let saved = scratch_file("proofs-checkpoint.json", agentk(&["checkpoint", &log]).stdout.as_bytes());
+    for event in 0..6 {
+        let proof = agentk(&["prove-inclusion", &log, "--event", &event.to_string()]);
+        assert_eq!(proof.code, exit::OK, "{}", proof.stderr);
+        let file = scratch_file(&format!("inclusion-{event}.json"), proof.stdout.as_bytes());
+        assert_eq!(agentk(&["verify-proof", "--proof", &file, "--checkpoint", &saved]).code, exit::OK, "event {event}");
+        // Any change to the proof fails.
+        let value: serde_json::Value = serde_json::from_str(&proof.stdout).unwrap();
+        let hash = value["event_hash"].as_str().unwrap();
+        let flipped =
+            proof.stdout.replace(hash, &format!("{}{}", if hash.starts_with('0') { '1' } else { '0' }, &hash[1..]));
+        let bad = scratch_file(&format!("inclusion-{event}-bad.json"), flipped.as_bytes());
+        assert_eq!(agentk(&["verify-proof", "--proof", &bad]).code, exit::VERIFY_FAILED, "event {event}");
+    }
+    assert_eq!(agentk(&["prove-inclusion", &log, "--event", "6"]).code, exit::ERROR, "the checkpoint covers 6 events");
+    for from in 0..=6 {
+        let proof = agentk(&["prove-consistency", &log, "--from", &from.to_string()]);
+        let file = scratch_file(&format!("consistency-{from}.json"), proof.stdout.as_bytes());
+        assert_eq!(agentk(&["verify-proof", "--proof", &file, "--checkpoint", &saved]).code, exit::OK, "from {from}");
+    }
+    let proof =
+        scratch_file("consistency-2.json", agentk(&["prove-consistency", &log, "--from", "2"]).stdout.as_bytes());
+    check("verify_proof", &["verify-proof", "--proof", &proof], exit::OK);
+    // A checkpoint from another log (another policy, so another history) does not vouch for it.
+    let other = scratch_file("proofs-other-marker", b"").replace("proofs-other-marker", "proofs-other");
+    assert_eq!(agentk(&["demo", "--profile", "research", "--log-dir", &other]).code, exit::OK);
+    let other_checkpoint =
+        scratch_file("proofs-other.json", agentk(&["checkpoint", &format!("{other}/latest.jsonl")]).stdout.as_bytes());
+    let run = agentk(&["verify-proof", "--proof", &proof, "--checkpoint", &other_checkpoint]);
+    assert_eq!(run.code, exit::VERIFY_FAILED, "{}", run.stdout);
+}
