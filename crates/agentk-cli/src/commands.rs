@@ -35,6 +35,10 @@ pub(crate) fn dispatch(
         }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
         Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
+        Command::Audit { log, policy, json } => {
+            let (text, policy) = load_with_text(&policy)?;
+            logcmd::audit(&log, &text, &policy, json, out)
+        }
         Command::ProveInclusion { log, event } => logcmd::prove(&log, Some(event), None, out),
         Command::ProveConsistency { log, from } => logcmd::prove(&log, None, Some(from), out),
         Command::VerifyProof { proof, checkpoint, json } => {

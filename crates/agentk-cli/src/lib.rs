@@ -269,6 +269,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who did what, what was denied and why, and what grant or approval would have allowed
+    /// it, under the policy the log was written with (its hash must match).
+    Audit {
+        /// The log (JSONL).
+        log: OsString,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print one JSON object (schema `agentk.audit.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Report a torn last line left by a crash; drop it only with --apply.
     LogRecover {
         /// The log (JSONL).
@@ -413,6 +424,8 @@ enum CliError {
     Kernel(#[from] agentk_flightlog::kernel::KernelError),
     #[error("{0}")]
     Proof(agentk_flightlog::merkle::ProofError),
+    #[error("the log was written under another policy than the one given")]
+    AuditPolicyMismatch,
     #[error("the log has no signed checkpoint yet")]
     NoCheckpoint,
     #[error("the log is locked by a running writer")]
@@ -443,6 +456,9 @@ impl CliError {
                 Some("run `agentk policy-check FILE` to see every problem".to_owned())
             }
             CliError::Signer(e) => Some(e.help().to_owned()),
+            CliError::AuditPolicyMismatch => {
+                Some("pass the policy the log was written with (--policy FILE or --profile NAME)".to_owned())
+            }
             CliError::Write { kind: std::io::ErrorKind::AlreadyExists, .. } => {
                 Some("choose a new path; move the old file away yourself if you mean to replace it".to_owned())
             }
@@ -516,7 +532,8 @@ impl Command {
             | Command::Checkpoint { json, .. }
             | Command::LogRecover { json, .. }
             | Command::TraceInspect { json, .. }
-            | Command::VerifyProof { json, .. } => *json,
+            | Command::VerifyProof { json, .. }
+            | Command::Audit { json, .. } => *json,
             Command::ProveInclusion { .. } | Command::ProveConsistency { .. } => false,
         }
     }

@@ -591,6 +591,117 @@ pub(crate) fn verify_proof(
     Ok(if verdict.is_ok() { exit::OK } else { exit::VERIFY_FAILED })
 }
 
+/// `agentk audit LOG`: who did what, what was denied and why, and what grant or approval
+/// would have allowed each deny, re-derived from the policy the log was written under (its
+/// hash must match the genesis record).
+pub(crate) fn audit(
+    path: &OsStr,
+    policy_text: &str,
+    policy: &agentk_policy::Policy,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    use std::collections::BTreeMap;
+
+    use agentk_flightlog::event::{EventBody, Verdict};
+    use agentk_labels::{LabelSet, SyscallKind};
+
+    let expected_policy = agentk_flightlog::kernel::policy_hash(policy_text);
+    let mut by_agent: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut denies: Vec<serde_json::Value> = Vec::new();
+    let mut wrong_policy = false;
+    let outcome =
+        agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| match &event.event {
+            EventBody::Genesis(genesis) => wrong_policy = genesis.policy_hash != expected_policy,
+            EventBody::Checkpoint(_) => {}
+            EventBody::Syscall(s) => {
+                let agent = SafeText::new(&s.agent).as_str().to_owned();
+                let counts = by_agent.entry(agent.clone()).or_default();
+                if s.decision == Verdict::Allow {
+                    counts.0 += 1;
+                    return;
+                }
+                counts.1 += 1;
+                // Re-derive the explanation with the recorded facts: labels are the join of the
+                // recorded inputs, the grant is the one presented.
+                let labels = s.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
+                let mut request = agentk_policy::Request::new(&s.agent, SyscallKind::parse(&s.syscall), &s.target)
+                    .with_labels(labels);
+                if let Some(grant) = &s.grant {
+                    request = request.presenting(&grant.id);
+                }
+                let explanation = policy.evaluate(&request).explain(&request);
+                let remedy = explanation.remedy.as_ref().map(ToString::to_string);
+                denies.push(serde_json::json!({
+                    "seq": event.seq,
+                    "agent": agent,
+                    "syscall": SafeText::new(&s.syscall).as_str(),
+                    "target": SafeText::new(&s.target).as_str(),
+                    "rule": SafeText::new(&s.rule).as_str(),
+                    "reason": if explanation.rule == s.rule { Some(explanation.reason.clone()) } else { None },
+                    "to_allow": remedy,
+                }));
+            }
+        });
+    let verified = match outcome {
+        Ok(v) => v,
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read {
+                path: SafeText::with_limit(&path.to_string_lossy(), 256),
+                problem: input::ReadProblem::Io(kind),
+            });
+        }
+        Err(other) => {
+            writeln!(out, "verification failed: {other}")?;
+            return Ok(exit::VERIFY_FAILED);
+        }
+    };
+    if wrong_policy {
+        return Err(CliError::AuditPolicyMismatch);
+    }
+    if json {
+        let agents: BTreeMap<&String, serde_json::Value> = by_agent
+            .iter()
+            .map(|(a, (allowed, denied))| (a, serde_json::json!({"allowed": allowed, "denied": denied})))
+            .collect();
+        let value = serde_json::json!({
+            "schema": "agentk.audit.v1",
+            "events": verified.events(),
+            "policy": policy.name(),
+            "agents": agents,
+            "denies": denies,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(out, "audit of {} events under policy {}", verified.events(), SafeText::new(policy.name()))?;
+    writeln!(out, "who did what (allowed, denied):")?;
+    for (agent, (allowed, denied)) in &by_agent {
+        writeln!(out, "  `{agent}`: {allowed}, {denied}")?;
+    }
+    writeln!(out, "denied, and what would have allowed it:")?;
+    for deny in &denies {
+        let field = |k: &str| deny.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        writeln!(
+            out,
+            "  #{} `{}` {} `{}`: rule `{}`",
+            deny["seq"],
+            field("agent"),
+            field("syscall"),
+            field("target"),
+            field("rule")
+        )?;
+        if let Some(reason) = deny.get("reason").and_then(serde_json::Value::as_str) {
+            writeln!(out, "      why: {reason}")?;
+        }
+        match deny.get("to_allow").and_then(serde_json::Value::as_str) {
+            Some(remedy) => writeln!(out, "      to allow: {remedy}")?,
+            None => writeln!(out, "      to allow: decided by the kernel, not the policy (see the rule)")?,
+        }
+    }
+    Ok(exit::OK)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

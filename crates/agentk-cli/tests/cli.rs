@@ -435,3 +435,19 @@ fn inclusion_and_consistency_proofs_verify_against_a_saved_checkpoint() {
     let run = agentk(&["verify-proof", "--proof", &proof, "--checkpoint", &other_checkpoint]);
     assert_eq!(run.code, exit::VERIFY_FAILED, "{}", run.stdout);
 }
+
+// guarantee: P6 over the log (audit re-derives each deny's explanation and remedy)
+#[test]
+fn audit_explains_every_deny_under_the_logs_own_policy() {
+    let dir = scratch_file("audit-marker", b"").replace("audit-marker", "audit");
+    assert_eq!(agentk(&["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    check("audit", &["audit", &log], exit::OK);
+    let value = json(&agentk(&["audit", &log, "--json"]));
+    assert_eq!(value["denies"].as_array().unwrap().len(), 3);
+    assert!(value["denies"][0]["to_allow"].as_str().unwrap().contains("declassification"));
+    // Another policy than the log's is refused, not silently used.
+    let run = agentk(&["audit", &log, "--profile", "research"]);
+    assert_eq!(run.code, exit::ERROR);
+    assert!(run.stderr.contains("another policy"), "{}", run.stderr);
+}
