@@ -35,6 +35,9 @@ pub(crate) fn dispatch(
         }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
         Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
+        Command::EvidenceCheck { log, event, input, candidate, salt, json } => {
+            logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
+        }
         Command::Audit { log, policy, json } => {
             let (text, policy) = load_with_text(&policy)?;
             logcmd::audit(&log, &text, &policy, json, out)

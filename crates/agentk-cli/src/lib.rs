@@ -280,6 +280,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check whether a candidate content is an input recorded in the log, using the log's salt
+    /// (exit 0 match, 4 no match).
+    EvidenceCheck {
+        /// The log (JSONL).
+        log: OsString,
+        /// The event's index (its `seq`).
+        #[arg(long)]
+        event: u64,
+        /// Which of the event's inputs.
+        #[arg(long, default_value_t = 0)]
+        input: usize,
+        /// The candidate content.
+        #[arg(long, value_name = "FILE")]
+        candidate: OsString,
+        /// The log's salt file (default: beside the log, with the extension `salt`).
+        #[arg(long, value_name = "FILE")]
+        salt: Option<OsString>,
+        /// Print one JSON object (schema `agentk.evidence-check.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Report a torn last line left by a crash; drop it only with --apply.
     LogRecover {
         /// The log (JSONL).
@@ -533,7 +554,8 @@ impl Command {
             | Command::LogRecover { json, .. }
             | Command::TraceInspect { json, .. }
             | Command::VerifyProof { json, .. }
-            | Command::Audit { json, .. } => *json,
+            | Command::Audit { json, .. }
+            | Command::EvidenceCheck { json, .. } => *json,
             Command::ProveInclusion { .. } | Command::ProveConsistency { .. } => false,
         }
     }

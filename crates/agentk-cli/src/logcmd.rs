@@ -702,6 +702,82 @@ pub(crate) fn audit(
     Ok(exit::OK)
 }
 
+/// The largest candidate `evidence-check` reads, in bytes.
+const MAX_CANDIDATE_BYTES: u64 = 16 << 20;
+
+/// `agentk evidence-check`: does a candidate content match an input recorded in the log? Only
+/// an auditor holding the log's salt can answer, which is the point of keying the digests.
+pub(crate) fn evidence_check(
+    path: &OsStr,
+    event: u64,
+    input_index: usize,
+    candidate: &OsStr,
+    salt: Option<&OsStr>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    use std::io::Read;
+
+    use agentk_flightlog::event::EventBody;
+
+    let salt_path = match salt {
+        Some(salt) => std::path::PathBuf::from(salt),
+        None => Path::new(path).with_extension("salt"),
+    };
+    let salt_text = input::read_text(salt_path.as_os_str())?;
+    let salt = decode_hex::<32>(salt_text.trim_end_matches('\n')).map_err(|_| CliError::BadArgument {
+        flag: "--salt",
+        problem: "the salt file does not hold 64 lowercase hex characters".to_owned(),
+    })?;
+    let mut content = Vec::new();
+    open(candidate)?.take(MAX_CANDIDATE_BYTES + 1).read_to_end(&mut content)?;
+    if content.len() as u64 > MAX_CANDIDATE_BYTES {
+        return Err(CliError::Read {
+            path: SafeText::with_limit(&candidate.to_string_lossy(), 256),
+            problem: input::ReadProblem::TooLarge { len: content.len() as u64 },
+        });
+    }
+    let mut recorded = None;
+    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |line| {
+        if line.seq == event
+            && let EventBody::Syscall(s) = &line.event
+        {
+            recorded = s.inputs.get(input_index).map(|i| i.digest);
+        }
+    });
+    match outcome {
+        Ok(_) => {}
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read {
+                path: SafeText::with_limit(&path.to_string_lossy(), 256),
+                problem: input::ReadProblem::Io(kind),
+            });
+        }
+        Err(other) => {
+            writeln!(out, "verification failed: {other}")?;
+            return Ok(exit::VERIFY_FAILED);
+        }
+    }
+    let Some(recorded) = recorded else {
+        return Err(CliError::BadArgument {
+            flag: "--event",
+            problem: format!("event {event} has no input {input_index}"),
+        });
+    };
+    let candidate_digest =
+        agentk_flightlog::kernel::EvidenceSalt::from_bytes(salt).input(agentk_labels::LabelSet::EMPTY, &content).digest;
+    let matches = candidate_digest == recorded;
+    if json {
+        let value = serde_json::json!({"schema": "agentk.evidence-check.v1", "event": event, "input": input_index, "matches": matches});
+        writeln!(out, "{value}")?;
+    } else if matches {
+        writeln!(out, "match: the candidate is input {input_index} of event {event}")?;
+    } else {
+        writeln!(out, "no match: the candidate is not input {input_index} of event {event}")?;
+    }
+    Ok(if matches { exit::OK } else { exit::VERIFY_FAILED })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -451,3 +451,27 @@ fn audit_explains_every_deny_under_the_logs_own_policy() {
     assert_eq!(run.code, exit::ERROR);
     assert!(run.stderr.contains("another policy"), "{}", run.stderr);
 }
+
+// guarantee: F1 (keyed input digests: an auditor with the salt can check a candidate)
+#[test]
+fn evidence_check_matches_candidates_only_with_the_salt() {
+    let dir = scratch_file("evidence-marker", b"").replace("evidence-marker", "evidence");
+    assert_eq!(agentk(&["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    // The demo records each step's story as its (dummy) input content.
+    let right = scratch_file(
+        "evidence-right.txt",
+        b"the agent reads a news page that hides instructions in white-on-white text",
+    );
+    let wrong = scratch_file("evidence-wrong.txt", b"the agent reads a news page");
+    let run = agentk(&["evidence-check", &log, "--event", "1", "--candidate", &right]);
+    assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
+    assert_eq!(agentk(&["evidence-check", &log, "--event", "1", "--candidate", &wrong]).code, exit::VERIFY_FAILED);
+    let other_salt = scratch_file("evidence-other.salt", format!("{}\n", "ab".repeat(32)).as_bytes());
+    let run = agentk(&["evidence-check", &log, "--event", "1", "--candidate", &right, "--salt", &other_salt]);
+    assert_eq!(run.code, exit::VERIFY_FAILED, "without the log's salt the digest proves nothing");
+    assert_eq!(
+        agentk(&["evidence-check", &log, "--event", "1", "--input", "3", "--candidate", &right]).code,
+        exit::USAGE
+    );
+}
