@@ -14,6 +14,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CliError, TrustArgs, exit, input, keys};
 
+/// An I/O failure reading `path`: "could not answer" (exit 1), never "answered no".
+fn read_error(path: &OsStr, kind: std::io::ErrorKind) -> CliError {
+    CliError::Read { path: SafeText::with_limit(&path.to_string_lossy(), 256), problem: input::ReadProblem::Io(kind) }
+}
+
+/// Settles a streaming pass over a log: I/O failures become errors, any other failure is a
+/// failed verification, reported on `out`, with its exit code.
+fn settle(
+    outcome: Result<ChainVerified, FileLogError>,
+    path: &OsStr,
+    out: &mut dyn Write,
+) -> Result<Result<ChainVerified, u8>, CliError> {
+    match outcome {
+        Ok(verified) => Ok(Ok(verified)),
+        Err(FileLogError::Io(kind)) => Err(read_error(path, kind)),
+        Err(other) => {
+            writeln!(out, "verification failed: {other}")?;
+            Ok(Err(exit::VERIFY_FAILED))
+        }
+    }
+}
+
 /// A checkpoint kept outside the log, as `agentk checkpoint` prints it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,12 +99,7 @@ fn verify_log(path: &OsStr, checkpoint: Option<&OsStr>) -> Result<Result<ChainVe
     };
     let verified = match verify_reader(open(path)?, verifier) {
         Ok(verified) => verified,
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read {
-                path: SafeText::with_limit(&path.to_string_lossy(), 256),
-                problem: input::ReadProblem::Io(kind),
-            });
-        }
+        Err(FileLogError::Io(kind)) => return Err(read_error(path, kind)),
         Err(other) => return Ok(Err(Failure::Log(other))),
     };
     if let Some((saved, signer, _)) = expected {
@@ -377,18 +394,9 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    let verified = match outcome {
+    let verified = match settle(outcome, path, out)? {
         Ok(verified) => verified,
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read {
-                path: SafeText::with_limit(&path.to_string_lossy(), 256),
-                problem: input::ReadProblem::Io(kind),
-            });
-        }
-        Err(other) => {
-            writeln!(out, "verification failed: {other}")?;
-            return Ok(exit::VERIFY_FAILED);
-        }
+        Err(code) => return Ok(code),
     };
     if json {
         let value = serde_json::json!({
@@ -446,12 +454,7 @@ fn checkpointed_leaves(path: &OsStr) -> Result<Result<Checkpointed, Failure>, Cl
     });
     let verified = match outcome {
         Ok(v) => v,
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read {
-                path: SafeText::with_limit(&path.to_string_lossy(), 256),
-                problem: input::ReadProblem::Io(kind),
-            });
-        }
+        Err(FileLogError::Io(kind)) => return Err(read_error(path, kind)),
         Err(other) => return Ok(Err(Failure::Log(other))),
     };
     let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
@@ -643,18 +646,9 @@ pub(crate) fn audit(
                 }));
             }
         });
-    let verified = match outcome {
-        Ok(v) => v,
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read {
-                path: SafeText::with_limit(&path.to_string_lossy(), 256),
-                problem: input::ReadProblem::Io(kind),
-            });
-        }
-        Err(other) => {
-            writeln!(out, "verification failed: {other}")?;
-            return Ok(exit::VERIFY_FAILED);
-        }
+    let verified = match settle(outcome, path, out)? {
+        Ok(verified) => verified,
+        Err(code) => return Ok(code),
     };
     if wrong_policy {
         return Err(CliError::AuditPolicyMismatch);
@@ -745,18 +739,8 @@ pub(crate) fn evidence_check(
             recorded = s.inputs.get(input_index).map(|i| i.digest);
         }
     });
-    match outcome {
-        Ok(_) => {}
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read {
-                path: SafeText::with_limit(&path.to_string_lossy(), 256),
-                problem: input::ReadProblem::Io(kind),
-            });
-        }
-        Err(other) => {
-            writeln!(out, "verification failed: {other}")?;
-            return Ok(exit::VERIFY_FAILED);
-        }
+    if let Err(code) = settle(outcome, path, out)? {
+        return Ok(code);
     }
     let Some(recorded) = recorded else {
         return Err(CliError::BadArgument {
