@@ -298,6 +298,18 @@ impl Ledger {
         Self::default()
     }
 
+    /// A ledger resumed from a verified record: `minted` counts the receipts already minted
+    /// per grant, `spent` the receipts already spent with their expiry, and `now` the latest
+    /// time recorded. Budgets and one-shot use carry over a restart.
+    pub fn resume(
+        minted: BTreeMap<String, u32>,
+        spent: impl IntoIterator<Item = (ReceiptId, Timestamp)>,
+        now: Timestamp,
+    ) -> Self {
+        let spent = spent.into_iter().filter(|(_, expires_at)| *expires_at > now).collect();
+        Ledger { minted, spent, high_water: now }
+    }
+
     /// Mints a receipt for `request`, if `policy` allows it on a covering grant whose budget
     /// is not used up.
     pub fn mint(

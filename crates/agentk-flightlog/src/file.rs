@@ -96,6 +96,16 @@ impl FileLog {
         Ok(FileLog { file, policy, unsynced: 0, committed: 0 })
     }
 
+    /// Opens an existing log to append to it: locks it, then verifies it whole (a torn tail is
+    /// refused: run recovery first), and answers what a kernel needs to continue it.
+    pub fn open_append(path: &Path, policy: SyncPolicy) -> Result<(Self, ChainVerified), FileLogError> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        file.try_lock().map_err(|_| FileLogError::Locked)?;
+        let verified = verify_reader(&file, ChainVerifier::new())?;
+        let committed = file.metadata()?.len();
+        Ok((FileLog { file, policy, unsynced: 0, committed }, verified))
+    }
+
     /// Syncs whatever is not yet on disk.
     pub fn sync(&mut self) -> Result<(), FileLogError> {
         self.file.sync_data()?;

@@ -165,6 +165,15 @@ pub enum KernelError {
     /// An earlier append failed; this kernel decides nothing more (open a new log).
     #[error("the flight log failed earlier; this kernel decides nothing more")]
     Poisoned,
+    /// The log to resume has no genesis record.
+    #[error("the log cannot be resumed: it has no genesis record")]
+    NotResumable,
+    /// The log was started under another policy.
+    #[error("the log was started under another policy; start a new log")]
+    PolicyChanged,
+    /// The log was started with another signing key.
+    #[error("the log was started with another signing key; start a new log")]
+    SignerChanged,
 }
 
 /// One session's kernel.
@@ -235,6 +244,37 @@ impl<S: RecordSink> Kernel<S> {
         };
         kernel.record(EventBody::Genesis(genesis))?;
         Ok(kernel)
+    }
+
+    /// Continues a log that `verified` describes (see [`crate::file::FileLog::open_append`]):
+    /// the chain, the Merkle frontier, grant budgets and spent receipts all carry over, so a
+    /// restart neither breaks the chain nor refills a budget. The policy and the signer must
+    /// be the ones the log was started with.
+    pub fn resume(parts: KernelParts, sink: S, verified: &crate::verify::ChainVerified) -> Result<Self, KernelError> {
+        let genesis = verified.genesis().ok_or(KernelError::NotResumable)?;
+        if genesis.policy_hash != policy_hash(&parts.policy_text) {
+            return Err(KernelError::PolicyChanged);
+        }
+        if genesis.signer != parts.signer.public_key().to_hex() {
+            return Err(KernelError::SignerChanged);
+        }
+        let tally = verified.receipts();
+        Ok(Kernel {
+            policy: parts.policy,
+            signer: parts.signer,
+            broker: parts.broker,
+            clock: parts.clock,
+            entropy: parts.entropy,
+            ledger: Ledger::resume(tally.minted.clone(), tally.spent.iter().copied(), tally.latest_time),
+            sink,
+            seq: verified.events(),
+            prev: verified.head(),
+            frontier: verified.frontier().clone(),
+            log_id: genesis.log_id,
+            checkpoint_every: parts.checkpoint_every,
+            since_checkpoint: 0,
+            poisoned: false,
+        })
     }
 
     /// The sink.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use agentk_capability::{PublicKey, SignContext, Signature, Trust, Verifier};
+use agentk_capability::{PublicKey, Receipt, SignContext, Signature, Trust, Verifier};
 
 use crate::event::{
     CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, SyscallEvent, Verdict,
@@ -100,6 +100,8 @@ pub struct ChainVerified {
     events: u64,
     head: Hash32,
     root: TreeHash,
+    frontier: Frontier,
+    receipts: ReceiptTally,
     signed: u64,
     genesis: Option<Genesis>,
     last_checkpoint: Option<CheckpointEvent>,
@@ -136,6 +138,28 @@ impl ChainVerified {
     pub fn last_checkpoint(&self) -> Option<&CheckpointEvent> {
         self.last_checkpoint.as_ref()
     }
+
+    /// The Merkle frontier after the last event (to resume appending).
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+
+    /// The receipts the log holds: per-grant counts, spent ids and the latest event time (to
+    /// resume a ledger).
+    pub fn receipts(&self) -> &ReceiptTally {
+        &self.receipts
+    }
+}
+
+/// What a verified log says about receipts, for resuming a ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiptTally {
+    /// Receipts minted per grant id.
+    pub minted: std::collections::BTreeMap<String, u32>,
+    /// Each receipt's id and expiry.
+    pub spent: Vec<(agentk_capability::ReceiptId, u64)>,
+    /// The latest event time.
+    pub latest_time: u64,
 }
 
 impl fmt::Display for ChainVerified {
@@ -155,6 +179,7 @@ pub struct ChainVerifier {
     signed: u64,
     last_checkpoint: Option<CheckpointEvent>,
     expected: Option<(u64, TreeHash)>,
+    receipts: ReceiptTally,
 }
 
 impl ChainVerifier {
@@ -209,7 +234,13 @@ impl ChainVerifier {
                 self.genesis = Some(genesis.clone());
             }
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
-            EventBody::Syscall(syscall) => self.check_bindings(syscall, &event.prev, line)?,
+            EventBody::Syscall(syscall) => {
+                if let Some(receipt) = self.check_bindings(syscall, &event.prev, line)? {
+                    *self.receipts.minted.entry(receipt.grant().to_owned()).or_default() += 1;
+                    self.receipts.spent.push((receipt.id(), receipt.expires_at()));
+                }
+                self.receipts.latest_time = self.receipts.latest_time.max(syscall.time);
+            }
         }
         self.prev = event.hash;
         self.frontier.push(leaf_hash(&event.hash.0));
@@ -227,13 +258,13 @@ impl ChainVerifier {
     /// receipt, signed by the log's key, verifying at the event's time, naming the event's
     /// agent, syscall and target and bound to the previous event; a handle binds to that
     /// receipt; a deny carries neither.
-    fn check_bindings(&self, event: &SyscallEvent, prev: &Hash32, line: u64) -> Result<(), ChainError> {
+    fn check_bindings(&self, event: &SyscallEvent, prev: &Hash32, line: u64) -> Result<Option<Receipt>, ChainError> {
         let bad = ChainError::BadBinding { line };
         let covering = event.grant.as_ref().is_some_and(|g| g.covering);
         match (event.decision, &event.receipt, &event.handle) {
-            (Verdict::Deny, None, None) => return Ok(()),
+            (Verdict::Deny, None, None) => return Ok(None),
             (Verdict::Deny, _, _) | (Verdict::Allow, None, Some(_)) => return Err(bad),
-            (Verdict::Allow, None, None) => return if covering { Err(bad) } else { Ok(()) },
+            (Verdict::Allow, None, None) => return if covering { Err(bad) } else { Ok(None) },
             (Verdict::Allow, Some(_), _) if !covering => return Err(bad),
             (Verdict::Allow, Some(_), _) => {}
         }
@@ -253,7 +284,7 @@ impl ChainVerifier {
         if let Some(handle) = &event.handle {
             agentk_secrets::verify_handle(handle, &receipt, Trust::ReceiptKey, event.time).map_err(|_| bad)?;
         }
-        Ok(())
+        Ok(Some(receipt.into_inner()))
     }
 
     fn check_checkpoint(&mut self, checkpoint: &CheckpointEvent, line: u64) -> Result<(), ChainError> {
@@ -288,6 +319,8 @@ impl ChainVerifier {
             signed: self.signed,
             genesis: self.genesis,
             last_checkpoint: self.last_checkpoint,
+            frontier: self.frontier,
+            receipts: self.receipts,
         })
     }
 }

@@ -6,29 +6,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
+use common::{Counter, FixedClock};
+
 use agentk_capability::{SignerSource, SigningIdentity};
 use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, TornTail, recover, verify_file};
-use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelParts, SyscallRequest};
 use agentk_labels::SyscallKind;
 use agentk_policy::{Policy, Profile};
-
-struct FixedClock;
-impl Clock for FixedClock {
-    fn now(&self) -> u64 {
-        1_767_225_600
-    }
-}
-
-/// Test ids from a counter.
-struct Counter(u64);
-impl Entropy for Counter {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0 += 1;
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (self.0 >> ((i % 8) * 8)) as u8;
-        }
-    }
-}
 
 fn kernel(log: FileLog) -> Kernel<FileLog> {
     let text: Arc<str> = Profile::Starter.source().into();
@@ -60,11 +46,7 @@ fn step(kernel: &mut Kernel<FileLog>, i: u64) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentk-flightlog-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    common::scratch("agentk-flightlog-tests", name)
 }
 
 // guarantee: F1, F5
