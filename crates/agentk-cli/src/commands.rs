@@ -33,6 +33,10 @@ pub(crate) fn dispatch(
                 logcmd::VerifyOptions { checkpoint: checkpoint.as_deref(), allow_unsigned_tail, trust: &trust };
             logcmd::verify(&log, &options, json, out)
         }
+        Command::VerifySignatures { log, allow_unsigned_tail, trust, json } => {
+            let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail, trust: &trust };
+            logcmd::verify_signatures(&log, &options, json, out)
+        }
         Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
         Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
         Command::EvidenceCheck { log, event, input, candidate, salt, json } => {

@@ -224,6 +224,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a flight log as `verify` does with its signer pinned, and report which key signed
+    /// what (exit 0 verified, 4 not). A log signed by the development key fails.
+    VerifySignatures {
+        /// The log (JSONL).
+        log: OsString,
+        /// Accept events after the last signed checkpoint (a log still being written).
+        #[arg(long)]
+        allow_unsigned_tail: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON object (schema `agentk.verify-signatures.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a log's latest signed checkpoint, to keep elsewhere.
     Checkpoint {
         /// The log (JSONL).
@@ -329,7 +343,7 @@ struct TrustArgs {
     #[arg(long = "trusted-public-key", value_name = "HEX")]
     keys: Vec<String>,
     /// Trust the keys of this trusted-signer manifest (windows and revocations apply).
-    #[arg(long = "trusted-signers", value_name = "PATH", conflicts_with = "keys")]
+    #[arg(long = "trusted-signers", alias = "trusted-key-manifest", value_name = "PATH", conflicts_with = "keys")]
     signers: Option<OsString>,
 }
 
@@ -550,6 +564,7 @@ impl Command {
             | Command::SecretRefsCheck { json, .. }
             | Command::SecretRefsStoreCheck { json, .. }
             | Command::Verify { json, .. }
+            | Command::VerifySignatures { json, .. }
             | Command::Checkpoint { json, .. }
             | Command::LogRecover { json, .. }
             | Command::TraceInspect { json, .. }

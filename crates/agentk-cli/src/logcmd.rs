@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
-use agentk_capability::{PublicKey, SignContext, Signature, decode_hex, encode_hex};
+use agentk_capability::{PublicKey, SignContext, Signature, TrustedSigners, decode_hex, encode_hex};
 use agentk_flightlog::event::{Hash32, checkpoint_statement};
 use agentk_flightlog::file::{FileLogError, recover, verify_reader};
 use agentk_flightlog::merkle::TreeHash;
@@ -147,15 +147,13 @@ pub(crate) struct VerifyOptions<'a> {
     pub(crate) trust: &'a TrustArgs,
 }
 
-pub(crate) fn verify(
+/// Verifies `path` and applies what `options` require: a pinned signer, a signed tail.
+fn verify_pinned(
     path: &OsStr,
     options: &VerifyOptions<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
-    let checkpoint = options.checkpoint;
+) -> Result<(Option<TrustedSigners>, Result<ChainVerified, Failure>), CliError> {
     let trusted = keys::trusted_signers(options.trust)?;
-    let mut outcome = verify_log(path, checkpoint)?;
+    let mut outcome = verify_log(path, options.checkpoint)?;
     if let Ok(v) = &outcome {
         // Checkpoints prove the log's signer wrote it; pinning proves the signer is one we
         // trust, and requiring a signed tail leaves no event that could be rewritten unseen.
@@ -173,6 +171,17 @@ pub(crate) fn verify(
             outcome = Err(Failure::UnsignedTail(unsigned));
         }
     }
+    Ok((trusted, outcome))
+}
+
+pub(crate) fn verify(
+    path: &OsStr,
+    options: &VerifyOptions<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let checkpoint = options.checkpoint;
+    let (trusted, outcome) = verify_pinned(path, options)?;
     let report = match &outcome {
         Ok(v) => {
             let genesis = v.genesis();
@@ -224,6 +233,82 @@ pub(crate) fn verify(
         writeln!(out, "verification failed: {}", report.error.unwrap_or_default())?;
     }
     Ok(if outcome.is_ok() { exit::OK } else { exit::VERIFY_FAILED })
+}
+
+#[derive(Serialize)]
+struct SignerCounts {
+    fingerprint: String,
+    trusted: bool,
+    development: bool,
+    checkpoints: u64,
+    receipts: u64,
+    handles: u64,
+}
+
+/// `agentk verify-signatures`: the full verification of `verify`, with the signer pinned (a
+/// log signed by the public development key fails: its signatures prove nothing), reporting
+/// which key signed what.
+pub(crate) fn verify_signatures(
+    path: &OsStr,
+    options: &VerifyOptions<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    if options.trust.keys.is_empty() && options.trust.signers.is_none() {
+        return Err(CliError::BadArgument {
+            flag: "--trusted-public-key",
+            problem: "verify-signatures pins the signer: give --trusted-public-key or --trusted-key-manifest \
+                      (`agentk verify` checks integrity alone)"
+                .to_owned(),
+        });
+    }
+    let (_, mut outcome) = verify_pinned(path, options)?;
+    if outcome.as_ref().is_ok_and(|v| v.genesis().is_some_and(|g| g.development_signer)) {
+        outcome = Err(Failure::Checkpoint("signed by the public development key: its signatures prove nothing"));
+    }
+    let (verified, signers, error) = match &outcome {
+        Ok(v) => {
+            let signer = v.genesis().and_then(|g| PublicKey::from_hex(&g.signer).ok());
+            let counts = signer.map(|key| SignerCounts {
+                fingerprint: key.fingerprint().to_string(),
+                trusted: true,
+                development: false,
+                checkpoints: v.checkpoints(),
+                receipts: v.receipts().spent.len() as u64,
+                handles: v.receipts().handles,
+            });
+            (true, counts.into_iter().collect::<Vec<_>>(), None)
+        }
+        Err(failure) => (false, Vec::new(), Some(failure_text(failure))),
+    };
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.verify-signatures.v1",
+            "verified": verified,
+            "error": error,
+            "signers": signers,
+            "events": outcome.as_ref().ok().map(ChainVerified::events),
+            "signed_events": outcome.as_ref().ok().map(ChainVerified::signed_events),
+        });
+        writeln!(out, "{value}")?;
+    } else if let Ok(v) = &outcome {
+        writeln!(
+            out,
+            "signatures verified: {} of {} events covered by signed checkpoints",
+            v.signed_events(),
+            v.events()
+        )?;
+        for s in &signers {
+            writeln!(
+                out,
+                "  signer {} (trusted): {} checkpoint(s), {} receipt(s), {} secret handle(s)",
+                s.fingerprint, s.checkpoints, s.receipts, s.handles
+            )?;
+        }
+    } else {
+        writeln!(out, "signature verification failed: {}", error.unwrap_or_default())?;
+    }
+    Ok(if verified { exit::OK } else { exit::VERIFY_FAILED })
 }
 
 pub(crate) fn checkpoint(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {

@@ -371,6 +371,53 @@ fn the_demo_log_verifies_and_tampering_is_caught() {
     let _ = lines;
 }
 
+// guarantee: F4 (pinned verification: a log forged from scratch with another key verifies
+// as a chain, and fails once the signer is pinned)
+#[test]
+fn verify_signatures_pins_the_signer_and_counts_what_it_signed() {
+    let test_key_hex = "03".repeat(32); // deterministic test key
+    let keyed = common::TestHost::new(&[("AGENTK_SIGNING_KEY_HEX", test_key_hex.as_str())]);
+    let dir = scratch_file("sig-marker", b"").replace("sig-marker", "sig-log");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(common::agentk(&keyed, &["demo", "--log-dir", &dir]).code, exit::OK);
+    let log = format!("{dir}/latest.jsonl");
+    let key = |seed: u8| {
+        agentk_capability::SigningIdentity::from_secret(&[seed; 32], agentk_capability::SignerSource::Embedded)
+            .public_key()
+            .to_hex()
+    };
+    check("verify_signatures", &["verify-signatures", &log, "--trusted-public-key", &key(3)], exit::OK);
+    let counted = check(
+        "verify_signatures_json",
+        &["verify-signatures", &log, "--trusted-public-key", &key(3), "--json"],
+        exit::OK,
+    );
+    let report = json(&counted);
+    let text = std::fs::read_to_string(&log).unwrap();
+    // (The demo holds no grants; receipt and handle counts are tested in agentk-flightlog.)
+    assert_eq!(report["signers"][0]["checkpoints"], text.matches("\"checkpoint\":{").count() as u64);
+    // The same log, pinned to another key: the chain is fine, the signer is not ours.
+    assert_eq!(agentk(&["verify", &log]).code, exit::OK);
+    check(
+        "verify_signatures_other_key",
+        &["verify-signatures", &log, "--trusted-public-key", &key(4)],
+        exit::VERIFY_FAILED,
+    );
+    // No pin is a usage error, not a silent integrity-only pass.
+    check("verify_signatures_unpinned", &["verify-signatures", &log], exit::USAGE);
+    // The development key's signatures prove nothing, even when "pinned".
+    let dev_dir = scratch_file("sig-dev-marker", b"").replace("sig-dev-marker", "sig-dev-log");
+    let _ = std::fs::remove_dir_all(&dev_dir);
+    assert_eq!(agentk(&["demo", "--log-dir", &dev_dir]).code, exit::OK);
+    let dev = agentk_capability::SigningIdentity::development_public_key().to_hex();
+    let dev_log = format!("{dev_dir}/latest.jsonl");
+    let refused = agentk(&["verify-signatures", &dev_log, "--trusted-public-key", &dev]);
+    assert_eq!(refused.code, exit::VERIFY_FAILED, "{}", refused.stdout);
+    // The manifest flag is accepted under the name the docs give.
+    let missing = agentk(&["verify-signatures", &log, "--trusted-key-manifest", "/nonexistent.example.invalid/m.json"]);
+    assert_eq!(missing.code, exit::ERROR, "{}", missing.stderr);
+}
+
 // guarantee: F3 (the demo writes under .agentk/ unless told otherwise)
 #[test]
 fn the_demo_logs_under_agentk_by_default() {

@@ -102,6 +102,7 @@ pub struct ChainVerified {
     root: TreeHash,
     frontier: Frontier,
     receipts: ReceiptTally,
+    checkpoints: u64,
     signed: u64,
     genesis: Option<Genesis>,
     last_checkpoint: Option<CheckpointEvent>,
@@ -139,6 +140,11 @@ impl ChainVerified {
         self.last_checkpoint.as_ref()
     }
 
+    /// How many signed checkpoints the log holds.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints
+    }
+
     /// The Merkle frontier after the last event (to resume appending).
     pub fn frontier(&self) -> &Frontier {
         &self.frontier
@@ -158,6 +164,8 @@ pub struct ReceiptTally {
     pub minted: std::collections::BTreeMap<String, u32>,
     /// Each receipt's id and expiry.
     pub spent: Vec<(agentk_capability::ReceiptId, u64)>,
+    /// How many of those receipts carry a secret handle.
+    pub handles: u64,
     /// The latest event time.
     pub latest_time: u64,
 }
@@ -180,6 +188,7 @@ pub struct ChainVerifier {
     last_checkpoint: Option<CheckpointEvent>,
     expected: Option<(u64, TreeHash)>,
     receipts: ReceiptTally,
+    checkpoints: u64,
 }
 
 impl ChainVerifier {
@@ -238,6 +247,7 @@ impl ChainVerifier {
                 if let Some(receipt) = self.check_bindings(syscall, &event.prev, line)? {
                     *self.receipts.minted.entry(receipt.grant().to_owned()).or_default() += 1;
                     self.receipts.spent.push((receipt.id(), receipt.expires_at()));
+                    self.receipts.handles += u64::from(syscall.handle.is_some());
                 }
                 self.receipts.latest_time = self.receipts.latest_time.max(syscall.time);
             }
@@ -298,6 +308,7 @@ impl ChainVerifier {
             return Err(ChainError::BadCheckpoint { line });
         }
         self.signed = checkpoint.size;
+        self.checkpoints += 1;
         self.last_checkpoint = Some(checkpoint.clone());
         Ok(())
     }
@@ -321,6 +332,7 @@ impl ChainVerifier {
             last_checkpoint: self.last_checkpoint,
             frontier: self.frontier,
             receipts: self.receipts,
+            checkpoints: self.checkpoints,
         })
     }
 }

@@ -146,6 +146,11 @@ fn allows_on_grants_carry_receipts_bound_to_the_chain_and_denies_carry_none() {
     let verified = Verifier::new(Trust::Pinned(&trusted), NOW).verify(receipt).unwrap();
     let handle = open.handle.as_ref().unwrap();
     agentk_secrets::verify_handle(handle, &verified, Trust::Pinned(&trusted), NOW).unwrap();
+    // What the verifier counts (verify-signatures reports it): two receipts, one handle.
+    let counted = verify_lines(lines.iter().map(String::as_str)).unwrap();
+    assert_eq!((counted.receipts().spent.len(), counted.receipts().handles, counted.checkpoints()), (2, 1, 0));
+    let minted: Vec<_> = counted.receipts().minted.iter().map(|(g, n)| (g.as_str(), *n)).collect();
+    assert_eq!(minted, [("demo-docs-search", 1), ("demo-secret", 1)]);
 }
 
 #[test]
@@ -370,6 +375,7 @@ fn checkpoints_sign_the_log_so_rewrites_without_the_key_fail() {
     let lines = checkpointed_log();
     let verified = verify_lines(lines.iter().map(String::as_str)).unwrap();
     assert_eq!((verified.events(), verified.signed_events()), (11, 10), "the closing checkpoint covers all before it");
+    assert_eq!(verified.checkpoints(), 2);
     let all = events(&lines);
     // Flip the first deny to an allow and re-seal the chain: the checkpoint after it fails.
     let mut flipped = all.clone();
