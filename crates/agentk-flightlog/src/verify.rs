@@ -94,6 +94,25 @@ pub enum ChainError {
     },
 }
 
+impl ChainError {
+    /// The 1-based line where the failure was found, when it is one line's fault (an empty,
+    /// truncated or rewritten log is the whole log's).
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ChainError::TooLong { line }
+            | ChainError::Malformed { line }
+            | ChainError::UnsupportedVersion { line, .. }
+            | ChainError::OutOfSequence { line, .. }
+            | ChainError::BrokenChain { line }
+            | ChainError::HashMismatch { line }
+            | ChainError::MisplacedGenesis { line }
+            | ChainError::BadBinding { line }
+            | ChainError::BadCheckpoint { line } => Some(*line),
+            ChainError::Empty | ChainError::Rewritten { .. } | ChainError::Truncated { .. } => None,
+        }
+    }
+}
+
 /// A log whose chain verified: only [`ChainVerifier::finish`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainVerified {
@@ -315,13 +334,14 @@ impl ChainVerifier {
 
     /// Ends verification.
     pub fn finish(self) -> Result<ChainVerified, ChainError> {
-        if self.next_seq == 0 {
-            return Err(ChainError::Empty);
-        }
+        // A checkpoint saved earlier makes an emptied log a truncated one.
         if let Some((size, _)) = self.expected
             && self.next_seq < size
         {
             return Err(ChainError::Truncated { found: self.next_seq, size });
+        }
+        if self.next_seq == 0 {
+            return Err(ChainError::Empty);
         }
         Ok(ChainVerified {
             events: self.next_seq,

@@ -95,6 +95,11 @@ fn events(lines: &[String]) -> Vec<EventLine> {
     lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// The line a verification failure names (every tamper must be pinned to one).
+fn failing_line(err: ChainError) -> u64 {
+    err.line().unwrap_or_else(|| panic!("not pinned to a line: {err:?}"))
+}
+
 // guarantee: F1
 #[test]
 fn every_decision_is_one_recorded_event() {
@@ -288,18 +293,6 @@ fn a_decision_that_cannot_be_recorded_is_not_returned() {
 fn every_change_to_the_log_is_found_at_its_line() {
     let lines = sample_log();
     let verify = |lines: &[String]| verify_lines(lines.iter().map(String::as_str));
-    let failing_line = |err: ChainError| -> u64 {
-        match err {
-            ChainError::TooLong { line }
-            | ChainError::Malformed { line }
-            | ChainError::UnsupportedVersion { line, .. }
-            | ChainError::OutOfSequence { line, .. }
-            | ChainError::BrokenChain { line }
-            | ChainError::HashMismatch { line }
-            | ChainError::MisplacedGenesis { line } => line,
-            other => panic!("{other:?}"),
-        }
-    };
     // Every byte of every line, changed three ways.
     for (i, line) in lines.iter().enumerate() {
         for at in 0..line.len() {
@@ -505,5 +498,106 @@ fn secret_references_and_inputs_never_reach_the_log() {
     verify_lines(lines.iter().map(String::as_str)).unwrap();
     for line in &lines {
         assert!(!line.contains(CANARY) && !line.to_lowercase().contains(&CANARY.to_lowercase()), "{line}");
+    }
+}
+
+/// A random session: each op is one of the sample log's paths, with checkpoints every
+/// `every` events (0: none) and a closing one.
+fn random_log(ops: &[u8], every: u32) -> Vec<String> {
+    let text: Arc<str> = Profile::Starter.source().into();
+    let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
+    broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
+    let parts = KernelParts {
+        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
+        policy_text: text,
+        signer: test_key(),
+        broker: Some(Arc::new(broker)),
+        clock: Box::new(FixedClock),
+        entropy: Box::new(Counter(0)),
+        log_id: [7; 32],
+        origin: "agentk-test.example.invalid".to_owned(),
+        checkpoint_every: every,
+    };
+    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    for op in ops {
+        match op % 5 {
+            0 => call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted,external", None),
+            1 => call(&mut kernel, "network.send", "https://evil.example.invalid/c", "private", None),
+            2 => call(
+                &mut kernel,
+                "tool.invoke",
+                "mcp://docs.example.invalid/search",
+                "trusted",
+                Some("demo-docs-search"),
+            ),
+            3 => call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret")),
+            _ => call(&mut kernel, "kernel.reboot", "now", "none", None),
+        };
+    }
+    kernel.close().unwrap().lines().to_vec()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    // guarantee: F1, F4 (random logs, random tampering: always found, at the right line)
+    #[test]
+    fn random_tampering_of_random_logs_is_found_at_its_line(
+        ops in proptest::collection::vec(0u8..5, 1..20),
+        every in 0u32..5,
+        kind in 0u8..5,
+        at in (0usize..64, 0usize..4096),
+        delta in 1u8..=255,
+    ) {
+        let lines = random_log(&ops, every);
+        let verify = |lines: &[String]| verify_lines(lines.iter().map(String::as_str));
+        let whole = verify(&lines).unwrap();
+        let i = at.0 % lines.len();
+        match kind {
+            0 => {
+                let mut bytes = lines[i].clone().into_bytes();
+                let pos = at.1 % bytes.len();
+                bytes[pos] = bytes[pos].wrapping_add(delta);
+                proptest::prop_assume!(String::from_utf8(bytes.clone()).is_ok());
+                let mut tampered = lines.clone();
+                tampered[i] = String::from_utf8(bytes).unwrap();
+                proptest::prop_assert_eq!(failing_line(verify(&tampered).unwrap_err()), i as u64 + 1);
+            }
+            1 => {
+                proptest::prop_assume!(i + 1 < lines.len());
+                let mut dropped = lines.clone();
+                dropped.remove(i);
+                proptest::prop_assert_eq!(failing_line(verify(&dropped).unwrap_err()), i as u64 + 1);
+            }
+            2 => {
+                let mut duplicated = lines.clone();
+                duplicated.insert(i, lines[i].clone());
+                proptest::prop_assert_eq!(failing_line(verify(&duplicated).unwrap_err()), i as u64 + 2);
+            }
+            3 => {
+                proptest::prop_assume!(i + 1 < lines.len());
+                let mut swapped = lines.clone();
+                swapped.swap(i, i + 1);
+                proptest::prop_assert_eq!(failing_line(verify(&swapped).unwrap_err()), i as u64 + 1);
+            }
+            _ => {
+                // Truncated at any event boundary: a verifier holding the final checkpoint
+                // refuses it; extending is fine.
+                use agentk_flightlog::merkle::TreeHash;
+                use agentk_flightlog::verify::ChainVerifier;
+                let EventBody::Checkpoint(last) = &events(&lines[lines.len() - 1..])[0].event else {
+                    panic!("a closed log ends with a checkpoint")
+                };
+                let (size, root) = (last.size, TreeHash(last.root.0));
+                let mut verifier = ChainVerifier::expecting(size, root);
+                for line in &lines[..i] {
+                    verifier.push(line).unwrap();
+                }
+                if (i as u64) < size {
+                    proptest::prop_assert_eq!(verifier.finish(), Err(ChainError::Truncated { found: i as u64, size }));
+                }
+                proptest::prop_assert_eq!(whole.events(), lines.len() as u64);
+            }
+        }
     }
 }
