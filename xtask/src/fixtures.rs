@@ -6,6 +6,8 @@
 //! diagnostic code it expects and every diagnostic line the parser reports. Negative vectors
 //! outnumber positive ones. The generator refuses to write a vector whose expectation the
 //! parser does not meet.
+//!
+//! Flight-log vectors: `fixtures/logs/` (see [`crate::logfixtures`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -149,6 +151,9 @@ pub fn expected_files() -> Result<BTreeMap<PathBuf, String>, String> {
         let file = format!("{name}.toml");
         files.insert(PathBuf::from(format!("fixtures/policies/invalid/{file}")), negative_vector(&file, code, &text)?);
     }
+    for (name, text) in crate::logfixtures::files()? {
+        files.insert(PathBuf::from(format!("fixtures/logs/{name}")), text);
+    }
     Ok(files)
 }
 
@@ -189,7 +194,7 @@ pub fn stale(root: &Path) -> Result<Vec<String>, String> {
         .filter(|(path, text)| fs::read_to_string(root.join(path)).ok().as_deref() != Some(text.as_str()))
         .map(|(path, _)| path.display().to_string())
         .collect();
-    for dir in ["fixtures/policies/valid", "fixtures/policies/invalid"] {
+    for dir in ["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/logs"] {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };

@@ -21,6 +21,7 @@
 
 pub mod bench;
 pub mod fixtures;
+pub mod logfixtures;
 pub mod tidy;
 
 use std::path::{Path, PathBuf};

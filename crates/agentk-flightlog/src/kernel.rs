@@ -191,6 +191,8 @@ pub struct Kernel<S: RecordSink> {
     log_id: Hash32,
     checkpoint_every: u32,
     since_checkpoint: u32,
+    /// The size the last checkpoint signed.
+    signed_through: Option<u64>,
     /// Set when an append failed: the log's end is then uncertain, so this kernel decides
     /// nothing more.
     poisoned: bool,
@@ -233,6 +235,7 @@ impl<S: RecordSink> Kernel<S> {
             log_id: Hash32(parts.log_id),
             checkpoint_every: parts.checkpoint_every,
             since_checkpoint: 0,
+            signed_through: None,
             poisoned: false,
         };
         let genesis = Genesis {
@@ -273,6 +276,7 @@ impl<S: RecordSink> Kernel<S> {
             log_id: genesis.log_id,
             checkpoint_every: parts.checkpoint_every,
             since_checkpoint: 0,
+            signed_through: verified.last_checkpoint().map(|c| c.size),
             poisoned: false,
         })
     }
@@ -401,7 +405,9 @@ impl<S: RecordSink> Kernel<S> {
         let output_labels = (verdict == Verdict::Allow).then(|| propagate(&request.syscall, labels, OutputOutcome::Ok));
         let syscall_text = match &request.syscall {
             SyscallKind::Known(s) => s.name().to_owned(),
-            SyscallKind::Unknown(u) => u.to_string(),
+            // A plausible unknown name is recorded as given (replay reads it back as the same
+            // unknown kind); anything else only as its length.
+            SyscallKind::Unknown(u) => u.name().map_or_else(|| u.to_string(), str::to_owned),
         };
         let event = SyscallEvent {
             time: now,
@@ -431,13 +437,18 @@ impl<S: RecordSink> Kernel<S> {
         let statement = checkpoint_statement(&self.log_id, size, &root);
         let (_, signature) = self.signer.sign_in_context(SignContext::Checkpoint, &statement);
         self.since_checkpoint = 0;
-        self.record(EventBody::Checkpoint(CheckpointEvent { size, root, signature: signature.to_hex() }))
+        let hash = self.record(EventBody::Checkpoint(CheckpointEvent { size, root, signature: signature.to_hex() }))?;
+        self.signed_through = Some(size);
+        Ok(hash)
     }
 
     /// Closes the log with a final checkpoint, so its whole length is signed, and gives back
     /// the sink.
     pub fn close(mut self) -> Result<S, KernelError> {
-        self.checkpoint()?;
+        // A checkpoint as the last event already signs everything before it.
+        if self.signed_through.is_none_or(|size| self.seq != size + 1) {
+            self.checkpoint()?;
+        }
         Ok(self.sink)
     }
 }

@@ -552,6 +552,10 @@ proptest::proptest! {
         let lines = random_log(&ops, every);
         let verify = |lines: &[String]| verify_lines(lines.iter().map(String::as_str));
         let whole = verify(&lines).unwrap();
+        // Closing right after a checkpoint adds no second one.
+        let kinds: Vec<bool> = events(&lines).iter().map(|e| matches!(e.event, EventBody::Checkpoint(_))).collect();
+        proptest::prop_assert!(kinds.windows(2).all(|w| !(w[0] && w[1])), "two checkpoints in a row");
+        proptest::prop_assert_eq!(kinds.last(), Some(&true), "a closed log ends signed");
         let i = at.0 % lines.len();
         match kind {
             0 => {

@@ -1,0 +1,144 @@
+//! Flight-log fixtures (`fixtures/logs/`): one closed session made by the real kernel with the
+//! fixture test key and a fixed clock, and tampered variants of it, each with the verdicts
+//! `agentk verify` and a pinned `agentk verify-signatures` must reach (in `expect.json`).
+//! They pin the on-disk format: a change that stops yesterday's logs verifying fails a test.
+
+use std::sync::Arc;
+
+use agentk_capability::{SignerSource, SigningIdentity, encode_hex};
+use agentk_flightlog::event::{EventBody, EventLine, Verdict};
+use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
+use agentk_labels::SyscallKind;
+use agentk_policy::{Policy, Profile};
+use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
+
+/// The fixture signing key's seed. A deterministic TEST KEY, public in this repository:
+/// never use it to sign anything real.
+const FIXTURE_TEST_KEY: [u8; 32] = [0x11; 32];
+/// Another deterministic test key, for the forged log.
+const FORGER_TEST_KEY: [u8; 32] = [0x22; 32];
+/// The session's evidence salt (dummy).
+const SALT: [u8; 32] = [0x05; 32];
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> u64 {
+        1_767_225_600
+    }
+}
+
+/// Fixture ids from a counter.
+struct Counter(u8);
+impl Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0 = self.0.wrapping_add(1);
+        buf.fill(self.0);
+    }
+}
+
+fn test_key(seed: &[u8; 32]) -> Arc<SigningIdentity> {
+    Arc::new(SigningIdentity::from_secret(seed, SignerSource::Embedded))
+}
+
+/// The session: observe, taint deny, grant allow, secret handle, spent budget, unknown
+/// syscall, with checkpoints every three events and a closing one.
+fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("log fixture: {what}: {e}");
+    let text: Arc<str> = Profile::Starter.source().into();
+    let policy = Policy::parse("starter", &text).map_err(|e| fail("policy", &e))?;
+    let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
+    let target = SecretTarget::parse("secret://demo-api").map_err(|e| fail("secret target", &e))?;
+    broker.register_dummy(target).map_err(|e| fail("broker", &e))?;
+    let parts = KernelParts {
+        policy: Arc::new(policy),
+        policy_text: text,
+        signer: test_key(key),
+        broker: Some(Arc::new(broker)),
+        clock: Box::new(FixedClock),
+        entropy: Box::new(Counter(0)),
+        log_id: [0x42; 32],
+        origin: "agentk-fixture.example.invalid".to_owned(),
+        checkpoint_every: 3,
+    };
+    let mut kernel = Kernel::open(parts, MemoryLog::new()).map_err(|e| fail("open", &e))?;
+    let salt = EvidenceSalt::from_bytes(SALT);
+    let calls: [Call; 6] = [
+        ("context.read", "https://news.example.invalid/a", "untrusted,external", None, b"dummy page"),
+        ("network.send", "https://evil.example.invalid/c", "private", None, b"dummy notes"),
+        ("tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"), b"dummy query"),
+        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy"),
+        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy"),
+        ("kernel.reboot", "now", "none", None, b"dummy"),
+    ];
+    for (syscall, target, labels, grant, content) in calls {
+        let labels = labels.parse().map_err(|e| fail("labels", &e))?;
+        let inputs = [salt.input(labels, content)];
+        let request =
+            SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
+        kernel.syscall(&request).map_err(|e| fail("syscall", &e))?;
+    }
+    Ok(kernel.close().map_err(|e| fail("close", &e))?.lines().to_vec())
+}
+
+/// One request: syscall, target, input labels, grant, input content.
+type Call = (&'static str, &'static str, &'static str, Option<&'static str>, &'static [u8]);
+
+fn join(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Changes the first deny to an allow and re-seals the chain from there, as an attacker
+/// without the key could: only the signed checkpoint after it can tell.
+fn flipped(lines: &[String]) -> Result<String, String> {
+    let mut events: Vec<EventLine> =
+        lines.iter().map(|l| serde_json::from_str(l)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let first_deny = events
+        .iter()
+        .position(|e| matches!(&e.event, EventBody::Syscall(s) if s.decision == Verdict::Deny))
+        .ok_or("log fixture: the session has no deny")?;
+    if let Some(EventLine { event: EventBody::Syscall(s), .. }) = events.get_mut(first_deny) {
+        s.decision = Verdict::Allow;
+    }
+    for i in first_deny..events.len() {
+        let prev = match i.checked_sub(1).and_then(|p| events.get(p)) {
+            Some(previous) => previous.hash,
+            None => Default::default(),
+        };
+        if let Some(event) = events.get_mut(i) {
+            *event = EventLine::seal(event.seq, prev, event.event.clone());
+        }
+    }
+    Ok(events.iter().map(|e| format!("{}\n", e.to_line())).collect())
+}
+
+/// `(file name, contents)` for every log fixture, `expect.json` included.
+pub fn files() -> Result<Vec<(String, String)>, String> {
+    let lines = session(&FIXTURE_TEST_KEY)?;
+    let whole = join(&lines);
+    let mut dropped = lines.clone();
+    dropped.remove(2);
+    let unsigned_tail = lines.get(..lines.len().saturating_sub(2)).unwrap_or_default();
+    let forged = join(&session(&FORGER_TEST_KEY)?);
+    let files = vec![
+        ("session.jsonl", whole.clone(), 0, 0),
+        ("flipped-deny.jsonl", flipped(&lines)?, 4, 4),
+        ("dropped-deny.jsonl", join(&dropped), 4, 4),
+        ("unsigned-tail.jsonl", join(unsigned_tail), 4, 4),
+        ("forged-other-key.jsonl", forged, 0, 4),
+        ("torn.jsonl", format!("{whole}{{\"v\":1,\"seq\":"), 4, 4),
+    ];
+    let expect = serde_json::json!({
+        "comment": "generated by `cargo xtask fixtures`; exit codes of `agentk verify` and of `agentk verify-signatures --trusted-public-key <fixture_test_public_key>`",
+        "fixture_test_public_key": test_key(&FIXTURE_TEST_KEY).public_key().to_hex(),
+        "files": files.iter().map(|(name, _, verify, pinned)| {
+            ((*name).to_owned(), serde_json::json!({"verify": verify, "verify_signatures": pinned}))
+        }).collect::<serde_json::Map<_, _>>(),
+    });
+    let mut out: Vec<(String, String)> = files.into_iter().map(|(name, text, _, _)| (name.to_owned(), text)).collect();
+    out.push(("session.salt".to_owned(), format!("{}\n", encode_hex(&SALT))));
+    out.push((
+        "expect.json".to_owned(),
+        format!("{}\n", serde_json::to_string_pretty(&expect).map_err(|e| e.to_string())?),
+    ));
+    Ok(out)
+}
