@@ -7,6 +7,12 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use agentk_capability::{SignerSource, SigningIdentity};
+use agentk_flightlog::event::InputRef;
+use agentk_flightlog::file::{FileLog, SyncPolicy, verify_file};
+use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelParts, SyscallRequest};
 use agentk_labels::{LabelSet, Syscall};
 use agentk_policy::{Policy, Profile, Request};
 
@@ -56,6 +62,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .args(["run", "--quiet", "--release", "--locked", "--package", "xtask", "--", "bench"])
+            .args(args)
             .current_dir(root)
             .status();
         return match status {
@@ -63,7 +70,17 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
             _ => ExitCode::FAILURE,
         };
     }
-    match run() {
+    let scale = match args.iter().position(|a| a == "--scale-mb") {
+        None => None,
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u64>().ok()) {
+            Some(mb) if mb > 0 => Some(mb),
+            _ => {
+                eprintln!("bench: error: --scale-mb takes a positive number of megabytes");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match scale.map_or_else(run, scale_run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: error: {e}");
@@ -147,49 +164,9 @@ fn run() -> Result<(), String> {
 /// Flight-log appends (denies, and allows with receipts) under each sync policy, and
 /// streaming verification of what was written.
 fn flight_log(floor: &Floor) -> Result<(), String> {
-    use std::sync::Arc;
-
-    use agentk_capability::{SignerSource, SigningIdentity};
-    use agentk_flightlog::file::{FileLog, SyncPolicy, verify_file};
-    use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, SyscallRequest};
-
-    struct Fixed;
-    impl Clock for Fixed {
-        fn now(&self) -> u64 {
-            1_000
-        }
-    }
-    struct Counter(u64);
-    impl Entropy for Counter {
-        fn fill(&mut self, buf: &mut [u8]) {
-            self.0 += 1;
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = (self.0 >> ((i % 8) * 8)) as u8;
-            }
-        }
-    }
-    let dir = std::env::temp_dir().join(format!("agentk-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let text: Arc<str> = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n").into();
-    let policy = Arc::new(Policy::parse("bench", &text).map_err(|e| e.to_string())?);
-    let signer = Arc::new(SigningIdentity::from_secret(&[7; 32], SignerSource::Embedded)); // test key
-    let salt = EvidenceSalt::from_bytes([5; 32]);
-    let deny_inputs = [salt.input(LabelSet::of(agentk_labels::Label::Private), b"bench")];
-    let allow_inputs = [salt.input(LabelSet::EMPTY, b"bench")];
-    let deny = SyscallRequest {
-        agent: "agent-1",
-        syscall: Syscall::NetworkSend.into(),
-        target: "https://evil.example.invalid/",
-        inputs: &deny_inputs,
-        grant: None,
-    };
-    let allow = SyscallRequest {
-        agent: "agent-1",
-        syscall: Syscall::ToolInvoke.into(),
-        target: "mcp://docs.example.invalid/search",
-        inputs: &allow_inputs,
-        grant: Some("demo-docs-search"),
-    };
+    let dir = scratch_dir()?;
+    let rig = Rig::new()?;
+    let (deny, allow) = (rig.deny(), rig.allow());
     let mut deny_log = None;
     for (name, sync, events) in [
         ("never", SyncPolicy::Never, 50_000u64),
@@ -199,19 +176,7 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
         for (kind, request, count) in [("deny", &deny, events), ("allow + receipt", &allow, events.min(5_000))] {
             let path = dir.join(format!("{kind}-{name}.jsonl").replace(' ', "-").replace('+', "and"));
             let _ = std::fs::remove_file(&path);
-            let log = FileLog::create(&path, sync).map_err(|e| e.to_string())?;
-            let parts = KernelParts {
-                policy_text: Arc::clone(&text),
-                policy: Arc::clone(&policy),
-                signer: Arc::clone(&signer),
-                broker: None,
-                clock: Box::new(Fixed),
-                entropy: Box::new(Counter(0)),
-                log_id: [1; 32],
-                origin: "bench".to_owned(),
-                checkpoint_every: 0,
-            };
-            let mut kernel = Kernel::open(parts, log).map_err(|e| e.to_string())?;
+            let mut kernel = rig.kernel(&path, sync, 0)?;
             let start = Instant::now();
             for _ in 0..count {
                 black_box(kernel.syscall(request).map_err(|e| e.to_string())?);
@@ -238,6 +203,148 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+struct Fixed;
+impl agentk_flightlog::kernel::Clock for Fixed {
+    fn now(&self) -> u64 {
+        1_000
+    }
+}
+
+/// Bench ids from a counter.
+struct Counter(u64);
+impl agentk_flightlog::kernel::Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0 += 1;
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (self.0 >> ((i % 8) * 8)) as u8;
+        }
+    }
+}
+
+fn scratch_dir() -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("agentk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// What every flight-log bench shares: the starter policy with a large budget, a test key
+/// and two requests (a taint deny, a granted allow).
+struct Rig {
+    text: Arc<str>,
+    policy: Arc<Policy>,
+    signer: Arc<SigningIdentity>,
+    deny_inputs: [InputRef; 1],
+    allow_inputs: [InputRef; 1],
+}
+
+impl Rig {
+    fn new() -> Result<Self, String> {
+        let text: Arc<str> = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n").into();
+        let policy = Arc::new(Policy::parse("bench", &text).map_err(|e| e.to_string())?);
+        let signer = Arc::new(SigningIdentity::from_secret(&[7; 32], SignerSource::Embedded)); // test key
+        let salt = EvidenceSalt::from_bytes([5; 32]);
+        let deny_inputs = [salt.input(LabelSet::of(agentk_labels::Label::Private), b"bench")];
+        let allow_inputs = [salt.input(LabelSet::EMPTY, b"bench")];
+        Ok(Rig { text, policy, signer, deny_inputs, allow_inputs })
+    }
+
+    fn deny(&self) -> SyscallRequest<'_> {
+        SyscallRequest {
+            agent: "agent-1",
+            syscall: Syscall::NetworkSend.into(),
+            target: "https://evil.example.invalid/",
+            inputs: &self.deny_inputs,
+            grant: None,
+        }
+    }
+
+    fn allow(&self) -> SyscallRequest<'_> {
+        SyscallRequest {
+            agent: "agent-1",
+            syscall: Syscall::ToolInvoke.into(),
+            target: "mcp://docs.example.invalid/search",
+            inputs: &self.allow_inputs,
+            grant: Some("demo-docs-search"),
+        }
+    }
+
+    fn kernel(&self, path: &Path, sync: SyncPolicy, checkpoint_every: u32) -> Result<Kernel<FileLog>, String> {
+        let _ = std::fs::remove_file(path);
+        let log = FileLog::create(path, sync).map_err(|e| e.to_string())?;
+        let parts = KernelParts {
+            policy_text: Arc::clone(&self.text),
+            policy: Arc::clone(&self.policy),
+            signer: Arc::clone(&self.signer),
+            broker: None,
+            clock: Box::new(Fixed),
+            entropy: Box::new(Counter(0)),
+            log_id: [1; 32],
+            origin: "bench".to_owned(),
+            checkpoint_every,
+        };
+        Kernel::open(parts, log).map_err(|e| e.to_string())
+    }
+}
+
+/// This process's peak resident memory in MB (Linux; `None` elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `cargo xtask bench --scale-mb N`: writes a log of about N MB through the kernel (one
+/// allow with a receipt per hundred denies, a checkpoint every thousand events), verifies it
+/// streaming, and reports the process's peak memory: flat in the log's size means neither the
+/// kernel nor the verifier holds per-event state.
+fn scale_run(mb: u64) -> Result<(), String> {
+    let rig = Rig::new()?;
+    let (deny, allow) = (rig.deny(), rig.allow());
+    let dir = scratch_dir()?;
+    let path = dir.join("scale.jsonl");
+    let before = peak_rss_mb();
+    let mut kernel = rig.kernel(&path, SyncPolicy::Batch { events: 256 }, 1000)?;
+    let target = mb * 1_000_000;
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    loop {
+        for _ in 0..1000 {
+            n += 1;
+            let request = if n.is_multiple_of(100) { &allow } else { &deny };
+            black_box(kernel.syscall(request).map_err(|e| e.to_string())?);
+        }
+        if std::fs::metadata(&path).map_err(|e| e.to_string())?.len() >= target {
+            break;
+        }
+    }
+    kernel.close().map_err(|e| e.to_string())?;
+    let wrote = start.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64;
+    let after_write = peak_rss_mb();
+    let start = Instant::now();
+    let verified = verify_file(&path).map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let after_verify = peak_rss_mb();
+    let _ = std::fs::remove_dir_all(&dir);
+    let shown = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |mb| format!("{mb:.1} MB"));
+    println!("scale: {:.0} MB log, {} events, {} signed", bytes / 1e6, verified.events(), verified.signed_events());
+    println!("  write: {:.0} events/s ({:.1} s)", n as f64 / wrote, wrote);
+    println!(
+        "  verify: {:.0} events/s, {:.0} MB/s ({:.1} s)",
+        verified.events() as f64 / seconds,
+        bytes / seconds / 1e6,
+        seconds
+    );
+    println!(
+        "  peak RSS of this process: {} at start, {} after writing, {} after verifying",
+        shown(before),
+        shown(after_write),
+        shown(after_verify)
+    );
     Ok(())
 }
 
