@@ -1,7 +1,7 @@
 //! Capability receipts: the canonical proof, minting from operator grants, and the one-shot
 //! ledger (guarantees C1, C7).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use agentk_labels::Syscall;
@@ -287,6 +287,9 @@ pub struct MintContext {
 pub struct Ledger {
     minted: BTreeMap<String, u32>,
     spent: BTreeMap<ReceiptId, Timestamp>,
+    /// The same ids ordered by expiry, so forgetting expired ones costs O(log n) per spend
+    /// instead of a scan of every live id.
+    expiring: BTreeSet<(Timestamp, ReceiptId)>,
     /// The latest time seen by `redeem`. Expiry is judged against it too, so a clock that
     /// steps back cannot revive a receipt whose id was already forgotten.
     high_water: Timestamp,
@@ -306,8 +309,14 @@ impl Ledger {
         spent: impl IntoIterator<Item = (ReceiptId, Timestamp)>,
         now: Timestamp,
     ) -> Self {
-        let spent = spent.into_iter().filter(|(_, expires_at)| *expires_at > now).collect();
-        Ledger { minted, spent, high_water: now }
+        let mut ledger = Ledger { minted, high_water: now, ..Ledger::default() };
+        for (id, expires_at) in spent {
+            if expires_at > now {
+                ledger.spent.insert(id, expires_at);
+                ledger.expiring.insert((expires_at, id));
+            }
+        }
+        ledger
     }
 
     /// Mints a receipt for `request`, if `policy` allows it on a covering grant whose budget
@@ -394,9 +403,14 @@ impl Ledger {
         if self.spent.contains_key(&receipt.id) {
             return Err(RedeemError::AlreadySpent);
         }
-        let high_water = self.high_water;
-        self.spent.retain(|_, expires_at| *expires_at > high_water);
+        while let Some(&(expires_at, id)) = self.expiring.first()
+            && expires_at <= self.high_water
+        {
+            self.expiring.pop_first();
+            self.spent.remove(&id);
+        }
         self.spent.insert(receipt.id, receipt.expires_at);
+        self.expiring.insert((receipt.expires_at, receipt.id));
         Ok(())
     }
 

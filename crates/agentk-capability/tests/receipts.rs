@@ -158,6 +158,34 @@ fn spent_ids_are_forgotten_only_after_they_expire() {
     assert_eq!(ledger.redeem(&first, NOW + 20), Err(RedeemError::Expired), "and still refused");
 }
 
+// Review finding: pruning scanned every live id on each spend (quadratic over a session).
+// Expired ids leave in expiry order, whatever order they were spent in.
+#[test]
+fn spent_ids_leave_in_expiry_order() {
+    let signer = test_key(1);
+    let mut ledger = Ledger::new();
+    // Lifetimes 10..=40 spent out of order; all issued at NOW.
+    let lifetimes = [40u64, 10, 30, 20];
+    for (i, life) in lifetimes.iter().enumerate() {
+        let receipt =
+            testing::receipt([i as u8; 16], "g", "a", Syscall::ToolInvoke, "t", "s", NOW, NOW + life, [0; 32], &signer);
+        ledger.redeem(&verify_pinned(&testing::sign(&receipt, &signer), NOW).unwrap(), NOW).unwrap();
+    }
+    assert_eq!(ledger.remembered(), 4);
+    let tick = |ledger: &mut Ledger, at: u64, id: u8| {
+        let receipt =
+            testing::receipt([100 + id; 16], "g", "a", Syscall::ToolInvoke, "t", "s", at, at + 1, [0; 32], &signer);
+        ledger.redeem(&verify_pinned(&testing::sign(&receipt, &signer), at).unwrap(), at).unwrap();
+    };
+    // Each tick spends one short-lived receipt, which the next tick forgets.
+    tick(&mut ledger, NOW + 15, 0);
+    assert_eq!(ledger.remembered(), 3 + 1, "only the 10 s receipt left");
+    tick(&mut ledger, NOW + 35, 1);
+    assert_eq!(ledger.remembered(), 1 + 1, "the 20 s and 30 s receipts (and the tick) left");
+    tick(&mut ledger, NOW + 50, 2);
+    assert_eq!(ledger.remembered(), 1, "only the last tick remains");
+}
+
 // guarantee: C7 (expiry at verification)
 #[test]
 fn expired_and_future_receipts_fail_verification() {
