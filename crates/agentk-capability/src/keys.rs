@@ -130,11 +130,24 @@ impl PublicKey {
     }
 
     /// From the 32 encoded bytes.
+    ///
+    /// Decompressing a point costs about a third of a signature check, and a log or a batch
+    /// usually names one signer over and over, so the last key each thread accepted is kept:
+    /// the same bytes always decode to the same key.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        thread_local! {
+            static LAST: std::cell::Cell<Option<PublicKey>> = const { std::cell::Cell::new(None) };
+        }
+        if let Some(last) = LAST.get()
+            && last.0.as_bytes() == bytes
+        {
+            return Ok(last);
+        }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
         if key.is_weak() {
             return Err(KeyError::InvalidPublicKey);
         }
+        LAST.set(Some(PublicKey(key)));
         Ok(PublicKey(key))
     }
 
