@@ -78,7 +78,7 @@ pub use receipt::{
 };
 pub use rotation::{MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest};
 pub use trust::{MAX_MANIFEST_BYTES, TrustedSigner, TrustedSigners};
-pub use verify::{MAX_RECEIPT_LIFETIME, Trust, Verified, Verifier};
+pub use verify::{MAX_RECEIPT_LIFETIME, Trust, Unconfirmed, Verified, Verifier, confirm_batch};
 
 /// A key could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

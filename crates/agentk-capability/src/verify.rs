@@ -93,33 +93,9 @@ impl<'t> Verifier<'t> {
             let parts = self.check_structure(item).map_err(|e| (index, e))?;
             checked.push(parts);
         }
-        // Anyone can sign with the development key, so its receipts get the strict check.
-        let development = crate::SigningIdentity::development_public_key();
-        for (index, (receipt, proof, signature)) in checked.iter().enumerate() {
-            if receipt.signer == development && !receipt.signer.verify_digest(proof, signature) {
-                return Err((index, VerifyError::BadSignature));
-            }
-        }
-        let messages: Vec<&[u8]> = checked.iter().map(|(_, proof, _)| proof.as_slice()).collect();
-        let signatures: Vec<ed25519_dalek::Signature> =
-            checked.iter().map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.to_bytes())).collect();
-        let keys: Vec<ed25519_dalek::VerifyingKey> = checked.iter().map(|(r, _, _)| r.signer.0).collect();
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
-            // Name the first receipt that fails on its own.
-            for (index, (receipt, proof, signature)) in checked.iter().enumerate() {
-                if !receipt.signer.verify_digest(proof, signature) {
-                    return Err((index, VerifyError::BadSignature));
-                }
-            }
-            return Err((0, VerifyError::BadSignature));
-        }
-        // The batch passed; hold each signature to the strict single rules as well, so the two
-        // paths can never disagree on a crafted signature.
-        for (index, (receipt, proof, signature)) in checked.iter().enumerate() {
-            if !strict_small_order_free(&receipt.signer, proof, signature) {
-                return Err((index, VerifyError::BadSignature));
-            }
-        }
+        let items: Vec<_> =
+            checked.iter().map(|(receipt, proof, signature)| (receipt.signer, proof, signature)).collect();
+        check_signatures(&items).map_err(|index| (index, VerifyError::BadSignature))?;
         checked
             .into_iter()
             .enumerate()
@@ -128,6 +104,15 @@ impl<'t> Verifier<'t> {
                 Ok(Verified::new(receipt))
             })
             .collect()
+    }
+
+    /// Everything [`Verifier::verify`] checks except the signature equation, which is put off
+    /// so that many can be checked at once by [`confirm_batch`]. The answer is not a
+    /// [`Verified`] receipt: its fields may be cross-checked, but only confirming makes one.
+    pub fn verify_deferred(&self, encoded: &EncodedReceipt) -> Result<Unconfirmed, VerifyError> {
+        let (receipt, proof, signature) = self.check_structure(encoded)?;
+        self.check_lifetime(&receipt)?;
+        Ok(Unconfirmed { receipt, proof, signature })
     }
 
     fn check_structure(
@@ -229,5 +214,53 @@ mod tests {
         assert!(!is_canonical_y(&p));
         p[0] = 0xec;
         assert!(is_canonical_y(&p));
+    }
+}
+
+/// A receipt that passed every check but its signature (see [`Verifier::verify_deferred`]).
+#[derive(Clone, Debug)]
+pub struct Unconfirmed {
+    receipt: Receipt,
+    proof: [u8; 32],
+    signature: crate::keys::Signature,
+}
+
+impl Unconfirmed {
+    /// The receipt's fields, not yet vouched for by its signature.
+    pub fn unconfirmed(&self) -> &Receipt {
+        &self.receipt
+    }
+}
+
+/// Checks the signatures of receipts from [`Verifier::verify_deferred`] in one batch (with
+/// the same strictness and the one inherent difference documented on
+/// [`Verifier::verify_batch`]), answering them verified, or the index of the first whose
+/// signature fails on its own.
+pub fn confirm_batch(items: Vec<Unconfirmed>) -> Result<Vec<Verified<Receipt>>, usize> {
+    let refs: Vec<_> = items.iter().map(|u| (u.receipt.signer, &u.proof, &u.signature)).collect();
+    check_signatures(&refs)?;
+    Ok(items.into_iter().map(|u| Verified::new(u.receipt)).collect())
+}
+
+/// One batched check of `(key, proof, signature)` triples, falling back to single checks to
+/// name the first bad one. Development-key signatures are always checked one by one (anyone
+/// can make them), and every signature is held to the strict single rules on R as well.
+fn check_signatures(items: &[(PublicKey, &[u8; 32], &crate::keys::Signature)]) -> Result<(), usize> {
+    let development = crate::SigningIdentity::development_public_key();
+    for (index, (key, proof, signature)) in items.iter().enumerate() {
+        if *key == development && !key.verify_digest(proof, signature) {
+            return Err(index);
+        }
+    }
+    let messages: Vec<&[u8]> = items.iter().map(|(_, proof, _)| proof.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> =
+        items.iter().map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.to_bytes())).collect();
+    let keys: Vec<ed25519_dalek::VerifyingKey> = items.iter().map(|(key, _, _)| key.0).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
+        return Err(items.iter().position(|(key, proof, signature)| !key.verify_digest(proof, signature)).unwrap_or(0));
+    }
+    match items.iter().position(|(key, proof, signature)| !strict_small_order_free(key, proof, signature)) {
+        Some(index) => Err(index),
+        None => Ok(()),
     }
 }

@@ -454,6 +454,17 @@ fn batch_verification_agrees_with_single_verification() {
     untrusted[5] = testing::sign(&r, &test_key(4));
     assert!(matches!(verifier.verify_batch(&untrusted).unwrap_err(), (5, VerifyError::UntrustedSigner { .. })));
     assert_eq!(verifier.verify_batch(&[]).unwrap(), vec![]);
+    // Deferred checks: everything but the signature now, the signatures together later.
+    let deferred: Vec<_> = bad.iter().map(|e| verifier.verify_deferred(e).unwrap()).collect();
+    assert_eq!(deferred[17].unconfirmed().grant(), "g", "fields are readable before confirming");
+    assert_eq!(agentk_capability::confirm_batch(deferred).unwrap_err(), 17);
+    let good: Vec<_> = bad.iter().enumerate().filter(|(i, _)| *i != 17).map(|(_, e)| e.clone()).collect();
+    let confirmed =
+        agentk_capability::confirm_batch(good.iter().map(|e| verifier.verify_deferred(e).unwrap()).collect()).unwrap();
+    assert_eq!(confirmed, verifier.verify_batch(&good).unwrap());
+    assert!(matches!(verifier.verify_deferred(&untrusted[5]), Err(VerifyError::UntrustedSigner { .. })));
+    let late = Verifier::new(Trust::Pinned(&trusted), NOW + 60);
+    assert_eq!(late.verify_deferred(&good[0]).unwrap_err(), VerifyError::Expired, "lifetime is not deferred");
 }
 
 // ---- Properties ----

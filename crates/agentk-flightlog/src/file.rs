@@ -101,7 +101,7 @@ impl FileLog {
     pub fn open_append(path: &Path, policy: SyncPolicy) -> Result<(Self, ChainVerified), FileLogError> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
         file.try_lock().map_err(|_| FileLogError::Locked)?;
-        let verified = verify_reader(&file, ChainVerifier::new())?;
+        let verified = verify_reader(&file, ChainVerifier::new().with_batched_signatures())?;
         let committed = file.metadata()?.len();
         Ok((FileLog { file, policy, unsynced: 0, committed }, verified))
     }
@@ -158,7 +158,7 @@ impl Drop for FileLog {
 /// Verifies a log file in constant memory, line by line. A last line without its newline is
 /// reported as torn (with its offset), never accepted and never silently dropped.
 pub fn verify_file(path: &Path) -> Result<ChainVerified, FileLogError> {
-    verify_reader(File::open(path)?, ChainVerifier::new())
+    verify_reader(File::open(path)?, ChainVerifier::new().with_batched_signatures())
 }
 
 /// [`verify_file`] over any reader, with a verifier of the caller's (one expecting a saved

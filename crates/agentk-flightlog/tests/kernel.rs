@@ -11,7 +11,7 @@ use agentk_flightlog::event::{EventBody, EventLine, Verdict};
 use agentk_flightlog::kernel::{
     Clock, Entropy, EvidenceSalt, Kernel, KernelError, KernelParts, MemoryLog, RecordSink, SinkError, SyscallRequest,
 };
-use agentk_flightlog::verify::{ChainError, verify_lines};
+use agentk_flightlog::verify::{ChainError, ChainVerified, ChainVerifier};
 use agentk_labels::{Label, LabelSet, Syscall, SyscallKind};
 use agentk_policy::{Policy, Profile};
 use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
@@ -39,26 +39,29 @@ fn test_key() -> Arc<SigningIdentity> {
     Arc::new(SigningIdentity::from_secret(&[1; 32], SignerSource::Embedded))
 }
 
-fn kernel_with<S: RecordSink>(sink: S, with_broker: bool) -> Kernel<S> {
-    let text: Arc<str> = Profile::Starter.source().into();
-    let policy = Arc::new(Policy::parse("starter", &text).unwrap());
+/// Kernel parts over `policy_text` with the test key, a fixed clock and counter ids.
+fn parts(policy_text: &str, with_broker: bool, checkpoint_every: u32) -> KernelParts {
+    let text: Arc<str> = policy_text.into();
     let broker = with_broker.then(|| {
         let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
         broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
         Arc::new(broker)
     });
-    let parts = KernelParts {
+    KernelParts {
+        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
         policy_text: text,
-        policy,
         signer: test_key(),
         broker,
         clock: Box::new(FixedClock),
         entropy: Box::new(Counter(0)),
         log_id: [7; 32],
         origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: 0,
-    };
-    Kernel::open(parts, sink).unwrap()
+        checkpoint_every,
+    }
+}
+
+fn kernel_with<S: RecordSink>(sink: S, with_broker: bool) -> Kernel<S> {
+    Kernel::open(parts(Profile::Starter.source(), with_broker, 0), sink).unwrap()
 }
 
 fn salt() -> EvidenceSalt {
@@ -89,6 +92,22 @@ fn sample_log() -> Vec<String> {
     call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
     call(&mut kernel, "kernel.reboot", "now", "none", None);
     kernel.sink().lines().to_vec()
+}
+
+/// Verifies with single and with batched receipt signature checks: the two must agree on
+/// every log, tampered or not, down to the line they name.
+fn verify_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<ChainVerified, ChainError> {
+    let lines: Vec<&str> = lines.into_iter().collect();
+    let run = |mut verifier: ChainVerifier| {
+        for line in &lines {
+            verifier.push(line)?;
+        }
+        verifier.finish()
+    };
+    let single = run(ChainVerifier::new());
+    let batched = run(ChainVerifier::new().with_batched_signatures());
+    assert_eq!(single, batched, "single and batched signature checks disagree");
+    single
 }
 
 fn events(lines: &[String]) -> Vec<EventLine> {
@@ -504,21 +523,7 @@ fn secret_references_and_inputs_never_reach_the_log() {
 /// A random session: each op is one of the sample log's paths, with checkpoints every
 /// `every` events (0: none) and a closing one.
 fn random_log(ops: &[u8], every: u32) -> Vec<String> {
-    let text: Arc<str> = Profile::Starter.source().into();
-    let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
-    broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
-    let parts = KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: test_key(),
-        broker: Some(Arc::new(broker)),
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: every,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let mut kernel = Kernel::open(parts(Profile::Starter.source(), true, every), MemoryLog::new()).unwrap();
     for op in ops {
         match op % 5 {
             0 => call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted,external", None),
@@ -603,5 +608,48 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(whole.events(), lines.len() as u64);
             }
         }
+    }
+}
+
+/// A log of `n` granted allows (a receipt on every event), no checkpoints but the closing one.
+fn receipt_log(n: usize) -> Vec<String> {
+    let text = Profile::Starter.source().replace("uses = 10\n", "uses = 1000\n");
+    let mut kernel = Kernel::open(parts(&text, false, 0), MemoryLog::new()).unwrap();
+    for _ in 0..n {
+        let outcome =
+            call(&mut kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"));
+        assert!(outcome.receipt.is_some());
+    }
+    kernel.close().unwrap().lines().to_vec()
+}
+
+// guarantee: F1 with C3 (batched receipt signature checks miss nothing and name the same line)
+#[test]
+fn batched_signature_checks_find_the_first_bad_receipt() {
+    let lines = receipt_log(150);
+    let whole = verify_lines(lines.iter().map(String::as_str)).unwrap();
+    assert_eq!(whole.receipts().spent.len(), 150);
+    // A receipt carrying another's signature, with the chain re-sealed around it: only the
+    // signature can tell. Try it in the first batch, across a batch edge, and in the tail.
+    for bad_line in [3usize, 64, 65, 66, 129, 151] {
+        let mut all = events(&lines);
+        let donor = syscall(&mut all[1]).receipt.clone().unwrap().signature;
+        syscall(&mut all[bad_line - 1]).receipt.as_mut().unwrap().signature = donor;
+        let resealed = reseal(all, bad_line - 1);
+        // (The closing checkpoint no longer matches either; the receipt comes first.)
+        assert_eq!(
+            verify_lines(resealed.iter().map(String::as_str)),
+            Err(ChainError::BadBinding { line: bad_line as u64 }),
+            "bad receipt on line {bad_line}"
+        );
+        // A later broken line must not hide it.
+        let mut later = resealed.clone();
+        let tail = later.len() - 1;
+        later[tail].push(' ');
+        assert_eq!(
+            verify_lines(later.iter().map(String::as_str)),
+            Err(ChainError::BadBinding { line: bad_line as u64 }),
+            "bad receipt on line {bad_line}, broken last line"
+        );
     }
 }
