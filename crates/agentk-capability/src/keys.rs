@@ -295,8 +295,16 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 
 /// Decodes exactly `N` bytes from `2N` lowercase hex characters.
 pub fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
-    let bytes = decode_hex_vec(text)?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength { expected: N * 2, found: text.len() })
+    if text.len() != N * 2 {
+        // The same errors as decoding any length would give, then the length.
+        decode_hex_vec(text)?;
+        return Err(HexError::WrongLength { expected: N * 2, found: text.len() });
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *byte = hex_pair(pair)?;
+    }
+    Ok(out)
 }
 
 /// Decodes lowercase hex of any even length.
@@ -304,18 +312,19 @@ pub fn decode_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
     if !text.len().is_multiple_of(2) {
         return Err(HexError::WrongLength { expected: text.len() + 1, found: text.len() });
     }
+    text.as_bytes().chunks_exact(2).map(hex_pair).collect()
+}
+
+fn hex_pair(pair: &[u8]) -> Result<u8, HexError> {
     let digit = |c: u8| match c {
         b'0'..=b'9' => Ok(c - b'0'),
         b'a'..=b'f' => Ok(c - b'a' + 10),
         _ => Err(HexError::BadCharacter),
     };
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => Ok(digit(*hi)? << 4 | digit(*lo)?),
-            _ => Err(HexError::BadCharacter),
-        })
-        .collect()
+    match pair {
+        [hi, lo] => Ok(digit(*hi)? << 4 | digit(*lo)?),
+        _ => Err(HexError::BadCharacter),
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +340,19 @@ mod tests {
         assert_eq!(decode_hex::<1>("g0"), Err(HexError::BadCharacter));
         assert_eq!(decode_hex::<1>("é"), Err(HexError::BadCharacter));
         assert_eq!(encode_hex(&[0x0a, 0xff]), "0aff");
+    }
+
+    proptest::proptest! {
+        // The fixed-length fast path answers exactly what decoding any length and then
+        // checking the length answers, errors included, and round-trips with encode_hex.
+        #[test]
+        fn fixed_length_decoding_agrees_with_the_general_one(text in "[0-9a-fA-G]{0,10}", bytes in proptest::array::uniform4(0u8..)) {
+            let general = decode_hex_vec(&text).and_then(|v| {
+                <[u8; 4]>::try_from(v.as_slice()).map_err(|_| HexError::WrongLength { expected: 8, found: text.len() })
+            });
+            proptest::prop_assert_eq!(decode_hex::<4>(&text), general);
+            proptest::prop_assert_eq!(decode_hex::<4>(&encode_hex(&bytes)), Ok(bytes));
+        }
     }
 
     #[test]
