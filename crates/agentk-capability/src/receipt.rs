@@ -312,10 +312,12 @@ impl Ledger {
         let mut ledger = Ledger { minted, high_water: now, ..Ledger::default() };
         for (id, expires_at) in spent {
             if expires_at > now {
-                ledger.spent.insert(id, expires_at);
-                ledger.expiring.insert((expires_at, id));
+                // An id named twice is remembered until its latest expiry.
+                let kept = ledger.spent.entry(id).or_insert(expires_at);
+                *kept = (*kept).max(expires_at);
             }
         }
+        ledger.expiring = ledger.spent.iter().map(|(id, expires_at)| (*expires_at, *id)).collect();
         ledger
     }
 
@@ -380,8 +382,30 @@ impl Ledger {
     ) -> Result<(Verified<Receipt>, EncodedReceipt), MintError> {
         let (receipt, encoded) = self.mint(policy, request, signer, context)?;
         let verified = Verified::new(receipt);
-        self.redeem(&verified, context.now).map_err(|_| MintError::BadLifetime)?;
+        if self.redeem(&verified, context.now).is_err() {
+            // Born unspendable (the clock stepped back past its expiry, or its id collides):
+            // it is never handed out, so it does not use the grant.
+            self.refund(verified.grant());
+            return Err(MintError::BadLifetime);
+        }
         Ok((verified, encoded))
+    }
+
+    /// Takes back a receipt from [`Ledger::mint_and_spend`] that was never handed out (the
+    /// event it was minted for was recorded as a deny without it): its grant gets the use
+    /// back, so the budget agrees with what the log shows. Its id stays spent. Never call it
+    /// for a receipt that left the kernel.
+    pub fn void(&mut self, receipt: &Verified<Receipt>) {
+        self.refund(receipt.grant());
+    }
+
+    fn refund(&mut self, grant: &str) {
+        if let Some(count) = self.minted.get_mut(grant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.minted.remove(grant);
+            }
+        }
     }
 
     /// How many receipts have been minted from `grant`.
@@ -407,7 +431,10 @@ impl Ledger {
             && expires_at <= self.high_water
         {
             self.expiring.pop_first();
-            self.spent.remove(&id);
+            // Only the entry this expiry belongs to (the index and the map stay one to one).
+            if self.spent.get(&id) == Some(&expires_at) {
+                self.spent.remove(&id);
+            }
         }
         self.spent.insert(receipt.id, receipt.expires_at);
         self.expiring.insert((receipt.expires_at, receipt.id));

@@ -158,6 +158,52 @@ fn spent_ids_are_forgotten_only_after_they_expire() {
     assert_eq!(ledger.redeem(&first, NOW + 20), Err(RedeemError::Expired), "and still refused");
 }
 
+// Review finding: a resumed ledger given one id twice forgot it at the earlier expiry, so the
+// receipt could be spent again while still live.
+#[test]
+fn a_resumed_ledger_remembers_an_id_until_its_latest_expiry() {
+    let signer = test_key(1);
+    let make = |id: u8, issued: u64, life: u64| {
+        let receipt = testing::receipt(
+            [id; 16],
+            "g",
+            "a",
+            Syscall::ToolInvoke,
+            "t",
+            "s",
+            issued,
+            issued + life,
+            [0; 32],
+            &signer,
+        );
+        verify_pinned(&testing::sign(&receipt, &signer), issued).unwrap()
+    };
+    let long = make(1, NOW, 100);
+    let id = long.id();
+    let mut ledger = Ledger::resume(Default::default(), [(id, NOW + 100), (id, NOW + 10)], NOW);
+    assert_eq!(ledger.remembered(), 1);
+    ledger.redeem(&make(2, NOW + 20, 10), NOW + 20).unwrap();
+    assert_eq!(ledger.redeem(&long, NOW + 21), Err(RedeemError::AlreadySpent));
+}
+
+// A receipt that cannot be spent at birth, or that is voided because it was never handed
+// out, gives its grant the use back.
+#[test]
+fn receipts_never_handed_out_give_their_use_back() {
+    let policy = Profile::Starter.load().unwrap();
+    let request = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .with_labels(LabelSet::of(agentk_labels::Label::Trusted))
+        .presenting("demo-docs-search");
+    let mut ledger = Ledger::new();
+    let (first, _) = ledger.mint_and_spend(&policy, &request, &test_key(1), context(1, NOW)).unwrap();
+    assert_eq!(ledger.minted("demo-docs-search"), 1);
+    // The same id again cannot be spent: refused, and not charged.
+    assert!(ledger.mint_and_spend(&policy, &request, &test_key(1), context(1, NOW)).is_err());
+    assert_eq!(ledger.minted("demo-docs-search"), 1);
+    ledger.void(&first);
+    assert_eq!(ledger.minted("demo-docs-search"), 0);
+}
+
 // Review finding: pruning scanned every live id on each spend (quadratic over a session).
 // Expired ids leave in expiry order, whatever order they were spent in.
 #[test]

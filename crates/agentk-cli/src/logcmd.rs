@@ -276,8 +276,8 @@ pub(crate) fn verify_signatures(
                 trusted: true,
                 development: false,
                 checkpoints: v.checkpoints(),
-                receipts: v.receipts().spent.len() as u64,
-                handles: v.receipts().handles,
+                receipts: v.receipt_count(),
+                handles: v.handle_count(),
             });
             (true, counts.into_iter().collect::<Vec<_>>(), None)
         }

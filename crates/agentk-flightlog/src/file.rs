@@ -101,7 +101,7 @@ impl FileLog {
     pub fn open_append(path: &Path, policy: SyncPolicy) -> Result<(Self, ChainVerified), FileLogError> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
         file.try_lock().map_err(|_| FileLogError::Locked)?;
-        let verified = verify_reader(&file, ChainVerifier::new().with_batched_signatures())?;
+        let verified = verify_reader(&file, ChainVerifier::new().with_batched_signatures().with_receipt_tally())?;
         let committed = file.metadata()?.len();
         Ok((FileLog { file, policy, unsynced: 0, committed }, verified))
     }
@@ -187,13 +187,19 @@ pub fn for_each_event(
             break;
         }
         line += 1;
+        // A bad line found here must not hide a bad signature still waiting in a batch on an
+        // earlier line: check those first.
         let Some(content) = buf.strip_suffix(b"\n") else {
+            verifier.flush()?;
             if buf.len() > MAX_LINE_BYTES {
                 return Err(ChainError::TooLong { line }.into());
             }
             return Err(FileLogError::TornTail { line, offset });
         };
-        let text = std::str::from_utf8(content).map_err(|_| FileLogError::NotUtf8 { line })?;
+        let Ok(text) = std::str::from_utf8(content) else {
+            verifier.flush()?;
+            return Err(FileLogError::NotUtf8 { line });
+        };
         visit(&verifier.push(text)?);
         offset += read as u64;
     }

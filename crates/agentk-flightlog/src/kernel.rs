@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId, SignContext, SigningIdentity};
+use agentk_capability::{EventHash, Ledger, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
 use agentk_labels::{LabelSet, Outcome as OutputOutcome, SafeText, SyscallKind, propagate};
 use agentk_policy::{Capability, Explanation, Grant, Policy, Request};
 use agentk_secrets::{EncodedHandle, HandleId, SecretBroker};
@@ -261,7 +261,8 @@ impl<S: RecordSink> Kernel<S> {
         if genesis.signer != parts.signer.public_key().to_hex() {
             return Err(KernelError::SignerChanged);
         }
-        let tally = verified.receipts();
+        // SECURITY: without the tally a resumed ledger would start empty and refill budgets.
+        let tally = verified.receipts().ok_or(KernelError::NotResumable)?;
         Ok(Kernel {
             policy: parts.policy,
             signer: parts.signer,
@@ -373,6 +374,9 @@ impl<S: RecordSink> Kernel<S> {
                         match opened {
                             Some((_, encoded_handle)) => handle = Some(encoded_handle),
                             None => {
+                                // The receipt is never handed out and the log will not show
+                                // it: refund its use, as a resumed ledger would count it.
+                                self.ledger.void(&verified);
                                 verdict = Verdict::Deny;
                                 kernel_deny = Some(("secret-unavailable", "no secret store could open this secret"));
                             }
@@ -382,9 +386,13 @@ impl<S: RecordSink> Kernel<S> {
                         receipt = Some(encoded);
                     }
                 }
-                Err(_) => {
+                Err(MintError::BudgetExhausted { .. }) => {
                     verdict = Verdict::Deny;
                     kernel_deny = Some(("grant-exhausted", "the grant's use budget is spent"));
+                }
+                Err(_) => {
+                    verdict = Verdict::Deny;
+                    kernel_deny = Some(("receipt-unavailable", "no receipt could be minted for this request now"));
                 }
             }
         }
@@ -445,6 +453,9 @@ impl<S: RecordSink> Kernel<S> {
     /// Closes the log with a final checkpoint, so its whole length is signed, and gives back
     /// the sink.
     pub fn close(mut self) -> Result<S, KernelError> {
+        if self.poisoned {
+            return Err(KernelError::Poisoned);
+        }
         // A checkpoint as the last event already signs everything before it.
         if self.signed_through.is_none_or(|size| self.seq != size + 1) {
             self.checkpoint()?;

@@ -120,7 +120,9 @@ pub struct ChainVerified {
     head: Hash32,
     root: TreeHash,
     frontier: Frontier,
-    receipts: ReceiptTally,
+    receipts: Option<ReceiptTally>,
+    receipt_count: u64,
+    handle_count: u64,
     checkpoints: u64,
     signed: u64,
     genesis: Option<Genesis>,
@@ -169,22 +171,31 @@ impl ChainVerified {
         &self.frontier
     }
 
-    /// The receipts the log holds: per-grant counts, spent ids and the latest event time (to
-    /// resume a ledger).
-    pub fn receipts(&self) -> &ReceiptTally {
-        &self.receipts
+    /// How many receipts the log holds.
+    pub fn receipt_count(&self) -> u64 {
+        self.receipt_count
+    }
+
+    /// How many secret handles the log holds.
+    pub fn handle_count(&self) -> u64 {
+        self.handle_count
+    }
+
+    /// The receipts the log holds, per grant and by id, to resume a ledger: `None` unless the
+    /// verifier was asked for them ([`ChainVerifier::with_receipt_tally`]).
+    pub fn receipts(&self) -> Option<&ReceiptTally> {
+        self.receipts.as_ref()
     }
 }
 
-/// What a verified log says about receipts, for resuming a ledger.
+/// What a verified log says about receipts, for resuming a ledger. It holds one entry per
+/// receipt, so it is kept only on request: plain verification stays in constant memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReceiptTally {
     /// Receipts minted per grant id.
     pub minted: std::collections::BTreeMap<String, u32>,
     /// Each receipt's id and expiry.
     pub spent: Vec<(agentk_capability::ReceiptId, u64)>,
-    /// How many of those receipts carry a secret handle.
-    pub handles: u64,
     /// The latest event time.
     pub latest_time: u64,
 }
@@ -206,7 +217,9 @@ pub struct ChainVerifier {
     signed: u64,
     last_checkpoint: Option<CheckpointEvent>,
     expected: Option<(u64, TreeHash)>,
-    receipts: ReceiptTally,
+    receipts: Option<ReceiptTally>,
+    receipt_count: u64,
+    handle_count: u64,
     checkpoints: u64,
     /// In batched mode, receipts whose signatures wait for one batched check, with their lines.
     batch: Option<Vec<(Unconfirmed, u64)>>,
@@ -235,6 +248,20 @@ impl ChainVerifier {
     pub fn with_batched_signatures(mut self) -> Self {
         self.batch = Some(Vec::new());
         self
+    }
+
+    /// Keeps what resuming a ledger needs ([`ChainVerified::receipts`]): one entry per
+    /// receipt, so memory grows with the log. Only for logs about to be continued.
+    pub fn with_receipt_tally(mut self) -> Self {
+        self.receipts = Some(ReceiptTally::default());
+        self
+    }
+
+    /// Checks every receipt signature still waiting in a batch (a no-op with single checks).
+    /// Callers that stop reading early, on a line they refuse themselves, call it first so an
+    /// earlier bad signature is the one named.
+    pub fn flush(&mut self) -> Result<(), ChainError> {
+        self.confirm_pending()
     }
 
     /// Checks the next line (without its newline) and answers the parsed event.
@@ -302,12 +329,19 @@ impl ChainVerifier {
             }
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
             EventBody::Syscall(syscall) => {
-                if let Some(receipt) = self.check_bindings(syscall, &event.prev, line)? {
-                    *self.receipts.minted.entry(receipt.grant().to_owned()).or_default() += 1;
-                    self.receipts.spent.push((receipt.id(), receipt.expires_at()));
-                    self.receipts.handles += u64::from(syscall.handle.is_some());
+                let receipt = self.check_bindings(syscall, &event.prev, line)?;
+                if receipt.is_some() {
+                    self.receipt_count += 1;
+                    self.handle_count += u64::from(syscall.handle.is_some());
                 }
-                self.receipts.latest_time = self.receipts.latest_time.max(syscall.time);
+                if let Some(tally) = self.receipts.as_mut() {
+                    if let Some(receipt) = receipt {
+                        let count = tally.minted.entry(receipt.grant().to_owned()).or_default();
+                        *count = count.saturating_add(1);
+                        tally.spent.push((receipt.id(), receipt.expires_at()));
+                    }
+                    tally.latest_time = tally.latest_time.max(syscall.time);
+                }
             }
         }
         self.prev = event.hash;
@@ -412,6 +446,8 @@ impl ChainVerifier {
             last_checkpoint: self.last_checkpoint,
             frontier: self.frontier,
             receipts: self.receipts,
+            receipt_count: self.receipt_count,
+            handle_count: self.handle_count,
             checkpoints: self.checkpoints,
         })
     }

@@ -172,8 +172,16 @@ fn allows_on_grants_carry_receipts_bound_to_the_chain_and_denies_carry_none() {
     agentk_secrets::verify_handle(handle, &verified, Trust::Pinned(&trusted), NOW).unwrap();
     // What the verifier counts (verify-signatures reports it): two receipts, one handle.
     let counted = verify_lines(lines.iter().map(String::as_str)).unwrap();
-    assert_eq!((counted.receipts().spent.len(), counted.receipts().handles, counted.checkpoints()), (2, 1, 0));
-    let minted: Vec<_> = counted.receipts().minted.iter().map(|(g, n)| (g.as_str(), *n)).collect();
+    assert_eq!((counted.receipt_count(), counted.handle_count(), counted.checkpoints()), (2, 1, 0));
+    assert!(counted.receipts().is_none(), "plain verification keeps no per-receipt state");
+    let mut tallying = ChainVerifier::new().with_receipt_tally();
+    for line in &lines {
+        tallying.push(line).unwrap();
+    }
+    let tally = tallying.finish().unwrap();
+    let tally = tally.receipts().unwrap();
+    assert_eq!(tally.spent.len(), 2);
+    let minted: Vec<_> = tally.minted.iter().map(|(g, n)| (g.as_str(), *n)).collect();
     assert_eq!(minted, [("demo-docs-search", 1), ("demo-secret", 1)]);
 }
 
@@ -290,20 +298,80 @@ fn a_decision_that_cannot_be_recorded_is_not_returned() {
     verify_lines(recorded.iter().map(String::as_str)).unwrap();
 
     // A kernel whose sink refuses the genesis cannot be built at all.
-    let text: Arc<str> = Profile::Starter.source().into();
-    let parts = KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: test_key(),
-        broker: None,
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: 0,
-    };
+    let parts = parts(Profile::Starter.source(), false, 0);
     let refusing = FlakySink { lines: Rc::new(RefCell::new(Vec::new())), failing: Rc::new(Cell::new(true)) };
     assert!(matches!(Kernel::open(parts, refusing), Err(KernelError::Sink(_))));
+}
+
+// Review finding: a kernel whose last good event was a checkpoint closed "cleanly" after a
+// failed append (the skip for a redundant closing checkpoint came before the poison check).
+#[test]
+fn a_kernel_that_failed_to_record_does_not_close_cleanly() {
+    let (lines, failing) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(false)));
+    let sink = FlakySink { lines: Rc::clone(&lines), failing: Rc::clone(&failing) };
+    let mut kernel = Kernel::open(parts(Profile::Starter.source(), false, 1), sink).unwrap();
+    call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted", None);
+    assert_eq!(lines.borrow().len(), 3, "genesis, event, checkpoint");
+    failing.set(true);
+    let inputs = [salt().input(LabelSet::of(Label::Trusted), b"x")];
+    let request = SyscallRequest {
+        agent: "agent-1",
+        syscall: Syscall::ContextRead.into(),
+        target: "https://news.example.invalid/b",
+        inputs: &inputs,
+        grant: None,
+    };
+    assert!(kernel.syscall(&request).is_err());
+    failing.set(false);
+    assert!(matches!(kernel.close(), Err(KernelError::Poisoned)));
+}
+
+/// A clock the test moves.
+struct StepClock(Arc<std::sync::atomic::AtomicU64>);
+impl Clock for StepClock {
+    fn now(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+// Review finding: a receipt minted but never handed out (born expired after the clock stepped
+// back) used the grant in the running ledger but not in one resumed from the log.
+// guarantee: F5 (resume), C4 (budgets)
+#[test]
+fn a_receipt_never_handed_out_does_not_use_the_grant() {
+    let text = Profile::Starter.source().replace("uses = 10\n", "uses = 2\n");
+    let time = Arc::new(std::sync::atomic::AtomicU64::new(NOW));
+    let set = |t: u64| time.store(t, std::sync::atomic::Ordering::Relaxed);
+    let mut p = parts(&text, false, 0);
+    p.clock = Box::new(StepClock(Arc::clone(&time)));
+    let mut kernel = Kernel::open(p, MemoryLog::new()).unwrap();
+    let invoke = |kernel: &mut Kernel<MemoryLog>| {
+        call(kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"))
+    };
+    assert_eq!(invoke(&mut kernel).verdict, Verdict::Allow);
+    set(NOW - 100_000); // past the 1st receipt's expiry, backwards: the 2nd is born dead
+    let unspendable = invoke(&mut kernel);
+    assert_eq!((unspendable.verdict, unspendable.rule.as_str()), (Verdict::Deny, "receipt-unavailable"));
+    set(NOW + 100_000);
+    let lines = kernel.sink().lines().to_vec();
+    let live = invoke(&mut kernel);
+    assert_eq!(live.verdict, Verdict::Allow, "the unspendable receipt did not use the grant: {}", live.rule);
+    let mut tallying = ChainVerifier::new().with_receipt_tally();
+    for line in &lines {
+        tallying.push(line).unwrap();
+    }
+    let mut p = parts(&text, false, 0);
+    p.clock = Box::new(StepClock(Arc::clone(&time)));
+    p.entropy = Box::new(Counter(100));
+    let mut resumed = Kernel::resume(p, MemoryLog::new(), &tallying.finish().unwrap()).unwrap();
+    assert_eq!(invoke(&mut resumed).verdict, live.verdict, "a resumed ledger agrees with the running one");
+    assert_eq!(invoke(&mut resumed).rule, "grant-exhausted");
+    // Without a tally there is nothing to resume from: refused, not an empty ledger.
+    let plain = verify_lines(lines.iter().map(String::as_str)).unwrap();
+    assert!(matches!(
+        Kernel::resume(parts(&text, false, 0), MemoryLog::new(), &plain).err(),
+        Some(KernelError::NotResumable)
+    ));
 }
 
 // guarantee: F1 (tamper suite: any changed byte, dropped, duplicated, swapped or inserted line
@@ -628,7 +696,7 @@ fn receipt_log(n: usize) -> Vec<String> {
 fn batched_signature_checks_find_the_first_bad_receipt() {
     let lines = receipt_log(150);
     let whole = verify_lines(lines.iter().map(String::as_str)).unwrap();
-    assert_eq!(whole.receipts().spent.len(), 150);
+    assert_eq!(whole.receipt_count(), 150);
     // A receipt carrying another's signature, with the chain re-sealed around it: only the
     // signature can tell. Try it in the first batch, across a batch edge, and in the tail.
     for bad_line in [3usize, 64, 65, 66, 129, 151] {
@@ -651,5 +719,26 @@ fn batched_signature_checks_find_the_first_bad_receipt() {
             Err(ChainError::BadBinding { line: bad_line as u64 }),
             "bad receipt on line {bad_line}, broken last line"
         );
+    }
+}
+
+// Review finding: a torn, non-UTF-8 or over-long line found by the file reader hid a bad
+// receipt signature still waiting in a batch on an earlier line.
+#[test]
+fn a_bad_framing_line_does_not_hide_a_pending_bad_signature() {
+    use agentk_flightlog::file::{FileLogError, verify_reader};
+    let lines = receipt_log(10);
+    let mut all = events(&lines);
+    let donor = syscall(&mut all[1]).receipt.clone().unwrap().signature;
+    syscall(&mut all[10]).receipt.as_mut().unwrap().signature = donor;
+    let resealed = reseal(all, 10)[..11].to_vec();
+    let body: Vec<u8> = resealed.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect();
+    let long = vec![b'x'; agentk_flightlog::event::MAX_LINE_BYTES + 10];
+    for tail in [&b"{\"torn"[..], b"\xff\xfe\n", &long] {
+        let file = [body.as_slice(), tail].concat();
+        for verifier in [ChainVerifier::new(), ChainVerifier::new().with_batched_signatures()] {
+            let got = verify_reader(file.as_slice(), verifier);
+            assert!(matches!(got, Err(FileLogError::Chain(ChainError::BadBinding { line: 11 }))), "{got:?}");
+        }
     }
 }
