@@ -160,14 +160,20 @@ fn verify_pinned(
         // Checkpoints prove the log's signer wrote it; pinning proves the signer is one we
         // trust, and requiring a signed tail leaves no event that could be rewritten unseen.
         let signer = v.genesis().and_then(|g| PublicKey::from_hex(&g.signer).ok());
-        let pinned_ok = match (&trusted, signer) {
-            (Some(trusted), Some(signer)) => trusted.lists(&signer),
-            (Some(_), None) => false,
-            (None, _) => true,
+        // A manifest's validity windows apply to the times the log's events carry.
+        let pinned_ok = match (&trusted, signer, v.time_span()) {
+            (Some(trusted), Some(signer), Some((first, last))) => {
+                trusted.check_span(&signer, first, last.saturating_add(1)).is_ok()
+            }
+            (Some(trusted), Some(signer), None) => trusted.lists(&signer),
+            (Some(_), None, _) => false,
+            (None, _, _) => true,
         };
         let unsigned = v.events().saturating_sub(v.signed_events());
         if !pinned_ok {
-            outcome = Err(Failure::Checkpoint("the log's signer is not trusted (or is revoked)"));
+            outcome = Err(Failure::Checkpoint(
+                "the log's signer is not trusted (revoked, unlisted, or its window does not cover the log's events)",
+            ));
         } else if !options.allow_unsigned_tail && (v.last_checkpoint().is_none() || unsigned > 1) {
             // (The closing checkpoint itself is the one event after what it signs.)
             outcome = Err(Failure::UnsignedTail(unsigned));

@@ -132,3 +132,33 @@ fn session_fixture_evidence_checks_against_its_salt() {
         assert_eq!(code, want, "{candidate}: {text}");
     }
 }
+
+// guarantee: F4 with C3 (a pinned signer's validity window must cover the log's events)
+#[test]
+fn a_signer_window_that_misses_the_log_fails_pinned_verification() {
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(logs_dir().join("expect.json")).unwrap()).unwrap();
+    let key = expect["fixture_test_public_key"].as_str().unwrap();
+    let log = log_path("session.jsonl");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentk-fixture-windows");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The session's events are all at 1767225600.
+    for (name, window, want) in [
+        ("open", String::new(), agentk_cli::exit::OK),
+        ("covering", "not_before = 1767225600\nnot_after = 1767225601\n".to_owned(), agentk_cli::exit::OK),
+        ("ended", "not_after = 1767225600\n".to_owned(), agentk_cli::exit::VERIFY_FAILED),
+        ("later", "not_before = 1767225601\n".to_owned(), agentk_cli::exit::VERIFY_FAILED),
+    ] {
+        let manifest = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &manifest,
+            format!("version = 1\n[[signers]]\nlabel = \"fixture\"\npublic_key = \"{key}\"\n{window}"),
+        )
+        .unwrap();
+        let manifest = manifest.display().to_string();
+        for command in ["verify", "verify-signatures"] {
+            let (code, text) = on_fixture(&[command, &log, "--trusted-signers", &manifest]);
+            assert_eq!(code, want, "{command} with a {name} window: {text}");
+        }
+    }
+}

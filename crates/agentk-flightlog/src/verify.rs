@@ -123,6 +123,7 @@ pub struct ChainVerified {
     receipts: Option<ReceiptTally>,
     receipt_count: u64,
     handle_count: u64,
+    time_span: Option<(u64, u64)>,
     checkpoints: u64,
     signed: u64,
     genesis: Option<Genesis>,
@@ -176,6 +177,12 @@ impl ChainVerified {
         self.receipt_count
     }
 
+    /// The earliest and latest syscall event times, if there are any (to judge a signer's
+    /// validity window against).
+    pub fn time_span(&self) -> Option<(u64, u64)> {
+        self.time_span
+    }
+
     /// How many secret handles the log holds.
     pub fn handle_count(&self) -> u64 {
         self.handle_count
@@ -220,6 +227,7 @@ pub struct ChainVerifier {
     receipts: Option<ReceiptTally>,
     receipt_count: u64,
     handle_count: u64,
+    time_span: Option<(u64, u64)>,
     checkpoints: u64,
     /// In batched mode, receipts whose signatures wait for one batched check, with their lines.
     batch: Option<Vec<(Unconfirmed, u64)>>,
@@ -330,6 +338,8 @@ impl ChainVerifier {
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
             EventBody::Syscall(syscall) => {
                 let receipt = self.check_bindings(syscall, &event.prev, line)?;
+                let (first, last) = self.time_span.unwrap_or((syscall.time, syscall.time));
+                self.time_span = Some((first.min(syscall.time), last.max(syscall.time)));
                 if receipt.is_some() {
                     self.receipt_count += 1;
                     self.handle_count += u64::from(syscall.handle.is_some());
@@ -448,6 +458,7 @@ impl ChainVerifier {
             receipts: self.receipts,
             receipt_count: self.receipt_count,
             handle_count: self.handle_count,
+            time_span: self.time_span,
             checkpoints: self.checkpoints,
         })
     }
