@@ -385,7 +385,7 @@ impl Ledger {
         if self.redeem(&verified, context.now).is_err() {
             // Born unspendable (the clock stepped back past its expiry, or its id collides):
             // it is never handed out, so it does not use the grant.
-            self.refund(verified.grant());
+            self.void(&verified);
             return Err(MintError::BadLifetime);
         }
         Ok((verified, encoded))
@@ -396,14 +396,10 @@ impl Ledger {
     /// back, so the budget agrees with what the log shows. Its id stays spent. Never call it
     /// for a receipt that left the kernel.
     pub fn void(&mut self, receipt: &Verified<Receipt>) {
-        self.refund(receipt.grant());
-    }
-
-    fn refund(&mut self, grant: &str) {
-        if let Some(count) = self.minted.get_mut(grant) {
+        if let Some(count) = self.minted.get_mut(receipt.grant()) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.minted.remove(grant);
+                self.minted.remove(receipt.grant());
             }
         }
     }

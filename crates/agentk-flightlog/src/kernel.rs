@@ -263,13 +263,14 @@ impl<S: RecordSink> Kernel<S> {
         }
         // SECURITY: without the tally a resumed ledger would start empty and refill budgets.
         let tally = verified.receipts().ok_or(KernelError::NotResumable)?;
+        let latest_time = verified.time_span().map_or(0, |(_, last)| last);
         Ok(Kernel {
             policy: parts.policy,
             signer: parts.signer,
             broker: parts.broker,
             clock: parts.clock,
             entropy: parts.entropy,
-            ledger: Ledger::resume(tally.minted.clone(), tally.spent.iter().copied(), tally.latest_time),
+            ledger: Ledger::resume(tally.minted.clone(), tally.spent.iter().copied(), latest_time),
             sink,
             seq: verified.events(),
             prev: verified.head(),

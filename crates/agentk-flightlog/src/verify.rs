@@ -118,7 +118,6 @@ impl ChainError {
 pub struct ChainVerified {
     events: u64,
     head: Hash32,
-    root: TreeHash,
     frontier: Frontier,
     receipts: Option<ReceiptTally>,
     receipt_count: u64,
@@ -143,7 +142,7 @@ impl ChainVerified {
 
     /// The Merkle root over every event hash.
     pub fn root(&self) -> TreeHash {
-        self.root
+        self.frontier.root()
     }
 
     /// How many events the last signed checkpoint covers; events after it are chained but
@@ -203,8 +202,6 @@ pub struct ReceiptTally {
     pub minted: std::collections::BTreeMap<String, u32>,
     /// Each receipt's id and expiry.
     pub spent: Vec<(agentk_capability::ReceiptId, u64)>,
-    /// The latest event time.
-    pub latest_time: u64,
 }
 
 impl fmt::Display for ChainVerified {
@@ -269,7 +266,13 @@ impl ChainVerifier {
     /// Callers that stop reading early, on a line they refuse themselves, call it first so an
     /// earlier bad signature is the one named.
     pub fn flush(&mut self) -> Result<(), ChainError> {
-        self.confirm_pending()
+        let Some(batch) = self.batch.as_mut() else { return Ok(()) };
+        let pending = std::mem::take(batch);
+        let lines: Vec<u64> = pending.iter().map(|(_, line)| *line).collect();
+        match confirm_batch(pending.into_iter().map(|(receipt, _)| receipt).collect()) {
+            Ok(_) => Ok(()),
+            Err(index) => Err(ChainError::BadBinding { line: lines.get(index).copied().unwrap_or(0) }),
+        }
     }
 
     /// Checks the next line (without its newline) and answers the parsed event.
@@ -277,23 +280,12 @@ impl ChainVerifier {
         match self.push_line(text) {
             Ok(event) => {
                 if self.batch.as_ref().is_some_and(|b| b.len() >= SIGNATURE_BATCH) {
-                    self.confirm_pending()?;
+                    self.flush()?;
                 }
                 Ok(event)
             }
             // A pending bad signature sits on an earlier line: name it first.
-            Err(e) => Err(self.confirm_pending().err().unwrap_or(e)),
-        }
-    }
-
-    /// Checks the pending receipt signatures of a batched verifier.
-    fn confirm_pending(&mut self) -> Result<(), ChainError> {
-        let Some(batch) = self.batch.as_mut() else { return Ok(()) };
-        let pending = std::mem::take(batch);
-        let lines: Vec<u64> = pending.iter().map(|(_, line)| *line).collect();
-        match confirm_batch(pending.into_iter().map(|(receipt, _)| receipt).collect()) {
-            Ok(_) => Ok(()),
-            Err(index) => Err(ChainError::BadBinding { line: lines.get(index).copied().unwrap_or(0) }),
+            Err(e) => Err(self.flush().err().unwrap_or(e)),
         }
     }
 
@@ -344,13 +336,10 @@ impl ChainVerifier {
                     self.receipt_count += 1;
                     self.handle_count += u64::from(syscall.handle.is_some());
                 }
-                if let Some(tally) = self.receipts.as_mut() {
-                    if let Some(receipt) = receipt {
-                        let count = tally.minted.entry(receipt.grant().to_owned()).or_default();
-                        *count = count.saturating_add(1);
-                        tally.spent.push((receipt.id(), receipt.expires_at()));
-                    }
-                    tally.latest_time = tally.latest_time.max(syscall.time);
+                if let (Some(tally), Some(receipt)) = (self.receipts.as_mut(), receipt) {
+                    let count = tally.minted.entry(receipt.grant().to_owned()).or_default();
+                    *count = count.saturating_add(1);
+                    tally.spent.push((receipt.id(), receipt.expires_at()));
                 }
             }
         }
@@ -437,7 +426,7 @@ impl ChainVerifier {
 
     /// Ends verification.
     pub fn finish(mut self) -> Result<ChainVerified, ChainError> {
-        self.confirm_pending()?;
+        self.flush()?;
         // A checkpoint saved earlier makes an emptied log a truncated one.
         if let Some((size, _)) = self.expected
             && self.next_seq < size
@@ -450,7 +439,6 @@ impl ChainVerifier {
         Ok(ChainVerified {
             events: self.next_seq,
             head: self.prev,
-            root: self.frontier.root(),
             signed: self.signed,
             genesis: self.genesis,
             last_checkpoint: self.last_checkpoint,
