@@ -57,13 +57,43 @@ pub enum Verdict {
 
 /// One consumed input, as evidence: its labels and a keyed digest of its content. Raw content
 /// never reaches the log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputRef {
     /// The input's labels.
     pub labels: LabelSet,
     /// Keyed blake3 of the content under the log's salt.
     pub digest: Hash32,
+    /// The earlier event whose output this input is (its `seq`), when the caller knows it.
+    /// Replay follows these links to carry a changed output's labels downstream (R3).
+    #[serde(default)]
+    pub from: Option<u64>,
+}
+
+impl Serialize for InputRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // SECURITY: the hashed (binary) encoding always carries `from`, so it stays injective;
+        // the JSON line leaves out an absent one (and so refuses an explicit `null` as not
+        // canonical).
+        let present = self.from.is_some() || !serializer.is_human_readable();
+        let mut state = serializer.serialize_struct("InputRef", 2 + usize::from(present))?;
+        state.serialize_field("labels", &self.labels)?;
+        state.serialize_field("digest", &self.digest)?;
+        if present {
+            state.serialize_field("from", &self.from)?;
+        } else {
+            state.skip_field("from")?;
+        }
+        state.end()
+    }
+}
+
+impl InputRef {
+    /// The same input, marked as the output of event `step` (an earlier `seq` of this log).
+    pub fn output_of(self, step: u64) -> Self {
+        InputRef { from: Some(step), ..self }
+    }
 }
 
 /// The operator grant a request presented: its id, the hash of its definition (so replay can

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use agentk_capability::{EventHash, Ledger, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
 use agentk_labels::{LabelSet, Outcome as OutputOutcome, SafeText, SyscallKind, propagate};
-use agentk_policy::{Capability, Explanation, Grant, Policy, Request};
+use agentk_policy::{Capability, Decision, Explanation, Grant, Policy, Request};
 use agentk_secrets::{EncodedHandle, HandleId, SecretBroker};
 use serde::Serialize;
 
@@ -87,7 +87,7 @@ impl EvidenceSalt {
 
     /// The evidence for one input: its labels and the keyed digest of its content.
     pub fn input(&self, labels: LabelSet, content: &[u8]) -> InputRef {
-        InputRef { labels, digest: Hash32(*blake3::keyed_hash(&self.0, content).as_bytes()) }
+        InputRef { labels, digest: Hash32(*blake3::keyed_hash(&self.0, content).as_bytes()), from: None }
     }
 }
 
@@ -308,12 +308,6 @@ impl<S: RecordSink> Kernel<S> {
         Ok(line.hash)
     }
 
-    fn id16(&mut self) -> [u8; 16] {
-        let mut id = [0u8; 16];
-        self.entropy.fill(&mut id);
-        id
-    }
-
     /// Mediates one syscall: decides it, mints a receipt (and a handle for `secret.open`) when
     /// it is allowed on a grant, records the event, and only then answers. Anything that fails
     /// on the way to an allow turns it into a deny; a failure to record answers no decision.
@@ -322,120 +316,56 @@ impl<S: RecordSink> Kernel<S> {
             return Err(KernelError::Poisoned);
         }
         let now = self.clock.now();
-        let labels = request.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
-        // SECURITY: a request whose event could not be verified later (too long a line) is
-        // denied up front and recorded without its inputs.
-        let oversized = request.agent.len() > MAX_AGENT_BYTES
+        // SECURITY: a request whose event could not be verified later (too long a line, an
+        // input naming a source that is not an earlier event) is denied up front and
+        // recorded without its inputs.
+        let malformed = request.agent.len() > MAX_AGENT_BYTES
             || request.target.len() > MAX_TARGET_BYTES
             || request.inputs.len() > MAX_INPUTS
-            || request.grant.is_some_and(|g| g.len() > MAX_AGENT_BYTES);
-        let mut policy_request =
-            Request::new(request.agent, request.syscall.clone(), request.target).with_labels(labels);
-        if let Some(grant) = request.grant {
-            policy_request = policy_request.presenting(grant);
-        }
+            || request.grant.is_some_and(|g| g.len() > MAX_AGENT_BYTES)
+            || request.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= self.seq));
+        let inputs = if malformed { &[][..] } else { request.inputs };
+        let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
         let policy = Arc::clone(&self.policy);
-        let decision = policy.evaluate(&policy_request);
-        let explanation = decision.explain(&policy_request);
-        let capability = decision.verdict().capability();
-        let grant_ref = request.grant.map(|id| {
-            let (hash, covering) = match capability {
-                Capability::Covering(g) => (grant_hash(g), true),
-                Capability::NotCovering(g) => (grant_hash(g), false),
-                Capability::NotPresented | Capability::UnknownGrant => (Hash32::default(), false),
-            };
-            GrantRef { id: SafeText::new(id).as_str().to_owned(), hash, covering }
-        });
-
-        let mut verdict = Verdict::Deny;
-        let mut kernel_deny: Option<(&str, &str)> = None;
-        if oversized {
-            kernel_deny = Some(("malformed-request", "the request is larger than the kernel records"));
-        } else if decision.is_allowed() {
-            verdict = Verdict::Allow;
-        }
-        let is_secret_open = request.syscall.known() == Some(agentk_labels::Syscall::SecretOpen);
-        // Refuse before spending the grant when no handle could be opened.
-        if verdict == Verdict::Allow && is_secret_open {
-            let openable = self.broker.as_ref().is_some_and(|broker| broker.can_open(request.target).is_ok());
-            if !openable {
-                verdict = Verdict::Deny;
-                kernel_deny = Some(("secret-unavailable", "no secret store can open this secret now"));
-            }
-        }
-        let (mut receipt, mut handle) = (None, None);
-        if verdict == Verdict::Allow && capability.is_present() {
-            let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: EventHash(self.prev.0) };
-            match self.ledger.mint_and_spend(&policy, &policy_request, &self.signer, context) {
-                Ok((verified, encoded)) => {
-                    if is_secret_open {
-                        let handle_id = HandleId(self.id16());
-                        let opened =
-                            self.broker.as_ref().and_then(|b| b.open(&verified, &self.signer, handle_id, now).ok());
-                        match opened {
-                            Some((_, encoded_handle)) => handle = Some(encoded_handle),
-                            None => {
-                                // The receipt is never handed out and the log will not show
-                                // it: refund its use, as a resumed ledger would count it.
-                                self.ledger.void(&verified);
-                                verdict = Verdict::Deny;
-                                kernel_deny = Some(("secret-unavailable", "no secret store could open this secret"));
-                            }
-                        }
-                    }
-                    if verdict == Verdict::Allow {
-                        receipt = Some(encoded);
-                    }
-                }
-                Err(MintError::BudgetExhausted { .. }) => {
-                    verdict = Verdict::Deny;
-                    kernel_deny = Some(("grant-exhausted", "the grant's use budget is spent"));
-                }
-                Err(_) => {
-                    verdict = Verdict::Deny;
-                    kernel_deny = Some(("receipt-unavailable", "no receipt could be minted for this request now"));
-                }
-            }
-        }
-        let mut explanation = explanation;
-        let rule = match kernel_deny {
-            // The kernel overrode the policy's allow (or its request was malformed): the
-            // explanation says so, so the caller never reads an allow for a deny.
-            Some((id, reason)) => {
-                explanation.decision = agentk_policy::Effect::Deny;
-                explanation.rule = id.to_owned();
-                explanation.reason = reason.to_owned();
-                explanation.output_labels = None;
-                explanation.remedy = None;
-                id.to_owned()
-            }
-            None => decision.rule_id().to_owned(),
+        let mut environment = LiveEnvironment {
+            ledger: &mut self.ledger,
+            signer: &self.signer,
+            broker: self.broker.as_deref(),
+            entropy: &mut *self.entropy,
+            prev: self.prev,
         };
-        let output_labels = (verdict == Verdict::Allow).then(|| propagate(&request.syscall, labels, OutputOutcome::Ok));
+        let judged = judge(&policy, &policy_request, malformed, now, &mut environment);
+        let mut explanation = judged.decision.explain(&policy_request);
+        if let Some(rule) = judged.kernel_rule {
+            rule.overrule(&mut explanation);
+        }
+        let rule = judged.rule().to_owned();
         let syscall_text = match &request.syscall {
             SyscallKind::Known(s) => s.name().to_owned(),
             // A plausible unknown name is recorded as given (replay reads it back as the same
             // unknown kind); anything else only as its length.
             SyscallKind::Unknown(u) => u.name().map_or_else(|| u.to_string(), str::to_owned),
         };
+        let Judged { verdict, output_labels, grant, authorized, .. } = judged;
         let event = SyscallEvent {
             time: now,
             agent: bounded(request.agent, MAX_AGENT_BYTES),
             syscall: syscall_text,
             target: bounded(request.target, MAX_TARGET_BYTES),
-            inputs: if oversized { Vec::new() } else { request.inputs.to_vec() },
-            grant: grant_ref,
+            inputs: inputs.to_vec(),
+            grant,
             decision: verdict,
             rule: rule.clone(),
             output_labels,
-            receipt: receipt.clone(),
-            handle: handle.clone(),
+            receipt: authorized.receipt.clone(),
+            handle: authorized.handle.clone(),
         };
         let hash = self.record(EventBody::Syscall(Box::new(event)))?;
         self.since_checkpoint += 1;
         if self.checkpoint_every > 0 && self.since_checkpoint >= self.checkpoint_every {
             self.checkpoint()?;
         }
+        let Authorized { receipt, handle } = authorized;
         Ok(Outcome { verdict, rule, explanation, output_labels, receipt, handle, event: hash })
     }
 
@@ -462,6 +392,353 @@ impl<S: RecordSink> Kernel<S> {
             self.checkpoint()?;
         }
         Ok(self.sink)
+    }
+}
+
+/// The rules the kernel itself applies, after the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KernelRule {
+    /// The request was larger than the kernel records, or an input named a source that is
+    /// not an earlier event.
+    MalformedRequest,
+    /// The policy allowed a `secret.open`, but no secret store could open the secret.
+    SecretUnavailable,
+    /// The policy allowed on a grant whose use budget is spent.
+    GrantExhausted,
+    /// The policy allowed on a grant, but no receipt could be minted (its lifetime could not
+    /// start at the kernel's time).
+    ReceiptUnavailable,
+}
+
+impl KernelRule {
+    /// Every kernel rule.
+    pub const ALL: [KernelRule; 4] = [
+        KernelRule::MalformedRequest,
+        KernelRule::SecretUnavailable,
+        KernelRule::GrantExhausted,
+        KernelRule::ReceiptUnavailable,
+    ];
+
+    /// The rule id recorded for it (one of [`agentk_policy::KERNEL_RULE_IDS`], which no policy
+    /// rule may take).
+    pub const fn id(self) -> &'static str {
+        match self {
+            KernelRule::MalformedRequest => "malformed-request",
+            KernelRule::SecretUnavailable => "secret-unavailable",
+            KernelRule::GrantExhausted => "grant-exhausted",
+            KernelRule::ReceiptUnavailable => "receipt-unavailable",
+        }
+    }
+
+    /// The reason given for it.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            KernelRule::MalformedRequest => "the request is larger than the kernel records, or malformed",
+            KernelRule::SecretUnavailable => "no secret store could open this secret",
+            KernelRule::GrantExhausted => "the grant's use budget is spent",
+            KernelRule::ReceiptUnavailable => "no receipt could be minted for this request now",
+        }
+    }
+
+    /// Makes `explanation` say that this rule overrode the policy's allow (or that the
+    /// request was malformed), so no caller reads an allow for a deny.
+    fn overrule(self, explanation: &mut Explanation) {
+        explanation.decision = agentk_policy::Effect::Deny;
+        explanation.rule = self.id().to_owned();
+        explanation.reason = self.reason().to_owned();
+        explanation.output_labels = None;
+        explanation.remedy = None;
+    }
+
+    /// The kernel rule a recorded rule id names, if it names one.
+    pub fn from_id(id: &str) -> Option<KernelRule> {
+        KernelRule::ALL.into_iter().find(|rule| rule.id() == id)
+    }
+}
+
+/// The policy request for a syscall: the join of the inputs' labels, and the grant presented.
+fn policy_request<'a>(
+    agent: &'a str,
+    syscall: &SyscallKind,
+    target: &'a str,
+    inputs: &[InputRef],
+    grant: Option<&'a str>,
+) -> Request<'a> {
+    let labels = inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
+    let request = Request::new(agent, syscall.clone(), target).with_labels(labels);
+    match grant {
+        Some(grant) => request.presenting(grant),
+        None => request,
+    }
+}
+
+/// What a decision consults beyond the policy. The live kernel mints, spends and opens for
+/// real; replay answers from the record and its own budget count, with no side effects. Both
+/// go through [`judge`], so the live path and the replay path cannot drift apart.
+trait Environment {
+    /// Whether a secret store can open `target` now.
+    fn secret_openable(&self, target: &str) -> bool;
+
+    /// Authorizes an allow on the covering `grant`: mints and spends a receipt, and for a
+    /// `secret.open` opens a handle bound to it.
+    fn authorize(
+        &mut self,
+        policy: &Policy,
+        request: &Request<'_>,
+        grant: &Grant,
+        secret_open: bool,
+        now: u64,
+    ) -> Result<Authorized, KernelRule>;
+}
+
+/// What an authorized allow carries.
+#[derive(Default)]
+struct Authorized {
+    receipt: Option<agentk_capability::EncodedReceipt>,
+    handle: Option<EncodedHandle>,
+}
+
+struct LiveEnvironment<'a> {
+    ledger: &'a mut Ledger,
+    signer: &'a SigningIdentity,
+    broker: Option<&'a SecretBroker>,
+    entropy: &'a mut (dyn Entropy + Send),
+    prev: Hash32,
+}
+
+impl LiveEnvironment<'_> {
+    fn id16(&mut self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        self.entropy.fill(&mut id);
+        id
+    }
+}
+
+impl Environment for LiveEnvironment<'_> {
+    fn secret_openable(&self, target: &str) -> bool {
+        self.broker.is_some_and(|broker| broker.can_open(target).is_ok())
+    }
+
+    fn authorize(
+        &mut self,
+        policy: &Policy,
+        request: &Request<'_>,
+        _grant: &Grant,
+        secret_open: bool,
+        now: u64,
+    ) -> Result<Authorized, KernelRule> {
+        let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: EventHash(self.prev.0) };
+        let (verified, receipt) = match self.ledger.mint_and_spend(policy, request, self.signer, context) {
+            Ok(minted) => minted,
+            Err(MintError::BudgetExhausted { .. }) => return Err(KernelRule::GrantExhausted),
+            Err(_) => return Err(KernelRule::ReceiptUnavailable),
+        };
+        if !secret_open {
+            return Ok(Authorized { receipt: Some(receipt), handle: None });
+        }
+        let handle_id = HandleId(self.id16());
+        match self.broker.and_then(|broker| broker.open(&verified, self.signer, handle_id, now).ok()) {
+            Some((_, handle)) => Ok(Authorized { receipt: Some(receipt), handle: Some(handle) }),
+            None => {
+                // The receipt is never handed out and the log will not show it: refund its
+                // use, as a resumed ledger would count it.
+                self.ledger.void(&verified);
+                Err(KernelRule::SecretUnavailable)
+            }
+        }
+    }
+}
+
+/// One decision, before it is recorded.
+struct Judged<'p> {
+    decision: Decision<'p>,
+    /// Whether the environment authorized the allow (a receipt was, or would be, minted).
+    receipted: bool,
+    verdict: Verdict,
+    kernel_rule: Option<KernelRule>,
+    output_labels: Option<LabelSet>,
+    grant: Option<GrantRef>,
+    authorized: Authorized,
+}
+
+impl Judged<'_> {
+    fn rule(&self) -> &str {
+        match self.kernel_rule {
+            Some(rule) => rule.id(),
+            None => self.decision.rule_id(),
+        }
+    }
+}
+
+/// The decision procedure, shared by the live kernel and replay: the policy decides, then the
+/// kernel's own rules (malformed request, secret availability, grant budget, receipt) may
+/// turn an allow into a deny; an allow's output labels follow P7.
+fn judge<'p>(
+    policy: &'p Policy,
+    request: &Request<'_>,
+    malformed: bool,
+    now: u64,
+    environment: &mut impl Environment,
+) -> Judged<'p> {
+    let decision = policy.evaluate(request);
+    let capability = decision.verdict().capability();
+    let grant = request.grant().map(|id| {
+        let (hash, covering) = match capability {
+            Capability::Covering(g) => (grant_hash(g), true),
+            Capability::NotCovering(g) => (grant_hash(g), false),
+            Capability::NotPresented | Capability::UnknownGrant => (Hash32::default(), false),
+        };
+        GrantRef { id: SafeText::new(id).as_str().to_owned(), hash, covering }
+    });
+    let secret_open = request.syscall().known() == Some(agentk_labels::Syscall::SecretOpen);
+    let mut authorized = Authorized::default();
+    let mut receipted = false;
+    let kernel_rule = if malformed {
+        Some(KernelRule::MalformedRequest)
+    } else if !decision.is_allowed() {
+        None
+    // Refuse before spending the grant when no handle could be opened.
+    } else if secret_open && !environment.secret_openable(request.target()) {
+        Some(KernelRule::SecretUnavailable)
+    } else if let Capability::Covering(covering) = capability {
+        match environment.authorize(policy, request, covering, secret_open, now) {
+            Ok(granted) => {
+                authorized = granted;
+                receipted = true;
+                None
+            }
+            Err(rule) => Some(rule),
+        }
+    } else {
+        None
+    };
+    let allowed = kernel_rule.is_none() && decision.is_allowed();
+    let verdict = if allowed { Verdict::Allow } else { Verdict::Deny };
+    let output_labels = allowed.then(|| propagate(request.syscall(), request.labels(), OutputOutcome::Ok));
+    Judged { decision, receipted, verdict, kernel_rule, output_labels, grant, authorized }
+}
+
+/// Replay's side of the decision procedure (R1–R3): re-decides recorded events through the
+/// kernel's own [`judge`], in an environment that has no side effects. Nothing is minted,
+/// signed, opened or written. Grant budgets are counted afresh, under the policy replayed;
+/// what only the live environment knew is taken from the record: that a request was malformed
+/// (its oversized fields are not recorded), that no secret store could open a secret, and that
+/// no receipt could be minted at the recorded time.
+pub struct Rehearsal<'p> {
+    policy: &'p Policy,
+    minted: std::collections::BTreeMap<String, u32>,
+}
+
+/// A recorded event decided again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Redecided {
+    /// Allowed or denied.
+    pub verdict: Verdict,
+    /// The rule that decided.
+    pub rule: String,
+    /// For an allow, the output's labels.
+    pub output_labels: Option<LabelSet>,
+    /// The presented grant, as the kernel would record it.
+    pub grant: Option<GrantRef>,
+    /// Whether the allow carries a receipt (and a handle, for `secret.open`).
+    pub receipt: bool,
+}
+
+impl Redecided {
+    /// Whether `recorded` shows exactly this decision: verdict, rule, output labels, grant
+    /// and whether a receipt (and a handle for `secret.open`) was handed out.
+    pub fn reproduces(&self, recorded: &SyscallEvent) -> bool {
+        let secret_open = SyscallKind::parse(&recorded.syscall).known() == Some(agentk_labels::Syscall::SecretOpen);
+        self.verdict == recorded.decision
+            && self.rule == recorded.rule
+            && self.output_labels == recorded.output_labels
+            && self.grant == recorded.grant
+            && self.receipt == recorded.receipt.is_some()
+            && (self.receipt && secret_open) == recorded.handle.is_some()
+    }
+}
+
+struct RecordedEnvironment<'a> {
+    minted: &'a mut std::collections::BTreeMap<String, u32>,
+    recorded: Option<KernelRule>,
+}
+
+impl Environment for RecordedEnvironment<'_> {
+    fn secret_openable(&self, _target: &str) -> bool {
+        self.recorded != Some(KernelRule::SecretUnavailable)
+    }
+
+    fn authorize(
+        &mut self,
+        _policy: &Policy,
+        _request: &Request<'_>,
+        grant: &Grant,
+        _secret_open: bool,
+        _now: u64,
+    ) -> Result<Authorized, KernelRule> {
+        let used = self.minted.get(grant.id()).copied().unwrap_or(0);
+        if used >= grant.uses() {
+            return Err(KernelRule::GrantExhausted);
+        }
+        // A receipt that could not be minted, or whose handle could not be opened, used no
+        // budget live either (it was refunded).
+        if let Some(rule @ (KernelRule::ReceiptUnavailable | KernelRule::SecretUnavailable)) = self.recorded {
+            return Err(rule);
+        }
+        self.minted.insert(grant.id().to_owned(), used + 1);
+        Ok(Authorized::default())
+    }
+}
+
+impl<'p> Rehearsal<'p> {
+    /// A rehearsal under `policy`, with every grant's budget unused.
+    pub fn new(policy: &'p Policy) -> Self {
+        Rehearsal { policy, minted: std::collections::BTreeMap::new() }
+    }
+
+    /// Decides `recorded` again with `inputs` in its place (the recorded inputs, for a plain
+    /// or policy-fork replay; changed ones, for a behavior fork). Counts grant budgets as the
+    /// kernel would.
+    pub fn decide(&mut self, recorded: &SyscallEvent, inputs: &[InputRef]) -> Redecided {
+        let syscall = SyscallKind::parse(&recorded.syscall);
+        let request = policy_request(
+            &recorded.agent,
+            &syscall,
+            &recorded.target,
+            inputs,
+            recorded.grant.as_ref().map(|g| g.id.as_str()),
+        );
+        let kernel_rule = KernelRule::from_id(&recorded.rule);
+        let mut environment = RecordedEnvironment { minted: &mut self.minted, recorded: kernel_rule };
+        let malformed = kernel_rule == Some(KernelRule::MalformedRequest);
+        let judged = judge(self.policy, &request, malformed, recorded.time, &mut environment);
+        Redecided {
+            verdict: judged.verdict,
+            rule: judged.rule().to_owned(),
+            output_labels: judged.output_labels,
+            receipt: judged.receipted,
+            grant: judged.grant,
+        }
+    }
+
+    /// Why `redecided` (from [`Rehearsal::decide`] with the same event and inputs) came out as
+    /// it did: the policy's explanation, or the kernel rule that overrode it. Budgets are not
+    /// touched.
+    pub fn explain(&self, recorded: &SyscallEvent, inputs: &[InputRef], redecided: &Redecided) -> Explanation {
+        let syscall = SyscallKind::parse(&recorded.syscall);
+        let request = policy_request(
+            &recorded.agent,
+            &syscall,
+            &recorded.target,
+            inputs,
+            recorded.grant.as_ref().map(|g| g.id.as_str()),
+        );
+        let mut explanation = self.policy.evaluate(&request).explain(&request);
+        if let Some(rule) = KernelRule::from_id(&redecided.rule) {
+            rule.overrule(&mut explanation);
+        }
+        explanation
     }
 }
 

@@ -29,8 +29,16 @@ pub enum ChainError {
         /// The line.
         line: u64,
     },
+    /// An input names as its source an event that does not come before it.
+    #[error("line {line}: an input names as its source an event that does not come before it")]
+    BadInputLink {
+        /// The line.
+        line: u64,
+    },
     /// A schema version this build does not read.
-    #[error("line {line}: unsupported schema version {found}")]
+    #[error(
+        "line {line}: schema version {found} is not one this build reads (it reads version 1); use the AgentK release that wrote the log"
+    )]
     UnsupportedVersion {
         /// The line.
         line: u64,
@@ -101,6 +109,7 @@ impl ChainError {
         match self {
             ChainError::TooLong { line }
             | ChainError::Malformed { line }
+            | ChainError::BadInputLink { line }
             | ChainError::UnsupportedVersion { line, .. }
             | ChainError::OutOfSequence { line, .. }
             | ChainError::BrokenChain { line }
@@ -294,7 +303,11 @@ impl ChainVerifier {
         if text.len() > MAX_LINE_BYTES {
             return Err(ChainError::TooLong { line });
         }
-        let event: EventLine = serde_json::from_str(text).map_err(|_| ChainError::Malformed { line })?;
+        let event: EventLine = serde_json::from_str(text).map_err(|_| match version_of(text) {
+            // A newer writer may add fields this build cannot parse: say which version it was.
+            Some(found) if found != SCHEMA_VERSION => ChainError::UnsupportedVersion { line, found },
+            _ => ChainError::Malformed { line },
+        })?;
         if event.v != SCHEMA_VERSION {
             return Err(ChainError::UnsupportedVersion { line, found: event.v });
         }
@@ -329,6 +342,9 @@ impl ChainVerifier {
             }
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
             EventBody::Syscall(syscall) => {
+                if syscall.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= event.seq)) {
+                    return Err(ChainError::BadInputLink { line });
+                }
                 let receipt = self.check_bindings(syscall, &event.prev, line)?;
                 let (first, last) = self.time_span.unwrap_or((syscall.time, syscall.time));
                 self.time_span = Some((first.min(syscall.time), last.max(syscall.time)));
@@ -459,4 +475,13 @@ pub fn verify_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Chai
         verifier.push(line)?;
     }
     verifier.finish()
+}
+
+/// The schema version of a line that did not parse as an event of this version, if it has one.
+fn version_of(text: &str) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    serde_json::from_str::<Versioned>(text).ok().map(|versioned| versioned.v)
 }

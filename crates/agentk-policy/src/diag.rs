@@ -133,6 +133,12 @@ pub enum DiagnosticKind {
         /// The id.
         id: SafeText,
     },
+    /// The id names one of the kernel's own rules ([`crate::KERNEL_RULE_IDS`]), which the flight
+    /// log and replay must tell apart from policy rules.
+    KernelRuleId {
+        /// The id.
+        id: SafeText,
+    },
     /// Two rules, or two grants, share an id.
     DuplicateId {
         /// `rule` or `grant`.
@@ -284,6 +290,7 @@ impl fmt::Display for DiagnosticKind {
             DiagnosticKind::ReservedId { id } => {
                 write!(f, "rule id {id} is reserved for the final catch-all deny")
             }
+            DiagnosticKind::KernelRuleId { id } => write!(f, "rule id {id} is reserved for the kernel's own rules"),
             DiagnosticKind::DuplicateId { what, id, first_line } => {
                 write!(f, "duplicate {what} id {id}, first used on line {first_line}")
             }
@@ -363,7 +370,7 @@ impl DiagnosticKind {
             DiagnosticKind::UnknownSyscall { .. } => "unknown-syscall",
             DiagnosticKind::UnknownLabel { .. } => "unknown-label",
             DiagnosticKind::InvalidId { .. } => "invalid-id",
-            DiagnosticKind::ReservedId { .. } => "reserved-id",
+            DiagnosticKind::ReservedId { .. } | DiagnosticKind::KernelRuleId { .. } => "reserved-id",
             DiagnosticKind::DuplicateId { .. } => "duplicate-id",
             DiagnosticKind::EmptyList { .. } => "empty-list",
             DiagnosticKind::BadText { .. } => "bad-text",
@@ -401,7 +408,7 @@ impl DiagnosticKind {
             DiagnosticKind::InvalidId { .. } => {
                 "ids are 1 to 64 of `a-z`, `0-9` and `-`, starting with a letter or digit".to_owned()
             }
-            DiagnosticKind::ReservedId { .. } => "choose another id".to_owned(),
+            DiagnosticKind::ReservedId { .. } | DiagnosticKind::KernelRuleId { .. } => "choose another id".to_owned(),
             DiagnosticKind::EmptyList { .. } => {
                 "remove the key to match anything, or name at least one value".to_owned()
             }

@@ -75,7 +75,7 @@ pub use diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
 pub use eval::{Capability, Decision, DefaultDenyCause, Fired, Request, Verdict};
 pub use explain::{CapabilityReport, Explanation, Matched, Remedy};
 pub use model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
-pub use parse::{DEFAULT_DENY, MAX_POLICY_BYTES};
+pub use parse::{DEFAULT_DENY, KERNEL_RULE_IDS, MAX_POLICY_BYTES};
 pub use pattern::{Pattern, PatternProblem};
 
 /// What can go wrong when loading a policy.

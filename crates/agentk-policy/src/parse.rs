@@ -25,6 +25,12 @@ const RULE_KEYS: &[&str] = &["id", "effect", "reason", "when"];
 const WHEN_KEYS: &[&str] = &["syscalls", "targets", "agents", "labels_any", "labels_all", "labels_none", "capability"];
 const GRANT_KEYS: &[&str] = &["id", "agents", "syscall", "target", "scope", "uses", "ttl_seconds"];
 
+/// The rule ids the kernel uses for its own denies after the policy (a malformed request, a
+/// secret no store can open, a spent grant budget, a receipt that cannot be minted). No policy
+/// rule may take them, so a recorded rule always says which of the two decided.
+pub const KERNEL_RULE_IDS: [&str; 4] =
+    ["malformed-request", "secret-unavailable", "grant-exhausted", "receipt-unavailable"];
+
 /// The id reserved for the final catch-all deny and for the built-in deny of unknown syscalls.
 pub const DEFAULT_DENY: &str = "default-deny";
 
@@ -284,6 +290,9 @@ impl Cx<'_> {
                 index == last && draft.rule.as_ref().is_some_and(|r| r.is_catch_all() && r.effect == Effect::Deny);
             if id == DEFAULT_DENY && !final_deny && draft.rule.is_some() {
                 self.report(id_span.clone(), DiagnosticKind::ReservedId { id: SafeText::new(id) });
+            }
+            if KERNEL_RULE_IDS.contains(&id.as_str()) {
+                self.report(id_span.clone(), DiagnosticKind::KernelRuleId { id: SafeText::new(id) });
             }
         }
     }

@@ -114,6 +114,11 @@ invalid!(
     reserved_default_deny_id,
     "[[rules]]\nid = \"default-deny\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\n"
 );
+// A recorded rule must say whether the policy or the kernel decided; replay relies on it.
+invalid!(
+    reserved_kernel_rule_ids,
+    "[[rules]]\nid = \"grant-exhausted\"\neffect = \"deny\"\nreason = \"r\"\nwhen.syscalls = [\"file.patch\"]\n\n[[rules]]\nid = \"malformed-request\"\neffect = \"allow\"\nreason = \"r\"\nwhen.syscalls = [\"context.read\"]\n"
+);
 invalid!(
     bad_values,
     "[[rules]]\nid = \"Bad Id\"\neffect = \"maybe\"\nreason = \"\"\nwhen.capability = \"sometimes\"\nwhen.targets = [\"a**\", \"\"]\nwhen.syscalls = \"tool.invoke\"\n"
