@@ -7,7 +7,7 @@ use agentk_labels::{SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, secrets};
+use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, replaycmd, secrets};
 
 pub(crate) fn dispatch(
     command: Command,
@@ -41,6 +41,18 @@ pub(crate) fn dispatch(
         Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
         Command::EvidenceCheck { log, event, input, candidate, salt, json } => {
             logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
+        }
+        Command::Replay { log, policy, allow_unsigned_tail, json } => {
+            let (text, policy) = load_with_text(&policy)?;
+            replaycmd::replay(&log, &text, &policy, allow_unsigned_tail, json, out)
+        }
+        Command::ForkReplay { log, policy, allow_unsigned_tail, json } => {
+            let other = load(&policy)?;
+            replaycmd::fork_replay(&log, &other, allow_unsigned_tail, json, out)
+        }
+        Command::ForkReplayBehavior { log, behavior, policy, allow_unsigned_tail, json } => {
+            let (text, policy) = load_with_text(&policy)?;
+            replaycmd::behavior_replay(&log, &behavior, &text, &policy, allow_unsigned_tail, json, out)
         }
         Command::Audit { log, policy, json } => {
             let (text, policy) = load_with_text(&policy)?;

@@ -32,6 +32,7 @@ mod demo;
 mod input;
 mod keys;
 mod logcmd;
+mod replaycmd;
 mod secrets;
 
 use std::ffi::OsString;
@@ -283,6 +284,53 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a log, then decide every event again with no side effects under the policy it
+    /// was written with (its hash must match); exit 4 if it does not verify or a decision is
+    /// not reproduced.
+    Replay {
+        /// The log (JSONL).
+        log: OsString,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Accept events after the last signed checkpoint (a log still being written).
+        #[arg(long)]
+        allow_unsigned_tail: bool,
+        /// Print one JSON object (schema `agentk.replay.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide every event of a verified log again under another policy and report each
+    /// decision that changes, why, and transition counts.
+    ForkReplay {
+        /// The log (JSONL).
+        log: OsString,
+        /// The other policy (--policy FILE or --profile NAME).
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Accept events after the last signed checkpoint (a log still being written).
+        #[arg(long)]
+        allow_unsigned_tail: bool,
+        /// Print one JSON object (schema `agentk.fork-replay.v1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace recorded outputs with hashed overrides and decide every later event again with
+    /// the changed labels, under the policy the log was written with.
+    ForkReplayBehavior {
+        /// The log (JSONL).
+        log: OsString,
+        /// The override file (schema `agentk.behavior-overrides.v1`: digests, never raw text).
+        #[arg(long, value_name = "FILE")]
+        behavior: OsString,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Accept events after the last signed checkpoint (a log still being written).
+        #[arg(long)]
+        allow_unsigned_tail: bool,
+        /// Print one JSON object (schema `agentk.fork-replay-behavior.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Who did what, what was denied and why, and what grant or approval would have allowed
     /// it, under the policy the log was written with (its hash must match).
     Audit {
@@ -461,6 +509,10 @@ enum CliError {
     Proof(agentk_flightlog::merkle::ProofError),
     #[error("the log was written under another policy than the one given")]
     AuditPolicyMismatch,
+    #[error("behavior overrides are invalid: {0}")]
+    Overrides(#[from] agentk_replay::overrides::OverridesError),
+    #[error("{0}")]
+    Replay(agentk_replay::ReplayError),
     #[error("the log has no signed checkpoint yet")]
     NoCheckpoint,
     #[error("the log is locked by a running writer")]
@@ -570,6 +622,9 @@ impl Command {
             | Command::TraceInspect { json, .. }
             | Command::VerifyProof { json, .. }
             | Command::Audit { json, .. }
+            | Command::Replay { json, .. }
+            | Command::ForkReplay { json, .. }
+            | Command::ForkReplayBehavior { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
             Command::ProveInclusion { .. } | Command::ProveConsistency { .. } => false,
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CliError, TrustArgs, exit, input, keys};
 
 /// An I/O failure reading `path`: "could not answer" (exit 1), never "answered no".
-fn read_error(path: &OsStr, kind: std::io::ErrorKind) -> CliError {
+pub(crate) fn read_error(path: &OsStr, kind: std::io::ErrorKind) -> CliError {
     CliError::Read { path: SafeText::with_limit(&path.to_string_lossy(), 256), problem: input::ReadProblem::Io(kind) }
 }
 
@@ -57,7 +57,7 @@ enum Failure {
     UnsignedTail(u64),
 }
 
-fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
+pub(crate) fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
     std::fs::File::open(Path::new(path)).map_err(|e| CliError::Read {
         path: SafeText::with_limit(&path.to_string_lossy(), 256),
         problem: input::ReadProblem::from_io_error(&e),

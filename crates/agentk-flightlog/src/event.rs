@@ -24,6 +24,18 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Hash32(pub [u8; 32]);
 
+impl Hash32 {
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Hash32> {
+        decode_hex::<32>(text).ok().map(Hash32)
+    }
+
+    /// The 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        encode_hex(&self.0)
+    }
+}
+
 impl Serialize for Hash32 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {

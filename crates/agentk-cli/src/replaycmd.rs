@@ -1,0 +1,274 @@
+//! Replay commands: `replay`, `fork-replay`, `fork-replay-behavior`.
+
+use std::ffi::OsStr;
+use std::io::Write;
+
+use agentk_flightlog::event::Hash32;
+use agentk_labels::LabelSet;
+use agentk_policy::Policy;
+use agentk_replay::overrides::Overrides;
+use agentk_replay::{
+    BehaviorReport, Cause, Change, Changes, ForkReport, Options, ReplayError, ReplayReport,
+    behavior_replay as run_behavior, fork_replay as run_fork, replay as run_replay,
+};
+
+use crate::{CliError, exit, logcmd};
+
+/// A verification failure is an answer (exit 4, with a report object under `--json`); any
+/// other replay error is an error (exit 1).
+fn settle<T>(
+    outcome: Result<T, ReplayError>,
+    schema: &str,
+    path: &OsStr,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Result<T, u8>, CliError> {
+    match outcome {
+        Ok(report) => Ok(Ok(report)),
+        Err(ReplayError::Io(kind)) => Err(logcmd::read_error(path, kind)),
+        Err(ReplayError::PolicyMismatch) => Err(CliError::AuditPolicyMismatch),
+        Err(e) if e.is_verification_failure() => {
+            if json {
+                let failure = serde_json::json!({"schema": schema, "verified": false, "error": e.to_string()});
+                writeln!(out, "{failure}")?;
+            } else {
+                writeln!(out, "verification failed: {e}")?;
+            }
+            Ok(Err(exit::VERIFY_FAILED))
+        }
+        Err(e) => Err(CliError::Replay(e)),
+    }
+}
+
+fn short(hash: &Hash32) -> String {
+    hash.to_hex().chars().take(16).collect()
+}
+
+fn labels(labels: Option<LabelSet>) -> String {
+    labels.map_or_else(|| "(no output)".to_owned(), |l| l.to_string())
+}
+
+/// `agentk replay`: exit 0 when every decision is reproduced, 4 when the log does not verify or
+/// a decision diverges.
+pub(crate) fn replay(
+    path: &OsStr,
+    policy_text: &str,
+    policy: &Policy,
+    allow_unsigned_tail: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    const SCHEMA: &str = "agentk.replay.v1";
+    let outcome = run_replay(logcmd::open(path)?, policy_text, policy, Options { allow_unsigned_tail });
+    let report = match settle(outcome, SCHEMA, path, json, out)? {
+        Ok(report) => report,
+        Err(code) => return Ok(code),
+    };
+    let code = if report.reproduced_all() { exit::OK } else { exit::VERIFY_FAILED };
+    if json {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            schema: &'static str,
+            verified: bool,
+            #[serde(flatten)]
+            report: &'a ReplayReport,
+        }
+        let verified = report.reproduced_all();
+        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified, report: &report })?)?;
+        return Ok(code);
+    }
+    write_replay(&report, out)?;
+    Ok(code)
+}
+
+fn write_replay(report: &ReplayReport, out: &mut dyn Write) -> Result<(), CliError> {
+    let divergences = report.divergences.total();
+    writeln!(
+        out,
+        "replay: {} event(s), {} syscall(s) decided again, {} reproduced, {} divergence(s)",
+        report.events, report.replayed, report.reproduced, divergences
+    )?;
+    writeln!(out, "  allowed {} ({} with a stub output), denied {}", report.allowed, report.stubbed, report.denied)?;
+    if !report.blocked_by_rule.is_empty() {
+        writeln!(out, "blocked by rule:")?;
+        for (rule, count) in &report.blocked_by_rule {
+            writeln!(out, "  {count:>6}  {rule}")?;
+        }
+    }
+    writeln!(out, "steps:")?;
+    for step in &report.steps.rows {
+        let stub = step.stub_output.as_ref().map(|s| format!("  stub {}", short(s))).unwrap_or_default();
+        writeln!(
+            out,
+            "  #{:<5} {}  {} `{}`{stub}",
+            step.site.step,
+            step.ruling.key(),
+            step.site.syscall,
+            step.site.target
+        )?;
+    }
+    if report.steps.omitted > 0 {
+        writeln!(out, "  ... {} more step(s) not listed", report.steps.omitted)?;
+    }
+    if divergences > 0 {
+        writeln!(out, "DIVERGED (the log's decisions are not what its policy decides):")?;
+        for d in &report.divergences.rows {
+            writeln!(
+                out,
+                "  #{} {} `{}`: recorded {}, replayed {} (differs: {})",
+                d.site.step,
+                d.site.syscall,
+                d.site.target,
+                d.recorded.key(),
+                d.replayed.key(),
+                d.differs.join(", ")
+            )?;
+        }
+        if report.divergences.omitted > 0 {
+            writeln!(out, "  ... {} more not listed", report.divergences.omitted)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_changes(changes: &Changes, out: &mut dyn Write) -> Result<(), CliError> {
+    if !changes.transitions.is_empty() {
+        writeln!(out, "transitions:")?;
+        for (transition, count) in &changes.transitions {
+            writeln!(out, "  {count:>6}  {transition}")?;
+        }
+    }
+    if !changes.changed.rows.is_empty() {
+        writeln!(out, "changed decisions:")?;
+    }
+    for Change { site, recorded, replayed, because } in &changes.changed.rows {
+        writeln!(
+            out,
+            "  #{} {} `{}` (agent `{}`): {} -> {}",
+            site.step,
+            site.syscall,
+            site.target,
+            site.agent,
+            recorded.key(),
+            replayed.key()
+        )?;
+        writeln!(out, "      because: {}", because.reason)?;
+        let matched: Vec<String> = because.matched.iter().map(ToString::to_string).collect();
+        writeln!(out, "      matched: {}", matched.join("; "))?;
+        if let Some(to_allow) = &because.to_allow {
+            writeln!(out, "      to allow: {to_allow}")?;
+        }
+    }
+    if changes.changed.omitted > 0 {
+        writeln!(out, "  ... {} more not listed", changes.changed.omitted)?;
+    }
+    Ok(())
+}
+
+/// `agentk fork-replay`: exit 0 with the report (changes are findings, not failures).
+pub(crate) fn fork_replay(
+    path: &OsStr,
+    other: &Policy,
+    allow_unsigned_tail: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    const SCHEMA: &str = "agentk.fork-replay.v1";
+    let outcome = run_fork(logcmd::open(path)?, other, Options { allow_unsigned_tail });
+    let report = match settle(outcome, SCHEMA, path, json, out)? {
+        Ok(report) => report,
+        Err(code) => return Ok(code),
+    };
+    if json {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            schema: &'static str,
+            verified: bool,
+            #[serde(flatten)]
+            report: &'a ForkReport,
+        }
+        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified: true, report: &report })?)?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "fork replay: {} event(s), {} syscall(s) decided again under the other policy, {} changed, {} unchanged",
+        report.events,
+        report.replayed,
+        report.changes.changed.total(),
+        report.unchanged
+    )?;
+    write_changes(&report.changes, out)?;
+    Ok(exit::OK)
+}
+
+/// `agentk fork-replay-behavior`: exit 0 with the report.
+pub(crate) fn behavior_replay(
+    path: &OsStr,
+    behavior: &OsStr,
+    policy_text: &str,
+    policy: &Policy,
+    allow_unsigned_tail: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    const SCHEMA: &str = "agentk.fork-replay-behavior.v1";
+    let overrides = Overrides::read(logcmd::open(behavior)?)?;
+    let outcome = run_behavior(logcmd::open(path)?, policy_text, policy, &overrides, Options { allow_unsigned_tail });
+    let report = match settle(outcome, SCHEMA, path, json, out)? {
+        Ok(report) => report,
+        Err(code) => return Ok(code),
+    };
+    if json {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            schema: &'static str,
+            verified: bool,
+            #[serde(flatten)]
+            report: &'a BehaviorReport,
+        }
+        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified: true, report: &report })?)?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "behavior fork: {} event(s), {} syscall(s) decided again, {} override(s), {} output(s) diverge, {} decision(s) changed",
+        report.events,
+        report.replayed,
+        report.overrides,
+        report.outputs.total(),
+        report.changes.changed.total()
+    )?;
+    if !report.outputs.rows.is_empty() {
+        writeln!(out, "diverging outputs:")?;
+    }
+    for change in &report.outputs.rows {
+        let cause = match &change.cause {
+            Cause::Override => "overridden".to_owned(),
+            Cause::Decision => "its decision changed".to_owned(),
+            Cause::Upstream { steps } => {
+                let steps: Vec<String> = steps.iter().map(|s| format!("#{s}")).collect();
+                format!("consumed changed output of {}", steps.join(", "))
+            }
+        };
+        let output = change.output.as_ref().map_or_else(|| "none (now denied)".to_owned(), short);
+        writeln!(
+            out,
+            "  #{} {} `{}`: {cause}; labels {} -> {}; output {output}",
+            change.site.step,
+            change.site.syscall,
+            change.site.target,
+            labels(change.recorded_labels),
+            labels(change.labels)
+        )?;
+        if !change.lost_inputs.is_empty() {
+            let lost: Vec<String> = change.lost_inputs.iter().map(|s| format!("#{s}")).collect();
+            writeln!(out, "      inputs gone (their step is now denied): {}", lost.join(", "))?;
+        }
+    }
+    if report.outputs.omitted > 0 {
+        writeln!(out, "  ... {} more not listed", report.outputs.omitted)?;
+    }
+    write_changes(&report.changes, out)?;
+    Ok(exit::OK)
+}
