@@ -8,6 +8,7 @@
 //! parser does not meet.
 //!
 //! Flight-log vectors: `fixtures/logs/` (see [`crate::logfixtures`]).
+//! Replay vectors: `fixtures/replay/` (see [`crate::replayfixtures`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -153,6 +154,9 @@ pub fn expected_files() -> Result<BTreeMap<PathBuf, String>, String> {
     }
     for (name, text) in crate::logfixtures::files()? {
         files.insert(PathBuf::from(format!("fixtures/logs/{name}")), text);
+    }
+    for (name, text) in crate::replayfixtures::files()? {
+        files.insert(PathBuf::from(format!("fixtures/replay/{name}")), text);
     }
     Ok(files)
 }

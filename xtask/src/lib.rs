@@ -22,6 +22,7 @@
 pub mod bench;
 pub mod fixtures;
 pub mod logfixtures;
+pub mod replayfixtures;
 pub mod tidy;
 
 use std::path::{Path, PathBuf};

@@ -40,7 +40,8 @@ fn test_key(seed: &[u8; 32]) -> Arc<SigningIdentity> {
     Arc::new(SigningIdentity::from_secret(seed, SignerSource::Embedded))
 }
 
-/// The session: observe, taint deny, grant allow, secret handle, spent budget, unknown
+/// The session: observe, taint deny, grant allow, a model call and a memory write fed by the
+/// tool's output (linked by `from`, for behavior replay), secret handle, spent budget, unknown
 /// syscall, with checkpoints every three events and a closing one.
 fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("log fixture: {what}: {e}");
@@ -62,26 +63,37 @@ fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
     };
     let mut kernel = Kernel::open(parts, MemoryLog::new()).map_err(|e| fail("open", &e))?;
     let salt = EvidenceSalt::from_bytes(SALT);
-    let calls: [Call; 6] = [
-        ("context.read", "https://news.example.invalid/a", "untrusted,external", None, b"dummy page"),
-        ("network.send", "https://evil.example.invalid/c", "private", None, b"dummy notes"),
-        ("tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"), b"dummy query"),
-        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy"),
-        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy"),
-        ("kernel.reboot", "now", "none", None, b"dummy"),
+    // (syscall, target, labels of a fresh input, grant, content, or the earlier call whose
+    // output is the input instead)
+    let calls: [Call; 8] = [
+        ("context.read", "https://news.example.invalid/a", "untrusted,external", None, b"dummy page", None),
+        ("network.send", "https://evil.example.invalid/c", "private", None, b"dummy notes", None),
+        ("tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"), b"dummy query", None),
+        ("model.call", "model://summarizer.example.invalid", "none", None, b"dummy search results", Some(2)),
+        ("memory.write", "memory://notes", "none", None, b"dummy summary", Some(3)),
+        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy", None),
+        ("secret.open", "secret://demo-api", "trusted", Some("demo-secret"), b"dummy", None),
+        ("kernel.reboot", "now", "none", None, b"dummy", None),
     ];
-    for (syscall, target, labels, grant, content) in calls {
-        let labels = labels.parse().map_err(|e| fail("labels", &e))?;
-        let inputs = [salt.input(labels, content)];
+    // Each call's step (seq) and output labels, for the calls that consume them.
+    let mut outputs: Vec<(u64, Option<agentk_labels::LabelSet>)> = Vec::new();
+    for (syscall, target, labels, grant, content, from) in calls {
+        let input = match from.and_then(|call| outputs.get(call)) {
+            Some(&(step, Some(labels))) => salt.input(labels, content).output_of(step),
+            _ => salt.input(labels.parse().map_err(|e| fail("labels", &e))?, content),
+        };
+        let inputs = [input];
         let request =
             SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
-        kernel.syscall(&request).map_err(|e| fail("syscall", &e))?;
+        let step = kernel.events();
+        let outcome = kernel.syscall(&request).map_err(|e| fail("syscall", &e))?;
+        outputs.push((step, outcome.output_labels));
     }
     Ok(kernel.close().map_err(|e| fail("close", &e))?.lines().to_vec())
 }
 
-/// One request: syscall, target, input labels, grant, input content.
-type Call = (&'static str, &'static str, &'static str, Option<&'static str>, &'static [u8]);
+/// One request: syscall, target, input labels, grant, input content, source call.
+type Call = (&'static str, &'static str, &'static str, Option<&'static str>, &'static [u8], Option<usize>);
 
 fn join(lines: &[String]) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
@@ -111,6 +123,12 @@ fn flipped(lines: &[String]) -> Result<String, String> {
     Ok(events.iter().map(|e| format!("{}\n", e.to_line())).collect())
 }
 
+/// The session as a later writer might leave it: version 2 lines with a field this build does
+/// not know. Verification must say it is a newer schema, not merely malformed.
+fn newer_schema(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{}\n", l.replacen("{\"v\":1,", "{\"v\":2,\"ext\":{},", 1))).collect()
+}
+
 /// `(file name, contents)` for every log fixture, `expect.json` included.
 pub fn files() -> Result<Vec<(String, String)>, String> {
     let lines = session(&FIXTURE_TEST_KEY)?;
@@ -126,6 +144,7 @@ pub fn files() -> Result<Vec<(String, String)>, String> {
         ("unsigned-tail.jsonl", join(unsigned_tail), 4, 4),
         ("forged-other-key.jsonl", forged, 0, 4),
         ("torn.jsonl", format!("{whole}{{\"v\":1,\"seq\":"), 4, 4),
+        ("newer-schema.jsonl", newer_schema(&lines), 4, 4),
     ];
     let expect = serde_json::json!({
         "comment": "generated by `cargo xtask fixtures`; exit codes of `agentk verify` and of `agentk verify-signatures --trusted-public-key <fixture_test_public_key>`",
