@@ -195,6 +195,7 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
     let single = ChainVerifier::new;
     let batched = || ChainVerifier::new().with_batched_signatures();
     let mut single_ns = None;
+    let mut chain_ns = None;
     for (label, path, verifier) in [
         ("verify: chain of a deny log (streaming)", &deny_log, batched()),
         ("verify: receipt per event, single checks", &allow_log, single()),
@@ -214,6 +215,9 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
         if label.contains("single") {
             single_ns = Some(ns);
         }
+        if label.contains("chain") {
+            chain_ns = Some(ns);
+        }
         println!(
             "{label:<46} {:>12.0} /s {ns:>9.1} ns   = {:.0} MB/s, {:.2} Ed25519 signings per event{speedup}",
             verified.events() as f64 / seconds,
@@ -221,7 +225,38 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
             ns / floor.sign_ns
         );
     }
+    if let (Some(path), Some(chain_ns)) = (&deny_log, chain_ns) {
+        replay_figures(&rig, path, chain_ns)?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Replay and fork replay of the deny log, beside chain-only verification of the same log in
+/// the same run (target: replay at least half as fast).
+fn replay_figures(rig: &Rig, path: &Path, chain_ns: f64) -> Result<(), String> {
+    let options = agentk_replay::Options { allow_unsigned_tail: true };
+    let other = Profile::Research.load().map_err(|e| e.to_string())?;
+    for label in ["replay: deny log (decide again, streaming)", "fork replay: deny log vs research"] {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let events = if label.starts_with("replay") {
+            let report = agentk_replay::replay(file, &rig.text, &rig.policy, options).map_err(|e| e.to_string())?;
+            if !report.reproduced_all() {
+                return Err("bench: replay diverged".to_owned());
+            }
+            report.events
+        } else {
+            agentk_replay::fork_replay(file, &other, options).map_err(|e| e.to_string())?.events
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        let ns = seconds * 1e9 / events as f64;
+        println!(
+            "{label:<46} {:>12.0} /s {ns:>9.1} ns   = {:.0}% of chain-only verify",
+            events as f64 / seconds,
+            100.0 * chain_ns / ns
+        );
+    }
     Ok(())
 }
 
@@ -348,6 +383,12 @@ fn scale_run(mb: u64) -> Result<(), String> {
     let verified = verify_file(&path).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     let after_verify = peak_rss_mb();
+    let start = Instant::now();
+    let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+    let replayed = agentk_replay::replay(file, &rig.text, &rig.policy, agentk_replay::Options::default())
+        .map_err(|e| e.to_string())?;
+    let replay_seconds = start.elapsed().as_secs_f64();
+    let after_replay = peak_rss_mb();
     let _ = std::fs::remove_dir_all(&dir);
     let shown = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |mb| format!("{mb:.1} MB"));
     println!("scale: {:.0} MB log, {} events, {} signed", bytes / 1e6, verified.events(), verified.signed_events());
@@ -359,10 +400,18 @@ fn scale_run(mb: u64) -> Result<(), String> {
         seconds
     );
     println!(
-        "  peak RSS of this process: {} at start, {} after writing, {} after verifying",
+        "  replay: {:.0} events/s ({:.1} s), {} decisions reproduced of {}",
+        replayed.events as f64 / replay_seconds,
+        replay_seconds,
+        replayed.reproduced,
+        replayed.replayed
+    );
+    println!(
+        "  peak RSS of this process: {} at start, {} after writing, {} after verifying, {} after replaying",
         shown(before),
         shown(after_write),
-        shown(after_verify)
+        shown(after_verify),
+        shown(after_replay)
     );
     Ok(())
 }
