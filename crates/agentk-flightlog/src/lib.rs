@@ -1,9 +1,9 @@
-//! The kernel and its flight recorder. **Work in progress** (issue "The kernel and its flight
-//! recorder"): built so far are the [`kernel::Kernel`], which decides, mints and records every
-//! syscall into a [`kernel::RecordSink`] before answering; the [`event`] format with its hash
-//! chain and signed checkpoints; streaming [`verify`]; the JSONL [`file`] sink with its lock,
-//! sync policies and torn-tail recovery; and the [`merkle`] tree. Still to come: inspection,
-//! audit and proof commands, replay bindings, resuming a log, and the speed targets.
+//! The kernel and its flight recorder: the [`kernel::Kernel`], which decides, mints and records
+//! every syscall into a [`kernel::RecordSink`] before answering (and resumes a log after a
+//! restart); the [`event`] format with its hash chain and signed checkpoints; streaming
+//! [`verify`]; the JSONL [`file`] sink with its lock, sync policies and torn-tail recovery; the
+//! [`merkle`] tree and its proofs; and [`kernel::Rehearsal`], the kernel's decision procedure
+//! in a side-effect-free environment, for replay.
 //!
 //! # Invariants
 //!
@@ -21,6 +21,8 @@
 //!   same root in at most 64 hashes; inclusion and consistency proofs verify with nothing but
 //!   the proof, the sizes and the roots.
 //! - Deterministic with a fixed [`kernel::Clock`] and [`kernel::Entropy`].
+//! - The live kernel and [`kernel::Rehearsal`] decide through one function; a rehearsal has no
+//!   signer, ledger, broker or sink, so it cannot act.
 //!
 //! # Non-goals
 //!

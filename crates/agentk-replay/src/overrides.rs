@@ -73,6 +73,15 @@ pub enum OverridesError {
         /// Where parsing stopped.
         column: usize,
     },
+    /// A key appears twice in one object (JSON parsers disagree on which one wins, so neither
+    /// does).
+    #[error("the override file repeats a key (line {line}, column {column}); each key may appear once per object")]
+    DuplicateKey {
+        /// Where the repeat was found.
+        line: usize,
+        /// Where the repeat was found.
+        column: usize,
+    },
     /// The file's shape is wrong.
     #[error("the override file {problem}")]
     Shape {
@@ -144,8 +153,12 @@ impl Overrides {
         if bytes.len() as u64 > MAX_OVERRIDES_BYTES {
             return Err(OverridesError::TooLarge { max: MAX_OVERRIDES_BYTES });
         }
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| OverridesError::NotJson { line: e.line(), column: e.column() })?;
+        // SECURITY: a repeated key is refused, not resolved: with "last one wins" a file could
+        // show a reviewer one list (or raw output) and apply another.
+        let Unique(value) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => OverridesError::DuplicateKey { line: e.line(), column: e.column() },
+            _ => OverridesError::NotJson { line: e.line(), column: e.column() },
+        })?;
         let shape = |problem: &str| OverridesError::Shape { problem: problem.to_owned() };
         let Value::Object(root) = value else { return Err(shape("must be a JSON object")) };
         if let Some(key) = root.keys().find(|k| !matches!(k.as_str(), "schema" | "overrides")) {
@@ -231,4 +244,67 @@ fn parse_entry(index: usize, entry: &Value) -> Result<Override, OverridesError> 
         ),
     };
     Ok(Override { step, syscall, target, output, labels })
+}
+
+/// A JSON value whose objects never repeat a key.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom("repeated key"));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }

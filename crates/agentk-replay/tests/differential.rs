@@ -5,7 +5,13 @@
 //! (and to invalid steps), oversized requests, secret stores that can or cannot open, and a
 //! clock that may step back. This is the test that keeps the live path and the replay path
 //! from drifting apart.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
