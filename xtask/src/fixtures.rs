@@ -198,7 +198,7 @@ pub fn stale(root: &Path) -> Result<Vec<String>, String> {
         .filter(|(path, text)| fs::read_to_string(root.join(path)).ok().as_deref() != Some(text.as_str()))
         .map(|(path, _)| path.display().to_string())
         .collect();
-    for dir in ["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/logs"] {
+    for dir in ["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/logs", "fixtures/replay"] {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };

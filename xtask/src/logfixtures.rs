@@ -123,10 +123,10 @@ fn flipped(lines: &[String]) -> Result<String, String> {
     Ok(events.iter().map(|e| format!("{}\n", e.to_line())).collect())
 }
 
-/// The session as a later writer might leave it: version 2 lines with a field this build does
+/// The session as a later writer might leave it: version 3 lines with a field this build does
 /// not know. Verification must say it is a newer schema, not merely malformed.
 fn newer_schema(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{}\n", l.replacen("{\"v\":1,", "{\"v\":2,\"ext\":{},", 1))).collect()
+    lines.iter().map(|l| format!("{}\n", l.replacen("{\"v\":2,", "{\"v\":3,\"ext\":{},", 1))).collect()
 }
 
 /// `(file name, contents)` for every log fixture, `expect.json` included.

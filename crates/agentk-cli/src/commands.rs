@@ -47,6 +47,12 @@ pub(crate) fn dispatch(
             replaycmd::replay(&log, &text, &policy, allow_unsigned_tail, json, out)
         }
         Command::ForkReplay { log, policy, allow_unsigned_tail, json } => {
+            if policy.policy.is_none() && policy.profile.is_none() {
+                return Err(CliError::BadArgument {
+                    flag: "--policy",
+                    problem: "fork-replay needs the other policy: --policy FILE or --profile NAME".to_owned(),
+                });
+            }
             let other = load(&policy)?;
             replaycmd::fork_replay(&log, &other, allow_unsigned_tail, json, out)
         }

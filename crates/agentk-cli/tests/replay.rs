@@ -53,7 +53,7 @@ fn replay_refuses_every_tampered_log() {
     for name in ["flipped-deny", "dropped-deny", "unsigned-tail", "torn", "newer-schema"] {
         let log = path(&format!("logs/{name}.jsonl"));
         for command in ["replay", "fork-replay"] {
-            let (code, stdout, _) = agentk(&[command, &log]);
+            let (code, stdout, _) = agentk(&[command, &log, "--profile", "starter"]);
             assert_eq!(code, agentk_cli::exit::VERIFY_FAILED, "{command} {name}: {stdout}");
             assert!(stdout.starts_with("verification failed"), "{command} {name}: {stdout}");
         }
@@ -134,4 +134,37 @@ fn override_vectors_are_refused_as_expected() {
             insta::assert_snapshot!(format!("override_{}", name.trim_end_matches(".json")), text);
         }
     }
+}
+
+// guarantee: F1, R1 (a log written by schema version 1, before input links, still verifies,
+// pinned, and replays with every decision reproduced)
+#[test]
+fn version_1_logs_still_verify_and_replay() {
+    let log = path("compat/session-v1.jsonl");
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("logs/expect.json")).unwrap()).unwrap();
+    let key = expect["fixture_test_public_key"].as_str().unwrap();
+    assert_eq!(agentk(&["verify", &log]).0, agentk_cli::exit::OK);
+    assert_eq!(agentk(&["verify-signatures", &log, "--trusted-public-key", key]).0, agentk_cli::exit::OK);
+    let (code, stdout, _) = agentk(&["replay", &log, "--json"]);
+    assert_eq!(code, agentk_cli::exit::OK, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["replayed"], report["reproduced"]);
+    assert_eq!(report["replayed"], 6);
+}
+
+// A log that does not verify answers exit 4 whatever else is wrong with the request.
+#[test]
+fn verification_failures_win_over_other_errors() {
+    let log = path("logs/unsigned-tail.jsonl");
+    assert_eq!(agentk(&["replay", &log, "--profile", "coding"]).0, agentk_cli::exit::VERIFY_FAILED);
+    let wrong = path("replay/overrides-wrong-target.json");
+    assert_eq!(agentk(&["fork-replay-behavior", &log, "--behavior", &wrong]).0, agentk_cli::exit::VERIFY_FAILED);
+}
+
+#[test]
+fn fork_replay_needs_the_other_policy_named() {
+    let (code, _, text) = agentk(&["fork-replay", &path("logs/session.jsonl")]);
+    assert_eq!(code, agentk_cli::exit::USAGE, "{text}");
+    assert!(text.contains("needs the other policy"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! Flight-log events, their one JSON line each, and the hash chain over them (guarantee F1).
 //!
-//! A line is the canonical compact JSON of an [`EventLine`]: `{"v":1,"seq":…,"prev":…,
+//! A line is the canonical compact JSON of an [`EventLine`]: `{"v":2,"seq":…,"prev":…,
 //! "hash":…,"event":{…}}`. Its `hash` is blake3 under the context `agentk flight event v1`
 //! over the postcard encoding of (`v`, `seq`, `prev`, `event`), so it covers every field
 //! and the previous event's hash. A line that does not re-serialize to exactly itself is
@@ -11,8 +11,11 @@ use agentk_labels::LabelSet;
 use agentk_secrets::EncodedHandle;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this crate writes. Version 2 added [`InputRef::from`].
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema version this crate still reads (and verifies with that version's hashing).
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// The domain-separation context of event hashes.
 pub const EVENT_CONTEXT: &str = "agentk flight event v1";
@@ -218,11 +221,105 @@ struct HashInput<'a> {
     event: &'a EventBody,
 }
 
-/// The hash of an event at `seq` following `prev`.
+/// The hash of an event at `seq` following `prev`, as this version writes it.
 pub fn event_hash(seq: u64, prev: &Hash32, event: &EventBody) -> Hash32 {
     let input = HashInput { v: SCHEMA_VERSION, seq, prev, event };
     let bytes = postcard::to_allocvec(&input).unwrap_or_default();
     Hash32(blake3::derive_key(EVENT_CONTEXT, &bytes))
+}
+
+/// The hash of an event written under schema `version` (see [`event_hash`]). A version 1
+/// event has no input links; its hash is over the version 1 encoding, without them. Answers
+/// `None` for a version this crate does not read, or a version 1 event that carries links.
+pub fn event_hash_for(version: u32, seq: u64, prev: &Hash32, event: &EventBody) -> Option<Hash32> {
+    match version {
+        SCHEMA_VERSION => Some(event_hash(seq, prev, event)),
+        1 => {
+            let body = v1::Body::of(event)?;
+            let bytes = postcard::to_allocvec(&v1::HashInput { v: 1, seq, prev, event: body }).ok()?;
+            Some(Hash32(blake3::derive_key(EVENT_CONTEXT, &bytes)))
+        }
+        _ => None,
+    }
+}
+
+/// The version 1 hashed encoding: the same fields, inputs without `from`.
+mod v1 {
+    use agentk_capability::EncodedReceipt;
+    use agentk_labels::LabelSet;
+    use agentk_secrets::EncodedHandle;
+    use serde::Serialize;
+
+    use super::{CheckpointEvent, EventBody, Genesis, GrantRef, Hash32, Verdict};
+
+    #[derive(Serialize)]
+    pub(super) struct HashInput<'a> {
+        pub(super) v: u32,
+        pub(super) seq: u64,
+        pub(super) prev: &'a Hash32,
+        pub(super) event: Body<'a>,
+    }
+
+    /// Variants in the order of [`EventBody`], so they encode with the same index.
+    #[derive(Serialize)]
+    pub(super) enum Body<'a> {
+        Genesis(&'a Genesis),
+        Syscall(Syscall<'a>),
+        Checkpoint(&'a CheckpointEvent),
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Syscall<'a> {
+        time: u64,
+        agent: &'a str,
+        syscall: &'a str,
+        target: &'a str,
+        inputs: Vec<Input<'a>>,
+        grant: &'a Option<GrantRef>,
+        decision: Verdict,
+        rule: &'a str,
+        output_labels: &'a Option<LabelSet>,
+        receipt: &'a Option<EncodedReceipt>,
+        handle: &'a Option<EncodedHandle>,
+    }
+
+    #[derive(Serialize)]
+    struct Input<'a> {
+        labels: LabelSet,
+        digest: &'a Hash32,
+    }
+
+    impl<'a> Body<'a> {
+        /// The version 1 view of `event`; `None` if it carries what version 1 cannot.
+        pub(super) fn of(event: &'a EventBody) -> Option<Self> {
+            Some(match event {
+                EventBody::Genesis(genesis) => Body::Genesis(genesis),
+                EventBody::Checkpoint(checkpoint) => Body::Checkpoint(checkpoint),
+                EventBody::Syscall(s) => {
+                    let inputs = s
+                        .inputs
+                        .iter()
+                        .map(|input| {
+                            input.from.is_none().then_some(Input { labels: input.labels, digest: &input.digest })
+                        })
+                        .collect::<Option<Vec<_>>>()?;
+                    Body::Syscall(Syscall {
+                        time: s.time,
+                        agent: &s.agent,
+                        syscall: &s.syscall,
+                        target: &s.target,
+                        inputs,
+                        grant: &s.grant,
+                        decision: s.decision,
+                        rule: &s.rule,
+                        output_labels: &s.output_labels,
+                        receipt: &s.receipt,
+                        handle: &s.handle,
+                    })
+                }
+            })
+        }
+    }
 }
 
 impl EventLine {

@@ -585,6 +585,9 @@ fn judge<'p>(
     let capability = decision.verdict().capability();
     let grant = request.grant().map(|id| {
         let (hash, covering) = match capability {
+            // A malformed request is recorded in bounded form, so its grant is not judged
+            // against it: replay could not judge it the same way.
+            _ if malformed => (Hash32::default(), false),
             Capability::Covering(g) => (grant_hash(g), true),
             Capability::NotCovering(g) => (grant_hash(g), false),
             Capability::NotPresented | Capability::UnknownGrant => (Hash32::default(), false),
@@ -674,7 +677,7 @@ impl Environment for RecordedEnvironment<'_> {
         _policy: &Policy,
         _request: &Request<'_>,
         grant: &Grant,
-        _secret_open: bool,
+        secret_open: bool,
         _now: u64,
     ) -> Result<Authorized, KernelRule> {
         let used = self.minted.get(grant.id()).copied().unwrap_or(0);
@@ -682,9 +685,11 @@ impl Environment for RecordedEnvironment<'_> {
             return Err(KernelRule::GrantExhausted);
         }
         // A receipt that could not be minted, or whose handle could not be opened, used no
-        // budget live either (it was refunded).
-        if let Some(rule @ (KernelRule::ReceiptUnavailable | KernelRule::SecretUnavailable)) = self.recorded {
-            return Err(rule);
+        // budget live either (it was refunded). Only `secret.open` can lack a secret.
+        match self.recorded {
+            Some(KernelRule::ReceiptUnavailable) => return Err(KernelRule::ReceiptUnavailable),
+            Some(KernelRule::SecretUnavailable) if secret_open => return Err(KernelRule::SecretUnavailable),
+            _ => {}
         }
         self.minted.insert(grant.id().to_owned(), used + 1);
         Ok(Authorized::default())
@@ -711,14 +716,21 @@ impl<'p> Rehearsal<'p> {
         );
         let kernel_rule = KernelRule::from_id(&recorded.rule);
         let mut environment = RecordedEnvironment { minted: &mut self.minted, recorded: kernel_rule };
-        let malformed = kernel_rule == Some(KernelRule::MalformedRequest);
+        // A malformed request is recorded without its inputs; one recorded with inputs was not.
+        let malformed = kernel_rule == Some(KernelRule::MalformedRequest) && recorded.inputs.is_empty();
         let judged = judge(self.policy, &request, malformed, recorded.time, &mut environment);
+        let mut grant = judged.grant.clone();
+        // The presented id is the recorded one (escaped and bounded when it was recorded);
+        // replay judges the grant it names, and keeps the id as recorded.
+        if let (Some(mine), Some(recorded)) = (grant.as_mut(), recorded.grant.as_ref()) {
+            mine.id.clone_from(&recorded.id);
+        }
         Redecided {
             verdict: judged.verdict,
             rule: judged.rule().to_owned(),
             output_labels: judged.output_labels,
             receipt: judged.receipted,
-            grant: judged.grant,
+            grant,
         }
     }
 

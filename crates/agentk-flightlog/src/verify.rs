@@ -5,8 +5,8 @@ use std::fmt;
 use agentk_capability::{PublicKey, Receipt, SignContext, Signature, Trust, Unconfirmed, Verifier, confirm_batch};
 
 use crate::event::{
-    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, SCHEMA_VERSION, SyscallEvent, Verdict,
-    checkpoint_statement, event_hash,
+    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION,
+    SyscallEvent, Verdict, checkpoint_statement, event_hash_for,
 };
 use crate::merkle::{Frontier, TreeHash, leaf_hash};
 
@@ -305,10 +305,12 @@ impl ChainVerifier {
         }
         let event: EventLine = serde_json::from_str(text).map_err(|_| match version_of(text) {
             // A newer writer may add fields this build cannot parse: say which version it was.
-            Some(found) if found != SCHEMA_VERSION => ChainError::UnsupportedVersion { line, found },
+            Some(found) if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&found) => {
+                ChainError::UnsupportedVersion { line, found }
+            }
             _ => ChainError::Malformed { line },
         })?;
-        if event.v != SCHEMA_VERSION {
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&event.v) {
             return Err(ChainError::UnsupportedVersion { line, found: event.v });
         }
         // SECURITY: one text per event. A line that parses but is not the canonical
@@ -326,8 +328,11 @@ impl ChainVerifier {
         if event.prev != self.prev {
             return Err(ChainError::BrokenChain { line });
         }
-        if event_hash(event.seq, &event.prev, &event.event) != event.hash {
-            return Err(ChainError::HashMismatch { line });
+        // A version 1 line that carries input links (which version 1 cannot hash) is malformed.
+        match event_hash_for(event.v, event.seq, &event.prev, &event.event) {
+            None => return Err(ChainError::Malformed { line }),
+            Some(hash) if hash != event.hash => return Err(ChainError::HashMismatch { line }),
+            Some(_) => {}
         }
         match &event.event {
             EventBody::Genesis(genesis) => {

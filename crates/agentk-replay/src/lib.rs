@@ -330,8 +330,12 @@ pub struct Change {
 /// Changed decisions and their transition counts.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Changes {
-    /// `old->new` transitions (`deny:rule-a->allow:rule-b`) and how often each happened.
+    /// `old->new` transitions (`deny:rule-a->allow:rule-b`) and how often each happened; at
+    /// most [`MAX_LISTED`] distinct ones (recorded rule names come from the log, which may be
+    /// hostile).
     pub transitions: BTreeMap<String, u64>,
+    /// Changes whose transition was not among the first [`MAX_LISTED`] distinct ones.
+    pub other_transitions: u64,
     /// The changed decisions.
     pub changed: Listed<Change>,
 }
@@ -339,7 +343,14 @@ pub struct Changes {
 impl Changes {
     fn record(&mut self, change: Change) {
         let key = format!("{}->{}", change.recorded.key(), change.replayed.key());
-        *self.transitions.entry(key).or_default() += 1;
+        let room = self.transitions.len() < MAX_LISTED;
+        match self.transitions.get_mut(&key) {
+            Some(count) => *count += 1,
+            None if room => {
+                self.transitions.insert(key, 1);
+            }
+            None => self.other_transitions += 1,
+        }
         self.changed.push(change);
     }
 }
@@ -353,6 +364,9 @@ pub struct ForkReport {
     pub replayed: u64,
     /// Syscall events whose decision (verdict or rule) did not change.
     pub unchanged: u64,
+    /// Of those, events whose presented grant is defined differently in the other policy (its
+    /// hash changed), or covers differently.
+    pub regranted: u64,
     /// What changed.
     #[serde(flatten)]
     pub changes: Changes,
@@ -427,13 +441,14 @@ fn walk(
         }
     });
     let verified = outcome?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    // A log that is not wholly signed fails as such before anything a visit found.
     let unsigned = verified.events().saturating_sub(verified.signed_events());
     // (The closing checkpoint itself is the one event after what it signs.)
     if !options.allow_unsigned_tail && (verified.last_checkpoint().is_none() || unsigned > 1) {
         return Err(ReplayError::UnsignedTail(unsigned));
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     Ok(verified)
 }
@@ -540,7 +555,7 @@ pub fn replay(
 /// with the recorded inputs and grant context; reports each decision that changed.
 pub fn fork_replay(reader: impl Read, other: &Policy, options: Options) -> Result<ForkReport, ReplayError> {
     let mut rehearsal = Rehearsal::new(other);
-    let mut report = ForkReport { events: 0, replayed: 0, unchanged: 0, changes: Changes::default() };
+    let mut report = ForkReport { events: 0, replayed: 0, unchanged: 0, regranted: 0, changes: Changes::default() };
     let verified = walk(reader, options, |line| {
         let EventBody::Syscall(event) = &line.event else { return Ok(()) };
         let redecided = rehearsal.decide(event, &event.inputs);
@@ -548,6 +563,7 @@ pub fn fork_replay(reader: impl Read, other: &Policy, options: Options) -> Resul
         let (recorded, replayed) = (Ruling::recorded(event), Ruling::replayed(&redecided));
         if recorded == replayed {
             report.unchanged += 1;
+            report.regranted += u64::from(redecided.grant != event.grant);
         } else {
             let because = because(&rehearsal, event, &event.inputs, &redecided);
             report.changes.record(Change { site: Site::of(line.seq, event), recorded, replayed, because });
@@ -563,6 +579,9 @@ pub fn fork_replay(reader: impl Read, other: &Policy, options: Options) -> Resul
 struct Forked {
     output: Option<Hash32>,
     labels: Option<LabelSet>,
+    /// The output's labels as recorded: a consumer's input loses these and gains `labels`,
+    /// keeping whatever else it carried.
+    recorded: Option<LabelSet>,
 }
 
 /// Behavior fork replay (R3): verifies the log (written under `policy_text`), replaces the
@@ -608,9 +627,14 @@ pub fn behavior_replay(
                     lost.push(from);
                     return None;
                 };
-                Some(InputRef { labels: changed.labels.unwrap_or(input.labels), digest, from: input.from })
+                let labels = match changed.labels {
+                    Some(labels) => input.labels.without(changed.recorded.unwrap_or(LabelSet::EMPTY)) | labels,
+                    None => input.labels,
+                };
+                Some(InputRef { labels, digest, from: input.from })
             })
             .collect();
+        upstream.sort_unstable();
         upstream.dedup();
         let redecided = rehearsal.decide(event, &inputs);
         let (recorded, replayed) = (Ruling::recorded(event), Ruling::replayed(&redecided));
@@ -631,7 +655,10 @@ pub fn behavior_replay(
             if event.decision == Verdict::Deny {
                 return Err(ReplayError::DeniedStep { step: line.seq });
             }
-            let labels = replacement.labels.or(redecided.output_labels);
+            // P7: an output carries at least what the kernel propagated from its inputs; an
+            // override may add labels, never remove those.
+            let propagated = redecided.output_labels.unwrap_or(LabelSet::EMPTY);
+            let labels = replacement.labels.map(|labels| labels | propagated).or(redecided.output_labels);
             Some((Cause::Override, allowed.then_some(replacement.output), labels.filter(|_| allowed)))
         } else if !upstream.is_empty() || decision_changed {
             let cause = if upstream.is_empty() { Cause::Decision } else { Cause::Upstream { steps: upstream } };
@@ -642,7 +669,7 @@ pub fn behavior_replay(
         };
         if let Some((cause, output, labels)) = changed {
             let consumers_see = labels.filter(|labels| Some(*labels) != event.output_labels);
-            forked.insert(line.seq, Forked { output, labels: consumers_see });
+            forked.insert(line.seq, Forked { output, labels: consumers_see, recorded: event.output_labels });
             report.outputs.push(OutputChange {
                 site,
                 cause,

@@ -73,7 +73,10 @@ const TARGETS: [&str; 10] = [
     "https://evil.example.invalid/c",
     "file:///workspace/src/lib.rs",
 ];
-const GRANTS: [&str; 11] = [
+const GRANTS: [&str; 13] = [
+    // Ids the kernel records escaped or shortened: replay must compare them as recorded.
+    "a-presented-grant-id-that-is-much-longer-than-the-sixty-four-characters-the-log-keeps-of-it",
+    "grant\u{1b}[2J`with`-controls",
     "demo-secret",
     "demo-docs-search",
     "shop-forms",
@@ -113,11 +116,37 @@ struct Step {
     /// Link the input to an earlier step: `Some(k)` picks among the steps so far; `k` past
     /// them gives an invalid link (0 or a future step).
     from: Option<usize>,
+    /// Make the target too long to record (keeping its prefix, so it still matches patterns).
     oversized: bool,
+    /// Make the agent too long to record (keeping its prefix).
+    oversized_agent: bool,
     /// Shape the request to this grant (index into [`SHAPES`]), usually with clean labels.
     shaped: Option<usize>,
     /// Seconds to move the clock (may step back).
     clock: i64,
+}
+
+impl Step {
+    /// A plain request: `agent`, `syscall` and `target` index the pools, with `labels`.
+    fn plain(agent: usize, syscall: usize, target: usize, labels: LabelSet) -> Self {
+        Step {
+            agent,
+            syscall,
+            target,
+            labels: labels.bits(),
+            grant: None,
+            from: None,
+            oversized: false,
+            oversized_agent: false,
+            shaped: None,
+            clock: 1,
+        }
+    }
+
+    /// A clean request shaped to `SHAPES[shape]`.
+    fn shaped(shape: usize) -> Self {
+        Step { shaped: Some(shape), ..Step::plain(0, 0, 0, LabelSet::EMPTY) }
+    }
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -131,17 +160,10 @@ fn step() -> impl Strategy<Value = Step> {
         proptest::bool::weighted(0.03),
         prop_oneof![8 => 0i64..5, 1 => -4000i64..0, 1 => 0i64..4000],
         proptest::option::weighted(0.6, 0..SHAPES.len()),
+        proptest::bool::weighted(0.03),
     )
-        .prop_map(|(agent, syscall, target, labels, grant, from, oversized, clock, shaped)| Step {
-            agent,
-            syscall,
-            target,
-            labels,
-            grant,
-            from,
-            oversized,
-            clock,
-            shaped,
+        .prop_map(|(agent, syscall, target, labels, grant, from, oversized, clock, shaped, oversized_agent)| {
+            Step { agent, syscall, target, labels, grant, from, oversized, clock, shaped, oversized_agent }
         })
 }
 
@@ -205,7 +227,10 @@ fn session(text: &str, with_broker: bool, checkpoint_every: u32, steps: &[Step])
             Some(&(grant, agent, syscall, target)) => (Some(grant), agent, syscall, target),
             None => (s.grant.map(|g| GRANTS[g]), AGENTS[s.agent], SYSCALLS[s.syscall], TARGETS[s.target]),
         };
-        let target = if s.oversized { long.as_str() } else { target };
+        let long_target = format!("{target}{long}");
+        let long_agent = format!("{agent}{}", &long[..300]);
+        let target = if s.oversized { long_target.as_str() } else { target };
+        let agent = if s.oversized_agent { long_agent.as_str() } else { agent };
         let request = SyscallRequest { agent, syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
         let seq = kernel.events();
         let outcome = kernel.syscall(&request).unwrap();
@@ -297,17 +322,7 @@ fn forge(lines: &[String], seq: usize, change: impl Fn(&mut agentk_flightlog::ev
 #[test]
 fn a_rewritten_decision_that_verifies_is_caught_by_replay() {
     let text = Profile::Starter.source();
-    let deny = Step {
-        agent: 0,
-        syscall: 5,
-        target: 8,
-        labels: LabelSet::of(agentk_labels::Label::Private).bits(),
-        grant: None,
-        from: None,
-        oversized: false,
-        shaped: None,
-        clock: 1,
-    };
+    let deny = Step::plain(0, 5, 8, LabelSet::of(agentk_labels::Label::Private));
     let lines = session(text, true, 2, &[deny.clone(), deny.clone(), deny]);
     let policy = Policy::parse("starter", text).unwrap();
     assert!(replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap().reproduced_all());
@@ -332,4 +347,169 @@ fn a_rewritten_decision_that_verifies_is_caught_by_replay() {
     agentk_flightlog::verify::verify_lines(flipped.iter().map(String::as_str)).unwrap();
     let report = replay(joined(&flipped).as_slice(), text, &policy, Options::default()).unwrap();
     assert_eq!(report.divergences.rows[0].differs, ["decision", "output_labels"]);
+}
+
+// guarantee: R1 (kernel denies that only the live environment could know are taken from the
+// record only where they are possible: a `secret-unavailable` on a `network.send` is not)
+#[test]
+fn an_impossible_kernel_deny_is_caught_by_replay() {
+    let text = Profile::Browser.source();
+    let send = Step::shaped(2); // shop-forms: browser-1, network.send, a covering grant
+    let lines = session(text, true, 0, &[send]);
+    let policy = Policy::parse("browser", text).unwrap();
+    let report = replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap();
+    assert_eq!((report.reproduced, report.allowed), (1, 1));
+    let forged = forge(&lines, 1, |event| {
+        event.decision = Verdict::Deny;
+        event.rule = "secret-unavailable".to_owned();
+        event.output_labels = None;
+        event.receipt = None;
+    });
+    agentk_flightlog::verify::verify_lines(forged.iter().map(String::as_str)).unwrap();
+    let report = replay(joined(&forged).as_slice(), text, &policy, Options::default()).unwrap();
+    assert_eq!(report.divergences.total(), 1, "{:?}", report.steps.rows);
+    assert_eq!(report.divergences.rows[0].replayed.key(), "allow:browser-egress-granted-host");
+
+    // A request recorded with its inputs was not malformed (a malformed one is recorded
+    // without them).
+    let forged = forge(&lines, 1, |event| {
+        event.decision = Verdict::Deny;
+        event.rule = "malformed-request".to_owned();
+        event.output_labels = None;
+        event.receipt = None;
+        event.grant = event.grant.take().map(|g| agentk_flightlog::event::GrantRef {
+            covering: false,
+            hash: Hash32::default(),
+            ..g
+        });
+    });
+    agentk_flightlog::verify::verify_lines(forged.iter().map(String::as_str)).unwrap();
+    let report = replay(joined(&forged).as_slice(), text, &policy, Options::default()).unwrap();
+    assert_eq!(report.divergences.total(), 1, "{:?}", report.steps.rows);
+}
+
+// guarantee: R1 (an oversized request whose kept prefix still matches a grant replays as it
+// was decided: the kernel does not judge the grant of a request it records in bounded form)
+#[test]
+fn oversized_requests_on_a_grant_replay_as_recorded() {
+    let text = Profile::Browser.source();
+    let shop = |oversized: bool, oversized_agent: bool| Step { oversized, oversized_agent, ..Step::shaped(2) };
+    let lines = session(text, true, 0, &[shop(true, false), shop(false, true), shop(false, false)]);
+    let policy = Policy::parse("browser", text).unwrap();
+    let report = replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap();
+    assert!(report.reproduced_all(), "{:?}", report.divergences.rows);
+    assert_eq!(report.blocked_by_rule.get("malformed-request"), Some(&2));
+    assert_eq!(report.allowed, 1);
+}
+
+/// A session of explicit requests under `text`: (agent, syscall, target, input labels, the
+/// index of an earlier request whose output the input is, grant).
+type Explicit<'a> = (&'a str, &'a str, &'a str, LabelSet, Option<usize>, Option<&'a str>);
+
+fn explicit_session(text: &str, requests: &[Explicit<'_>]) -> Vec<String> {
+    let parts = KernelParts {
+        policy_text: text.into(),
+        policy: Arc::new(Policy::parse("explicit", text).unwrap()),
+        signer: Arc::new(SigningIdentity::from_secret(&REPLAY_TEST_KEY, SignerSource::Embedded)),
+        broker: None,
+        clock: Box::new(SharedClock(Arc::new(AtomicU64::new(START)))),
+        entropy: Box::new(Counter(0)),
+        log_id: [0x43; 32],
+        origin: "replay-test.example.invalid".to_owned(),
+        checkpoint_every: 0,
+    };
+    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let salt = EvidenceSalt::from_bytes([0x05; 32]);
+    let mut seqs = Vec::new();
+    for (i, &(agent, syscall, target, labels, from, grant)) in requests.iter().enumerate() {
+        let mut input = salt.input(labels, format!("dummy {i}").as_bytes());
+        if let Some(k) = from {
+            input = input.output_of(seqs[k]);
+        }
+        seqs.push(kernel.events());
+        let inputs = [input];
+        let request = SyscallRequest { agent, syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
+        kernel.syscall(&request).unwrap();
+    }
+    kernel.close().unwrap().lines().to_vec()
+}
+
+fn one_override(step: u64, syscall: &str, target: &str, labels: &[&str]) -> agentk_replay::overrides::Overrides {
+    let file = serde_json::json!({"schema": "agentk.behavior-overrides.v1", "overrides": [{
+        "step": step, "syscall": syscall, "target": target,
+        "output_digest": blake3::hash(b"dummy changed output").to_hex().to_string(),
+        "output_labels": labels,
+    }]});
+    agentk_replay::overrides::Overrides::parse(serde_json::to_string(&file).unwrap().as_bytes()).unwrap()
+}
+
+// guarantee: R3 (a changed upstream output replaces only what it gave its consumer: labels the
+// consumer's input carried on its own stay)
+#[test]
+fn a_behavior_fork_keeps_the_consumers_own_labels() {
+    let text = Profile::Starter.source();
+    let private = LabelSet::of(agentk_labels::Label::Private);
+    let lines = explicit_session(
+        text,
+        &[
+            ("agent-1", "model.call", "model://m.example.invalid", LabelSet::EMPTY, None, None),
+            ("agent-1", "network.send", "https://evil.example.invalid/c", private, Some(0), None),
+        ],
+    );
+    let policy = Policy::parse("starter", text).unwrap();
+    let overrides = one_override(1, "model.call", "model://m.example.invalid", &["untrusted"]);
+    let report =
+        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Options::default())
+            .unwrap();
+    // The send still carries `private` beside the new `untrusted`: still an egress deny.
+    assert_eq!(report.changes.changed.total(), 0, "{:?}", report.changes.changed.rows);
+    assert_eq!(report.outputs.total(), 2);
+    assert_eq!(report.outputs.rows[1].cause, agentk_replay::Cause::Upstream { steps: vec![1] });
+}
+
+// guarantee: R3 (P7 holds in a fork: an override adds labels to an output, it cannot remove the
+// ones the kernel propagated from its inputs)
+#[test]
+fn an_override_cannot_launder_propagated_labels() {
+    let text = Profile::Starter.source();
+    let secret = LabelSet::of(agentk_labels::Label::Secret);
+    let lines = explicit_session(
+        text,
+        &[
+            ("agent-1", "context.read", "memory://vault", secret, None, None),
+            ("agent-1", "network.send", "https://evil.example.invalid/c", LabelSet::EMPTY, Some(0), None),
+        ],
+    );
+    let policy = Policy::parse("starter", text).unwrap();
+    let overrides = one_override(1, "context.read", "memory://vault", &[]);
+    let report =
+        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Options::default())
+            .unwrap();
+    assert_eq!(report.changes.changed.total(), 0, "{:?}", report.changes.changed.rows);
+    assert!(report.outputs.rows[0].labels.is_some_and(|labels| labels.contains(agentk_labels::Label::Secret)));
+}
+
+// guarantee: R2 (transition counts stay bounded however many distinct rules a log names)
+#[test]
+fn fork_transitions_are_bounded() {
+    let text = agentk_policy::testing::synthetic_policy(1100);
+    let every_label = LabelSet::from_bits(0b11_1111).unwrap();
+    let targets: Vec<(String, &str)> = (0..1100)
+        .map(|i| {
+            let syscall = agentk_labels::Syscall::ALL[i % agentk_labels::Syscall::ALL.len()].name();
+            (format!("https://host-{i}.example.invalid/x"), syscall)
+        })
+        .collect();
+    let requests: Vec<Explicit<'_>> = targets
+        .iter()
+        .map(|(target, syscall)| ("agent-1", *syscall, target.as_str(), every_label, None, None))
+        .collect();
+    let lines = explicit_session(&text, &requests);
+    let starter = Profile::Starter.load().unwrap();
+    let report = fork_replay(joined(&lines).as_slice(), &starter, Options::default()).unwrap();
+    let changes = &report.changes;
+    assert_eq!(changes.transitions.len(), agentk_replay::MAX_LISTED);
+    assert_eq!(changes.transitions.values().sum::<u64>() + changes.other_transitions, changes.changed.total());
+    assert!(changes.other_transitions > 0);
+    assert_eq!(changes.changed.rows.len(), agentk_replay::MAX_LISTED);
 }
