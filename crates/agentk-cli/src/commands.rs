@@ -42,11 +42,16 @@ pub(crate) fn dispatch(
         Command::EvidenceCheck { log, event, input, candidate, salt, json } => {
             logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
         }
-        Command::Replay { log, policy, allow_unsigned_tail, json } => {
+        Command::Replay { log, policy, allow_unsigned_tail, trust, json } => {
             let (text, policy) = load_with_text(&policy)?;
+            if let Some(code) =
+                replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, "agentk.replay.v1", json, out)?
+            {
+                return Ok(code);
+            }
             replaycmd::replay(&log, &text, &policy, allow_unsigned_tail, json, out)
         }
-        Command::ForkReplay { log, policy, allow_unsigned_tail, json } => {
+        Command::ForkReplay { log, policy, allow_unsigned_tail, trust, json } => {
             if policy.policy.is_none() && policy.profile.is_none() {
                 return Err(CliError::BadArgument {
                     flag: "--policy",
@@ -54,10 +59,19 @@ pub(crate) fn dispatch(
                 });
             }
             let other = load(&policy)?;
+            if let Some(code) =
+                replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, "agentk.fork-replay.v1", json, out)?
+            {
+                return Ok(code);
+            }
             replaycmd::fork_replay(&log, &other, allow_unsigned_tail, json, out)
         }
-        Command::ForkReplayBehavior { log, behavior, policy, allow_unsigned_tail, json } => {
+        Command::ForkReplayBehavior { log, behavior, policy, allow_unsigned_tail, trust, json } => {
             let (text, policy) = load_with_text(&policy)?;
+            let schema = "agentk.fork-replay-behavior.v1";
+            if let Some(code) = replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, schema, json, out)? {
+                return Ok(code);
+            }
             replaycmd::behavior_replay(&log, &behavior, &text, &policy, allow_unsigned_tail, json, out)
         }
         Command::Audit { log, policy, json } => {

@@ -295,6 +295,9 @@ enum Command {
         /// Accept events after the last signed checkpoint (a log still being written).
         #[arg(long)]
         allow_unsigned_tail: bool,
+        /// Require the log's signer to be one of these (verified before replaying).
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.replay.v1`).
         #[arg(long)]
         json: bool,
@@ -310,6 +313,9 @@ enum Command {
         /// Accept events after the last signed checkpoint (a log still being written).
         #[arg(long)]
         allow_unsigned_tail: bool,
+        /// Require the log's signer to be one of these (verified before replaying).
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.fork-replay.v1`).
         #[arg(long)]
         json: bool,
@@ -327,6 +333,9 @@ enum Command {
         /// Accept events after the last signed checkpoint (a log still being written).
         #[arg(long)]
         allow_unsigned_tail: bool,
+        /// Require the log's signer to be one of these (verified before replaying).
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.fork-replay-behavior.v1`).
         #[arg(long)]
         json: bool,

@@ -51,7 +51,7 @@ struct SavedCheckpoint {
 const CHECKPOINT_SCHEMA: &str = "agentk.checkpoint.v1";
 
 /// Why a verification answered "no" (exit 4) rather than "could not answer" (exit 1).
-enum Failure {
+pub(crate) enum Failure {
     Log(FileLogError),
     Checkpoint(&'static str),
     UnsignedTail(u64),
@@ -132,7 +132,7 @@ struct VerifyReport {
     root: Option<String>,
 }
 
-fn failure_text(failure: &Failure) -> String {
+pub(crate) fn failure_text(failure: &Failure) -> String {
     match failure {
         Failure::Log(e) => e.to_string(),
         Failure::Checkpoint(text) => (*text).to_owned(),
@@ -150,7 +150,7 @@ pub(crate) struct VerifyOptions<'a> {
 }
 
 /// Verifies `path` and applies what `options` require: a pinned signer, a signed tail.
-fn verify_pinned(
+pub(crate) fn verify_pinned(
     path: &OsStr,
     options: &VerifyOptions<'_>,
 ) -> Result<(Option<TrustedSigners>, Result<ChainVerified, Failure>), CliError> {

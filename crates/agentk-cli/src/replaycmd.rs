@@ -12,7 +12,7 @@ use agentk_replay::{
     behavior_replay as run_behavior, fork_replay as run_fork, replay as run_replay,
 };
 
-use crate::{CliError, exit, logcmd};
+use crate::{CliError, TrustArgs, exit, logcmd};
 
 /// A verification failure is an answer (exit 4, with a report object under `--json`); any
 /// other replay error is an error (exit 1).
@@ -38,6 +38,32 @@ fn settle<T>(
         }
         Err(e) => Err(CliError::Replay(e)),
     }
+}
+
+/// With a signer pinned, verifies the log against it first (a separate pass): answers the exit
+/// code when that fails, `None` when there is nothing pinned or the pin holds.
+pub(crate) fn pinned_first(
+    path: &OsStr,
+    trust: &TrustArgs,
+    allow_unsigned_tail: bool,
+    schema: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Option<u8>, CliError> {
+    if trust.keys.is_empty() && trust.signers.is_none() {
+        return Ok(None);
+    }
+    let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail, trust };
+    let Err(failure) = logcmd::verify_pinned(path, &options)?.1 else {
+        return Ok(None);
+    };
+    let text = logcmd::failure_text(&failure);
+    if json {
+        writeln!(out, "{}", serde_json::json!({"schema": schema, "verified": false, "error": text}))?;
+    } else {
+        writeln!(out, "verification failed: {text}")?;
+    }
+    Ok(Some(exit::VERIFY_FAILED))
 }
 
 fn short(hash: &Hash32) -> String {

@@ -168,3 +168,27 @@ fn fork_replay_needs_the_other_policy_named() {
     assert_eq!(code, agentk_cli::exit::USAGE, "{text}");
     assert!(text.contains("needs the other policy"), "{text}");
 }
+
+// guarantee: R1 (with a signer pinned, a log forged under another key gives no report)
+#[test]
+fn pinned_replay_refuses_a_log_signed_by_another_key() {
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("logs/expect.json")).unwrap()).unwrap();
+    let key = expect["fixture_test_public_key"].as_str().unwrap();
+    let forged = path("logs/forged-other-key.jsonl");
+    let session = path("logs/session.jsonl");
+    let overrides = path("replay/overrides.json");
+    for (log, want) in [(&forged, agentk_cli::exit::VERIFY_FAILED), (&session, agentk_cli::exit::OK)] {
+        for args in [
+            vec!["replay", log, "--trusted-public-key", key],
+            vec!["fork-replay", log, "--profile", "research", "--trusted-public-key", key],
+            vec!["fork-replay-behavior", log, "--behavior", &overrides, "--trusted-public-key", key],
+        ] {
+            let (code, stdout, _) = agentk(&args);
+            assert_eq!(code, want, "{args:?}: {stdout}");
+            assert_eq!(stdout.starts_with("verification failed"), want != agentk_cli::exit::OK, "{args:?}");
+        }
+    }
+    // Unpinned, the forged log verifies (its own checkpoints are consistent) and replays.
+    assert_eq!(agentk(&["replay", &forged]).0, agentk_cli::exit::OK);
+}
