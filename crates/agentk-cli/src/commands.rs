@@ -7,7 +7,7 @@ use agentk_labels::{SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, replaycmd, secrets};
+use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, readiness, replaycmd, secrets};
 
 pub(crate) fn dispatch(
     command: Command,
@@ -42,6 +42,7 @@ pub(crate) fn dispatch(
         Command::EvidenceCheck { log, event, input, candidate, salt, json } => {
             logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
         }
+        Command::Readiness { dir, strict, json } => readiness::run(host, std::path::Path::new(&dir), strict, json, out),
         Command::Replay { log, policy, allow_unsigned_tail, trust, json } => {
             let (text, policy) = load_with_text(&policy)?;
             if let Some(code) =

@@ -32,6 +32,7 @@ mod demo;
 mod input;
 mod keys;
 mod logcmd;
+mod readiness;
 mod replaycmd;
 mod secrets;
 
@@ -340,6 +341,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that this machine and checkout are fit to run AgentK for real: signer source and
+    /// custody, the require flag, run logs ignored by git, no key-like files tracked, the
+    /// starter policy (exit 4 if any check fails).
+    Readiness {
+        /// The checkout to inspect.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: OsString,
+        /// Fail on warnings too (the development key, the require flag unset).
+        #[arg(long)]
+        strict: bool,
+        /// Print one JSON object (schema `agentk.readiness.v1`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Who did what, what was denied and why, and what grant or approval would have allowed
     /// it, under the policy the log was written with (its hash must match).
     Audit {
@@ -632,6 +647,7 @@ impl Command {
             | Command::VerifyProof { json, .. }
             | Command::Audit { json, .. }
             | Command::Replay { json, .. }
+            | Command::Readiness { json, .. }
             | Command::ForkReplay { json, .. }
             | Command::ForkReplayBehavior { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,

@@ -1,0 +1,177 @@
+//! `agentk readiness`: is this machine and checkout fit to run AgentK for real? Each check is
+//! named, answers pass, warn or fail, and carries a one-line fix. Nothing here prints key
+//! material or the path of a key file.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use agentk_capability::SignerSource;
+use serde::Serialize;
+
+use crate::{CliError, Host, exit, keys};
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Pass,
+    /// Acceptable for development, not for production (`--strict` fails it).
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    status: Status,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<&'static str>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Check { name, status: Status::Pass, detail: detail.into(), fix: None }
+    }
+
+    fn not(name: &'static str, status: Status, detail: impl Into<String>, fix: &'static str) -> Self {
+        Check { name, status, detail: detail.into(), fix: Some(fix) }
+    }
+}
+
+/// The signer: where it comes from, and whether it is the public development key.
+fn signer(host: &dyn Host) -> Check {
+    const NAME: &str = "signer";
+    match keys::active_signer(host) {
+        Err(CliError::Signer(e)) => Check::not(NAME, Status::Fail, e.to_string(), e.help()),
+        Err(_) => Check::not(NAME, Status::Fail, "the signer could not be loaded", "run `agentk signing-key`"),
+        Ok(identity) if identity.is_development() => Check::not(
+            NAME,
+            Status::Warn,
+            "the public development key signs: anyone can forge what it signs",
+            "create a key with `agentk keygen --out PATH` and set AGENTK_SIGNING_KEY_FILE to it",
+        ),
+        Ok(identity) => {
+            let source = match identity.source() {
+                SignerSource::File => "a key file (owner-only, checked)",
+                SignerSource::EnvHex => "AGENTK_SIGNING_KEY_HEX",
+                _ => "the embedding program",
+            };
+            Check::pass(NAME, format!("{} from {source}", identity.public_key().fingerprint()))
+        }
+    }
+}
+
+/// Whether a missing key is an error rather than a silent fall-back to the development key.
+fn require_flag(host: &dyn Host) -> Check {
+    const NAME: &str = "require-signing-key";
+    match host.var("AGENTK_REQUIRE_SIGNING_KEY") {
+        Some(value) if value == "1" => {
+            Check::pass(NAME, "AGENTK_REQUIRE_SIGNING_KEY=1: the development key is refused")
+        }
+        _ => Check::not(
+            NAME,
+            Status::Warn,
+            "AGENTK_REQUIRE_SIGNING_KEY is not 1: without a key, the development key signs",
+            "set AGENTK_REQUIRE_SIGNING_KEY=1 wherever AgentK runs for real",
+        ),
+    }
+}
+
+/// Runs git in `dir`; `None` when git is missing or `dir` is not a work tree.
+fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    Command::new("git").arg("-C").arg(dir).args(args).output().ok()
+}
+
+fn in_work_tree(dir: &Path) -> bool {
+    git(dir, &["rev-parse", "--is-inside-work-tree"])
+        .is_some_and(|o| o.status.success() && o.stdout.starts_with(b"true"))
+}
+
+/// `.agentk/` (run logs, salts) is ignored by git (F3).
+fn run_logs_ignored(dir: &Path) -> Check {
+    const NAME: &str = "run-logs-ignored";
+    const FIX: &str = "add `.agentk/` to .gitignore";
+    if !in_work_tree(dir) {
+        return Check::not(NAME, Status::Warn, "not a git work tree: cannot tell", "run readiness in the checkout");
+    }
+    match git(dir, &["check-ignore", "-q", "--no-index", ".agentk/runs/latest.jsonl"]) {
+        Some(o) if o.status.success() => Check::pass(NAME, "git ignores .agentk/"),
+        _ => Check::not(NAME, Status::Fail, "git does not ignore .agentk/: run logs could be committed", FIX),
+    }
+}
+
+/// Whether a tracked path looks like key material or a run log.
+fn looks_secret(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    path.starts_with(".agentk/")
+        || path.contains("/.agentk/")
+        || [".key", ".pem", ".salt", ".p12", ".pfx"].iter().any(|ext| name.ends_with(ext))
+        || name.starts_with("id_ed25519")
+        || name.starts_with("id_rsa")
+        || name.contains("signing-key")
+}
+
+/// No key-like files or run logs are tracked by git. Only a count is printed, never paths.
+fn no_key_files_tracked(dir: &Path) -> Check {
+    const NAME: &str = "no-key-files-tracked";
+    if !in_work_tree(dir) {
+        return Check::not(NAME, Status::Warn, "not a git work tree: cannot tell", "run readiness in the checkout");
+    }
+    let Some(output) = git(dir, &["ls-files", "-z"]).filter(|o| o.status.success()) else {
+        return Check::not(NAME, Status::Fail, "git ls-files failed", "run readiness in the checkout");
+    };
+    let tracked = output.stdout.split(|b| *b == 0).filter_map(|p| std::str::from_utf8(p).ok());
+    // Fixtures are public test vectors by design (deterministic test keys, dummy salts).
+    let count = tracked.filter(|p| !p.starts_with("fixtures/") && looks_secret(p)).count();
+    if count == 0 {
+        Check::pass(NAME, "no key-like files or run logs are tracked")
+    } else {
+        Check::not(
+            NAME,
+            Status::Fail,
+            format!("{count} tracked file(s) look like keys, salts or run logs"),
+            "list them with `git ls-files`, then `git rm --cached` them and rotate any key they held",
+        )
+    }
+}
+
+/// The built-in starter policy validates.
+fn starter_policy() -> Check {
+    match agentk_policy::Profile::Starter.load() {
+        Ok(_) => Check::pass("starter-policy", "the built-in starter policy validates"),
+        Err(_) => {
+            Check::not("starter-policy", Status::Fail, "the built-in starter policy is refused", "report this build")
+        }
+    }
+}
+
+/// `agentk readiness`: exit 0 when nothing failed (and, with `strict`, nothing warned), 4
+/// otherwise.
+pub(crate) fn run(host: &dyn Host, dir: &Path, strict: bool, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let checks = [signer(host), require_flag(host), run_logs_ignored(dir), no_key_files_tracked(dir), starter_policy()];
+    let failing = |c: &&Check| c.status == Status::Fail || strict && c.status == Status::Warn;
+    let ready = !checks.iter().any(|c| failing(&c));
+    if json {
+        let report =
+            serde_json::json!({"schema": "agentk.readiness.v1", "ready": ready, "strict": strict, "checks": checks});
+        writeln!(out, "{report}")?;
+    } else {
+        for check in &checks {
+            let status = match check.status {
+                Status::Pass => "pass",
+                Status::Warn if strict => "FAIL",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            writeln!(out, "{status:<4}  {:<22} {}", check.name, check.detail)?;
+            if let (Some(fix), true) = (check.fix, check.status != Status::Pass) {
+                writeln!(out, "      {:<22} fix: {fix}", "")?;
+            }
+        }
+        let verdict = if ready { "ready" } else { "not ready" };
+        writeln!(out, "{verdict}{}", if strict { " (strict: warnings fail)" } else { "" })?;
+    }
+    Ok(if ready { exit::OK } else { exit::VERIFY_FAILED })
+}
