@@ -28,11 +28,11 @@ fn repo(test: &str, ignore: &str) -> std::path::PathBuf {
 
 fn readiness(host: &TestHost, dir: &Path, extra: &[&str]) -> (u8, serde_json::Value, String) {
     let dir = dir.display().to_string();
-    let mut args = vec!["readiness", "--dir", &dir, "--json"];
-    args.extend_from_slice(extra);
-    let run = agentk(host, &args);
-    let human =
-        agentk(host, &args[..args.len() - extra.len()].iter().copied().filter(|a| *a != "--json").collect::<Vec<_>>());
+    let human_args: Vec<&str> = ["readiness", "--dir", &dir].into_iter().chain(extra.iter().copied()).collect();
+    let json_args: Vec<&str> = human_args.iter().copied().chain(["--json"]).collect();
+    let run = agentk(host, &json_args);
+    let human = agentk(host, &human_args);
+    assert_eq!(run.code, human.code);
     (run.code, serde_json::from_str(&run.stdout).unwrap(), format!("{}{}{}", run.stdout, human.stdout, human.stderr))
 }
 
