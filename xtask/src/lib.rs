@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on its streams")]
 
+pub mod audit;
 pub mod bench;
 pub mod fixtures;
 pub mod logfixtures;

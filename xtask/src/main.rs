@@ -12,6 +12,9 @@ commands:
   fixtures [--check]
            regenerate fixtures/ deterministically, or list stale files and fail
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run
+  audit [--strict] [--json] [--only CHECK,...]
+           the release gate: fmt, clippy, tests, docs, tidy, cargo-deny, fixtures, readiness,
+           runtime smokes (and, with --strict, a real key and a clean tree); local only
   help     print this text";
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             }
         },
         Some("bench") => xtask::bench::main(args.get(1..).unwrap_or_default(), &root),
+        Some("audit") => audit(args.get(1..).unwrap_or_default(), &root),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -68,4 +72,42 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn audit(args: &[String], root: &std::path::Path) -> ExitCode {
+    let mut options = xtask::audit::Options::default();
+    let mut json = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--strict" => options.strict = true,
+            "--json" => json = true,
+            "--only" => match rest.next() {
+                Some(list) => options.only = list.split(',').map(str::to_owned).collect(),
+                None => {
+                    eprintln!("audit: error: --only takes a comma-separated list of checks");
+                    return ExitCode::from(2);
+                }
+            },
+            other => {
+                eprintln!("audit: error: unknown argument `{}`\n{USAGE}", other.escape_debug());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(unknown) = options.only.iter().find(|c| !xtask::audit::CHECKS.contains(&c.as_str())) {
+        eprintln!(
+            "audit: error: no check `{}`; checks are {}",
+            unknown.escape_debug(),
+            xtask::audit::CHECKS.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let outcomes = xtask::audit::run(root, &options);
+    if json {
+        println!("{}", xtask::audit::to_json(&outcomes, options.strict));
+    } else {
+        print!("{}", xtask::audit::to_text(&outcomes, options.strict));
+    }
+    if xtask::audit::passed(&outcomes) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -1,7 +1,7 @@
 //! The kernel and its flight recorder: the [`kernel::Kernel`], which decides, mints and records
 //! every syscall into a [`kernel::RecordSink`] before answering (and resumes a log after a
 //! restart); the [`event`] format with its hash chain and signed checkpoints; streaming
-//! [`verify`]; the JSONL [`file`] sink with its lock, sync policies and torn-tail recovery; the
+//! [`verify`]; the JSONL [`file`](mod@file) sink with its lock, sync policies and torn-tail recovery; the
 //! [`merkle`] tree and its proofs; and [`kernel::Rehearsal`], the kernel's decision procedure
 //! in a side-effect-free environment, for replay.
 //!
