@@ -155,6 +155,9 @@ pub fn expected_files() -> Result<BTreeMap<PathBuf, String>, String> {
     for (name, text) in crate::logfixtures::files()? {
         files.insert(PathBuf::from(format!("fixtures/logs/{name}")), text);
     }
+    for (name, text) in crate::logfixtures::receipt_files()? {
+        files.insert(PathBuf::from(format!("fixtures/receipts/{name}")), text);
+    }
     for (name, text) in crate::replayfixtures::files()? {
         files.insert(PathBuf::from(format!("fixtures/replay/{name}")), text);
     }
@@ -198,7 +201,13 @@ pub fn stale(root: &Path) -> Result<Vec<String>, String> {
         .filter(|(path, text)| fs::read_to_string(root.join(path)).ok().as_deref() != Some(text.as_str()))
         .map(|(path, _)| path.display().to_string())
         .collect();
-    for dir in ["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/logs", "fixtures/replay"] {
+    for dir in [
+        "fixtures/policies/valid",
+        "fixtures/policies/invalid",
+        "fixtures/logs",
+        "fixtures/receipts",
+        "fixtures/replay",
+    ] {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod bench;
 pub mod fixtures;
+pub mod fuzz;
 pub mod logfixtures;
 pub mod replayfixtures;
 pub mod tidy;

@@ -12,6 +12,8 @@ commands:
   fixtures [--check]
            regenerate fixtures/ deterministically, or list stale files and fail
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run
+  fuzz [--seconds N] [--target NAME]
+           a bounded cargo-fuzz run of each target in fuzz/ (needs nightly and cargo-fuzz)
   audit [--strict] [--json] [--only CHECK,...]
            the release gate: fmt, clippy, tests, docs, tidy, cargo-deny, fixtures, readiness,
            runtime smokes (and, with --strict, a real key and a clean tree); local only
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         },
         Some("bench") => xtask::bench::main(args.get(1..).unwrap_or_default(), &root),
         Some("audit") => audit(args.get(1..).unwrap_or_default(), &root),
+        Some("fuzz") => fuzz(args.get(1..).unwrap_or_default(), &root),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -110,4 +113,51 @@ fn audit(args: &[String], root: &std::path::Path) -> ExitCode {
         print!("{}", xtask::audit::to_text(&outcomes, options.strict));
     }
     if xtask::audit::passed(&outcomes) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn fuzz(args: &[String], root: &std::path::Path) -> ExitCode {
+    let (mut seconds, mut only) = (60u64, None::<String>);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.next()) {
+            ("--seconds", Some(n)) if n.parse::<u64>().is_ok_and(|n| n > 0) => seconds = n.parse().unwrap_or(60),
+            ("--target", Some(name)) if xtask::fuzz::TARGETS.iter().any(|(t, _)| t == name) => {
+                only = Some(name.clone())
+            }
+            _ => {
+                let targets: Vec<&str> = xtask::fuzz::TARGETS.iter().map(|(t, _)| *t).collect();
+                eprintln!("fuzz: error: usage: cargo xtask fuzz [--seconds N] [--target {}]", targets.join("|"));
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Err(e) = xtask::fuzz::available() {
+        eprintln!("fuzz: error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut failed = false;
+    for (target, dirs) in xtask::fuzz::TARGETS {
+        if only.as_deref().is_some_and(|o| o != target) {
+            continue;
+        }
+        match xtask::fuzz::run_target(root, target, dirs, seconds) {
+            Ok(run) => {
+                println!(
+                    "{:<20} {:>12} executions in {seconds} s, {} crash(es)",
+                    run.target,
+                    run.executions,
+                    run.crashes.len()
+                );
+                for crash in &run.crashes {
+                    println!("  crash: {}", crash.display());
+                }
+                failed |= run.failed || !run.crashes.is_empty();
+            }
+            Err(e) => {
+                eprintln!("fuzz: {target}: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

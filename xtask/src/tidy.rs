@@ -267,7 +267,7 @@ fn crate_roots(root: &Path) -> Vec<PathBuf> {
 
 fn rust_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![root.join("crates"), root.join("xtask")];
+    let mut stack = vec![root.join("crates"), root.join("xtask"), root.join("fuzz/fuzz_targets")];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

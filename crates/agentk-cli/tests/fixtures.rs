@@ -162,3 +162,24 @@ fn a_signer_window_that_misses_the_log_fails_pinned_verification() {
         }
     }
 }
+
+// guarantee: C2, C3 (receipt vectors cut from a kernel-written log: the valid ones verify
+// pinned to the fixture key; expired, tampered, unknown-schema and other-key ones fail)
+#[test]
+fn receipt_vectors_verify_as_expected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/receipts");
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    let key = expect["fixture_test_public_key"].as_str().unwrap();
+    let cases = expect["receipts"].as_object().unwrap();
+    assert!(cases.len() >= 7, "{cases:?}");
+    for (name, want) in cases {
+        let path = dir.join(name).display().to_string();
+        let now = want["now"].as_u64().unwrap().to_string();
+        let run = common::agentk(
+            &common::TestHost::new(&[]),
+            &["receipt-verify", "--receipt", &path, "--trusted-public-key", key, "--now", &now],
+        );
+        assert_eq!(u64::from(run.code), want["exit"].as_u64().unwrap(), "{name}: {}{}", run.stdout, run.stderr);
+    }
+}
