@@ -28,6 +28,7 @@ pub fn all(root: &Path) -> Vec<String> {
     problems.extend(forbid_unsafe(root));
     problems.extend(crate_docs(root));
     problems.extend(leftovers(root));
+    problems.extend(error_messages(root));
     problems.extend(syscalls_documented(root));
     problems.extend(security_record(root));
     problems.extend(run_logs_ignored(root));
@@ -203,8 +204,13 @@ pub fn crate_docs(root: &Path) -> Vec<String> {
 /// No leftover debugging or placeholder macros, and no ignored tests, in any Rust source.
 pub fn leftovers(root: &Path) -> Vec<String> {
     // Built at run time so this file does not flag itself.
-    let needles =
-        [["todo", "!("].concat(), ["dbg", "!("].concat(), ["unimplemented", "!("].concat(), ["#[", "ignore"].concat()];
+    let needles = [
+        ["todo", "!("].concat(),
+        ["dbg", "!("].concat(),
+        ["unimplemented", "!("].concat(),
+        ["#[", "ignore"].concat(),
+        ["#[", "should_panic"].concat(),
+    ];
     let mut problems = Vec::new();
     for path in rust_files(root) {
         let Some(text) = read(&path) else { continue };
@@ -215,6 +221,52 @@ pub fn leftovers(root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Error messages follow the house style: one line, no final period, starting lowercase (an
+/// all-caps name such as an environment variable may lead).
+pub fn error_messages(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let sources = rust_files(root)
+        .into_iter()
+        .filter(|p| p.starts_with(root.join("crates")) && p.components().any(|c| c.as_os_str() == "src"));
+    for path in sources {
+        let Some(text) = read(&path) else { continue };
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("#[error(") {
+            let after = rest.get(at + 8..).unwrap_or_default();
+            rest = after;
+            let Some(open) = after.find('"') else { continue };
+            // Only a literal that starts the attribute (not `#[error(transparent)]`).
+            if after.get(..open).is_some_and(|between| !between.trim().is_empty()) {
+                continue;
+            }
+            let literal = after.get(open + 1..).unwrap_or_default();
+            let message: String = literal.chars().take_while(|c| *c != '"').collect();
+            if let Some(problem) = check_error_message(&message) {
+                let line = text.len() - after.len();
+                let line = text.get(..line).map_or(0, |t| t.lines().count());
+                problems.push(format!("{}:{line}: error message {problem}: \"{message}\"", relative(root, &path)));
+            }
+        }
+    }
+    problems
+}
+
+/// What is wrong with one error message, if anything.
+pub fn check_error_message(message: &str) -> Option<&'static str> {
+    let first_word = message.split([' ', ':', '=']).next().unwrap_or_default();
+    let shouting =
+        first_word.len() > 1 && first_word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if message.ends_with('.') {
+        Some("ends with a period")
+    } else if message.contains("\\n") {
+        Some("spans lines")
+    } else if message.chars().next().is_some_and(char::is_uppercase) && !shouting {
+        Some("starts with a capital")
+    } else {
+        None
+    }
 }
 
 /// `docs/syscalls.md` documents every syscall, with the four sections, and its "Labels

@@ -106,3 +106,34 @@ fn run_logs_and_keys_are_git_ignored() {
     std::fs::write(dir.join(".gitignore"), "/target/\n").unwrap();
     assert_eq!(tidy::run_logs_ignored(&dir).len(), 2);
 }
+
+// guarantee: A3 (error text follows the house style: one line, no final period, lowercase)
+#[test]
+fn error_messages_follow_the_house_style() {
+    let problems = xtask::tidy::error_messages(&root());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn error_message_check_catches_style_breaks() {
+    use xtask::tidy::check_error_message as check;
+    assert_eq!(check("the log does not verify"), None);
+    assert_eq!(check("AGENTK_SIGNING_KEY_FILE is readable by group or others"), None);
+    assert_eq!(check("line {line}: not a canonical event line"), None);
+    assert_eq!(check("The log does not verify"), Some("starts with a capital"));
+    assert_eq!(check("the log does not verify."), Some("ends with a period"));
+    assert_eq!(check("first line\\nsecond line"), Some("spans lines"));
+
+    let dir = std::env::temp_dir().join(format!("agentk-tidy-errors-{}", std::process::id()));
+    let src = dir.join("crates/demo/src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("lib.rs"),
+        "#[derive(Debug, thiserror::Error)]\npub enum E {\n    #[error(\"Something broke.\")]\n    A,\n    #[error(transparent)]\n    B(std::io::Error),\n    #[error(\n        \"fine {0}\"\n    )]\n    C(u8),\n}\n",
+    )
+    .unwrap();
+    let problems = xtask::tidy::error_messages(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("lib.rs:3"), "{problems:?}");
+}
