@@ -4,13 +4,14 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
-use agentk_capability::{PublicKey, SignContext, Signature, TrustedSigners, decode_hex, encode_hex};
-use agentk_flightlog::event::{Hash32, checkpoint_statement};
+use agentk_capability::{PublicKey, TrustedSigners, decode_hex, encode_hex};
+use agentk_flightlog::event::Hash32;
 use agentk_flightlog::file::{FileLogError, recover, verify_reader};
 use agentk_flightlog::merkle::TreeHash;
+use agentk_flightlog::saved::{ProofFile, SavedCheckpoint, SavedError};
 use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
 use agentk_labels::SafeText;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{CliError, TrustArgs, exit, input, keys};
 
@@ -36,20 +37,6 @@ fn settle(
     }
 }
 
-/// A checkpoint kept outside the log, as `agentk checkpoint` prints it.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedCheckpoint {
-    schema: String,
-    log_id: String,
-    size: u64,
-    root: String,
-    signer: String,
-    signature: String,
-}
-
-const CHECKPOINT_SCHEMA: &str = "agentk.checkpoint.v1";
-
 /// Why a verification answered "no" (exit 4) rather than "could not answer" (exit 1).
 pub(crate) enum Failure {
     Log(FileLogError),
@@ -70,18 +57,9 @@ fn load_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey, T
     let Ok(saved) = serde_json::from_str::<SavedCheckpoint>(&text) else {
         return Ok(Err(Failure::Checkpoint("the checkpoint file is malformed")));
     };
-    let parsed = (|| {
-        let log_id = Hash32(decode_hex::<32>(&saved.log_id).ok()?);
-        let root = Hash32(decode_hex::<32>(&saved.root).ok()?);
-        let signer = PublicKey::from_hex(&saved.signer).ok()?;
-        let signature = Signature::from_hex(&saved.signature).ok()?;
-        let statement = checkpoint_statement(&log_id, saved.size, &root);
-        (saved.schema == CHECKPOINT_SCHEMA && signer.verify_in_context(SignContext::Checkpoint, &statement, &signature))
-            .then_some((signer, TreeHash(root.0)))
-    })();
-    Ok(match parsed {
-        Some((signer, root)) => Ok((saved, signer, root)),
-        None => Err(Failure::Checkpoint("the checkpoint is malformed or its signature fails")),
+    Ok(match saved.check() {
+        Ok((signer, root)) => Ok((saved, signer, root)),
+        Err(_) => Err(Failure::Checkpoint("the checkpoint is malformed or its signature fails")),
     })
 }
 
@@ -327,17 +305,7 @@ pub(crate) fn checkpoint(path: &OsStr, json: bool, out: &mut dyn Write) -> Resul
             return Ok(exit::VERIFY_FAILED);
         }
     };
-    let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
-        return Err(CliError::NoCheckpoint);
-    };
-    let saved = SavedCheckpoint {
-        schema: CHECKPOINT_SCHEMA.to_owned(),
-        log_id: encode_hex(&genesis.log_id.0),
-        size: last.size,
-        root: encode_hex(&last.root.0),
-        signer: genesis.signer.clone(),
-        signature: last.signature.clone(),
-    };
+    let saved = SavedCheckpoint::of(&verified).ok_or(CliError::NoCheckpoint)?;
     let text = if json { serde_json::to_string(&saved)? } else { serde_json::to_string_pretty(&saved)? };
     writeln!(out, "{text}")?;
     Ok(exit::OK)
@@ -526,33 +494,8 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
     Ok(exit::OK)
 }
 
-/// A proof that travels: inclusion of one event, or consistency between two tree sizes.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProofFile {
-    schema: String,
-    log_id: String,
-    /// The tree size and root the proof is against (a signed checkpoint's).
-    size: u64,
-    root: String,
-    /// Inclusion: the event's index and hash.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event_hash: Option<String>,
-    /// Consistency: the older size and root.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    old_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    old_root: Option<String>,
-    path: Vec<String>,
-}
-
-const INCLUSION_SCHEMA: &str = "agentk.inclusion-proof.v1";
-const CONSISTENCY_SCHEMA: &str = "agentk.consistency-proof.v1";
-
-/// Streams a verified log and answers its event hashes (as Merkle leaves) up to its latest
-/// checkpoint, with that checkpoint and the log id. Leaves take 32 bytes per event.
+/// Streams a verified log and answers its event hashes up to its latest checkpoint, with the
+/// log id. Hashes take 32 bytes per event.
 fn checkpointed_leaves(path: &OsStr) -> Result<Result<Checkpointed, Failure>, CliError> {
     let mut hashes = Vec::new();
     let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| {
@@ -567,66 +510,40 @@ fn checkpointed_leaves(path: &OsStr) -> Result<Result<Checkpointed, Failure>, Cl
         return Err(CliError::NoCheckpoint);
     };
     hashes.truncate(usize::try_from(last.size).unwrap_or(usize::MAX));
-    let leaves = hashes.iter().map(|h| agentk_flightlog::merkle::leaf_hash(&h.0)).collect();
-    Ok(Ok(Checkpointed { hashes, leaves, size: last.size, root: last.root, log_id: encode_hex(&genesis.log_id.0) }))
+    Ok(Ok(Checkpointed { hashes, log_id: genesis.log_id }))
 }
 
-/// A verified log's event hashes up to its latest checkpoint, and that checkpoint.
+/// A verified log's event hashes up to its latest checkpoint, and its id.
 struct Checkpointed {
     hashes: Vec<Hash32>,
-    leaves: Vec<TreeHash>,
-    size: u64,
-    root: Hash32,
-    log_id: String,
+    log_id: Hash32,
 }
 
 pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &mut dyn Write) -> Result<u8, CliError> {
-    let Checkpointed { hashes, leaves, size, root, log_id } = match checkpointed_leaves(path)? {
+    let Checkpointed { hashes, log_id } = match checkpointed_leaves(path)? {
         Ok(found) => found,
         Err(failure) => {
             writeln!(out, "verification failed: {}", failure_text(&failure))?;
             return Ok(exit::VERIFY_FAILED);
         }
     };
-    let hex_path = |path: Vec<TreeHash>| path.iter().map(|h| encode_hex(&h.0)).collect();
     let proof = match (event, from) {
-        (Some(index), _) => {
-            let path = agentk_flightlog::merkle::inclusion_proof(&leaves, index).map_err(CliError::Proof)?;
-            let event_hash = usize::try_from(index).ok().and_then(|i| hashes.get(i)).map(|h| encode_hex(&h.0));
-            ProofFile {
-                schema: INCLUSION_SCHEMA.to_owned(),
-                log_id,
-                size,
-                root: encode_hex(&root.0),
-                index: Some(index),
-                event_hash,
-                old_size: None,
-                old_root: None,
-                path: hex_path(path),
-            }
-        }
-        (None, Some(old)) => {
-            let path = agentk_flightlog::merkle::consistency_proof(&leaves, old).map_err(CliError::Proof)?;
-            let old_root =
-                agentk_flightlog::merkle::root(leaves.get(..usize::try_from(old).unwrap_or(0)).unwrap_or_default());
-            ProofFile {
-                schema: CONSISTENCY_SCHEMA.to_owned(),
-                log_id,
-                size,
-                root: encode_hex(&root.0),
-                index: None,
-                event_hash: None,
-                old_size: Some(old),
-                old_root: Some(encode_hex(&old_root.0)),
-                path: hex_path(path),
-            }
-        }
-        (None, None) => {
-            return Err(CliError::Proof(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size: 0 }));
-        }
-    };
+        (Some(index), _) => ProofFile::inclusion(&log_id, &hashes, index),
+        (None, Some(old)) => ProofFile::consistency(&log_id, &hashes, old),
+        (None, None) => Err(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size: 0 }),
+    }
+    .map_err(CliError::Proof)?;
     writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
     Ok(exit::OK)
+}
+
+fn saved_text(error: SavedError) -> &'static str {
+    match error {
+        SavedError::MalformedProof => "the proof file is malformed",
+        SavedError::ProofFails => "the proof does not verify",
+        SavedError::OtherTree => "the proof is for another tree than the checkpoint",
+        _ => "the checkpoint is malformed or its signature fails",
+    }
 }
 
 /// Checks a proof file. With a saved checkpoint, the proof's tree must be that checkpoint's
@@ -637,53 +554,21 @@ pub(crate) fn verify_proof(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    use agentk_flightlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
-
     let text = input::read_text(proof)?;
-    let hash = |text: &str| decode_hex::<32>(text).ok().map(TreeHash);
-    let verdict: Result<&'static str, &'static str> = (|| {
-        let file: ProofFile = serde_json::from_str(&text).map_err(|_| "the proof file is malformed")?;
-        let root = hash(&file.root).ok_or("the proof file is malformed")?;
-        let path: Vec<TreeHash> =
-            file.path.iter().map(|p| hash(p)).collect::<Option<_>>().ok_or("the proof file is malformed")?;
-        let valid = match (file.schema.as_str(), file.index, &file.event_hash, file.old_size, &file.old_root) {
-            (INCLUSION_SCHEMA, Some(index), Some(event), None, None) => {
-                let event = hash(event).ok_or("the proof file is malformed")?;
-                verify_inclusion(&leaf_hash(&event.0), index, file.size, &path, &root)
+    let verdict: Result<&'static str, &'static str> = match serde_json::from_str::<ProofFile>(&text) {
+        Err(_) => Err("the proof file is malformed"),
+        Ok(file) => match checkpoint {
+            None => {
+                file.verify().map(|()| "verified (not pinned to a checkpoint: pass --checkpoint)").map_err(saved_text)
             }
-            (CONSISTENCY_SCHEMA, None, None, Some(old), Some(old_root)) => {
-                let old_root = hash(old_root).ok_or("the proof file is malformed")?;
-                verify_consistency(old, file.size, &old_root, &root, &path)
-            }
-            _ => return Err("the proof file is malformed"),
-        };
-        if !valid {
-            return Err("the proof does not verify");
-        }
-        Ok(if checkpoint.is_some() {
-            "verified against the saved checkpoint"
-        } else {
-            "verified (not pinned to a checkpoint: pass --checkpoint)"
-        })
-    })();
-    let verdict = match (verdict, checkpoint) {
-        (Ok(_), Some(cp)) => match load_checkpoint(cp)? {
-            Ok((saved, _, root)) => {
-                let file: Option<ProofFile> = serde_json::from_str(&text).ok();
-                let same = file
-                    .is_some_and(|f| f.size == saved.size && hash(&f.root) == Some(root) && f.log_id == saved.log_id);
-                if same {
-                    Ok("verified against the saved checkpoint")
-                } else {
-                    Err("the proof is for another tree than the checkpoint")
+            Some(cp) => match load_checkpoint(cp)? {
+                Ok((saved, _, _)) => {
+                    file.verify_against(&saved).map(|()| "verified against the saved checkpoint").map_err(saved_text)
                 }
-            }
-            Err(failure) => Err(match failure {
-                Failure::Checkpoint(text) => text,
-                _ => "the checkpoint is malformed or its signature fails",
-            }),
+                Err(Failure::Checkpoint(text)) => Err(text),
+                Err(_) => Err("the checkpoint is malformed or its signature fails"),
+            },
         },
-        (other, _) => other,
     };
     if json {
         let value = match verdict {

@@ -183,3 +183,36 @@ fn receipt_vectors_verify_as_expected() {
         assert_eq!(u64::from(run.code), want["exit"].as_u64().unwrap(), "{name}: {}{}", run.stdout, run.stderr);
     }
 }
+
+// guarantee: F4 (saved checkpoints and proofs cut from the fixture session: a later or an
+// earlier checkpoint of the same log passes, another signer's or a forged one fails; proofs
+// verify against the saved checkpoint alone, and any changed path, index or root fails)
+#[test]
+fn checkpoint_and_proof_vectors_verify_as_expected() {
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(logs_dir().join("expect.json")).unwrap()).unwrap();
+    let session = log_path("session.jsonl");
+    let checkpoints = expect["checkpoints"].as_object().unwrap();
+    assert!(checkpoints.len() >= 4);
+    for (name, want) in checkpoints {
+        let (code, text) = on_fixture(&["verify", &session, "--checkpoint", &log_path(name)]);
+        assert_eq!(u64::from(code), want.as_u64().unwrap(), "{name}: {text}");
+    }
+    let proofs = expect["proofs"].as_object().unwrap();
+    assert!(proofs.len() >= 5);
+    let saved = log_path("session.checkpoint.json");
+    for (name, want) in proofs {
+        let (code, text) = on_fixture(&["verify-proof", "--proof", &log_path(name), "--checkpoint", &saved]);
+        assert_eq!(u64::from(code), want.as_u64().unwrap(), "{name}: {text}");
+    }
+    // A proof of the session is for another tree than another signer's checkpoint.
+    let (code, text) = on_fixture(&[
+        "verify-proof",
+        "--proof",
+        &log_path("inclusion-proof.json"),
+        "--checkpoint",
+        &log_path("other-signer.checkpoint.json"),
+    ]);
+    assert_eq!(code, agentk_cli::exit::VERIFY_FAILED, "{text}");
+    assert!(text.contains("another tree"), "{text}");
+}

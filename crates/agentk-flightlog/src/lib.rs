@@ -53,4 +53,5 @@ pub mod event;
 pub mod file;
 pub mod kernel;
 pub mod merkle;
+pub mod saved;
 pub mod verify;
