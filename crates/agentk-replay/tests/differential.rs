@@ -513,3 +513,19 @@ fn fork_transitions_are_bounded() {
     assert!(changes.other_transitions > 0);
     assert_eq!(changes.changed.rows.len(), agentk_replay::MAX_LISTED);
 }
+
+// guarantee: R1 (the fixture logs: the session and the frozen version 1 log replay with every
+// decision reproduced; a tampered one gives no report)
+#[test]
+fn fixture_logs_replay() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let policy = Profile::Starter.load().unwrap();
+    for log in ["logs/session.jsonl", "compat/session-v1.jsonl"] {
+        let file = std::fs::File::open(fixtures.join(log)).unwrap();
+        let report = replay(file, Profile::Starter.source(), &policy, Options::default()).unwrap();
+        assert!(report.reproduced_all() && report.replayed > 0, "{log}");
+    }
+    let file = std::fs::File::open(fixtures.join("logs/flipped-deny.jsonl")).unwrap();
+    let error = replay(file, Profile::Starter.source(), &policy, Options::default()).unwrap_err();
+    assert!(error.is_verification_failure(), "{error}");
+}
