@@ -2,8 +2,11 @@
 //!
 //! Runs every check locally and reports each as pass, fail or skipped with its duration,
 //! failures first. Exit 0 only when every check passed (with `--strict`, a skipped check fails
-//! too). Nothing here configures a remote, fetches, pushes, tags or publishes: the only git
-//! commands it can run are the read-only ones in [`GIT_READ_ONLY`], enforced by [`git`].
+//! too). Nothing here configures a remote, fetches, pushes, tags or publishes: the audit's own
+//! git commands are the read-only ones in [`GIT_READ_ONLY`], enforced by [`git`]; every child
+//! process (git, cargo, the test suite, `agentk`) starts with git's repository-redirecting
+//! variables removed ([`scrub`]), so a hook's `GIT_DIR` can never point the test suite's
+//! scratch repositories at the real one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,8 +16,40 @@ use std::time::Instant;
 pub const GIT_READ_ONLY: [&str; 4] = ["status", "ls-files", "rev-parse", "check-ignore"];
 
 /// Every check, in the order they run.
-pub const CHECKS: [&str; 10] =
-    ["fmt", "clippy", "test", "doc", "tidy", "deny", "fixtures", "readiness", "smoke", "clean-tree"];
+pub const CHECKS: [&str; 11] =
+    ["fmt", "clippy", "test", "doc", "tidy", "deny", "fixtures", "fuzz-build", "readiness", "smoke", "clean-tree"];
+
+/// Environment variables that redirect git to another repository, index or configuration.
+/// Git exports several of them to hooks, so an audit started from a hook would otherwise run
+/// the test suite's scratch repositories against the real one.
+pub const GIT_REDIRECTS: [&str; 12] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_EXEC_PATH",
+];
+
+/// Removes from `command`'s environment every variable in [`GIT_REDIRECTS`] and every
+/// `GIT_CONFIG_KEY_*`/`GIT_CONFIG_VALUE_*` the audit inherited.
+pub fn scrub(command: &mut Command) -> &mut Command {
+    for name in GIT_REDIRECTS {
+        command.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("GIT_CONFIG_KEY_") || n.starts_with("GIT_CONFIG_VALUE_")) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
 
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,15 +95,17 @@ pub struct Options {
     pub only: Vec<String>,
 }
 
-/// Runs git read-only in `dir`. Refuses any subcommand outside [`GIT_READ_ONLY`], and any
-/// option that could make git write or reach out (`-c`, `--exec-path`, …), before starting a
-/// process.
+/// Runs git read-only in `dir`: the first argument must be a subcommand in [`GIT_READ_ONLY`]
+/// (so no option such as `-c` can come before it), and the process starts with git's
+/// redirecting variables removed and no system or global configuration.
 pub fn git(dir: &Path, args: &[&str]) -> Result<Output, String> {
     let Some(subcommand) = args.first() else { return Err("git: no subcommand".to_owned()) };
     if !GIT_READ_ONLY.contains(subcommand) {
         return Err(format!("git {subcommand}: refused, the audit runs only {GIT_READ_ONLY:?}"));
     }
-    Command::new("git")
+    scrub(&mut Command::new("git"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -100,7 +137,7 @@ fn tail(output: &Output) -> String {
 /// Runs a cargo command in `root` and judges it by its exit status.
 fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> (Status, String) {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(root).args(args).env("CARGO_TERM_COLOR", "never");
+    scrub(&mut command).current_dir(root).args(args).env("CARGO_TERM_COLOR", "never");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -140,14 +177,30 @@ fn deny(root: &Path) -> (Status, String) {
     }
 }
 
-/// The `agentk` binary, built once for the checks that run it.
+/// The `agentk` binary, built for the checks that run it: its path is the one cargo reports
+/// for the artifact it just built, whatever the target directory settings.
 fn agentk_binary(root: &Path) -> Result<PathBuf, String> {
-    match cargo(root, &["build", "--locked", "--quiet", "-p", "agentk-cli"], &[]) {
-        (Status::Pass, _) => {}
-        (_, detail) => return Err(format!("agentk did not build:\n{detail}")),
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    scrub(&mut command).current_dir(root).env("CARGO_TERM_COLOR", "never").args([
+        "build",
+        "--locked",
+        "-p",
+        "agentk-cli",
+        "--bin",
+        "agentk",
+        "--message-format=json-render-diagnostics",
+    ]);
+    let output = command.output().map_err(|e| format!("cargo could not start: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("agentk did not build:\n{}", tail(&output)));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("debug").join("agentk"))
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m.get("reason").and_then(serde_json::Value::as_str) == Some("compiler-artifact"))
+        .filter_map(|m| m.get("executable").and_then(serde_json::Value::as_str).map(PathBuf::from))
+        .last()
+        .ok_or_else(|| "cargo reported no agentk executable".to_owned())
 }
 
 fn readiness(root: &Path, strict: bool) -> (Status, String) {
@@ -156,7 +209,7 @@ fn readiness(root: &Path, strict: bool) -> (Status, String) {
         Err(e) => return (Status::Fail, e),
     };
     let mut command = Command::new(binary);
-    command.args(["readiness", "--dir"]).arg(root);
+    scrub(&mut command).args(["readiness", "--dir"]).arg(root);
     if strict {
         command.arg("--strict");
     }
@@ -175,8 +228,10 @@ fn smoke(root: &Path) -> (Status, String) {
         Ok(binary) => binary,
         Err(e) => return (Status::Fail, e),
     };
-    let dir = std::env::temp_dir().join(format!("agentk-audit-smoke-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = match private_dir("agentk-audit-smoke") {
+        Ok(dir) => dir,
+        Err(e) => return (Status::Fail, e),
+    };
     let result = smoke_in(&binary, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     match result {
@@ -185,12 +240,33 @@ fn smoke(root: &Path) -> (Status, String) {
     }
 }
 
+/// A new directory only this user can use, under the system's temporary directory. It must not
+/// exist yet: a directory someone else made first is never reused.
+fn private_dir(prefix: &str) -> Result<PathBuf, String> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&dir).map_err(|e| format!("scratch directory: {e}"))?;
+    Ok(dir)
+}
+
 fn smoke_in(binary: &Path, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("scratch directory: {e}"))?;
     let key = dir.join("audit-smoke.key");
     let log = dir.join("runs").join("latest.jsonl");
     let run = |args: &[&std::ffi::OsStr]| -> Result<Output, String> {
-        Command::new(binary)
+        let mut command = Command::new(binary);
+        // Only the fresh key signs: no signer from the caller's environment takes precedence.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("AGENTK_")) {
+                command.env_remove(name);
+            }
+        }
+        scrub(&mut command)
             .args(args)
             .env("AGENTK_SIGNING_KEY_FILE", &key)
             .env("AGENTK_REQUIRE_SIGNING_KEY", "1")
@@ -232,16 +308,62 @@ fn smoke_in(binary: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The working tree has no changes and no untracked files (strict only).
+/// Ignored paths a clean release tree may hold: build output and run logs.
+pub const IGNORED_ALLOWED: [&str; 6] =
+    ["target/", ".agentk/", "fuzz/target/", "fuzz/corpus/", "fuzz/artifacts/", "fuzz/coverage/"];
+
+/// The working tree has no changes, no untracked files, no files git was told to stop looking
+/// at (`--skip-worktree`, `--assume-unchanged`), and no ignored files outside build output and
+/// run logs (strict only).
 pub fn clean_tree(root: &Path) -> (Status, String) {
-    match git(root, &["status", "--porcelain", "--untracked-files=normal"]) {
-        Ok(output) if output.status.success() && output.stdout.is_empty() => (Status::Pass, String::new()),
-        Ok(output) if output.status.success() => {
-            let count = output.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
-            (Status::Fail, format!("{count} changed or untracked path(s); commit or remove them"))
+    let lines = |args: &[&str]| -> Result<Vec<String>, String> {
+        let output = git(root, args)?;
+        if !output.status.success() {
+            return Err(tail(&output));
         }
-        Ok(output) => (Status::Fail, tail(&output)),
+        Ok(String::from_utf8_lossy(&output.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    };
+    let judged = (|| {
+        let changed = lines(&["status", "--porcelain", "--untracked-files=all"])?;
+        // `ls-files -v` marks skip-worktree files `S` and assume-unchanged files in lowercase.
+        let hidden = lines(&["ls-files", "-v"])?
+            .into_iter()
+            .filter(|l| l.starts_with('S') || l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+            .count();
+        let ignored = lines(&["status", "--porcelain", "--ignored=matching", "--untracked-files=all"])?
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("!! ").map(str::to_owned))
+            .filter(|path| !IGNORED_ALLOWED.iter().any(|allowed| path.starts_with(allowed)))
+            .count();
+        Ok::<_, String>((changed.len(), hidden, ignored))
+    })();
+    match judged {
+        Ok((0, 0, 0)) => (Status::Pass, String::new()),
+        Ok((changed, hidden, ignored)) => (
+            Status::Fail,
+            format!(
+                "{changed} changed or untracked, {hidden} hidden from git (skip-worktree or assume-unchanged), {ignored} ignored outside build output and run logs; a release tree holds only what is committed"
+            ),
+        ),
         Err(e) => (Status::Fail, e),
+    }
+}
+
+/// The fuzz targets still build (`cargo +nightly fuzz build`), when nightly and cargo-fuzz are
+/// installed; skipped aloud otherwise.
+fn fuzz_build(root: &Path) -> (Status, String) {
+    if let Err(missing) = crate::fuzz::available() {
+        return (Status::Skipped, format!("the fuzz targets were NOT built: {missing}"));
+    }
+    let mut command = Command::new("cargo");
+    scrub(&mut command)
+        .current_dir(root.join("fuzz"))
+        .args(["+nightly", "fuzz", "build"])
+        .env("CARGO_TERM_COLOR", "never");
+    match command.output() {
+        Ok(output) if output.status.success() => (Status::Pass, String::new()),
+        Ok(output) => (Status::Fail, tail(&output)),
+        Err(e) => (Status::Fail, format!("cargo could not start: {e}")),
     }
 }
 
@@ -254,6 +376,7 @@ pub fn check(root: &Path, name: &str, strict: bool) -> (Status, String) {
         "doc" => cargo(root, &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")]),
         "tidy" => problems(crate::tidy::all(root)),
         "deny" => deny(root),
+        "fuzz-build" => fuzz_build(root),
         "fixtures" => match crate::fixtures::stale(root) {
             Ok(stale) => problems(stale.into_iter().map(|f| format!("stale: {f}")).collect()),
             Err(e) => (Status::Fail, e),
@@ -308,7 +431,16 @@ pub fn to_json(outcomes: &[Outcome], strict: bool) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({"schema": "agentk.audit.v1", "passed": passed(outcomes), "strict": strict, "checks": checks})
+    let ran: Vec<&str> = outcomes.iter().map(|o| o.name).collect();
+    let omitted: Vec<&str> = CHECKS.iter().copied().filter(|c| !ran.contains(c)).collect();
+    serde_json::json!({
+        "schema": "agentk.audit.v1",
+        "passed": passed(outcomes),
+        "strict": strict,
+        "complete": omitted.is_empty(),
+        "omitted": omitted,
+        "checks": checks,
+    })
 }
 
 /// The human report: failures first, each with its detail.
@@ -325,6 +457,10 @@ pub fn to_text(outcomes: &[Outcome], strict: bool) -> String {
     let failed = outcomes.iter().filter(|o| o.status == Status::Fail).count();
     let verdict = if failed == 0 { "audit: passed".to_owned() } else { format!("audit: FAILED ({failed} check(s))") };
     text.push_str(&verdict);
+    let omitted = CHECKS.len().saturating_sub(outcomes.len());
+    if omitted > 0 {
+        text.push_str(&format!(" ({omitted} check(s) not run: not a release verdict)"));
+    }
     if strict {
         text.push_str(" (strict)");
     }

@@ -98,6 +98,10 @@ fn audit(args: &[String], root: &std::path::Path) -> ExitCode {
             }
         }
     }
+    if options.strict && !options.only.is_empty() {
+        eprintln!("audit: error: --strict runs every check; it cannot be combined with --only");
+        return ExitCode::from(2);
+    }
     if let Some(unknown) = options.only.iter().find(|c| !xtask::audit::CHECKS.contains(&c.as_str())) {
         eprintln!(
             "audit: error: no check `{}`; checks are {}",

@@ -9,7 +9,10 @@ use std::process::Command;
 use xtask::audit::{Options, Status, git, run};
 
 fn sh_git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
+    // The test's own writes stay in the scratch repository, even under a hook's GIT_DIR.
+    let status = xtask::audit::scrub(&mut Command::new("git"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .arg("-C")
         .arg(dir)
         .args(["-c", "user.name=AgentK Test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"])
@@ -45,8 +48,13 @@ fn git_state(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 // guarantee: A1 (the audit never configures a remote, fetches, pushes, tags or publishes)
 #[test]
 fn the_audit_leaves_a_repository_with_a_remote_untouched() {
-    // Outside any Cargo workspace, so the cargo checks fail fast instead of finding this one.
+    // Outside any Cargo workspace, so the cargo checks fail fast instead of finding this one
+    // (and running this very test suite again).
     let dir = std::env::temp_dir().join(format!("agentk-audit-remote-{}", std::process::id()));
+    assert!(
+        dir.ancestors().skip(1).all(|a| !a.join("Cargo.toml").exists()),
+        "the temporary directory lies inside a Cargo workspace; set TMPDIR elsewhere"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     sh_git(&dir, &["init", "-q"]);
@@ -104,9 +112,28 @@ fn reports_list_failures_first_and_pass_only_when_nothing_failed() {
     assert!(text.starts_with("fail"), "{text}");
     let failed = statuses.iter().filter(|s| **s == Status::Fail).count();
     assert!(failed >= 1);
-    assert!(text.ends_with(&format!("audit: FAILED ({failed} check(s))\n")), "{text}");
+    assert!(text.contains(&format!("audit: FAILED ({failed} check(s))")), "{text}");
+    // A subset is never presented as a release verdict.
+    assert!(text.trim_end().ends_with("not a release verdict)"), "{text}");
     let json = xtask::audit::to_json(&outcomes, false);
     assert_eq!(json["schema"], "agentk.audit.v1");
     assert_eq!(json["passed"], false);
+    assert_eq!(json["complete"], false);
+    assert!(json["omitted"].as_array().unwrap().iter().any(|c| c == "test"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// guarantee: A1 (every process the audit starts drops git's repository-redirecting variables)
+#[test]
+fn child_processes_lose_git_redirects() {
+    let mut command = Command::new("true");
+    xtask::audit::scrub(&mut command);
+    let removed: Vec<String> = command
+        .get_envs()
+        .filter(|(_, value)| value.is_none())
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    for name in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"] {
+        assert!(removed.iter().any(|r| r == name), "{name} is not removed: {removed:?}");
+    }
 }

@@ -79,9 +79,26 @@ fn require_flag(host: &dyn Host) -> Check {
     }
 }
 
-/// Runs git in `dir`; `None` when git is missing or `dir` is not a work tree.
+/// Variables that would point git at another repository than `dir`.
+pub(crate) const GIT_REDIRECTS: [&str; 8] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_NAMESPACE",
+];
+
+/// Runs git in `dir` (and only there: redirecting variables are dropped); `None` when git is
+/// missing.
 fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
-    Command::new("git").arg("-C").arg(dir).args(args).output().ok()
+    let mut command = Command::new("git");
+    for name in GIT_REDIRECTS {
+        command.env_remove(name);
+    }
+    command.env("GIT_OPTIONAL_LOCKS", "0").arg("-C").arg(dir).args(args).output().ok()
 }
 
 fn in_work_tree(dir: &Path) -> bool {
@@ -96,21 +113,41 @@ fn run_logs_ignored(dir: &Path) -> Check {
     if !in_work_tree(dir) {
         return Check::not(NAME, Status::Warn, "not a git work tree: cannot tell", "run readiness in the checkout");
     }
-    match git(dir, &["check-ignore", "-q", "--no-index", ".agentk/runs/latest.jsonl"]) {
-        Some(o) if o.status.success() => Check::pass(NAME, "git ignores .agentk/"),
-        _ => Check::not(NAME, Status::Fail, "git does not ignore .agentk/: run logs could be committed", FIX),
+    // The directory itself, a log and a salt: a pattern such as `*.jsonl` covers only some.
+    let ignored = [".agentk/", ".agentk/runs/latest.jsonl", ".agentk/runs/latest.salt"]
+        .iter()
+        .all(|path| git(dir, &["check-ignore", "-q", "--no-index", path]).is_some_and(|o| o.status.success()));
+    if ignored {
+        Check::pass(NAME, "git ignores .agentk/")
+    } else {
+        Check::not(NAME, Status::Fail, "git does not ignore all of .agentk/: run logs or salts could be committed", FIX)
     }
 }
 
-/// Whether a tracked path looks like key material or a run log.
+/// Public test vectors that look like secrets by name, tracked on purpose (a dummy salt).
+const TRACKED_ON_PURPOSE: [&str; 1] = ["fixtures/logs/session.salt"];
+
+/// Whether a tracked path looks like key material, a salt or a run log by its name.
 fn looks_secret(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     path.starts_with(".agentk/")
         || path.contains("/.agentk/")
-        || [".key", ".pem", ".salt", ".p12", ".pfx"].iter().any(|ext| name.ends_with(ext))
-        || name.starts_with("id_ed25519")
-        || name.starts_with("id_rsa")
+        || [".key", ".pem", ".salt", ".seed", ".hex", ".jwk", ".p12", ".pfx"].iter().any(|ext| name.ends_with(ext))
+        || ["id_ed25519", "id_ecdsa", "id_rsa", "id_dsa"].iter().any(|prefix| name.starts_with(prefix))
         || name.contains("signing-key")
+}
+
+/// Whether a tracked file holds exactly what a key file holds: 64 hex digits and an optional
+/// newline (read only when it is that small).
+fn holds_a_key(dir: &Path, path: &str) -> bool {
+    let full = dir.join(path);
+    if std::fs::symlink_metadata(&full).map_or(true, |m| !m.is_file() || m.len() > 66) {
+        return false;
+    }
+    std::fs::read(&full).is_ok_and(|bytes| {
+        let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit)
+    })
 }
 
 /// No key-like files or run logs are tracked by git. Only a count is printed, never paths.
@@ -122,9 +159,14 @@ fn no_key_files_tracked(dir: &Path) -> Check {
     let Some(output) = git(dir, &["ls-files", "-z"]).filter(|o| o.status.success()) else {
         return Check::not(NAME, Status::Fail, "git ls-files failed", "run readiness in the checkout");
     };
-    let tracked = output.stdout.split(|b| *b == 0).filter_map(|p| std::str::from_utf8(p).ok());
-    // Fixtures are public test vectors by design (deterministic test keys, dummy salts).
-    let count = tracked.filter(|p| !p.starts_with("fixtures/") && looks_secret(p)).count();
+    let count = output
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(String::from_utf8_lossy)
+        .filter(|p| !TRACKED_ON_PURPOSE.contains(&p.as_ref()))
+        .filter(|p| looks_secret(p) || holds_a_key(dir, p))
+        .count();
     if count == 0 {
         Check::pass(NAME, "no key-like files or run logs are tracked")
     } else {

@@ -13,7 +13,21 @@ use common::{TestHost, agentk, scratch};
 const READINESS_TEST_KEY_HEX: &str = "5151515151515151515151515151515151515151515151515151515151515151";
 
 fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git").arg("-C").arg(dir).args(args).status().unwrap();
+    let mut command = Command::new("git");
+    // The test's own writes stay in the scratch repository, even under a hook's GIT_DIR.
+    for name in
+        ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"]
+    {
+        command.env_remove(name);
+    }
+    let status = command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .status()
+        .unwrap();
     assert!(status.success(), "git {args:?}");
 }
 
@@ -95,6 +109,41 @@ fn run_logs_and_key_files_are_checked_against_git() {
     assert_eq!((code, status(&report, "no-key-files-tracked")), (agentk_cli::exit::VERIFY_FAILED, "fail"));
     assert!(!text.contains("CANARY"), "a tracked key file's name was printed: {text}");
     assert!(text.contains("1 tracked file(s)"), "{text}");
+
+    // A pattern that covers logs but not the directory (salts) is not enough.
+    let dir = repo("readiness-partial-ignore", "*.jsonl\n");
+    let (_, report, _) = readiness(&TestHost::new(&[]), &dir, &[]);
+    assert_eq!(status(&report, "run-logs-ignored"), "fail");
+
+    // Keys hidden under fixtures/, under an innocent name, or under a name that is not UTF-8.
+    let hex = format!("{READINESS_TEST_KEY_HEX}\n");
+    for (name, contents) in [
+        ("fixtures/prod-CANARY.key", "dummy\n".to_owned()),
+        ("deploy/settings-CANARY", hex.clone()),
+        ("fixtures/.agentk/runs/latest-CANARY.jsonl", "{}\n".to_owned()),
+    ] {
+        let dir = repo("readiness-hidden-key", ".agentk/\n");
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        git(&dir, &["add", "-f", name]);
+        let (code, report, text) = readiness(&TestHost::new(&[]), &dir, &[]);
+        assert_eq!(
+            (code, status(&report, "no-key-files-tracked")),
+            (agentk_cli::exit::VERIFY_FAILED, "fail"),
+            "{name}"
+        );
+        assert!(!text.contains("CANARY"), "{text}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = repo("readiness-non-utf8-key", ".agentk/\n");
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"k\xff.key")), "dummy\n").unwrap();
+        git(&dir, &["add", "-A"]);
+        let (_, report, _) = readiness(&TestHost::new(&[]), &dir, &[]);
+        assert_eq!(status(&report, "no-key-files-tracked"), "fail");
+    }
 
     // Outside a work tree nothing can be told: a warning, not a pass.
     let bare = std::env::temp_dir().join(format!("agentk-readiness-no-repo-{}", std::process::id()));
