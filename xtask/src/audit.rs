@@ -196,10 +196,10 @@ fn agentk_binary(root: &Path) -> Result<PathBuf, String> {
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m.get("reason").and_then(serde_json::Value::as_str) == Some("compiler-artifact"))
-        .filter_map(|m| m.get("executable").and_then(serde_json::Value::as_str).map(PathBuf::from))
-        .last()
+        .find_map(|m| m.get("executable").and_then(serde_json::Value::as_str).map(PathBuf::from))
         .ok_or_else(|| "cargo reported no agentk executable".to_owned())
 }
 
