@@ -81,8 +81,13 @@ pub(crate) fn dispatch(
         }
         Command::ProveInclusion { log, event } => logcmd::prove(&log, Some(event), None, out),
         Command::ProveConsistency { log, from } => logcmd::prove(&log, None, Some(from), out),
-        Command::VerifyProof { proof, checkpoint, json } => {
-            logcmd::verify_proof(&proof, checkpoint.as_deref(), json, out)
+        Command::VerifyProof { proof, checkpoint, old_checkpoint, trust, json } => {
+            let anchors = logcmd::ProofAnchors {
+                checkpoint: checkpoint.as_deref(),
+                old_checkpoint: old_checkpoint.as_deref(),
+                trust: &trust,
+            };
+            logcmd::verify_proof(&proof, &anchors, json, out)
         }
         Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
         Command::Demo { json, policy, log_dir } => {

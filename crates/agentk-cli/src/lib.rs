@@ -281,6 +281,12 @@ enum Command {
         /// A saved checkpoint the proof must be against.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<OsString>,
+        /// For a consistency proof, the saved older checkpoint the log must have grown from.
+        #[arg(long, value_name = "FILE")]
+        old_checkpoint: Option<OsString>,
+        /// Require the checkpoints' signer to be one of these.
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print one JSON object (schema `agentk.verify-proof.v1`).
         #[arg(long)]
         json: bool,

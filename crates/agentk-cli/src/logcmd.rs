@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
-use agentk_capability::{PublicKey, TrustedSigners, decode_hex, encode_hex};
+use agentk_capability::{PublicKey, SigningIdentity, TrustedSigners, decode_hex, encode_hex};
 use agentk_flightlog::event::Hash32;
 use agentk_flightlog::file::{FileLogError, recover, verify_reader};
 use agentk_flightlog::merkle::TreeHash;
@@ -548,37 +548,98 @@ fn saved_text(error: SavedError) -> &'static str {
 
 /// Checks a proof file. With a saved checkpoint, the proof's tree must be that checkpoint's
 /// (whose signature is checked); without, only its internal consistency is checked.
+/// What `agentk verify-proof` checks the proof against.
+pub(crate) struct ProofAnchors<'a> {
+    /// The saved checkpoint whose tree the proof must be about.
+    pub(crate) checkpoint: Option<&'a OsStr>,
+    /// For a consistency proof, the saved older checkpoint whose tree it must extend.
+    pub(crate) old_checkpoint: Option<&'a OsStr>,
+    /// Signers the checkpoints must be from.
+    pub(crate) trust: &'a TrustArgs,
+}
+
 pub(crate) fn verify_proof(
     proof: &OsStr,
-    checkpoint: Option<&OsStr>,
+    anchors: &ProofAnchors<'_>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let text = input::read_text(proof)?;
+    let trusted = keys::trusted_signers(anchors.trust)?;
+    if anchors.checkpoint.is_none() && (anchors.old_checkpoint.is_some() || trusted.is_some()) {
+        return Err(CliError::BadArgument {
+            flag: "--checkpoint",
+            problem: "an older checkpoint or a pinned signer needs the checkpoint the proof is against".to_owned(),
+        });
+    }
+    let mut signer: Option<PublicKey> = None;
     let verdict: Result<&'static str, &'static str> = match serde_json::from_str::<ProofFile>(&text) {
         Err(_) => Err("the proof file is malformed"),
-        Ok(file) => match checkpoint {
+        Ok(file) => match anchors.checkpoint {
             None => {
                 file.verify().map(|()| "verified (not pinned to a checkpoint: pass --checkpoint)").map_err(saved_text)
             }
             Some(cp) => match load_checkpoint(cp)? {
-                Ok((saved, _, _)) => {
-                    file.verify_against(&saved).map(|()| "verified against the saved checkpoint").map_err(saved_text)
+                Ok((saved, key, _)) => {
+                    signer = Some(key);
+                    let checked = file.verify_against(&saved).map_err(saved_text);
+                    match (checked, anchors.old_checkpoint) {
+                        (Err(e), _) => Err(e),
+                        (Ok(()), None) => Ok("verified against the saved checkpoint"),
+                        (Ok(()), Some(old)) => match load_checkpoint(old)? {
+                            Ok((older, old_key, _)) if old_key == key => file
+                                .extends(&older)
+                                .map(|()| "verified: the saved checkpoint extends the older one")
+                                .map_err(saved_text),
+                            Ok(_) => Err("the older checkpoint has another signer"),
+                            Err(Failure::Checkpoint(text)) => Err(text),
+                            Err(_) => Err("the checkpoint is malformed or its signature fails"),
+                        },
+                    }
                 }
                 Err(Failure::Checkpoint(text)) => Err(text),
                 Err(_) => Err("the checkpoint is malformed or its signature fails"),
             },
         },
     };
+    // A checkpoint proves who wrote the log only when its signer is one you trust.
+    let development = signer.as_ref().is_some_and(|k| *k == SigningIdentity::development_public_key());
+    let verdict = match (verdict, &trusted, &signer) {
+        (Ok(_), Some(trusted), Some(key)) if development || !trusted.lists(key) => {
+            Err("the checkpoint's signer is not trusted (revoked, unlisted, or the development key)")
+        }
+        (other, _, _) => other,
+    };
+    let fingerprint = signer.as_ref().map(|k| k.fingerprint().to_string());
     if json {
         let value = match verdict {
-            Ok(note) => serde_json::json!({"schema": "agentk.verify-proof.v1", "verified": true, "note": note}),
+            Ok(note) => serde_json::json!({
+                "schema": "agentk.verify-proof.v1",
+                "verified": true,
+                "note": note,
+                "signer": fingerprint,
+                "development_signer": signer.as_ref().map(|_| development),
+                "pinned": trusted.is_some(),
+            }),
             Err(error) => serde_json::json!({"schema": "agentk.verify-proof.v1", "verified": false, "error": error}),
         };
         writeln!(out, "{value}")?;
     } else {
         match verdict {
-            Ok(note) => writeln!(out, "{note}")?,
+            Ok(note) => {
+                writeln!(out, "{note}")?;
+                if let Some(fingerprint) = &fingerprint {
+                    writeln!(out, "  signer: {fingerprint}")?;
+                }
+                if development {
+                    writeln!(
+                        out,
+                        "  warning: the checkpoint is signed with the public development key: anyone can make one; it proves nothing about who wrote the log"
+                    )?;
+                } else if signer.is_some() && trusted.is_none() {
+                    writeln!(out, "  note: the signer was not pinned (--trusted-public-key or --trusted-signers)")?;
+                }
+            }
             Err(error) => writeln!(out, "verification failed: {error}")?,
         }
     }

@@ -481,6 +481,13 @@ fn inclusion_and_consistency_proofs_verify_against_a_saved_checkpoint() {
         scratch_file("proofs-other.json", agentk(&["checkpoint", &format!("{other}/latest.jsonl")]).stdout.as_bytes());
     let run = agentk(&["verify-proof", "--proof", &proof, "--checkpoint", &other_checkpoint]);
     assert_eq!(run.code, exit::VERIFY_FAILED, "{}", run.stdout);
+    // The demo signs with the public development key: the proof verifies but says that proves
+    // nothing, and pinning that key fails.
+    let run = agentk(&["verify-proof", "--proof", &proof, "--checkpoint", &saved, "--json"]);
+    assert_eq!(json(&run)["development_signer"], true);
+    let dev = agentk_capability::SigningIdentity::development_public_key().to_hex();
+    let run = agentk(&["verify-proof", "--proof", &proof, "--checkpoint", &saved, "--trusted-public-key", &dev]);
+    assert_eq!(run.code, exit::VERIFY_FAILED, "{}", run.stdout);
 }
 
 // guarantee: P6 over the log (audit re-derives each deny's explanation and remedy)

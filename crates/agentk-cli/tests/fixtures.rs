@@ -215,4 +215,32 @@ fn checkpoint_and_proof_vectors_verify_as_expected() {
     ]);
     assert_eq!(code, agentk_cli::exit::VERIFY_FAILED, "{text}");
     assert!(text.contains("another tree"), "{text}");
+
+    // Pinned: the fixture key passes, another key does not.
+    let key = expect["fixture_test_public_key"].as_str().unwrap();
+    let inclusion = log_path("inclusion-proof.json");
+    let pinned = ["verify-proof", "--proof", &inclusion, "--checkpoint", &saved, "--trusted-public-key"];
+    let (code, text) = on_fixture(&[&pinned[..], &[key]].concat());
+    assert_eq!(code, agentk_cli::exit::OK, "{text}");
+    let other_key = agentk_capability::SigningIdentity::development_public_key().to_hex();
+    let (code, text) = on_fixture(&[&pinned[..], &[other_key.as_str()]].concat());
+    assert_eq!(code, agentk_cli::exit::VERIFY_FAILED, "{text}");
+
+    // A consistency proof ties the saved checkpoint to the older one it grew from.
+    let consistency = log_path("consistency-proof.json");
+    for (old, want) in [
+        ("session-earlier.checkpoint.json", agentk_cli::exit::OK),
+        ("session.checkpoint.json", agentk_cli::exit::VERIFY_FAILED),
+    ] {
+        let (code, text) = on_fixture(&[
+            "verify-proof",
+            "--proof",
+            &consistency,
+            "--checkpoint",
+            &saved,
+            "--old-checkpoint",
+            &log_path(old),
+        ]);
+        assert_eq!(code, want, "{old}: {text}");
+    }
 }

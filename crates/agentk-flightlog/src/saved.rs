@@ -179,6 +179,19 @@ impl ProofFile {
         if valid { Ok(()) } else { Err(SavedError::ProofFails) }
     }
 
+    /// For a consistency proof, checks that its older tree is the one `older` signed (whose
+    /// signature is checked): with [`ProofFile::verify_against`] on the newer checkpoint, this
+    /// proves the log only grew between the two.
+    pub fn extends(&self, older: &SavedCheckpoint) -> Result<(), SavedError> {
+        self.verify()?;
+        let (_, old_root) = older.check()?;
+        let same = self.schema == CONSISTENCY_SCHEMA
+            && self.old_size == Some(older.size)
+            && self.old_root.as_deref().map(hash).transpose()? == Some(old_root)
+            && self.log_id == older.log_id;
+        if same { Ok(()) } else { Err(SavedError::OtherTree) }
+    }
+
     /// Checks the proof and that it is against the tree `checkpoint` signed (whose signature is
     /// checked too).
     pub fn verify_against(&self, checkpoint: &SavedCheckpoint) -> Result<(), SavedError> {
