@@ -236,13 +236,7 @@ pub fn error_messages(root: &Path) -> Vec<String> {
         while let Some(at) = rest.find("#[error(") {
             let after = rest.get(at + 8..).unwrap_or_default();
             rest = after;
-            let Some(open) = after.find('"') else { continue };
-            // Only a literal that starts the attribute (not `#[error(transparent)]`).
-            if after.get(..open).is_some_and(|between| !between.trim().is_empty()) {
-                continue;
-            }
-            let literal = after.get(open + 1..).unwrap_or_default();
-            let message: String = literal.chars().take_while(|c| *c != '"').collect();
+            let Some(message) = string_literal(after.trim_start()) else { continue };
             if let Some(problem) = check_error_message(&message) {
                 let line = text.len() - after.len();
                 let line = text.get(..line).map_or(0, |t| t.lines().count());
@@ -253,6 +247,31 @@ pub fn error_messages(root: &Path) -> Vec<String> {
     problems
 }
 
+/// The value of the Rust string literal (plain or raw) `text` starts with, escapes resolved
+/// (`\\n` becomes a line break); `None` if it does not start with one.
+fn string_literal(text: &str) -> Option<String> {
+    if let Some(raw) = text.strip_prefix('r') {
+        let hashes = raw.chars().take_while(|c| *c == '#').count();
+        let body = raw.get(hashes..)?.strip_prefix('"')?;
+        let end = format!("\"{}", "#".repeat(hashes));
+        return body.find(&end).and_then(|at| body.get(..at)).map(str::to_owned);
+    }
+    let mut chars = text.strip_prefix('"')?.chars();
+    let mut value = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                other => value.push(other),
+            },
+            other => value.push(other),
+        }
+    }
+    None
+}
+
 /// What is wrong with one error message, if anything.
 pub fn check_error_message(message: &str) -> Option<&'static str> {
     let first_word = message.split([' ', ':', '=']).next().unwrap_or_default();
@@ -260,7 +279,7 @@ pub fn check_error_message(message: &str) -> Option<&'static str> {
         first_word.len() > 1 && first_word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     if message.ends_with('.') {
         Some("ends with a period")
-    } else if message.contains("\\n") {
+    } else if message.contains('\n') {
         Some("spans lines")
     } else if message.chars().next().is_some_and(char::is_uppercase) && !shouting {
         Some("starts with a capital")

@@ -122,18 +122,24 @@ fn error_message_check_catches_style_breaks() {
     assert_eq!(check("line {line}: not a canonical event line"), None);
     assert_eq!(check("The log does not verify"), Some("starts with a capital"));
     assert_eq!(check("the log does not verify."), Some("ends with a period"));
-    assert_eq!(check("first line\\nsecond line"), Some("spans lines"));
+    assert_eq!(check("first line\nsecond line"), Some("spans lines"));
 
     let dir = std::env::temp_dir().join(format!("agentk-tidy-errors-{}", std::process::id()));
     let src = dir.join("crates/demo/src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("lib.rs"),
-        "#[derive(Debug, thiserror::Error)]\npub enum E {\n    #[error(\"Something broke.\")]\n    A,\n    #[error(transparent)]\n    B(std::io::Error),\n    #[error(\n        \"fine {0}\"\n    )]\n    C(u8),\n}\n",
+        concat!(
+            "#[derive(Debug, thiserror::Error)]\npub enum E {\n    #[error(\"Something broke.\")]\n    A,\n",
+            "    #[error(transparent)]\n    B(std::io::Error),\n    #[error(\n        \"fine {0}\"\n    )]\n    C(u8),\n",
+            "    #[error(\"the \\\"name\\\" field is wrong.\")]\n    D,\n",
+            "    #[error(r\"Raw strings are read too\")]\n    F,\n",
+            "    #[error(\"two\\nlines\")]\n    G,\n}\n",
+        ),
     )
     .unwrap();
     let problems = xtask::tidy::error_messages(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
     assert!(problems[0].contains("lib.rs:3"), "{problems:?}");
 }
