@@ -1,9 +1,6 @@
-//! The behavior-override file parser on arbitrary bytes.
+//! `behavior_overrides`: the body is `xtask::fuzz::entry`, shared with the stable test suite.
 #![no_main]
 
-use agentk_replay::overrides::Overrides;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = Overrides::parse(data);
-});
+fuzz_target!(|data: &[u8]| xtask::fuzz::entry("behavior_overrides", data));

@@ -1,11 +1,6 @@
-//! The secret-reference manifest parser on arbitrary text.
+//! `secret_manifest`: the body is `xtask::fuzz::entry`, shared with the stable test suite.
 #![no_main]
 
-use agentk_secrets::{RedactionKey, SecretManifest};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let key = RedactionKey::from_bytes([7; 32]);
-    let _ = SecretManifest::parse(text, &key);
-});
+fuzz_target!(|data: &[u8]| xtask::fuzz::entry("secret_manifest", data));

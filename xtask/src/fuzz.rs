@@ -1,22 +1,115 @@
 //! `cargo xtask fuzz [--seconds N] [--target NAME]`: a short, bounded cargo-fuzz run of every
 //! target in `fuzz/`, each seeded from the fixtures, reporting executions and crashes.
 //!
-//! Needs cargo-fuzz and a nightly toolchain (`cargo install cargo-fuzz`, `rustup toolchain
-//! install nightly`); without them it says so and fails. Corpora and crash artifacts stay under
-//! `fuzz/corpus` and `fuzz/artifacts` (git-ignored); a crash found is kept as a regression
-//! fixture by hand, under `fixtures/fuzz/<target>/`, and replayed by the tests.
+//! Each target's body is [`entry`], here, so the stable test suite runs the same code over the
+//! seeds and over every regression input kept in `fixtures/fuzz/<target>/`
+//! (`xtask/tests/fuzz.rs`); the cargo-fuzz targets in `fuzz/` only call it. Needs cargo-fuzz and
+//! a nightly toolchain (`cargo install cargo-fuzz`, `rustup toolchain install nightly`);
+//! without them it says so and fails. Corpora and crash artifacts stay under `fuzz/corpus` and
+//! `fuzz/artifacts` (git-ignored); a crash found is copied into `fixtures/fuzz/<target>/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every fuzz target, with the fixture directories that seed its corpus.
-pub const TARGETS: [(&str, &[&str]); 5] = [
+/// Every fuzz target, with the directories that seed its corpus.
+pub const TARGETS: [(&str, &[&str]); 8] = [
     ("policy_parse", &["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/replay"]),
     ("flightlog_lines", &["fixtures/logs", "fixtures/compat"]),
-    ("receipt_and_handle", &["fixtures/logs"]),
+    ("receipt_and_handle", &["fixtures/receipts", "fixtures/logs"]),
     ("secret_manifest", &["fuzz/seeds/secret_manifest"]),
     ("behavior_overrides", &["fixtures/replay"]),
+    ("saved_proofs", &["fixtures/logs"]),
+    ("trusted_signers", &["fuzz/seeds/trusted_signers"]),
+    ("rotation_manifest", &["fuzz/seeds/rotation_manifest"]),
 ];
+
+/// The fixture session's verified `secret.open` receipt, for the handle half of
+/// `receipt_and_handle`.
+static SECRET_RECEIPT: std::sync::LazyLock<Option<agentk_capability::Verified<agentk_capability::Receipt>>> =
+    std::sync::LazyLock::new(|| {
+        use agentk_capability::{EncodedReceipt, Trust, Verifier};
+        let text = include_str!("../../fixtures/receipts/secret-open-receipt.json");
+        let receipt = EncodedReceipt::from_json(text.trim()).ok()?;
+        Verifier::new(Trust::ReceiptKey, FUZZ_NOW).verify(&receipt).ok()
+    });
+
+const FUZZ_NOW: u64 = 1_767_225_600;
+
+/// One fuzz target's body: feeds `data` to the parser (and, when it parses, the verifier) the
+/// target names. Must never panic, whatever `data` is; an unknown target does nothing.
+pub fn entry(target: &str, data: &[u8]) {
+    use agentk_capability::{EncodedReceipt, RotationManifest, Trust, TrustedSigners, Verifier};
+    let text = std::str::from_utf8(data).ok();
+    match (target, text) {
+        ("policy_parse", Some(text)) => {
+            if let Ok(policy) = agentk_policy::Policy::parse("fuzz.toml", text) {
+                let labels = "untrusted,private".parse().unwrap_or(agentk_labels::LabelSet::EMPTY);
+                let request = agentk_policy::Request::new(
+                    "agent-1",
+                    agentk_labels::Syscall::NetworkSend,
+                    "https://evil.example.invalid/",
+                )
+                .with_labels(labels);
+                let _ = policy.evaluate(&request).explain(&request);
+            }
+        }
+        ("flightlog_lines", Some(text)) => {
+            for batched in [false, true] {
+                let mut verifier = agentk_flightlog::verify::ChainVerifier::new();
+                if batched {
+                    verifier = verifier.with_batched_signatures();
+                }
+                if text.split('\n').all(|line| verifier.push(line).is_ok()) {
+                    let _ = verifier.finish();
+                }
+            }
+        }
+        ("receipt_and_handle", Some(text)) => {
+            let (receipt_text, handle_text) = text.split_once('\n').unwrap_or((text, ""));
+            let verified = EncodedReceipt::from_json(receipt_text)
+                .ok()
+                .and_then(|encoded| Verifier::new(Trust::ReceiptKey, FUZZ_NOW).verify(&encoded).ok());
+            if let Ok(handle) = agentk_secrets::EncodedHandle::from_json(handle_text) {
+                for receipt in [verified.as_ref(), SECRET_RECEIPT.as_ref()].into_iter().flatten() {
+                    let _ = agentk_secrets::verify_handle(&handle, receipt, Trust::ReceiptKey, FUZZ_NOW);
+                }
+            }
+        }
+        ("secret_manifest", Some(text)) => {
+            let _ = agentk_secrets::SecretManifest::parse(text, &agentk_secrets::RedactionKey::from_bytes([7; 32]));
+        }
+        ("behavior_overrides", _) => {
+            let _ = agentk_replay::overrides::Overrides::parse(data);
+        }
+        ("saved_proofs", Some(text)) => {
+            use agentk_flightlog::saved::{ProofFile, SavedCheckpoint};
+            let (first, second) = text.split_once('\n').unwrap_or((text, ""));
+            let checkpoint = serde_json::from_str::<SavedCheckpoint>(first).ok();
+            if let Some(checkpoint) = &checkpoint {
+                let _ = checkpoint.check();
+            }
+            if let Ok(proof) = serde_json::from_str::<ProofFile>(second).or_else(|_| serde_json::from_str(first)) {
+                let _ = proof.verify();
+                if let Some(checkpoint) = &checkpoint {
+                    let _ = proof.verify_against(checkpoint);
+                    let _ = proof.extends(checkpoint);
+                }
+            }
+        }
+        ("trusted_signers", Some(text)) => {
+            if let Ok(trusted) = TrustedSigners::parse_manifest(text) {
+                let key = agentk_capability::SigningIdentity::development_public_key();
+                let _ = (trusted.lists(&key), trusted.check_span(&key, 0, u64::MAX));
+            }
+        }
+        ("rotation_manifest", Some(text)) => {
+            if let Ok(manifest) = RotationManifest::from_json(text) {
+                let _ = manifest.verify(None);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// One target's run.
 #[derive(Debug)]
@@ -74,7 +167,8 @@ pub fn run_target(root: &Path, target: &'static str, dirs: &[&str], seconds: u64
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     let crashes = list(&artifacts).into_iter().filter(|p| !before.contains(p)).collect();
-    Ok(FuzzRun { target, executions, crashes, failed: !output.status.success() })
+    // A run that executed nothing proves nothing.
+    Ok(FuzzRun { target, executions, crashes, failed: !output.status.success() || executions == 0 })
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {

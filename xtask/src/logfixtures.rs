@@ -167,7 +167,7 @@ fn saved_files(lines: &[String], forged: &[String]) -> Result<(Vectors, Vectors)
         .map(|l| serde_json::from_str::<EventLine>(l).map(|e| e.hash))
         .collect::<Result<_, _>>()
         .map_err(|e| fail("hashes", &e))?;
-    let log_id = agentk_flightlog::event::Hash32([0x42; 32]);
+    let log_id = agentk_flightlog::event::Hash32::from_hex(&latest.log_id).ok_or("saved fixture: bad log id")?;
     let inclusion = ProofFile::inclusion(&log_id, &hashes, 3).map_err(|e| fail("inclusion", &e))?;
     let consistency = ProofFile::consistency(&log_id, &hashes, earlier.size).map_err(|e| fail("consistency", &e))?;
     let mut bad_path = inclusion.clone();
