@@ -3,4 +3,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| xtask::fuzz::entry("flightlog_lines", data));
+fuzz_target!(|data: &[u8]| {
+    xtask::fuzz::entry("flightlog_lines", data);
+});

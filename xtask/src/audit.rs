@@ -19,36 +19,33 @@ pub const GIT_READ_ONLY: [&str; 4] = ["status", "ls-files", "rev-parse", "check-
 pub const CHECKS: [&str; 11] =
     ["fmt", "clippy", "test", "doc", "tidy", "deny", "fixtures", "fuzz-build", "readiness", "smoke", "clean-tree"];
 
-/// Environment variables that redirect git to another repository, index or configuration.
-/// Git exports several of them to hooks, so an audit started from a hook would otherwise run
-/// the test suite's scratch repositories against the real one.
-pub const GIT_REDIRECTS: [&str; 12] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_EXEC_PATH",
-];
-
-/// Removes from `command`'s environment every variable in [`GIT_REDIRECTS`] and every
-/// `GIT_CONFIG_KEY_*`/`GIT_CONFIG_VALUE_*` the audit inherited.
+/// Removes every `GIT_*` variable the audit inherited from `command`'s environment (git
+/// exports several to hooks: `GIT_DIR`, `GIT_INDEX_FILE`, `GIT_OBJECT_DIRECTORY`, …), so an
+/// audit started from a hook never points the test suite's scratch repositories at the real
+/// one; and gives git no system or global configuration.
 pub fn scrub(command: &mut Command) -> &mut Command {
-    for name in GIT_REDIRECTS {
-        command.env_remove(name);
-    }
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(|n| n.starts_with("GIT_CONFIG_KEY_") || n.starts_with("GIT_CONFIG_VALUE_")) {
+    scrub_from(command, std::env::vars_os().map(|(name, _)| name))
+}
+
+/// [`scrub`], given the names of the inherited variables.
+pub fn scrub_from(command: &mut Command, inherited: impl IntoIterator<Item = std::ffi::OsString>) -> &mut Command {
+    for name in inherited {
+        if name.to_str().is_none_or(|n| n.starts_with("GIT_")) {
             command.env_remove(name);
         }
     }
+    command.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null")
+}
+
+/// The one way the audit (and `cargo xtask fuzz`) starts a process: scrubbed (see [`scrub`]).
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    scrub(&mut command);
     command
+}
+
+fn cargo_program() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
 /// How a check came out.
@@ -103,9 +100,7 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<Output, String> {
     if !GIT_READ_ONLY.contains(subcommand) {
         return Err(format!("git {subcommand}: refused, the audit runs only {GIT_READ_ONLY:?}"));
     }
-    scrub(&mut Command::new("git"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    command("git")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -136,12 +131,12 @@ fn tail(output: &Output) -> String {
 
 /// Runs a cargo command in `root` and judges it by its exit status.
 fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> (Status, String) {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    scrub(&mut command).current_dir(root).args(args).env("CARGO_TERM_COLOR", "never");
+    let mut child = command(cargo_program());
+    child.current_dir(root).args(args).env("CARGO_TERM_COLOR", "never");
     for (key, value) in env {
-        command.env(key, value);
+        child.env(key, value);
     }
-    match command.output() {
+    match child.output() {
         Ok(output) if output.status.success() => (Status::Pass, String::new()),
         Ok(output) => (Status::Fail, tail(&output)),
         Err(e) => (Status::Fail, format!("cargo could not start: {e}")),
@@ -155,10 +150,7 @@ fn problems(list: Vec<String>) -> (Status, String) {
 /// `cargo deny check licenses bans sources`, when cargo-deny is installed. Advisories need a
 /// network database and are out of scope for a local gate.
 fn deny(root: &Path) -> (Status, String) {
-    let installed = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["deny", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let installed = command(cargo_program()).args(["deny", "--version"]).output().is_ok_and(|o| o.status.success());
     if !installed {
         return (
             Status::Skipped,
@@ -180,8 +172,8 @@ fn deny(root: &Path) -> (Status, String) {
 /// The `agentk` binary, built for the checks that run it: its path is the one cargo reports
 /// for the artifact it just built, whatever the target directory settings.
 fn agentk_binary(root: &Path) -> Result<PathBuf, String> {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    scrub(&mut command).current_dir(root).env("CARGO_TERM_COLOR", "never").args([
+    let mut build = command(cargo_program());
+    build.current_dir(root).env("CARGO_TERM_COLOR", "never").args([
         "build",
         "--locked",
         "-p",
@@ -190,7 +182,7 @@ fn agentk_binary(root: &Path) -> Result<PathBuf, String> {
         "agentk",
         "--message-format=json-render-diagnostics",
     ]);
-    let output = command.output().map_err(|e| format!("cargo could not start: {e}"))?;
+    let output = build.output().map_err(|e| format!("cargo could not start: {e}"))?;
     if !output.status.success() {
         return Err(format!("agentk did not build:\n{}", tail(&output)));
     }
@@ -208,12 +200,12 @@ fn readiness(root: &Path, strict: bool) -> (Status, String) {
         Ok(binary) => binary,
         Err(e) => return (Status::Fail, e),
     };
-    let mut command = Command::new(binary);
-    scrub(&mut command).args(["readiness", "--dir"]).arg(root);
+    let mut run = command(binary);
+    run.args(["readiness", "--dir"]).arg(root);
     if strict {
-        command.arg("--strict");
+        run.arg("--strict");
     }
-    match command.output() {
+    match run.output() {
         Ok(output) if output.status.success() => (Status::Pass, String::new()),
         Ok(output) => (Status::Fail, tail(&output)),
         Err(e) => (Status::Fail, format!("agentk could not start: {e}")),
@@ -259,14 +251,14 @@ fn smoke_in(binary: &Path, dir: &Path) -> Result<(), String> {
     let key = dir.join("audit-smoke.key");
     let log = dir.join("runs").join("latest.jsonl");
     let run = |args: &[&std::ffi::OsStr]| -> Result<Output, String> {
-        let mut command = Command::new(binary);
+        let mut agentk = command(binary);
         // Only the fresh key signs: no signer from the caller's environment takes precedence.
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(|n| n.starts_with("AGENTK_")) {
-                command.env_remove(name);
+                agentk.env_remove(name);
             }
         }
-        scrub(&mut command)
+        agentk
             .args(args)
             .env("AGENTK_SIGNING_KEY_FILE", &key)
             .env("AGENTK_REQUIRE_SIGNING_KEY", "1")
@@ -355,12 +347,9 @@ fn fuzz_build(root: &Path) -> (Status, String) {
     if let Err(missing) = crate::fuzz::available() {
         return (Status::Skipped, format!("the fuzz targets were NOT built: {missing}"));
     }
-    let mut command = Command::new("cargo");
-    scrub(&mut command)
-        .current_dir(root.join("fuzz"))
-        .args(["+nightly", "fuzz", "build"])
-        .env("CARGO_TERM_COLOR", "never");
-    match command.output() {
+    let mut build = command("cargo");
+    build.current_dir(root.join("fuzz")).args(["+nightly", "fuzz", "build"]).env("CARGO_TERM_COLOR", "never");
+    match build.output() {
         Ok(output) if output.status.success() => (Status::Pass, String::new()),
         Ok(output) => (Status::Fail, tail(&output)),
         Err(e) => (Status::Fail, format!("cargo could not start: {e}")),
@@ -384,7 +373,7 @@ pub fn check(root: &Path, name: &str, strict: bool) -> (Status, String) {
         "readiness" => readiness(root, strict),
         "smoke" => smoke(root),
         "clean-tree" if strict => clean_tree(root),
-        "clean-tree" => (Status::Pass, "not required without --strict".to_owned()),
+        "clean-tree" => (Status::Skipped, "not run: only --strict requires a clean tree".to_owned()),
         other => (Status::Fail, format!("no such check `{other}`")),
     }
 }
@@ -433,11 +422,13 @@ pub fn to_json(outcomes: &[Outcome], strict: bool) -> serde_json::Value {
         .collect();
     let ran: Vec<&str> = outcomes.iter().map(|o| o.name).collect();
     let omitted: Vec<&str> = CHECKS.iter().copied().filter(|c| !ran.contains(c)).collect();
+    // A release verdict: every check ran, and none was skipped.
+    let complete = omitted.is_empty() && outcomes.iter().all(|o| o.status != Status::Skipped);
     serde_json::json!({
         "schema": "agentk.audit.v1",
         "passed": passed(outcomes),
         "strict": strict,
-        "complete": omitted.is_empty(),
+        "complete": complete,
         "omitted": omitted,
         "checks": checks,
     })
@@ -458,8 +449,9 @@ pub fn to_text(outcomes: &[Outcome], strict: bool) -> String {
     let verdict = if failed == 0 { "audit: passed".to_owned() } else { format!("audit: FAILED ({failed} check(s))") };
     text.push_str(&verdict);
     let omitted = CHECKS.len().saturating_sub(outcomes.len());
-    if omitted > 0 {
-        text.push_str(&format!(" ({omitted} check(s) not run: not a release verdict)"));
+    let skipped = outcomes.iter().filter(|o| o.status == Status::Skipped).count();
+    if omitted + skipped > 0 {
+        text.push_str(&format!(" ({} check(s) not run: not a release verdict)", omitted + skipped));
     }
     if strict {
         text.push_str(" (strict)");

@@ -6,10 +6,10 @@
 //! (`xtask/tests/fuzz.rs`); the cargo-fuzz targets in `fuzz/` only call it. Needs cargo-fuzz and
 //! a nightly toolchain (`cargo install cargo-fuzz`, `rustup toolchain install nightly`);
 //! without them it says so and fails. Corpora and crash artifacts stay under `fuzz/corpus` and
-//! `fuzz/artifacts` (git-ignored); a crash found is copied into `fixtures/fuzz/<target>/`.
+//! `fuzz/artifacts` (git-ignored); a crash found is listed, and its input is to be copied by
+//! hand into `fixtures/fuzz/<target>/` once fixed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Every fuzz target, with the directories that seed its corpus.
 pub const TARGETS: [(&str, &[&str]); 8] = [
@@ -36,13 +36,16 @@ static SECRET_RECEIPT: std::sync::LazyLock<Option<agentk_capability::Verified<ag
 const FUZZ_NOW: u64 = 1_767_225_600;
 
 /// One fuzz target's body: feeds `data` to the parser (and, when it parses, the verifier) the
-/// target names. Must never panic, whatever `data` is; an unknown target does nothing.
-pub fn entry(target: &str, data: &[u8]) {
+/// target names. Must never panic, whatever `data` is. Answers whether the input was accepted
+/// all the way (parsed and verified), so tests can tell that the seeds reach the deep end; an
+/// unknown target accepts nothing.
+pub fn entry(target: &str, data: &[u8]) -> bool {
     use agentk_capability::{EncodedReceipt, RotationManifest, Trust, TrustedSigners, Verifier};
     let text = std::str::from_utf8(data).ok();
     match (target, text) {
         ("policy_parse", Some(text)) => {
-            if let Ok(policy) = agentk_policy::Policy::parse("fuzz.toml", text) {
+            let parsed = agentk_policy::Policy::parse("fuzz.toml", text);
+            if let Ok(policy) = &parsed {
                 let labels = "untrusted,private".parse().unwrap_or(agentk_labels::LabelSet::EMPTY);
                 let request = agentk_policy::Request::new(
                     "agent-1",
@@ -52,35 +55,39 @@ pub fn entry(target: &str, data: &[u8]) {
                 .with_labels(labels);
                 let _ = policy.evaluate(&request).explain(&request);
             }
+            parsed.is_ok()
         }
         ("flightlog_lines", Some(text)) => {
-            for batched in [false, true] {
+            let [single, batched] = [false, true].map(|batched| {
                 let mut verifier = agentk_flightlog::verify::ChainVerifier::new();
                 if batched {
                     verifier = verifier.with_batched_signatures();
                 }
-                if text.split('\n').all(|line| verifier.push(line).is_ok()) {
-                    let _ = verifier.finish();
-                }
-            }
+                text.lines().all(|line| verifier.push(line).is_ok()) && verifier.finish().is_ok()
+            });
+            // Batched and single signature checks must agree on every input.
+            assert_eq!(single, batched, "batched and single verification disagree");
+            single
         }
         ("receipt_and_handle", Some(text)) => {
             let (receipt_text, handle_text) = text.split_once('\n').unwrap_or((text, ""));
             let verified = EncodedReceipt::from_json(receipt_text)
                 .ok()
                 .and_then(|encoded| Verifier::new(Trust::ReceiptKey, FUZZ_NOW).verify(&encoded).ok());
-            if let Ok(handle) = agentk_secrets::EncodedHandle::from_json(handle_text) {
-                for receipt in [verified.as_ref(), SECRET_RECEIPT.as_ref()].into_iter().flatten() {
-                    let _ = agentk_secrets::verify_handle(&handle, receipt, Trust::ReceiptKey, FUZZ_NOW);
-                }
-            }
+            let Ok(handle) = agentk_secrets::EncodedHandle::from_json(handle_text) else { return false };
+            let receipts = [verified.as_ref(), SECRET_RECEIPT.as_ref()];
+            // Every receipt is tried (no short cut), so both paths run on every input.
+            let verdicts: Vec<bool> = receipts
+                .into_iter()
+                .flatten()
+                .map(|receipt| agentk_secrets::verify_handle(&handle, receipt, Trust::ReceiptKey, FUZZ_NOW).is_ok())
+                .collect();
+            verdicts.contains(&true)
         }
         ("secret_manifest", Some(text)) => {
-            let _ = agentk_secrets::SecretManifest::parse(text, &agentk_secrets::RedactionKey::from_bytes([7; 32]));
+            agentk_secrets::SecretManifest::parse(text, &agentk_secrets::RedactionKey::from_bytes([7; 32])).is_ok()
         }
-        ("behavior_overrides", _) => {
-            let _ = agentk_replay::overrides::Overrides::parse(data);
-        }
+        ("behavior_overrides", _) => agentk_replay::overrides::Overrides::parse(data).is_ok(),
         ("saved_proofs", Some(text)) => {
             use agentk_flightlog::saved::{ProofFile, SavedCheckpoint};
             let (first, second) = text.split_once('\n').unwrap_or((text, ""));
@@ -88,27 +95,68 @@ pub fn entry(target: &str, data: &[u8]) {
             if let Some(checkpoint) = &checkpoint {
                 let _ = checkpoint.check();
             }
-            if let Ok(proof) = serde_json::from_str::<ProofFile>(second).or_else(|_| serde_json::from_str(first)) {
-                let _ = proof.verify();
-                if let Some(checkpoint) = &checkpoint {
-                    let _ = proof.verify_against(checkpoint);
+            let Ok(proof) = serde_json::from_str::<ProofFile>(second).or_else(|_| serde_json::from_str(first)) else {
+                return false;
+            };
+            let alone = proof.verify().is_ok();
+            match &checkpoint {
+                Some(checkpoint) => {
                     let _ = proof.extends(checkpoint);
+                    proof.verify_against(checkpoint).is_ok()
                 }
+                None => alone,
             }
         }
         ("trusted_signers", Some(text)) => {
-            if let Ok(trusted) = TrustedSigners::parse_manifest(text) {
-                let key = agentk_capability::SigningIdentity::development_public_key();
-                let _ = (trusted.lists(&key), trusted.check_span(&key, 0, u64::MAX));
-            }
+            let Ok(trusted) = TrustedSigners::parse_manifest(text) else { return false };
+            let key = agentk_capability::SigningIdentity::development_public_key();
+            let _ = (trusted.lists(&key), trusted.check_span(&key, 0, u64::MAX));
+            true
         }
         ("rotation_manifest", Some(text)) => {
-            if let Ok(manifest) = RotationManifest::from_json(text) {
-                let _ = manifest.verify(None);
-            }
+            RotationManifest::from_json(text).is_ok_and(|manifest| manifest.verify(None).is_ok())
         }
-        _ => {}
+        _ => false,
     }
+}
+
+/// The seeds of `target`: every file in its seed directories, each line of a `.jsonl` file, and
+/// for the two-part targets (a checkpoint and a proof, a receipt and a handle) the fixture
+/// files joined compactly, one per line, so the corpus starts at the deep end.
+pub fn seeds(root: &Path, target: &str) -> Vec<Vec<u8>> {
+    let Some((_, dirs)) = TARGETS.iter().find(|(name, _)| *name == target) else { return Vec::new() };
+    let mut seeds = Vec::new();
+    for dir in *dirs {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let mut paths: Vec<PathBuf> =
+            entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+        paths.sort();
+        for path in paths {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                seeds.extend(bytes.split(|b| *b == b'\n').take(64).map(<[u8]>::to_vec));
+            }
+            seeds.push(bytes);
+        }
+    }
+    let compact = |relative: &str| -> Option<String> {
+        let text = std::fs::read_to_string(root.join(relative)).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok().map(|v| v.to_string())
+    };
+    let pairs: &[(&str, &str)] = match target {
+        "saved_proofs" => &[
+            ("fixtures/logs/session.checkpoint.json", "fixtures/logs/inclusion-proof.json"),
+            ("fixtures/logs/session.checkpoint.json", "fixtures/logs/consistency-proof.json"),
+        ],
+        "receipt_and_handle" => &[("fixtures/receipts/secret-open-receipt.json", "fixtures/receipts/handle.json")],
+        _ => &[],
+    };
+    for (first, second) in pairs {
+        if let (Some(first), Some(second)) = (compact(first), compact(second)) {
+            seeds.push(format!("{first}\n{second}").into_bytes());
+        }
+    }
+    seeds
 }
 
 /// One target's run.
@@ -124,35 +172,23 @@ pub struct FuzzRun {
     pub failed: bool,
 }
 
-/// Copies the seed files into the target's corpus directory (one file each; log files are
-/// also split into one line per seed).
-fn seed(root: &Path, target: &str, dirs: &[&str]) -> Result<PathBuf, String> {
+/// Writes the target's [`seeds`] into its corpus directory.
+fn seed(root: &Path, target: &str) -> Result<PathBuf, String> {
     let corpus = root.join("fuzz/corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let _ = std::fs::write(corpus.join(format!("seed-{name}")), &bytes);
-            if name.ends_with(".jsonl") {
-                for (i, line) in bytes.split(|b| *b == b'\n').enumerate().take(64) {
-                    let _ = std::fs::write(corpus.join(format!("seed-{name}-{i}")), line);
-                }
-            }
-        }
+    for (i, bytes) in seeds(root, target).iter().enumerate() {
+        std::fs::write(corpus.join(format!("seed-{i}")), bytes).map_err(|e| format!("{}: {e}", corpus.display()))?;
     }
     Ok(corpus)
 }
 
 /// Runs one target for `seconds`.
-pub fn run_target(root: &Path, target: &'static str, dirs: &[&str], seconds: u64) -> Result<FuzzRun, String> {
-    let corpus = seed(root, target, dirs)?;
+pub fn run_target(root: &Path, target: &'static str, seconds: u64) -> Result<FuzzRun, String> {
+    let corpus = seed(root, target)?;
     let artifacts = root.join("fuzz/artifacts").join(target);
     std::fs::create_dir_all(&artifacts).map_err(|e| format!("{}: {e}", artifacts.display()))?;
     let before: Vec<PathBuf> = list(&artifacts);
-    let output = Command::new("cargo")
+    let output = crate::audit::command("cargo")
         .current_dir(root.join("fuzz"))
         .args(["+nightly", "fuzz", "run", target])
         .arg(&corpus)
@@ -177,7 +213,7 @@ fn list(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether cargo-fuzz and a nightly toolchain are available.
 pub fn available() -> Result<(), String> {
-    let ok = |args: &[&str]| Command::new("cargo").args(args).output().is_ok_and(|o| o.status.success());
+    let ok = |args: &[&str]| crate::audit::command("cargo").args(args).output().is_ok_and(|o| o.status.success());
     if !ok(&["+nightly", "--version"]) {
         return Err("no nightly toolchain: run `rustup toolchain install nightly`".to_owned());
     }

@@ -140,11 +140,11 @@ fn fuzz(args: &[String], root: &std::path::Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut failed = false;
-    for (target, dirs) in xtask::fuzz::TARGETS {
+    for (target, _) in xtask::fuzz::TARGETS {
         if only.as_deref().is_some_and(|o| o != target) {
             continue;
         }
-        match xtask::fuzz::run_target(root, target, dirs, seconds) {
+        match xtask::fuzz::run_target(root, target, seconds) {
             Ok(run) => {
                 println!(
                     "{:<20} {:>12} executions in {seconds} s, {} crash(es)",

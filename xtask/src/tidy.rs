@@ -263,7 +263,22 @@ fn string_literal(text: &str) -> Option<String> {
             '"' => return Some(value),
             '\\' => match chars.next()? {
                 'n' => value.push('\n'),
+                'r' => value.push('\r'),
                 't' => value.push('\t'),
+                // A continuation: the line break and the next line's indentation vanish.
+                '\n' => {
+                    while chars.clone().next().is_some_and(char::is_whitespace) {
+                        chars.next();
+                    }
+                }
+                'x' => {
+                    let code: String = chars.by_ref().take(2).collect();
+                    value.push(char::from(u8::from_str_radix(&code, 16).ok()?));
+                }
+                'u' => {
+                    let code: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                    value.push(char::from_u32(u32::from_str_radix(&code, 16).ok()?)?);
+                }
                 other => value.push(other),
             },
             other => value.push(other),
@@ -279,7 +294,7 @@ pub fn check_error_message(message: &str) -> Option<&'static str> {
         first_word.len() > 1 && first_word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     if message.ends_with('.') {
         Some("ends with a period")
-    } else if message.contains('\n') {
+    } else if message.contains(['\n', '\r']) {
         Some("spans lines")
     } else if message.chars().next().is_some_and(char::is_uppercase) && !shouting {
         Some("starts with a capital")

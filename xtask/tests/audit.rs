@@ -126,14 +126,22 @@ fn reports_list_failures_first_and_pass_only_when_nothing_failed() {
 // guarantee: A1 (every process the audit starts drops git's repository-redirecting variables)
 #[test]
 fn child_processes_lose_git_redirects() {
+    let inherited = ["GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_QUARANTINE_PATH", "GIT_CONFIG_KEY_0", "HOME", "PATH"];
     let mut command = Command::new("true");
-    xtask::audit::scrub(&mut command);
-    let removed: Vec<String> = command
+    xtask::audit::scrub_from(&mut command, inherited.map(std::ffi::OsString::from));
+    let envs: Vec<(String, Option<String>)> = command
         .get_envs()
-        .filter(|(_, value)| value.is_none())
-        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_string_lossy().into_owned())))
         .collect();
-    for name in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"] {
-        assert!(removed.iter().any(|r| r == name), "{name} is not removed: {removed:?}");
+    for name in ["GIT_DIR", "GIT_OBJECT_DIRECTORY", "GIT_QUARANTINE_PATH", "GIT_CONFIG_KEY_0"] {
+        assert!(envs.contains(&(name.to_owned(), None)), "{name} is not removed: {envs:?}");
+    }
+    assert!(!envs.iter().any(|(k, _)| k == "HOME" || k == "PATH"), "{envs:?}");
+    assert!(envs.contains(&("GIT_CONFIG_GLOBAL".to_owned(), Some("/dev/null".to_owned()))));
+    // And every process the audit and the fuzz runner start is made by `audit::command`.
+    for file in ["xtask/src/audit.rs", "xtask/src/fuzz.rs"] {
+        let text = std::fs::read_to_string(xtask::workspace_root().join(file)).unwrap();
+        let direct = text.matches(["Command", "::new("].concat().as_str()).count();
+        assert_eq!(direct, usize::from(file.ends_with("audit.rs")), "{file} starts a process without audit::command");
     }
 }

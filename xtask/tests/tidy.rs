@@ -134,12 +134,16 @@ fn error_message_check_catches_style_breaks() {
             "    #[error(transparent)]\n    B(std::io::Error),\n    #[error(\n        \"fine {0}\"\n    )]\n    C(u8),\n",
             "    #[error(\"the \\\"name\\\" field is wrong.\")]\n    D,\n",
             "    #[error(r\"Raw strings are read too\")]\n    F,\n",
-            "    #[error(\"two\\nlines\")]\n    G,\n}\n",
+            "    #[error(\"two\\nlines\")]\n    G,\n",
+            "    #[error(\"a long message \\\n        continued on the next line\")]\n    H,\n",
+            "    #[error(\"\\x54ab and \\u{41}\")]\n    I,\n}\n",
         ),
     )
     .unwrap();
     let problems = xtask::tidy::error_messages(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(problems.len(), 4, "{problems:?}");
+    // Something, the escaped quote, the raw string, the line break, and the escaped capital.
+    assert_eq!(problems.len(), 5, "{problems:?}");
+    assert!(!problems.iter().any(|p| p.contains("continued")), "{problems:?}");
     assert!(problems[0].contains("lib.rs:3"), "{problems:?}");
 }

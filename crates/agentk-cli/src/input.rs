@@ -64,7 +64,7 @@ impl ReadProblem {
     pub(crate) fn help(&self) -> Option<String> {
         match self {
             ReadProblem::IsDirectory | ReadProblem::NotRegularFile | ReadProblem::Binary => {
-                Some("pass the path of a TOML text file".to_owned())
+                Some("pass the path of a regular text file".to_owned())
             }
             ReadProblem::NotUtf8 { .. } => Some("save the file as UTF-8".to_owned()),
             _ => None,
@@ -88,6 +88,15 @@ pub(crate) fn read_text(path: &OsStr) -> Result<String, CliError> {
 }
 
 fn read_bounded(path: &Path) -> Result<String, ReadProblem> {
+    // SECURITY: opening a named pipe blocks until a writer comes; refuse anything but a regular
+    // file before opening it, then check the opened file again below.
+    let before = std::fs::metadata(path).map_err(|e| ReadProblem::from_io_error(&e))?;
+    if before.is_dir() {
+        return Err(ReadProblem::IsDirectory);
+    }
+    if !before.is_file() {
+        return Err(ReadProblem::NotRegularFile);
+    }
     let file = File::open(path).map_err(|e| ReadProblem::from_io_error(&e))?;
     // SECURITY: check the opened file, not the path, so a swap between check and read cannot
     // turn a regular file into a device or pipe that streams forever.

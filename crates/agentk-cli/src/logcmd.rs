@@ -44,11 +44,18 @@ pub(crate) enum Failure {
     UnsignedTail(u64),
 }
 
+/// Opens a file to stream (a log, an override file, a candidate): regular files only, so a
+/// pipe or a device can neither hang the command nor feed it without end.
 pub(crate) fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
-    std::fs::File::open(Path::new(path)).map_err(|e| CliError::Read {
-        path: SafeText::with_limit(&path.to_string_lossy(), 256),
-        problem: input::ReadProblem::from_io_error(&e),
-    })
+    let problem = |problem| CliError::Read { path: SafeText::with_limit(&path.to_string_lossy(), 256), problem };
+    let meta = std::fs::metadata(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))?;
+    if meta.is_dir() {
+        return Err(problem(input::ReadProblem::IsDirectory));
+    }
+    if !meta.is_file() {
+        return Err(problem(input::ReadProblem::NotRegularFile));
+    }
+    std::fs::File::open(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))
 }
 
 /// Parses and checks a saved checkpoint: well formed and signed by the key it names.

@@ -79,26 +79,36 @@ fn require_flag(host: &dyn Host) -> Check {
     }
 }
 
-/// Variables that would point git at another repository than `dir`.
-pub(crate) const GIT_REDIRECTS: [&str; 8] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_COMMON_DIR",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_NAMESPACE",
-];
-
-/// Runs git in `dir` (and only there: redirecting variables are dropped); `None` when git is
-/// missing.
+/// Runs git in `dir`, and only there: every inherited `GIT_*` variable (a hook's `GIT_DIR`,
+/// `GIT_INDEX_FILE`, …) is dropped, and no system or global configuration is read. `None` when
+/// git is missing.
 fn git(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    git_with_input(dir, args, None)
+}
+
+fn git_with_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Option<std::process::Output> {
+    use std::io::Write as _;
     let mut command = Command::new("git");
-    for name in GIT_REDIRECTS {
-        command.env_remove(name);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_none_or(|n| n.starts_with("GIT_")) {
+            command.env_remove(name);
+        }
     }
-    command.env("GIT_OPTIONAL_LOCKS", "0").arg("-C").arg(dir).args(args).output().ok()
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(if input.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().ok()?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(bytes).ok()?;
+    }
+    child.wait_with_output().ok()
 }
 
 fn in_work_tree(dir: &Path) -> bool {
@@ -113,10 +123,15 @@ fn run_logs_ignored(dir: &Path) -> Check {
     if !in_work_tree(dir) {
         return Check::not(NAME, Status::Warn, "not a git work tree: cannot tell", "run readiness in the checkout");
     }
-    // The directory itself, a log and a salt: a pattern such as `*.jsonl` covers only some.
-    let ignored = [".agentk/", ".agentk/runs/latest.jsonl", ".agentk/runs/latest.salt"]
-        .iter()
-        .all(|path| git(dir, &["check-ignore", "-q", "--no-index", path]).is_some_and(|o| o.status.success()));
+    // The directory itself, a log and a salt (a pattern such as `*.jsonl` covers only some),
+    // each by a `.gitignore` file: an exclusion in one clone's `.git/info/exclude` protects no
+    // other clone.
+    let ignored = [".agentk/", ".agentk/runs/latest.jsonl", ".agentk/runs/latest.salt"].iter().all(|path| {
+        git(dir, &["check-ignore", "-v", "--no-index", path]).is_some_and(|o| {
+            let source = String::from_utf8_lossy(&o.stdout);
+            o.status.success() && source.split(':').next().is_some_and(|file| file.ends_with(".gitignore"))
+        })
+    });
     if ignored {
         Check::pass(NAME, "git ignores .agentk/")
     } else {
@@ -137,17 +152,43 @@ fn looks_secret(path: &str) -> bool {
         || name.contains("signing-key")
 }
 
-/// Whether a tracked file holds exactly what a key file holds: 64 hex digits and an optional
-/// newline (read only when it is that small).
-fn holds_a_key(dir: &Path, path: &str) -> bool {
-    let full = dir.join(path);
-    if std::fs::symlink_metadata(&full).map_or(true, |m| !m.is_file() || m.len() > 66) {
-        return false;
+/// Whether `bytes` are what a key file holds: 64 hex digits and an optional newline.
+fn is_key_material(bytes: &[u8]) -> bool {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit)
+}
+
+/// The object ids of tracked files that hold key material, judged on the index contents (so a
+/// key deleted or changed in the working copy, or hidden with skip-worktree, still counts).
+/// Only blobs small enough to be a key are read.
+fn tracked_keys(dir: &Path, entries: &[(String, Vec<u8>)]) -> Option<std::collections::BTreeSet<String>> {
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    let sizes = git_with_input(dir, &["cat-file", "--batch-check"], Some(format!("{}\n", ids.join("\n")).as_bytes()))?;
+    let small: Vec<&str> = String::from_utf8_lossy(&sizes.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let (id, kind, size) = (fields.next()?, fields.next()?, fields.next()?.parse::<u64>().ok()?);
+            (kind == "blob" && size <= 66).then(|| ids.iter().copied().find(|i| *i == id)).flatten()
+        })
+        .collect();
+    let mut keys = std::collections::BTreeSet::new();
+    if small.is_empty() {
+        return Some(keys);
     }
-    std::fs::read(&full).is_ok_and(|bytes| {
-        let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit)
-    })
+    let contents = git_with_input(dir, &["cat-file", "--batch"], Some(format!("{}\n", small.join("\n")).as_bytes()))?;
+    // Each object: "<id> blob <size>\n<bytes>\n".
+    let mut rest = contents.stdout.as_slice();
+    while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        let header = String::from_utf8_lossy(rest.get(..end)?).into_owned();
+        let size: usize = header.rsplit(' ').next()?.parse().ok()?;
+        let body = rest.get(end + 1..end + 1 + size)?;
+        if is_key_material(body) {
+            keys.insert(header.split(' ').next()?.to_owned());
+        }
+        rest = rest.get(end + 2 + size..).unwrap_or_default();
+    }
+    Some(keys)
 }
 
 /// No key-like files or run logs are tracked by git. Only a count is printed, never paths.
@@ -156,17 +197,25 @@ fn no_key_files_tracked(dir: &Path) -> Check {
     if !in_work_tree(dir) {
         return Check::not(NAME, Status::Warn, "not a git work tree: cannot tell", "run readiness in the checkout");
     }
-    let Some(output) = git(dir, &["ls-files", "-z"]).filter(|o| o.status.success()) else {
+    let Some(output) = git(dir, &["ls-files", "-z", "--stage"]).filter(|o| o.status.success()) else {
         return Check::not(NAME, Status::Fail, "git ls-files failed", "run readiness in the checkout");
     };
-    let count = output
+    // Each entry: "<mode> <object id> <stage>\t<path>".
+    let entries: Vec<(String, Vec<u8>)> = output
         .stdout
         .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(String::from_utf8_lossy)
-        .filter(|p| !TRACKED_ON_PURPOSE.contains(&p.as_ref()))
-        .filter(|p| looks_secret(p) || holds_a_key(dir, p))
-        .count();
+        .filter_map(|entry| {
+            let tab = entry.iter().position(|b| *b == b'\t')?;
+            let id = String::from_utf8_lossy(entry.get(..tab)?).split(' ').nth(1)?.to_owned();
+            Some((id, entry.get(tab + 1..)?.to_vec()))
+        })
+        .filter(|(_, path)| !TRACKED_ON_PURPOSE.contains(&String::from_utf8_lossy(path).as_ref()))
+        .collect();
+    let Some(keys) = tracked_keys(dir, &entries) else {
+        return Check::not(NAME, Status::Fail, "git cat-file failed", "run readiness in the checkout");
+    };
+    let count =
+        entries.iter().filter(|(id, path)| keys.contains(id) || looks_secret(&String::from_utf8_lossy(path))).count();
     if count == 0 {
         Check::pass(NAME, "no key-like files or run logs are tracked")
     } else {

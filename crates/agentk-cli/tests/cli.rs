@@ -529,3 +529,25 @@ fn evidence_check_matches_candidates_only_with_the_salt() {
         exit::USAGE
     );
 }
+
+// A named pipe is refused before it is opened (opening one for reading waits for a writer):
+// policies, logs and override files alike.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
+    let dir = scratch_file("fifo-marker", b"").replace("fifo-marker", "");
+    let fifo = format!("{dir}agentk-test.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for args in [
+        vec!["policy-check", fifo.as_str()],
+        vec!["verify", fifo.as_str()],
+        vec!["replay", fifo.as_str()],
+        vec!["fork-replay-behavior", "fixtures-do-not-matter.jsonl", "--behavior", fifo.as_str()],
+    ] {
+        let run = agentk(&args);
+        assert_eq!(run.code, exit::ERROR, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("not a regular file"), "{args:?}: {}", run.stderr);
+    }
+    let _ = std::fs::remove_file(&fifo);
+}

@@ -15,10 +15,10 @@ const READINESS_TEST_KEY_HEX: &str = "515151515151515151515151515151515151515151
 fn git(dir: &Path, args: &[&str]) {
     let mut command = Command::new("git");
     // The test's own writes stay in the scratch repository, even under a hook's GIT_DIR.
-    for name in
-        ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"]
-    {
-        command.env_remove(name);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_none_or(|n| n.starts_with("GIT_")) {
+            command.env_remove(name);
+        }
     }
     let status = command
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -140,10 +140,24 @@ fn run_logs_and_key_files_are_checked_against_git() {
         use std::os::unix::ffi::OsStrExt;
         let dir = repo("readiness-non-utf8-key", ".agentk/\n");
         std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"k\xff.key")), "dummy\n").unwrap();
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"b\xff\xfe")), &hex).unwrap();
         git(&dir, &["add", "-A"]);
-        let (_, report, _) = readiness(&TestHost::new(&[]), &dir, &[]);
+        let (_, report, text) = readiness(&TestHost::new(&[]), &dir, &[]);
         assert_eq!(status(&report, "no-key-files-tracked"), "fail");
+        assert!(text.contains("2 tracked file(s)"), "{text}");
     }
+    // A key still in the index counts even when its working copy is gone.
+    let dir = repo("readiness-deleted-key", ".agentk/\n");
+    std::fs::write(dir.join("gone"), &hex).unwrap();
+    git(&dir, &["add", "gone"]);
+    std::fs::remove_file(dir.join("gone")).unwrap();
+    let (_, report, _) = readiness(&TestHost::new(&[]), &dir, &[]);
+    assert_eq!(status(&report, "no-key-files-tracked"), "fail");
+    // An exclusion only in this clone's .git/info/exclude is not enough.
+    let dir = repo("readiness-info-exclude", "target/\n");
+    std::fs::write(dir.join(".git/info/exclude"), ".agentk/\n").unwrap();
+    let (_, report, _) = readiness(&TestHost::new(&[]), &dir, &[]);
+    assert_eq!(status(&report, "run-logs-ignored"), "fail");
 
     // Outside a work tree nothing can be told: a warning, not a pass.
     let bare = std::env::temp_dir().join(format!("agentk-readiness-no-repo-{}", std::process::id()));

@@ -180,8 +180,9 @@ impl ProofFile {
     }
 
     /// For a consistency proof, checks that its older tree is the one `older` signed (whose
-    /// signature is checked): with [`ProofFile::verify_against`] on the newer checkpoint, this
-    /// proves the log only grew between the two.
+    /// signature is checked). With [`ProofFile::verify_against`] on the newer checkpoint, and
+    /// the caller checking that both checkpoints name the same signer (this checks only
+    /// `older`), it proves the log only grew between the two.
     pub fn extends(&self, older: &SavedCheckpoint) -> Result<(), SavedError> {
         self.verify()?;
         let (_, old_root) = older.check()?;
