@@ -668,8 +668,12 @@ pub(crate) fn audit(
     use agentk_flightlog::event::{EventBody, Verdict};
     use agentk_labels::{LabelSet, SyscallKind};
 
+    // Memory stays flat however long (or hostile) the log: at most AUDIT_LISTED agents and
+    // denies are kept in full; the counts cover everything.
+    const AUDIT_LISTED: usize = 1000;
     let expected_policy = agentk_flightlog::kernel::policy_hash(policy_text);
     let mut by_agent: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut other_agents, mut denies_omitted, mut denied_total) = ((0u64, 0u64), 0u64, 0u64);
     let mut denies: Vec<serde_json::Value> = Vec::new();
     let mut wrong_policy = false;
     let outcome =
@@ -678,12 +682,22 @@ pub(crate) fn audit(
             EventBody::Checkpoint(_) => {}
             EventBody::Syscall(s) => {
                 let agent = SafeText::new(&s.agent).as_str().to_owned();
-                let counts = by_agent.entry(agent.clone()).or_default();
+                let room = by_agent.len() < AUDIT_LISTED;
+                let counts = match by_agent.get_mut(&agent) {
+                    Some(counts) => counts,
+                    None if room => by_agent.entry(agent.clone()).or_default(),
+                    None => &mut other_agents,
+                };
                 if s.decision == Verdict::Allow {
                     counts.0 += 1;
                     return;
                 }
                 counts.1 += 1;
+                denied_total += 1;
+                if denies.len() >= AUDIT_LISTED {
+                    denies_omitted += 1;
+                    return;
+                }
                 // Re-derive the explanation with the recorded facts: labels are the join of the
                 // recorded inputs, the grant is the one presented.
                 let labels = s.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
@@ -722,7 +736,10 @@ pub(crate) fn audit(
             "events": verified.events(),
             "policy": policy.name(),
             "agents": agents,
+            "other_agents": {"allowed": other_agents.0, "denied": other_agents.1},
+            "denied": denied_total,
             "denies": denies,
+            "denies_omitted": denies_omitted,
         });
         writeln!(out, "{value}")?;
         return Ok(exit::OK);
@@ -731,6 +748,9 @@ pub(crate) fn audit(
     writeln!(out, "who did what (allowed, denied):")?;
     for (agent, (allowed, denied)) in &by_agent {
         writeln!(out, "  `{agent}`: {allowed}, {denied}")?;
+    }
+    if other_agents != (0, 0) {
+        writeln!(out, "  (other agents, not listed): {}, {}", other_agents.0, other_agents.1)?;
     }
     writeln!(out, "denied, and what would have allowed it:")?;
     for deny in &denies {
@@ -751,6 +771,9 @@ pub(crate) fn audit(
             Some(remedy) => writeln!(out, "      to allow: {remedy}")?,
             None => writeln!(out, "      to allow: decided by the kernel, not the policy (see the rule)")?,
         }
+    }
+    if denies_omitted > 0 {
+        writeln!(out, "  ... {denies_omitted} more denies not listed ({denied_total} in all)")?;
     }
     Ok(exit::OK)
 }

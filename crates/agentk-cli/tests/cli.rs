@@ -551,3 +551,61 @@ fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
     }
     let _ = std::fs::remove_file(&fifo);
 }
+
+// F2 at scale: audit keeps at most 1,000 agents and denies in full, and its counts still cover
+// every event, however many agents a (possibly hostile) log names.
+#[test]
+fn audit_stays_bounded_on_a_log_with_many_agents() {
+    use std::sync::Arc;
+
+    use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> u64 {
+            1_767_225_600
+        }
+    }
+    struct Zero;
+    impl Entropy for Zero {
+        fn fill(&mut self, buf: &mut [u8]) {
+            buf.fill(0);
+        }
+    }
+    let text: Arc<str> = agentk_policy::Profile::Starter.source().into();
+    let parts = KernelParts {
+        policy: Arc::new(agentk_policy::Policy::parse("starter", &text).unwrap()),
+        policy_text: text,
+        // A deterministic TEST KEY.
+        signer: Arc::new(agentk_capability::SigningIdentity::from_secret(
+            &[0x61; 32],
+            agentk_capability::SignerSource::Embedded,
+        )),
+        broker: None,
+        clock: Box::new(Fixed),
+        entropy: Box::new(Zero),
+        log_id: [7; 32],
+        origin: "audit-scale.example.invalid".to_owned(),
+        checkpoint_every: 0,
+    };
+    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let inputs = [EvidenceSalt::from_bytes([1; 32]).input("private".parse().unwrap(), b"dummy")];
+    for i in 0..1200 {
+        let agent = format!("agent-{i}");
+        let request = SyscallRequest {
+            agent: &agent,
+            syscall: agentk_labels::Syscall::NetworkSend.into(),
+            target: "https://evil.example.invalid/c",
+            inputs: &inputs,
+            grant: None,
+        };
+        kernel.syscall(&request).unwrap();
+    }
+    let lines: String = kernel.close().unwrap().lines().iter().map(|l| format!("{l}\n")).collect();
+    let log = scratch_file("audit-scale.jsonl", lines.as_bytes());
+    let value = json(&agentk(&["audit", &log, "--json"]));
+    assert_eq!(value["agents"].as_object().unwrap().len(), 1000);
+    assert_eq!(value["other_agents"]["denied"], 200);
+    assert_eq!(value["denies"].as_array().unwrap().len(), 1000);
+    assert_eq!((value["denied"].as_u64(), value["denies_omitted"].as_u64()), (Some(1200), Some(200)));
+}
