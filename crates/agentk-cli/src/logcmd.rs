@@ -501,45 +501,64 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
     Ok(exit::OK)
 }
 
-/// Streams a verified log and answers its event hashes up to its latest checkpoint, with the
-/// log id. Hashes take 32 bytes per event.
-fn checkpointed_leaves(path: &OsStr) -> Result<Result<Checkpointed, Failure>, CliError> {
-    let mut hashes = Vec::new();
-    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| {
-        hashes.push(event.hash);
-    });
-    let verified = match outcome {
-        Ok(v) => v,
-        Err(FileLogError::Io(kind)) => return Err(read_error(path, kind)),
-        Err(other) => return Ok(Err(Failure::Log(other))),
+/// Makes a proof over a log of any length in flat memory, in two streaming passes: the first
+/// verifies the log and finds its latest signed checkpoint; the second, verified against that
+/// checkpoint (so it reads the same events), feeds the leaves to [`RangeRoots`].
+pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &mut dyn Write) -> Result<u8, CliError> {
+    use agentk_flightlog::merkle::{Frontier, RangeRoots, consistency_ranges, inclusion_ranges, leaf_hash};
+
+    let failed = |out: &mut dyn Write, failure: Failure| -> Result<u8, CliError> {
+        writeln!(out, "verification failed: {}", failure_text(&failure))?;
+        Ok(exit::VERIFY_FAILED)
+    };
+    let stream = |verifier: ChainVerifier, visit: &mut dyn FnMut(&agentk_flightlog::event::EventLine)| {
+        match agentk_flightlog::file::for_each_event(open(path)?, verifier, visit) {
+            Ok(verified) => Ok(Ok(verified)),
+            Err(FileLogError::Io(kind)) => Err(read_error(path, kind)),
+            Err(other) => Ok(Err(Failure::Log(other))),
+        }
+    };
+    let verified = match stream(ChainVerifier::new(), &mut |_| {})? {
+        Ok(verified) => verified,
+        Err(failure) => return failed(out, failure),
     };
     let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
         return Err(CliError::NoCheckpoint);
     };
-    hashes.truncate(usize::try_from(last.size).unwrap_or(usize::MAX));
-    Ok(Ok(Checkpointed { hashes, log_id: genesis.log_id }))
-}
-
-/// A verified log's event hashes up to its latest checkpoint, and its id.
-struct Checkpointed {
-    hashes: Vec<Hash32>,
-    log_id: Hash32,
-}
-
-pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &mut dyn Write) -> Result<u8, CliError> {
-    let Checkpointed { hashes, log_id } = match checkpointed_leaves(path)? {
-        Ok(found) => found,
-        Err(failure) => {
-            writeln!(out, "verification failed: {}", failure_text(&failure))?;
-            return Ok(exit::VERIFY_FAILED);
+    let (log_id, size, root) = (genesis.log_id, last.size, TreeHash(last.root.0));
+    let (ranges, old) = match (event, from) {
+        (Some(index), _) => (inclusion_ranges(index, size), None),
+        (None, Some(old)) => (consistency_ranges(old, size), Some(old)),
+        (None, None) => (Err(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size }), None),
+    };
+    let mut roots = RangeRoots::new(ranges.map_err(CliError::Proof)?);
+    let (mut old_frontier, mut event_hash) = (Frontier::new(), Hash32::default());
+    let second = stream(ChainVerifier::expecting(size, root), &mut |line| {
+        if line.seq >= size {
+            return;
+        }
+        let leaf = leaf_hash(&line.hash.0);
+        roots.push(line.seq, leaf);
+        if old.is_some_and(|old| line.seq < old) {
+            old_frontier.push(leaf);
+        }
+        if event == Some(line.seq) {
+            event_hash = line.hash;
+        }
+    })?;
+    if let Err(failure) = second {
+        return failed(out, failure);
+    }
+    let Some(path_roots) = roots.finish() else {
+        return failed(out, Failure::Checkpoint("the log changed while the proof was made"));
+    };
+    let proof = match (event, old) {
+        (Some(index), _) => ProofFile::inclusion_from(&log_id, size, &root, index, &event_hash, &path_roots),
+        (None, Some(old)) => ProofFile::consistency_from(&log_id, size, &root, old, &old_frontier.root(), &path_roots),
+        (None, None) => {
+            return Err(CliError::Proof(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size }));
         }
     };
-    let proof = match (event, from) {
-        (Some(index), _) => ProofFile::inclusion(&log_id, &hashes, index),
-        (None, Some(old)) => ProofFile::consistency(&log_id, &hashes, old),
-        (None, None) => Err(agentk_flightlog::merkle::ProofError::NoSuchLeaf { index: 0, size: 0 }),
-    }
-    .map_err(CliError::Proof)?;
     writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
     Ok(exit::OK)
 }

@@ -244,3 +244,18 @@ fn checkpoint_and_proof_vectors_verify_as_expected() {
         assert_eq!(code, want, "{old}: {text}");
     }
 }
+
+// guarantee: F4 (the CLI's streamed proofs, made in flat memory, are byte for byte the proofs
+// made over the whole tree in memory)
+#[test]
+fn streamed_proofs_match_the_fixture_proofs() {
+    let session = log_path("session.jsonl");
+    for (args, fixture) in [
+        (vec!["prove-inclusion", &session, "--event", "3"], "inclusion-proof.json"),
+        (vec!["prove-consistency", &session, "--from", "4"], "consistency-proof.json"),
+    ] {
+        let run = common::agentk(&common::TestHost::new(&[]), &args);
+        assert_eq!(run.code, agentk_cli::exit::OK, "{}", run.stderr);
+        assert_eq!(run.stdout, std::fs::read_to_string(logs_dir().join(fixture)).unwrap(), "{fixture}");
+    }
+}

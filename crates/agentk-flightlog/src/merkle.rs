@@ -131,62 +131,132 @@ pub enum ProofError {
     },
 }
 
-/// The inclusion proof (audit path) of leaf `index` in the tree over `leaves`.
-pub fn inclusion_proof(leaves: &[TreeHash], index: u64) -> Result<Vec<TreeHash>, ProofError> {
-    let size = leaves.len() as u64;
+/// A range of leaves, `[start, end)`.
+pub type LeafRange = (u64, u64);
+
+/// The leaf ranges whose subtree roots make up the inclusion proof of leaf `index` in a tree
+/// of `size` leaves, in proof order (RFC 9162's PATH, recorded as ranges). They are disjoint.
+pub fn inclusion_ranges(index: u64, size: u64) -> Result<Vec<LeafRange>, ProofError> {
     if index >= size {
         return Err(ProofError::NoSuchLeaf { index, size });
     }
-    let mut path = Vec::new();
-    audit_path(leaves, index, &mut path);
-    Ok(path)
+    let mut ranges = Vec::new();
+    path_ranges(0, size, index, &mut ranges);
+    Ok(ranges)
 }
 
-fn audit_path(leaves: &[TreeHash], index: u64, path: &mut Vec<TreeHash>) {
-    if leaves.len() <= 1 {
+fn path_ranges(start: u64, end: u64, index: u64, ranges: &mut Vec<LeafRange>) {
+    let n = end - start;
+    if n <= 1 {
         return;
     }
-    let k = split(leaves.len() as u64);
-    let (left, right) = leaves.split_at(k as usize);
+    let k = split(n);
     if index < k {
-        audit_path(left, index, path);
-        path.push(root(right));
+        path_ranges(start, start + k, index, ranges);
+        ranges.push((start + k, end));
     } else {
-        audit_path(right, index - k, path);
-        path.push(root(left));
+        path_ranges(start + k, end, index - k, ranges);
+        ranges.push((start, start + k));
     }
+}
+
+/// The leaf ranges whose subtree roots make up the consistency proof from `old` to `new`
+/// leaves, in proof order (RFC 9162's SUBPROOF, recorded as ranges). They are disjoint.
+pub fn consistency_ranges(old: u64, new: u64) -> Result<Vec<LeafRange>, ProofError> {
+    if old > new {
+        return Err(ProofError::NotAPrefix { old, new });
+    }
+    let mut ranges = Vec::new();
+    if old > 0 && old < new {
+        subproof_ranges(0, new, old, true, &mut ranges);
+    }
+    Ok(ranges)
+}
+
+fn subproof_ranges(start: u64, end: u64, m: u64, complete: bool, ranges: &mut Vec<LeafRange>) {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            ranges.push((start, end));
+        }
+        return;
+    }
+    let k = split(n);
+    if m <= k {
+        subproof_ranges(start, start + k, m, complete, ranges);
+        ranges.push((start + k, end));
+    } else {
+        subproof_ranges(start + k, end, m - k, false, ranges);
+        ranges.push((start, start + k));
+    }
+}
+
+fn range_root(leaves: &[TreeHash], (start, end): LeafRange) -> TreeHash {
+    let slice = leaves.get(usize::try_from(start).unwrap_or(usize::MAX)..usize::try_from(end).unwrap_or(usize::MAX));
+    root(slice.unwrap_or_default())
+}
+
+/// The inclusion proof (audit path) of leaf `index` in the tree over `leaves`.
+pub fn inclusion_proof(leaves: &[TreeHash], index: u64) -> Result<Vec<TreeHash>, ProofError> {
+    Ok(inclusion_ranges(index, leaves.len() as u64)?.into_iter().map(|r| range_root(leaves, r)).collect())
 }
 
 /// The consistency proof that the tree over the first `old` leaves is a prefix of the tree
 /// over all of `leaves`.
 pub fn consistency_proof(leaves: &[TreeHash], old: u64) -> Result<Vec<TreeHash>, ProofError> {
-    let new = leaves.len() as u64;
-    if old > new {
-        return Err(ProofError::NotAPrefix { old, new });
-    }
-    let mut path = Vec::new();
-    if old > 0 && old < new {
-        subproof(leaves, old, true, &mut path);
-    }
-    Ok(path)
+    Ok(consistency_ranges(old, leaves.len() as u64)?.into_iter().map(|r| range_root(leaves, r)).collect())
 }
 
-fn subproof(leaves: &[TreeHash], m: u64, complete: bool, path: &mut Vec<TreeHash>) {
-    let n = leaves.len() as u64;
-    if m == n {
-        if !complete {
-            path.push(root(leaves));
-        }
-        return;
+/// Computes the roots of disjoint leaf ranges from leaves streamed in order, holding no more
+/// than a [`Frontier`] at a time: how proofs are made over a log of any length in flat memory.
+#[derive(Clone, Debug)]
+pub struct RangeRoots {
+    /// The ranges in proof order.
+    wanted: Vec<LeafRange>,
+    /// Indexes into `wanted`, by start.
+    order: Vec<usize>,
+    /// The position in `order` of the range being built.
+    current: usize,
+    frontier: Frontier,
+    roots: Vec<Option<TreeHash>>,
+}
+
+impl RangeRoots {
+    /// Collects the roots of `ranges` (disjoint).
+    pub fn new(ranges: Vec<LeafRange>) -> Self {
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&i| ranges.get(i).map_or(0, |r| r.0));
+        let roots = vec![None; ranges.len()];
+        RangeRoots { wanted: ranges, order, current: 0, frontier: Frontier::new(), roots }
     }
-    let k = split(n);
-    let (left, right) = leaves.split_at(k as usize);
-    if m <= k {
-        subproof(left, m, complete, path);
-        path.push(root(right));
-    } else {
-        subproof(right, m - k, false, path);
-        path.push(root(left));
+
+    /// Takes leaf number `index` (leaves must come in order, from 0).
+    pub fn push(&mut self, index: u64, leaf: TreeHash) {
+        while let Some(&at) = self.order.get(self.current) {
+            let Some(&(start, end)) = self.wanted.get(at) else { return };
+            if index < start {
+                return;
+            }
+            if index < end {
+                self.frontier.push(leaf);
+                if index + 1 == end {
+                    if let Some(slot) = self.roots.get_mut(at) {
+                        *slot = Some(self.frontier.root());
+                    }
+                    self.frontier = Frontier::new();
+                    self.current += 1;
+                }
+                return;
+            }
+            // A range that was never completed (the leaves stopped short): leave it empty.
+            self.current += 1;
+            self.frontier = Frontier::new();
+        }
+    }
+
+    /// The roots, in proof order; `None` if some range did not receive all its leaves.
+    pub fn finish(self) -> Option<Vec<TreeHash>> {
+        self.roots.into_iter().collect()
     }
 }
 

@@ -125,22 +125,35 @@ fn hex_path(path: &[TreeHash]) -> Vec<String> {
 
 impl ProofFile {
     /// Proves that the event with `hashes[index]` is in the tree over `hashes` (the event hashes
-    /// of a log up to a checkpoint of `hashes.len()` events).
+    /// of a log up to a checkpoint of `hashes.len()` events). For a log too long to hold, see
+    /// [`ProofFile::inclusion_from`] with [`merkle::RangeRoots`].
     pub fn inclusion(log_id: &Hash32, hashes: &[Hash32], index: u64) -> Result<Self, merkle::ProofError> {
         let leaves: Vec<TreeHash> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
         let path = merkle::inclusion_proof(&leaves, index)?;
-        let event = usize::try_from(index).ok().and_then(|i| hashes.get(i));
-        Ok(ProofFile {
+        let event = usize::try_from(index).ok().and_then(|i| hashes.get(i)).copied().unwrap_or_default();
+        Ok(Self::inclusion_from(log_id, leaves.len() as u64, &merkle::root(&leaves), index, &event, &path))
+    }
+
+    /// An inclusion proof from its parts: the tree (`size`, `root`), the event and the path.
+    pub fn inclusion_from(
+        log_id: &Hash32,
+        size: u64,
+        root: &TreeHash,
+        index: u64,
+        event: &Hash32,
+        path: &[TreeHash],
+    ) -> Self {
+        ProofFile {
             schema: INCLUSION_SCHEMA.to_owned(),
             log_id: encode_hex(&log_id.0),
-            size: leaves.len() as u64,
-            root: encode_hex(&merkle::root(&leaves).0),
+            size,
+            root: encode_hex(&root.0),
             index: Some(index),
-            event_hash: event.map(|h| encode_hex(&h.0)),
+            event_hash: Some(encode_hex(&event.0)),
             old_size: None,
             old_root: None,
-            path: hex_path(&path),
-        })
+            path: hex_path(path),
+        }
     }
 
     /// Proves that the tree over the first `old_size` of `hashes` is a prefix of the tree over
@@ -149,17 +162,31 @@ impl ProofFile {
         let leaves: Vec<TreeHash> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
         let path = merkle::consistency_proof(&leaves, old_size)?;
         let old = leaves.get(..usize::try_from(old_size).unwrap_or(usize::MAX)).unwrap_or_default();
-        Ok(ProofFile {
+        let size = leaves.len() as u64;
+        Ok(Self::consistency_from(log_id, size, &merkle::root(&leaves), old_size, &merkle::root(old), &path))
+    }
+
+    /// A consistency proof from its parts: the newer tree (`size`, `root`), the older one and
+    /// the path.
+    pub fn consistency_from(
+        log_id: &Hash32,
+        size: u64,
+        root: &TreeHash,
+        old_size: u64,
+        old_root: &TreeHash,
+        path: &[TreeHash],
+    ) -> Self {
+        ProofFile {
             schema: CONSISTENCY_SCHEMA.to_owned(),
             log_id: encode_hex(&log_id.0),
-            size: leaves.len() as u64,
-            root: encode_hex(&merkle::root(&leaves).0),
+            size,
+            root: encode_hex(&root.0),
             index: None,
             event_hash: None,
             old_size: Some(old_size),
-            old_root: Some(encode_hex(&merkle::root(old).0)),
-            path: hex_path(&path),
-        })
+            old_root: Some(encode_hex(&old_root.0)),
+            path: hex_path(path),
+        }
     }
 
     /// Checks the proof on its own: its path leads from the event (or the older root) to its

@@ -149,3 +149,35 @@ fn leaves_and_nodes_are_domain_separated() {
     assert_ne!(leaf_hash(&both), node_hash(&a, &b), "a leaf holding two hashes is not their node");
     assert_ne!(empty_root(), leaf_hash(b""));
 }
+
+// guarantee: F4 (proofs made from leaves streamed once, in flat memory, are the proofs)
+#[test]
+fn streamed_range_roots_give_the_same_proofs() {
+    use agentk_flightlog::merkle::{
+        RangeRoots, consistency_proof, consistency_ranges, inclusion_proof, inclusion_ranges,
+    };
+    for size in 1u64..=40 {
+        let leaves: Vec<_> = (0..size).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+        let streamed = |ranges| {
+            let mut roots = RangeRoots::new(ranges);
+            for (i, leaf) in leaves.iter().enumerate() {
+                roots.push(i as u64, *leaf);
+            }
+            roots.finish().unwrap()
+        };
+        for index in 0..size {
+            assert_eq!(streamed(inclusion_ranges(index, size).unwrap()), inclusion_proof(&leaves, index).unwrap());
+        }
+        for old in 0..=size {
+            assert_eq!(streamed(consistency_ranges(old, size).unwrap()), consistency_proof(&leaves, old).unwrap());
+        }
+        // Leaves that stop short leave a range unfinished: no proof, rather than a wrong one.
+        if size > 1 {
+            let mut short = RangeRoots::new(inclusion_ranges(0, size).unwrap());
+            for (i, leaf) in leaves.iter().enumerate().take(size as usize - 1) {
+                short.push(i as u64, *leaf);
+            }
+            assert_eq!(short.finish(), None);
+        }
+    }
+}
