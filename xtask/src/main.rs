@@ -8,7 +8,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  tidy     check crate layering, #![forbid(unsafe_code)], crate docs, leftovers and docs/syscalls.md
+  tidy     check crate layering, #![forbid(unsafe_code)], crate docs, leftovers, docs/syscalls.md,
+           error-message style, SECURITY.md's record and .gitignore
   fixtures [--check]
            regenerate fixtures/ deterministically, or list stale files and fail
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run

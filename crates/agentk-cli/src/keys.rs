@@ -32,6 +32,10 @@ impl KeyFileReader for OsKeyFiles {
         // the name we were given: a symlink from a private directory must not hide a shared
         // one, and a symlink in a shared directory could be repointed.
         let real = std::fs::canonicalize(path).map_err(io)?;
+        // SECURITY: opening a named pipe waits for a writer; refuse it before opening.
+        if !std::fs::metadata(&real).map_err(io)?.is_file() {
+            return Err(KeyFileProblem::NotRegularFile);
+        }
         let file = File::open(&real).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {

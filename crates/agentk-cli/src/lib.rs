@@ -6,11 +6,13 @@
 //! - Exit codes: 0 ok, allowed or valid; 1 error (including an invalid policy); 2 usage;
 //!   3 denied; 4 verification failed. "Could not answer" is never reported as "answered no".
 //! - stdout carries results, stderr diagnostics. With `--json` a command prints one JSON object
-//!   with a versioned `schema` field, errors included (`agentk.error.v1`).
+//!   with a versioned `schema` field, errors included (`agentk.error.v1`); `trace-inspect`
+//!   prints JSON Lines (one object per event, then a summary).
 //! - Files are read through one bounded reader: missing files, directories, devices, oversized,
 //!   binary or non-UTF-8 files are refused with a one-line error, and nothing panics.
-//! - The demo decides only: it performs no model, network, secret or file side effect and uses
-//!   only `example.invalid` targets and dummy data (A2).
+//! - The demo decides only: it performs no model, network, secret or `file.patch` side effect,
+//!   writes only its own flight log and salt, and uses only `example.invalid` targets and dummy
+//!   data (A2).
 //!
 //! # Non-goals
 //!

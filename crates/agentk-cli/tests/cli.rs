@@ -549,6 +549,11 @@ fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
         assert_eq!(run.code, exit::ERROR, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains("not a regular file"), "{args:?}: {}", run.stderr);
     }
+    // A key file too (the signer is loaded before anything else).
+    let host = common::TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", fifo.as_str())]);
+    let run = common::agentk(&host, &["signing-key"]);
+    assert_eq!(run.code, exit::ERROR, "{}", run.stderr);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
     let _ = std::fs::remove_file(&fifo);
 }
 

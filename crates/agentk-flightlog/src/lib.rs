@@ -11,7 +11,7 @@
 //!   one event to the sink before it returns; if the sink fails, no decision is returned. Each
 //!   event line is canonical JSON whose hash covers every field and the previous event's hash;
 //!   [`verify::ChainVerifier`] finds any changed byte, dropped, duplicated, reordered or
-//!   inserted line, and names the line. (Tail truncation needs the checkpoints still to come.)
+//!   inserted line, and names the line. (Tail truncation is caught by the signed-tail rule and a saved checkpoint.)
 //! - Inputs reach the log only as labels and keyed digests ([`kernel::EvidenceSalt`]); raw
 //!   content never does.
 //! - An allow on a grant carries a receipt minted and spent for that event and bound to the

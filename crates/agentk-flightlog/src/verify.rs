@@ -37,7 +37,7 @@ pub enum ChainError {
     },
     /// A schema version this build does not read.
     #[error(
-        "line {line}: schema version {found} is not one this build reads (it reads version 1); use the AgentK release that wrote the log"
+        "line {line}: schema version {found} is not one this build reads (it reads versions 1 and 2); use the AgentK release that wrote the log"
     )]
     UnsupportedVersion {
         /// The line.
