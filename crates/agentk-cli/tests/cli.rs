@@ -530,33 +530,6 @@ fn evidence_check_matches_candidates_only_with_the_salt() {
     );
 }
 
-// A named pipe is refused before it is opened (opening one for reading waits for a writer):
-// policies, logs and override files alike.
-#[cfg(unix)]
-#[test]
-fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
-    let dir = scratch_file("fifo-marker", b"").replace("fifo-marker", "");
-    let fifo = format!("{dir}agentk-test.fifo");
-    let _ = std::fs::remove_file(&fifo);
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    for args in [
-        vec!["policy-check", fifo.as_str()],
-        vec!["verify", fifo.as_str()],
-        vec!["replay", fifo.as_str()],
-        vec!["fork-replay-behavior", "fixtures-do-not-matter.jsonl", "--behavior", fifo.as_str()],
-    ] {
-        let run = agentk(&args);
-        assert_eq!(run.code, exit::ERROR, "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains("not a regular file"), "{args:?}: {}", run.stderr);
-    }
-    // A key file too (the signer is loaded before anything else).
-    let host = common::TestHost::new(&[("AGENTK_SIGNING_KEY_FILE", fifo.as_str())]);
-    let run = common::agentk(&host, &["signing-key"]);
-    assert_eq!(run.code, exit::ERROR, "{}", run.stderr);
-    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
-    let _ = std::fs::remove_file(&fifo);
-}
-
 // F2 at scale: audit keeps at most 1,000 agents and denies in full, and its counts still cover
 // every event, however many agents a (possibly hostile) log names.
 #[test]

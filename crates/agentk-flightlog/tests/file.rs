@@ -49,6 +49,11 @@ fn scratch(name: &str) -> PathBuf {
     common::scratch("agentk-flightlog-tests", name)
 }
 
+/// Held by the test that starts child processes and by the test that checks the writer lock:
+/// a child forked while a log is open holds that log's lock until it execs, which would make
+/// the lock look unreleased.
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 // guarantee: F1, F5
 #[test]
 fn file_logs_verify_under_every_sync_policy() {
@@ -78,6 +83,7 @@ fn file_logs_verify_under_every_sync_policy() {
 // guarantee: F5 (appends only; one writer)
 #[test]
 fn logs_are_never_overwritten_and_have_one_writer() {
+    let _no_forks = SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = scratch("single-writer.jsonl");
     let log = FileLog::create(&path, SyncPolicy::Always).unwrap();
     assert!(matches!(FileLog::create(&path, SyncPolicy::Always), Err(FileLogError::Exists)));
@@ -140,6 +146,7 @@ fn crash_child_writer() {
 // that recovery drops, after which it verifies)
 #[test]
 fn every_survivor_of_a_killed_writer_verifies() {
+    let _spawning = SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let exe = std::env::current_exe().unwrap();
     let mut lengths = Vec::new();
     for round in 0..8u64 {
