@@ -43,16 +43,14 @@ pub(crate) fn dispatch(
             logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
         }
         Command::Readiness { dir, strict, json } => readiness::run(host, std::path::Path::new(&dir), strict, json, out),
-        Command::Replay { log, policy, allow_unsigned_tail, trust, json } => {
+        Command::Replay { log, policy, source, json } => {
             let (text, policy) = load_with_text(&policy)?;
-            if let Some(code) =
-                replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, "agentk.replay.v1", json, out)?
-            {
+            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.replay.v1", json, out)? {
                 return Ok(code);
             }
-            replaycmd::replay(&log, &text, &policy, allow_unsigned_tail, json, out)
+            replaycmd::replay(&log, &text, &policy, source.allow_unsigned_tail, json, out)
         }
-        Command::ForkReplay { log, policy, allow_unsigned_tail, trust, json } => {
+        Command::ForkReplay { log, policy, source, json } => {
             if policy.policy.is_none() && policy.profile.is_none() {
                 return Err(CliError::BadArgument {
                     flag: "--policy",
@@ -60,20 +58,17 @@ pub(crate) fn dispatch(
                 });
             }
             let other = load(&policy)?;
-            if let Some(code) =
-                replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, "agentk.fork-replay.v1", json, out)?
-            {
+            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.fork-replay.v1", json, out)? {
                 return Ok(code);
             }
-            replaycmd::fork_replay(&log, &other, allow_unsigned_tail, json, out)
+            replaycmd::fork_replay(&log, &other, source.allow_unsigned_tail, json, out)
         }
-        Command::ForkReplayBehavior { log, behavior, policy, allow_unsigned_tail, trust, json } => {
+        Command::ForkReplayBehavior { log, behavior, policy, source, json } => {
             let (text, policy) = load_with_text(&policy)?;
-            let schema = "agentk.fork-replay-behavior.v1";
-            if let Some(code) = replaycmd::pinned_first(&log, &trust, allow_unsigned_tail, schema, json, out)? {
+            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.fork-replay-behavior.v1", json, out)? {
                 return Ok(code);
             }
-            replaycmd::behavior_replay(&log, &behavior, &text, &policy, allow_unsigned_tail, json, out)
+            replaycmd::behavior_replay(&log, &behavior, &text, &policy, source.allow_unsigned_tail, json, out)
         }
         Command::Audit { log, policy, json } => {
             let (text, policy) = load_with_text(&policy)?;

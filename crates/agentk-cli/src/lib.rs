@@ -301,12 +301,8 @@ enum Command {
         log: OsString,
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Accept events after the last signed checkpoint (a log still being written).
-        #[arg(long)]
-        allow_unsigned_tail: bool,
-        /// Require the log's signer to be one of these (verified before replaying).
         #[command(flatten)]
-        trust: TrustArgs,
+        source: ReplaySource,
         /// Print one JSON object (schema `agentk.replay.v1`).
         #[arg(long)]
         json: bool,
@@ -319,12 +315,8 @@ enum Command {
         /// The other policy (--policy FILE or --profile NAME).
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Accept events after the last signed checkpoint (a log still being written).
-        #[arg(long)]
-        allow_unsigned_tail: bool,
-        /// Require the log's signer to be one of these (verified before replaying).
         #[command(flatten)]
-        trust: TrustArgs,
+        source: ReplaySource,
         /// Print one JSON object (schema `agentk.fork-replay.v1`).
         #[arg(long)]
         json: bool,
@@ -339,12 +331,8 @@ enum Command {
         behavior: OsString,
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Accept events after the last signed checkpoint (a log still being written).
-        #[arg(long)]
-        allow_unsigned_tail: bool,
-        /// Require the log's signer to be one of these (verified before replaying).
         #[command(flatten)]
-        trust: TrustArgs,
+        source: ReplaySource,
         /// Print one JSON object (schema `agentk.fork-replay-behavior.v1`).
         #[arg(long)]
         json: bool,
@@ -425,6 +413,17 @@ struct TrustArgs {
     /// Trust the keys of this trusted-signer manifest (windows and revocations apply).
     #[arg(long = "trusted-signers", alias = "trusted-key-manifest", value_name = "PATH", conflicts_with = "keys")]
     signers: Option<OsString>,
+}
+
+/// What the replay commands require of the log before they replay it.
+#[derive(Debug, Args)]
+struct ReplaySource {
+    /// Accept events after the last signed checkpoint (a log still being written).
+    #[arg(long)]
+    allow_unsigned_tail: bool,
+    /// Require the log's signer to be one of these (verified before replaying).
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Which policy a command uses: a file, or a built-in profile (default `starter`).

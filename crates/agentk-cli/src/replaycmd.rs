@@ -8,11 +8,11 @@ use agentk_labels::LabelSet;
 use agentk_policy::Policy;
 use agentk_replay::overrides::Overrides;
 use agentk_replay::{
-    BehaviorReport, Cause, Change, Changes, ForkReport, Options, ReplayError, ReplayReport,
-    behavior_replay as run_behavior, fork_replay as run_fork, replay as run_replay,
+    Cause, Change, Changes, Options, ReplayError, ReplayReport, behavior_replay as run_behavior,
+    fork_replay as run_fork, replay as run_replay,
 };
 
-use crate::{CliError, TrustArgs, exit, logcmd};
+use crate::{CliError, ReplaySource, exit, logcmd};
 
 /// A verification failure is an answer (exit 4, with a report object under `--json`); any
 /// other replay error is an error (exit 1).
@@ -44,16 +44,16 @@ fn settle<T>(
 /// code when that fails, `None` when there is nothing pinned or the pin holds.
 pub(crate) fn pinned_first(
     path: &OsStr,
-    trust: &TrustArgs,
-    allow_unsigned_tail: bool,
+    source: &ReplaySource,
     schema: &str,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Option<u8>, CliError> {
+    let trust = &source.trust;
     if trust.keys.is_empty() && trust.signers.is_none() {
         return Ok(None);
     }
-    let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail, trust };
+    let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail: source.allow_unsigned_tail, trust };
     let Err(failure) = logcmd::verify_pinned(path, &options)?.1 else {
         return Ok(None);
     };
@@ -64,6 +64,24 @@ pub(crate) fn pinned_first(
         writeln!(out, "verification failed: {text}")?;
     }
     Ok(Some(exit::VERIFY_FAILED))
+}
+
+/// One report object: its schema, whether the log verified, and the report's fields.
+fn write_json(
+    out: &mut dyn Write,
+    schema: &str,
+    verified: bool,
+    report: &impl serde::Serialize,
+) -> Result<(), CliError> {
+    #[derive(serde::Serialize)]
+    struct Json<'a, T> {
+        schema: &'a str,
+        verified: bool,
+        #[serde(flatten)]
+        report: &'a T,
+    }
+    writeln!(out, "{}", serde_json::to_string(&Json { schema, verified, report })?)?;
+    Ok(())
 }
 
 fn short(hash: &Hash32) -> String {
@@ -92,15 +110,7 @@ pub(crate) fn replay(
     };
     let code = if report.reproduced_all() { exit::OK } else { exit::VERIFY_FAILED };
     if json {
-        #[derive(serde::Serialize)]
-        struct Json<'a> {
-            schema: &'static str,
-            verified: bool,
-            #[serde(flatten)]
-            report: &'a ReplayReport,
-        }
-        let verified = report.reproduced_all();
-        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified, report: &report })?)?;
+        write_json(out, SCHEMA, report.reproduced_all(), &report)?;
         return Ok(code);
     }
     write_replay(&report, out)?;
@@ -206,14 +216,7 @@ pub(crate) fn fork_replay(
         Err(code) => return Ok(code),
     };
     if json {
-        #[derive(serde::Serialize)]
-        struct Json<'a> {
-            schema: &'static str,
-            verified: bool,
-            #[serde(flatten)]
-            report: &'a ForkReport,
-        }
-        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified: true, report: &report })?)?;
+        write_json(out, SCHEMA, true, &report)?;
         return Ok(exit::OK);
     }
     writeln!(
@@ -246,14 +249,7 @@ pub(crate) fn behavior_replay(
         Err(code) => return Ok(code),
     };
     if json {
-        #[derive(serde::Serialize)]
-        struct Json<'a> {
-            schema: &'static str,
-            verified: bool,
-            #[serde(flatten)]
-            report: &'a BehaviorReport,
-        }
-        writeln!(out, "{}", serde_json::to_string(&Json { schema: SCHEMA, verified: true, report: &report })?)?;
+        write_json(out, SCHEMA, true, &report)?;
         return Ok(exit::OK);
     }
     writeln!(

@@ -473,6 +473,13 @@ fn policy_request<'a>(
     }
 }
 
+/// The policy request a recorded event stands for, with `inputs` as its inputs.
+fn replayed_request<'a>(recorded: &'a SyscallEvent, inputs: &[InputRef]) -> Request<'a> {
+    let syscall = SyscallKind::parse(&recorded.syscall);
+    let grant = recorded.grant.as_ref().map(|g| g.id.as_str());
+    policy_request(&recorded.agent, &syscall, &recorded.target, inputs, grant)
+}
+
 /// What a decision consults beyond the policy. The live kernel mints, spends and opens for
 /// real; replay answers from the record and its own budget count, with no side effects. Both
 /// go through [`judge`], so the live path and the replay path cannot drift apart.
@@ -706,14 +713,7 @@ impl<'p> Rehearsal<'p> {
     /// or policy-fork replay; changed ones, for a behavior fork). Counts grant budgets as the
     /// kernel would.
     pub fn decide(&mut self, recorded: &SyscallEvent, inputs: &[InputRef]) -> Redecided {
-        let syscall = SyscallKind::parse(&recorded.syscall);
-        let request = policy_request(
-            &recorded.agent,
-            &syscall,
-            &recorded.target,
-            inputs,
-            recorded.grant.as_ref().map(|g| g.id.as_str()),
-        );
+        let request = replayed_request(recorded, inputs);
         let kernel_rule = KernelRule::from_id(&recorded.rule);
         let mut environment = RecordedEnvironment { minted: &mut self.minted, recorded: kernel_rule };
         // A malformed request is recorded without its inputs; one recorded with inputs was not.
@@ -738,14 +738,7 @@ impl<'p> Rehearsal<'p> {
     /// it did: the policy's explanation, or the kernel rule that overrode it. Budgets are not
     /// touched.
     pub fn explain(&self, recorded: &SyscallEvent, inputs: &[InputRef], redecided: &Redecided) -> Explanation {
-        let syscall = SyscallKind::parse(&recorded.syscall);
-        let request = policy_request(
-            &recorded.agent,
-            &syscall,
-            &recorded.target,
-            inputs,
-            recorded.grant.as_ref().map(|g| g.id.as_str()),
-        );
+        let request = replayed_request(recorded, inputs);
         let mut explanation = self.policy.evaluate(&request).explain(&request);
         if let Some(rule) = KernelRule::from_id(&redecided.rule) {
             rule.overrule(&mut explanation);
