@@ -419,7 +419,7 @@ fn scale_run(mb: u64) -> Result<(), String> {
 /// Receipt minting and verification beside raw Ed25519 signing and strict verification.
 fn receipts(floor: &Floor) -> Result<(), String> {
     use agentk_capability::{
-        EventHash, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier,
+        Hash32, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier,
     };
 
     let test_key = SigningIdentity::from_secret(&[7u8; 32], SignerSource::Embedded);
@@ -446,7 +446,7 @@ fn receipts(floor: &Floor) -> Result<(), String> {
         }
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&n.to_le_bytes());
-        let context = MintContext { id: ReceiptId(id), now: 1_000, prev_event: EventHash([1; 32]) };
+        let context = MintContext { id: ReceiptId(id), now: 1_000, prev_event: Hash32([1; 32]) };
         black_box(ledger.mint(&policy, &request, &test_key, context).is_ok());
     });
     println!(
@@ -460,7 +460,7 @@ fn receipts(floor: &Floor) -> Result<(), String> {
     let mut ledger = Ledger::new();
     let batch: Vec<_> = (0..64u8)
         .filter_map(|i| {
-            let context = MintContext { id: ReceiptId([i; 16]), now: 1_000, prev_event: EventHash([i; 32]) };
+            let context = MintContext { id: ReceiptId([i; 16]), now: 1_000, prev_event: Hash32([i; 32]) };
             ledger.mint(&policy, &request, &test_key, context).ok().map(|(_, encoded)| encoded)
         })
         .collect();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use agentk_capability::{SignerSource, SigningIdentity, encode_hex};
-use agentk_flightlog::event::{EventBody, EventLine, Verdict};
+use agentk_flightlog::event::{Effect, EventBody, EventLine};
 use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
 use agentk_labels::SyscallKind;
 use agentk_policy::{Policy, Profile};
@@ -106,10 +106,10 @@ fn flipped(lines: &[String]) -> Result<String, String> {
         lines.iter().map(|l| serde_json::from_str(l)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let first_deny = events
         .iter()
-        .position(|e| matches!(&e.event, EventBody::Syscall(s) if s.decision == Verdict::Deny))
+        .position(|e| matches!(&e.event, EventBody::Syscall(s) if s.decision == Effect::Deny))
         .ok_or("log fixture: the session has no deny")?;
     if let Some(EventLine { event: EventBody::Syscall(s), .. }) = events.get_mut(first_deny) {
-        s.decision = Verdict::Allow;
+        s.decision = Effect::Allow;
     }
     for i in first_deny..events.len() {
         let prev = match i.checked_sub(1).and_then(|p| events.get(p)) {
@@ -126,7 +126,9 @@ fn flipped(lines: &[String]) -> Result<String, String> {
 /// The session as a later writer might leave it: version 3 lines with a field this build does
 /// not know. Verification must say it is a newer schema, not merely malformed.
 fn newer_schema(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("{}\n", l.replacen("{\"v\":2,", "{\"v\":3,\"ext\":{},", 1))).collect()
+    let current = format!("{{\"v\":{},", agentk_flightlog::event::SCHEMA_VERSION);
+    let newer = format!("{{\"v\":{},\"ext\":{{}},", agentk_flightlog::event::SCHEMA_VERSION + 1);
+    lines.iter().map(|l| format!("{}\n", l.replacen(&current, &newer, 1))).collect()
 }
 
 /// Saved checkpoints and proofs cut from the session, and negatives: `(file, contents, exit)`

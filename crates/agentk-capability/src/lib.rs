@@ -40,7 +40,7 @@
 //! # Example
 //!
 //! ```
-//! use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId, SigningIdentity, Trust, TrustedSigners, Verifier};
+//! use agentk_capability::{Hash32, Ledger, MintContext, ReceiptId, SigningIdentity, Trust, TrustedSigners, Verifier};
 //! use agentk_labels::Syscall;
 //! use agentk_policy::{Profile, Request};
 //!
@@ -48,7 +48,7 @@
 //! let signer = SigningIdentity::from_secret(&[1; 32], agentk_capability::SignerSource::Embedded); // test key
 //! let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
 //! let mut ledger = Ledger::new();
-//! let context = MintContext { id: ReceiptId([9; 16]), now: 1_000, prev_event: EventHash([0; 32]) };
+//! let context = MintContext { id: ReceiptId([9; 16]), now: 1_000, prev_event: Hash32([0; 32]) };
 //! let (_, encoded) = ledger.mint(&policy, &request, &signer, context)?;
 //!
 //! let trusted = TrustedSigners::from_keys([signer.public_key()]);
@@ -60,6 +60,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod hash;
 mod keys;
 mod load;
 mod receipt;
@@ -67,14 +68,15 @@ mod rotation;
 mod trust;
 mod verify;
 
+pub use hash::Hash32;
 pub use keys::{
     Fingerprint, HexError, PublicKey, SignContext, Signature, SignerSource, SigningIdentity, decode_hex,
     decode_hex_vec, encode_hex,
 };
 pub use load::{KEY_FILE_FORMAT, KeyFile, KeyFileProblem, KeyFileReader, SignerEnv, check_permissions, load_signer};
 pub use receipt::{
-    EncodedReceipt, EventHash, Ledger, MAX_RECEIPT_BYTES, MintContext, RECEIPT_CONTEXT, RECEIPT_SCHEMA, Receipt,
-    ReceiptId, Timestamp, testing,
+    EncodedReceipt, Ledger, MAX_RECEIPT_BYTES, MintContext, RECEIPT_CONTEXT, RECEIPT_SCHEMA, Receipt, ReceiptId,
+    Timestamp, testing,
 };
 pub use rotation::{MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest};
 pub use trust::{MAX_MANIFEST_BYTES, TrustedSigner, TrustedSigners};

@@ -8,6 +8,7 @@ use agentk_labels::Syscall;
 use agentk_policy::{Capability, Decision, Policy, Request};
 use serde::{Deserialize, Serialize};
 
+use crate::Hash32;
 use crate::keys::{PublicKey, Signature, SigningIdentity, decode_hex, decode_hex_vec, encode_hex};
 use crate::verify::Verified;
 use crate::{MintError, RedeemError, VerifyError};
@@ -47,17 +48,6 @@ impl fmt::Debug for ReceiptId {
     }
 }
 
-/// The hash of the flight-log event a receipt follows: it chains the receipt to its place in
-/// history, so it cannot be presented anywhere else.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct EventHash(pub [u8; 32]);
-
-impl fmt::Debug for EventHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventHash({})", encode_hex(&self.0))
-    }
-}
-
 /// A capability receipt: one allowed syscall, authorized by one operator grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -69,7 +59,7 @@ pub struct Receipt {
     pub(crate) scope: String,
     pub(crate) issued_at: Timestamp,
     pub(crate) expires_at: Timestamp,
-    pub(crate) prev_event: EventHash,
+    pub(crate) prev_event: Hash32,
     pub(crate) signer: PublicKey,
     pub(crate) development_signer: bool,
 }
@@ -108,7 +98,7 @@ impl Receipt {
         self.expires_at
     }
     /// The flight-log event it follows.
-    pub fn prev_event(&self) -> EventHash {
+    pub fn prev_event(&self) -> Hash32 {
         self.prev_event
     }
     /// The key that signed it.
@@ -186,7 +176,7 @@ impl Receipt {
             scope: wire.scope,
             issued_at: wire.issued_at,
             expires_at: wire.expires_at,
-            prev_event: EventHash(wire.prev_event),
+            prev_event: Hash32(wire.prev_event),
             development_signer: wire.development_signer,
         };
         receipt.check_bounds().map_err(|_| VerifyError::Malformed)?;
@@ -273,7 +263,7 @@ pub struct MintContext {
     /// The current time.
     pub now: Timestamp,
     /// The hash of the flight-log event this receipt follows.
-    pub prev_event: EventHash,
+    pub prev_event: Hash32,
 }
 
 /// The one-shot ledger (C7): the only way to mint a receipt, and the only way to spend one.
@@ -502,7 +492,7 @@ pub mod testing {
             scope: scope.to_owned(),
             issued_at,
             expires_at,
-            prev_event: EventHash(prev_event),
+            prev_event: Hash32(prev_event),
             signer: signer.public_key(),
             development_signer: signer.is_development(),
         }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, reason = "test helpers fail loudly on purpose")]
 
 use agentk_capability::{
-    EncodedReceipt, EventHash, Ledger, MintContext, MintError, Receipt, ReceiptId, RedeemError, SignerSource,
+    EncodedReceipt, Hash32, Ledger, MintContext, MintError, Receipt, ReceiptId, RedeemError, SignerSource,
     SigningIdentity, Trust, TrustedSigners, Verified, Verifier, VerifyError, encode_hex, testing,
 };
 use agentk_labels::{LabelSet, Syscall};
@@ -17,7 +17,7 @@ fn test_key(n: u8) -> SigningIdentity {
 }
 
 fn context(id: u8, now: u64) -> MintContext {
-    MintContext { id: ReceiptId([id; 16]), now, prev_event: EventHash([0xab; 32]) }
+    MintContext { id: ReceiptId([id; 16]), now, prev_event: Hash32([0xab; 32]) }
 }
 
 fn starter() -> Policy {
@@ -47,7 +47,7 @@ fn a_minted_receipt_binds_every_field() {
     assert_eq!(verified.target(), "secret://demo-api");
     assert_eq!(verified.scope(), "read");
     assert_eq!((verified.issued_at(), verified.expires_at()), (NOW, NOW + 60));
-    assert_eq!(verified.prev_event(), EventHash([0xab; 32]));
+    assert_eq!(verified.prev_event(), Hash32([0xab; 32]));
     assert_eq!(verified.signer(), test_key(1).public_key());
     assert!(!verified.is_development_signed());
     // The proof is the domain-separated hash of the canonical bytes.

@@ -7,7 +7,6 @@ use std::path::Path;
 use agentk_capability::{PublicKey, SigningIdentity, TrustedSigners, decode_hex, encode_hex};
 use agentk_flightlog::event::Hash32;
 use agentk_flightlog::file::{FileLogError, recover, verify_reader};
-use agentk_flightlog::merkle::TreeHash;
 use agentk_flightlog::saved::{ProofFile, SavedCheckpoint, SavedError};
 use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
 use agentk_labels::SafeText;
@@ -59,7 +58,7 @@ pub(crate) fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
 }
 
 /// Parses and checks a saved checkpoint: well formed and signed by the key it names.
-fn load_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey, TreeHash), Failure>, CliError> {
+fn load_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey, Hash32), Failure>, CliError> {
     let text = input::read_text(path)?;
     let Ok(saved) = serde_json::from_str::<SavedCheckpoint>(&text) else {
         return Ok(Err(Failure::Checkpoint("the checkpoint file is malformed")));
@@ -371,6 +370,18 @@ struct InspectRow {
     inputs: Vec<InputEvidence>,
     receipt: bool,
     handle: bool,
+    /// For an output event: what became of the action, and its output as hash evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<OutputEvidence>,
+}
+
+#[derive(Serialize)]
+struct OutputEvidence {
+    /// The event that allowed the action.
+    from: u64,
+    outcome: agentk_labels::Outcome,
+    labels: agentk_labels::LabelSet,
+    digest: String,
 }
 
 #[derive(Serialize)]
@@ -392,7 +403,7 @@ fn short(hash: &Hash32) -> String {
 pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     use std::collections::BTreeMap;
 
-    use agentk_flightlog::event::{EventBody, Verdict};
+    use agentk_flightlog::event::{Effect, EventBody};
 
     let mut denied_by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_syscall: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -410,12 +421,22 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
             inputs: Vec::new(),
             receipt: false,
             handle: false,
+            output: None,
         };
         match &event.event {
             EventBody::Genesis(_) => {}
             EventBody::Checkpoint(_) => row.kind = "checkpoint",
+            EventBody::Output(o) => {
+                row.kind = "output";
+                row.output = Some(OutputEvidence {
+                    from: o.from,
+                    outcome: o.outcome,
+                    labels: o.labels,
+                    digest: short(&o.digest),
+                });
+            }
             EventBody::Syscall(s) => {
-                let allowed = s.decision == Verdict::Allow;
+                let allowed = s.decision == Effect::Allow;
                 row.kind = "syscall";
                 row.decision = Some(if allowed { "allow" } else { "deny" });
                 row.rule = Some(SafeText::new(&s.rule).as_str().to_owned());
@@ -462,6 +483,17 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
                     if row.receipt { "  [receipt]" } else { "" },
                     if row.handle { "  [handle]" } else { "" },
                 ),
+                "output" => match &row.output {
+                    Some(o) => format!(
+                        "{:>5}  output of #{} {}  {} {}",
+                        row.seq,
+                        o.from,
+                        if o.outcome == agentk_labels::Outcome::Ok { "ok" } else { "error" },
+                        o.labels,
+                        o.digest
+                    ),
+                    None => format!("{:>5}  output", row.seq),
+                },
                 kind => format!("{:>5}  {kind}", row.seq),
             }
         };
@@ -525,7 +557,7 @@ pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &m
     let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
         return Err(CliError::NoCheckpoint);
     };
-    let (log_id, size, root) = (genesis.log_id, last.size, TreeHash(last.root.0));
+    let (log_id, size, root) = (genesis.log_id, last.size, Hash32(last.root.0));
     let (ranges, old) = match (event, from) {
         (Some(index), _) => (inclusion_ranges(index, size), None),
         (None, Some(old)) => (consistency_ranges(old, size), Some(old)),
@@ -684,7 +716,7 @@ pub(crate) fn audit(
 ) -> Result<u8, CliError> {
     use std::collections::BTreeMap;
 
-    use agentk_flightlog::event::{EventBody, Verdict};
+    use agentk_flightlog::event::{Effect, EventBody};
     use agentk_labels::{LabelSet, SyscallKind};
 
     // Memory stays flat however long (or hostile) the log: at most AUDIT_LISTED agents and
@@ -698,7 +730,7 @@ pub(crate) fn audit(
     let outcome =
         agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| match &event.event {
             EventBody::Genesis(genesis) => wrong_policy = genesis.policy_hash != expected_policy,
-            EventBody::Checkpoint(_) => {}
+            EventBody::Checkpoint(_) | EventBody::Output(_) => {}
             EventBody::Syscall(s) => {
                 let agent = SafeText::new(&s.agent).as_str().to_owned();
                 let room = by_agent.len() < AUDIT_LISTED;
@@ -707,7 +739,7 @@ pub(crate) fn audit(
                     None if room => by_agent.entry(agent.clone()).or_default(),
                     None => &mut other_agents,
                 };
-                if s.decision == Verdict::Allow {
+                if s.decision == Effect::Allow {
                     counts.0 += 1;
                     return;
                 }

@@ -239,11 +239,11 @@ fn test_identity(n: u8) -> agentk_capability::SigningIdentity {
 
 /// Writes a receipt minted by test key `key` under the starter policy, issued at the host's time.
 fn receipt_file(dir: &Path, name: &str, key: &agentk_capability::SigningIdentity) -> String {
-    use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId};
+    use agentk_capability::{Hash32, Ledger, MintContext, ReceiptId};
     let policy = agentk_policy::Profile::Starter.load().unwrap();
     let request = agentk_policy::Request::new("agent-1", agentk_labels::Syscall::SecretOpen, "secret://demo-api")
         .presenting("demo-secret");
-    let context = MintContext { id: ReceiptId([5; 16]), now: 1_767_225_600, prev_event: EventHash([1; 32]) };
+    let context = MintContext { id: ReceiptId([5; 16]), now: 1_767_225_600, prev_event: Hash32([1; 32]) };
     let (_, encoded) = Ledger::new().mint(&policy, &request, key, context).unwrap();
     let file = path(dir, name);
     std::fs::write(&file, encoded.to_json()).unwrap();

@@ -136,11 +136,17 @@ fn override_vectors_are_refused_as_expected() {
     }
 }
 
-// guarantee: F1, R1 (a log written by schema version 1, before input links, still verifies,
-// pinned, and replays with every decision reproduced)
+// guarantee: F1, R1 (logs written by schema versions 1 (before input links) and 2 (before
+// output events) still verify, pinned, and replay with every decision reproduced)
 #[test]
-fn version_1_logs_still_verify_and_replay() {
-    let log = path("compat/session-v1.jsonl");
+fn older_schema_logs_still_verify_and_replay() {
+    for (log, syscalls) in [("compat/session-v1.jsonl", 6), ("compat/session-v2.jsonl", 8)] {
+        check_older_schema_log(&path(log), syscalls);
+    }
+}
+
+fn check_older_schema_log(log: &str, syscalls: u64) {
+    let log = log.to_owned();
     let expect: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("logs/expect.json")).unwrap()).unwrap();
     let key = expect["fixture_test_public_key"].as_str().unwrap();
@@ -150,7 +156,7 @@ fn version_1_logs_still_verify_and_replay() {
     assert_eq!(code, agentk_cli::exit::OK, "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["replayed"], report["reproduced"]);
-    assert_eq!(report["replayed"], 6);
+    assert_eq!(report["replayed"], syscalls);
 }
 
 // A log that does not verify answers exit 4 whatever else is wrong with the request.

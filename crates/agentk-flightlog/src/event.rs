@@ -6,13 +6,14 @@
 //! and the previous event's hash. A line that does not re-serialize to exactly itself is
 //! refused, so no byte of a line can change without verification noticing.
 
-use agentk_capability::{EncodedReceipt, decode_hex, encode_hex};
-use agentk_labels::LabelSet;
+use agentk_capability::EncodedReceipt;
+use agentk_labels::{LabelSet, Outcome};
 use agentk_secrets::EncodedHandle;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
-/// The schema version this crate writes. Version 2 added [`InputRef::from`].
-pub const SCHEMA_VERSION: u32 = 2;
+/// The schema version this crate writes. Version 2 added [`InputRef::from`]; version 3 added
+/// output events ([`EventBody::Output`]).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version this crate still reads (and verifies with that version's hashing).
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -23,52 +24,9 @@ pub const EVENT_CONTEXT: &str = "agentk flight event v1";
 /// The longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// A 32-byte hash, written as 64 lowercase hex characters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Hash32(pub [u8; 32]);
+pub use agentk_capability::Hash32;
 
-impl Hash32 {
-    /// Parses 64 hex digits.
-    pub fn from_hex(text: &str) -> Option<Hash32> {
-        decode_hex::<32>(text).ok().map(Hash32)
-    }
-
-    /// The 64 lowercase hex digits.
-    pub fn to_hex(&self) -> String {
-        encode_hex(&self.0)
-    }
-}
-
-impl Serialize for Hash32 {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.serialize_str(&encode_hex(&self.0))
-        } else {
-            self.0.serialize(serializer)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Hash32 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-            decode_hex::<32>(&text).map(Hash32).map_err(serde::de::Error::custom)
-        } else {
-            <[u8; 32]>::deserialize(deserializer).map(Hash32)
-        }
-    }
-}
-
-/// What a decision was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Allowed.
-    Allow,
-    /// Denied.
-    Deny,
-}
+pub use agentk_policy::Effect;
 
 /// One consumed input, as evidence: its labels and a keyed digest of its content. Raw content
 /// never reaches the log.
@@ -157,7 +115,7 @@ pub struct SyscallEvent {
     /// The presented grant, if any.
     pub grant: Option<GrantRef>,
     /// The decision.
-    pub decision: Verdict,
+    pub decision: Effect,
     /// The rule that decided.
     pub rule: String,
     /// For an allow, the labels of the output.
@@ -180,6 +138,24 @@ pub struct CheckpointEvent {
     pub signature: String,
 }
 
+/// What became of an allowed action: the digest of its output under the log's salt (never the
+/// output itself), the output's labels, and whether it succeeded. `from` names the event that
+/// allowed the action; later inputs that consume this output name this event in turn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputEvent {
+    /// When it was recorded (Unix seconds, from the kernel's clock).
+    pub time: u64,
+    /// The `seq` of the syscall event that allowed the action.
+    pub from: u64,
+    /// Keyed blake3 of the output under the log's salt.
+    pub digest: Hash32,
+    /// The output's labels: at least the labels the allowing decision gave it (P7).
+    pub labels: LabelSet,
+    /// Whether the action succeeded.
+    pub outcome: Outcome,
+}
+
 /// What an event records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +166,9 @@ pub enum EventBody {
     Syscall(Box<SyscallEvent>),
     /// A signed checkpoint.
     Checkpoint(CheckpointEvent),
+    /// What became of an allowed action (schema version 3 and later). Keep it last: the
+    /// binary encoding numbers variants in order, and earlier versions' hashes depend on it.
+    Output(OutputEvent),
 }
 
 /// The bytes a checkpoint signature covers.
@@ -223,17 +202,24 @@ struct HashInput<'a> {
 
 /// The hash of an event at `seq` following `prev`, as this version writes it.
 pub fn event_hash(seq: u64, prev: &Hash32, event: &EventBody) -> Hash32 {
-    let input = HashInput { v: SCHEMA_VERSION, seq, prev, event };
+    hash_as(SCHEMA_VERSION, seq, prev, event)
+}
+
+/// Versions 2 and later share one encoding; the version itself is hashed.
+fn hash_as(v: u32, seq: u64, prev: &Hash32, event: &EventBody) -> Hash32 {
+    let input = HashInput { v, seq, prev, event };
     let bytes = postcard::to_allocvec(&input).unwrap_or_default();
     Hash32(blake3::derive_key(EVENT_CONTEXT, &bytes))
 }
 
 /// The hash of an event written under schema `version` (see [`event_hash`]). A version 1
 /// event has no input links; its hash is over the version 1 encoding, without them. Answers
-/// `None` for a version this crate does not read, or a version 1 event that carries links.
+/// `None` for a version this crate does not read, or an event its version cannot hold (input
+/// links before version 2, output events before version 3).
 pub fn event_hash_for(version: u32, seq: u64, prev: &Hash32, event: &EventBody) -> Option<Hash32> {
     match version {
         SCHEMA_VERSION => Some(event_hash(seq, prev, event)),
+        2 if !matches!(event, EventBody::Output(_)) => Some(hash_as(2, seq, prev, event)),
         1 => {
             let body = v1::Body::of(event)?;
             let bytes = postcard::to_allocvec(&v1::HashInput { v: 1, seq, prev, event: body }).ok()?;
@@ -250,7 +236,7 @@ mod v1 {
     use agentk_secrets::EncodedHandle;
     use serde::Serialize;
 
-    use super::{CheckpointEvent, EventBody, Genesis, GrantRef, Hash32, Verdict};
+    use super::{CheckpointEvent, Effect, EventBody, Genesis, GrantRef, Hash32};
 
     #[derive(Serialize)]
     pub(super) struct HashInput<'a> {
@@ -276,7 +262,7 @@ mod v1 {
         target: &'a str,
         inputs: Vec<Input<'a>>,
         grant: &'a Option<GrantRef>,
-        decision: Verdict,
+        decision: Effect,
         rule: &'a str,
         output_labels: &'a Option<LabelSet>,
         receipt: &'a Option<EncodedReceipt>,
@@ -295,6 +281,7 @@ mod v1 {
             Some(match event {
                 EventBody::Genesis(genesis) => Body::Genesis(genesis),
                 EventBody::Checkpoint(checkpoint) => Body::Checkpoint(checkpoint),
+                EventBody::Output(_) => return None,
                 EventBody::Syscall(s) => {
                     let inputs = s
                         .inputs

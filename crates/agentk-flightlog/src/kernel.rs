@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use agentk_capability::{EventHash, Ledger, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
+use agentk_capability::{Ledger, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
 use agentk_labels::{LabelSet, Outcome as OutputOutcome, SafeText, SyscallKind, propagate};
 use agentk_policy::{Capability, Decision, Explanation, Grant, Policy, Request};
 use agentk_secrets::{EncodedHandle, HandleId, SecretBroker};
 use serde::Serialize;
 
 use crate::event::{
-    CheckpointEvent, EventBody, EventLine, Genesis, GrantRef, Hash32, InputRef, SyscallEvent, Verdict,
+    CheckpointEvent, Effect, EventBody, EventLine, Genesis, GrantRef, Hash32, InputRef, SyscallEvent,
     checkpoint_statement,
 };
 use crate::merkle::{Frontier, leaf_hash};
@@ -140,7 +140,7 @@ pub struct SyscallRequest<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     /// Allowed or denied.
-    pub verdict: Verdict,
+    pub verdict: Effect,
     /// The rule that decided.
     pub rule: String,
     /// The policy's explanation.
@@ -535,7 +535,7 @@ impl Environment for LiveEnvironment<'_> {
         secret_open: bool,
         now: u64,
     ) -> Result<Authorized, KernelRule> {
-        let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: EventHash(self.prev.0) };
+        let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: Hash32(self.prev.0) };
         let (verified, receipt) = match self.ledger.mint_and_spend(policy, request, self.signer, context) {
             Ok(minted) => minted,
             Err(MintError::BudgetExhausted { .. }) => return Err(KernelRule::GrantExhausted),
@@ -562,7 +562,7 @@ struct Judged<'p> {
     decision: Decision<'p>,
     /// Whether the environment authorized the allow (a receipt was, or would be, minted).
     receipted: bool,
-    verdict: Verdict,
+    verdict: Effect,
     kernel_rule: Option<KernelRule>,
     output_labels: Option<LabelSet>,
     grant: Option<GrantRef>,
@@ -624,7 +624,7 @@ fn judge<'p>(
         None
     };
     let allowed = kernel_rule.is_none() && decision.is_allowed();
-    let verdict = if allowed { Verdict::Allow } else { Verdict::Deny };
+    let verdict = if allowed { Effect::Allow } else { Effect::Deny };
     let output_labels = allowed.then(|| propagate(request.syscall(), request.labels(), OutputOutcome::Ok));
     Judged { decision, receipted, verdict, kernel_rule, output_labels, grant, authorized }
 }
@@ -644,7 +644,7 @@ pub struct Rehearsal<'p> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Redecided {
     /// Allowed or denied.
-    pub verdict: Verdict,
+    pub verdict: Effect,
     /// The rule that decided.
     pub rule: String,
     /// For an allow, the output's labels.

@@ -6,42 +6,28 @@
 //! consistency paths, and verification follows its sections 2.1.3.2 and 2.1.4.2 step by step,
 //! so a verifier needs nothing but the proof, the sizes and the roots.
 
-use std::fmt;
-
-/// A 32-byte tree hash.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TreeHash(pub [u8; 32]);
-
-impl fmt::Debug for TreeHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TreeHash(")?;
-        for byte in self.0.get(..6).unwrap_or_default() {
-            write!(f, "{byte:02x}")?;
-        }
-        write!(f, "…)")
-    }
-}
+pub use agentk_capability::Hash32;
 
 const LEAF_CONTEXT: &str = "agentk merkle leaf v1";
 const NODE_CONTEXT: &str = "agentk merkle node v1";
 const EMPTY_CONTEXT: &str = "agentk merkle empty tree v1";
 
 /// The hash of a leaf holding `data` (an event hash).
-pub fn leaf_hash(data: &[u8]) -> TreeHash {
-    TreeHash(blake3::derive_key(LEAF_CONTEXT, data))
+pub fn leaf_hash(data: &[u8]) -> Hash32 {
+    Hash32(blake3::derive_key(LEAF_CONTEXT, data))
 }
 
 /// The hash of an interior node.
-pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
+pub fn node_hash(left: &Hash32, right: &Hash32) -> Hash32 {
     let mut hasher = blake3::Hasher::new_derive_key(NODE_CONTEXT);
     hasher.update(&left.0);
     hasher.update(&right.0);
-    TreeHash(*hasher.finalize().as_bytes())
+    Hash32(*hasher.finalize().as_bytes())
 }
 
 /// The root of the empty tree.
-pub fn empty_root() -> TreeHash {
-    TreeHash(blake3::derive_key(EMPTY_CONTEXT, b""))
+pub fn empty_root() -> Hash32 {
+    Hash32(blake3::derive_key(EMPTY_CONTEXT, b""))
 }
 
 /// The largest power of two strictly below `n` (for `n >= 2`).
@@ -51,7 +37,7 @@ fn split(n: u64) -> u64 {
 }
 
 /// The root over `leaves` (leaf hashes), by the recursive definition.
-pub fn root(leaves: &[TreeHash]) -> TreeHash {
+pub fn root(leaves: &[Hash32]) -> Hash32 {
     match leaves {
         [] => empty_root(),
         [only] => *only,
@@ -68,7 +54,7 @@ pub fn root(leaves: &[TreeHash]) -> TreeHash {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frontier {
     /// `(height, root)` of each perfect subtree, heights strictly decreasing.
-    subtrees: Vec<(u32, TreeHash)>,
+    subtrees: Vec<(u32, Hash32)>,
     size: u64,
 }
 
@@ -79,7 +65,7 @@ impl Frontier {
     }
 
     /// Appends a leaf hash.
-    pub fn push(&mut self, leaf: TreeHash) {
+    pub fn push(&mut self, leaf: Hash32) {
         let mut carry = (0u32, leaf);
         while let Some(&(height, left)) = self.subtrees.last() {
             if height != carry.0 {
@@ -98,7 +84,7 @@ impl Frontier {
     }
 
     /// The current root.
-    pub fn root(&self) -> TreeHash {
+    pub fn root(&self) -> Hash32 {
         let mut subtrees = self.subtrees.iter().rev();
         let Some(&(_, mut acc)) = subtrees.next() else {
             return empty_root();
@@ -191,19 +177,19 @@ fn subproof_ranges(start: u64, end: u64, m: u64, complete: bool, ranges: &mut Ve
     }
 }
 
-fn range_root(leaves: &[TreeHash], (start, end): LeafRange) -> TreeHash {
+fn range_root(leaves: &[Hash32], (start, end): LeafRange) -> Hash32 {
     let slice = leaves.get(usize::try_from(start).unwrap_or(usize::MAX)..usize::try_from(end).unwrap_or(usize::MAX));
     root(slice.unwrap_or_default())
 }
 
 /// The inclusion proof (audit path) of leaf `index` in the tree over `leaves`.
-pub fn inclusion_proof(leaves: &[TreeHash], index: u64) -> Result<Vec<TreeHash>, ProofError> {
+pub fn inclusion_proof(leaves: &[Hash32], index: u64) -> Result<Vec<Hash32>, ProofError> {
     Ok(inclusion_ranges(index, leaves.len() as u64)?.into_iter().map(|r| range_root(leaves, r)).collect())
 }
 
 /// The consistency proof that the tree over the first `old` leaves is a prefix of the tree
 /// over all of `leaves`.
-pub fn consistency_proof(leaves: &[TreeHash], old: u64) -> Result<Vec<TreeHash>, ProofError> {
+pub fn consistency_proof(leaves: &[Hash32], old: u64) -> Result<Vec<Hash32>, ProofError> {
     Ok(consistency_ranges(old, leaves.len() as u64)?.into_iter().map(|r| range_root(leaves, r)).collect())
 }
 
@@ -218,7 +204,7 @@ pub struct RangeRoots {
     /// The position in `order` of the range being built.
     current: usize,
     frontier: Frontier,
-    roots: Vec<Option<TreeHash>>,
+    roots: Vec<Option<Hash32>>,
 }
 
 impl RangeRoots {
@@ -231,7 +217,7 @@ impl RangeRoots {
     }
 
     /// Takes leaf number `index` (leaves must come in order, from 0).
-    pub fn push(&mut self, index: u64, leaf: TreeHash) {
+    pub fn push(&mut self, index: u64, leaf: Hash32) {
         while let Some(&at) = self.order.get(self.current) {
             let Some(&(start, end)) = self.wanted.get(at) else { return };
             if index < start {
@@ -255,7 +241,7 @@ impl RangeRoots {
     }
 
     /// The roots, in proof order; `None` if some range did not receive all its leaves.
-    pub fn finish(self) -> Option<Vec<TreeHash>> {
+    pub fn finish(self) -> Option<Vec<Hash32>> {
         self.roots.into_iter().collect()
     }
 }
@@ -270,7 +256,7 @@ fn shift_while_even(fn_: &mut u64, sn: &mut u64) {
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`
 /// (RFC 9162, section 2.1.3.2).
-pub fn verify_inclusion(leaf: &TreeHash, index: u64, size: u64, path: &[TreeHash], root: &TreeHash) -> bool {
+pub fn verify_inclusion(leaf: &Hash32, index: u64, size: u64, path: &[Hash32], root: &Hash32) -> bool {
     if index >= size {
         return false;
     }
@@ -297,7 +283,7 @@ pub fn verify_inclusion(leaf: &TreeHash, index: u64, size: u64, path: &[TreeHash
 /// Checks that the tree of `old` leaves with root `old_root` is a prefix of the tree of `new`
 /// leaves with root `new_root` (RFC 9162, section 2.1.4.2, with the trivial cases of an
 /// empty old tree and equal sizes made explicit).
-pub fn verify_consistency(old: u64, new: u64, old_root: &TreeHash, new_root: &TreeHash, path: &[TreeHash]) -> bool {
+pub fn verify_consistency(old: u64, new: u64, old_root: &Hash32, new_root: &Hash32, path: &[Hash32]) -> bool {
     if old > new {
         return false;
     }
@@ -307,7 +293,7 @@ pub fn verify_consistency(old: u64, new: u64, old_root: &TreeHash, new_root: &Tr
     if old == new {
         return path.is_empty() && old_root == new_root;
     }
-    let mut nodes: Vec<TreeHash> = Vec::with_capacity(path.len() + 1);
+    let mut nodes: Vec<Hash32> = Vec::with_capacity(path.len() + 1);
     if old.is_power_of_two() {
         nodes.push(*old_root);
     }

@@ -8,7 +8,7 @@ use agentk_capability::{PublicKey, SignContext, Signature, decode_hex, encode_he
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Hash32, checkpoint_statement};
-use crate::merkle::{self, TreeHash, leaf_hash};
+use crate::merkle::{self, leaf_hash};
 use crate::verify::ChainVerified;
 
 /// The saved checkpoint schema.
@@ -71,7 +71,7 @@ impl SavedCheckpoint {
 
     /// Checks that it is well formed and signed by the key it names; answers that key and the
     /// root.
-    pub fn check(&self) -> Result<(PublicKey, TreeHash), SavedError> {
+    pub fn check(&self) -> Result<(PublicKey, Hash32), SavedError> {
         let bad = SavedError::BadCheckpoint;
         let log_id = Hash32(decode_hex::<32>(&self.log_id).map_err(|_| bad)?);
         let root = Hash32(decode_hex::<32>(&self.root).map_err(|_| bad)?);
@@ -83,7 +83,7 @@ impl SavedCheckpoint {
         {
             return Err(bad);
         }
-        Ok((signer, TreeHash(root.0)))
+        Ok((signer, Hash32(root.0)))
     }
 }
 
@@ -115,11 +115,11 @@ pub struct ProofFile {
     pub path: Vec<String>,
 }
 
-fn hash(text: &str) -> Result<TreeHash, SavedError> {
-    decode_hex::<32>(text).map(TreeHash).map_err(|_| SavedError::MalformedProof)
+fn hash(text: &str) -> Result<Hash32, SavedError> {
+    decode_hex::<32>(text).map(Hash32).map_err(|_| SavedError::MalformedProof)
 }
 
-fn hex_path(path: &[TreeHash]) -> Vec<String> {
+fn hex_path(path: &[Hash32]) -> Vec<String> {
     path.iter().map(|h| encode_hex(&h.0)).collect()
 }
 
@@ -128,7 +128,7 @@ impl ProofFile {
     /// of a log up to a checkpoint of `hashes.len()` events). For a log too long to hold, see
     /// [`ProofFile::inclusion_from`] with [`merkle::RangeRoots`].
     pub fn inclusion(log_id: &Hash32, hashes: &[Hash32], index: u64) -> Result<Self, merkle::ProofError> {
-        let leaves: Vec<TreeHash> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
+        let leaves: Vec<Hash32> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
         let path = merkle::inclusion_proof(&leaves, index)?;
         let event = usize::try_from(index).ok().and_then(|i| hashes.get(i)).copied().unwrap_or_default();
         Ok(Self::inclusion_from(log_id, leaves.len() as u64, &merkle::root(&leaves), index, &event, &path))
@@ -138,10 +138,10 @@ impl ProofFile {
     pub fn inclusion_from(
         log_id: &Hash32,
         size: u64,
-        root: &TreeHash,
+        root: &Hash32,
         index: u64,
         event: &Hash32,
-        path: &[TreeHash],
+        path: &[Hash32],
     ) -> Self {
         ProofFile {
             schema: INCLUSION_SCHEMA.to_owned(),
@@ -159,7 +159,7 @@ impl ProofFile {
     /// Proves that the tree over the first `old_size` of `hashes` is a prefix of the tree over
     /// all of them.
     pub fn consistency(log_id: &Hash32, hashes: &[Hash32], old_size: u64) -> Result<Self, merkle::ProofError> {
-        let leaves: Vec<TreeHash> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
+        let leaves: Vec<Hash32> = hashes.iter().map(|h| leaf_hash(&h.0)).collect();
         let path = merkle::consistency_proof(&leaves, old_size)?;
         let old = leaves.get(..usize::try_from(old_size).unwrap_or(usize::MAX)).unwrap_or_default();
         let size = leaves.len() as u64;
@@ -171,10 +171,10 @@ impl ProofFile {
     pub fn consistency_from(
         log_id: &Hash32,
         size: u64,
-        root: &TreeHash,
+        root: &Hash32,
         old_size: u64,
-        old_root: &TreeHash,
-        path: &[TreeHash],
+        old_root: &Hash32,
+        path: &[Hash32],
     ) -> Self {
         ProofFile {
             schema: CONSISTENCY_SCHEMA.to_owned(),
@@ -193,7 +193,7 @@ impl ProofFile {
     /// root.
     pub fn verify(&self) -> Result<(), SavedError> {
         let root = hash(&self.root)?;
-        let path: Vec<TreeHash> = self.path.iter().map(|p| hash(p)).collect::<Result<_, _>>()?;
+        let path: Vec<Hash32> = self.path.iter().map(|p| hash(p)).collect::<Result<_, _>>()?;
         let valid = match (self.schema.as_str(), self.index, &self.event_hash, self.old_size, &self.old_root) {
             (INCLUSION_SCHEMA, Some(index), Some(event), None, None) => {
                 merkle::verify_inclusion(&leaf_hash(&hash(event)?.0), index, self.size, &path, &root)

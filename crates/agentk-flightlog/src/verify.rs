@@ -5,10 +5,10 @@ use std::fmt;
 use agentk_capability::{PublicKey, Receipt, SignContext, Signature, Trust, Unconfirmed, Verifier, confirm_batch};
 
 use crate::event::{
-    CheckpointEvent, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION,
-    SyscallEvent, Verdict, checkpoint_statement, event_hash_for,
+    CheckpointEvent, Effect, EventBody, EventLine, Genesis, Hash32, MAX_LINE_BYTES, OLDEST_SCHEMA_VERSION,
+    SCHEMA_VERSION, SyscallEvent, checkpoint_statement, event_hash_for,
 };
-use crate::merkle::{Frontier, TreeHash, leaf_hash};
+use crate::merkle::{Frontier, leaf_hash};
 
 /// Why a log failed verification. Each names the 1-based line where it was found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,15 +29,15 @@ pub enum ChainError {
         /// The line.
         line: u64,
     },
-    /// An input names as its source an event that does not come before it.
-    #[error("line {line}: an input names as its source an event that does not come before it")]
+    /// An input or an output names as its source an event that does not come before it.
+    #[error("line {line}: an input or output names as its source an event that does not come before it")]
     BadInputLink {
         /// The line.
         line: u64,
     },
     /// A schema version this build does not read.
     #[error(
-        "line {line}: schema version {found} is not one this build reads (it reads versions 1 and 2); use the AgentK release that wrote the log"
+        "line {line}: schema version {found} is not one this build reads (it reads versions 1 to 3); use the AgentK release that wrote the log"
     )]
     UnsupportedVersion {
         /// The line.
@@ -150,7 +150,7 @@ impl ChainVerified {
     }
 
     /// The Merkle root over every event hash.
-    pub fn root(&self) -> TreeHash {
+    pub fn root(&self) -> Hash32 {
         self.frontier.root()
     }
 
@@ -229,7 +229,7 @@ pub struct ChainVerifier {
     signer: Option<PublicKey>,
     signed: u64,
     last_checkpoint: Option<CheckpointEvent>,
-    expected: Option<(u64, TreeHash)>,
+    expected: Option<(u64, Hash32)>,
     receipts: Option<ReceiptTally>,
     receipt_count: u64,
     handle_count: u64,
@@ -250,7 +250,7 @@ impl ChainVerifier {
 
     /// A verifier that also requires the first `size` events to have Merkle root `root` (from
     /// a checkpoint saved earlier), so a rewritten or truncated log fails.
-    pub fn expecting(size: u64, root: TreeHash) -> Self {
+    pub fn expecting(size: u64, root: Hash32) -> Self {
         ChainVerifier { expected: Some((size, root)), ..Self::default() }
     }
 
@@ -346,6 +346,11 @@ impl ChainVerifier {
                 self.genesis = Some(genesis.clone());
             }
             EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
+            // An output names the earlier event that allowed its action.
+            EventBody::Output(output) if output.from == 0 || output.from >= event.seq => {
+                return Err(ChainError::BadInputLink { line });
+            }
+            EventBody::Output(_) => {}
             EventBody::Syscall(syscall) => {
                 if syscall.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= event.seq)) {
                     return Err(ChainError::BadInputLink { line });
@@ -389,11 +394,11 @@ impl ChainVerifier {
         let bad = ChainError::BadBinding { line };
         let covering = event.grant.as_ref().is_some_and(|g| g.covering);
         match (event.decision, &event.receipt, &event.handle) {
-            (Verdict::Deny, None, None) => return Ok(None),
-            (Verdict::Deny, _, _) | (Verdict::Allow, None, Some(_)) => return Err(bad),
-            (Verdict::Allow, None, None) => return if covering { Err(bad) } else { Ok(None) },
-            (Verdict::Allow, Some(_), _) if !covering => return Err(bad),
-            (Verdict::Allow, Some(_), _) => {}
+            (Effect::Deny, None, None) => return Ok(None),
+            (Effect::Deny, _, _) | (Effect::Allow, None, Some(_)) => return Err(bad),
+            (Effect::Allow, None, None) => return if covering { Err(bad) } else { Ok(None) },
+            (Effect::Allow, Some(_), _) if !covering => return Err(bad),
+            (Effect::Allow, Some(_), _) => {}
         }
         let (Some(encoded), Some(signer)) = (&event.receipt, &self.signer) else {
             return Err(bad);

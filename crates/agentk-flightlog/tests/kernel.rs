@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use agentk_capability::{EncodedReceipt, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier};
-use agentk_flightlog::event::{EventBody, EventLine, Verdict};
+use agentk_flightlog::event::{Effect, EventBody, EventLine};
 use agentk_flightlog::kernel::{
     Clock, Entropy, EvidenceSalt, Kernel, KernelError, KernelParts, MemoryLog, RecordSink, SinkError, SyscallRequest,
 };
@@ -126,23 +126,23 @@ fn every_decision_is_one_recorded_event() {
     assert_eq!(lines.len(), 7, "genesis and six syscalls");
     let verified = verify_lines(lines.iter().map(String::as_str)).unwrap();
     assert_eq!(verified.events(), 7);
-    let rows: Vec<(Verdict, String)> = events(&lines)
+    let rows: Vec<(Effect, String)> = events(&lines)
         .into_iter()
         .skip(1)
         .map(|e| match e.event {
             EventBody::Syscall(s) => (s.decision, s.rule),
-            EventBody::Genesis(_) | EventBody::Checkpoint(_) => panic!("unexpected record"),
+            other => panic!("unexpected record {other:?}"),
         })
         .collect();
     let expected = [
-        (Verdict::Allow, "observe"),
-        (Verdict::Deny, "egress-sensitive-data"),
-        (Verdict::Allow, "invoke-granted"),
-        (Verdict::Allow, "secret-open-granted"),
-        (Verdict::Deny, "grant-exhausted"),
-        (Verdict::Deny, "default-deny"),
+        (Effect::Allow, "observe"),
+        (Effect::Deny, "egress-sensitive-data"),
+        (Effect::Allow, "invoke-granted"),
+        (Effect::Allow, "secret-open-granted"),
+        (Effect::Deny, "grant-exhausted"),
+        (Effect::Deny, "default-deny"),
     ];
-    let expected: Vec<(Verdict, String)> = expected.iter().map(|(v, r)| (*v, (*r).to_owned())).collect();
+    let expected: Vec<(Effect, String)> = expected.iter().map(|(v, r)| (*v, (*r).to_owned())).collect();
     assert_eq!(rows, expected);
 }
 
@@ -155,8 +155,8 @@ fn allows_on_grants_carry_receipts_bound_to_the_chain_and_denies_carry_none() {
     for (i, event) in all.iter().enumerate().skip(1) {
         let EventBody::Syscall(s) = &event.event else { panic!() };
         match s.decision {
-            Verdict::Deny => assert!(s.receipt.is_none() && s.handle.is_none(), "line {}", i + 1),
-            Verdict::Allow => {
+            Effect::Deny => assert!(s.receipt.is_none() && s.handle.is_none(), "line {}", i + 1),
+            Effect::Allow => {
                 if let Some(receipt) = &s.receipt {
                     let verified = Verifier::new(Trust::Pinned(&trusted), NOW).verify(receipt).unwrap();
                     assert_eq!(verified.prev_event().0, all[i - 1].hash.0, "receipt bound to the previous event");
@@ -190,7 +190,7 @@ fn secret_open_without_a_broker_is_denied_without_spending_the_grant() {
     let mut kernel = kernel_with(MemoryLog::new(), false);
     for _ in 0..2 {
         let outcome = call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
-        assert_eq!((outcome.verdict, outcome.rule.as_str()), (Verdict::Deny, "secret-unavailable"));
+        assert_eq!((outcome.verdict, outcome.rule.as_str()), (Effect::Deny, "secret-unavailable"));
         assert!(outcome.receipt.is_none() && outcome.handle.is_none());
         // The explanation agrees with the verdict.
         assert_eq!(
@@ -213,7 +213,7 @@ fn oversized_requests_are_denied_and_recorded_in_bounded_form() {
         grant: None,
     };
     let outcome = kernel.syscall(&request).unwrap();
-    assert_eq!((outcome.verdict, outcome.rule.as_str()), (Verdict::Deny, "malformed-request"));
+    assert_eq!((outcome.verdict, outcome.rule.as_str()), (Effect::Deny, "malformed-request"));
     let long_target = "x".repeat(10_000);
     let request = SyscallRequest {
         agent: "agent-1",
@@ -348,14 +348,14 @@ fn a_receipt_never_handed_out_does_not_use_the_grant() {
     let invoke = |kernel: &mut Kernel<MemoryLog>| {
         call(kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"))
     };
-    assert_eq!(invoke(&mut kernel).verdict, Verdict::Allow);
+    assert_eq!(invoke(&mut kernel).verdict, Effect::Allow);
     set(NOW - 100_000); // past the 1st receipt's expiry, backwards: the 2nd is born dead
     let unspendable = invoke(&mut kernel);
-    assert_eq!((unspendable.verdict, unspendable.rule.as_str()), (Verdict::Deny, "receipt-unavailable"));
+    assert_eq!((unspendable.verdict, unspendable.rule.as_str()), (Effect::Deny, "receipt-unavailable"));
     set(NOW + 100_000);
     let lines = kernel.sink().lines().to_vec();
     let live = invoke(&mut kernel);
-    assert_eq!(live.verdict, Verdict::Allow, "the unspendable receipt did not use the grant: {}", live.rule);
+    assert_eq!(live.verdict, Effect::Allow, "the unspendable receipt did not use the grant: {}", live.rule);
     let mut tallying = ChainVerifier::new().with_receipt_tally();
     for line in &lines {
         tallying.push(line).unwrap();
@@ -460,7 +460,7 @@ fn checkpoints_sign_the_log_so_rewrites_without_the_key_fail() {
     // Flip the first deny to an allow and re-seal the chain: the checkpoint after it fails.
     let mut flipped = all.clone();
     let EventBody::Syscall(s) = &mut flipped[1].event else { panic!() };
-    s.decision = Verdict::Allow;
+    s.decision = Effect::Allow;
     let resealed = reseal(flipped, 1);
     assert_eq!(verify_lines(resealed.iter().map(String::as_str)), Err(ChainError::BadCheckpoint { line: 7 }));
     // Drop a deny and renumber everything after it: still caught by the checkpoint.
@@ -485,12 +485,12 @@ fn checkpoints_sign_the_log_so_rewrites_without_the_key_fail() {
 // rewriting is not)
 #[test]
 fn a_saved_checkpoint_catches_truncation_and_rewriting() {
-    use agentk_flightlog::merkle::TreeHash;
+    use agentk_flightlog::merkle::Hash32;
     use agentk_flightlog::verify::ChainVerifier;
     let lines = checkpointed_log();
     let all = events(&lines);
     let EventBody::Checkpoint(saved) = &all[6].event else { panic!() };
-    let expect = || ChainVerifier::expecting(saved.size, TreeHash(saved.root.0));
+    let expect = || ChainVerifier::expecting(saved.size, Hash32(saved.root.0));
     let run = |lines: &[String]| {
         let mut verifier = expect();
         for line in lines {
@@ -660,12 +660,12 @@ proptest::proptest! {
             _ => {
                 // Truncated at any event boundary: a verifier holding the final checkpoint
                 // refuses it; extending is fine.
-                use agentk_flightlog::merkle::TreeHash;
+                use agentk_flightlog::merkle::Hash32;
                 use agentk_flightlog::verify::ChainVerifier;
                 let EventBody::Checkpoint(last) = &events(&lines[lines.len() - 1..])[0].event else {
                     panic!("a closed log ends with a checkpoint")
                 };
-                let (size, root) = (last.size, TreeHash(last.root.0));
+                let (size, root) = (last.size, Hash32(last.root.0));
                 let mut verifier = ChainVerifier::expecting(size, root);
                 for line in &lines[..i] {
                     verifier.push(line).unwrap();

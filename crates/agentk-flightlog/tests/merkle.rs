@@ -3,18 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test helpers fail loudly on purpose")]
 
 use agentk_flightlog::merkle::{
-    Frontier, TreeHash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
+    Frontier, Hash32, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
     verify_inclusion,
 };
 use proptest::prelude::*;
 
-fn leaves(n: usize) -> Vec<TreeHash> {
+fn leaves(n: usize) -> Vec<Hash32> {
     (0..n).map(|i| leaf_hash(&(i as u64).to_le_bytes())).collect()
 }
 
 /// An independent reference: hash level by level, carrying an odd last node up unchanged.
 /// For RFC 9162 trees this gives the same root as the recursive definition.
-fn naive_root(leaves: &[TreeHash]) -> TreeHash {
+fn naive_root(leaves: &[Hash32]) -> Hash32 {
     if leaves.is_empty() {
         return empty_root();
     }
@@ -26,10 +26,10 @@ fn naive_root(leaves: &[TreeHash]) -> TreeHash {
     level[0]
 }
 
-fn flip(hash: &TreeHash) -> TreeHash {
+fn flip(hash: &Hash32) -> Hash32 {
     let mut bytes = hash.0;
     bytes[0] ^= 1;
-    TreeHash(bytes)
+    Hash32(bytes)
 }
 
 // guarantee: F4

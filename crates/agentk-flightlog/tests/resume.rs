@@ -10,7 +10,7 @@ mod common;
 use common::{Counter, FixedClock};
 
 use agentk_capability::{SignerSource, SigningIdentity};
-use agentk_flightlog::event::Verdict;
+use agentk_flightlog::event::Effect;
 use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, verify_file};
 use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelError, KernelParts, Outcome, SyscallRequest};
 use agentk_labels::SyscallKind;
@@ -53,9 +53,9 @@ fn first_run(path: &Path) -> u64 {
             .unwrap();
     call(&mut kernel, "context.read", "https://news.example.invalid/a", None);
     let open = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!(open.verdict, Verdict::Allow, "{}", open.rule);
+    assert_eq!(open.verdict, Effect::Allow, "{}", open.rule);
     let spent = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!(spent.verdict, Verdict::Deny);
+    assert_eq!(spent.verdict, Effect::Deny);
     kernel.events()
 }
 
@@ -69,10 +69,10 @@ fn a_resumed_log_continues_the_chain_and_keeps_budgets_spent() {
         assert_eq!(verified.events(), before);
         let mut kernel = Kernel::resume(parts(Profile::Starter.source(), 1, 1000), log, &verified).unwrap();
         let again = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-        assert_eq!(again.verdict, Verdict::Deny, "a restart refilled a one-shot budget");
+        assert_eq!(again.verdict, Effect::Deny, "a restart refilled a one-shot budget");
         assert!(again.receipt.is_none() && again.handle.is_none());
         let docs = call(&mut kernel, "tool.invoke", "mcp://docs.example.invalid/search", Some("demo-docs-search"));
-        assert_eq!(docs.verdict, Verdict::Allow, "{}", docs.rule);
+        assert_eq!(docs.verdict, Effect::Allow, "{}", docs.rule);
         assert!(docs.receipt.is_some());
         for _ in 0..4 {
             call(&mut kernel, "context.read", "https://news.example.invalid/b", None);
@@ -83,7 +83,7 @@ fn a_resumed_log_continues_the_chain_and_keeps_budgets_spent() {
     let (log, verified) = FileLog::open_append(&path, SyncPolicy::Always).unwrap();
     let mut kernel = Kernel::resume(parts(Profile::Starter.source(), 1, 2000), log, &verified).unwrap();
     let third = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!((third.verdict, third.rule), (Verdict::Deny, exhausted_rule));
+    assert_eq!((third.verdict, third.rule), (Effect::Deny, exhausted_rule));
     drop(kernel);
     // One chain, one Merkle tree, checkpoints included: the whole file verifies.
     let whole = verify_file(&path).unwrap();

@@ -2,8 +2,10 @@
 
 use crate::{Label, LabelSet, Syscall, SyscallKind};
 
-/// How a syscall ended, as far as its output's labels are concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How a syscall ended, as far as its output's labels are concerned: the one outcome type of
+/// AgentK (output events record it as `ok` or `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The syscall produced its normal output.
     Ok,

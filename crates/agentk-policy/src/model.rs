@@ -10,8 +10,9 @@ use crate::eval::Probe;
 use crate::index::RuleIndex;
 use crate::pattern::Pattern;
 
-/// What a rule does when it fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// What a rule does when it fires, and what a decision was: the one allow-or-deny type of
+/// AgentK (policies, kernel answers, flight-log events and reports all use it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// The syscall may proceed.

@@ -56,7 +56,7 @@ pub mod overrides;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use agentk_flightlog::event::{EventBody, EventLine, Hash32, InputRef, SyscallEvent, Verdict};
+use agentk_flightlog::event::{Effect, EventBody, EventLine, Hash32, InputRef, SyscallEvent};
 use agentk_flightlog::file::{FileLogError, for_each_event};
 use agentk_flightlog::kernel::{Redecided, Rehearsal, policy_hash};
 use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
@@ -165,7 +165,7 @@ impl From<FileLogError> for ReplayError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ruling {
     /// Allowed or denied.
-    pub decision: Verdict,
+    pub decision: Effect,
     /// The rule, escaped.
     pub rule: String,
 }
@@ -182,8 +182,8 @@ impl Ruling {
     /// `allow:rule` or `deny:rule`.
     pub fn key(&self) -> String {
         let decision = match self.decision {
-            Verdict::Allow => "allow",
-            Verdict::Deny => "deny",
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
         };
         format!("{decision}:{}", self.rule)
     }
@@ -532,14 +532,14 @@ pub fn replay(
         let ruling = Ruling::replayed(&redecided);
         let mut stub = None;
         match redecided.verdict {
-            Verdict::Allow => {
+            Effect::Allow => {
                 report.allowed += 1;
                 if gets_stub(&SyscallKind::parse(&event.syscall)) {
                     stub = Some(stub_output(&line.hash));
                     report.stubbed += 1;
                 }
             }
-            Verdict::Deny => {
+            Effect::Deny => {
                 report.denied += 1;
                 *report.blocked_by_rule.entry(ruling.rule.clone()).or_default() += 1;
             }
@@ -644,7 +644,7 @@ pub fn behavior_replay(
             let because = because(&rehearsal, event, &inputs, &redecided);
             report.changes.record(Change { site: site.clone(), recorded, replayed, because });
         }
-        let allowed = redecided.verdict == Verdict::Allow;
+        let allowed = redecided.verdict == Effect::Allow;
         let changed = if let Some(replacement) = overrides.get(line.seq) {
             if replacement.syscall != event.syscall {
                 return Err(mismatch(line.seq, "syscall", &event.syscall, &replacement.syscall));
@@ -652,7 +652,7 @@ pub fn behavior_replay(
             if replacement.target != event.target {
                 return Err(mismatch(line.seq, "target", &event.target, &replacement.target));
             }
-            if event.decision == Verdict::Deny {
+            if event.decision == Effect::Deny {
                 return Err(ReplayError::DeniedStep { step: line.seq });
             }
             // P7: an output carries at least what the kernel propagated from its inputs; an

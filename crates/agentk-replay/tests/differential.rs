@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use agentk_capability::{SignerSource, SigningIdentity};
-use agentk_flightlog::event::{EventBody, EventLine, Hash32, Verdict};
+use agentk_flightlog::event::{Effect, EventBody, EventLine, Hash32};
 use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
 use agentk_labels::{LabelSet, SyscallKind};
 use agentk_policy::{Policy, Profile};
@@ -270,7 +270,7 @@ proptest! {
             let Some(EventLine { event: EventBody::Syscall(event), hash, .. }) = events.get(row.site.step as usize) else {
                 panic!("row {} names no syscall event", row.site.step);
             };
-            let wants = event.decision == Verdict::Allow
+            let wants = event.decision == Effect::Allow
                 && ["model.call", "tool.invoke", "network.send"].contains(&event.syscall.as_str());
             let expected: Option<Hash32> = wants.then(|| agentk_replay::stub_output(hash));
             prop_assert_eq!(row.stub_output, expected);
@@ -341,7 +341,7 @@ fn a_rewritten_decision_that_verifies_is_caught_by_replay() {
 
     // Flipping the deny to an allow (no receipt needed without a grant) is caught the same way.
     let flipped = forge(&lines, target_seq, |event| {
-        event.decision = Verdict::Allow;
+        event.decision = Effect::Allow;
         event.output_labels = Some(LabelSet::of(agentk_labels::Label::Private));
     });
     agentk_flightlog::verify::verify_lines(flipped.iter().map(String::as_str)).unwrap();
@@ -360,7 +360,7 @@ fn an_impossible_kernel_deny_is_caught_by_replay() {
     let report = replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap();
     assert_eq!((report.reproduced, report.allowed), (1, 1));
     let forged = forge(&lines, 1, |event| {
-        event.decision = Verdict::Deny;
+        event.decision = Effect::Deny;
         event.rule = "secret-unavailable".to_owned();
         event.output_labels = None;
         event.receipt = None;
@@ -373,7 +373,7 @@ fn an_impossible_kernel_deny_is_caught_by_replay() {
     // A request recorded with its inputs was not malformed (a malformed one is recorded
     // without them).
     let forged = forge(&lines, 1, |event| {
-        event.decision = Verdict::Deny;
+        event.decision = Effect::Deny;
         event.rule = "malformed-request".to_owned();
         event.output_labels = None;
         event.receipt = None;
@@ -514,13 +514,13 @@ fn fork_transitions_are_bounded() {
     assert_eq!(changes.changed.rows.len(), agentk_replay::MAX_LISTED);
 }
 
-// guarantee: R1 (the fixture logs: the session and the frozen version 1 log replay with every
+// guarantee: R1 (the fixture logs: the session and the frozen version 1 and 2 logs replay with every
 // decision reproduced; a tampered one gives no report)
 #[test]
 fn fixture_logs_replay() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let policy = Profile::Starter.load().unwrap();
-    for log in ["logs/session.jsonl", "compat/session-v1.jsonl"] {
+    for log in ["logs/session.jsonl", "compat/session-v1.jsonl", "compat/session-v2.jsonl"] {
         let file = std::fs::File::open(fixtures.join(log)).unwrap();
         let report = replay(file, Profile::Starter.source(), &policy, Options::default()).unwrap();
         assert!(report.reproduced_all() && report.replayed > 0, "{log}");

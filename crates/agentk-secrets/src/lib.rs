@@ -32,7 +32,7 @@
 //! # Example
 //!
 //! ```
-//! use agentk_capability::{EventHash, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, Verifier};
+//! use agentk_capability::{Hash32, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, Verifier};
 //! use agentk_labels::Syscall;
 //! use agentk_policy::{Profile, Request};
 //! use agentk_secrets::{HandleId, Mode, SecretBroker, SecretTarget, StoreRegistry, verify_handle};
@@ -40,7 +40,7 @@
 //! let signer = SigningIdentity::from_secret(&[3; 32], SignerSource::Embedded); // test key
 //! let policy = Profile::Starter.load()?;
 //! let request = Request::new("agent-1", Syscall::SecretOpen, "secret://demo-api").presenting("demo-secret");
-//! let context = MintContext { id: ReceiptId([1; 16]), now: 100, prev_event: EventHash([0; 32]) };
+//! let context = MintContext { id: ReceiptId([1; 16]), now: 100, prev_event: Hash32([0; 32]) };
 //! let (_, encoded) = Ledger::new().mint(&policy, &request, &signer, context)?;
 //! let receipt = Verifier::new(Trust::ReceiptKey, 100).verify(&encoded)?;
 //!

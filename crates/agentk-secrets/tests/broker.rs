@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use agentk_capability::{
-    EventHash, Ledger, MintContext, Receipt, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verified,
+    Hash32, Ledger, MintContext, Receipt, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verified,
     Verifier, encode_hex, testing,
 };
 use agentk_labels::Syscall;
@@ -135,7 +135,7 @@ fn receipt(target: &str, grant: Option<&str>) -> (Verified<Receipt>, SigningIden
     );
     let policy = agentk_policy::Policy::parse("p", &text).unwrap();
     let request = Request::new("agent-1", Syscall::SecretOpen, target).presenting(grant.unwrap_or("test-grant"));
-    let context = MintContext { id: ReceiptId([4; 16]), now: NOW, prev_event: EventHash([0; 32]) };
+    let context = MintContext { id: ReceiptId([4; 16]), now: NOW, prev_event: Hash32([0; 32]) };
     let (_, encoded) = Ledger::new().mint(&policy, &request, &signer, context).unwrap();
     (Verifier::new(Trust::ReceiptKey, NOW).verify(&encoded).unwrap(), signer)
 }
