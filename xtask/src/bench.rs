@@ -12,7 +12,7 @@ use std::sync::Arc;
 use agentk_capability::{SignerSource, SigningIdentity};
 use agentk_flightlog::event::InputRef;
 use agentk_flightlog::file::{FileLog, SyncPolicy, verify_file, verify_reader};
-use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+use agentk_flightlog::kernel::{EvidenceSalt, Kernel, SyscallRequest};
 use agentk_flightlog::verify::ChainVerifier;
 use agentk_labels::{LabelSet, Syscall};
 use agentk_policy::{Policy, Profile, Request};
@@ -180,7 +180,7 @@ fn flight_log(floor: &Floor) -> Result<(), String> {
             let mut kernel = rig.kernel(&path, sync, 0)?;
             let start = Instant::now();
             for _ in 0..count {
-                black_box(kernel.syscall(request).map_err(|e| e.to_string())?);
+                black_box(kernel.decide(request).map_err(|e| e.to_string())?);
             }
             let ns = start.elapsed().as_nanos() as f64 / count as f64;
             drop(kernel);
@@ -328,18 +328,15 @@ impl Rig {
     fn kernel(&self, path: &Path, sync: SyncPolicy, checkpoint_every: u32) -> Result<Kernel<FileLog>, String> {
         let _ = std::fs::remove_file(path);
         let log = FileLog::create(path, sync).map_err(|e| e.to_string())?;
-        let parts = KernelParts {
-            policy_text: Arc::clone(&self.text),
-            policy: Arc::clone(&self.policy),
-            signer: Arc::clone(&self.signer),
-            broker: None,
-            clock: Box::new(Fixed),
-            entropy: Box::new(Counter(0)),
-            log_id: [1; 32],
-            origin: "bench".to_owned(),
-            checkpoint_every,
-        };
-        Kernel::open(parts, log).map_err(|e| e.to_string())
+        let parts = Kernel::builder()
+            .policy(Arc::clone(&self.text), Arc::clone(&self.policy))
+            .signer(Arc::clone(&self.signer))
+            .clock(Fixed)
+            .entropy(Counter(0))
+            .log_id([1; 32])
+            .origin("bench")
+            .checkpoint_every(checkpoint_every);
+        parts.open_sink(log).map_err(|e| e.to_string())
     }
 }
 
@@ -369,7 +366,7 @@ fn scale_run(mb: u64) -> Result<(), String> {
         for _ in 0..1000 {
             n += 1;
             let request = if n.is_multiple_of(100) { &allow } else { &deny };
-            black_box(kernel.syscall(request).map_err(|e| e.to_string())?);
+            black_box(kernel.decide(request).map_err(|e| e.to_string())?);
         }
         if std::fs::metadata(&path).map_err(|e| e.to_string())?.len() >= target {
             break;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use agentk_capability::{SignerSource, SigningIdentity, encode_hex};
 use agentk_flightlog::event::{Effect, EventBody, EventLine};
-use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
-use agentk_labels::SyscallKind;
+use agentk_flightlog::kernel::{Clock, Entropy, Kernel, MemoryLog, OutputRecord, SyscallRequest};
+use agentk_labels::{Label, LabelSet, Outcome, SyscallKind};
 use agentk_policy::{Policy, Profile};
 use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
 
@@ -42,7 +42,8 @@ fn test_key(seed: &[u8; 32]) -> Arc<SigningIdentity> {
 
 /// The session: observe, taint deny, grant allow, a model call and a memory write fed by the
 /// tool's output (linked by `from`, for behavior replay), secret handle, spent budget, unknown
-/// syscall, with checkpoints every three events and a closing one.
+/// syscall, the tool's answer as an output event, with checkpoints every three events and a
+/// closing one.
 fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("log fixture: {what}: {e}");
     let text: Arc<str> = Profile::Starter.source().into();
@@ -50,19 +51,17 @@ fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
     let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
     let target = SecretTarget::parse("secret://demo-api").map_err(|e| fail("secret target", &e))?;
     broker.register_dummy(target).map_err(|e| fail("broker", &e))?;
-    let parts = KernelParts {
-        policy: Arc::new(policy),
-        policy_text: text,
-        signer: test_key(key),
-        broker: Some(Arc::new(broker)),
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [0x42; 32],
-        origin: "agentk-fixture.example.invalid".to_owned(),
-        checkpoint_every: 3,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).map_err(|e| fail("open", &e))?;
-    let salt = EvidenceSalt::from_bytes(SALT);
+    let parts = Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(policy))
+        .signer(test_key(key))
+        .broker(Arc::new(broker))
+        .clock(FixedClock)
+        .entropy(Counter(0))
+        .log_id([0x42; 32])
+        .origin("agentk-fixture.example.invalid")
+        .checkpoint_every(3)
+        .salt(SALT);
+    let mut kernel = parts.open_sink(MemoryLog::new()).map_err(|e| fail("open", &e))?;
     // (syscall, target, labels of a fresh input, grant, content, or the earlier call whose
     // output is the input instead)
     let calls: [Call; 8] = [
@@ -76,19 +75,30 @@ fn session(key: &[u8; 32]) -> Result<Vec<String>, String> {
         ("kernel.reboot", "now", "none", None, b"dummy", None),
     ];
     // Each call's step (seq) and output labels, for the calls that consume them.
-    let mut outputs: Vec<(u64, Option<agentk_labels::LabelSet>)> = Vec::new();
+    let mut outputs: Vec<(u64, Option<LabelSet>)> = Vec::new();
+    let mut actions = Vec::new();
     for (syscall, target, labels, grant, content, from) in calls {
         let input = match from.and_then(|call| outputs.get(call)) {
-            Some(&(step, Some(labels))) => salt.input(labels, content).output_of(step),
-            _ => salt.input(labels.parse().map_err(|e| fail("labels", &e))?, content),
+            Some(&(step, Some(labels))) => kernel.input(labels, content).output_of(step),
+            _ => kernel.input(labels.parse().map_err(|e| fail("labels", &e))?, content),
         };
         let inputs = [input];
         let request =
             SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
-        let step = kernel.events();
-        let outcome = kernel.syscall(&request).map_err(|e| fail("syscall", &e))?;
-        outputs.push((step, outcome.output_labels));
+        let decided = kernel.decide(&request).map_err(|e| fail("syscall", &e))?;
+        outputs.push((decided.seq, decided.output_labels));
+        actions.push(decided.action());
     }
+    // What the docs search answered, recorded last (as a tool's late answer would be): an
+    // output event linked to the call that allowed it, its content only as a digest.
+    let search = actions.get(2).copied().flatten().ok_or("log fixture: the docs search was not allowed")?;
+    let output = OutputRecord {
+        action: search,
+        content: b"dummy search results",
+        labels: LabelSet::from_labels(&[Label::Untrusted, Label::External]),
+        outcome: Outcome::Ok,
+    };
+    kernel.record_output(&output).map_err(|e| fail("output", &e))?;
     Ok(kernel.close().map_err(|e| fail("close", &e))?.lines().to_vec())
 }
 

@@ -76,7 +76,7 @@ pub use keys::{
 pub use load::{KEY_FILE_FORMAT, KeyFile, KeyFileProblem, KeyFileReader, SignerEnv, check_permissions, load_signer};
 pub use receipt::{
     EncodedReceipt, Ledger, MAX_RECEIPT_BYTES, MintContext, RECEIPT_CONTEXT, RECEIPT_SCHEMA, Receipt, ReceiptId,
-    Timestamp, testing,
+    Reservation, Timestamp, testing,
 };
 pub use rotation::{MAX_ROTATION_BYTES, ROTATION_CONTEXT, ROTATION_SCHEMA, Rotation, RotationManifest};
 pub use trust::{MAX_MANIFEST_BYTES, TrustedSigner, TrustedSigners};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use agentk_labels::Syscall;
-use agentk_policy::{Capability, Decision, Policy, Request};
+use agentk_policy::{Authorization, Decision, Policy, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::Hash32;
@@ -312,7 +312,8 @@ impl Ledger {
     }
 
     /// Mints a receipt for `request`, if `policy` allows it on a covering grant whose budget
-    /// is not used up.
+    /// is not used up. The policy is evaluated once. The receipt is not spent: it is for
+    /// presenting elsewhere, and [`Ledger::redeem`] spends it.
     pub fn mint(
         &mut self,
         policy: &Policy,
@@ -320,13 +321,26 @@ impl Ledger {
         signer: &SigningIdentity,
         context: MintContext,
     ) -> Result<(Receipt, EncodedReceipt), MintError> {
-        let decision = policy.evaluate(request);
-        let Decision::Allow(verdict) = decision else {
-            return Err(MintError::Denied { rule: decision.rule_id().to_owned() });
+        let authorization = match policy.authorize(request) {
+            Ok(authorization) => authorization,
+            Err(Decision::Deny(verdict)) => return Err(MintError::Denied { rule: verdict.rule_id().to_owned() }),
+            Err(Decision::Allow(_)) => return Err(MintError::NoCoveringGrant),
         };
-        let Capability::Covering(grant) = verdict.capability() else {
-            return Err(MintError::NoCoveringGrant);
-        };
+        let receipt = self.count(&authorization, signer, context)?;
+        let (bytes, encoded) = seal(&receipt, signer)?;
+        drop(bytes);
+        Ok((receipt, encoded))
+    }
+
+    /// Counts one use of the authorization's grant and builds the receipt it mints, refusing a
+    /// spent budget and a lifetime that cannot start at `context.now`.
+    fn count(
+        &mut self,
+        authorization: &Authorization<'_, '_>,
+        signer: &SigningIdentity,
+        context: MintContext,
+    ) -> Result<Receipt, MintError> {
+        let (grant, request) = (authorization.grant(), authorization.request());
         let used = self.minted.get(grant.id()).copied().unwrap_or(0);
         if used >= grant.uses() {
             return Err(MintError::BudgetExhausted { grant: grant.id().to_owned() });
@@ -346,50 +360,82 @@ impl Ledger {
             development_signer: signer.is_development(),
         };
         receipt.check_bounds()?;
-        let bytes = receipt.encode().map_err(|_| MintError::Encoding)?;
-        let proof = proof_of(&bytes);
-        let signature = signer.sign_digest(&proof);
-        self.minted.insert(grant.id().to_owned(), used + 1);
-        let encoded = EncodedReceipt {
-            schema: RECEIPT_SCHEMA.to_owned(),
-            receipt: encode_hex(&bytes),
-            proof: encode_hex(&proof),
-            signature: signature.to_hex(),
-        };
-        Ok((receipt, encoded))
+        match self.minted.get_mut(grant.id()) {
+            Some(count) => *count = used + 1,
+            None => {
+                self.minted.insert(grant.id().to_owned(), used + 1);
+            }
+        }
+        Ok(receipt)
     }
 
-    /// Mints a receipt for the one event the caller is about to record, and spends it at once:
-    /// the kernel's path, where the receipt authorizes the very event that carries it. Answers
-    /// the receipt as verified (this ledger minted and signed it) without paying for a
-    /// signature check.
-    pub fn mint_and_spend(
+    /// Reserves a receipt for the one event the caller is about to record, and spends it at
+    /// once: the kernel's path, where the receipt authorizes the very event that carries it.
+    /// Counting is cheap and done here; the signature is made by [`Reservation::sign`], so a
+    /// ledger shared behind a lock is held only for the count. The policy is not evaluated
+    /// again: the [`Authorization`] is its decision on exactly this request.
+    pub fn reserve<'s>(
         &mut self,
-        policy: &Policy,
-        request: &Request<'_>,
-        signer: &SigningIdentity,
+        authorization: &Authorization<'_, '_>,
+        signer: &'s SigningIdentity,
         context: MintContext,
-    ) -> Result<(Verified<Receipt>, EncodedReceipt), MintError> {
-        let (receipt, encoded) = self.mint(policy, request, signer, context)?;
+    ) -> Result<Reservation<'s>, MintError> {
+        let receipt = self.count(authorization, signer, context)?;
         let verified = Verified::new(receipt);
         if self.redeem(&verified, context.now).is_err() {
             // Born unspendable (the clock stepped back past its expiry, or its id collides):
             // it is never handed out, so it does not use the grant.
-            self.void(&verified);
+            self.void(verified.get());
             return Err(MintError::BadLifetime);
         }
-        Ok((verified, encoded))
+        Ok(Reservation { receipt: verified, signer })
     }
 
-    /// Takes back a receipt from [`Ledger::mint_and_spend`] that was never handed out (the
-    /// event it was minted for was recorded as a deny without it): its grant gets the use
-    /// back, so the budget agrees with what the log shows. Its id stays spent. Never call it
-    /// for a receipt that left the kernel.
-    pub fn void(&mut self, receipt: &Verified<Receipt>) {
+    /// [`Ledger::reserve`] and [`Reservation::sign`] in one call.
+    pub fn mint_and_spend(
+        &mut self,
+        authorization: &Authorization<'_, '_>,
+        signer: &SigningIdentity,
+        context: MintContext,
+    ) -> Result<(Verified<Receipt>, EncodedReceipt), MintError> {
+        self.reserve(authorization, signer, context)?.sign()
+    }
+
+    /// Takes back a receipt from [`Ledger::reserve`] that was never handed out (the event it
+    /// was minted for was recorded as a deny without it): its grant gets the use back, so the
+    /// budget agrees with what the log shows. Its id stays spent. Never call it for a receipt
+    /// that left the kernel.
+    pub fn void(&mut self, receipt: &Receipt) {
         if let Some(count) = self.minted.get_mut(receipt.grant()) {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 self.minted.remove(receipt.grant());
+            }
+        }
+    }
+
+    /// Merges what another record says was minted and spent (a flight log being resumed, a
+    /// journal): per grant the larger count wins, and every spent id is remembered until its
+    /// expiry. Merging never lowers a count, so it can never refill a budget.
+    pub fn absorb(
+        &mut self,
+        minted: &BTreeMap<String, u32>,
+        spent: impl IntoIterator<Item = (ReceiptId, Timestamp)>,
+        now: Timestamp,
+    ) {
+        for (grant, count) in minted {
+            let kept = self.minted.entry(grant.clone()).or_insert(0);
+            *kept = (*kept).max(*count);
+        }
+        self.high_water = self.high_water.max(now);
+        for (id, expires_at) in spent {
+            if expires_at > self.high_water {
+                let kept = self.spent.entry(id).or_insert(expires_at);
+                if *kept < expires_at {
+                    self.expiring.remove(&(*kept, id));
+                    *kept = expires_at;
+                }
+                self.expiring.insert((*kept, id));
             }
         }
     }
@@ -431,6 +477,42 @@ impl Ledger {
     pub fn remembered(&self) -> usize {
         self.spent.len()
     }
+}
+
+/// A receipt counted and spent by [`Ledger::reserve`], not yet signed.
+#[derive(Debug)]
+#[must_use = "a reservation uses a grant; sign it or void it"]
+pub struct Reservation<'s> {
+    receipt: Verified<Receipt>,
+    signer: &'s SigningIdentity,
+}
+
+impl Reservation<'_> {
+    /// The receipt that will be signed.
+    pub fn receipt(&self) -> &Receipt {
+        self.receipt.get()
+    }
+
+    /// Signs the receipt with the signer it was reserved for. Answers it as verified (this
+    /// ledger minted and signed it) without paying for a signature check.
+    pub fn sign(self) -> Result<(Verified<Receipt>, EncodedReceipt), MintError> {
+        let (_, encoded) = seal(self.receipt.get(), self.signer)?;
+        Ok((self.receipt, encoded))
+    }
+}
+
+/// Encodes, hashes and signs a receipt.
+fn seal(receipt: &Receipt, signer: &SigningIdentity) -> Result<(Vec<u8>, EncodedReceipt), MintError> {
+    let bytes = receipt.encode().map_err(|_| MintError::Encoding)?;
+    let proof = proof_of(&bytes);
+    let signature = signer.sign_digest(&proof);
+    let encoded = EncodedReceipt {
+        schema: RECEIPT_SCHEMA.to_owned(),
+        receipt: encode_hex(&bytes),
+        proof: encode_hex(&proof),
+        signature: signature.to_hex(),
+    };
+    Ok((bytes, encoded))
 }
 
 /// Builds receipts from parts, for tests and fixtures that need receipts no policy would mint

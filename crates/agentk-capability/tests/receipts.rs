@@ -194,14 +194,54 @@ fn receipts_never_handed_out_give_their_use_back() {
     let request = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
         .with_labels(LabelSet::of(agentk_labels::Label::Trusted))
         .presenting("demo-docs-search");
+    let authorization = policy.authorize(&request).unwrap();
     let mut ledger = Ledger::new();
-    let (first, _) = ledger.mint_and_spend(&policy, &request, &test_key(1), context(1, NOW)).unwrap();
+    let (first, _) = ledger.mint_and_spend(&authorization, &test_key(1), context(1, NOW)).unwrap();
     assert_eq!(ledger.minted("demo-docs-search"), 1);
     // The same id again cannot be spent: refused, and not charged.
-    assert!(ledger.mint_and_spend(&policy, &request, &test_key(1), context(1, NOW)).is_err());
+    assert!(ledger.mint_and_spend(&authorization, &test_key(1), context(1, NOW)).is_err());
     assert_eq!(ledger.minted("demo-docs-search"), 1);
     ledger.void(&first);
     assert_eq!(ledger.minted("demo-docs-search"), 0);
+}
+
+// guarantee: C1, C7 (a receipt is minted only from the policy's own authorization of exactly
+// the request it names: a deny or a grant-less allow gives none, and the receipt binds the
+// evaluated request's agent and target)
+#[test]
+fn receipts_come_only_from_an_authorization_of_the_same_request() {
+    let policy = Profile::Starter.load().unwrap();
+    let tainted = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .with_labels(LabelSet::of(agentk_labels::Label::Untrusted))
+        .presenting("demo-docs-search");
+    assert!(policy.authorize(&tainted).is_err(), "P4: a tainted tool call is denied even with a grant");
+    let no_grant = Request::new("agent-1", Syscall::ContextRead, "https://news.example.invalid/");
+    assert!(policy.authorize(&no_grant).unwrap_err().is_allowed(), "allowed, but with nothing to mint from");
+    let clean = Request::new("agent-7", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .presenting("demo-docs-search");
+    let authorization = policy.authorize(&clean).unwrap();
+    let (receipt, _) = Ledger::new().mint_and_spend(&authorization, &test_key(1), context(1, NOW)).unwrap();
+    assert_eq!((receipt.agent(), receipt.target()), ("agent-7", "mcp://docs.example.invalid/search"));
+}
+
+// guarantee: C7 (merging another record never lowers a count: a budget cannot be refilled)
+#[test]
+fn absorbing_a_record_never_refills_a_budget() {
+    let policy = Profile::Starter.load().unwrap();
+    let request = Request::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+        .presenting("demo-docs-search");
+    let authorization = policy.authorize(&request).unwrap();
+    let mut ledger = Ledger::new();
+    for i in 0..3 {
+        ledger.mint_and_spend(&authorization, &test_key(1), context(i, NOW)).unwrap();
+    }
+    let lower: std::collections::BTreeMap<String, u32> = [("demo-docs-search".to_owned(), 1)].into();
+    ledger.absorb(&lower, [], NOW);
+    assert_eq!(ledger.minted("demo-docs-search"), 3);
+    let higher: std::collections::BTreeMap<String, u32> = [("demo-docs-search".to_owned(), 9)].into();
+    ledger.absorb(&higher, [(agentk_capability::ReceiptId([42; 16]), NOW + 10)], NOW);
+    assert_eq!(ledger.minted("demo-docs-search"), 9);
+    assert_eq!(ledger.remembered(), 4, "the absorbed spent id is remembered too");
 }
 
 // Review finding: pruning scanned every live id on each spend (quadratic over a session).

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, verify_file};
-use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+use agentk_flightlog::host::OsEntropy;
+use agentk_flightlog::kernel::{Clock, Kernel, SyscallRequest};
 use agentk_policy::{Explanation, Policy};
 use serde::Serialize;
 
@@ -96,15 +97,6 @@ impl Clock for DemoClock {
     }
 }
 
-/// Ids for the demo's kernel: a blake3 stream seeded from the host's random source.
-struct SeededEntropy(blake3::OutputReader);
-
-impl Entropy for SeededEntropy {
-    fn fill(&mut self, buf: &mut [u8]) {
-        self.0.fill(buf);
-    }
-}
-
 /// Where and what the demo recorded.
 pub(crate) struct DemoLog {
     path: PathBuf,
@@ -163,51 +155,44 @@ pub(crate) fn run(
     let signer = Arc::new(keys::active_signer(host)?);
     let mut seed = [0u8; 32];
     host.random(&mut seed).map_err(|_| CliError::Randomness)?;
-    let mut stream = blake3::Hasher::new_derive_key("agentk demo entropy v1");
-    stream.update(&seed);
-    let mut stream = stream.finalize_xof();
+    // Ids, the log id and the salt come from a stream seeded by the host's random source.
+    let mut entropy = OsEntropy::from_seed(&seed);
     let (mut salt, mut log_id) = ([0u8; 32], [0u8; 32]);
-    stream.fill(&mut salt);
-    stream.fill(&mut log_id);
+    agentk_flightlog::kernel::Entropy::fill(&mut entropy, &mut salt);
+    agentk_flightlog::kernel::Entropy::fill(&mut entropy, &mut log_id);
     let (path, log) = open_log(log_dir, &salt)?;
     let policy_text_copy = Arc::clone(&policy_text);
-    let parts = KernelParts {
-        policy_text,
-        policy: Arc::clone(&policy),
-        signer,
-        broker: None,
-        clock: Box::new(DemoClock(host.now())),
-        entropy: Box::new(SeededEntropy(stream)),
-        log_id,
-        origin: "agentk demo".to_owned(),
-        checkpoint_every: 0,
-    };
-    let mut kernel = Kernel::open(parts, log)?;
-    let salt = EvidenceSalt::from_bytes(salt);
+    let mut kernel = Kernel::builder()
+        .policy(policy_text, Arc::clone(&policy))
+        .signer(signer)
+        .clock(DemoClock(host.now()))
+        .entropy(entropy)
+        .salt(salt)
+        .log_id(log_id)
+        .origin("agentk demo")
+        .checkpoint_every(0)
+        .open_sink(log)
+        .map_err(CliError::Build)?;
     let mut explained: Vec<Explanation> = Vec::with_capacity(steps.len());
     // Each step's position in the log and its output's labels (none when denied).
     let mut outputs: Vec<(u64, Option<LabelSet>)> = Vec::with_capacity(steps.len());
     for step in &steps {
         // The content is a dummy; only its labels and keyed digest reach the log.
-        let fresh = step.fresh.map(|labels| salt.input(labels, step.story.as_bytes()));
+        let fresh = step.fresh.map(|labels| kernel.input(labels, step.story.as_bytes()));
         let consumed = step.consumes.iter().filter_map(|&i| match outputs.get(i) {
             Some(&(seq, Some(labels))) => {
-                Some(salt.input(labels, format!("output of step {seq}").as_bytes()).output_of(seq))
+                Some(kernel.input(labels, format!("output of step {seq}").as_bytes()).output_of(seq))
             }
             _ => None,
         });
         let inputs: Vec<_> = fresh.into_iter().chain(consumed).collect();
-        let seq = kernel.events();
-        let request = SyscallRequest {
-            agent: AGENT,
-            syscall: step.syscall.into(),
-            target: step.target,
-            inputs: &inputs,
-            grant: step.grant,
-        };
-        let outcome = kernel.syscall(&request)?;
-        outputs.push((seq, outcome.output_labels));
-        explained.push(outcome.explanation);
+        let mut request = SyscallRequest::new(AGENT, step.syscall, step.target).consuming(&inputs);
+        if let Some(grant) = step.grant {
+            request = request.presenting(grant);
+        }
+        let decided = kernel.decide(&request)?;
+        outputs.push((decided.seq, decided.output_labels));
+        explained.push(kernel.explain(&request, &decided));
     }
     drop(kernel.close()?);
     let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;
@@ -281,6 +266,8 @@ fn report(
         "Replayed without side effects: all {} decisions reproduced under the same policy.",
         recorded.reproduced
     )?;
-    writeln!(out, "Check it yourself: agentk verify {0}; agentk replay {0}", recorded.path.display())?;
+    // The path may be anything the user typed: shown escaped, never raw.
+    let shown = SafeText::with_limit(&recorded.path.display().to_string(), 256);
+    writeln!(out, "Check it yourself: agentk verify {shown}; agentk replay {shown}")?;
     Ok(exit::OK)
 }

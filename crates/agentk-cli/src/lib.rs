@@ -537,6 +537,8 @@ enum CliError {
     #[error("{0}")]
     Kernel(#[from] agentk_flightlog::kernel::KernelError),
     #[error("{0}")]
+    Build(#[source] agentk_flightlog::builder::BuildError),
+    #[error("{0}")]
     Proof(agentk_flightlog::merkle::ProofError),
     #[error("the log was written under another policy than the one given")]
     AuditPolicyMismatch,

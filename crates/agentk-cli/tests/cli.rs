@@ -536,7 +536,7 @@ fn evidence_check_matches_candidates_only_with_the_salt() {
 fn audit_stays_bounded_on_a_log_with_many_agents() {
     use std::sync::Arc;
 
-    use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
+    use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, MemoryLog, SyscallRequest};
 
     struct Fixed;
     impl Clock for Fixed {
@@ -551,22 +551,18 @@ fn audit_stays_bounded_on_a_log_with_many_agents() {
         }
     }
     let text: Arc<str> = agentk_policy::Profile::Starter.source().into();
-    let parts = KernelParts {
-        policy: Arc::new(agentk_policy::Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        // A deterministic TEST KEY.
-        signer: Arc::new(agentk_capability::SigningIdentity::from_secret(
+    let parts = Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(agentk_policy::Policy::parse("starter", &text).unwrap()))
+        .signer(Arc::new(agentk_capability::SigningIdentity::from_secret(
             &[0x61; 32],
             agentk_capability::SignerSource::Embedded,
-        )),
-        broker: None,
-        clock: Box::new(Fixed),
-        entropy: Box::new(Zero),
-        log_id: [7; 32],
-        origin: "audit-scale.example.invalid".to_owned(),
-        checkpoint_every: 0,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+        )))
+        .clock(Fixed)
+        .entropy(Zero)
+        .log_id([7; 32])
+        .origin("audit-scale.example.invalid")
+        .checkpoint_every(0);
+    let mut kernel = parts.open_sink(MemoryLog::new()).unwrap();
     let inputs = [EvidenceSalt::from_bytes([1; 32]).input("private".parse().unwrap(), b"dummy")];
     for i in 0..1200 {
         let agent = format!("agent-{i}");
@@ -577,7 +573,7 @@ fn audit_stays_bounded_on_a_log_with_many_agents() {
             inputs: &inputs,
             grant: None,
         };
-        kernel.syscall(&request).unwrap();
+        kernel.decide(&request).unwrap();
     }
     let lines: String = kernel.close().unwrap().lines().iter().map(|l| format!("{l}\n")).collect();
     let log = scratch_file("audit-scale.jsonl", lines.as_bytes());

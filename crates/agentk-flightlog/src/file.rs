@@ -12,15 +12,19 @@ use crate::verify::{ChainError, ChainVerified, ChainVerifier};
 /// When appended events reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncPolicy {
-    /// `fsync` after every event: nothing acknowledged is ever lost.
+    /// `fdatasync` after every batch, before its decisions are returned: nothing acknowledged
+    /// is ever lost, even to a power failure.
     Always,
-    /// `fsync` after every `events` events and when the log is closed: at most that many
-    /// acknowledged events can be lost in a crash.
+    /// `fdatasync` once at least `events` events have been written since the last one, and
+    /// when the log is closed. Every batch is still handed to the operating system before its
+    /// decisions are returned, so a crash of the process loses nothing acknowledged; a power
+    /// failure can lose the events written since the last sync.
     Batch {
         /// The window, in events (at least 1).
         events: u32,
     },
-    /// Leave it to the operating system.
+    /// Leave syncing to the operating system (a crash of the process still loses nothing
+    /// acknowledged; a power failure may).
     Never,
 }
 
@@ -115,13 +119,10 @@ impl FileLog {
 }
 
 impl RecordSink for FileLog {
-    fn append(&mut self, line: &str) -> Result<(), SinkError> {
-        // One write per event: the line and its newline together, appended.
-        let mut record = Vec::with_capacity(line.len() + 1);
-        record.extend_from_slice(line.as_bytes());
-        record.push(b'\n');
-        let mut written = self.file.write_all(&record);
-        self.unsynced += 1;
+    fn append(&mut self, lines: &[u8], events: usize) -> Result<(), SinkError> {
+        // One write per batch: every line and its newline together, appended.
+        let mut written = self.file.write_all(lines);
+        self.unsynced = self.unsynced.saturating_add(u32::try_from(events).unwrap_or(u32::MAX));
         let due = match self.policy {
             SyncPolicy::Always => true,
             SyncPolicy::Batch { events } => self.unsynced >= events.max(1),
@@ -133,14 +134,14 @@ impl RecordSink for FileLog {
         }
         match written {
             Ok(()) => {
-                self.committed += record.len() as u64;
+                self.committed += lines.len() as u64;
                 Ok(())
             }
             Err(e) => {
                 // SECURITY: leave no fragment for the next line to be glued onto: cut back to
-                // the last whole event. (If even that fails, the writer is poisoned anyway.)
+                // the last whole batch. (If even that fails, the writer is poisoned anyway.)
                 let _ = self.file.set_len(self.committed);
-                Err(SinkError { reason: e.kind().to_string() })
+                Err(SinkError { source: e })
             }
         }
     }

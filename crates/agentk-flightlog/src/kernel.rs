@@ -1,18 +1,24 @@
 //! The kernel: the only way to obtain a decision, and every decision is recorded before it is
 //! returned (F1).
+//!
+//! Requests reach it in batches ([`Kernel::submit`]; [`Kernel::decide`] is a batch of one). A
+//! batch is decided in order, its events are sealed into the hash chain in memory, and then
+//! written with one write (and, under sync policy `always`, one `fdatasync`) before any of its
+//! decisions is returned: group commit where the caller waits. Nothing already returned ever
+//! sits in a user-space buffer, so a crash can lose only decisions nobody has seen.
 
 use std::sync::Arc;
 
-use agentk_capability::{Ledger, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
-use agentk_labels::{LabelSet, Outcome as OutputOutcome, SafeText, SyscallKind, propagate};
-use agentk_policy::{Capability, Decision, Explanation, Grant, Policy, Request};
+use agentk_capability::{Hash32, MintContext, MintError, ReceiptId, SignContext, SigningIdentity};
+use agentk_labels::{LabelSet, Outcome, SafeText, Syscall, SyscallKind, propagate};
+use agentk_policy::{Authorization, Capability, Decision, Effect, Explanation, Grant, Policy, Request};
 use agentk_secrets::{EncodedHandle, HandleId, SecretBroker};
 use serde::Serialize;
 
 use crate::event::{
-    CheckpointEvent, Effect, EventBody, EventLine, Genesis, GrantRef, Hash32, InputRef, SyscallEvent,
-    checkpoint_statement,
+    CheckpointEvent, EventBody, EventLine, Genesis, GrantRef, InputRef, OutputEvent, SyscallEvent, checkpoint_statement,
 };
+use crate::ledger::{JournalEntry, LedgerError, SharedLedger};
 use crate::merkle::{Frontier, leaf_hash};
 
 /// The longest agent id and target recorded as given; longer ones are denied.
@@ -24,17 +30,20 @@ pub const MAX_INPUTS: usize = 256;
 
 /// Where events go. A kernel cannot exist without one, so no decision goes unrecorded.
 pub trait RecordSink {
-    /// Appends one canonical event line (no newline). An error means the event may not have
-    /// been recorded; the kernel then returns no decision.
-    fn append(&mut self, line: &str) -> Result<(), SinkError>;
+    /// Appends one batch: `lines` holds `events` complete event lines back to back, each ending
+    /// in a newline. Answers once the batch has been handed to the operating system (and is on
+    /// disk, where the sink's sync policy says so). An error means any of them may be missing:
+    /// the kernel then returns no decision from the batch and decides nothing more.
+    fn append(&mut self, lines: &[u8], events: usize) -> Result<(), SinkError>;
 }
 
-/// The sink could not record an event.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the flight log could not record the event: {reason}")]
+/// The sink could not record a batch of events.
+#[derive(Debug, thiserror::Error)]
+#[error("the flight log could not record the event")]
 pub struct SinkError {
-    /// What went wrong, without paths or contents.
-    pub reason: String,
+    /// What went wrong.
+    #[from]
+    pub source: std::io::Error,
 }
 
 /// An in-memory log, for tests and for embedders that ship lines elsewhere.
@@ -49,15 +58,16 @@ impl MemoryLog {
         Self::default()
     }
 
-    /// The lines so far.
+    /// The lines so far (without their newlines).
     pub fn lines(&self) -> &[String] {
         &self.lines
     }
 }
 
 impl RecordSink for MemoryLog {
-    fn append(&mut self, line: &str) -> Result<(), SinkError> {
-        self.lines.push(line.to_owned());
+    fn append(&mut self, lines: &[u8], _events: usize) -> Result<(), SinkError> {
+        let text = std::str::from_utf8(lines).map_err(std::io::Error::other)?;
+        self.lines.extend(text.split_terminator('\n').map(str::to_owned));
         Ok(())
     }
 }
@@ -74,9 +84,9 @@ pub trait Entropy {
     fn fill(&mut self, buf: &mut [u8]);
 }
 
-/// The per-log key of input digests. Digests are keyed so that low-entropy content (a short
-/// answer, a yes/no) cannot be guessed from the log alone, while an auditor holding the salt
-/// can still check a candidate.
+/// The per-log key of input and output digests. Digests are keyed so that low-entropy content
+/// (a short answer, a yes/no) cannot be guessed from the log alone, while an auditor holding
+/// the salt can still check a candidate.
 pub struct EvidenceSalt([u8; 32]);
 
 impl EvidenceSalt {
@@ -85,9 +95,14 @@ impl EvidenceSalt {
         EvidenceSalt(bytes)
     }
 
+    /// The keyed digest of `content`.
+    pub fn digest(&self, content: &[u8]) -> Hash32 {
+        Hash32(*blake3::keyed_hash(&self.0, content).as_bytes())
+    }
+
     /// The evidence for one input: its labels and the keyed digest of its content.
     pub fn input(&self, labels: LabelSet, content: &[u8]) -> InputRef {
-        InputRef { labels, digest: Hash32(*blake3::keyed_hash(&self.0, content).as_bytes()), from: None }
+        InputRef { labels, digest: self.digest(content), from: None }
     }
 }
 
@@ -95,30 +110,6 @@ impl std::fmt::Debug for EvidenceSalt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EvidenceSalt(<redacted>)")
     }
-}
-
-/// What a kernel is built from. The policy and the signer are shared (`Arc`) so that many
-/// sessions can each run their own kernel, with its own log and ledger, over one policy and one
-/// key (see ARCHITECTURE.md).
-pub struct KernelParts {
-    /// The policy's text, as parsed into `policy` (its hash goes into the genesis record).
-    pub policy_text: Arc<str>,
-    /// The validated policy.
-    pub policy: Arc<Policy>,
-    /// The signing key for receipts and handles.
-    pub signer: Arc<SigningIdentity>,
-    /// The secret broker, if this kernel serves `secret.open`.
-    pub broker: Option<Arc<SecretBroker>>,
-    /// The clock.
-    pub clock: Box<dyn Clock + Send>,
-    /// The id source.
-    pub entropy: Box<dyn Entropy + Send>,
-    /// A random id for this log.
-    pub log_id: [u8; 32],
-    /// Where the log is written (a service name, never a user path).
-    pub origin: String,
-    /// Append a signed checkpoint after every this many syscall events (0: only at close).
-    pub checkpoint_every: u32,
 }
 
 /// One syscall to mediate.
@@ -130,38 +121,160 @@ pub struct SyscallRequest<'a> {
     pub syscall: SyscallKind,
     /// The target.
     pub target: &'a str,
-    /// The consumed inputs, as evidence (see [`EvidenceSalt::input`]).
+    /// The consumed inputs, as evidence (see [`Kernel::input`]).
     pub inputs: &'a [InputRef],
     /// The operator grant presented, by id.
     pub grant: Option<&'a str>,
 }
 
-/// What the kernel decided, after recording it.
+impl<'a> SyscallRequest<'a> {
+    /// A request by `agent` for `syscall` on `target`, consuming nothing, presenting no grant.
+    pub fn new(agent: &'a str, syscall: impl Into<SyscallKind>, target: &'a str) -> Self {
+        SyscallRequest { agent, syscall: syscall.into(), target, inputs: &[], grant: None }
+    }
+
+    /// The same request consuming `inputs`.
+    #[must_use]
+    pub fn consuming(mut self, inputs: &'a [InputRef]) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// The same request presenting the operator grant `grant`.
+    #[must_use]
+    pub fn presenting(mut self, grant: &'a str) -> Self {
+        self.grant = Some(grant);
+        self
+    }
+}
+
+/// An allowed action, as the kernel decided it: what an output can be recorded for. Only an
+/// allow makes one ([`Decided::action`]), and it names its kernel's log, so an output can never
+/// be pinned on a denied request or on another log's event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    log: Hash32,
+    seq: u64,
+    syscall: Syscall,
+    labels: LabelSet,
+}
+
+impl Action {
+    /// The `seq` of the event that allowed it.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The labels its output carries at least (P7).
+    pub fn labels(&self) -> LabelSet {
+        self.labels
+    }
+}
+
+/// What became of an allowed action, to record as an output event.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputRecord<'a> {
+    /// The allowed action.
+    pub action: Action,
+    /// The output itself; only its keyed digest reaches the log.
+    pub content: &'a [u8],
+    /// Labels the output carries beyond those the decision gave it (`untrusted`, `external`
+    /// for a tool's answer, say). Labels only grow: the decision's labels are always kept.
+    pub labels: LabelSet,
+    /// Whether the action succeeded. An error adds `poisoned-suspect` (error text is a classic
+    /// carrier of injected instructions).
+    pub outcome: Outcome,
+}
+
+/// One item of a batch.
+#[derive(Clone, Debug)]
+pub enum Submission<'a> {
+    /// A syscall to decide.
+    Syscall(SyscallRequest<'a>),
+    /// An output to record.
+    Output(OutputRecord<'a>),
+}
+
+/// What the kernel decided about a syscall, after recording it.
 #[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
+pub struct Decided {
     /// Allowed or denied.
-    pub verdict: Effect,
-    /// The rule that decided.
+    pub effect: Effect,
+    /// The rule that decided: a policy rule, or a kernel rule (see [`Decided::kernel_rule`]).
     pub rule: String,
-    /// The policy's explanation.
-    pub explanation: Explanation,
     /// For an allow, the output's labels (P7).
     pub output_labels: Option<LabelSet>,
     /// The receipt authorizing an allow on a grant.
     pub receipt: Option<agentk_capability::EncodedReceipt>,
     /// The handle for an allowed `secret.open`.
     pub handle: Option<EncodedHandle>,
-    /// The hash of the recorded event.
+    /// The recorded event's position in the log.
+    pub seq: u64,
+    /// The recorded event's hash.
     pub event: Hash32,
+    #[serde(skip)]
+    kernel_rule: Option<KernelRule>,
+    #[serde(skip)]
+    action: Option<Action>,
+}
+
+impl Decided {
+    /// Whether the syscall may proceed.
+    pub fn is_allowed(&self) -> bool {
+        self.effect == Effect::Allow
+    }
+
+    /// The kernel rule that overrode the policy, if one did.
+    pub fn kernel_rule(&self) -> Option<KernelRule> {
+        self.kernel_rule
+    }
+
+    /// For an allow, the action whose output [`Kernel::record_output`] records.
+    pub fn action(&self) -> Option<Action> {
+        self.action
+    }
+}
+
+/// An output, after recording it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputRecorded {
+    /// The output event's position in the log.
+    pub seq: u64,
+    /// The output event's hash.
+    pub event: Hash32,
+    /// The labels recorded for the output.
+    pub labels: LabelSet,
+    /// The output's keyed digest.
+    pub digest: Hash32,
+}
+
+impl OutputRecorded {
+    /// The output as an input of a later request: its labels and digest, linked to this event.
+    pub fn as_input(&self) -> InputRef {
+        InputRef { labels: self.labels, digest: self.digest, from: Some(self.seq) }
+    }
+}
+
+/// What one item of a batch became.
+#[derive(Clone, Debug)]
+#[expect(clippy::large_enum_variant, reason = "moved once per decision; boxing would allocate on the hot path")]
+pub enum Recorded {
+    /// A decided syscall.
+    Decided(Decided),
+    /// A recorded output.
+    Output(OutputRecorded),
 }
 
 /// The kernel failed to record, so it gives no decision. Callers treat this as a deny.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KernelError {
     /// The sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The shared ledger could not record the receipts of a batch.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// An earlier append failed; this kernel decides nothing more (open a new log).
     #[error("the flight log failed earlier; this kernel decides nothing more")]
     Poisoned,
@@ -174,17 +287,38 @@ pub enum KernelError {
     /// The log was started with another signing key.
     #[error("the log was started with another signing key; start a new log")]
     SignerChanged,
+    /// An output was submitted for an action another kernel decided.
+    #[error("the output names an action of another log")]
+    ForeignAction,
 }
 
-/// One session's kernel.
-pub struct Kernel<S: RecordSink> {
+/// What a kernel is built from (see [`crate::builder::KernelBuilder`], the public way in).
+pub(crate) struct Parts {
+    pub(crate) policy_text: Arc<str>,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) signer: Arc<SigningIdentity>,
+    pub(crate) broker: Option<Arc<SecretBroker>>,
+    pub(crate) clock: Box<dyn Clock + Send>,
+    pub(crate) entropy: Box<dyn Entropy + Send>,
+    pub(crate) ledger: SharedLedger,
+    pub(crate) salt: EvidenceSalt,
+    pub(crate) log_id: [u8; 32],
+    pub(crate) origin: String,
+    pub(crate) checkpoint_every: u32,
+}
+
+/// One session's kernel: decides, mints and records every syscall into its sink before
+/// answering. Build one with [`Kernel::builder`].
+pub struct Kernel<S: RecordSink = crate::file::FileLog> {
     policy: Arc<Policy>,
     signer: Arc<SigningIdentity>,
     broker: Option<Arc<SecretBroker>>,
     clock: Box<dyn Clock + Send>,
     entropy: Box<dyn Entropy + Send>,
-    ledger: Ledger,
-    sink: S,
+    ledger: SharedLedger,
+    salt: EvidenceSalt,
+    /// `None` only once closed.
+    sink: Option<S>,
     seq: u64,
     prev: Hash32,
     frontier: Frontier,
@@ -196,6 +330,11 @@ pub struct Kernel<S: RecordSink> {
     /// Set when an append failed: the log's end is then uncertain, so this kernel decides
     /// nothing more.
     poisoned: bool,
+    /// The batch being sealed, reused between batches.
+    buffer: Vec<u8>,
+    /// Receipts the batch hands out, for a journalled ledger.
+    journal: Vec<JournalEntry>,
+    journal_buffer: Vec<u8>,
 }
 
 /// The hash of a policy's text.
@@ -218,26 +357,43 @@ pub fn grant_hash(grant: &Grant) -> Hash32 {
     Hash32(blake3::derive_key("agentk grant v1", &postcard::to_allocvec(&definition).unwrap_or_default()))
 }
 
+impl Kernel<crate::file::FileLog> {
+    /// A builder with the defaults a user expects: the built-in `starter` policy, the signer
+    /// from the environment (C4), a new log with its salt under `.agentk/runs/`, the system
+    /// clock and OS randomness. Every part is replaceable.
+    pub fn builder() -> crate::builder::KernelBuilder {
+        crate::builder::KernelBuilder::new()
+    }
+}
+
 impl<S: RecordSink> Kernel<S> {
-    /// Builds a kernel over `sink` and records the genesis event.
-    pub fn open(parts: KernelParts, sink: S) -> Result<Self, KernelError> {
-        let mut kernel = Kernel {
+    fn from_parts(parts: Parts, sink: S) -> Result<Self, KernelError> {
+        parts.ledger.attach(policy_hash(&parts.policy_text))?;
+        Ok(Kernel {
             policy: parts.policy,
+            signer: parts.signer,
             broker: parts.broker,
             clock: parts.clock,
             entropy: parts.entropy,
-            ledger: Ledger::new(),
-            sink,
+            ledger: parts.ledger,
+            salt: parts.salt,
+            sink: Some(sink),
             seq: 0,
             prev: Hash32::default(),
             frontier: Frontier::new(),
-            signer: Arc::clone(&parts.signer),
             log_id: Hash32(parts.log_id),
             checkpoint_every: parts.checkpoint_every,
             since_checkpoint: 0,
             signed_through: None,
             poisoned: false,
-        };
+            buffer: Vec::with_capacity(4096),
+            journal: Vec::new(),
+            journal_buffer: Vec::new(),
+        })
+    }
+
+    /// Builds a kernel over `sink` and records the genesis event.
+    pub(crate) fn open(parts: Parts, sink: S) -> Result<Self, KernelError> {
         let genesis = Genesis {
             log_id: Hash32(parts.log_id),
             origin: SafeText::new(&parts.origin).as_str().to_owned(),
@@ -245,7 +401,10 @@ impl<S: RecordSink> Kernel<S> {
             signer: parts.signer.public_key().to_hex(),
             development_signer: parts.signer.is_development(),
         };
-        kernel.record(EventBody::Genesis(genesis))?;
+        let mut kernel = Self::from_parts(parts, sink)?;
+        kernel.buffer.clear();
+        kernel.seal(EventBody::Genesis(genesis));
+        kernel.write(1)?;
         Ok(kernel)
     }
 
@@ -253,7 +412,7 @@ impl<S: RecordSink> Kernel<S> {
     /// the chain, the Merkle frontier, grant budgets and spent receipts all carry over, so a
     /// restart neither breaks the chain nor refills a budget. The policy and the signer must
     /// be the ones the log was started with.
-    pub fn resume(parts: KernelParts, sink: S, verified: &crate::verify::ChainVerified) -> Result<Self, KernelError> {
+    pub(crate) fn resume(parts: Parts, sink: S, verified: &crate::verify::ChainVerified) -> Result<Self, KernelError> {
         let genesis = verified.genesis().ok_or(KernelError::NotResumable)?;
         if genesis.policy_hash != policy_hash(&parts.policy_text) {
             return Err(KernelError::PolicyChanged);
@@ -264,28 +423,19 @@ impl<S: RecordSink> Kernel<S> {
         // SECURITY: without the tally a resumed ledger would start empty and refill budgets.
         let tally = verified.receipts().ok_or(KernelError::NotResumable)?;
         let latest_time = verified.time_span().map_or(0, |(_, last)| last);
-        Ok(Kernel {
-            policy: parts.policy,
-            signer: parts.signer,
-            broker: parts.broker,
-            clock: parts.clock,
-            entropy: parts.entropy,
-            ledger: Ledger::resume(tally.minted.clone(), tally.spent.iter().copied(), latest_time),
-            sink,
-            seq: verified.events(),
-            prev: verified.head(),
-            frontier: verified.frontier().clone(),
-            log_id: genesis.log_id,
-            checkpoint_every: parts.checkpoint_every,
-            since_checkpoint: 0,
-            signed_through: verified.last_checkpoint().map(|c| c.size),
-            poisoned: false,
-        })
+        parts.ledger.absorb(tally, latest_time)?;
+        let log_id = genesis.log_id.0;
+        let mut kernel = Self::from_parts(Parts { log_id, ..parts }, sink)?;
+        kernel.seq = verified.events();
+        kernel.prev = verified.head();
+        kernel.frontier = verified.frontier().clone();
+        kernel.signed_through = verified.last_checkpoint().map(|c| c.size);
+        Ok(kernel)
     }
 
-    /// The sink.
-    pub fn sink(&self) -> &S {
-        &self.sink
+    /// The sink (`None` once closed).
+    pub fn sink(&self) -> Option<&S> {
+        self.sink.as_ref()
     }
 
     /// Events recorded so far, the genesis included.
@@ -293,29 +443,154 @@ impl<S: RecordSink> Kernel<S> {
         self.seq
     }
 
-    fn record(&mut self, event: EventBody) -> Result<Hash32, KernelError> {
-        if self.poisoned {
-            return Err(KernelError::Poisoned);
-        }
+    /// The log's id.
+    pub fn log_id(&self) -> Hash32 {
+        self.log_id
+    }
+
+    /// The policy this kernel decides with.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The salt that keys this log's digests.
+    pub fn salt(&self) -> &EvidenceSalt {
+        &self.salt
+    }
+
+    /// The evidence for one input consumed from outside (fresh content: a page, a user's
+    /// message): its labels and the keyed digest of `content`. Only the digest is recorded.
+    pub fn input(&self, labels: LabelSet, content: &[u8]) -> InputRef {
+        self.salt.input(labels, content)
+    }
+
+    /// The output of an allowed syscall as an input of a later request, for an output the
+    /// caller consumes without recording it as an output event: the decision's output labels,
+    /// the keyed digest of `content`, and a link to the deciding event. `None` for a deny.
+    pub fn output_of(&self, decided: &Decided, content: &[u8]) -> Option<InputRef> {
+        let labels = decided.output_labels?;
+        Some(self.salt.input(labels, content).output_of(decided.seq))
+    }
+
+    /// Seals `event` as the next one and appends its line to the batch buffer.
+    fn seal(&mut self, event: EventBody) -> (u64, Hash32) {
         let line = EventLine::seal(self.seq, self.prev, event);
-        if let Err(e) = self.sink.append(&line.to_line()) {
-            self.poisoned = true;
-            return Err(e.into());
-        }
+        // Serializing these types into a vector cannot fail (no maps with non-string keys, no
+        // failing `Serialize` impls); should it, the line would be short and the reader would
+        // refuse it, never accept it.
+        let _ = serde_json::to_writer(&mut self.buffer, &line);
+        self.buffer.push(b'\n');
+        let seq = self.seq;
         self.seq += 1;
         self.prev = line.hash;
         self.frontier.push(leaf_hash(&line.hash.0));
-        Ok(line.hash)
+        (seq, line.hash)
     }
 
-    /// Mediates one syscall: decides it, mints a receipt (and a handle for `secret.open`) when
-    /// it is allowed on a grant, records the event, and only then answers. Anything that fails
-    /// on the way to an allow turns it into a deny; a failure to record answers no decision.
-    pub fn syscall(&mut self, request: &SyscallRequest<'_>) -> Result<Outcome, KernelError> {
-        if self.poisoned {
+    /// Writes the sealed batch: the ledger's journal first, then the log. A failure poisons the
+    /// kernel: the log's end is then uncertain.
+    fn write(&mut self, events: usize) -> Result<(), KernelError> {
+        let journalled = self.ledger.commit(&self.journal, &mut self.journal_buffer);
+        self.journal.clear();
+        if let Err(e) = journalled {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        let Some(sink) = self.sink.as_mut() else {
+            self.poisoned = true;
+            return Err(KernelError::Poisoned);
+        };
+        if let Err(e) = sink.append(&self.buffer, events) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Mediates one syscall: a batch of one (see [`Kernel::submit`]).
+    pub fn decide(&mut self, request: &SyscallRequest<'_>) -> Result<Decided, KernelError> {
+        let mut decided = self.decide_batch(std::slice::from_ref(request))?;
+        decided.pop().ok_or(KernelError::Poisoned)
+    }
+
+    /// Mediates a batch of syscalls (see [`Kernel::submit`]).
+    pub fn decide_batch(&mut self, requests: &[SyscallRequest<'_>]) -> Result<Vec<Decided>, KernelError> {
+        self.run_batch(requests.len(), |kernel, i, now| {
+            requests.get(i).map(|request| Recorded::Decided(kernel.decide_one(request, now)))
+        })
+        .map(|recorded| {
+            recorded
+                .into_iter()
+                .filter_map(|r| match r {
+                    Recorded::Decided(d) => Some(d),
+                    Recorded::Output(_) => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Records what became of an allowed action: a batch of one (see [`Kernel::submit`]).
+    pub fn record_output(&mut self, output: &OutputRecord<'_>) -> Result<OutputRecorded, KernelError> {
+        let batch = [Submission::Output(*output)];
+        match self.submit(&batch)?.pop() {
+            Some(Recorded::Output(recorded)) => Ok(recorded),
+            _ => Err(KernelError::Poisoned),
+        }
+    }
+
+    /// The batch entry point. Decides each syscall in order (mints a receipt, and a handle for
+    /// `secret.open`, when it is allowed on a grant; anything that fails on the way to an allow
+    /// turns it into a deny) and records each output, seals every event into the chain, then
+    /// writes them all with one write (one sync under `always`) and only then answers, in the
+    /// order given. A failure to record answers nothing and poisons the kernel.
+    ///
+    /// An output naming an action of another log is refused before anything is decided.
+    pub fn submit(&mut self, batch: &[Submission<'_>]) -> Result<Vec<Recorded>, KernelError> {
+        for item in batch {
+            if let Submission::Output(output) = item
+                && output.action.log != self.log_id
+            {
+                return Err(KernelError::ForeignAction);
+            }
+        }
+        self.run_batch(batch.len(), |kernel, i, now| {
+            batch.get(i).map(|item| match item {
+                Submission::Syscall(request) => Recorded::Decided(kernel.decide_one(request, now)),
+                Submission::Output(output) => Recorded::Output(kernel.record_one(output, now)),
+            })
+        })
+    }
+
+    fn run_batch(
+        &mut self,
+        len: usize,
+        mut each: impl FnMut(&mut Self, usize, u64) -> Option<Recorded>,
+    ) -> Result<Vec<Recorded>, KernelError> {
+        if self.poisoned || self.sink.is_none() {
             return Err(KernelError::Poisoned);
         }
         let now = self.clock.now();
+        self.buffer.clear();
+        self.journal.clear();
+        let first = self.seq;
+        let mut results = Vec::with_capacity(len);
+        for i in 0..len {
+            if let Some(recorded) = each(self, i, now) {
+                results.push(recorded);
+            }
+            self.since_checkpoint += 1;
+            if self.checkpoint_every > 0 && self.since_checkpoint >= self.checkpoint_every {
+                self.seal_checkpoint();
+            }
+        }
+        let events = usize::try_from(self.seq - first).unwrap_or(usize::MAX);
+        if events > 0 {
+            self.write(events)?;
+        }
+        Ok(results)
+    }
+
+    fn decide_one(&mut self, request: &SyscallRequest<'_>, now: u64) -> Decided {
         // SECURITY: a request whose event could not be verified later (too long a line, an
         // input naming a source that is not an earlier event) is denied up front and
         // recorded without its inputs.
@@ -328,17 +603,14 @@ impl<S: RecordSink> Kernel<S> {
         let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
         let policy = Arc::clone(&self.policy);
         let mut environment = LiveEnvironment {
-            ledger: &mut self.ledger,
+            ledger: &self.ledger,
             signer: &self.signer,
             broker: self.broker.as_deref(),
             entropy: &mut *self.entropy,
             prev: self.prev,
+            journal: &mut self.journal,
         };
         let judged = judge(&policy, &policy_request, malformed, now, &mut environment);
-        let mut explanation = judged.decision.explain(&policy_request);
-        if let Some(rule) = judged.kernel_rule {
-            rule.overrule(&mut explanation);
-        }
         let rule = judged.rule().to_owned();
         let syscall_text = match &request.syscall {
             SyscallKind::Known(s) => s.name().to_owned(),
@@ -346,7 +618,8 @@ impl<S: RecordSink> Kernel<S> {
             // unknown kind); anything else only as its length.
             SyscallKind::Unknown(u) => u.name().map_or_else(|| u.to_string(), str::to_owned),
         };
-        let Judged { verdict, output_labels, grant, authorized, .. } = judged;
+        let kernel_rule = judged.kernel_rule;
+        let Judged { effect, output_labels, grant, authorized, .. } = judged;
         let event = SyscallEvent {
             time: now,
             agent: bounded(request.agent, MAX_AGENT_BYTES),
@@ -354,44 +627,100 @@ impl<S: RecordSink> Kernel<S> {
             target: bounded(request.target, MAX_TARGET_BYTES),
             inputs: inputs.to_vec(),
             grant,
-            decision: verdict,
+            decision: effect,
             rule: rule.clone(),
             output_labels,
             receipt: authorized.receipt.clone(),
             handle: authorized.handle.clone(),
         };
-        let hash = self.record(EventBody::Syscall(Box::new(event)))?;
-        self.since_checkpoint += 1;
-        if self.checkpoint_every > 0 && self.since_checkpoint >= self.checkpoint_every {
-            self.checkpoint()?;
-        }
+        let (seq, hash) = self.seal(EventBody::Syscall(Box::new(event)));
+        let action = match (effect, output_labels, request.syscall.known()) {
+            (Effect::Allow, Some(labels), Some(syscall)) => Some(Action { log: self.log_id, seq, syscall, labels }),
+            _ => None,
+        };
         let Authorized { receipt, handle } = authorized;
-        Ok(Outcome { verdict, rule, explanation, output_labels, receipt, handle, event: hash })
+        Decided { effect, rule, output_labels, receipt, handle, seq, event: hash, kernel_rule, action }
+    }
+
+    fn record_one(&mut self, output: &OutputRecord<'_>, now: u64) -> OutputRecorded {
+        let action = output.action;
+        // P7: the output keeps every label the decision gave it, and an error is suspect.
+        let labels = propagate(&SyscallKind::Known(action.syscall), action.labels | output.labels, output.outcome);
+        let digest = self.salt.digest(output.content);
+        let event = OutputEvent { time: now, from: action.seq, digest, labels, outcome: output.outcome };
+        let (seq, hash) = self.seal(EventBody::Output(event));
+        OutputRecorded { seq, event: hash, labels, digest }
+    }
+
+    /// Why `decided` (this kernel's answer to `request`) came out as it did: the policy's
+    /// explanation (source labels, sink, rule, reason, and for a deny the smallest change that
+    /// would allow it), or the kernel rule that overrode it. Pure: it re-evaluates the policy
+    /// and records nothing; explanations cost nothing on the hot path unless asked for.
+    pub fn explain(&self, request: &SyscallRequest<'_>, decided: &Decided) -> Explanation {
+        let malformed = decided.kernel_rule == Some(KernelRule::MalformedRequest);
+        let inputs = if malformed { &[][..] } else { request.inputs };
+        let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
+        let mut explanation = self.policy.evaluate(&policy_request).explain(&policy_request);
+        if let Some(rule) = decided.kernel_rule {
+            rule.overrule(&mut explanation);
+        }
+        explanation
+    }
+
+    fn seal_checkpoint(&mut self) -> Hash32 {
+        let size = self.seq;
+        let root = self.frontier.root();
+        let statement = checkpoint_statement(&self.log_id, size, &root);
+        let (_, signature) = self.signer.sign_in_context(SignContext::Checkpoint, &statement);
+        self.since_checkpoint = 0;
+        let (_, hash) = self.seal(EventBody::Checkpoint(CheckpointEvent { size, root, signature: signature.to_hex() }));
+        self.signed_through = Some(size);
+        hash
     }
 
     /// Appends a signed checkpoint over every event so far.
     pub fn checkpoint(&mut self) -> Result<Hash32, KernelError> {
-        let size = self.seq;
-        let root = Hash32(self.frontier.root().0);
-        let statement = checkpoint_statement(&self.log_id, size, &root);
-        let (_, signature) = self.signer.sign_in_context(SignContext::Checkpoint, &statement);
-        self.since_checkpoint = 0;
-        let hash = self.record(EventBody::Checkpoint(CheckpointEvent { size, root, signature: signature.to_hex() }))?;
-        self.signed_through = Some(size);
+        if self.poisoned || self.sink.is_none() {
+            return Err(KernelError::Poisoned);
+        }
+        self.buffer.clear();
+        let hash = self.seal_checkpoint();
+        self.write(1)?;
         Ok(hash)
     }
 
     /// Closes the log with a final checkpoint, so its whole length is signed, and gives back
-    /// the sink.
+    /// the sink. A kernel dropped without closing closes itself the same way (best effort:
+    /// errors cannot be reported from a drop).
     pub fn close(mut self) -> Result<S, KernelError> {
-        if self.poisoned {
+        self.close_log()?;
+        self.sink.take().ok_or(KernelError::Poisoned)
+    }
+
+    /// Gives back the sink without a closing checkpoint: the log ends with an unsigned tail, as
+    /// after a crash, and readers refuse it unless told to accept an unsigned tail. For handing
+    /// a live log on to another writer, and for tests of what a crash leaves behind.
+    pub fn into_unclosed_sink(mut self) -> Option<S> {
+        self.sink.take()
+    }
+
+    fn close_log(&mut self) -> Result<(), KernelError> {
+        if self.poisoned || self.sink.is_none() {
             return Err(KernelError::Poisoned);
         }
         // A checkpoint as the last event already signs everything before it.
         if self.signed_through.is_none_or(|size| self.seq != size + 1) {
             self.checkpoint()?;
         }
-        Ok(self.sink)
+        Ok(())
+    }
+}
+
+impl<S: RecordSink> Drop for Kernel<S> {
+    fn drop(&mut self) {
+        if self.sink.is_some() && !self.poisoned {
+            let _ = self.close_log();
+        }
     }
 }
 
@@ -487,13 +816,11 @@ trait Environment {
     /// Whether a secret store can open `target` now.
     fn secret_openable(&self, target: &str) -> bool;
 
-    /// Authorizes an allow on the covering `grant`: mints and spends a receipt, and for a
+    /// Authorizes an allow on a covering grant: mints and spends a receipt, and for a
     /// `secret.open` opens a handle bound to it.
     fn authorize(
         &mut self,
-        policy: &Policy,
-        request: &Request<'_>,
-        grant: &Grant,
+        authorization: &Authorization<'_, '_>,
         secret_open: bool,
         now: u64,
     ) -> Result<Authorized, KernelRule>;
@@ -507,11 +834,12 @@ struct Authorized {
 }
 
 struct LiveEnvironment<'a> {
-    ledger: &'a mut Ledger,
+    ledger: &'a SharedLedger,
     signer: &'a SigningIdentity,
     broker: Option<&'a SecretBroker>,
     entropy: &'a mut (dyn Entropy + Send),
     prev: Hash32,
+    journal: &'a mut Vec<JournalEntry>,
 }
 
 impl LiveEnvironment<'_> {
@@ -529,31 +857,36 @@ impl Environment for LiveEnvironment<'_> {
 
     fn authorize(
         &mut self,
-        policy: &Policy,
-        request: &Request<'_>,
-        _grant: &Grant,
+        authorization: &Authorization<'_, '_>,
         secret_open: bool,
         now: u64,
     ) -> Result<Authorized, KernelRule> {
-        let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: Hash32(self.prev.0) };
-        let (verified, receipt) = match self.ledger.mint_and_spend(policy, request, self.signer, context) {
-            Ok(minted) => minted,
-            Err(MintError::BudgetExhausted { .. }) => return Err(KernelRule::GrantExhausted),
+        let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: self.prev };
+        // The ledger's lock is held only to count; the signature is made outside it. A ledger
+        // that cannot be used (a thread failed while holding it) mints nothing: fail closed.
+        let reservation = match self.ledger.reserve(authorization, self.signer, context) {
+            Ok(Ok(reservation)) => reservation,
+            Ok(Err(MintError::BudgetExhausted { .. })) => return Err(KernelRule::GrantExhausted),
+            Ok(Err(_)) | Err(_) => return Err(KernelRule::ReceiptUnavailable),
+        };
+        let (verified, receipt) = match reservation.sign() {
+            Ok(signed) => signed,
             Err(_) => return Err(KernelRule::ReceiptUnavailable),
         };
-        if !secret_open {
-            return Ok(Authorized { receipt: Some(receipt), handle: None });
-        }
-        let handle_id = HandleId(self.id16());
-        match self.broker.and_then(|broker| broker.open(&verified, self.signer, handle_id, now).ok()) {
-            Some((_, handle)) => Ok(Authorized { receipt: Some(receipt), handle: Some(handle) }),
-            None => {
+        if secret_open {
+            let handle_id = HandleId(self.id16());
+            let opened = self.broker.and_then(|broker| broker.open(&verified, self.signer, handle_id, now).ok());
+            let Some((_, handle)) = opened else {
                 // The receipt is never handed out and the log will not show it: refund its
                 // use, as a resumed ledger would count it.
-                self.ledger.void(&verified);
-                Err(KernelRule::SecretUnavailable)
-            }
+                let _ = self.ledger.void(verified.get());
+                return Err(KernelRule::SecretUnavailable);
+            };
+            self.journal.push(JournalEntry::of(verified.get()));
+            return Ok(Authorized { receipt: Some(receipt), handle: Some(handle) });
         }
+        self.journal.push(JournalEntry::of(verified.get()));
+        Ok(Authorized { receipt: Some(receipt), handle: None })
     }
 }
 
@@ -562,7 +895,7 @@ struct Judged<'p> {
     decision: Decision<'p>,
     /// Whether the environment authorized the allow (a receipt was, or would be, minted).
     receipted: bool,
-    verdict: Effect,
+    effect: Effect,
     kernel_rule: Option<KernelRule>,
     output_labels: Option<LabelSet>,
     grant: Option<GrantRef>,
@@ -588,7 +921,13 @@ fn judge<'p>(
     now: u64,
     environment: &mut impl Environment,
 ) -> Judged<'p> {
-    let decision = policy.evaluate(request);
+    // The policy is evaluated once: an allow on a covering grant comes back as the
+    // authorization a receipt is minted from.
+    let authorized_by = policy.authorize(request);
+    let decision = match &authorized_by {
+        Ok(authorization) => authorization.decision(),
+        Err(decision) => *decision,
+    };
     let capability = decision.verdict().capability();
     let grant = request.grant().map(|id| {
         let (hash, covering) = match capability {
@@ -601,7 +940,7 @@ fn judge<'p>(
         };
         GrantRef { id: SafeText::new(id).as_str().to_owned(), hash, covering }
     });
-    let secret_open = request.syscall().known() == Some(agentk_labels::Syscall::SecretOpen);
+    let secret_open = request.syscall().known() == Some(Syscall::SecretOpen);
     let mut authorized = Authorized::default();
     let mut receipted = false;
     let kernel_rule = if malformed {
@@ -611,8 +950,8 @@ fn judge<'p>(
     // Refuse before spending the grant when no handle could be opened.
     } else if secret_open && !environment.secret_openable(request.target()) {
         Some(KernelRule::SecretUnavailable)
-    } else if let Capability::Covering(covering) = capability {
-        match environment.authorize(policy, request, covering, secret_open, now) {
+    } else if let Ok(authorization) = &authorized_by {
+        match environment.authorize(authorization, secret_open, now) {
             Ok(granted) => {
                 authorized = granted;
                 receipted = true;
@@ -624,9 +963,9 @@ fn judge<'p>(
         None
     };
     let allowed = kernel_rule.is_none() && decision.is_allowed();
-    let verdict = if allowed { Effect::Allow } else { Effect::Deny };
-    let output_labels = allowed.then(|| propagate(request.syscall(), request.labels(), OutputOutcome::Ok));
-    Judged { decision, receipted, verdict, kernel_rule, output_labels, grant, authorized }
+    let effect = if allowed { Effect::Allow } else { Effect::Deny };
+    let output_labels = allowed.then(|| propagate(request.syscall(), request.labels(), Outcome::Ok));
+    Judged { decision, receipted, effect, kernel_rule, output_labels, grant, authorized }
 }
 
 /// Replay's side of the decision procedure (R1–R3): re-decides recorded events through the
@@ -644,7 +983,7 @@ pub struct Rehearsal<'p> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Redecided {
     /// Allowed or denied.
-    pub verdict: Effect,
+    pub effect: Effect,
     /// The rule that decided.
     pub rule: String,
     /// For an allow, the output's labels.
@@ -659,8 +998,8 @@ impl Redecided {
     /// Whether `recorded` shows exactly this decision: verdict, rule, output labels, grant
     /// and whether a receipt (and a handle for `secret.open`) was handed out.
     pub fn reproduces(&self, recorded: &SyscallEvent) -> bool {
-        let secret_open = SyscallKind::parse(&recorded.syscall).known() == Some(agentk_labels::Syscall::SecretOpen);
-        self.verdict == recorded.decision
+        let secret_open = SyscallKind::parse(&recorded.syscall).known() == Some(Syscall::SecretOpen);
+        self.effect == recorded.decision
             && self.rule == recorded.rule
             && self.output_labels == recorded.output_labels
             && self.grant == recorded.grant
@@ -681,12 +1020,11 @@ impl Environment for RecordedEnvironment<'_> {
 
     fn authorize(
         &mut self,
-        _policy: &Policy,
-        _request: &Request<'_>,
-        grant: &Grant,
+        authorization: &Authorization<'_, '_>,
         secret_open: bool,
         _now: u64,
     ) -> Result<Authorized, KernelRule> {
+        let grant = authorization.grant();
         let used = self.minted.get(grant.id()).copied().unwrap_or(0);
         if used >= grant.uses() {
             return Err(KernelRule::GrantExhausted);
@@ -726,7 +1064,7 @@ impl<'p> Rehearsal<'p> {
             mine.id.clone_from(&recorded.id);
         }
         Redecided {
-            verdict: judged.verdict,
+            effect: judged.effect,
             rule: judged.rule().to_owned(),
             output_labels: judged.output_labels,
             receipt: judged.receipted,

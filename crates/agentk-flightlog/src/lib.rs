@@ -49,9 +49,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod builder;
 pub mod event;
 pub mod file;
+pub mod host;
 pub mod kernel;
+pub mod ledger;
 pub mod merkle;
 pub mod saved;
 pub mod verify;

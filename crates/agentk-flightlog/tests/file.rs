@@ -12,24 +12,21 @@ use common::{Counter, FixedClock};
 
 use agentk_capability::{SignerSource, SigningIdentity};
 use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, TornTail, recover, verify_file};
-use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelParts, SyscallRequest};
+use agentk_flightlog::kernel::{EvidenceSalt, Kernel, SyscallRequest};
 use agentk_labels::SyscallKind;
 use agentk_policy::{Policy, Profile};
 
 fn kernel(log: FileLog) -> Kernel<FileLog> {
     let text: Arc<str> = Profile::Starter.source().into();
-    let parts = KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: Arc::new(SigningIdentity::from_secret(&[1; 32], SignerSource::Embedded)), // test key
-        broker: None,
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: 4,
-    };
-    Kernel::open(parts, log).unwrap()
+    let parts = Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(Policy::parse("starter", &text).unwrap()))
+        .signer(Arc::new(SigningIdentity::from_secret(&[1; 32], SignerSource::Embedded)))
+        .clock(FixedClock)
+        .entropy(Counter(0))
+        .log_id([7; 32])
+        .origin("agentk-test.example.invalid")
+        .checkpoint_every(4);
+    parts.open_sink(log).unwrap()
 }
 
 fn step(kernel: &mut Kernel<FileLog>, i: u64) {
@@ -42,7 +39,7 @@ fn step(kernel: &mut Kernel<FileLog>, i: u64) {
         inputs: &inputs,
         grant: None,
     };
-    kernel.syscall(&request).unwrap();
+    kernel.decide(&request).unwrap();
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -65,7 +62,8 @@ fn file_logs_verify_under_every_sync_policy() {
         for i in 0..10 {
             step(&mut k, i);
         }
-        drop(k);
+        // Left unclosed, as a crash would leave it.
+        drop(k.into_unclosed_sink());
         let verified = verify_file(&path).unwrap();
         assert_eq!(
             (verified.events(), verified.signed_events()),
@@ -101,7 +99,7 @@ fn torn_tails_are_reported_and_dropped_only_on_request() {
     for i in 0..3 {
         step(&mut k, i);
     }
-    drop(k);
+    drop(k.into_unclosed_sink());
     let whole = std::fs::read(&path).unwrap();
     let clean_len = whole.len() as u64;
     std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(br#"{"v":1,"seq":4,"prev":"ab"#).unwrap();

@@ -7,9 +7,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use agentk_capability::{EncodedReceipt, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier};
+use agentk_flightlog::builder::{BuildError, KernelBuilder};
 use agentk_flightlog::event::{Effect, EventBody, EventLine};
 use agentk_flightlog::kernel::{
-    Clock, Entropy, EvidenceSalt, Kernel, KernelError, KernelParts, MemoryLog, RecordSink, SinkError, SyscallRequest,
+    Clock, Entropy, EvidenceSalt, Kernel, KernelError, MemoryLog, RecordSink, SinkError, SyscallRequest,
 };
 use agentk_flightlog::verify::{ChainError, ChainVerified, ChainVerifier};
 use agentk_labels::{Label, LabelSet, Syscall, SyscallKind};
@@ -40,28 +41,26 @@ fn test_key() -> Arc<SigningIdentity> {
 }
 
 /// Kernel parts over `policy_text` with the test key, a fixed clock and counter ids.
-fn parts(policy_text: &str, with_broker: bool, checkpoint_every: u32) -> KernelParts {
+fn parts(policy_text: &str, with_broker: bool, checkpoint_every: u32) -> KernelBuilder {
     let text: Arc<str> = policy_text.into();
     let broker = with_broker.then(|| {
         let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
         broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
         Arc::new(broker)
     });
-    KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: test_key(),
-        broker,
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every,
-    }
+    Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(Policy::parse("starter", &text).unwrap()))
+        .signer(test_key())
+        .broker_opt(broker)
+        .clock(FixedClock)
+        .entropy(Counter(0))
+        .log_id([7; 32])
+        .origin("agentk-test.example.invalid")
+        .checkpoint_every(checkpoint_every)
 }
 
 fn kernel_with<S: RecordSink>(sink: S, with_broker: bool) -> Kernel<S> {
-    Kernel::open(parts(Profile::Starter.source(), with_broker, 0), sink).unwrap()
+    parts(Profile::Starter.source(), with_broker, 0).open_sink(sink).unwrap()
 }
 
 fn salt() -> EvidenceSalt {
@@ -74,11 +73,11 @@ fn call<S: RecordSink>(
     target: &str,
     labels: &str,
     grant: Option<&str>,
-) -> agentk_flightlog::kernel::Outcome {
+) -> agentk_flightlog::kernel::Decided {
     let inputs = [salt().input(labels.parse().unwrap(), b"dummy content")];
     let request =
         SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
-    kernel.syscall(&request).unwrap()
+    kernel.decide(&request).unwrap()
 }
 
 /// A small log touching every path: observe, taint deny, grant allow, secret handle, budget
@@ -91,7 +90,7 @@ fn sample_log() -> Vec<String> {
     call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
     call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
     call(&mut kernel, "kernel.reboot", "now", "none", None);
-    kernel.sink().lines().to_vec()
+    kernel.sink().unwrap().lines().to_vec()
 }
 
 /// Verifies with single and with batched receipt signature checks: the two must agree on
@@ -190,11 +189,16 @@ fn secret_open_without_a_broker_is_denied_without_spending_the_grant() {
     let mut kernel = kernel_with(MemoryLog::new(), false);
     for _ in 0..2 {
         let outcome = call(&mut kernel, "secret.open", "secret://demo-api", "trusted", Some("demo-secret"));
-        assert_eq!((outcome.verdict, outcome.rule.as_str()), (Effect::Deny, "secret-unavailable"));
+        assert_eq!((outcome.effect, outcome.rule.as_str()), (Effect::Deny, "secret-unavailable"));
         assert!(outcome.receipt.is_none() && outcome.handle.is_none());
-        // The explanation agrees with the verdict.
+        // The explanation agrees with the decision.
+        let inputs = [salt().input("trusted".parse().unwrap(), b"dummy content")];
+        let request = SyscallRequest::new("agent-1", Syscall::SecretOpen, "secret://demo-api")
+            .consuming(&inputs)
+            .presenting("demo-secret");
+        let explanation = kernel.explain(&request, &outcome);
         assert_eq!(
-            (outcome.explanation.decision, outcome.explanation.rule.as_str()),
+            (explanation.decision, explanation.rule.as_str()),
             (agentk_policy::Effect::Deny, "secret-unavailable")
         );
     }
@@ -212,8 +216,8 @@ fn oversized_requests_are_denied_and_recorded_in_bounded_form() {
         inputs: &inputs,
         grant: None,
     };
-    let outcome = kernel.syscall(&request).unwrap();
-    assert_eq!((outcome.verdict, outcome.rule.as_str()), (Effect::Deny, "malformed-request"));
+    let outcome = kernel.decide(&request).unwrap();
+    assert_eq!((outcome.effect, outcome.rule.as_str()), (Effect::Deny, "malformed-request"));
     let long_target = "x".repeat(10_000);
     let request = SyscallRequest {
         agent: "agent-1",
@@ -222,8 +226,8 @@ fn oversized_requests_are_denied_and_recorded_in_bounded_form() {
         inputs: &[],
         grant: None,
     };
-    assert_eq!(kernel.syscall(&request).unwrap().rule, "malformed-request");
-    verify_lines(kernel.sink().lines().iter().map(String::as_str)).unwrap();
+    assert_eq!(kernel.decide(&request).unwrap().rule, "malformed-request");
+    verify_lines(kernel.sink().unwrap().lines().iter().map(String::as_str)).unwrap();
 }
 
 // Review finding: the genesis flag must tell the truth about the development key.
@@ -255,8 +259,8 @@ fn input_content_never_reaches_the_log() {
         inputs: &inputs,
         grant: None,
     };
-    kernel.syscall(&request).unwrap();
-    assert!(kernel.sink().lines().iter().all(|l| !l.contains(canary)));
+    kernel.decide(&request).unwrap();
+    assert!(kernel.sink().unwrap().lines().iter().all(|l| !l.contains(canary)));
 }
 
 /// A sink that fails while its switch is on.
@@ -266,11 +270,12 @@ struct FlakySink {
 }
 
 impl RecordSink for FlakySink {
-    fn append(&mut self, line: &str) -> Result<(), SinkError> {
+    fn append(&mut self, lines: &[u8], _events: usize) -> Result<(), SinkError> {
         if self.failing.get() {
-            return Err(SinkError { reason: "disk full (test)".to_owned() });
+            return Err(std::io::Error::other("disk full (test)").into());
         }
-        self.lines.borrow_mut().push(line.to_owned());
+        let text = std::str::from_utf8(lines).unwrap();
+        self.lines.borrow_mut().extend(text.split_terminator('\n').map(str::to_owned));
         Ok(())
     }
 }
@@ -289,10 +294,10 @@ fn a_decision_that_cannot_be_recorded_is_not_returned() {
         grant: Some("demo-docs-search"),
     };
     failing.set(true);
-    assert!(matches!(kernel.syscall(&request), Err(KernelError::Sink(_))), "no outcome without a record");
+    assert!(matches!(kernel.decide(&request), Err(KernelError::Sink(_))), "no outcome without a record");
     failing.set(false);
     // The log's end is uncertain after a failed append: the kernel decides nothing more.
-    assert_eq!(kernel.syscall(&request).unwrap_err(), KernelError::Poisoned);
+    assert!(matches!(kernel.decide(&request).unwrap_err(), KernelError::Poisoned));
     let recorded = lines.borrow().clone();
     assert_eq!(recorded.len(), 1, "only the genesis");
     verify_lines(recorded.iter().map(String::as_str)).unwrap();
@@ -300,7 +305,7 @@ fn a_decision_that_cannot_be_recorded_is_not_returned() {
     // A kernel whose sink refuses the genesis cannot be built at all.
     let parts = parts(Profile::Starter.source(), false, 0);
     let refusing = FlakySink { lines: Rc::new(RefCell::new(Vec::new())), failing: Rc::new(Cell::new(true)) };
-    assert!(matches!(Kernel::open(parts, refusing), Err(KernelError::Sink(_))));
+    assert!(matches!(parts.open_sink(refusing), Err(BuildError::Kernel(KernelError::Sink(_)))));
 }
 
 // Review finding: a kernel whose last good event was a checkpoint closed "cleanly" after a
@@ -309,7 +314,7 @@ fn a_decision_that_cannot_be_recorded_is_not_returned() {
 fn a_kernel_that_failed_to_record_does_not_close_cleanly() {
     let (lines, failing) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(false)));
     let sink = FlakySink { lines: Rc::clone(&lines), failing: Rc::clone(&failing) };
-    let mut kernel = Kernel::open(parts(Profile::Starter.source(), false, 1), sink).unwrap();
+    let mut kernel = parts(Profile::Starter.source(), false, 1).open_sink(sink).unwrap();
     call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted", None);
     assert_eq!(lines.borrow().len(), 3, "genesis, event, checkpoint");
     failing.set(true);
@@ -321,7 +326,7 @@ fn a_kernel_that_failed_to_record_does_not_close_cleanly() {
         inputs: &inputs,
         grant: None,
     };
-    assert!(kernel.syscall(&request).is_err());
+    assert!(kernel.decide(&request).is_err());
     failing.set(false);
     assert!(matches!(kernel.close(), Err(KernelError::Poisoned)));
 }
@@ -342,35 +347,32 @@ fn a_receipt_never_handed_out_does_not_use_the_grant() {
     let text = Profile::Starter.source().replace("uses = 10\n", "uses = 2\n");
     let time = Arc::new(std::sync::atomic::AtomicU64::new(NOW));
     let set = |t: u64| time.store(t, std::sync::atomic::Ordering::Relaxed);
-    let mut p = parts(&text, false, 0);
-    p.clock = Box::new(StepClock(Arc::clone(&time)));
-    let mut kernel = Kernel::open(p, MemoryLog::new()).unwrap();
+    let p = parts(&text, false, 0).clock(StepClock(Arc::clone(&time)));
+    let mut kernel = p.open_sink(MemoryLog::new()).unwrap();
     let invoke = |kernel: &mut Kernel<MemoryLog>| {
         call(kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"))
     };
-    assert_eq!(invoke(&mut kernel).verdict, Effect::Allow);
+    assert_eq!(invoke(&mut kernel).effect, Effect::Allow);
     set(NOW - 100_000); // past the 1st receipt's expiry, backwards: the 2nd is born dead
     let unspendable = invoke(&mut kernel);
-    assert_eq!((unspendable.verdict, unspendable.rule.as_str()), (Effect::Deny, "receipt-unavailable"));
+    assert_eq!((unspendable.effect, unspendable.rule.as_str()), (Effect::Deny, "receipt-unavailable"));
     set(NOW + 100_000);
-    let lines = kernel.sink().lines().to_vec();
+    let lines = kernel.sink().unwrap().lines().to_vec();
     let live = invoke(&mut kernel);
-    assert_eq!(live.verdict, Effect::Allow, "the unspendable receipt did not use the grant: {}", live.rule);
+    assert_eq!(live.effect, Effect::Allow, "the unspendable receipt did not use the grant: {}", live.rule);
     let mut tallying = ChainVerifier::new().with_receipt_tally();
     for line in &lines {
         tallying.push(line).unwrap();
     }
-    let mut p = parts(&text, false, 0);
-    p.clock = Box::new(StepClock(Arc::clone(&time)));
-    p.entropy = Box::new(Counter(100));
-    let mut resumed = Kernel::resume(p, MemoryLog::new(), &tallying.finish().unwrap()).unwrap();
-    assert_eq!(invoke(&mut resumed).verdict, live.verdict, "a resumed ledger agrees with the running one");
+    let p = parts(&text, false, 0).clock(StepClock(Arc::clone(&time))).entropy(Counter(100));
+    let mut resumed = p.resume_sink(MemoryLog::new(), &tallying.finish().unwrap()).unwrap();
+    assert_eq!(invoke(&mut resumed).effect, live.effect, "a resumed ledger agrees with the running one");
     assert_eq!(invoke(&mut resumed).rule, "grant-exhausted");
     // Without a tally there is nothing to resume from: refused, not an empty ledger.
     let plain = verify_lines(lines.iter().map(String::as_str)).unwrap();
     assert!(matches!(
-        Kernel::resume(parts(&text, false, 0), MemoryLog::new(), &plain).err(),
-        Some(KernelError::NotResumable)
+        parts(&text, false, 0).resume_sink(MemoryLog::new(), &plain).err(),
+        Some(BuildError::Kernel(KernelError::NotResumable))
     ));
 }
 
@@ -552,18 +554,16 @@ fn secret_references_and_inputs_never_reach_the_log() {
     let key = agentk_secrets::RedactionKey::from_bytes([2; 32]);
     let reference = agentk_secrets::ExternalRef::new("vault", &format!("kv/{CANARY}#token"), &key).unwrap();
     broker.register_external(SecretTarget::parse("secret://demo-api").unwrap(), reference).unwrap();
-    let parts = KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: test_key(),
-        broker: Some(Arc::new(broker)),
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(0)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: 1,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let parts = Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(Policy::parse("starter", &text).unwrap()))
+        .signer(test_key())
+        .broker(Arc::new(broker))
+        .clock(FixedClock)
+        .entropy(Counter(0))
+        .log_id([7; 32])
+        .origin("agentk-test.example.invalid")
+        .checkpoint_every(1);
+    let mut kernel = parts.open_sink(MemoryLog::new()).unwrap();
     let inputs = [salt().input(LabelSet::of(Label::Secret), CANARY.as_bytes())];
     let request = SyscallRequest {
         agent: "agent-1",
@@ -572,7 +572,7 @@ fn secret_references_and_inputs_never_reach_the_log() {
         inputs: &inputs,
         grant: Some("demo-secret"),
     };
-    let outcome = kernel.syscall(&request).unwrap();
+    let outcome = kernel.decide(&request).unwrap();
     assert!(outcome.handle.is_some(), "the handle was minted (demo mode)");
     let egress = SyscallRequest {
         syscall: Syscall::NetworkSend.into(),
@@ -580,7 +580,7 @@ fn secret_references_and_inputs_never_reach_the_log() {
         grant: None,
         ..request
     };
-    kernel.syscall(&egress).unwrap();
+    kernel.decide(&egress).unwrap();
     let lines = kernel.close().unwrap().lines().to_vec();
     verify_lines(lines.iter().map(String::as_str)).unwrap();
     for line in &lines {
@@ -591,7 +591,7 @@ fn secret_references_and_inputs_never_reach_the_log() {
 /// A random session: each op is one of the sample log's paths, with checkpoints every
 /// `every` events (0: none) and a closing one.
 fn random_log(ops: &[u8], every: u32) -> Vec<String> {
-    let mut kernel = Kernel::open(parts(Profile::Starter.source(), true, every), MemoryLog::new()).unwrap();
+    let mut kernel = parts(Profile::Starter.source(), true, every).open_sink(MemoryLog::new()).unwrap();
     for op in ops {
         match op % 5 {
             0 => call(&mut kernel, "context.read", "https://news.example.invalid/a", "untrusted,external", None),
@@ -682,7 +682,7 @@ proptest::proptest! {
 /// A log of `n` granted allows (a receipt on every event), no checkpoints but the closing one.
 fn receipt_log(n: usize) -> Vec<String> {
     let text = Profile::Starter.source().replace("uses = 10\n", "uses = 1000\n");
-    let mut kernel = Kernel::open(parts(&text, false, 0), MemoryLog::new()).unwrap();
+    let mut kernel = parts(&text, false, 0).open_sink(MemoryLog::new()).unwrap();
     for _ in 0..n {
         let outcome =
             call(&mut kernel, "tool.invoke", "mcp://docs.example.invalid/search", "trusted", Some("demo-docs-search"));

@@ -10,36 +10,35 @@ mod common;
 use common::{Counter, FixedClock};
 
 use agentk_capability::{SignerSource, SigningIdentity};
+use agentk_flightlog::builder::{BuildError, KernelBuilder};
 use agentk_flightlog::event::Effect;
 use agentk_flightlog::file::{FileLog, FileLogError, SyncPolicy, verify_file};
-use agentk_flightlog::kernel::{EvidenceSalt, Kernel, KernelError, KernelParts, Outcome, SyscallRequest};
+use agentk_flightlog::kernel::{Decided, EvidenceSalt, Kernel, KernelError, SyscallRequest};
 use agentk_labels::SyscallKind;
 use agentk_policy::{Policy, Profile};
 use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
 
 /// Kernel parts over the starter policy; `key` picks a deterministic test key.
-fn parts(policy_text: &str, key: u8, entropy_start: u64) -> KernelParts {
+fn parts(policy_text: &str, key: u8, entropy_start: u64) -> KernelBuilder {
     let text: Arc<str> = policy_text.into();
     let mut broker = SecretBroker::new(StoreRegistry::new(), Mode::Strict);
     broker.register_dummy(SecretTarget::parse("secret://demo-api").unwrap()).unwrap();
-    KernelParts {
-        policy: Arc::new(Policy::parse("starter", &text).unwrap()),
-        policy_text: text,
-        signer: Arc::new(SigningIdentity::from_secret(&[key; 32], SignerSource::Embedded)), // test key
-        broker: Some(Arc::new(broker)),
-        clock: Box::new(FixedClock),
-        entropy: Box::new(Counter(entropy_start)),
-        log_id: [7; 32],
-        origin: "agentk-test.example.invalid".to_owned(),
-        checkpoint_every: 3,
-    }
+    Kernel::builder()
+        .policy(Arc::clone(&text), Arc::new(Policy::parse("starter", &text).unwrap()))
+        .signer(Arc::new(SigningIdentity::from_secret(&[key; 32], SignerSource::Embedded)))
+        .broker(Arc::new(broker))
+        .clock(FixedClock)
+        .entropy(Counter(entropy_start))
+        .log_id([7; 32])
+        .origin("agentk-test.example.invalid")
+        .checkpoint_every(3)
 }
 
-fn call(kernel: &mut Kernel<FileLog>, syscall: &str, target: &str, grant: Option<&str>) -> Outcome {
+fn call(kernel: &mut Kernel<FileLog>, syscall: &str, target: &str, grant: Option<&str>) -> Decided {
     let inputs = [EvidenceSalt::from_bytes([5; 32]).input("trusted".parse().unwrap(), b"dummy content")];
     let request =
         SyscallRequest { agent: "agent-1", syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
-    kernel.syscall(&request).unwrap()
+    kernel.decide(&request).unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -49,13 +48,12 @@ fn scratch(name: &str) -> PathBuf {
 /// A log whose one-shot secret grant is already spent.
 fn first_run(path: &Path) -> u64 {
     let mut kernel =
-        Kernel::open(parts(Profile::Starter.source(), 1, 0), FileLog::create(path, SyncPolicy::Always).unwrap())
-            .unwrap();
+        parts(Profile::Starter.source(), 1, 0).open_sink(FileLog::create(path, SyncPolicy::Always).unwrap()).unwrap();
     call(&mut kernel, "context.read", "https://news.example.invalid/a", None);
     let open = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!(open.verdict, Effect::Allow, "{}", open.rule);
+    assert_eq!(open.effect, Effect::Allow, "{}", open.rule);
     let spent = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!(spent.verdict, Effect::Deny);
+    assert_eq!(spent.effect, Effect::Deny);
     kernel.events()
 }
 
@@ -67,12 +65,12 @@ fn a_resumed_log_continues_the_chain_and_keeps_budgets_spent() {
     let exhausted_rule = {
         let (log, verified) = FileLog::open_append(&path, SyncPolicy::Always).unwrap();
         assert_eq!(verified.events(), before);
-        let mut kernel = Kernel::resume(parts(Profile::Starter.source(), 1, 1000), log, &verified).unwrap();
+        let mut kernel = parts(Profile::Starter.source(), 1, 1000).resume_sink(log, &verified).unwrap();
         let again = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-        assert_eq!(again.verdict, Effect::Deny, "a restart refilled a one-shot budget");
+        assert_eq!(again.effect, Effect::Deny, "a restart refilled a one-shot budget");
         assert!(again.receipt.is_none() && again.handle.is_none());
         let docs = call(&mut kernel, "tool.invoke", "mcp://docs.example.invalid/search", Some("demo-docs-search"));
-        assert_eq!(docs.verdict, Effect::Allow, "{}", docs.rule);
+        assert_eq!(docs.effect, Effect::Allow, "{}", docs.rule);
         assert!(docs.receipt.is_some());
         for _ in 0..4 {
             call(&mut kernel, "context.read", "https://news.example.invalid/b", None);
@@ -81,9 +79,9 @@ fn a_resumed_log_continues_the_chain_and_keeps_budgets_spent() {
     };
     // The spent grant is refused for the same reason as before the restart.
     let (log, verified) = FileLog::open_append(&path, SyncPolicy::Always).unwrap();
-    let mut kernel = Kernel::resume(parts(Profile::Starter.source(), 1, 2000), log, &verified).unwrap();
+    let mut kernel = parts(Profile::Starter.source(), 1, 2000).resume_sink(log, &verified).unwrap();
     let third = call(&mut kernel, "secret.open", "secret://demo-api", Some("demo-secret"));
-    assert_eq!((third.verdict, third.rule), (Effect::Deny, exhausted_rule));
+    assert_eq!((third.effect, third.rule), (Effect::Deny, exhausted_rule));
     drop(kernel);
     // One chain, one Merkle tree, checkpoints included: the whole file verifies.
     let whole = verify_file(&path).unwrap();
@@ -98,15 +96,16 @@ fn a_log_resumes_only_under_its_policy_and_signer() {
     let other_policy = format!("{}\n# an operator edit\n", Profile::Starter.source());
     for (parts, want) in [(parts(&other_policy, 1, 0), "policy"), (parts(Profile::Starter.source(), 2, 0), "signer")] {
         let (log, verified) = FileLog::open_append(&path, SyncPolicy::Always).unwrap();
-        let got = Kernel::resume(parts, log, &verified).err().unwrap();
+        let got = parts.resume_sink(log, &verified).err().unwrap();
         match (want, got) {
-            ("policy", KernelError::PolicyChanged) | ("signer", KernelError::SignerChanged) => {}
+            ("policy", BuildError::Kernel(KernelError::PolicyChanged))
+            | ("signer", BuildError::Kernel(KernelError::SignerChanged)) => {}
             (want, got) => panic!("{want}: {got:?}"),
         }
     }
     let len = std::fs::metadata(&path).unwrap().len();
     let (log, verified) = FileLog::open_append(&path, SyncPolicy::Always).unwrap();
-    assert!(Kernel::resume(parts(Profile::Starter.source(), 1, 0), log, &verified).is_ok());
+    assert!(parts(Profile::Starter.source(), 1, 0).resume_sink(log, &verified).is_ok());
     assert_eq!(std::fs::metadata(&path).unwrap().len(), len, "a refused or idle resume writes nothing");
 }
 

@@ -214,7 +214,49 @@ impl<'p> Decision<'p> {
     }
 }
 
+/// A decision to allow exactly one request on the strength of an operator grant that covers
+/// it: what a capability receipt is minted from. Only [`Policy::authorize`] makes one, from the
+/// evaluation of the request it carries, so a receipt can never be minted for a request the
+/// policy did not allow, nor for another request than the one evaluated.
+#[derive(Clone, Copy, Debug)]
+pub struct Authorization<'p, 'r> {
+    decision: Decision<'p>,
+    grant: &'p Grant,
+    request: &'r Request<'r>,
+}
+
+impl<'p, 'r> Authorization<'p, 'r> {
+    /// The decision (an allow).
+    pub fn decision(&self) -> Decision<'p> {
+        self.decision
+    }
+
+    /// The covering grant.
+    pub fn grant(&self) -> &'p Grant {
+        self.grant
+    }
+
+    /// The request it allows.
+    pub fn request(&self) -> &'r Request<'r> {
+        self.request
+    }
+}
+
 impl Policy {
+    /// Decides `request` once, and when it is allowed on a presented grant that covers it,
+    /// answers the [`Authorization`] to mint a receipt from; any other decision (a deny, or an
+    /// allow that needs no grant) comes back as `Err`.
+    pub fn authorize<'p, 'r>(&'p self, request: &'r Request<'r>) -> Result<Authorization<'p, 'r>, Decision<'p>> {
+        let decision = self.evaluate(request);
+        match decision {
+            Decision::Allow(verdict) => match verdict.capability {
+                Capability::Covering(grant) => Ok(Authorization { decision, grant, request }),
+                _ => Err(decision),
+            },
+            Decision::Deny(_) => Err(decision),
+        }
+    }
+
     /// Decides `request`. Deterministic: the same policy and request always give the same
     /// decision. Never fails: anything that cannot be decided is denied.
     pub fn evaluate<'p>(&'p self, request: &Request<'_>) -> Decision<'p> {

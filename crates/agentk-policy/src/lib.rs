@@ -72,7 +72,7 @@ struct ReadmeExample;
 
 pub use builtin::Profile;
 pub use diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
-pub use eval::{Capability, Decision, DefaultDenyCause, Fired, Request, Verdict};
+pub use eval::{Authorization, Capability, Decision, DefaultDenyCause, Fired, Request, Verdict};
 pub use explain::{CapabilityReport, Explanation, Matched, Remedy};
 pub use model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
 pub use parse::{DEFAULT_DENY, KERNEL_RULE_IDS, MAX_POLICY_BYTES};

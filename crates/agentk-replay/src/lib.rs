@@ -176,7 +176,7 @@ impl Ruling {
     }
 
     fn replayed(redecided: &Redecided) -> Self {
-        Ruling { decision: redecided.verdict, rule: SafeText::new(&redecided.rule).as_str().to_owned() }
+        Ruling { decision: redecided.effect, rule: SafeText::new(&redecided.rule).as_str().to_owned() }
     }
 
     /// `allow:rule` or `deny:rule`.
@@ -475,7 +475,7 @@ fn because(rehearsal: &Rehearsal<'_>, event: &SyscallEvent, inputs: &[InputRef],
 /// Which parts of a recorded event a replayed decision does not reproduce.
 fn differences(recorded: &SyscallEvent, replayed: &Redecided) -> Vec<&'static str> {
     let mut differs = Vec::new();
-    if recorded.decision != replayed.verdict {
+    if recorded.decision != replayed.effect {
         differs.push("decision");
     }
     if recorded.rule != replayed.rule {
@@ -531,7 +531,7 @@ pub fn replay(
         }
         let ruling = Ruling::replayed(&redecided);
         let mut stub = None;
-        match redecided.verdict {
+        match redecided.effect {
             Effect::Allow => {
                 report.allowed += 1;
                 if gets_stub(&SyscallKind::parse(&event.syscall)) {
@@ -644,7 +644,7 @@ pub fn behavior_replay(
             let because = because(&rehearsal, event, &inputs, &redecided);
             report.changes.record(Change { site: site.clone(), recorded, replayed, because });
         }
-        let allowed = redecided.verdict == Effect::Allow;
+        let allowed = redecided.effect == Effect::Allow;
         let changed = if let Some(replacement) = overrides.get(line.seq) {
             if replacement.syscall != event.syscall {
                 return Err(mismatch(line.seq, "syscall", &event.syscall, &replacement.syscall));

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use agentk_capability::{SignerSource, SigningIdentity};
 use agentk_flightlog::event::{Effect, EventBody, EventLine, Hash32};
-use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, KernelParts, MemoryLog, SyscallRequest};
+use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, MemoryLog, SyscallRequest};
 use agentk_labels::{LabelSet, SyscallKind};
 use agentk_policy::{Policy, Profile};
 use agentk_replay::{Options, fork_replay, replay};
@@ -191,18 +191,16 @@ fn session(text: &str, with_broker: bool, checkpoint_every: u32, steps: &[Step])
         broker.register_dummy(SecretTarget::parse("secret://deploy-token").unwrap()).unwrap();
     }
     let clock = Arc::new(AtomicU64::new(START));
-    let parts = KernelParts {
-        policy_text: text.into(),
-        policy: Arc::new(policy),
-        signer: Arc::new(SigningIdentity::from_secret(&REPLAY_TEST_KEY, SignerSource::Embedded)),
-        broker: Some(Arc::new(broker)),
-        clock: Box::new(SharedClock(Arc::clone(&clock))),
-        entropy: Box::new(Counter(0)),
-        log_id: [0x42; 32],
-        origin: "replay-test.example.invalid".to_owned(),
-        checkpoint_every,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let parts = Kernel::builder()
+        .policy(text.into(), Arc::new(policy))
+        .signer(Arc::new(SigningIdentity::from_secret(&REPLAY_TEST_KEY, SignerSource::Embedded)))
+        .broker(Arc::new(broker))
+        .clock(SharedClock(Arc::clone(&clock)))
+        .entropy(Counter(0))
+        .log_id([0x42; 32])
+        .origin("replay-test.example.invalid")
+        .checkpoint_every(checkpoint_every);
+    let mut kernel = parts.open_sink(MemoryLog::new()).unwrap();
     let salt = EvidenceSalt::from_bytes([0x05; 32]);
     let mut seqs: Vec<(u64, Option<LabelSet>)> = Vec::new();
     let long = "a".repeat(5000);
@@ -233,7 +231,7 @@ fn session(text: &str, with_broker: bool, checkpoint_every: u32, steps: &[Step])
         let agent = if s.oversized_agent { long_agent.as_str() } else { agent };
         let request = SyscallRequest { agent, syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
         let seq = kernel.events();
-        let outcome = kernel.syscall(&request).unwrap();
+        let outcome = kernel.decide(&request).unwrap();
         seqs.push((seq, outcome.output_labels));
     }
     kernel.close().unwrap().lines().to_vec()
@@ -407,18 +405,15 @@ fn oversized_requests_on_a_grant_replay_as_recorded() {
 type Explicit<'a> = (&'a str, &'a str, &'a str, LabelSet, Option<usize>, Option<&'a str>);
 
 fn explicit_session(text: &str, requests: &[Explicit<'_>]) -> Vec<String> {
-    let parts = KernelParts {
-        policy_text: text.into(),
-        policy: Arc::new(Policy::parse("explicit", text).unwrap()),
-        signer: Arc::new(SigningIdentity::from_secret(&REPLAY_TEST_KEY, SignerSource::Embedded)),
-        broker: None,
-        clock: Box::new(SharedClock(Arc::new(AtomicU64::new(START)))),
-        entropy: Box::new(Counter(0)),
-        log_id: [0x43; 32],
-        origin: "replay-test.example.invalid".to_owned(),
-        checkpoint_every: 0,
-    };
-    let mut kernel = Kernel::open(parts, MemoryLog::new()).unwrap();
+    let parts = Kernel::builder()
+        .policy(text.into(), Arc::new(Policy::parse("explicit", text).unwrap()))
+        .signer(Arc::new(SigningIdentity::from_secret(&REPLAY_TEST_KEY, SignerSource::Embedded)))
+        .clock(SharedClock(Arc::new(AtomicU64::new(START))))
+        .entropy(Counter(0))
+        .log_id([0x43; 32])
+        .origin("replay-test.example.invalid")
+        .checkpoint_every(0);
+    let mut kernel = parts.open_sink(MemoryLog::new()).unwrap();
     let salt = EvidenceSalt::from_bytes([0x05; 32]);
     let mut seqs = Vec::new();
     for (i, &(agent, syscall, target, labels, from, grant)) in requests.iter().enumerate() {
@@ -429,7 +424,7 @@ fn explicit_session(text: &str, requests: &[Explicit<'_>]) -> Vec<String> {
         seqs.push(kernel.events());
         let inputs = [input];
         let request = SyscallRequest { agent, syscall: SyscallKind::parse(syscall), target, inputs: &inputs, grant };
-        kernel.syscall(&request).unwrap();
+        kernel.decide(&request).unwrap();
     }
     kernel.close().unwrap().lines().to_vec()
 }
