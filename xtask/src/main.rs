@@ -13,6 +13,8 @@ commands:
   fixtures [--check]
            regenerate fixtures/ deterministically, or list stale files and fail
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run
+  bench-read [--syscalls N]
+           verify, verify-signatures and replay of a mixed log (70% allows with receipts)
   fuzz [--seconds N] [--target NAME]
            a bounded cargo-fuzz run of each target in fuzz/ (needs nightly and cargo-fuzz)
   audit [--strict] [--json] [--only CHECK,...]
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             }
         },
         Some("bench") => xtask::bench::main(args.get(1..).unwrap_or_default(), &root),
+        Some("bench-read") => bench_read(args.get(1..).unwrap_or_default()),
         Some("audit") => audit(args.get(1..).unwrap_or_default(), &root),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default(), &root),
         Some("help" | "--help" | "-h") => {
@@ -76,6 +79,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `cargo xtask bench-read [--syscalls N]`: the mixed-log reading figures (20,000 and 200,000
+/// syscalls unless told otherwise). Run it in release: debug figures mean nothing.
+fn bench_read(args: &[String]) -> ExitCode {
+    let counts: Vec<u64> = match args {
+        [] => vec![20_000, 200_000],
+        [flag, n] if flag == "--syscalls" && n.parse::<u64>().is_ok_and(|n| n > 0) => vec![n.parse().unwrap_or(1)],
+        _ => {
+            eprintln!("bench-read: error: usage: cargo xtask bench-read [--syscalls N]");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("bench-read: warning: a debug build; run `cargo run --release -p xtask -- bench-read` for figures");
+    }
+    for syscalls in counts {
+        if let Err(e) = xtask::bench_read::mixed_figures(syscalls) {
+            eprintln!("bench-read: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn audit(args: &[String], root: &std::path::Path) -> ExitCode {
