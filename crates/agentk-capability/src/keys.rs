@@ -210,7 +210,11 @@ impl SignContext {
 }
 
 /// blake3 in derive-key mode under `context`.
-pub(crate) fn context_digest(context: &str, bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn context_digest(context: &'static str, bytes: &[u8]) -> [u8; 32] {
+    crate::hash_context!(static RECEIPT = crate::RECEIPT_CONTEXT;);
+    if context == RECEIPT.name() {
+        return RECEIPT.hash(bytes).0;
+    }
     let mut hasher = blake3::Hasher::new_derive_key(context);
     hasher.update(bytes);
     *hasher.finalize().as_bytes()
@@ -281,16 +285,32 @@ pub enum HexError {
     BadCharacter,
 }
 
+/// The two lowercase hex digits of every byte value.
+#[expect(clippy::indexing_slicing, reason = "a const table: indices are below 256 and 16 by construction")]
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes the lowercase hex of `bytes` into `out` (two digits per byte; stops at the shorter).
+pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(HEX_PAIRS.get(usize::from(b)).unwrap_or(b"00"));
+    }
+}
+
 /// Lowercase hex of `bytes`.
 pub fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0xf] {
-            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
-        }
-    }
-    out
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    // INVARIANT: hex digits are ASCII, so this never fails.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Decodes exactly `N` bytes from `2N` lowercase hex characters.

@@ -68,7 +68,9 @@ mod rotation;
 mod trust;
 mod verify;
 
-pub use hash::Hash32;
+#[doc(hidden)]
+pub use blake3 as __blake3;
+pub use hash::{Hash32, HashContext};
 pub use keys::{
     Fingerprint, HexError, PublicKey, SignContext, Signature, SignerSource, SigningIdentity, decode_hex,
     decode_hex_vec, encode_hex,

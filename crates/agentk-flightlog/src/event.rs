@@ -205,11 +205,58 @@ pub fn event_hash(seq: u64, prev: &Hash32, event: &EventBody) -> Hash32 {
     hash_as(SCHEMA_VERSION, seq, prev, event)
 }
 
+agentk_capability::hash_context!(static EVENT_HASH = EVENT_CONTEXT;);
+
+std::thread_local! {
+    /// The encoding buffer of event hashes, reused per thread.
+    static ENCODING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Versions 2 and later share one encoding; the version itself is hashed.
 fn hash_as(v: u32, seq: u64, prev: &Hash32, event: &EventBody) -> Hash32 {
-    let input = HashInput { v, seq, prev, event };
-    let bytes = postcard::to_allocvec(&input).unwrap_or_default();
-    Hash32(blake3::derive_key(EVENT_CONTEXT, &bytes))
+    hash_encoding(&HashInput { v, seq, prev, event })
+}
+
+/// blake3 under [`EVENT_CONTEXT`] over the postcard encoding of `value`, encoded into a
+/// buffer reused per thread.
+fn hash_encoding(value: &impl Serialize) -> Hash32 {
+    ENCODING.with(|cell| {
+        let mut buffer = cell.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+        buffer.clear();
+        match postcard::serialize_with_flavor(value, ReusedVec(buffer)) {
+            Ok(bytes) => {
+                let hash = EVENT_HASH.hash(&bytes);
+                if let Ok(mut slot) = cell.try_borrow_mut() {
+                    *slot = bytes;
+                }
+                hash
+            }
+            // The encoding of these types cannot fail; should it, the digest of an empty
+            // encoding matches no event, and verification fails.
+            Err(_) => EVENT_HASH.hash(&[]),
+        }
+    })
+}
+
+/// A postcard output into a vector the caller lends (and gets back).
+struct ReusedVec(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for ReusedVec {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// The hash of an event written under schema `version` (see [`event_hash`]). A version 1
@@ -222,8 +269,7 @@ pub fn event_hash_for(version: u32, seq: u64, prev: &Hash32, event: &EventBody) 
         2 if !matches!(event, EventBody::Output(_)) => Some(hash_as(2, seq, prev, event)),
         1 => {
             let body = v1::Body::of(event)?;
-            let bytes = postcard::to_allocvec(&v1::HashInput { v: 1, seq, prev, event: body }).ok()?;
-            Some(Hash32(blake3::derive_key(EVENT_CONTEXT, &bytes)))
+            Some(hash_encoding(&v1::HashInput { v: 1, seq, prev, event: body }))
         }
         _ => None,
     }
@@ -307,6 +353,30 @@ mod v1 {
             })
         }
     }
+}
+
+/// Whether `text` is exactly the canonical line of `event`, compared as it is serialized (no
+/// copy of the line is made, and the comparison stops at the first differing byte).
+pub(crate) fn is_canonical(event: &EventLine, text: &str) -> bool {
+    struct Compare<'a> {
+        rest: &'a [u8],
+    }
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) => {
+                    self.rest = rest;
+                    Ok(buf.len())
+                }
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut compare = Compare { rest: text.as_bytes() };
+    serde_json::to_writer(&mut compare, event).is_ok() && compare.rest.is_empty()
 }
 
 impl EventLine {

@@ -8,21 +8,23 @@
 
 pub use agentk_capability::Hash32;
 
-const LEAF_CONTEXT: &str = "agentk merkle leaf v1";
-const NODE_CONTEXT: &str = "agentk merkle node v1";
 const EMPTY_CONTEXT: &str = "agentk merkle empty tree v1";
+
+// The leaf and node contexts, their keys derived once per thread (every event pushes a leaf).
+agentk_capability::hash_context!(static LEAF = "agentk merkle leaf v1";);
+agentk_capability::hash_context!(static NODE = "agentk merkle node v1";);
 
 /// The hash of a leaf holding `data` (an event hash).
 pub fn leaf_hash(data: &[u8]) -> Hash32 {
-    Hash32(blake3::derive_key(LEAF_CONTEXT, data))
+    LEAF.hash(data)
 }
 
 /// The hash of an interior node.
 pub fn node_hash(left: &Hash32, right: &Hash32) -> Hash32 {
-    let mut hasher = blake3::Hasher::new_derive_key(NODE_CONTEXT);
-    hasher.update(&left.0);
-    hasher.update(&right.0);
-    Hash32(*hasher.finalize().as_bytes())
+    NODE.hash_with(|hasher| {
+        hasher.update(&left.0);
+        hasher.update(&right.0);
+    })
 }
 
 /// The root of the empty tree.

@@ -22,12 +22,17 @@ const TARGET_PATTERNS: &[&str] = &[
     "file:///workspace/*",
 ];
 const GRANT_IDS: &[&str] = &["g0", "g1", "g2"];
+/// Literals that overlap one another (`abab` holds `ab`, `ba` and `bab`; `host`, `st-1` and
+/// `-1.` share bytes), some multi-byte, from which generated patterns and targets are built, so
+/// that prefixes, suffixes and inner literals of different rules collide, and windows of four
+/// bytes straddle characters.
+const FRAGMENTS: &[&str] = &["a", "ab", "ba", "abab", "bab", "host", "st-1", "-1.", "é", "éa", "日本", "/x"];
 
 #[derive(Clone, Debug)]
 struct RuleSpec {
     allow: bool,
     syscalls: Option<Vec<usize>>,
-    targets: Option<Vec<usize>>,
+    targets: Option<Vec<String>>,
     agents: Option<Vec<usize>>,
     any: Option<u8>,
     all: Option<u8>,
@@ -67,7 +72,8 @@ fn render(rules: &[(String, RuleSpec)], grants: &[(usize, usize, usize)]) -> Str
             text += &format!("when.syscalls = [{}]\n", quoted(s, &names));
         }
         if let Some(t) = &r.targets {
-            text += &format!("when.targets = [{}]\n", quoted(t, TARGET_PATTERNS));
+            let t: Vec<String> = t.iter().map(|p| format!("\"{p}\"")).collect();
+            text += &format!("when.targets = [{}]\n", t.join(", "));
         }
         if let Some(a) = &r.agents {
             text += &format!("when.agents = [{}]\n", quoted(a, AGENT_PATTERNS));
@@ -153,13 +159,46 @@ fn naive(policy: &Policy, req: &Request<'_>) -> String {
     "deny:default-deny".to_owned()
 }
 
+/// A target pattern: one of the fixed ones, or a glob over [`FRAGMENTS`] that usually starts
+/// with `*` and may end with one and hold more inside (leading-star, trailing-star, both-ends
+/// and multi-star shapes).
+fn target_pattern() -> impl Strategy<Value = String> {
+    let generated = (
+        prop::bool::weighted(0.7),
+        prop::collection::vec((0..FRAGMENTS.len(), prop::bool::weighted(0.3)), 1..4),
+        prop::bool::weighted(0.4),
+    )
+        .prop_map(|(leading, parts, trailing)| {
+            let mut pattern = String::from(if leading { "*" } else { "" });
+            for (n, (fragment, star_before)) in parts.into_iter().enumerate() {
+                if star_before && n > 0 {
+                    pattern.push('*');
+                }
+                pattern += FRAGMENTS[fragment];
+            }
+            if trailing {
+                pattern.push('*');
+            }
+            pattern
+        });
+    prop_oneof![1 => (0..TARGET_PATTERNS.len()).prop_map(|i| TARGET_PATTERNS[i].to_owned()), 3 => generated]
+}
+
+/// A request target: one of the fixed ones, or up to six [`FRAGMENTS`] (possibly none).
+fn target_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => (0..TARGETS.len()).prop_map(|i| TARGETS[i].to_owned()),
+        2 => prop::collection::vec(0..FRAGMENTS.len(), 0..7).prop_map(|parts| parts.into_iter().map(|i| FRAGMENTS[i]).collect()),
+    ]
+}
+
 fn rule_spec() -> impl Strategy<Value = RuleSpec> {
     let list = |n: usize| prop::option::weighted(0.6, prop::collection::vec(0..n, 1..3));
     let labels = || prop::option::weighted(0.35, 1u8..64);
     (
         any::<bool>(),
         list(Syscall::ALL.len()),
-        prop::option::weighted(0.4, prop::collection::vec(0..TARGET_PATTERNS.len(), 1..3)),
+        prop::option::weighted(0.6, prop::collection::vec(target_pattern(), 1..3)),
         prop::option::weighted(0.3, prop::collection::vec(0..AGENT_PATTERNS.len(), 1..3)),
         labels(),
         labels(),
@@ -182,7 +221,7 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
 struct Req {
     agent: usize,
     syscall: Option<usize>,
-    target: usize,
+    target: String,
     labels: u8,
     grant: Option<usize>,
 }
@@ -191,7 +230,7 @@ fn request_spec() -> impl Strategy<Value = Req> {
     (
         0..AGENTS.len(),
         prop::option::weighted(0.9, 0..Syscall::ALL.len()),
-        0..TARGETS.len(),
+        target_text(),
         0u8..64,
         prop::option::of(0..GRANT_IDS.len() + 1),
     )
@@ -212,7 +251,7 @@ proptest! {
         for r in requests {
             let kind = r.syscall.map_or_else(|| SyscallKind::parse("kernel.reboot"), |i| SyscallKind::Known(Syscall::ALL[i]));
             let grant_id = r.grant.map(|g| GRANT_IDS.get(g).copied().unwrap_or("forged"));
-            let mut request = Request::new(AGENTS[r.agent], kind, TARGETS[r.target]).with_labels(LabelSet::from_bits(r.labels).unwrap());
+            let mut request = Request::new(AGENTS[r.agent], kind, &r.target).with_labels(LabelSet::from_bits(r.labels).unwrap());
             if let Some(id) = grant_id {
                 request = request.presenting(id);
             }
@@ -241,7 +280,11 @@ proptest! {
         let named = rules.into_iter().enumerate().map(|(i, r)| (format!("r{i}"), r)).collect();
         let (policy, text) = valid_policy_text(named, &grants);
         let Some(syscall) = r.syscall.map(|i| Syscall::ALL[i]) else { return Ok(()) };
-        let (agent, target) = (AGENTS[r.agent], TARGETS[r.target]);
+        let (agent, target) = (AGENTS[r.agent], r.target.as_str());
+        // The probe grant names the target as a pattern, which cannot be empty.
+        if target.is_empty() {
+            return Ok(());
+        }
         let probe = Policy::parse("probe", &format!(
             "{text}\n[[grants]]\nid = \"probe\"\nagents = [\"{agent}\"]\nsyscall = \"{syscall}\"\ntarget = \"{target}\"\nscope = \"s\"\nuses = 1\nttl_seconds = 60\n"
         )).unwrap();
