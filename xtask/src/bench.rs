@@ -1,6 +1,7 @@
-//! `cargo xtask bench`: policy decision throughput, printed beside the primitive floor
-//! (Ed25519 signatures and blake3 hashing) measured in the same run, so figures from different
-//! machines compare as ratios.
+//! `cargo xtask bench`: decision, recording and reading throughput, printed beside the
+//! primitive floor (Ed25519 signatures and verifications, blake3 hashing) measured in the same
+//! run, so figures from different machines compare as ratios. `--json` prints one
+//! `agentk.bench.v1` object (the human lines go to stderr) with the fields issue 11 names.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,6 +19,31 @@ use agentk_labels::{LabelSet, Syscall};
 use agentk_policy::{Policy, Profile, Request};
 
 const WINDOW: Duration = Duration::from_millis(400);
+
+/// The figures of one run: printed as lines as they come (to stdout, or to stderr with
+/// `--json`), and collected for the `agentk.bench.v1` object.
+struct Report {
+    json: bool,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Report {
+    fn say(&self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
+        self.fields.insert(field.to_owned(), value.into());
+    }
+
+    fn get(&self, field: &str) -> Option<f64> {
+        self.fields.get(field).and_then(serde_json::Value::as_f64)
+    }
+}
 
 /// Runs `op` repeatedly for about [`WINDOW`] and answers the mean nanoseconds per call.
 fn measure(mut op: impl FnMut()) -> f64 {
@@ -39,21 +65,22 @@ fn measure(mut op: impl FnMut()) -> f64 {
 
 struct Floor {
     sign_ns: f64,
+    verify_ns: f64,
     blake3_bytes_per_ns: f64,
 }
 
-fn line(name: &str, ns: f64, floor: &Floor) {
+fn line(report: &Report, name: &str, ns: f64, floor: &Floor) {
     let signatures = if ns < floor.sign_ns {
         format!("1/{:.0} of an Ed25519 signature", floor.sign_ns / ns)
     } else {
         format!("{:.1} Ed25519 signatures", ns / floor.sign_ns)
     };
-    println!(
+    report.say(&format!(
         "{name:<46} {:>12.0} /s {:>9.1} ns   = {signatures}, blake3 of {:.0} bytes",
         1e9 / ns,
         ns,
         ns * floor.blake3_bytes_per_ns
-    );
+    ));
 }
 
 /// Entry point. In a debug build it re-runs itself in release, so figures are never taken
@@ -81,7 +108,13 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
             }
         },
     };
-    match scale.map_or_else(run, scale_run) {
+    let json = args.iter().any(|a| a == "--json");
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let outcome = match scale {
+        Some(mb) => scale_run(mb),
+        None => run(json, only.as_deref()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: error: {e}");
@@ -90,23 +123,92 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    println!("cargo xtask bench: one thread, {} ms per figure", WINDOW.as_millis());
+/// The sections of a run, in order; `--only NAME` runs the floor and that one section.
+const SECTIONS: [&str; 5] = ["policy", "receipts", "kernel", "reading", "memory"];
 
-    // The floor. The key is a fixed test key; nothing signed here is kept.
+fn run(json: bool, only: Option<&str>) -> Result<(), String> {
+    if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
+        return Err(format!("--only takes one of {}, not `{name}`", SECTIONS.join(", ")));
+    }
+    let mut report = Report { json, fields: serde_json::Map::new() };
+    report.say(&format!(
+        "cargo xtask bench: one thread unless a line says otherwise, {} ms per figure",
+        WINDOW.as_millis()
+    ));
+    let floor = floor(&mut report);
+    let wanted = |name: &str| only.is_none_or(|only| only == name);
+    if wanted("policy") {
+        policy_figures(&mut report, &floor)?;
+    }
+    if wanted("receipts") {
+        receipts(&mut report, &floor)?;
+    }
+    if wanted("kernel") {
+        kernel_figures(&mut report, &floor)?;
+    }
+    if wanted("reading") {
+        reading_figures(&mut report, &floor)?;
+    }
+    if wanted("memory") {
+        memory_figures(&mut report)?;
+    }
+    if let Some(rss) = peak_rss_mb() {
+        report.set("peak_rss_mb", round(rss, 1));
+    }
+    targets(&mut report);
+    if json {
+        let mut object = serde_json::Map::new();
+        object.insert("schema".to_owned(), "agentk.bench.v1".into());
+        object.extend(std::mem::take(&mut report.fields));
+        println!("{}", serde_json::Value::Object(object));
+    }
+    Ok(())
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+/// The primitive floor: Ed25519 sign and strict verify of a 32-byte message, blake3 of 1 MiB.
+fn floor(report: &mut Report) -> Floor {
+    // The key is a fixed test key; nothing signed here is kept.
     let test_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let message = [42u8; 32];
     let sign_ns = measure(|| {
         black_box(ed25519_dalek::Signer::sign(&test_key, black_box(&message)));
     });
+    let signature = ed25519_dalek::Signer::sign(&test_key, &message);
+    let verifying = test_key.verifying_key();
+    let verify_ns = measure(|| {
+        black_box(verifying.verify_strict(black_box(&message), &signature).is_ok());
+    });
     let buffer = vec![0xA5u8; 1 << 20];
     let hash_ns = measure(|| {
         black_box(blake3::hash(black_box(&buffer)));
     });
-    let floor = Floor { sign_ns, blake3_bytes_per_ns: buffer.len() as f64 / hash_ns };
-    println!("{:<46} {:>12.0} /s {:>9.1} ns", "floor: Ed25519 sign, 32-byte message", 1e9 / sign_ns, sign_ns);
-    println!("{:<46} {:>12.2} GB/s", "floor: blake3, 1 MiB buffers", floor.blake3_bytes_per_ns);
+    let floor = Floor { sign_ns, verify_ns, blake3_bytes_per_ns: buffer.len() as f64 / hash_ns };
+    report.say(&format!(
+        "{:<46} {:>12.0} /s {:>9.1} ns",
+        "floor: Ed25519 sign, 32-byte message",
+        1e9 / sign_ns,
+        sign_ns
+    ));
+    report.say(&format!("{:<46} {:>12.0} /s {:>9.1} ns", "floor: Ed25519 verify_strict", 1e9 / verify_ns, verify_ns));
+    report.say(&format!("{:<46} {:>12.2} GB/s", "floor: blake3, 1 MiB buffers", floor.blake3_bytes_per_ns));
+    report.set(
+        "floor",
+        serde_json::json!({
+            "sign_per_s": (1e9 / sign_ns).round(),
+            "verify_per_s": (1e9 / verify_ns).round(),
+            "blake3_gbps": round(floor.blake3_bytes_per_ns, 2),
+        }),
+    );
+    floor
+}
 
+/// Policy decisions alone: the starter mix, 1,000-rule policies, parsing.
+fn policy_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
     let starter = Profile::Starter.load().map_err(|e| e.to_string())?;
     let mix = starter_mix();
     let mut i = 0usize;
@@ -116,14 +218,15 @@ fn run() -> Result<(), String> {
             black_box(starter.evaluate(black_box(request)).is_allowed());
         }
     });
-    line("decide: starter policy, 8-request mix", ns, &floor);
+    line(report, "decide: starter policy, 8-request mix", ns, floor);
+    report.set("policy_starter_ns", round(ns, 1));
 
     let deny =
         Request::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/").with_labels(LabelSet::ALL);
     let ns = measure(|| {
         black_box(starter.evaluate(black_box(&deny)).explain(&deny));
     });
-    line("decide + explain: starter deny with remedy", ns, &floor);
+    line(report, "decide + explain: starter deny with remedy", ns, floor);
 
     let spread = synthetic(1000, Syscall::ALL, false)?;
     let miss =
@@ -131,133 +234,225 @@ fn run() -> Result<(), String> {
     let ns = measure(|| {
         black_box(spread.evaluate(black_box(&miss)).is_allowed());
     });
-    line("decide: 1,000 rules over all syscalls, no hit", ns, &floor);
+    line(report, "decide: 1,000 rules over all syscalls, no hit", ns, floor);
 
     let packed = synthetic(1000, &[Syscall::NetworkSend], false)?;
     let ns = measure(|| {
         black_box(packed.evaluate(black_box(&miss)).is_allowed());
     });
-    line("decide: 1,000 rules on one syscall, no hit", ns, &floor);
+    line(report, "decide: 1,000 rules on one syscall, no hit", ns, floor);
 
     let last =
         Request::new("agent-1", Syscall::NetworkSend, "https://host-999.example.invalid/x").with_labels(LabelSet::ALL);
     let ns = measure(|| {
         black_box(packed.evaluate(black_box(&last)).is_allowed());
     });
-    line("decide: 1,000 rules on one syscall, last hits", ns, &floor);
+    line(report, "decide: 1,000 rules on one syscall, last hits", ns, floor);
 
     let open = synthetic(1000, &[Syscall::NetworkSend], true)?;
     let ns = measure(|| {
         black_box(open.evaluate(black_box(&miss)).is_allowed());
     });
-    line("decide: 1,000 unindexable rules (worst case)", ns, &floor);
+    line(report, "decide: 1,000 rules `*://host-N.../*`, no hit", ns, floor);
+
+    let stars = Policy::parse("leading-star", &agentk_policy::testing::synthetic_leading_star_policy(1000))
+        .map_err(|e| e.to_string())?;
+    let mut worst: f64 = 0.0;
+    for (what, target) in [
+        ("no hit", "https://nowhere.example.invalid/x"),
+        ("last hits", "https://api.host-999.example.invalid/x"),
+        ("a suffix rule hits", "someone@host-998.example.invalid"),
+    ] {
+        let request = Request::new("agent-1", Syscall::NetworkSend, target).with_labels(LabelSet::ALL);
+        let ns = measure(|| {
+            black_box(stars.evaluate(black_box(&request)).is_allowed());
+        });
+        line(report, &format!("decide: 1,000 rules starting with `*`, {what}"), ns, floor);
+        worst = worst.max(ns);
+    }
+    report.set("policy_1000_leading_star_ns", round(worst, 1));
 
     let text = Profile::Starter.source();
     let ns = measure(|| {
         black_box(Policy::parse("starter", black_box(text)).is_ok());
     });
-    line("parse + validate: starter policy", ns, &floor);
-
-    receipts(&floor)?;
-    flight_log(&floor)
+    line(report, "parse + validate: starter policy", ns, floor);
+    Ok(())
 }
 
-/// Flight-log appends (denies, and allows with receipts) under each sync policy, and
-/// streaming verification of what was written.
-fn flight_log(floor: &Floor) -> Result<(), String> {
+/// The kernel's hot paths, through the batch entry point: denies (batches of 64 and batches of
+/// one), allows with receipts, under each sync policy.
+fn kernel_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
     let dir = scratch_dir()?;
     let rig = Rig::new()?;
     let (deny, allow) = (rig.deny(), rig.allow());
-    let (mut deny_log, mut allow_log) = (None, None);
-    for (name, sync, events) in [
-        ("never", SyncPolicy::Never, 50_000u64),
-        ("batch of 256", SyncPolicy::Batch { events: 256 }, 50_000),
-        ("always", SyncPolicy::Always, 500),
+    let batch_sync = SyncPolicy::Batch { events: 256 };
+    report.say("kernel (sync `batch` = fdatasync every 256 events; every batch is written before it is answered):");
+    for (kind, request, batch, sync, sync_name, count, field) in [
+        ("deny", &deny, 64usize, batch_sync, "batch", 400_000u64, Some("deny_batch_per_s")),
+        ("deny", &deny, 1, batch_sync, "batch", 200_000, Some("deny_single_per_s")),
+        ("deny", &deny, 64, SyncPolicy::Never, "never", 400_000, None),
+        ("deny", &deny, 64, SyncPolicy::Always, "always", 64 * 500, Some("deny_batch_always_per_s")),
+        ("deny", &deny, 1, SyncPolicy::Always, "always", 500, None),
+        ("allow + receipt", &allow, 64, batch_sync, "batch", 40_000, Some("allow_receipt_per_s")),
+        ("allow + receipt", &allow, 1, batch_sync, "batch", 20_000, None),
     ] {
-        for (kind, request, count) in [("deny", &deny, events), ("allow + receipt", &allow, events.min(5_000))] {
-            let path = dir.join(format!("{kind}-{name}.jsonl").replace(' ', "-").replace('+', "and"));
-            let _ = std::fs::remove_file(&path);
-            let mut kernel = rig.kernel(&path, sync, 0)?;
-            let start = Instant::now();
-            for _ in 0..count {
-                black_box(kernel.decide(request).map_err(|e| e.to_string())?);
-            }
-            let ns = start.elapsed().as_nanos() as f64 / count as f64;
-            drop(kernel);
-            line(&format!("log: {kind}, sync {name}"), ns, floor);
-            match (kind, name) {
-                ("deny", "batch of 256") => deny_log = Some(path),
-                ("allow + receipt", "batch of 256") => allow_log = Some(path),
-                _ => {}
-            }
-        }
-    }
-    let single = ChainVerifier::new;
-    let batched = || ChainVerifier::new().with_batched_signatures();
-    let mut single_ns = None;
-    let mut chain_ns = None;
-    for (label, path, verifier) in [
-        ("verify: chain of a deny log (streaming)", &deny_log, batched()),
-        ("verify: receipt per event, single checks", &allow_log, single()),
-        ("verify: receipt per event, batches of 64", &allow_log, batched()),
-    ] {
-        let Some(path) = path else { continue };
-        let bytes = std::fs::metadata(path).map_err(|e| e.to_string())?.len() as f64;
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let path = dir.join("kernel.jsonl");
+        let mut kernel = rig.kernel(&path, sync, 0)?;
+        let requests = vec![request.clone(); batch];
         let start = Instant::now();
-        let verified = verify_reader(file, verifier).map_err(|e| e.to_string())?;
-        let seconds = start.elapsed().as_secs_f64();
-        let ns = seconds * 1e9 / verified.events() as f64;
-        let speedup = match single_ns {
-            Some(single) if label.contains("batches") => format!(" ({:.2}x single checks)", single / ns),
-            _ => String::new(),
-        };
-        if label.contains("single") {
-            single_ns = Some(ns);
+        let mut done = 0;
+        while done < count {
+            black_box(kernel.decide_batch(&requests).map_err(|e| e.to_string())?);
+            done += batch as u64;
         }
-        if label.contains("chain") {
-            chain_ns = Some(ns);
+        let ns = start.elapsed().as_nanos() as f64 / done as f64;
+        drop(kernel.into_unclosed_sink());
+        let _ = std::fs::remove_file(&path);
+        line(report, &format!("kernel: {kind}, batches of {batch}, sync {sync_name}"), ns, floor);
+        if let Some(field) = field {
+            report.set(field, (1e9 / ns).round());
         }
-        println!(
-            "{label:<46} {:>12.0} /s {ns:>9.1} ns   = {:.0} MB/s, {:.2} Ed25519 signings per event{speedup}",
-            verified.events() as f64 / seconds,
-            bytes / seconds / 1e6,
-            ns / floor.sign_ns
-        );
-    }
-    if let (Some(path), Some(chain_ns)) = (&deny_log, chain_ns) {
-        replay_figures(&rig, path, chain_ns)?;
+        if field == Some("allow_receipt_per_s") {
+            let ratio = floor.sign_ns / ns;
+            report.say(&format!("  = {ratio:.2} of the raw sign rate (target >= 0.80)"));
+            report.set("allow_receipt_ratio_to_sign", round(ratio, 3));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
+/// Reading logs back: chain-only verification and replay of a deny log, and the mixed log
+/// (70% allows with receipts) read as `verify`, `verify-signatures` and `replay` do.
+fn reading_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
+    let dir = scratch_dir()?;
+    let rig = Rig::new()?;
+    let path = dir.join("deny.jsonl");
+    let mut kernel = rig.kernel(&path, SyncPolicy::Never, 1000)?;
+    let requests = vec![rig.deny(); 64];
+    for _ in 0..(200_000 / 64) {
+        kernel.decide_batch(&requests).map_err(|e| e.to_string())?;
+    }
+    kernel.close().map_err(|e| e.to_string())?;
+    let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64;
+    let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let verified = verify_reader(file, ChainVerifier::new().with_batched_signatures()).map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let chain_ns = seconds * 1e9 / verified.events() as f64;
+    report.say(&format!(
+        "{:<46} {:>12.0} /s {chain_ns:>9.1} ns   = {:.0} MB/s, {:.2} Ed25519 signings per event",
+        "verify: chain of a deny log (streaming)",
+        verified.events() as f64 / seconds,
+        bytes / seconds / 1e6,
+        chain_ns / floor.sign_ns
+    ));
+    report.set("verify_chain_per_s", (1e9 / chain_ns).round());
+    replay_figures(report, &rig, &path, chain_ns)?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mixed = crate::bench_read::mixed_figures(20_000)?;
+    report.set("verify_mixed_per_s", mixed.verify_mixed_per_s.round());
+    report.set("verify_signatures_mixed_per_s", mixed.verify_signatures_mixed_per_s.round());
+    report.set("replay_mixed_per_s", mixed.replay_mixed_per_s.round());
+    report.set("mixed_threads", mixed.threads);
+    report.set("mixed_events", mixed.events);
+    Ok(())
+}
+
 /// Replay and fork replay of the deny log, beside chain-only verification of the same log in
 /// the same run (target: replay at least half as fast).
-fn replay_figures(rig: &Rig, path: &Path, chain_ns: f64) -> Result<(), String> {
+fn replay_figures(report: &mut Report, rig: &Rig, path: &Path, chain_ns: f64) -> Result<(), String> {
     let options = agentk_replay::Options { allow_unsigned_tail: true };
     let other = Profile::Research.load().map_err(|e| e.to_string())?;
     for label in ["replay: deny log (decide again, streaming)", "fork replay: deny log vs research"] {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let start = Instant::now();
         let events = if label.starts_with("replay") {
-            let report = agentk_replay::replay(file, &rig.text, &rig.policy, options).map_err(|e| e.to_string())?;
-            if !report.reproduced_all() {
+            let replayed = agentk_replay::replay(file, &rig.text, &rig.policy, options).map_err(|e| e.to_string())?;
+            if !replayed.reproduced_all() {
                 return Err("bench: replay diverged".to_owned());
             }
-            report.events
+            replayed.events
         } else {
             agentk_replay::fork_replay(file, &other, options).map_err(|e| e.to_string())?.events
         };
         let seconds = start.elapsed().as_secs_f64();
         let ns = seconds * 1e9 / events as f64;
-        println!(
+        report.say(&format!(
             "{label:<46} {:>12.0} /s {ns:>9.1} ns   = {:.0}% of chain-only verify",
             events as f64 / seconds,
             100.0 * chain_ns / ns
-        );
+        ));
+        if label.starts_with("replay") {
+            report.set("replay_per_s", (1e9 / ns).round());
+        }
     }
     Ok(())
+}
+
+/// Memory over a million decisions: the resident set after the first 10,000 and after a
+/// million denies through the batch entry point. Flat means the kernel holds no per-event
+/// state.
+fn memory_figures(report: &mut Report) -> Result<(), String> {
+    let dir = scratch_dir()?;
+    let rig = Rig::new()?;
+    let path = dir.join("million.jsonl");
+    let mut kernel = rig.kernel(&path, SyncPolicy::Never, 1000)?;
+    let requests = vec![rig.deny(); 64];
+    let mut after_warmup = None;
+    let mut decided = 0u64;
+    while decided < 1_000_000 {
+        kernel.decide_batch(&requests).map_err(|e| e.to_string())?;
+        decided += 64;
+        if after_warmup.is_none() && decided >= 10_000 {
+            after_warmup = rss_mb();
+        }
+    }
+    let after = rss_mb();
+    kernel.close().map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let (Some(start), Some(end)) = (after_warmup, after) {
+        report.say(&format!(
+            "memory: resident set {start:.1} MB after 10,000 decisions, {end:.1} MB after {decided} (growth {:.1} MB)",
+            end - start
+        ));
+        report.set("rss_growth_mb_over_million_decisions", round(end - start, 2));
+    }
+    Ok(())
+}
+
+/// Each target of issue 11 that this run measures, and whether it was met.
+fn targets(report: &mut Report) {
+    let mut met = serde_json::Map::new();
+    let mut check = |report: &Report, field: &str, target: f64, at_least: bool| {
+        if let Some(value) = report.get(field) {
+            let ok = if at_least { value >= target } else { value <= target };
+            met.insert(field.to_owned(), serde_json::json!({"target": target, "at_least": at_least, "met": ok}));
+            report.say(&format!(
+                "target: {field} {} {target}: {} ({value})",
+                if at_least { ">=" } else { "<=" },
+                if ok { "met" } else { "NOT met" }
+            ));
+        }
+    };
+    check(report, "deny_batch_per_s", 300_000.0, true);
+    check(report, "allow_receipt_ratio_to_sign", 0.80, true);
+    check(report, "policy_starter_ns", 1_000.0, false);
+    check(report, "policy_1000_leading_star_ns", 5_000.0, false);
+    if let (Some(replay), Some(verify)) = (report.get("replay_mixed_per_s"), report.get("verify_mixed_per_s")) {
+        let ratio = replay / verify;
+        report.say(&format!(
+            "target: replay_mixed_per_s >= half of verify_mixed_per_s: {}",
+            if ratio >= 0.5 { "met" } else { "NOT met" }
+        ));
+        met.insert(
+            "replay_mixed_half_of_verify".to_owned(),
+            serde_json::json!({"ratio": round(ratio, 3), "met": ratio >= 0.5}),
+        );
+    }
+    report.set("targets", serde_json::Value::Object(met));
 }
 
 struct Fixed;
@@ -342,8 +537,17 @@ impl Rig {
 
 /// This process's peak resident memory in MB (Linux; `None` elsewhere).
 fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// This process's resident memory now, in MB (Linux; `None` elsewhere).
+fn rss_mb() -> Option<f64> {
+    status_mb("VmRSS:")
+}
+
+fn status_mb(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -414,20 +618,13 @@ fn scale_run(mb: u64) -> Result<(), String> {
 }
 
 /// Receipt minting and verification beside raw Ed25519 signing and strict verification.
-fn receipts(floor: &Floor) -> Result<(), String> {
+fn receipts(report: &mut Report, floor: &Floor) -> Result<(), String> {
     use agentk_capability::{
         Hash32, Ledger, MintContext, ReceiptId, SignerSource, SigningIdentity, Trust, TrustedSigners, Verifier,
     };
 
     let test_key = SigningIdentity::from_secret(&[7u8; 32], SignerSource::Embedded);
-    let dalek_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    let message = [42u8; 32];
-    let signature = ed25519_dalek::Signer::sign(&dalek_key, &message);
-    let verifying = dalek_key.verifying_key();
-    let verify_ns = measure(|| {
-        black_box(verifying.verify_strict(black_box(&message), &signature).is_ok());
-    });
-    println!("{:<46} {:>12.0} /s {:>9.1} ns", "floor: Ed25519 verify_strict", 1e9 / verify_ns, verify_ns);
+    let verify_ns = floor.verify_ns;
 
     let text = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n");
     let policy = Policy::parse("bench", &text).map_err(|e| e.to_string())?;
@@ -446,13 +643,13 @@ fn receipts(floor: &Floor) -> Result<(), String> {
         let context = MintContext { id: ReceiptId(id), now: 1_000, prev_event: Hash32([1; 32]) };
         black_box(ledger.mint(&policy, &request, &test_key, context).is_ok());
     });
-    println!(
+    report.say(&format!(
         "{:<46} {:>12.0} /s {:>9.1} ns   = {:.0}% of the raw sign rate (target >= 85%)",
         "receipt: decide + mint + sign",
         1e9 / mint_ns,
         mint_ns,
         100.0 * floor.sign_ns / mint_ns
-    );
+    ));
 
     let mut ledger = Ledger::new();
     let batch: Vec<_> = (0..64u8)
@@ -470,23 +667,23 @@ fn receipts(floor: &Floor) -> Result<(), String> {
             black_box(verifier.verify(black_box(encoded)).is_ok());
         }
     });
-    println!(
+    report.say(&format!(
         "{:<46} {:>12.0} /s {:>9.1} ns   = {:.0}% of the raw verify rate",
         "receipt: verify one (pinned)",
         1e9 / single_ns,
         single_ns,
         100.0 * verify_ns / single_ns
-    );
+    ));
     let batch_ns = measure(|| {
         black_box(verifier.verify_batch(black_box(&batch)).is_ok());
     }) / batch.len().max(1) as f64;
-    println!(
+    report.say(&format!(
         "{:<46} {:>12.0} /s {:>9.1} ns   = {:.2}x single verification (target >= 1.8x)",
         "receipt: verify batch of 64, per receipt",
         1e9 / batch_ns,
         batch_ns,
         single_ns / batch_ns
-    );
+    ));
     Ok(())
 }
 
