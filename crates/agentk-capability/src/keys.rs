@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::KeyError;
@@ -44,13 +44,18 @@ const DEVELOPMENT_SEED_CONTEXT: &str = "agentk development signing key v1 (publi
 /// drop.
 pub struct SigningIdentity {
     key: SigningKey,
+    /// The key's expansion (RFC 8032 5.1.5), made once: signing would otherwise hash the secret
+    /// again for every signature. Zeroized on drop, like the key.
+    expanded: ed25519_dalek::hazmat::ExpandedSecretKey,
     source: SignerSource,
 }
 
 impl SigningIdentity {
     /// An identity from 32 secret bytes.
     pub fn from_secret(secret: &[u8; 32], source: SignerSource) -> Self {
-        SigningIdentity { key: SigningKey::from_bytes(secret), source }
+        let key = SigningKey::from_bytes(secret);
+        let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(secret);
+        SigningIdentity { key, expanded, source }
     }
 
     /// An identity from 64 lowercase hex characters.
@@ -89,7 +94,11 @@ impl SigningIdentity {
 
     /// Signs a 32-byte digest. Callers sign only domain-separated digests, never raw data.
     pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> Signature {
-        Signature(self.key.sign(digest).to_bytes())
+        // The same deterministic Ed25519 signature `SigningKey::sign` makes (a test holds them
+        // equal), from the expansion made once.
+        let signature =
+            ed25519_dalek::hazmat::raw_sign::<ed25519_dalek::Sha512>(&self.expanded, digest, &self.key.verifying_key());
+        Signature(signature.to_bytes())
     }
 
     /// Signs `bytes` as an artefact of kind `context`: Ed25519 over the blake3 derive-key hash
@@ -350,6 +359,23 @@ fn hex_pair(pair: &[u8]) -> Result<u8, HexError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The expansion made once signs exactly as `SigningKey::sign` does (Ed25519 is
+    // deterministic), for several keys and digests; and hex from the table is every byte's.
+    #[test]
+    fn cached_expansion_signs_as_the_plain_key_does() {
+        use ed25519_dalek::Signer;
+        for seed in [[0u8; 32], [1; 32], [0xff; 32], *blake3::hash(b"test key").as_bytes()] {
+            let identity = SigningIdentity::from_secret(&seed, SignerSource::Embedded); // test keys
+            let plain = SigningKey::from_bytes(&seed);
+            for digest in [[0u8; 32], [7; 32], *blake3::hash(&seed).as_bytes()] {
+                assert_eq!(identity.sign_digest(&digest).0, plain.sign(&digest).to_bytes());
+            }
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(encode_hex(&all), expected);
+    }
 
     #[test]
     fn hex_is_strict_lowercase() {

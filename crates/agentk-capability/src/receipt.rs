@@ -133,16 +133,34 @@ struct ReceiptWireV1 {
     development_signer: bool,
 }
 
+/// [`ReceiptWireV1`] borrowed, for encoding without copying the strings: the same fields in the
+/// same order with the same serde types, so the same bytes (a test holds the two to it).
+#[derive(Serialize)]
+struct ReceiptWireV1Ref<'a> {
+    version: u8,
+    id: [u8; 16],
+    grant: &'a str,
+    agent: &'a str,
+    syscall: &'a str,
+    target: &'a str,
+    scope: &'a str,
+    issued_at: u64,
+    expires_at: u64,
+    prev_event: [u8; 32],
+    signer: [u8; 32],
+    development_signer: bool,
+}
+
 impl Receipt {
-    fn to_wire(&self) -> ReceiptWireV1 {
-        ReceiptWireV1 {
+    fn to_wire(&self) -> ReceiptWireV1Ref<'_> {
+        ReceiptWireV1Ref {
             version: WIRE_VERSION,
             id: self.id.0,
-            grant: self.grant.clone(),
-            agent: self.agent.clone(),
-            syscall: self.syscall.name().to_owned(),
-            target: self.target.clone(),
-            scope: self.scope.clone(),
+            grant: &self.grant,
+            agent: &self.agent,
+            syscall: self.syscall.name(),
+            target: &self.target,
+            scope: &self.scope,
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             prev_event: self.prev_event.0,

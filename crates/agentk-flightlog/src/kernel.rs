@@ -316,6 +316,7 @@ pub struct Kernel<S: RecordSink = crate::file::FileLog> {
     clock: Box<dyn Clock + Send>,
     entropy: Box<dyn Entropy + Send>,
     ledger: SharedLedger,
+    grants: GrantHashes,
     salt: EvidenceSalt,
     /// `None` only once closed.
     sink: Option<S>,
@@ -340,6 +341,21 @@ pub struct Kernel<S: RecordSink = crate::file::FileLog> {
 /// The hash of a policy's text.
 pub fn policy_hash(text: &str) -> Hash32 {
     Hash32(blake3::derive_key("agentk policy text v1", text.as_bytes()))
+}
+
+/// The hashes of a policy's grant definitions, computed once (every allow on a grant records
+/// its grant's hash).
+#[derive(Clone, Debug, Default)]
+struct GrantHashes(std::collections::BTreeMap<String, Hash32>);
+
+impl GrantHashes {
+    fn of(policy: &Policy) -> Self {
+        GrantHashes(policy.grants().iter().map(|g| (g.id().to_owned(), grant_hash(g))).collect())
+    }
+
+    fn get(&self, grant: &Grant) -> Hash32 {
+        self.0.get(grant.id()).copied().unwrap_or_else(|| grant_hash(grant))
+    }
 }
 
 /// The hash of a grant's definition.
@@ -370,6 +386,7 @@ impl<S: RecordSink> Kernel<S> {
     fn from_parts(parts: Parts, sink: S) -> Result<Self, KernelError> {
         parts.ledger.attach(policy_hash(&parts.policy_text))?;
         Ok(Kernel {
+            grants: GrantHashes::of(&parts.policy),
             policy: parts.policy,
             signer: parts.signer,
             broker: parts.broker,
@@ -474,6 +491,12 @@ impl<S: RecordSink> Kernel<S> {
 
     /// Seals `event` as the next one and appends its line to the batch buffer.
     fn seal(&mut self, event: EventBody) -> (u64, Hash32) {
+        let (seq, hash, _) = self.seal_and_return(event);
+        (seq, hash)
+    }
+
+    /// [`Kernel::seal`], handing the event back.
+    fn seal_and_return(&mut self, event: EventBody) -> (u64, Hash32, EventBody) {
         let line = EventLine::seal(self.seq, self.prev, event);
         // Serializing these types into a vector cannot fail (no maps with non-string keys, no
         // failing `Serialize` impls); should it, the line would be short and the reader would
@@ -484,7 +507,7 @@ impl<S: RecordSink> Kernel<S> {
         self.seq += 1;
         self.prev = line.hash;
         self.frontier.push(leaf_hash(&line.hash.0));
-        (seq, line.hash)
+        (seq, line.hash, line.event)
     }
 
     /// Writes the sealed batch: the ledger's journal first, then the log. A failure poisons the
@@ -603,6 +626,7 @@ impl<S: RecordSink> Kernel<S> {
         let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
         let policy = Arc::clone(&self.policy);
         let mut environment = LiveEnvironment {
+            grants: &self.grants,
             ledger: &self.ledger,
             signer: &self.signer,
             broker: self.broker.as_deref(),
@@ -630,15 +654,19 @@ impl<S: RecordSink> Kernel<S> {
             decision: effect,
             rule: rule.clone(),
             output_labels,
-            receipt: authorized.receipt.clone(),
-            handle: authorized.handle.clone(),
+            receipt: authorized.receipt,
+            handle: authorized.handle,
         };
-        let (seq, hash) = self.seal(EventBody::Syscall(Box::new(event)));
+        let (seq, hash, body) = self.seal_and_return(EventBody::Syscall(Box::new(event)));
         let action = match (effect, output_labels, request.syscall.known()) {
             (Effect::Allow, Some(labels), Some(syscall)) => Some(Action { log: self.log_id, seq, syscall, labels }),
             _ => None,
         };
-        let Authorized { receipt, handle } = authorized;
+        // The receipt and handle go back to the caller as recorded (moved, not copied).
+        let (receipt, handle) = match body {
+            EventBody::Syscall(event) => (event.receipt, event.handle),
+            _ => (None, None),
+        };
         Decided { effect, rule, output_labels, receipt, handle, seq, event: hash, kernel_rule, action }
     }
 
@@ -816,6 +844,9 @@ trait Environment {
     /// Whether a secret store can open `target` now.
     fn secret_openable(&self, target: &str) -> bool;
 
+    /// The hash of `grant`'s definition.
+    fn grant_hash(&self, grant: &Grant) -> Hash32;
+
     /// Authorizes an allow on a covering grant: mints and spends a receipt, and for a
     /// `secret.open` opens a handle bound to it.
     fn authorize(
@@ -834,6 +865,7 @@ struct Authorized {
 }
 
 struct LiveEnvironment<'a> {
+    grants: &'a GrantHashes,
     ledger: &'a SharedLedger,
     signer: &'a SigningIdentity,
     broker: Option<&'a SecretBroker>,
@@ -853,6 +885,10 @@ impl LiveEnvironment<'_> {
 impl Environment for LiveEnvironment<'_> {
     fn secret_openable(&self, target: &str) -> bool {
         self.broker.is_some_and(|broker| broker.can_open(target).is_ok())
+    }
+
+    fn grant_hash(&self, grant: &Grant) -> Hash32 {
+        self.grants.get(grant)
     }
 
     fn authorize(
@@ -882,10 +918,14 @@ impl Environment for LiveEnvironment<'_> {
                 let _ = self.ledger.void(verified.get());
                 return Err(KernelRule::SecretUnavailable);
             };
-            self.journal.push(JournalEntry::of(verified.get()));
+            if self.ledger.is_journalled() {
+                self.journal.push(JournalEntry::of(verified.get()));
+            }
             return Ok(Authorized { receipt: Some(receipt), handle: Some(handle) });
         }
-        self.journal.push(JournalEntry::of(verified.get()));
+        if self.ledger.is_journalled() {
+            self.journal.push(JournalEntry::of(verified.get()));
+        }
         Ok(Authorized { receipt: Some(receipt), handle: None })
     }
 }
@@ -934,8 +974,8 @@ fn judge<'p>(
             // A malformed request is recorded in bounded form, so its grant is not judged
             // against it: replay could not judge it the same way.
             _ if malformed => (Hash32::default(), false),
-            Capability::Covering(g) => (grant_hash(g), true),
-            Capability::NotCovering(g) => (grant_hash(g), false),
+            Capability::Covering(g) => (environment.grant_hash(g), true),
+            Capability::NotCovering(g) => (environment.grant_hash(g), false),
             Capability::NotPresented | Capability::UnknownGrant => (Hash32::default(), false),
         };
         GrantRef { id: SafeText::new(id).as_str().to_owned(), hash, covering }
@@ -1014,6 +1054,10 @@ struct RecordedEnvironment<'a> {
 }
 
 impl Environment for RecordedEnvironment<'_> {
+    fn grant_hash(&self, grant: &Grant) -> Hash32 {
+        grant_hash(grant)
+    }
+
     fn secret_openable(&self, _target: &str) -> bool {
         self.recorded != Some(KernelRule::SecretUnavailable)
     }

@@ -105,6 +105,8 @@ struct State {
 #[derive(Clone)]
 pub struct SharedLedger {
     state: Arc<Mutex<State>>,
+    /// Whether a journal backs it (fixed when it is made).
+    journalled: bool,
 }
 
 impl std::fmt::Debug for SharedLedger {
@@ -123,7 +125,10 @@ impl SharedLedger {
     /// A ledger kept in memory: budgets hold across the kernels that share it for as long as
     /// the process lives (a kernel that resumes a log also takes back what that log spent).
     pub fn in_memory() -> Self {
-        SharedLedger { state: Arc::new(Mutex::new(State { ledger: Ledger::new(), policy: None, journal: None })) }
+        SharedLedger {
+            state: Arc::new(Mutex::new(State { ledger: Ledger::new(), policy: None, journal: None })),
+            journalled: false,
+        }
     }
 
     /// Opens the journal at `path` for the policy whose text is `policy_text`, or creates it
@@ -155,7 +160,15 @@ impl SharedLedger {
             journal.file.set_len(committed)?;
             journal.committed = committed;
         }
-        Ok(SharedLedger { state: Arc::new(Mutex::new(State { ledger, policy: Some(policy), journal: Some(journal) })) })
+        Ok(SharedLedger {
+            state: Arc::new(Mutex::new(State { ledger, policy: Some(policy), journal: Some(journal) })),
+            journalled: true,
+        })
+    }
+
+    /// Whether a journal backs this ledger (so a restart keeps its counts).
+    pub fn is_journalled(&self) -> bool {
+        self.journalled
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, LedgerError> {
