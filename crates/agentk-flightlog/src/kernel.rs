@@ -1009,7 +1009,7 @@ fn judge<'p>(
 }
 
 /// Replay's side of the decision procedure (R1–R3): re-decides recorded events through the
-/// kernel's own decision procedure (the one [`Kernel::syscall`] uses), in an environment that
+/// kernel's own decision procedure (the one [`Kernel::submit`] uses), in an environment that
 /// has no side effects. Nothing is minted, signed, opened or written. Grant budgets are counted afresh, under the policy replayed;
 /// what only the live environment knew is taken from the record: that a request was malformed
 /// (its oversized fields are not recorded), that no secret store could open a secret, and that

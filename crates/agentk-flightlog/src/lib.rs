@@ -1,22 +1,35 @@
-//! The kernel and its flight recorder: the [`kernel::Kernel`], which decides, mints and records
-//! every syscall into a [`kernel::RecordSink`] before answering (and resumes a log after a
-//! restart); the [`event`] format with its hash chain and signed checkpoints; streaming
-//! [`verify`]; the JSONL [`file`](mod@file) sink with its lock, sync policies and torn-tail recovery; the
-//! [`merkle`] tree and its proofs; and [`kernel::Rehearsal`], the kernel's decision procedure
-//! in a side-effect-free environment, for replay.
+//! The kernel and its flight recorder: the entry point for embedding AgentK. The
+//! [`kernel::Kernel`] decides, mints and records every syscall into a [`kernel::RecordSink`]
+//! before answering; [`builder::KernelBuilder`] builds one in a line with the defaults a user
+//! expects; the [`event`] format with its hash chain and signed checkpoints; streaming
+//! [`verify`]; the JSONL [`file`](mod@file) sink with its lock, sync policies and torn-tail
+//! recovery; the [`merkle`] tree and its proofs; [`ledger::SharedLedger`], grant budgets shared
+//! by many kernels; [`host`], the one module that touches the machine (environment, key files,
+//! clock, randomness, run files); and [`kernel::Rehearsal`], the kernel's decision procedure in
+//! a side-effect-free environment, for replay.
 //!
 //! # Invariants
 //!
-//! - **F1 (chain)** Every call of [`kernel::Kernel::syscall`], allowed or denied, appends exactly
-//!   one event to the sink before it returns; if the sink fails, no decision is returned. Each
-//!   event line is canonical JSON whose hash covers every field and the previous event's hash;
-//!   [`verify::ChainVerifier`] finds any changed byte, dropped, duplicated, reordered or
-//!   inserted line, and names the line. (Tail truncation is caught by the signed-tail rule and a saved checkpoint.)
-//! - Inputs reach the log only as labels and keyed digests ([`kernel::EvidenceSalt`]); raw
-//!   content never does.
+//! - **F1 (chain)** Every decision, allowed or denied, is appended to the sink as one event
+//!   before it is returned: [`kernel::Kernel::submit`] decides a batch in order, seals its
+//!   events into the chain and writes them with one write (one sync under `always`) before
+//!   answering any of them; nothing already answered waits in a user-space buffer, so a crash
+//!   loses no decision anyone has seen. If the sink fails, no decision of that batch is
+//!   returned and the kernel decides nothing more. Each event line is canonical JSON whose hash
+//!   covers every field and the previous event's hash; [`verify::ChainVerifier`] finds any
+//!   changed byte, dropped, duplicated, reordered or inserted line, and names the line. (Tail
+//!   truncation is caught by the signed-tail rule and a saved checkpoint.)
+//! - Inputs and outputs reach the log only as labels and keyed digests
+//!   ([`kernel::EvidenceSalt`]); raw content never does.
 //! - An allow on a grant carries a receipt minted and spent for that event and bound to the
 //!   previous event's hash; an allowed `secret.open` carries a handle bound to that receipt;
-//!   a deny carries neither.
+//!   a deny carries neither. The policy is evaluated once per decision, and a receipt is
+//!   minted only from the policy's [`agentk_policy::Authorization`] of that very request.
+//! - **P7** An output event keeps every label its allowing decision gave the output (labels
+//!   only grow), an error adds `poisoned-suspect`, and only an allow of this log can have one.
+//! - **C7 across sessions** Kernels sharing a [`ledger::SharedLedger`] never mint more
+//!   receipts from a grant than its uses; a journalled ledger counts them again after a
+//!   restart, and a resumed log's receipts count too, so no restart refills a budget.
 //! - **F4 (part)** [`merkle::root`] is RFC 9162's tree shape; [`merkle::Frontier`] keeps the
 //!   same root in at most 64 hashes; inclusion and consistency proofs verify with nothing but
 //!   the proof, the sizes and the roots.
@@ -26,7 +39,10 @@
 //!
 //! # Non-goals
 //!
-//! Reading the environment or the file system (callers supply the sink, clock and entropy).
+//! Mediating a protocol (the MCP layer does, over this kernel); choosing where secrets live
+//! (`agentk-secrets`). Only [`host`] reads the environment or the clock or draws randomness,
+//! and only [`host`], [`file`](mod@file) and [`ledger`] touch the file system; the kernel takes
+//! all of them injected, which is what keeps replay exact.
 //!
 //! # Example
 //!
@@ -48,6 +64,12 @@
 //! # Ok::<(), merkle::ProofError>(())
 //! ```
 #![forbid(unsafe_code)]
+
+/// The README's Rust examples, compiled (and, unless marked `no_run`, run) as doctests so they
+/// stay true. They live here, the lowest crate that has everything they use.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
 
 pub mod builder;
 pub mod event;

@@ -65,11 +65,6 @@ pub mod testing;
 
 use agentk_labels::SafeText;
 
-/// The README's Rust example, compiled and run as a doctest so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeExample;
-
 pub use builtin::Profile;
 pub use diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
 pub use eval::{Authorization, Capability, Decision, DefaultDenyCause, Fired, Request, Verdict};
