@@ -777,14 +777,15 @@ impl KernelRule {
         KernelRule::ReceiptUnavailable,
     ];
 
-    /// The rule id recorded for it (one of [`agentk_policy::KERNEL_RULE_IDS`], which no policy
-    /// rule may take).
+    /// The rule id recorded for it: its entry in [`agentk_policy::KERNEL_RULE_IDS`], the one
+    /// list of kernel rule ids, which the policy validator refuses to any policy rule.
     pub const fn id(self) -> &'static str {
+        use agentk_policy::KERNEL_RULE_IDS as IDS;
         match self {
-            KernelRule::MalformedRequest => "malformed-request",
-            KernelRule::SecretUnavailable => "secret-unavailable",
-            KernelRule::GrantExhausted => "grant-exhausted",
-            KernelRule::ReceiptUnavailable => "receipt-unavailable",
+            KernelRule::MalformedRequest => IDS[0],
+            KernelRule::SecretUnavailable => IDS[1],
+            KernelRule::GrantExhausted => IDS[2],
+            KernelRule::ReceiptUnavailable => IDS[3],
         }
     }
 

@@ -742,3 +742,25 @@ fn a_bad_framing_line_does_not_hide_a_pending_bad_signature() {
         }
     }
 }
+
+// The kernel's own rule ids are one list (`agentk_policy::KERNEL_RULE_IDS`), each kernel rule
+// is in it exactly once, and the policy validator refuses every one of them as a policy rule id.
+#[test]
+fn kernel_rule_ids_are_one_list_the_validator_reserves() {
+    use agentk_flightlog::kernel::KernelRule;
+    let ids: Vec<&str> = KernelRule::ALL.iter().map(|rule| rule.id()).collect();
+    assert_eq!(ids, agentk_policy::KERNEL_RULE_IDS);
+    for rule in KernelRule::ALL {
+        assert_eq!(KernelRule::from_id(rule.id()), Some(rule));
+        let text = Profile::Starter.source().replacen("id = \"observe\"", &format!("id = \"{}\"", rule.id()), 1);
+        assert_ne!(text, Profile::Starter.source(), "the starter policy has a rule `observe` to rename");
+        let Err(agentk_policy::PolicyError::Invalid { diagnostics, .. }) = Policy::parse("reserved", &text) else {
+            panic!("`{}` was accepted as a policy rule id", rule.id());
+        };
+        assert!(
+            diagnostics.iter().all(|d| matches!(d.kind(), agentk_policy::DiagnosticKind::KernelRuleId { .. })),
+            "{}: {diagnostics:?}",
+            rule.id()
+        );
+    }
+}
