@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agentk_capability::{SignerSource, SigningIdentity, TrustedSigners};
-use agentk_flightlog::file::{FileLog, SyncPolicy, verify_reader};
+use agentk_flightlog::accept::{Acceptance, SignatureChecks, Spread, accept};
+use agentk_flightlog::file::{FileLog, SyncPolicy};
 use agentk_flightlog::kernel::{Clock, Entropy, Kernel, SyscallRequest};
-use agentk_flightlog::verify::ChainVerifier;
 use agentk_labels::{Label, LabelSet, Syscall};
 use agentk_policy::{Policy, Profile};
 
@@ -155,20 +155,19 @@ fn measure(path: &Path, syscalls: u64) -> Result<MixedFigures, String> {
     let trusted = TrustedSigners::from_keys([test_signer().public_key()]);
     let mut events = 0;
     let verify_mixed_per_s = rate(path, |file| {
-        let verified =
-            verify_reader(file, ChainVerifier::new().with_batched_signatures()).map_err(|e| e.to_string())?;
-        events = verified.events();
-        Ok(verified.events())
+        let accepted = accept(file, &Acceptance::default(), |_| {}).map_err(|e| e.to_string())?;
+        events = accepted.events();
+        Ok(accepted.events())
     })?;
+    let pinned = Acceptance {
+        trusted: Some(trusted),
+        signatures: SignatureChecks::Every,
+        refuse_development_signer: true,
+        ..Acceptance::default()
+    };
     let verify_signatures_mixed_per_s = rate(path, |file| {
-        let verified =
-            verify_reader(file, ChainVerifier::new().with_batched_signatures()).map_err(|e| e.to_string())?;
-        let signer =
-            agentk_capability::PublicKey::from_hex(&verified.genesis().map(|g| g.signer.clone()).unwrap_or_default())
-                .map_err(|e| e.to_string())?;
-        let (first, last) = verified.time_span().unwrap_or_default();
-        trusted.check_span(&signer, first, last.saturating_add(1)).map_err(|e| e.to_string())?;
-        Ok(verified.events())
+        let accepted = accept(file, &pinned, |_| {}).map_err(|e| e.to_string())?;
+        Ok(accepted.events())
     })?;
     let replay_mixed_per_s = rate(path, |file| {
         let report = agentk_replay::replay(file, &text, &policy, agentk_replay::Options::default())
@@ -178,5 +177,11 @@ fn measure(path: &Path, syscalls: u64) -> Result<MixedFigures, String> {
         }
         Ok(report.events)
     })?;
-    Ok(MixedFigures { events, threads: 1, verify_mixed_per_s, verify_signatures_mixed_per_s, replay_mixed_per_s })
+    Ok(MixedFigures {
+        events,
+        threads: Spread::default().workers(),
+        verify_mixed_per_s,
+        verify_signatures_mixed_per_s,
+        replay_mixed_per_s,
+    })
 }

@@ -28,27 +28,18 @@ pub(crate) fn dispatch(
         Command::TrustedSignersCheck { manifest, json } => keys::trusted_signers_check(&manifest, json, out),
         Command::SecretRefsCheck { manifest, json } => secrets::refs_check(host, &manifest, json, out),
         Command::SecretRefsStoreCheck { manifest, json } => secrets::refs_store_check(host, &manifest, json, out),
-        Command::Verify { log, checkpoint, allow_unsigned_tail, trust, json } => {
-            let options =
-                logcmd::VerifyOptions { checkpoint: checkpoint.as_deref(), allow_unsigned_tail, trust: &trust };
-            logcmd::verify(&log, &options, json, out)
-        }
-        Command::VerifySignatures { log, allow_unsigned_tail, trust, json } => {
-            let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail, trust: &trust };
-            logcmd::verify_signatures(&log, &options, json, out)
-        }
-        Command::Checkpoint { log, json } => logcmd::checkpoint(&log, json, out),
-        Command::TraceInspect { log, json } => logcmd::trace_inspect(&log, json, out),
-        Command::EvidenceCheck { log, event, input, candidate, salt, json } => {
-            logcmd::evidence_check(&log, event, input, &candidate, salt.as_deref(), json, out)
+        Command::Verify { log, source, json } => logcmd::verify(&log, &source, json, out),
+        Command::VerifySignatures { log, source, json } => logcmd::verify_signatures(&log, &source, json, out),
+        Command::Checkpoint { log, source, json } => logcmd::checkpoint(&log, &source, json, out),
+        Command::TraceInspect { log, source, json } => logcmd::trace_inspect(&log, &source, json, out),
+        Command::EvidenceCheck { log, event, input, candidate, salt, source, json } => {
+            let query = logcmd::EvidenceQuery { event, input, candidate: &candidate, salt: salt.as_deref() };
+            logcmd::evidence_check(&log, &source, &query, json, out)
         }
         Command::Readiness { dir, strict, json } => readiness::run(host, std::path::Path::new(&dir), strict, json, out),
         Command::Replay { log, policy, source, json } => {
             let (text, policy) = load_with_text(&policy)?;
-            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.replay.v1", json, out)? {
-                return Ok(code);
-            }
-            replaycmd::replay(&log, &text, &policy, source.allow_unsigned_tail, json, out)
+            replaycmd::replay(&log, &source, &text, &policy, json, out)
         }
         Command::ForkReplay { log, policy, source, json } => {
             if policy.policy.is_none() && policy.profile.is_none() {
@@ -58,24 +49,18 @@ pub(crate) fn dispatch(
                 });
             }
             let other = load(&policy)?;
-            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.fork-replay.v1", json, out)? {
-                return Ok(code);
-            }
-            replaycmd::fork_replay(&log, &other, source.allow_unsigned_tail, json, out)
+            replaycmd::fork_replay(&log, &source, &other, json, out)
         }
         Command::ForkReplayBehavior { log, behavior, policy, source, json } => {
             let (text, policy) = load_with_text(&policy)?;
-            if let Some(code) = replaycmd::pinned_first(&log, &source, "agentk.fork-replay-behavior.v1", json, out)? {
-                return Ok(code);
-            }
-            replaycmd::behavior_replay(&log, &behavior, &text, &policy, source.allow_unsigned_tail, json, out)
+            replaycmd::behavior_replay(&log, &source, &behavior, &text, &policy, json, out)
         }
-        Command::Audit { log, policy, json } => {
+        Command::Audit { log, policy, source, json } => {
             let (text, policy) = load_with_text(&policy)?;
-            logcmd::audit(&log, &text, &policy, json, out)
+            logcmd::audit(&log, &source, &text, &policy, json, out)
         }
-        Command::ProveInclusion { log, event } => logcmd::prove(&log, Some(event), None, out),
-        Command::ProveConsistency { log, from } => logcmd::prove(&log, None, Some(from), out),
+        Command::ProveInclusion { log, event, source } => logcmd::prove(&log, Some(event), None, &source, out),
+        Command::ProveConsistency { log, from, source } => logcmd::prove(&log, None, Some(from), &source, out),
         Command::VerifyProof { proof, checkpoint, old_checkpoint, trust, json } => {
             let anchors = logcmd::ProofAnchors {
                 checkpoint: checkpoint.as_deref(),

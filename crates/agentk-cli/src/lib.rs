@@ -215,15 +215,8 @@ enum Command {
     Verify {
         /// The log (JSONL).
         log: OsString,
-        /// A checkpoint saved earlier (`agentk checkpoint`): a truncated or rewritten log fails.
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<OsString>,
-        /// Accept events after the last signed checkpoint (a log still being written). Without
-        /// it, an unsigned tail fails: nothing would stop it being rewritten.
-        #[arg(long)]
-        allow_unsigned_tail: bool,
         #[command(flatten)]
-        trust: TrustArgs,
+        source: LogSource,
         /// Print one JSON object (schema `agentk.verify.v1`).
         #[arg(long)]
         json: bool,
@@ -233,11 +226,8 @@ enum Command {
     VerifySignatures {
         /// The log (JSONL).
         log: OsString,
-        /// Accept events after the last signed checkpoint (a log still being written).
-        #[arg(long)]
-        allow_unsigned_tail: bool,
         #[command(flatten)]
-        trust: TrustArgs,
+        source: LogSource,
         /// Print one JSON object (schema `agentk.verify-signatures.v1`).
         #[arg(long)]
         json: bool,
@@ -246,6 +236,8 @@ enum Command {
     Checkpoint {
         /// The log (JSONL).
         log: OsString,
+        #[command(flatten)]
+        source: LogSource,
         /// Print it on one line.
         #[arg(long)]
         json: bool,
@@ -255,6 +247,8 @@ enum Command {
     TraceInspect {
         /// The log (JSONL).
         log: OsString,
+        #[command(flatten)]
+        source: LogSource,
         /// Print JSON Lines: one `agentk.trace-inspect.v1` object per event, then a summary.
         #[arg(long)]
         json: bool,
@@ -266,6 +260,8 @@ enum Command {
         /// The event's index (its `seq`).
         #[arg(long)]
         event: u64,
+        #[command(flatten)]
+        source: LogSource,
     },
     /// Print a proof that the log's first SIZE events are a prefix of its latest checkpoint.
     ProveConsistency {
@@ -274,6 +270,8 @@ enum Command {
         /// The older tree size.
         #[arg(long)]
         from: u64,
+        #[command(flatten)]
+        source: LogSource,
     },
     /// Check a proof from prove-inclusion or prove-consistency (exit 0 verified, 4 not).
     VerifyProof {
@@ -302,7 +300,7 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
-        source: ReplaySource,
+        source: LogSource,
         /// Print one JSON object (schema `agentk.replay.v1`).
         #[arg(long)]
         json: bool,
@@ -316,7 +314,7 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
-        source: ReplaySource,
+        source: LogSource,
         /// Print one JSON object (schema `agentk.fork-replay.v1`).
         #[arg(long)]
         json: bool,
@@ -332,7 +330,7 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
-        source: ReplaySource,
+        source: LogSource,
         /// Print one JSON object (schema `agentk.fork-replay-behavior.v1`).
         #[arg(long)]
         json: bool,
@@ -358,6 +356,8 @@ enum Command {
         log: OsString,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        source: LogSource,
         /// Print one JSON object (schema `agentk.audit.v1`).
         #[arg(long)]
         json: bool,
@@ -379,6 +379,8 @@ enum Command {
         /// The log's salt file (default: beside the log, with the extension `salt`).
         #[arg(long, value_name = "FILE")]
         salt: Option<OsString>,
+        #[command(flatten)]
+        source: LogSource,
         /// Print one JSON object (schema `agentk.evidence-check.v1`).
         #[arg(long)]
         json: bool,
@@ -415,13 +417,19 @@ struct TrustArgs {
     signers: Option<OsString>,
 }
 
-/// What the replay commands require of the log before they replay it.
+/// What every command that reads a flight log requires of it before it answers: one rule for
+/// all of them (`agentk_flightlog::accept`).
 #[derive(Debug, Args)]
-struct ReplaySource {
-    /// Accept events after the last signed checkpoint (a log still being written).
+struct LogSource {
+    /// Accept events after the last signed checkpoint (a log still being written). Without it,
+    /// an unsigned tail fails: nothing would stop it being rewritten.
     #[arg(long)]
     allow_unsigned_tail: bool,
-    /// Require the log's signer to be one of these (verified before replaying).
+    /// A checkpoint saved earlier (`agentk checkpoint`): the log must be the one it signed, and
+    /// neither truncated nor rewritten.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<OsString>,
+    /// Require the log's signer to be one of these.
     #[command(flatten)]
     trust: TrustArgs,
 }

@@ -1,101 +1,128 @@
-//! Flight-log commands: `verify`, `checkpoint`, `log-recover`.
+//! Flight-log commands: `verify`, `verify-signatures`, `checkpoint`, `trace-inspect`, `audit`,
+//! `evidence-check`, the proofs and `log-recover`. Every reader decides whether the log is
+//! accepted through one library function, [`agentk_flightlog::accept::accept`], with the flags
+//! of [`LogSource`]; what is here is argument handling and printing.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 
-use agentk_capability::{PublicKey, SigningIdentity, TrustedSigners, decode_hex, encode_hex};
-use agentk_flightlog::event::Hash32;
-use agentk_flightlog::file::{FileLogError, recover, verify_reader};
+use agentk_capability::{PublicKey, SigningIdentity, decode_hex, encode_hex};
+use agentk_flightlog::accept::{Acceptance, Accepted, Rejection, SignatureChecks, accept};
+use agentk_flightlog::event::{EventLine, Hash32};
+use agentk_flightlog::file::{FileLogError, recover};
 use agentk_flightlog::saved::{ProofFile, SavedCheckpoint, SavedError};
-use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
 use agentk_labels::SafeText;
 use serde::Serialize;
 
-use crate::{CliError, TrustArgs, exit, input, keys};
+use crate::{CliError, LogSource, TrustArgs, exit, input, keys};
 
 /// An I/O failure reading `path`: "could not answer" (exit 1), never "answered no".
-pub(crate) fn read_error(path: &OsStr, kind: std::io::ErrorKind) -> CliError {
-    CliError::Read { path: SafeText::with_limit(&path.to_string_lossy(), 256), problem: input::ReadProblem::Io(kind) }
-}
-
-/// Settles a streaming pass over a log: I/O failures become errors, any other failure is a
-/// failed verification, reported on `out`, with its exit code.
-fn settle(
-    outcome: Result<ChainVerified, FileLogError>,
-    path: &OsStr,
-    out: &mut dyn Write,
-) -> Result<Result<ChainVerified, u8>, CliError> {
-    match outcome {
-        Ok(verified) => Ok(Ok(verified)),
-        Err(FileLogError::Io(kind)) => Err(read_error(path, kind)),
-        Err(other) => {
-            writeln!(out, "verification failed: {other}")?;
-            Ok(Err(exit::VERIFY_FAILED))
-        }
+pub(crate) fn read_error(path: &OsStr, error: &std::io::Error) -> CliError {
+    CliError::Read {
+        path: SafeText::with_limit(&path.to_string_lossy(), 256),
+        problem: input::ReadProblem::from_io_error(error),
     }
 }
 
-/// Why a verification answered "no" (exit 4) rather than "could not answer" (exit 1).
-pub(crate) enum Failure {
-    Log(FileLogError),
-    Checkpoint(&'static str),
-    UnsignedTail(u64),
-}
-
-/// Opens a file to stream (a log, an override file, a candidate): regular files only, so a
-/// pipe or a device can neither hang the command nor feed it without end.
+/// Opens a file to stream (a log, an override file, a candidate): regular files only, checked
+/// before opening and on the opened handle, so a pipe or a device can neither hang the command
+/// nor feed it without end.
 pub(crate) fn open(path: &OsStr) -> Result<std::fs::File, CliError> {
     let problem = |problem| CliError::Read { path: SafeText::with_limit(&path.to_string_lossy(), 256), problem };
-    let meta = std::fs::metadata(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))?;
-    if meta.is_dir() {
-        return Err(problem(input::ReadProblem::IsDirectory));
-    }
-    if !meta.is_file() {
-        return Err(problem(input::ReadProblem::NotRegularFile));
-    }
-    std::fs::File::open(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))
+    let regular = |meta: std::fs::Metadata| match () {
+        () if meta.is_dir() => Err(problem(input::ReadProblem::IsDirectory)),
+        () if !meta.is_file() => Err(problem(input::ReadProblem::NotRegularFile)),
+        () => Ok(()),
+    };
+    regular(std::fs::metadata(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))?)?;
+    let file = std::fs::File::open(Path::new(path)).map_err(|e| problem(input::ReadProblem::from_io_error(&e)))?;
+    regular(file.metadata().map_err(|e| problem(input::ReadProblem::from_io_error(&e)))?)?;
+    Ok(file)
 }
 
-/// Parses and checks a saved checkpoint: well formed and signed by the key it names.
-fn load_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey, Hash32), Failure>, CliError> {
+/// Reads a saved checkpoint file (a malformed one is a refusal, exit 4, like a bad signature).
+fn load_checkpoint(path: &OsStr) -> Result<Result<SavedCheckpoint, Rejection>, CliError> {
     let text = input::read_text(path)?;
-    let Ok(saved) = serde_json::from_str::<SavedCheckpoint>(&text) else {
-        return Ok(Err(Failure::Checkpoint("the checkpoint file is malformed")));
-    };
-    Ok(match saved.check() {
-        Ok((signer, root)) => Ok((saved, signer, root)),
-        Err(_) => Err(Failure::Checkpoint("the checkpoint is malformed or its signature fails")),
-    })
+    Ok(serde_json::from_str::<SavedCheckpoint>(&text).map_err(|_| Rejection::BadCheckpoint(SavedError::BadCheckpoint)))
 }
 
-fn verify_log(path: &OsStr, checkpoint: Option<&OsStr>) -> Result<Result<ChainVerified, Failure>, CliError> {
-    let expected = match checkpoint {
+/// The acceptance a reader's flags ask for, with `signatures` checked.
+pub(crate) fn acceptance(
+    source: &LogSource,
+    signatures: SignatureChecks,
+) -> Result<Result<Acceptance, Rejection>, CliError> {
+    let checkpoint = match source.checkpoint.as_deref().map(load_checkpoint).transpose()? {
+        Some(Err(rejection)) => return Ok(Err(rejection)),
+        Some(Ok(saved)) => Some(saved),
         None => None,
-        Some(file) => match load_checkpoint(file)? {
-            Ok(loaded) => Some(loaded),
-            Err(failure) => return Ok(Err(failure)),
-        },
     };
-    // `verify` only answers at the end, so receipt signatures can be checked in batches.
-    let verifier = match &expected {
-        Some((saved, _, root)) => ChainVerifier::expecting(saved.size, *root),
-        None => ChainVerifier::new(),
+    Ok(Ok(Acceptance {
+        allow_unsigned_tail: source.allow_unsigned_tail,
+        trusted: keys::trusted_signers(&source.trust)?,
+        checkpoint,
+        signatures,
+        ..Acceptance::default()
+    }))
+}
+
+/// Decides whether the log at `path` is accepted, handing each event to `visit` as it goes:
+/// `Ok(Err(..))` is the answer "not accepted" (exit 4); `Err` is "could not answer" (exit 1).
+pub(crate) fn read_log(
+    path: &OsStr,
+    acceptance: Result<Acceptance, Rejection>,
+    visit: impl FnMut(&EventLine),
+) -> Result<Result<Accepted, Rejection>, CliError> {
+    let acceptance = match acceptance {
+        Ok(acceptance) => acceptance,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    settle(path, accept(open(path)?, &acceptance, visit))
+}
+
+/// Sorts a reader's outcome into "answered" (`Ok`) and "could not answer" (`Err`).
+pub(crate) fn settle<T>(path: &OsStr, outcome: Result<T, Rejection>) -> Result<Result<T, Rejection>, CliError> {
+    match outcome {
+        Err(Rejection::Io(error)) => Err(read_error(path, &error)),
+        other => Ok(other),
     }
-    .with_batched_signatures();
-    let verified = match verify_reader(open(path)?, verifier) {
-        Ok(verified) => verified,
-        Err(FileLogError::Io(kind)) => return Err(read_error(path, kind)),
-        Err(other) => return Ok(Err(Failure::Log(other))),
-    };
-    if let Some((saved, signer, _)) = expected {
-        let genesis = verified.genesis();
-        let same_log = genesis.is_some_and(|g| encode_hex(&g.log_id.0) == saved.log_id && g.signer == signer.to_hex());
-        if !same_log {
-            return Ok(Err(Failure::Checkpoint("the checkpoint belongs to another log or another signer")));
+}
+
+/// [`read_log`] with the flags of `source` and the default signature checks.
+pub(crate) fn read_source(
+    path: &OsStr,
+    source: &LogSource,
+    visit: impl FnMut(&EventLine),
+) -> Result<Result<Accepted, Rejection>, CliError> {
+    read_log(path, acceptance(source, SignatureChecks::default())?, visit)
+}
+
+/// The one-line text of a refusal, with the flag that would accept a log still being written.
+pub(crate) fn rejection_text(rejection: &Rejection) -> String {
+    match rejection {
+        Rejection::UnsignedTail { .. } => {
+            format!("{rejection}; --allow-unsigned-tail accepts a log still being written")
         }
+        other => other.to_string(),
     }
-    Ok(Ok(verified))
+}
+
+/// Reports a log that was not accepted: `verification failed: ...` on stdout, or with `--json`
+/// one `agentk.error.v1` object (with `"verified": false`); exit 4 either way.
+pub(crate) fn rejected(rejection: &Rejection, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    if json {
+        let value = serde_json::json!({
+            "schema": "agentk.error.v1",
+            "error": rejection_text(rejection),
+            "help": None::<String>,
+            "problems": Vec::<String>::new(),
+            "verified": false,
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "verification failed: {}", rejection_text(rejection))?;
+    }
+    Ok(exit::VERIFY_FAILED)
 }
 
 #[derive(Serialize)]
@@ -116,82 +143,24 @@ struct VerifyReport {
     root: Option<String>,
 }
 
-pub(crate) fn failure_text(failure: &Failure) -> String {
-    match failure {
-        Failure::Log(e) => e.to_string(),
-        Failure::Checkpoint(text) => (*text).to_owned(),
-        Failure::UnsignedTail(n) => format!(
-            "{n} event(s) after the last signed checkpoint (the log was not closed, or its tail was rewritten); --allow-unsigned-tail accepts a log still being written"
-        ),
-    }
-}
-
-/// What `agentk verify` is asked to require.
-pub(crate) struct VerifyOptions<'a> {
-    pub(crate) checkpoint: Option<&'a OsStr>,
-    pub(crate) allow_unsigned_tail: bool,
-    pub(crate) trust: &'a TrustArgs,
-}
-
-/// Verifies `path` and applies what `options` require: a pinned signer, a signed tail.
-pub(crate) fn verify_pinned(
-    path: &OsStr,
-    options: &VerifyOptions<'_>,
-) -> Result<(Option<TrustedSigners>, Result<ChainVerified, Failure>), CliError> {
-    let trusted = keys::trusted_signers(options.trust)?;
-    let mut outcome = verify_log(path, options.checkpoint)?;
-    if let Ok(v) = &outcome {
-        // Checkpoints prove the log's signer wrote it; pinning proves the signer is one we
-        // trust, and requiring a signed tail leaves no event that could be rewritten unseen.
-        let signer = v.genesis().and_then(|g| PublicKey::from_hex(&g.signer).ok());
-        // A manifest's validity windows apply to the times the log's events carry.
-        let pinned_ok = match (&trusted, signer, v.time_span()) {
-            (Some(trusted), Some(signer), Some((first, last))) => {
-                trusted.check_span(&signer, first, last.saturating_add(1)).is_ok()
-            }
-            (Some(trusted), Some(signer), None) => trusted.lists(&signer),
-            (Some(_), None, _) => false,
-            (None, _, _) => true,
-        };
-        let unsigned = v.events().saturating_sub(v.signed_events());
-        if !pinned_ok {
-            outcome = Err(Failure::Checkpoint(
-                "the log's signer is not trusted (revoked, unlisted, or its window does not cover the log's events)",
-            ));
-        } else if !options.allow_unsigned_tail && (v.last_checkpoint().is_none() || unsigned > 1) {
-            // (The closing checkpoint itself is the one event after what it signs.)
-            outcome = Err(Failure::UnsignedTail(unsigned));
-        }
-    }
-    Ok((trusted, outcome))
-}
-
-pub(crate) fn verify(
-    path: &OsStr,
-    options: &VerifyOptions<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
-    let checkpoint = options.checkpoint;
-    let (trusted, outcome) = verify_pinned(path, options)?;
+/// `agentk verify`: whether the log is accepted, and what it holds.
+pub(crate) fn verify(path: &OsStr, source: &LogSource, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let outcome = read_source(path, source, |_| {})?;
     let report = match &outcome {
-        Ok(v) => {
-            let genesis = v.genesis();
-            VerifyReport {
-                schema: "agentk.verify.v1",
-                verified: true,
-                error: None,
-                events: Some(v.events()),
-                signed_events: Some(v.signed_events()),
-                signer: genesis.and_then(|g| PublicKey::from_hex(&g.signer).ok()).map(|k| k.fingerprint().to_string()),
-                development_signer: genesis.map(|g| g.development_signer),
-                root: Some(encode_hex(&v.root().0)),
-            }
-        }
-        Err(failure) => VerifyReport {
+        Ok(v) => VerifyReport {
+            schema: "agentk.verify.v1",
+            verified: true,
+            error: None,
+            events: Some(v.events()),
+            signed_events: Some(v.signed_events()),
+            signer: Some(v.signer().fingerprint().to_string()),
+            development_signer: v.genesis().map(|g| g.development_signer),
+            root: Some(encode_hex(&v.root().0)),
+        },
+        Err(rejection) => VerifyReport {
             schema: "agentk.verify.v1",
             verified: false,
-            error: Some(failure_text(failure)),
+            error: Some(rejection_text(rejection)),
             events: None,
             signed_events: None,
             signer: None,
@@ -212,13 +181,13 @@ pub(crate) fn verify(
         if let Some(signer) = &report.signer {
             writeln!(out, "  signer: {signer}")?;
         }
-        if trusted.is_none() {
+        if !v.pinned() {
             writeln!(out, "  note: the signer was not pinned (--trusted-public-key or --trusted-signers)")?;
         }
         if report.development_signer == Some(true) {
             writeln!(out, "  warning: signed by the public development key; the signatures prove nothing")?;
         }
-        if checkpoint.is_some() {
+        if v.against_checkpoint() {
             writeln!(out, "  consistent with the saved checkpoint")?;
         }
     } else {
@@ -237,16 +206,16 @@ struct SignerCounts {
     handles: u64,
 }
 
-/// `agentk verify-signatures`: the full verification of `verify`, with the signer pinned (a
-/// log signed by the public development key fails: its signatures prove nothing), reporting
-/// which key signed what.
+/// `agentk verify-signatures`: what `verify` accepts, with the signer pinned (mandatory), every
+/// receipt and handle signature checked on its own, and a log signed by the public development
+/// key refused (its signatures prove nothing); reports which key signed what.
 pub(crate) fn verify_signatures(
     path: &OsStr,
-    options: &VerifyOptions<'_>,
+    source: &LogSource,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    if options.trust.keys.is_empty() && options.trust.signers.is_none() {
+    if source.trust.keys.is_empty() && source.trust.signers.is_none() {
         return Err(CliError::BadArgument {
             flag: "--trusted-public-key",
             problem: "verify-signatures pins the signer: give --trusted-public-key or --trusted-key-manifest \
@@ -254,24 +223,22 @@ pub(crate) fn verify_signatures(
                 .to_owned(),
         });
     }
-    let (_, mut outcome) = verify_pinned(path, options)?;
-    if outcome.as_ref().is_ok_and(|v| v.genesis().is_some_and(|g| g.development_signer)) {
-        outcome = Err(Failure::Checkpoint("signed by the public development key: its signatures prove nothing"));
-    }
+    let acceptance = acceptance(source, SignatureChecks::Every)?
+        .map(|acceptance| Acceptance { refuse_development_signer: true, ..acceptance });
+    let outcome = read_log(path, acceptance, |_| {})?;
     let (verified, signers, error) = match &outcome {
         Ok(v) => {
-            let signer = v.genesis().and_then(|g| PublicKey::from_hex(&g.signer).ok());
-            let counts = signer.map(|key| SignerCounts {
-                fingerprint: key.fingerprint().to_string(),
+            let counts = SignerCounts {
+                fingerprint: v.signer().fingerprint().to_string(),
                 trusted: true,
                 development: false,
                 checkpoints: v.checkpoints(),
                 receipts: v.receipt_count(),
                 handles: v.handle_count(),
-            });
-            (true, counts.into_iter().collect::<Vec<_>>(), None)
+            };
+            (true, vec![counts], None)
         }
-        Err(failure) => (false, Vec::new(), Some(failure_text(failure))),
+        Err(rejection) => (false, Vec::new(), Some(rejection_text(rejection))),
     };
     if json {
         let value = serde_json::json!({
@@ -279,8 +246,8 @@ pub(crate) fn verify_signatures(
             "verified": verified,
             "error": error,
             "signers": signers,
-            "events": outcome.as_ref().ok().map(ChainVerified::events),
-            "signed_events": outcome.as_ref().ok().map(ChainVerified::signed_events),
+            "events": outcome.as_ref().ok().map(|v| v.events()),
+            "signed_events": outcome.as_ref().ok().map(|v| v.signed_events()),
         });
         writeln!(out, "{value}")?;
     } else if let Ok(v) = &outcome {
@@ -303,31 +270,51 @@ pub(crate) fn verify_signatures(
     Ok(if verified { exit::OK } else { exit::VERIFY_FAILED })
 }
 
-pub(crate) fn checkpoint(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
-    let verified = match verify_log(path, None)? {
-        Ok(verified) => verified,
-        Err(failure) => {
-            writeln!(out, "verification failed: {}", failure_text(&failure))?;
-            return Ok(exit::VERIFY_FAILED);
-        }
+/// `agentk checkpoint`: the accepted log's latest signed checkpoint, to keep elsewhere.
+pub(crate) fn checkpoint(path: &OsStr, source: &LogSource, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let accepted = match read_source(path, source, |_| {})? {
+        Ok(accepted) => accepted,
+        Err(rejection) => return rejected(&rejection, json, out),
     };
-    let saved = SavedCheckpoint::of(&verified).ok_or(CliError::NoCheckpoint)?;
+    let saved = SavedCheckpoint::of(&accepted).ok_or(CliError::NoCheckpoint)?;
     let text = if json { serde_json::to_string(&saved)? } else { serde_json::to_string_pretty(&saved)? };
     writeln!(out, "{text}")?;
     Ok(exit::OK)
 }
 
+/// `agentk log-recover`: reports a torn last line, and drops it with `--apply` once what is kept
+/// has verified as a flight log. Regular files only.
 pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
-    let torn = recover(Path::new(path), apply).map_err(|e| match e {
-        FileLogError::Locked => CliError::LogLocked,
-        other => CliError::Read {
-            path: SafeText::with_limit(&path.to_string_lossy(), 256),
-            problem: match other {
-                FileLogError::Io(kind) => input::ReadProblem::Io(kind),
-                _ => input::ReadProblem::Io(std::io::ErrorKind::Other),
-            },
-        },
-    })?;
+    let shown = || SafeText::with_limit(&path.to_string_lossy(), 256);
+    let torn = match recover(Path::new(path), apply) {
+        Ok(torn) => torn,
+        Err(FileLogError::Locked) => return Err(CliError::LogLocked),
+        Err(FileLogError::NotRegularFile) => {
+            return Err(CliError::Read { path: shown(), problem: input::ReadProblem::NotRegularFile });
+        }
+        Err(FileLogError::NotAFlightLog(rejection)) if !rejection.is_read_failure() => {
+            let refusal = format!("what would be kept is not a flight log ({rejection}); nothing was changed");
+            if json {
+                let value = serde_json::json!({
+                    "schema": "agentk.error.v1",
+                    "error": refusal,
+                    "help": None::<String>,
+                    "problems": Vec::<String>::new(),
+                    "verified": false,
+                });
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(out, "verification failed: {refusal}")?;
+            }
+            return Ok(exit::VERIFY_FAILED);
+        }
+        Err(FileLogError::Io(kind)) => {
+            return Err(CliError::Read { path: shown(), problem: input::ReadProblem::Io(kind) });
+        }
+        Err(_) => {
+            return Err(CliError::Read { path: shown(), problem: input::ReadProblem::Io(std::io::ErrorKind::Other) });
+        }
+    };
     if json {
         let value = serde_json::json!({
             "schema": "agentk.log-recover.v1",
@@ -399,16 +386,29 @@ fn short(hash: &Hash32) -> String {
 }
 
 /// `agentk trace-inspect LOG`: a redacted review, streamed (one row per event, then blocked
-/// events grouped by rule and events grouped by syscall). The log must verify first.
-pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+/// events grouped by rule and events grouped by syscall). Nothing is printed before the log is
+/// accepted: a first pass decides, a second pass over the same open file prints the rows,
+/// checked to be the events the first pass accepted.
+pub(crate) fn trace_inspect(path: &OsStr, source: &LogSource, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     use std::collections::BTreeMap;
 
     use agentk_flightlog::event::{Effect, EventBody};
 
+    let file = open(path)?;
+    let accepted = match acceptance(source, SignatureChecks::default())? {
+        Err(rejection) => return rejected(&rejection, json, out),
+        Ok(acceptance) => match settle(path, accept(&file, &acceptance, |_| {}))? {
+            Ok(accepted) => accepted,
+            Err(rejection) => return rejected(&rejection, json, out),
+        },
+    };
+    (&file).rewind().map_err(|e| read_error(path, &e))?;
     let mut denied_by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_syscall: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut write_error = None;
-    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| {
+    // SECURITY: the second pass is tied to the first by the Merkle root over every accepted
+    // event; a file changed in place between the passes fails it (after the rows read so far).
+    let second = accepted.again(&file, |event| {
         let mut row = InspectRow {
             schema: "agentk.trace-inspect.v1",
             seq: event.seq,
@@ -507,10 +507,10 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    let verified = match settle(outcome, path, out)? {
-        Ok(verified) => verified,
-        Err(code) => return Ok(code),
-    };
+    if let Err(rejection) = settle(path, second)? {
+        return rejected(&rejection, json, out);
+    }
+    let verified = accepted;
     if json {
         let value = serde_json::json!({
             "schema": "agentk.trace-inspect.summary.v1",
@@ -536,23 +536,22 @@ pub(crate) fn trace_inspect(path: &OsStr, json: bool, out: &mut dyn Write) -> Re
 /// Makes a proof over a log of any length in flat memory, in two streaming passes: the first
 /// verifies the log and finds its latest signed checkpoint; the second, verified against that
 /// checkpoint (so it reads the same events), feeds the leaves to [`RangeRoots`].
-pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &mut dyn Write) -> Result<u8, CliError> {
+pub(crate) fn prove(
+    path: &OsStr,
+    event: Option<u64>,
+    from: Option<u64>,
+    source: &LogSource,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     use agentk_flightlog::merkle::{Frontier, RangeRoots, consistency_ranges, inclusion_ranges, leaf_hash};
 
-    let failed = |out: &mut dyn Write, failure: Failure| -> Result<u8, CliError> {
-        writeln!(out, "verification failed: {}", failure_text(&failure))?;
-        Ok(exit::VERIFY_FAILED)
-    };
-    let stream = |verifier: ChainVerifier, visit: &mut dyn FnMut(&agentk_flightlog::event::EventLine)| {
-        match agentk_flightlog::file::for_each_event(open(path)?, verifier, visit) {
-            Ok(verified) => Ok(Ok(verified)),
-            Err(FileLogError::Io(kind)) => Err(read_error(path, kind)),
-            Err(other) => Ok(Err(Failure::Log(other))),
-        }
-    };
-    let verified = match stream(ChainVerifier::new(), &mut |_| {})? {
-        Ok(verified) => verified,
-        Err(failure) => return failed(out, failure),
+    let file = open(path)?;
+    let verified = match acceptance(source, SignatureChecks::default())? {
+        Err(rejection) => return rejected(&rejection, false, out),
+        Ok(acceptance) => match settle(path, accept(&file, &acceptance, |_| {}))? {
+            Ok(accepted) => accepted,
+            Err(rejection) => return rejected(&rejection, false, out),
+        },
     };
     let (Some(genesis), Some(last)) = (verified.genesis(), verified.last_checkpoint()) else {
         return Err(CliError::NoCheckpoint);
@@ -565,7 +564,8 @@ pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &m
     };
     let mut roots = RangeRoots::new(ranges.map_err(CliError::Proof)?);
     let (mut old_frontier, mut event_hash) = (Frontier::new(), Hash32::default());
-    let second = stream(ChainVerifier::expecting(size, root), &mut |line| {
+    (&file).rewind().map_err(|e| read_error(path, &e))?;
+    let second = verified.again(&file, |line| {
         if line.seq >= size {
             return;
         }
@@ -577,12 +577,12 @@ pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &m
         if event == Some(line.seq) {
             event_hash = line.hash;
         }
-    })?;
-    if let Err(failure) = second {
-        return failed(out, failure);
+    });
+    if let Err(rejection) = settle(path, second)? {
+        return rejected(&rejection, false, out);
     }
     let Some(path_roots) = roots.finish() else {
-        return failed(out, Failure::Checkpoint("the log changed while the proof was made"));
+        return rejected(&Rejection::Changed, false, out);
     };
     let proof = match (event, old) {
         (Some(index), _) => ProofFile::inclusion_from(&log_id, size, &root, index, &event_hash, &path_roots),
@@ -593,6 +593,17 @@ pub(crate) fn prove(path: &OsStr, event: Option<u64>, from: Option<u64>, out: &m
     };
     writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
     Ok(exit::OK)
+}
+
+/// A saved checkpoint file, parsed and its signature checked, with its signer.
+fn checked_checkpoint(path: &OsStr) -> Result<Result<(SavedCheckpoint, PublicKey), &'static str>, CliError> {
+    Ok(match load_checkpoint(path)? {
+        Ok(saved) => match saved.check() {
+            Ok((key, _)) => Ok((saved, key)),
+            Err(error) => Err(saved_text(error)),
+        },
+        Err(_) => Err("the checkpoint file is malformed"),
+    })
 }
 
 fn saved_text(error: SavedError) -> &'static str {
@@ -637,26 +648,24 @@ pub(crate) fn verify_proof(
             None => {
                 file.verify().map(|()| "verified (not pinned to a checkpoint: pass --checkpoint)").map_err(saved_text)
             }
-            Some(cp) => match load_checkpoint(cp)? {
-                Ok((saved, key, _)) => {
+            Some(cp) => match checked_checkpoint(cp)? {
+                Ok((saved, key)) => {
                     signer = Some(key);
                     let checked = file.verify_against(&saved).map_err(saved_text);
                     match (checked, anchors.old_checkpoint) {
                         (Err(e), _) => Err(e),
                         (Ok(()), None) => Ok("verified against the saved checkpoint"),
-                        (Ok(()), Some(old)) => match load_checkpoint(old)? {
-                            Ok((older, old_key, _)) if old_key == key => file
+                        (Ok(()), Some(old)) => match checked_checkpoint(old)? {
+                            Ok((older, old_key)) if old_key == key => file
                                 .extends(&older)
                                 .map(|()| "verified: the saved checkpoint extends the older one")
                                 .map_err(saved_text),
                             Ok(_) => Err("the older checkpoint has another signer"),
-                            Err(Failure::Checkpoint(text)) => Err(text),
-                            Err(_) => Err("the checkpoint is malformed or its signature fails"),
+                            Err(text) => Err(text),
                         },
                     }
                 }
-                Err(Failure::Checkpoint(text)) => Err(text),
-                Err(_) => Err("the checkpoint is malformed or its signature fails"),
+                Err(text) => Err(text),
             },
         },
     };
@@ -709,6 +718,7 @@ pub(crate) fn verify_proof(
 /// hash must match the genesis record).
 pub(crate) fn audit(
     path: &OsStr,
+    source: &LogSource,
     policy_text: &str,
     policy: &agentk_policy::Policy,
     json: bool,
@@ -727,52 +737,51 @@ pub(crate) fn audit(
     let (mut other_agents, mut denies_omitted, mut denied_total) = ((0u64, 0u64), 0u64, 0u64);
     let mut denies: Vec<serde_json::Value> = Vec::new();
     let mut wrong_policy = false;
-    let outcome =
-        agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |event| match &event.event {
-            EventBody::Genesis(genesis) => wrong_policy = genesis.policy_hash != expected_policy,
-            EventBody::Checkpoint(_) | EventBody::Output(_) => {}
-            EventBody::Syscall(s) => {
-                let agent = SafeText::new(&s.agent).as_str().to_owned();
-                let room = by_agent.len() < AUDIT_LISTED;
-                let counts = match by_agent.get_mut(&agent) {
-                    Some(counts) => counts,
-                    None if room => by_agent.entry(agent.clone()).or_default(),
-                    None => &mut other_agents,
-                };
-                if s.decision == Effect::Allow {
-                    counts.0 += 1;
-                    return;
-                }
-                counts.1 += 1;
-                denied_total += 1;
-                if denies.len() >= AUDIT_LISTED {
-                    denies_omitted += 1;
-                    return;
-                }
-                // Re-derive the explanation with the recorded facts: labels are the join of the
-                // recorded inputs, the grant is the one presented.
-                let labels = s.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
-                let mut request = agentk_policy::Request::new(&s.agent, SyscallKind::parse(&s.syscall), &s.target)
-                    .with_labels(labels);
-                if let Some(grant) = &s.grant {
-                    request = request.presenting(&grant.id);
-                }
-                let explanation = policy.evaluate(&request).explain(&request);
-                let remedy = explanation.remedy.as_ref().map(ToString::to_string);
-                denies.push(serde_json::json!({
-                    "seq": event.seq,
-                    "agent": agent,
-                    "syscall": SafeText::new(&s.syscall).as_str(),
-                    "target": SafeText::new(&s.target).as_str(),
-                    "rule": SafeText::new(&s.rule).as_str(),
-                    "reason": if explanation.rule == s.rule { Some(explanation.reason.clone()) } else { None },
-                    "to_allow": remedy,
-                }));
+    let outcome = read_source(path, source, |event| match &event.event {
+        EventBody::Genesis(genesis) => wrong_policy = genesis.policy_hash != expected_policy,
+        EventBody::Checkpoint(_) | EventBody::Output(_) => {}
+        EventBody::Syscall(s) => {
+            let agent = SafeText::new(&s.agent).as_str().to_owned();
+            let room = by_agent.len() < AUDIT_LISTED;
+            let counts = match by_agent.get_mut(&agent) {
+                Some(counts) => counts,
+                None if room => by_agent.entry(agent.clone()).or_default(),
+                None => &mut other_agents,
+            };
+            if s.decision == Effect::Allow {
+                counts.0 += 1;
+                return;
             }
-        });
-    let verified = match settle(outcome, path, out)? {
+            counts.1 += 1;
+            denied_total += 1;
+            if denies.len() >= AUDIT_LISTED {
+                denies_omitted += 1;
+                return;
+            }
+            // Re-derive the explanation with the recorded facts: labels are the join of the
+            // recorded inputs, the grant is the one presented.
+            let labels = s.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels);
+            let mut request =
+                agentk_policy::Request::new(&s.agent, SyscallKind::parse(&s.syscall), &s.target).with_labels(labels);
+            if let Some(grant) = &s.grant {
+                request = request.presenting(&grant.id);
+            }
+            let explanation = policy.evaluate(&request).explain(&request);
+            let remedy = explanation.remedy.as_ref().map(ToString::to_string);
+            denies.push(serde_json::json!({
+                "seq": event.seq,
+                "agent": agent,
+                "syscall": SafeText::new(&s.syscall).as_str(),
+                "target": SafeText::new(&s.target).as_str(),
+                "rule": SafeText::new(&s.rule).as_str(),
+                "reason": if explanation.rule == s.rule { Some(explanation.reason.clone()) } else { None },
+                "to_allow": remedy,
+            }));
+        }
+    })?;
+    let verified = match outcome {
         Ok(verified) => verified,
-        Err(code) => return Ok(code),
+        Err(rejection) => return rejected(&rejection, json, out),
     };
     if wrong_policy {
         return Err(CliError::AuditPolicyMismatch);
@@ -832,17 +841,26 @@ pub(crate) fn audit(
 /// The largest candidate `evidence-check` reads, in bytes.
 const MAX_CANDIDATE_BYTES: u64 = 16 << 20;
 
+/// What `agentk evidence-check` asks: is `candidate` input `input` of event `event`, under
+/// the salt in `salt` (default: beside the log)?
+pub(crate) struct EvidenceQuery<'a> {
+    pub(crate) event: u64,
+    pub(crate) input: usize,
+    pub(crate) candidate: &'a OsStr,
+    pub(crate) salt: Option<&'a OsStr>,
+}
+
 /// `agentk evidence-check`: does a candidate content match an input recorded in the log? Only
-/// an auditor holding the log's salt can answer, which is the point of keying the digests.
+/// an auditor holding the log's salt can answer, which is the point of keying the digests. The
+/// log must be accepted first.
 pub(crate) fn evidence_check(
     path: &OsStr,
-    event: u64,
-    input_index: usize,
-    candidate: &OsStr,
-    salt: Option<&OsStr>,
+    source: &LogSource,
+    query: &EvidenceQuery<'_>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
+    let EvidenceQuery { event, input: input_index, candidate, salt } = *query;
     use std::io::Read;
 
     use agentk_flightlog::event::EventBody;
@@ -865,15 +883,15 @@ pub(crate) fn evidence_check(
         });
     }
     let mut recorded = None;
-    let outcome = agentk_flightlog::file::for_each_event(open(path)?, ChainVerifier::new(), |line| {
+    let outcome = read_source(path, source, |line| {
         if line.seq == event
             && let EventBody::Syscall(s) = &line.event
         {
             recorded = s.inputs.get(input_index).map(|i| i.digest);
         }
-    });
-    if let Err(code) = settle(outcome, path, out)? {
-        return Ok(code);
+    })?;
+    if let Err(rejection) = outcome {
+        return rejected(&rejection, json, out);
     }
     let Some(recorded) = recorded else {
         return Err(CliError::BadArgument {
@@ -898,11 +916,8 @@ pub(crate) fn evidence_check(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn chain_errors_are_verification_failures() {
-        // A chain error is an answer ("no"), not a failure to answer.
-        let failure = super::Failure::Log(agentk_flightlog::file::FileLogError::Chain(
-            agentk_flightlog::verify::ChainError::Empty,
-        ));
-        assert_eq!(super::failure_text(&failure), "the log is empty");
+    fn an_unsigned_tail_names_the_flag_that_accepts_it() {
+        let text = super::rejection_text(&super::Rejection::UnsignedTail { events: 3 });
+        assert!(text.ends_with("--allow-unsigned-tail accepts a log still being written"), "{text}");
     }
 }

@@ -3,67 +3,55 @@
 use std::ffi::OsStr;
 use std::io::Write;
 
+use agentk_flightlog::accept::{Acceptance, Rejection, SignatureChecks};
 use agentk_flightlog::event::Hash32;
 use agentk_labels::LabelSet;
 use agentk_policy::Policy;
 use agentk_replay::overrides::Overrides;
 use agentk_replay::{
-    Cause, Change, Changes, Options, ReplayError, ReplayReport, behavior_replay as run_behavior,
-    fork_replay as run_fork, replay as run_replay,
+    Cause, Change, Changes, ReplayError, ReplayReport, behavior_replay as run_behavior, fork_replay as run_fork,
+    replay as run_replay,
 };
 
-use crate::{CliError, ReplaySource, exit, logcmd};
+use crate::{CliError, LogSource, exit, logcmd};
 
-/// A verification failure is an answer (exit 4, with a report object under `--json`); any
-/// other replay error is an error (exit 1).
+/// The acceptance the flags ask for (the same rule as every other reader's), or the refusal
+/// already reached (a saved checkpoint that does not check).
+fn acceptance(source: &LogSource) -> Result<Result<Acceptance, Rejection>, CliError> {
+    logcmd::acceptance(source, SignatureChecks::default())
+}
+
+/// A log that is not accepted is an answer (exit 4, an `agentk.error.v1` object under
+/// `--json`); a log that could not be read, or any other replay error, is an error (exit 1).
 fn settle<T>(
     outcome: Result<T, ReplayError>,
-    schema: &str,
     path: &OsStr,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Result<T, u8>, CliError> {
     match outcome {
         Ok(report) => Ok(Ok(report)),
-        Err(ReplayError::Io(kind)) => Err(logcmd::read_error(path, kind)),
+        Err(ReplayError::Rejected(Rejection::Io(error))) => Err(logcmd::read_error(path, &error)),
+        Err(ReplayError::Rejected(rejection)) => Ok(Err(logcmd::rejected(&rejection, json, out)?)),
         Err(ReplayError::PolicyMismatch) => Err(CliError::AuditPolicyMismatch),
-        Err(e) if e.is_verification_failure() => {
-            if json {
-                let failure = serde_json::json!({"schema": schema, "verified": false, "error": e.to_string()});
-                writeln!(out, "{failure}")?;
-            } else {
-                writeln!(out, "verification failed: {e}")?;
-            }
-            Ok(Err(exit::VERIFY_FAILED))
-        }
         Err(e) => Err(CliError::Replay(e)),
     }
 }
 
-/// With a signer pinned, verifies the log against it first (a separate pass): answers the exit
-/// code when that fails, `None` when there is nothing pinned or the pin holds.
-pub(crate) fn pinned_first(
+/// Runs `replay` over the log at `path` once the flags gave an acceptance.
+fn run<T>(
     path: &OsStr,
-    source: &ReplaySource,
-    schema: &str,
+    source: &LogSource,
     json: bool,
     out: &mut dyn Write,
-) -> Result<Option<u8>, CliError> {
-    let trust = &source.trust;
-    if trust.keys.is_empty() && trust.signers.is_none() {
-        return Ok(None);
-    }
-    let options = logcmd::VerifyOptions { checkpoint: None, allow_unsigned_tail: source.allow_unsigned_tail, trust };
-    let Err(failure) = logcmd::verify_pinned(path, &options)?.1 else {
-        return Ok(None);
+    replay: impl FnOnce(std::fs::File, Acceptance) -> Result<T, ReplayError>,
+) -> Result<Result<T, u8>, CliError> {
+    let acceptance = match acceptance(source)? {
+        Ok(acceptance) => acceptance,
+        Err(rejection) => return Ok(Err(logcmd::rejected(&rejection, json, out)?)),
     };
-    let text = logcmd::failure_text(&failure);
-    if json {
-        writeln!(out, "{}", serde_json::json!({"schema": schema, "verified": false, "error": text}))?;
-    } else {
-        writeln!(out, "verification failed: {text}")?;
-    }
-    Ok(Some(exit::VERIFY_FAILED))
+    let outcome = replay(logcmd::open(path)?, acceptance);
+    settle(outcome, path, json, out)
 }
 
 /// One report object: its schema, whether the log verified, and the report's fields.
@@ -96,15 +84,15 @@ fn labels(labels: Option<LabelSet>) -> String {
 /// a decision diverges.
 pub(crate) fn replay(
     path: &OsStr,
+    source: &LogSource,
     policy_text: &str,
     policy: &Policy,
-    allow_unsigned_tail: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     const SCHEMA: &str = "agentk.replay.v1";
-    let outcome = run_replay(logcmd::open(path)?, policy_text, policy, Options { allow_unsigned_tail });
-    let report = match settle(outcome, SCHEMA, path, json, out)? {
+    let outcome = run(path, source, json, out, |file, acceptance| run_replay(file, policy_text, policy, acceptance))?;
+    let report = match outcome {
         Ok(report) => report,
         Err(code) => return Ok(code),
     };
@@ -204,14 +192,14 @@ fn write_changes(changes: &Changes, out: &mut dyn Write) -> Result<(), CliError>
 /// `agentk fork-replay`: exit 0 with the report (changes are findings, not failures).
 pub(crate) fn fork_replay(
     path: &OsStr,
+    source: &LogSource,
     other: &Policy,
-    allow_unsigned_tail: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     const SCHEMA: &str = "agentk.fork-replay.v1";
-    let outcome = run_fork(logcmd::open(path)?, other, Options { allow_unsigned_tail });
-    let report = match settle(outcome, SCHEMA, path, json, out)? {
+    let outcome = run(path, source, json, out, |file, acceptance| run_fork(file, other, acceptance))?;
+    let report = match outcome {
         Ok(report) => report,
         Err(code) => return Ok(code),
     };
@@ -234,17 +222,19 @@ pub(crate) fn fork_replay(
 /// `agentk fork-replay-behavior`: exit 0 with the report.
 pub(crate) fn behavior_replay(
     path: &OsStr,
+    source: &LogSource,
     behavior: &OsStr,
     policy_text: &str,
     policy: &Policy,
-    allow_unsigned_tail: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     const SCHEMA: &str = "agentk.fork-replay-behavior.v1";
     let overrides = Overrides::read(logcmd::open(behavior)?)?;
-    let outcome = run_behavior(logcmd::open(path)?, policy_text, policy, &overrides, Options { allow_unsigned_tail });
-    let report = match settle(outcome, SCHEMA, path, json, out)? {
+    let outcome = run(path, source, json, out, |file, acceptance| {
+        run_behavior(file, policy_text, policy, &overrides, acceptance)
+    })?;
+    let report = match outcome {
         Ok(report) => report,
         Err(code) => return Ok(code),
     };

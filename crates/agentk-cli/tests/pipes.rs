@@ -1,5 +1,5 @@
 //! Named pipes are refused before they are opened (opening one for reading waits for a writer):
-//! policies, logs, override files and key files alike. In its own test binary: creating the
+//! policies, logs (every reader, and log-recover), override files and key files alike. In its own test binary: creating the
 //! pipe starts a process, and a process forked while another test holds a log open would keep
 //! that log's lock until it execs.
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly on purpose")]
@@ -20,6 +20,12 @@ fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
         vec!["verify", fifo.as_str()],
         vec!["replay", fifo.as_str()],
         vec!["fork-replay-behavior", "fixtures-do-not-matter.jsonl", "--behavior", fifo.as_str()],
+        vec!["trace-inspect", fifo.as_str()],
+        vec!["audit", fifo.as_str()],
+        vec!["checkpoint", fifo.as_str()],
+        // Issue 11 item 3: log-recover used to wait for a writer.
+        vec!["log-recover", fifo.as_str()],
+        vec!["log-recover", fifo.as_str(), "--apply"],
     ] {
         let run = common::agentk(&host, &args);
         assert_eq!(run.code, exit::ERROR, "{args:?}: {}", run.stderr);

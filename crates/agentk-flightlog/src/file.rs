@@ -69,6 +69,13 @@ pub enum FileLogError {
     /// Another I/O error.
     #[error("flight log I/O failed: {0}")]
     Io(std::io::ErrorKind),
+    /// The path is not a regular file (a pipe, a device, a directory): nothing was read.
+    #[error("not a regular file")]
+    NotRegularFile,
+    /// What recovery would keep is not a flight log (no genesis, or a chain that does not
+    /// verify): nothing was changed.
+    #[error("what would be kept is not a flight log: {0}")]
+    NotAFlightLog(#[source] Box<crate::accept::Rejection>),
 }
 
 impl From<std::io::Error> for FileLogError {
@@ -217,9 +224,18 @@ pub struct TornTail {
 }
 
 /// Finds a torn last line (bytes after the last newline). With `apply`, truncates the file to
-/// drop it; without, only reports. A log without a torn tail is left untouched.
+/// drop it, once what it keeps has verified as a flight log (a chain from a genesis; its tail
+/// need not be signed, as after a crash); without, only reports. A log without a torn tail is
+/// left untouched. Regular files only, checked before opening (a named pipe would block the
+/// open) and on the opened handle.
 pub fn recover(path: &Path, apply: bool) -> Result<Option<TornTail>, FileLogError> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(FileLogError::NotRegularFile);
+    }
     let mut file = OpenOptions::new().read(true).write(apply).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(FileLogError::NotRegularFile);
+    }
     if apply {
         file.try_lock().map_err(|_| FileLogError::Locked)?;
     }
@@ -245,6 +261,14 @@ pub fn recover(path: &Path, apply: bool) -> Result<Option<TornTail>, FileLogErro
     }
     let torn = TornTail { offset: keep, bytes: len - keep };
     if apply {
+        // SECURITY: truncate only a flight log: what is kept must verify as one.
+        file.rewind()?;
+        let keeps = crate::accept::Acceptance { allow_unsigned_tail: true, ..Default::default() };
+        match crate::accept::accept((&file).take(keep), &keeps, |_| {}) {
+            Ok(_) => {}
+            Err(crate::accept::Rejection::Io(e)) => return Err(e.into()),
+            Err(rejection) => return Err(FileLogError::NotAFlightLog(Box::new(rejection))),
+        }
         file.set_len(torn.offset)?;
         file.sync_all()?;
     }

@@ -2,7 +2,8 @@
 //! [`kernel::Kernel`] decides, mints and records every syscall into a [`kernel::RecordSink`]
 //! before answering; [`builder::KernelBuilder`] builds one in a line with the defaults a user
 //! expects; the [`event`] format with its hash chain and signed checkpoints; streaming
-//! [`verify`]; the JSONL [`file`](mod@file) sink with its lock, sync policies and torn-tail
+//! [`verify`]; [`accept`], the one rule every reader applies to decide whether a log is accepted
+//! (one pass, spread over threads); the JSONL [`file`](mod@file) sink with its lock, sync policies and torn-tail
 //! recovery; the [`merkle`] tree and its proofs; [`ledger::SharedLedger`], grant budgets shared
 //! by many kernels; [`host`], the one module that touches the machine (environment, key files,
 //! clock, randomness, run files); and [`kernel::Rehearsal`], the kernel's decision procedure in
@@ -65,6 +66,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod accept;
 /// The README's Rust examples, compiled (and, unless marked `no_run`, run) as doctests so they
 /// stay true. They live here, the lowest crate that has everything they use.
 #[cfg(doctest)]

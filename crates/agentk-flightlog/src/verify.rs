@@ -219,9 +219,150 @@ impl fmt::Display for ChainVerified {
     }
 }
 
-/// Verifies a log line by line in constant memory: feed lines in order, then finish.
+/// Which receipt and secret-handle signatures verification checks. Checkpoint signatures, the
+/// chain and every receipt's and handle's binding to its event are always checked.
+///
+/// A signed checkpoint signs the Merkle root over every event before it, receipts included,
+/// with the same key that must have signed those receipts (the genesis names it, and each
+/// receipt must name it too): once a checkpoint covers an event, nobody without the key can
+/// change a byte of its receipt, and the key's holder could have signed any receipt anyway. So
+/// by default only the receipts and handles no checkpoint covers (an unsigned tail, or a log
+/// without checkpoints) have their signatures checked; `Every` checks them all, for an auditor
+/// who wants each receipt to stand on its own (`agentk verify-signatures`). The full argument
+/// is in `docs/flight-log.md`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignatureChecks {
+    /// Only the signatures of receipts and handles of events no verified checkpoint covers.
+    #[default]
+    Uncovered,
+    /// Every receipt and handle signature.
+    Every,
+}
+
+/// How many receipt signatures are checked in one batch.
+pub const SIGNATURE_BATCH: usize = 64;
+
+/// With [`SignatureChecks::Uncovered`], the most receipt signatures held waiting for a
+/// checkpoint to cover them: past it they are checked in batches (memory stays flat on a log
+/// without checkpoints), and a failure among them still counts only if no checkpoint covers it.
+pub const PENDING_BOUND: usize = 4096;
+
+/// One line parsed, hashed and its receipt decoded: the work that does not depend on the lines
+/// before it, so it can be done on any thread. [`Core::push_prepared`] then makes the checks
+/// that do, in line order, reporting each line's problems in the same order as a one-line-at-a-
+/// time check would.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    line: u64,
+    parsed: Result<Parsed, ChainError>,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    event: EventLine,
+    /// The event's hash as its version computes it (`None`: its version cannot hold it).
+    hash: Option<Hash32>,
+    /// For a genesis, its signer key, and whether the development flag tells the truth.
+    genesis_key: Option<Option<PublicKey>>,
+    /// For an allow carrying a receipt: the receipt, checked but for (maybe) its signature, and
+    /// its handle checked in full; `None` inside when either fails.
+    receipt: Option<Option<Checked>>,
+}
+
+/// A receipt whose structure, proof and lifetime were checked; its signature either too
+/// (`Confirmed`) or put off (`Deferred`).
+#[derive(Clone, Debug)]
+enum Checked {
+    Deferred(Unconfirmed),
+    Confirmed(agentk_capability::Verified<Receipt>),
+}
+
+impl Checked {
+    fn receipt(&self) -> &Receipt {
+        match self {
+            Checked::Deferred(unconfirmed) => unconfirmed.unconfirmed(),
+            Checked::Confirmed(verified) => verified.get(),
+        }
+    }
+}
+
+/// Parses and checks `text` as line `line` on its own. With `defer`, a receipt's signature is
+/// left for a batch (except one that carries a handle: a handle is checked against a verified
+/// receipt, so both are checked at once).
+pub(crate) fn prepare(text: &str, line: u64, defer: bool) -> Prepared {
+    Prepared { line, parsed: parse_line(text, line, defer) }
+}
+
+fn parse_line(text: &str, line: u64, defer: bool) -> Result<Parsed, ChainError> {
+    if text.len() > MAX_LINE_BYTES {
+        return Err(ChainError::TooLong { line });
+    }
+    let event: EventLine = serde_json::from_str(text).map_err(|_| match version_of(text) {
+        // A newer writer may add fields this build cannot parse: say which version it was.
+        Some(found) if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&found) => {
+            ChainError::UnsupportedVersion { line, found }
+        }
+        _ => ChainError::Malformed { line },
+    })?;
+    if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&event.v) {
+        return Err(ChainError::UnsupportedVersion { line, found: event.v });
+    }
+    // SECURITY: one text per event. A line that parses but is not the canonical
+    // serialization (reordered keys, spaces, escapes) is refused, so every byte counts.
+    if !crate::event::is_canonical(&event, text) {
+        return Err(ChainError::Malformed { line });
+    }
+    // A version 1 line that carries input links (which version 1 cannot hash) is malformed.
+    let hash = event_hash_for(event.v, event.seq, &event.prev, &event.event);
+    let mut genesis_key = None;
+    let mut receipt = None;
+    match &event.event {
+        EventBody::Genesis(genesis) => {
+            // SECURITY: the flag must tell the truth about the key; the development key's
+            // private half is public, so a log signed with it may say anything.
+            genesis_key = Some(PublicKey::from_hex(&genesis.signer).ok().filter(|key| {
+                genesis.development_signer == (*key == agentk_capability::SigningIdentity::development_public_key())
+            }));
+        }
+        EventBody::Syscall(syscall) if syscall.decision == Effect::Allow => {
+            if let Some(encoded) = &syscall.receipt {
+                receipt = Some(check_receipt(encoded, syscall, defer));
+            }
+        }
+        EventBody::Syscall(_) | EventBody::Checkpoint(_) | EventBody::Output(_) => {}
+    }
+    Ok(Parsed { event, hash, genesis_key, receipt })
+}
+
+/// A receipt's checks that need nothing but the event: structure, proof and lifetime at the
+/// event's time, and (unless put off) the signature; a handle, in full, against it.
+fn check_receipt(encoded: &agentk_capability::EncodedReceipt, event: &SyscallEvent, defer: bool) -> Option<Checked> {
+    let verifier = Verifier::new(Trust::ReceiptKey, event.time);
+    if defer && event.handle.is_none() {
+        return verifier.verify_deferred(encoded).ok().map(Checked::Deferred);
+    }
+    let verified = verifier.verify(encoded).ok()?;
+    if let Some(handle) = &event.handle {
+        agentk_secrets::verify_handle(handle, &verified, Trust::ReceiptKey, event.time).ok()?;
+    }
+    Some(Checked::Confirmed(verified))
+}
+
+/// What [`Core::push_prepared`] found on a line that verified.
+#[derive(Debug)]
+pub(crate) struct Pushed {
+    /// The event.
+    pub(crate) event: EventLine,
+    /// A receipt whose signature is still to be checked, with its line.
+    pub(crate) deferred: Option<(Unconfirmed, u64)>,
+    /// Whether the line was a checkpoint that verified: it covers every event before it.
+    pub(crate) checkpoint: bool,
+}
+
+/// The checks that depend on the lines before: sequence, chain, genesis, checkpoints, bindings
+/// to the signer and the chain, and the Merkle frontier. Everything but signature batching.
 #[derive(Clone, Debug, Default)]
-pub struct ChainVerifier {
+pub(crate) struct Core {
     next_seq: u64,
     prev: Hash32,
     frontier: Frontier,
@@ -235,89 +376,28 @@ pub struct ChainVerifier {
     handle_count: u64,
     time_span: Option<(u64, u64)>,
     checkpoints: u64,
-    /// In batched mode, receipts whose signatures wait for one batched check, with their lines.
-    batch: Option<Vec<(Unconfirmed, u64)>>,
 }
 
-/// How many receipt signatures a batched verifier checks at once.
-const SIGNATURE_BATCH: usize = 64;
-
-impl ChainVerifier {
-    /// A verifier expecting the genesis next.
-    pub fn new() -> Self {
-        Self::default()
+impl Core {
+    /// Events verified so far.
+    pub(crate) fn events(&self) -> u64 {
+        self.next_seq
     }
 
-    /// A verifier that also requires the first `size` events to have Merkle root `root` (from
-    /// a checkpoint saved earlier), so a rewritten or truncated log fails.
-    pub fn expecting(size: u64, root: Hash32) -> Self {
-        ChainVerifier { expected: Some((size, root)), ..Self::default() }
+    /// The Merkle root over the events verified so far.
+    pub(crate) fn root(&self) -> Hash32 {
+        self.frontier.root()
     }
 
-    /// Checks receipt signatures in batches of 64 (about twice as fast on receipt-heavy logs).
-    /// Every check is made and the first bad line is still the one named, but a receipt's
-    /// signature may be confirmed up to 64 events after [`ChainVerifier::push`] answered its
-    /// event: callers that act on each event as it comes should keep single checks (replay
-    /// does; see [`agentk_capability::Verifier::verify_batch`] for the one inherent difference).
-    pub fn with_batched_signatures(mut self) -> Self {
-        self.batch = Some(Vec::new());
-        self
+    /// The genesis record, once verified.
+    pub(crate) fn genesis(&self) -> Option<&Genesis> {
+        self.genesis.as_ref()
     }
 
-    /// Keeps what resuming a ledger needs ([`ChainVerified::receipts`]): one entry per
-    /// receipt, so memory grows with the log. Only for logs about to be continued.
-    pub fn with_receipt_tally(mut self) -> Self {
-        self.receipts = Some(ReceiptTally::default());
-        self
-    }
-
-    /// Checks every receipt signature still waiting in a batch (a no-op with single checks).
-    /// Callers that stop reading early, on a line they refuse themselves, call it first so an
-    /// earlier bad signature is the one named.
-    pub fn flush(&mut self) -> Result<(), ChainError> {
-        let Some(batch) = self.batch.as_mut() else { return Ok(()) };
-        let pending = std::mem::take(batch);
-        let lines: Vec<u64> = pending.iter().map(|(_, line)| *line).collect();
-        match confirm_batch(pending.into_iter().map(|(receipt, _)| receipt).collect()) {
-            Ok(_) => Ok(()),
-            Err(index) => Err(ChainError::BadBinding { line: lines.get(index).copied().unwrap_or(0) }),
-        }
-    }
-
-    /// Checks the next line (without its newline) and answers the parsed event.
-    pub fn push(&mut self, text: &str) -> Result<EventLine, ChainError> {
-        match self.push_line(text) {
-            Ok(event) => {
-                if self.batch.as_ref().is_some_and(|b| b.len() >= SIGNATURE_BATCH) {
-                    self.flush()?;
-                }
-                Ok(event)
-            }
-            // A pending bad signature sits on an earlier line: name it first.
-            Err(e) => Err(self.flush().err().unwrap_or(e)),
-        }
-    }
-
-    fn push_line(&mut self, text: &str) -> Result<EventLine, ChainError> {
-        let line = self.next_seq + 1;
-        if text.len() > MAX_LINE_BYTES {
-            return Err(ChainError::TooLong { line });
-        }
-        let event: EventLine = serde_json::from_str(text).map_err(|_| match version_of(text) {
-            // A newer writer may add fields this build cannot parse: say which version it was.
-            Some(found) if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&found) => {
-                ChainError::UnsupportedVersion { line, found }
-            }
-            _ => ChainError::Malformed { line },
-        })?;
-        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&event.v) {
-            return Err(ChainError::UnsupportedVersion { line, found: event.v });
-        }
-        // SECURITY: one text per event. A line that parses but is not the canonical
-        // serialization (reordered keys, spaces, escapes) is refused, so every byte counts.
-        if event.to_line() != text {
-            return Err(ChainError::Malformed { line });
-        }
+    /// Checks a prepared line against the lines before it.
+    pub(crate) fn push_prepared(&mut self, prepared: Prepared) -> Result<Pushed, ChainError> {
+        let line = prepared.line;
+        let Parsed { event, hash, genesis_key, receipt } = prepared.parsed?;
         if event.seq != self.next_seq {
             return Err(ChainError::OutOfSequence { line, found: event.seq, expected: self.next_seq });
         }
@@ -328,24 +408,23 @@ impl ChainVerifier {
         if event.prev != self.prev {
             return Err(ChainError::BrokenChain { line });
         }
-        // A version 1 line that carries input links (which version 1 cannot hash) is malformed.
-        match event_hash_for(event.v, event.seq, &event.prev, &event.event) {
+        match hash {
             None => return Err(ChainError::Malformed { line }),
             Some(hash) if hash != event.hash => return Err(ChainError::HashMismatch { line }),
             Some(_) => {}
         }
+        let mut deferred = None;
+        let mut checkpoint = false;
         match &event.event {
             EventBody::Genesis(genesis) => {
-                let key = PublicKey::from_hex(&genesis.signer).map_err(|_| ChainError::Malformed { line })?;
-                // SECURITY: the flag must tell the truth about the key; the development key's
-                // private half is public, so a log signed with it may say anything.
-                if genesis.development_signer != (key == agentk_capability::SigningIdentity::development_public_key()) {
-                    return Err(ChainError::Malformed { line });
-                }
+                let Some(Some(key)) = genesis_key else { return Err(ChainError::Malformed { line }) };
                 self.signer = Some(key);
                 self.genesis = Some(genesis.clone());
             }
-            EventBody::Checkpoint(checkpoint) => self.check_checkpoint(checkpoint, line)?,
+            EventBody::Checkpoint(body) => {
+                self.check_checkpoint(body, line)?;
+                checkpoint = true;
+            }
             // An output names the earlier event that allowed its action.
             EventBody::Output(output) if output.from == 0 || output.from >= event.seq => {
                 return Err(ChainError::BadInputLink { line });
@@ -355,17 +434,21 @@ impl ChainVerifier {
                 if syscall.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= event.seq)) {
                     return Err(ChainError::BadInputLink { line });
                 }
-                let receipt = self.check_bindings(syscall, &event.prev, line)?;
+                let checked = self.check_bindings(syscall, &event.prev, receipt, line)?;
                 let (first, last) = self.time_span.unwrap_or((syscall.time, syscall.time));
                 self.time_span = Some((first.min(syscall.time), last.max(syscall.time)));
-                if receipt.is_some() {
+                if let Some(checked) = checked {
                     self.receipt_count += 1;
                     self.handle_count += u64::from(syscall.handle.is_some());
-                }
-                if let (Some(tally), Some(receipt)) = (self.receipts.as_mut(), receipt) {
-                    let count = tally.minted.entry(receipt.grant().to_owned()).or_default();
-                    *count = count.saturating_add(1);
-                    tally.spent.push((receipt.id(), receipt.expires_at()));
+                    if let Some(tally) = self.receipts.as_mut() {
+                        let receipt = checked.receipt();
+                        let count = tally.minted.entry(receipt.grant().to_owned()).or_default();
+                        *count = count.saturating_add(1);
+                        tally.spent.push((receipt.id(), receipt.expires_at()));
+                    }
+                    if let Checked::Deferred(unconfirmed) = checked {
+                        deferred = Some((unconfirmed, line));
+                    }
                 }
             }
         }
@@ -378,7 +461,7 @@ impl ChainVerifier {
         {
             return Err(ChainError::Rewritten { size });
         }
-        Ok(event)
+        Ok(Pushed { event, deferred, checkpoint })
     }
 
     /// Receipts and handles (C, S8 at mediation time): an allow on a covering grant carries a
@@ -386,11 +469,12 @@ impl ChainVerifier {
     /// agent, syscall and target and bound to the previous event; a handle binds to that
     /// receipt; a deny carries neither.
     fn check_bindings(
-        &mut self,
+        &self,
         event: &SyscallEvent,
         prev: &Hash32,
+        receipt: Option<Option<Checked>>,
         line: u64,
-    ) -> Result<Option<Receipt>, ChainError> {
+    ) -> Result<Option<Checked>, ChainError> {
         let bad = ChainError::BadBinding { line };
         let covering = event.grant.as_ref().is_some_and(|g| g.covering);
         match (event.decision, &event.receipt, &event.handle) {
@@ -400,21 +484,10 @@ impl ChainVerifier {
             (Effect::Allow, Some(_), _) if !covering => return Err(bad),
             (Effect::Allow, Some(_), _) => {}
         }
-        let (Some(encoded), Some(signer)) = (&event.receipt, &self.signer) else {
+        let (Some(Some(checked)), Some(signer)) = (receipt, &self.signer) else {
             return Err(bad);
         };
-        let verifier = Verifier::new(Trust::ReceiptKey, event.time);
-        // A handle needs its receipt verified first; other receipts may wait for a batch.
-        let (receipt, pending, verified) = match (&self.batch, &event.handle) {
-            (Some(_), None) => {
-                let pending = verifier.verify_deferred(encoded).map_err(|_| bad.clone())?;
-                (pending.unconfirmed().clone(), Some(pending), None)
-            }
-            _ => {
-                let verified = verifier.verify(encoded).map_err(|_| bad.clone())?;
-                (verified.get().clone(), None, Some(verified))
-            }
-        };
+        let receipt = checked.receipt();
         let bound = receipt.signer() == *signer
             && receipt.prev_event().0 == prev.0
             && receipt.agent() == event.agent
@@ -424,14 +497,7 @@ impl ChainVerifier {
         if !bound {
             return Err(bad);
         }
-        if let Some(handle) = &event.handle {
-            let Some(verified) = &verified else { return Err(bad) };
-            agentk_secrets::verify_handle(handle, verified, Trust::ReceiptKey, event.time).map_err(|_| bad)?;
-        }
-        if let (Some(pending), Some(batch)) = (pending, self.batch.as_mut()) {
-            batch.push((pending, line));
-        }
-        Ok(Some(receipt))
+        Ok(Some(checked))
     }
 
     fn check_checkpoint(&mut self, checkpoint: &CheckpointEvent, line: u64) -> Result<(), ChainError> {
@@ -450,9 +516,8 @@ impl ChainVerifier {
         Ok(())
     }
 
-    /// Ends verification.
-    pub fn finish(mut self) -> Result<ChainVerified, ChainError> {
-        self.flush()?;
+    /// Ends verification (every signature must have been settled by the caller).
+    pub(crate) fn finish(self) -> Result<ChainVerified, ChainError> {
         // A checkpoint saved earlier makes an emptied log a truncated one.
         if let Some((size, _)) = self.expected
             && self.next_seq < size
@@ -475,6 +540,196 @@ impl ChainVerifier {
             time_span: self.time_span,
             checkpoints: self.checkpoints,
         })
+    }
+}
+
+/// Receipt signatures put off for batched checks, in line order, and what became of those
+/// already checked.
+#[derive(Clone, Debug)]
+pub(crate) struct SignatureQueue {
+    checks: SignatureChecks,
+    pending: Vec<(Unconfirmed, u64)>,
+    /// Bumped by every verified checkpoint: batches taken under an older epoch are covered.
+    epoch: u64,
+    /// The first line whose signature failed and still counts.
+    failed: Option<u64>,
+}
+
+/// Receipts whose signatures are checked together, taken from a [`SignatureQueue`].
+#[derive(Debug)]
+pub(crate) struct SignatureBatch {
+    epoch: u64,
+    items: Vec<(Unconfirmed, u64)>,
+}
+
+/// What checking a [`SignatureBatch`] found: the first line whose signature fails, if any.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchResult {
+    epoch: u64,
+    failed: Option<u64>,
+}
+
+impl SignatureBatch {
+    /// Checks every signature (one batched equation, single checks to name the first bad one).
+    pub(crate) fn check(self) -> BatchResult {
+        let lines: Vec<u64> = self.items.iter().map(|(_, line)| *line).collect();
+        let failed = match confirm_batch(self.items.into_iter().map(|(receipt, _)| receipt).collect()) {
+            Ok(_) => None,
+            Err(index) => Some(lines.get(index).copied().unwrap_or(0)),
+        };
+        BatchResult { epoch: self.epoch, failed }
+    }
+}
+
+impl SignatureQueue {
+    pub(crate) fn new(checks: SignatureChecks) -> Self {
+        SignatureQueue { checks, pending: Vec::new(), epoch: 0, failed: None }
+    }
+
+    /// Queues a receipt's signature; answers the batches now due.
+    pub(crate) fn push(&mut self, receipt: Unconfirmed, line: u64) -> Vec<SignatureBatch> {
+        self.pending.push((receipt, line));
+        let bound = match self.checks {
+            SignatureChecks::Every => SIGNATURE_BATCH,
+            SignatureChecks::Uncovered => PENDING_BOUND,
+        };
+        if self.pending.len() >= bound { self.take() } else { Vec::new() }
+    }
+
+    /// Every signature still waiting, in batches of [`SIGNATURE_BATCH`].
+    pub(crate) fn take(&mut self) -> Vec<SignatureBatch> {
+        let mut batches = Vec::with_capacity(self.pending.len().div_ceil(SIGNATURE_BATCH));
+        let mut rest = std::mem::take(&mut self.pending).into_iter().peekable();
+        while rest.peek().is_some() {
+            batches.push(SignatureBatch { epoch: self.epoch, items: rest.by_ref().take(SIGNATURE_BATCH).collect() });
+        }
+        batches
+    }
+
+    /// A checkpoint verified. Under [`SignatureChecks::Uncovered`] the signatures it covers
+    /// (every one so far) need no check: those waiting are dropped, and failures among those
+    /// already taken no longer count.
+    pub(crate) fn covered(&mut self) {
+        if self.checks == SignatureChecks::Uncovered {
+            self.pending.clear();
+            self.epoch += 1;
+            self.failed = None;
+        }
+    }
+
+    /// Records what a batch taken from this queue found.
+    pub(crate) fn settle(&mut self, result: BatchResult) {
+        let covered = self.checks == SignatureChecks::Uncovered && result.epoch < self.epoch;
+        if let (Some(line), false) = (result.failed, covered) {
+            self.failed = Some(self.failed.map_or(line, |first| first.min(line)));
+        }
+    }
+
+    /// The first line whose signature failed and still counts.
+    pub(crate) fn failed(&self) -> Option<ChainError> {
+        self.failed.map(|line| ChainError::BadBinding { line })
+    }
+
+    /// Whether a failure already found stands whatever comes next (no checkpoint can cover it).
+    pub(crate) fn decided(&self) -> bool {
+        self.checks == SignatureChecks::Every && self.failed.is_some()
+    }
+}
+
+/// Verifies a log line by line in constant memory: feed lines in order, then finish.
+#[derive(Clone, Debug)]
+pub struct ChainVerifier {
+    core: Core,
+    /// Whether receipt signatures are put off for batched checks.
+    defer: bool,
+    queue: SignatureQueue,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier expecting the genesis next, checking every receipt signature as its line is
+    /// pushed.
+    pub fn new() -> Self {
+        ChainVerifier { core: Core::default(), defer: false, queue: SignatureQueue::new(SignatureChecks::Every) }
+    }
+
+    /// A verifier that also requires the first `size` events to have Merkle root `root` (from
+    /// a checkpoint saved earlier), so a rewritten or truncated log fails.
+    pub fn expecting(size: u64, root: Hash32) -> Self {
+        let mut verifier = Self::new();
+        verifier.core.expected = Some((size, root));
+        verifier
+    }
+
+    /// Checks receipt signatures in batches of 64 (about twice as fast on receipt-heavy logs).
+    /// Every check is made and the first bad line is still the one named, but a receipt's
+    /// signature may be confirmed up to 64 events after [`ChainVerifier::push`] answered its
+    /// event: callers that act on each event as it comes should keep single checks (see
+    /// [`agentk_capability::Verifier::verify_batch`] for the one inherent difference).
+    pub fn with_batched_signatures(self) -> Self {
+        self.checking(SignatureChecks::Every)
+    }
+
+    /// Checks the receipt and handle signatures `checks` names, in batches (see
+    /// [`ChainVerifier::with_batched_signatures`]). With [`SignatureChecks::Uncovered`], a
+    /// receipt's signature is confirmed only once no checkpoint covered it (at the end of the
+    /// log, or past [`PENDING_BOUND`] waiting ones), so only [`ChainVerifier::finish`] answers
+    /// for it.
+    pub fn checking(mut self, checks: SignatureChecks) -> Self {
+        self.defer = true;
+        self.queue = SignatureQueue::new(checks);
+        self
+    }
+
+    /// Keeps what resuming a ledger needs ([`ChainVerified::receipts`]): one entry per
+    /// receipt, so memory grows with the log. Only for logs about to be continued.
+    pub fn with_receipt_tally(mut self) -> Self {
+        self.core.receipts = Some(ReceiptTally::default());
+        self
+    }
+
+    /// Checks every receipt signature still waiting in a batch (a no-op with single checks).
+    /// Callers that stop reading early, on a line they refuse themselves, call it first so an
+    /// earlier bad signature is the one named.
+    pub fn flush(&mut self) -> Result<(), ChainError> {
+        for batch in self.queue.take() {
+            self.queue.settle(batch.check());
+        }
+        self.queue.failed().map_or(Ok(()), Err)
+    }
+
+    /// Checks the next line (without its newline) and answers the parsed event.
+    pub fn push(&mut self, text: &str) -> Result<EventLine, ChainError> {
+        let prepared = prepare(text, self.core.next_seq + 1, self.defer);
+        match self.core.push_prepared(prepared) {
+            Ok(pushed) => {
+                if pushed.checkpoint {
+                    self.queue.covered();
+                }
+                if let Some((receipt, line)) = pushed.deferred {
+                    for batch in self.queue.push(receipt, line) {
+                        self.queue.settle(batch.check());
+                    }
+                }
+                match self.queue.failed() {
+                    Some(failure) if self.queue.decided() => Err(failure),
+                    _ => Ok(pushed.event),
+                }
+            }
+            // A pending bad signature sits on an earlier line: name it first.
+            Err(e) => Err(self.flush().err().unwrap_or(e)),
+        }
+    }
+
+    /// Ends verification.
+    pub fn finish(mut self) -> Result<ChainVerified, ChainError> {
+        self.flush()?;
+        self.core.finish()
     }
 }
 

@@ -15,17 +15,19 @@
 //!   inputs that name it (`InputRef::from`), deciding every later event again with the changed
 //!   labels.
 //!
-//! Every function streams the log once, verifying it as it goes (single signature checks,
-//! never batched: replay is the last word on a log), and answers only after the whole log has
-//! verified: an unverifiable log gives no report. Memory is flat in the log's length: counts
+//! Every function takes an [`Acceptance`] and streams the log once, deciding whether it is
+//! accepted ([`agentk_flightlog::accept`], the rule every reader of a log applies) in the same
+//! pass that decides its events again, and answers only once the whole log is accepted: a log
+//! that is not gives no report. Memory is flat in the log's length: counts
 //! are complete, listed rows stop at [`MAX_LISTED`], and a behavior fork keeps only the outputs
 //! it changed.
 //!
 //! # Invariants
 //!
 //! - **R1** Replay never signs, mints, opens, writes or calls anything: its environment answers
-//!   from the record. A log that does not verify, or whose tail is unsigned (unless the caller
-//!   allows it), gives [`ReplayError`] and no report. Replaying any log the kernel wrote under
+//!   from the record. A log that is not accepted (a chain that does not verify, an unsigned
+//!   tail unless the caller allows it, a signer not pinned, a saved checkpoint it does not
+//!   extend) gives [`ReplayError`] and no report. Replaying any log the kernel wrote under
 //!   the same policy reproduces every decision (property-tested against random sessions).
 //! - **R2** Forking against the log's own policy changes nothing.
 //! - **R3** Overrides carry digests only; an override must name a recorded, allowed syscall
@@ -56,10 +58,10 @@ pub mod overrides;
 use std::collections::BTreeMap;
 use std::io::Read;
 
+pub use agentk_flightlog::accept::{Acceptance, Rejection};
+use agentk_flightlog::accept::{Accepted, accept};
 use agentk_flightlog::event::{Effect, EventBody, EventLine, Hash32, InputRef, SyscallEvent};
-use agentk_flightlog::file::{FileLogError, for_each_event};
 use agentk_flightlog::kernel::{Redecided, Rehearsal, policy_hash};
-use agentk_flightlog::verify::{ChainVerified, ChainVerifier};
 use agentk_labels::{LabelSet, SafeText, Syscall, SyscallKind};
 use agentk_policy::{Matched, Policy};
 use serde::Serialize;
@@ -85,28 +87,28 @@ pub fn gets_stub(syscall: &SyscallKind) -> bool {
     matches!(syscall.known(), Some(Syscall::ModelCall | Syscall::ToolInvoke | Syscall::NetworkSend))
 }
 
-/// What the caller accepts beyond a fully verified, fully signed log.
+/// The replay options of earlier releases: only whether an unsigned tail is accepted. Pass an
+/// [`Acceptance`] instead (it also pins signers and holds a saved checkpoint); this converts
+/// into the default one with that flag.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     /// Accept events after the last signed checkpoint (a log still being written).
     pub allow_unsigned_tail: bool,
 }
 
+impl From<Options> for Acceptance {
+    fn from(options: Options) -> Self {
+        Acceptance { allow_unsigned_tail: options.allow_unsigned_tail, ..Acceptance::default() }
+    }
+}
+
 /// Why no report was given.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
-    /// The log does not verify.
-    #[error("the log does not verify: {0}")]
-    Unverified(FileLogError),
-    /// Events after the last signed checkpoint.
-    #[error(
-        "{0} event(s) after the last signed checkpoint (the log was not closed, or its tail was rewritten); allow an unsigned tail to replay a log still being written"
-    )]
-    UnsignedTail(u64),
-    /// The log could not be read.
-    #[error("the log could not be read ({0:?})")]
-    Io(std::io::ErrorKind),
+    /// The log is not accepted ([`agentk_flightlog::accept`]), or could not be read.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// The policy given is not the one the log was written with.
     #[error("the log was written under another policy than the one given")]
     PolicyMismatch,
@@ -145,19 +147,10 @@ pub enum ReplayError {
 }
 
 impl ReplayError {
-    /// Whether this is a verification failure (the log is not what it should be) rather than a
-    /// problem with what the caller asked.
+    /// Whether this is a verification failure (the log is not accepted) rather than a problem
+    /// with what the caller asked, or a log that could not be read.
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, ReplayError::Unverified(_) | ReplayError::UnsignedTail(_))
-    }
-}
-
-impl From<FileLogError> for ReplayError {
-    fn from(error: FileLogError) -> Self {
-        match error {
-            FileLogError::Io(kind) => ReplayError::Io(kind),
-            other => ReplayError::Unverified(other),
-        }
+        matches!(self, ReplayError::Rejected(rejection) if !rejection.is_read_failure())
     }
 }
 
@@ -424,33 +417,26 @@ pub struct BehaviorReport {
     pub changes: Changes,
 }
 
-/// Streams the log through a single-check verifier, handing each verified event to `visit`,
-/// and answers only once the whole log verified. The first `visit` error stops the visits
-/// (verification still runs to the end: a log that does not verify says so first).
+/// Decides whether the log is accepted ([`accept`]: one pass), handing each verified event to
+/// `visit`, and answers only once the whole log is accepted. The first `visit` error stops the
+/// visits (the pass still runs to the end: a log that is not accepted says so first).
 fn walk(
     reader: impl Read,
-    options: Options,
+    acceptance: &Acceptance,
     mut visit: impl FnMut(&EventLine) -> Result<(), ReplayError>,
-) -> Result<ChainVerified, ReplayError> {
+) -> Result<Accepted, ReplayError> {
     let mut failure = None;
-    let outcome = for_each_event(reader, ChainVerifier::new(), |event| {
+    let accepted = accept(reader, acceptance, |event| {
         if failure.is_none()
             && let Err(e) = visit(event)
         {
             failure = Some(e);
         }
-    });
-    let verified = outcome?;
-    // A log that is not wholly signed fails as such before anything a visit found.
-    let unsigned = verified.events().saturating_sub(verified.signed_events());
-    // (The closing checkpoint itself is the one event after what it signs.)
-    if !options.allow_unsigned_tail && (verified.last_checkpoint().is_none() || unsigned > 1) {
-        return Err(ReplayError::UnsignedTail(unsigned));
-    }
+    })?;
     if let Some(e) = failure {
         return Err(e);
     }
-    Ok(verified)
+    Ok(accepted)
 }
 
 /// Refuses a log written under another policy than `policy_text`.
@@ -499,7 +485,7 @@ pub fn replay(
     reader: impl Read,
     policy_text: &str,
     policy: &Policy,
-    options: Options,
+    acceptance: impl Into<Acceptance>,
 ) -> Result<ReplayReport, ReplayError> {
     let mut rehearsal = Rehearsal::new(policy);
     let mut report = ReplayReport {
@@ -513,7 +499,7 @@ pub fn replay(
         divergences: Listed::default(),
         steps: Listed::default(),
     };
-    let verified = walk(reader, options, |line| {
+    let verified = walk(reader, &acceptance.into(), |line| {
         check_policy(line, policy_text)?;
         let EventBody::Syscall(event) = &line.event else { return Ok(()) };
         let redecided = rehearsal.decide(event, &event.inputs);
@@ -553,10 +539,14 @@ pub fn replay(
 
 /// Fork replay (R2): verifies the log and decides every syscall event again under `other`,
 /// with the recorded inputs and grant context; reports each decision that changed.
-pub fn fork_replay(reader: impl Read, other: &Policy, options: Options) -> Result<ForkReport, ReplayError> {
+pub fn fork_replay(
+    reader: impl Read,
+    other: &Policy,
+    acceptance: impl Into<Acceptance>,
+) -> Result<ForkReport, ReplayError> {
     let mut rehearsal = Rehearsal::new(other);
     let mut report = ForkReport { events: 0, replayed: 0, unchanged: 0, regranted: 0, changes: Changes::default() };
-    let verified = walk(reader, options, |line| {
+    let verified = walk(reader, &acceptance.into(), |line| {
         let EventBody::Syscall(event) = &line.event else { return Ok(()) };
         let redecided = rehearsal.decide(event, &event.inputs);
         report.replayed += 1;
@@ -592,7 +582,7 @@ pub fn behavior_replay(
     policy_text: &str,
     policy: &Policy,
     overrides: &Overrides,
-    options: Options,
+    acceptance: impl Into<Acceptance>,
 ) -> Result<BehaviorReport, ReplayError> {
     let mut rehearsal = Rehearsal::new(policy);
     let mut forked: BTreeMap<u64, Forked> = BTreeMap::new();
@@ -603,7 +593,7 @@ pub fn behavior_replay(
         outputs: Listed::default(),
         changes: Changes::default(),
     };
-    let verified = walk(reader, options, |line| {
+    let verified = walk(reader, &acceptance.into(), |line| {
         check_policy(line, policy_text)?;
         let EventBody::Syscall(event) = &line.event else {
             return match overrides.get(line.seq) {
