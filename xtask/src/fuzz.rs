@@ -58,15 +58,31 @@ pub fn entry(target: &str, data: &[u8]) -> bool {
             parsed.is_ok()
         }
         ("flightlog_lines", Some(text)) => {
-            let [single, batched] = [false, true].map(|batched| {
-                let mut verifier = agentk_flightlog::verify::ChainVerifier::new();
-                if batched {
-                    verifier = verifier.with_batched_signatures();
-                }
+            use agentk_flightlog::accept::{Acceptance, SignatureChecks, Spread, accept};
+            use agentk_flightlog::verify::ChainVerifier;
+            let push_all = |mut verifier: ChainVerifier| {
                 text.lines().all(|line| verifier.push(line).is_ok()) && verifier.finish().is_ok()
-            });
-            // Batched and single signature checks must agree on every input.
+            };
+            let single = push_all(ChainVerifier::new());
+            let batched = push_all(ChainVerifier::new().with_batched_signatures());
+            let uncovered = push_all(ChainVerifier::new().checking(SignatureChecks::Uncovered));
+            // Batched and single signature checks must agree on every input; checking only the
+            // signatures no checkpoint covers accepts at least what checking all accepts.
             assert_eq!(single, batched, "batched and single verification disagree");
+            assert!(uncovered || !single, "checking fewer signatures refused a log");
+            // The threaded reader agrees with the line-at-a-time verifier, rule for rule.
+            let file: String = text.lines().map(|line| format!("{line}\n")).collect();
+            for (signatures, sequential) in [(SignatureChecks::Every, single), (SignatureChecks::Uncovered, uncovered)]
+            {
+                let acceptance = Acceptance {
+                    allow_unsigned_tail: true,
+                    signatures,
+                    spread: Spread { threads: 2, chunk_lines: 3 },
+                    ..Acceptance::default()
+                };
+                let threaded = accept(file.as_bytes(), &acceptance, |_| {}).is_ok();
+                assert_eq!(threaded, sequential, "the threaded reader disagrees ({signatures:?})");
+            }
             single
         }
         ("receipt_and_handle", Some(text)) => {

@@ -387,11 +387,14 @@ impl Ledger {
         Ok(receipt)
     }
 
-    /// Reserves a receipt for the one event the caller is about to record, and spends it at
-    /// once: the kernel's path, where the receipt authorizes the very event that carries it.
-    /// Counting is cheap and done here; the signature is made by [`Reservation::sign`], so a
-    /// ledger shared behind a lock is held only for the count. The policy is not evaluated
-    /// again: the [`Authorization`] is its decision on exactly this request.
+    /// Reserves a receipt for the one event the caller is about to record: the kernel's path,
+    /// where the receipt authorizes the very event that carries it. It is spent by that event:
+    /// it binds the previous event's hash, which the verifier holds it to, so it can authorize
+    /// no other event, and the ledger keeps no id for it (memory stays flat however many allows
+    /// a session makes). Counting is cheap and done here; the signature is made by
+    /// [`Reservation::sign`], so a ledger shared behind a lock is held only for the count. The
+    /// policy is not evaluated again: the [`Authorization`] is its decision on exactly this
+    /// request.
     pub fn reserve<'s>(
         &mut self,
         authorization: &Authorization<'_, '_>,
@@ -399,14 +402,14 @@ impl Ledger {
         context: MintContext,
     ) -> Result<Reservation<'s>, MintError> {
         let receipt = self.count(authorization, signer, context)?;
-        let verified = Verified::new(receipt);
-        if self.redeem(&verified, context.now).is_err() {
-            // Born unspendable (the clock stepped back past its expiry, or its id collides):
-            // it is never handed out, so it does not use the grant.
-            self.void(verified.get());
+        self.high_water = self.high_water.max(context.now);
+        if self.high_water >= receipt.expires_at {
+            // Born expired (the clock stepped back past its lifetime): it is never handed out,
+            // so it does not use the grant.
+            self.void(&receipt);
             return Err(MintError::BadLifetime);
         }
-        Ok(Reservation { receipt: verified, signer })
+        Ok(Reservation { receipt: Verified::new(receipt), signer })
     }
 
     /// [`Ledger::reserve`] and [`Reservation::sign`] in one call.

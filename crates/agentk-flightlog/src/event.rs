@@ -388,6 +388,15 @@ impl EventLine {
 
     /// The canonical line (compact JSON, no newline).
     pub fn to_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(512);
+        self.write_to(&mut out);
+        // INVARIANT: the writer emits UTF-8 (escapes are ASCII; strings are copied whole).
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the canonical line (no newline) to `out`: the bytes of [`EventLine::to_line`],
+    /// without allocating.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        crate::line::write_line(self, out);
     }
 }

@@ -498,10 +498,7 @@ impl<S: RecordSink> Kernel<S> {
     /// [`Kernel::seal`], handing the event back.
     fn seal_and_return(&mut self, event: EventBody) -> (u64, Hash32, EventBody) {
         let line = EventLine::seal(self.seq, self.prev, event);
-        // Serializing these types into a vector cannot fail (no maps with non-string keys, no
-        // failing `Serialize` impls); should it, the line would be short and the reader would
-        // refuse it, never accept it.
-        let _ = serde_json::to_writer(&mut self.buffer, &line);
+        line.write_to(&mut self.buffer);
         self.buffer.push(b'\n');
         let seq = self.seq;
         self.seq += 1;
@@ -538,18 +535,7 @@ impl<S: RecordSink> Kernel<S> {
 
     /// Mediates a batch of syscalls (see [`Kernel::submit`]).
     pub fn decide_batch(&mut self, requests: &[SyscallRequest<'_>]) -> Result<Vec<Decided>, KernelError> {
-        self.run_batch(requests.len(), |kernel, i, now| {
-            requests.get(i).map(|request| Recorded::Decided(kernel.decide_one(request, now)))
-        })
-        .map(|recorded| {
-            recorded
-                .into_iter()
-                .filter_map(|r| match r {
-                    Recorded::Decided(d) => Some(d),
-                    Recorded::Output(_) => None,
-                })
-                .collect()
-        })
+        self.run_batch(requests.len(), |kernel, i, now| requests.get(i).map(|request| kernel.decide_one(request, now)))
     }
 
     /// Records what became of an allowed action: a batch of one (see [`Kernel::submit`]).
@@ -584,11 +570,11 @@ impl<S: RecordSink> Kernel<S> {
         })
     }
 
-    fn run_batch(
+    fn run_batch<T>(
         &mut self,
         len: usize,
-        mut each: impl FnMut(&mut Self, usize, u64) -> Option<Recorded>,
-    ) -> Result<Vec<Recorded>, KernelError> {
+        mut each: impl FnMut(&mut Self, usize, u64) -> Option<T>,
+    ) -> Result<Vec<T>, KernelError> {
         if self.poisoned || self.sink.is_none() {
             return Err(KernelError::Poisoned);
         }
@@ -652,7 +638,7 @@ impl<S: RecordSink> Kernel<S> {
             inputs: inputs.to_vec(),
             grant,
             decision: effect,
-            rule: rule.clone(),
+            rule,
             output_labels,
             receipt: authorized.receipt,
             handle: authorized.handle,
@@ -662,10 +648,10 @@ impl<S: RecordSink> Kernel<S> {
             (Effect::Allow, Some(labels), Some(syscall)) => Some(Action { log: self.log_id, seq, syscall, labels }),
             _ => None,
         };
-        // The receipt and handle go back to the caller as recorded (moved, not copied).
-        let (receipt, handle) = match body {
-            EventBody::Syscall(event) => (event.receipt, event.handle),
-            _ => (None, None),
+        // The rule, receipt and handle go back to the caller as recorded (moved, not copied).
+        let (rule, receipt, handle) = match body {
+            EventBody::Syscall(event) => (event.rule, event.receipt, event.handle),
+            _ => (String::new(), None, None),
         };
         Decided { effect, rule, output_labels, receipt, handle, seq, event: hash, kernel_rule, action }
     }

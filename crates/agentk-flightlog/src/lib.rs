@@ -79,6 +79,7 @@ pub mod file;
 pub mod host;
 pub mod kernel;
 pub mod ledger;
+mod line;
 pub mod merkle;
 pub mod saved;
 pub mod verify;

@@ -750,3 +750,30 @@ fn version_of(text: &str) -> Option<u32> {
     }
     serde_json::from_str::<Versioned>(text).ok().map(|versioned| versioned.v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{BatchResult, ChainError, SignatureChecks, SignatureQueue};
+
+    // A failure found in a batch taken before a checkpoint covered its lines stops counting
+    // under `Uncovered` (the checkpoint vouches for them), and stands under `Every`; a failure
+    // taken after the checkpoint counts under both.
+    #[test]
+    fn a_covering_checkpoint_clears_failures_only_when_checking_uncovered_signatures() {
+        for (checks, stands) in [(SignatureChecks::Uncovered, false), (SignatureChecks::Every, true)] {
+            let mut queue = SignatureQueue::new(checks);
+            let before = queue.epoch;
+            queue.settle(BatchResult { epoch: before, failed: Some(3) });
+            queue.covered();
+            assert_eq!(queue.failed().is_some(), stands, "{checks:?}: settled, then covered");
+            let mut queue = SignatureQueue::new(checks);
+            queue.covered();
+            queue.settle(BatchResult { epoch: before, failed: Some(5) });
+            assert_eq!(queue.failed().is_some(), stands, "{checks:?}: covered while out");
+            queue.settle(BatchResult { epoch: queue.epoch, failed: Some(9) });
+            let first = if stands { 5 } else { 9 };
+            assert_eq!(queue.failed(), Some(ChainError::BadBinding { line: first }), "{checks:?}");
+            assert_eq!(queue.decided(), stands);
+        }
+    }
+}

@@ -93,9 +93,13 @@ fn sample_log() -> Vec<String> {
     kernel.sink().unwrap().lines().to_vec()
 }
 
-/// Verifies with single and with batched receipt signature checks: the two must agree on
-/// every log, tampered or not, down to the line they name.
+/// Verifies with single and with batched receipt signature checks, line by line and through
+/// the threaded [`accept`] (chunks of two lines over three workers), checking every signature
+/// and only those no checkpoint covers: all must agree on every log, tampered or not, down to
+/// the line they name. (Nobody without the key can make a covered receipt that only its own
+/// signature would refuse; see `tests/accept.rs` for what the key's holder can.)
 fn verify_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<ChainVerified, ChainError> {
+    use agentk_flightlog::accept::{Acceptance, Rejection, SignatureChecks, Spread, accept};
     let lines: Vec<&str> = lines.into_iter().collect();
     let run = |mut verifier: ChainVerifier| {
         for line in &lines {
@@ -106,6 +110,26 @@ fn verify_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<ChainVer
     let single = run(ChainVerifier::new());
     let batched = run(ChainVerifier::new().with_batched_signatures());
     assert_eq!(single, batched, "single and batched signature checks disagree");
+    let uncovered = run(ChainVerifier::new().checking(SignatureChecks::Uncovered));
+    assert_eq!(single, uncovered, "checking only uncovered signatures changed the answer");
+    // A line holding a newline would be two lines to a reader of the file.
+    if lines.iter().all(|line| !line.contains('\n')) {
+        let file: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        for signatures in [SignatureChecks::Every, SignatureChecks::Uncovered] {
+            let acceptance = Acceptance {
+                allow_unsigned_tail: true,
+                signatures,
+                spread: Spread { threads: 3, chunk_lines: 2 },
+                ..Acceptance::default()
+            };
+            let threaded = match accept(file.as_bytes(), &acceptance, |_| {}) {
+                Ok(accepted) => Ok(accepted.verified().clone()),
+                Err(Rejection::Chain(e)) => Err(e),
+                Err(other) => panic!("not a chain error: {other:?}"),
+            };
+            assert_eq!(single, threaded, "the threaded reader ({signatures:?}) disagrees");
+        }
+    }
     single
 }
 
