@@ -83,11 +83,8 @@ pub enum OverridesError {
         column: usize,
     },
     /// The file's shape is wrong.
-    #[error("the override file {problem}")]
-    Shape {
-        /// What is wrong.
-        problem: String,
-    },
+    #[error("the override file {0}")]
+    Shape(#[source] ShapeProblem),
     /// The schema is not the one this build reads.
     #[error("the override file's schema is {found}; this build reads `agentk.behavior-overrides.v1`")]
     UnsupportedSchema {
@@ -137,6 +134,27 @@ pub enum OverridesError {
     },
 }
 
+/// What is wrong with an override file's top-level shape.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShapeProblem {
+    /// The file is not a JSON object.
+    #[error("must be a JSON object")]
+    NotAnObject,
+    /// A top-level field this schema does not have.
+    #[error("has an unknown top-level field {field}")]
+    UnknownField {
+        /// The field, escaped and bounded.
+        field: SafeText,
+    },
+    /// No `schema` string.
+    #[error("needs `schema`: \"agentk.behavior-overrides.v1\"")]
+    NoSchema,
+    /// No `overrides` list.
+    #[error("needs `overrides`: a list")]
+    NoOverrides,
+}
+
 impl Overrides {
     /// Reads and parses at most [`MAX_OVERRIDES_BYTES`] from `reader`.
     pub fn read(reader: impl Read) -> Result<Self, OverridesError> {
@@ -159,22 +177,19 @@ impl Overrides {
             serde_json::error::Category::Data => OverridesError::DuplicateKey { line: e.line(), column: e.column() },
             _ => OverridesError::NotJson { line: e.line(), column: e.column() },
         })?;
-        let shape = |problem: &str| OverridesError::Shape { problem: problem.to_owned() };
-        let Value::Object(root) = value else { return Err(shape("must be a JSON object")) };
+        let Value::Object(root) = value else { return Err(OverridesError::Shape(ShapeProblem::NotAnObject)) };
         if let Some(key) = root.keys().find(|k| !matches!(k.as_str(), "schema" | "overrides")) {
-            return Err(OverridesError::Shape {
-                problem: format!("has an unknown top-level field {}", SafeText::with_limit(key, 64)),
-            });
+            return Err(OverridesError::Shape(ShapeProblem::UnknownField { field: SafeText::with_limit(key, 64) }));
         }
         match root.get("schema") {
             Some(Value::String(s)) if s == OVERRIDES_SCHEMA => {}
             Some(Value::String(s)) => {
                 return Err(OverridesError::UnsupportedSchema { found: SafeText::with_limit(s, 64) });
             }
-            _ => return Err(shape("needs `schema`: \"agentk.behavior-overrides.v1\"")),
+            _ => return Err(OverridesError::Shape(ShapeProblem::NoSchema)),
         }
         let Some(Value::Array(entries)) = root.get("overrides") else {
-            return Err(shape("needs `overrides`: a list"));
+            return Err(OverridesError::Shape(ShapeProblem::NoOverrides));
         };
         if entries.is_empty() {
             return Err(OverridesError::Empty);

@@ -8,7 +8,7 @@ use std::io::Read;
 use agentk_flightlog::event::Hash32;
 use agentk_labels::{Label, LabelSet};
 use agentk_replay::overrides::{
-    MAX_OVERRIDES, MAX_OVERRIDES_BYTES, OVERRIDES_SCHEMA, Override, Overrides, OverridesError,
+    MAX_OVERRIDES, MAX_OVERRIDES_BYTES, OVERRIDES_SCHEMA, Override, Overrides, OverridesError, ShapeProblem,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -170,7 +170,7 @@ fn raw_output_is_refused_even_when_other_fields_are_also_wrong() {
     let mut top = json!({ "schema": OVERRIDES_SCHEMA, "overrides": [Value::Object(entry(1))] });
     top.as_object_mut().unwrap().insert("output".to_owned(), json!(CANARY));
     let err = refuse(&serde_json::to_vec(&top).unwrap(), CANARY);
-    assert!(matches!(err, OverridesError::Shape { .. }), "{err:?}");
+    assert!(matches!(err, OverridesError::Shape(_)), "{err:?}");
     assert_eq!(err.to_string(), "the override file has an unknown top-level field `output`");
 }
 
@@ -243,14 +243,17 @@ fn unknown_top_level_fields_are_a_shape_error_named_safely() {
     let mut top = json!({ "schema": OVERRIDES_SCHEMA, "overrides": [Value::Object(entry(1))] });
     top.as_object_mut().unwrap().insert("extra".to_owned(), json!(true));
     let err = refuse(&serde_json::to_vec(&top).unwrap(), CANARY);
-    assert_eq!(err, OverridesError::Shape { problem: "has an unknown top-level field `extra`".to_owned() });
+    assert_eq!(
+        err,
+        OverridesError::Shape(ShapeProblem::UnknownField { field: agentk_labels::SafeText::with_limit("extra", 64) })
+    );
     assert_eq!(err.to_string(), "the override file has an unknown top-level field `extra`");
 
     let hostile = format!("\u{1b}]0;pwned\u{7}{}", "B".repeat(100_000));
     let mut top = json!({ "schema": OVERRIDES_SCHEMA, "overrides": [Value::Object(entry(1))] });
     top.as_object_mut().unwrap().insert(hostile, json!(true));
     let err = refuse(&serde_json::to_vec(&top).unwrap(), CANARY);
-    assert!(matches!(err, OverridesError::Shape { .. }), "{err:?}");
+    assert!(matches!(err, OverridesError::Shape(_)), "{err:?}");
     check_tame(&err.to_string(), 300);
 }
 
@@ -288,11 +291,11 @@ fn the_list_holds_between_one_and_max_overrides() {
 fn the_schema_must_be_present_and_be_v1() {
     let overrides = json!([Value::Object(entry(1))]);
     let err = refuse(&serde_json::to_vec(&json!({ "overrides": overrides })).unwrap(), CANARY);
-    assert!(matches!(err, OverridesError::Shape { .. }), "{err:?}");
+    assert!(matches!(err, OverridesError::Shape(_)), "{err:?}");
     assert_eq!(err.to_string(), r#"the override file needs `schema`: "agentk.behavior-overrides.v1""#);
     for schema in [json!(null), json!(1), json!([OVERRIDES_SCHEMA]), json!({ "v": 1 })] {
         let err = refuse(&serde_json::to_vec(&json!({ "schema": schema, "overrides": overrides })).unwrap(), CANARY);
-        assert!(matches!(err, OverridesError::Shape { .. }), "{schema}: {err:?}");
+        assert!(matches!(err, OverridesError::Shape(_)), "{schema}: {err:?}");
     }
 
     for schema in ["agentk.behavior-overrides.v2", "agentk.behavior-overrides.V1", "agentk.behavior-overrides.v1 ", ""]
@@ -315,7 +318,7 @@ fn the_schema_must_be_present_and_be_v1() {
 fn the_root_must_be_an_object_with_an_overrides_list() {
     for root in [json!([]), json!(null), json!(1), json!("agentk.behavior-overrides.v1"), json!([{ "schema": 1 }])] {
         let err = refuse(&serde_json::to_vec(&root).unwrap(), CANARY);
-        assert_eq!(err, OverridesError::Shape { problem: "must be a JSON object".to_owned() }, "{root}");
+        assert_eq!(err, OverridesError::Shape(ShapeProblem::NotAnObject), "{root}");
     }
     for overrides in [None, Some(json!(null)), Some(json!({ "0": entry(1) })), Some(json!(Value::Object(entry(1))))] {
         let mut root = json!({ "schema": OVERRIDES_SCHEMA });
@@ -323,7 +326,7 @@ fn the_root_must_be_an_object_with_an_overrides_list() {
             root.as_object_mut().unwrap().insert("overrides".to_owned(), overrides);
         }
         let err = refuse(&serde_json::to_vec(&root).unwrap(), CANARY);
-        assert_eq!(err, OverridesError::Shape { problem: "needs `overrides`: a list".to_owned() }, "{root}");
+        assert_eq!(err, OverridesError::Shape(ShapeProblem::NoOverrides), "{root}");
     }
 }
 
