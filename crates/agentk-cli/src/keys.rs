@@ -1,88 +1,25 @@
 //! Key commands: `keygen`, `signing-key`, `key-rotate`, `key-rotate-verify`,
-//! `trusted-signers-check`, and the real key-file reader and writer they share.
+//! `trusted-signers-check`. Key files are read and written through `agentk_flightlog::host`,
+//! which every front end shares.
 
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use agentk_capability::{
-    EncodedReceipt, KeyFile, KeyFileProblem, KeyFileReader, PublicKey, RotationManifest, SignerEnv, SignerSource,
-    SigningIdentity, Trust, TrustedSigners, Verifier, load_signer,
+    EncodedReceipt, PublicKey, RotationManifest, SignerEnv, SignerSource, SigningIdentity, Trust, TrustedSigners,
+    Verifier, load_signer,
 };
 use agentk_labels::SafeText;
 use zeroize::Zeroizing;
 
 use crate::{CliError, Host, TrustArgs, exit, input};
 
-/// Key files are tiny; anything larger is not one.
-const MAX_KEY_FILE_BYTES: u64 = 1024;
-
-/// Reads key files from the real file system, with their permission bits.
-pub(crate) struct OsKeyFiles;
-
-impl KeyFileReader for OsKeyFiles {
-    fn read(&self, path: &str) -> Result<KeyFile, KeyFileProblem> {
-        let io = |e: std::io::Error| match e.kind() {
-            std::io::ErrorKind::NotFound => KeyFileProblem::NotFound,
-            std::io::ErrorKind::PermissionDenied => KeyFileProblem::PermissionDenied,
-            _ => KeyFileProblem::Io,
-        };
-        // SECURITY: judge the directory that really holds the key as well as the one holding
-        // the name we were given: a symlink from a private directory must not hide a shared
-        // one, and a symlink in a shared directory could be repointed.
-        let real = std::fs::canonicalize(path).map_err(io)?;
-        // SECURITY: opening a named pipe waits for a writer; refuse it before opening.
-        if !std::fs::metadata(&real).map_err(io)?.is_file() {
-            return Err(KeyFileProblem::NotRegularFile);
-        }
-        let file = File::open(&real).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            return Err(KeyFileProblem::NotRegularFile);
-        }
-        if meta.len() > MAX_KEY_FILE_BYTES {
-            return Err(KeyFileProblem::TooLarge);
-        }
-        let mut contents = Zeroizing::new(Vec::new());
-        file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut contents).map_err(io)?;
-        if contents.len() as u64 > MAX_KEY_FILE_BYTES {
-            return Err(KeyFileProblem::TooLarge);
-        }
-        let parent =
-            |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        let mut dir_mode: Option<u32> = None;
-        for dir in [parent(Path::new(path)), parent(&real)] {
-            let dir_meta = std::fs::metadata(dir).map_err(io)?;
-            dir_mode = match (dir_mode, mode(&dir_meta)) {
-                (Some(a), Some(b)) => Some(a | b),
-                (a, b) => a.or(b),
-            };
-        }
-        Ok(KeyFile { contents, file_mode: mode(&meta), dir_mode })
-    }
-}
-
-#[cfg(unix)]
-fn mode(meta: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(meta.permissions().mode())
-}
-
-#[cfg(not(unix))]
-fn mode(_meta: &std::fs::Metadata) -> Option<u32> {
-    None
-}
-
-/// The signer the environment chooses (C4).
+/// The signer the environment chooses (C4), by the library's rules, with the environment read
+/// through the host (hermetic in tests).
 pub(crate) fn active_signer(host: &dyn Host) -> Result<SigningIdentity, CliError> {
-    let text = |name: &str| host.var(name).map(|v| v.to_string_lossy().into_owned());
-    let env = SignerEnv {
-        key_hex: text("AGENTK_SIGNING_KEY_HEX").map(Zeroizing::new),
-        key_file: text("AGENTK_SIGNING_KEY_FILE"),
-        require: text("AGENTK_REQUIRE_SIGNING_KEY"),
-    };
-    Ok(load_signer(&env, &OsKeyFiles)?)
+    Ok(agentk_flightlog::host::load_signer_with(&|name| host.var(name))?)
 }
 
 /// A new identity from the host's randomness.
@@ -101,23 +38,12 @@ fn write_key_file(path: &OsStr, identity: &SigningIdentity) -> Result<(), CliErr
 }
 
 fn write_new(path: &OsStr, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    let file = create_new(path, mode)?;
-    fill(file, path, bytes)
+    agentk_flightlog::host::write_new(Path::new(path), bytes, mode).map_err(|e| write_error(path, &e))
 }
 
-/// Creates a file that must not exist yet, with `mode` set by the same call (no moment where
-/// it has looser permissions).
+/// Creates a file that must not exist yet, with `mode` set by the same call.
 fn create_new(path: &OsStr, mode: u32) -> Result<File, CliError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    options.open(path).map_err(|e| write_error(path, &e))
+    agentk_flightlog::host::create_new(Path::new(path), mode).map_err(|e| write_error(path, &e))
 }
 
 /// Writes `bytes` and syncs them to disk.
@@ -202,7 +128,7 @@ pub(crate) fn key_rotate(
     refuse_existing(next_out)?;
     refuse_existing(manifest_out)?;
     let env = SignerEnv { key_file: Some(current.to_string_lossy().into_owned()), ..SignerEnv::default() };
-    let current = load_signer(&env, &OsKeyFiles)?;
+    let current = load_signer(&env, &agentk_flightlog::host::OsKeyFiles)?;
     let next = generate(host)?;
     let manifest = RotationManifest::create(&current, &next, host.now())?;
     // Create both files before writing either, so a refusal (an existing file, a missing

@@ -605,8 +605,53 @@ where
     run_with(args, &ProcessHost, out, err)
 }
 
+/// A stream whose reader may go away (`agentk ... | head`): once a write finds the pipe closed,
+/// this and every later write succeed without output, so the command finishes quietly with
+/// the exit code of its answer (no panic, no error message about the pipe).
+struct ClosablePipe<'a> {
+    inner: &'a mut dyn Write,
+    closed: bool,
+}
+
+impl Write for ClosablePipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
 /// [`run`] with the machine injected.
 pub fn run_with<I, T>(args: I, host: &dyn Host, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let (mut out, mut err) = (ClosablePipe { inner: out, closed: false }, ClosablePipe { inner: err, closed: false });
+    run_streams(args, host, &mut out, &mut err)
+}
+
+fn run_streams<I, T>(args: I, host: &dyn Host, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

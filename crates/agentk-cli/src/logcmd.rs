@@ -879,7 +879,7 @@ pub(crate) fn evidence_check(
     if content.len() as u64 > MAX_CANDIDATE_BYTES {
         return Err(CliError::Read {
             path: SafeText::with_limit(&candidate.to_string_lossy(), 256),
-            problem: input::ReadProblem::TooLarge { len: content.len() as u64 },
+            problem: input::ReadProblem::TooLarge { len: content.len() as u64, max: MAX_CANDIDATE_BYTES },
         });
     }
     let mut recorded = None;

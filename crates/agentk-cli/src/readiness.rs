@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use agentk_capability::SignerSource;
+use agentk_labels::SafeText;
 use serde::Serialize;
 
 use crate::{CliError, Host, exit, keys};
@@ -241,6 +242,13 @@ fn starter_policy() -> Check {
 /// `agentk readiness`: exit 0 when nothing failed (and, with `strict`, nothing warned), 4
 /// otherwise.
 pub(crate) fn run(host: &dyn Host, dir: &Path, strict: bool, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    // A checkout that is not there cannot be judged: "could not answer", never "ready".
+    if !std::fs::metadata(dir).is_ok_and(|meta| meta.is_dir()) {
+        return Err(CliError::BadArgument {
+            flag: "--dir",
+            problem: format!("{} is not a directory", SafeText::with_limit(&dir.to_string_lossy(), 256)),
+        });
+    }
     let checks = [signer(host), require_flag(host), run_logs_ignored(dir), no_key_files_tracked(dir), starter_policy()];
     let failing = |c: &&Check| c.status == Status::Fail || strict && c.status == Status::Warn;
     let ready = !checks.iter().any(|c| failing(&c));
