@@ -425,7 +425,7 @@ pub fn to_json(outcomes: &[Outcome], strict: bool) -> serde_json::Value {
     // A release verdict: every check ran, and none was skipped.
     let complete = omitted.is_empty() && outcomes.iter().all(|o| o.status != Status::Skipped);
     serde_json::json!({
-        "schema": "agentk.audit.v1",
+        "schema": agentk_replay::schema::RELEASE_AUDIT,
         "passed": passed(outcomes),
         "strict": strict,
         "complete": complete,

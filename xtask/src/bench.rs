@@ -164,7 +164,7 @@ fn run(json: bool, only: Option<&str>) -> Result<(), String> {
     targets(&mut report);
     if json {
         let mut object = serde_json::Map::new();
-        object.insert("schema".to_owned(), "agentk.bench.v1".into());
+        object.insert("schema".to_owned(), agentk_replay::schema::BENCH.into());
         object.extend(std::mem::take(&mut report.fields));
         println!("{}", serde_json::Value::Object(object));
     }

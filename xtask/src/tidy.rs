@@ -32,6 +32,39 @@ pub fn all(root: &Path) -> Vec<String> {
     problems.extend(syscalls_documented(root));
     problems.extend(security_record(root));
     problems.extend(run_logs_ignored(root));
+    problems.extend(report_schemas(root));
+    problems
+}
+
+/// Report shapes have one owner: a report schema (`agentk.<name>.v1`) is named in code only in
+/// `agentk_replay::schema`, and front ends use its constants (file formats such as receipts,
+/// handles, checkpoints, proofs and override files are owned by the crates that parse them).
+pub fn report_schemas(root: &Path) -> Vec<String> {
+    let owner = root.join("crates/agentk-replay/src/schema.rs");
+    let Some(schema) = read(&owner) else { return vec!["crates/agentk-replay/src/schema.rs is missing".to_owned()] };
+    let names: Vec<String> = schema
+        .lines()
+        .filter(|line| line.starts_with("pub const ") && line.contains("\"agentk."))
+        .filter_map(|line| line.split('"').nth(1).map(str::to_owned))
+        .collect();
+    let mut problems = Vec::new();
+    // Tests spell the names out on purpose: they pin the public contract.
+    for path in rust_files(root).into_iter().filter(|p| !p.components().any(|c| c.as_os_str() == "tests")) {
+        if path == owner {
+            continue;
+        }
+        let Some(text) = read(&path) else { continue };
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if let Some(name) = names.iter().find(|name| code.contains(&format!("\"{name}\""))) {
+                problems.push(format!(
+                    "{}:{}: `{name}` is spelled out; use its constant in agentk_replay::schema",
+                    relative(root, &path),
+                    n + 1
+                ));
+            }
+        }
+    }
     problems
 }
 

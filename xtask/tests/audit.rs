@@ -116,7 +116,7 @@ fn reports_list_failures_first_and_pass_only_when_nothing_failed() {
     // A subset is never presented as a release verdict.
     assert!(text.trim_end().ends_with("not a release verdict)"), "{text}");
     let json = xtask::audit::to_json(&outcomes, false);
-    assert_eq!(json["schema"], "agentk.audit.v1");
+    assert_eq!(json["schema"], "agentk.release-audit.v1");
     assert_eq!(json["passed"], false);
     assert_eq!(json["complete"], false);
     assert!(json["omitted"].as_array().unwrap().iter().any(|c| c == "test"));

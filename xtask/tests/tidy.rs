@@ -147,3 +147,9 @@ fn error_message_check_catches_style_breaks() {
     assert!(!problems.iter().any(|p| p.contains("continued")), "{problems:?}");
     assert!(problems[0].contains("lib.rs:3"), "{problems:?}");
 }
+
+// Report schemas are named in one place; a front end spelling one out is found.
+#[test]
+fn report_schemas_have_one_owner() {
+    assert_eq!(tidy::report_schemas(&root()), Vec::<String>::new());
+}

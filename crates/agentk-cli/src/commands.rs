@@ -139,7 +139,7 @@ fn policy_check(file: &OsString, json: bool, out: &mut dyn Write, err: &mut dyn 
         Ok(policy) => {
             if json {
                 let value = serde_json::json!({
-                    "schema": "agentk.policy-check.v1",
+                    "schema": agentk_replay::schema::POLICY_CHECK,
                     "valid": true,
                     "policy": policy.name(),
                     "rules": policy.rules().len(),
@@ -161,7 +161,7 @@ fn policy_check(file: &OsString, json: bool, out: &mut dyn Write, err: &mut dyn 
             if json {
                 let list: Vec<DiagnosticJson> = diagnostics.iter().map(DiagnosticJson::from).collect();
                 let value = serde_json::json!({
-                    "schema": "agentk.policy-check.v1",
+                    "schema": agentk_replay::schema::POLICY_CHECK,
                     "valid": false,
                     "diagnostics": list,
                 });
@@ -191,14 +191,11 @@ fn policy_explain(policy: &Policy, request: &Request<'_>, json: bool, out: &mut 
     let decision = policy.evaluate(request);
     let explanation = decision.explain(request);
     if json {
-        #[derive(Serialize)]
-        struct Report<'a> {
-            schema: &'static str,
-            policy: &'a str,
-            #[serde(flatten)]
-            explanation: &'a agentk_policy::Explanation,
-        }
-        let report = Report { schema: "agentk.policy-explain.v1", policy: policy.name(), explanation: &explanation };
+        let report = agentk_replay::schema::DecisionReport {
+            schema: agentk_replay::schema::POLICY_EXPLAIN,
+            policy: policy.name(),
+            explanation: &explanation,
+        };
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         writeln!(out, "{explanation}")?;
@@ -210,7 +207,7 @@ fn policy_show(name: &str, json: bool, out: &mut dyn Write) -> Result<u8, CliErr
     let profile: Profile = name.parse()?;
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.policy-show.v1",
+            "schema": agentk_replay::schema::POLICY_SHOW,
             "name": profile.name(),
             "toml": profile.source(),
         });

@@ -226,7 +226,7 @@ fn report(
             .map(|(i, (step, explanation))| StepReport { step: i + 1, story: step.story, explanation })
             .collect();
         let value = serde_json::json!({
-            "schema": "agentk.demo.v1",
+            "schema": agentk_replay::schema::DEMO,
             "policy": policy.name(),
             "steps": reports,
             "allowed": allowed,

@@ -79,7 +79,7 @@ pub(crate) fn keygen(host: &dyn Host, out_path: &OsStr, json: bool, out: &mut dy
     write_key_file(out_path, &identity)?;
     let key = identity.public_key();
     if json {
-        writeln!(out, "{}", key_json("agentk.keygen.v1", &key))?;
+        writeln!(out, "{}", key_json(agentk_replay::schema::KEYGEN, &key))?;
     } else {
         writeln!(
             out,
@@ -97,7 +97,7 @@ pub(crate) fn signing_key(host: &dyn Host, json: bool, out: &mut dyn Write) -> R
     let key = identity.public_key();
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.signing-key.v1",
+            "schema": agentk_replay::schema::SIGNING_KEY,
             "public_key": key.to_hex(),
             "fingerprint": key.fingerprint().to_string(),
             "source": identity.source(),
@@ -148,7 +148,7 @@ pub(crate) fn key_rotate(
     fill(manifest_file, manifest_out, manifest.to_json().as_bytes())?;
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.key-rotate.v1",
+            "schema": agentk_replay::schema::KEY_ROTATE,
             "previous_fingerprint": manifest.previous_fingerprint,
             "next_fingerprint": manifest.next_fingerprint,
             "next_public_key": manifest.next_public_key,
@@ -185,7 +185,7 @@ pub(crate) fn key_rotate_verify(
         Ok(rotation) => (
             exit::OK,
             serde_json::json!({
-                "schema": "agentk.key-rotate-verify.v1",
+                "schema": agentk_replay::schema::KEY_ROTATE_VERIFY,
                 "verified": true,
                 "previous_fingerprint": rotation.previous.fingerprint().to_string(),
                 "next_fingerprint": rotation.next.fingerprint().to_string(),
@@ -196,7 +196,7 @@ pub(crate) fn key_rotate_verify(
         ),
         Err(e) => (
             exit::VERIFY_FAILED,
-            serde_json::json!({"schema": "agentk.key-rotate-verify.v1", "verified": false, "error": e.to_string()}),
+            serde_json::json!({"schema": agentk_replay::schema::KEY_ROTATE_VERIFY, "verified": false, "error": e.to_string()}),
         ),
     };
     if json {
@@ -245,7 +245,7 @@ pub(crate) fn receipt_verify(
         Ok(receipt) => receipt,
         Err(e) => {
             if json {
-                let value = serde_json::json!({"schema": "agentk.receipt-verify.v1", "verified": false, "error": e.to_string()});
+                let value = serde_json::json!({"schema": agentk_replay::schema::RECEIPT_VERIFY, "verified": false, "error": e.to_string()});
                 writeln!(out, "{value}")?;
             } else {
                 writeln!(out, "verification failed: {e}")?;
@@ -257,7 +257,7 @@ pub(crate) fn receipt_verify(
     let agent = SafeText::with_limit(receipt.agent(), 64);
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.receipt-verify.v1",
+            "schema": agentk_replay::schema::RECEIPT_VERIFY,
             "verified": true,
             "signer_pinned": trusted.is_some(),
             "id": receipt.id().to_string(),
@@ -298,7 +298,7 @@ pub(crate) fn trusted_signers_check(manifest: &OsStr, json: bool, out: &mut dyn 
     let trusted = TrustedSigners::parse_manifest(&text)?;
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.trusted-signers-check.v1",
+            "schema": agentk_replay::schema::TRUSTED_SIGNERS_CHECK,
             "valid": true,
             "version": 1,
             "signers": trusted.signer_count(),

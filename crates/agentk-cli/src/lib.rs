@@ -723,17 +723,12 @@ impl Command {
 fn report(error: &CliError, json: bool, out: &mut dyn Write, err: &mut dyn Write) {
     let help = error.help();
     if json {
-        let problems: Vec<String> = match error {
-            CliError::SecretManifest(problems) => problems.iter().map(ToString::to_string).collect(),
-            _ => Vec::new(),
-        };
-        let value = serde_json::json!({
-            "schema": "agentk.error.v1",
-            "error": error.to_string(),
-            "help": help,
-            "problems": problems,
-        });
-        let _ = writeln!(out, "{value}");
+        let mut report = agentk_replay::schema::ErrorReport::new(error.to_string());
+        report.help = help;
+        if let CliError::SecretManifest(problems) = error {
+            report.problems = problems.iter().map(ToString::to_string).collect();
+        }
+        let _ = writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default());
         return;
     }
     if let CliError::Policy(PolicyError::Invalid { source_name, diagnostics }) = error {

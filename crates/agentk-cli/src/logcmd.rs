@@ -111,14 +111,8 @@ pub(crate) fn rejection_text(rejection: &Rejection) -> String {
 /// one `agentk.error.v1` object (with `"verified": false`); exit 4 either way.
 pub(crate) fn rejected(rejection: &Rejection, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     if json {
-        let value = serde_json::json!({
-            "schema": "agentk.error.v1",
-            "error": rejection_text(rejection),
-            "help": None::<String>,
-            "problems": Vec::<String>::new(),
-            "verified": false,
-        });
-        writeln!(out, "{value}")?;
+        let report = agentk_replay::schema::ErrorReport::unverified(rejection_text(rejection));
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         writeln!(out, "verification failed: {}", rejection_text(rejection))?;
     }
@@ -148,7 +142,7 @@ pub(crate) fn verify(path: &OsStr, source: &LogSource, json: bool, out: &mut dyn
     let outcome = read_source(path, source, |_| {})?;
     let report = match &outcome {
         Ok(v) => VerifyReport {
-            schema: "agentk.verify.v1",
+            schema: agentk_replay::schema::VERIFY,
             verified: true,
             error: None,
             events: Some(v.events()),
@@ -158,7 +152,7 @@ pub(crate) fn verify(path: &OsStr, source: &LogSource, json: bool, out: &mut dyn
             root: Some(encode_hex(&v.root().0)),
         },
         Err(rejection) => VerifyReport {
-            schema: "agentk.verify.v1",
+            schema: agentk_replay::schema::VERIFY,
             verified: false,
             error: Some(rejection_text(rejection)),
             events: None,
@@ -242,7 +236,7 @@ pub(crate) fn verify_signatures(
     };
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.verify-signatures.v1",
+            "schema": agentk_replay::schema::VERIFY_SIGNATURES,
             "verified": verified,
             "error": error,
             "signers": signers,
@@ -295,14 +289,8 @@ pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn W
         Err(FileLogError::NotAFlightLog(rejection)) if !rejection.is_read_failure() => {
             let refusal = format!("what would be kept is not a flight log ({rejection}); nothing was changed");
             if json {
-                let value = serde_json::json!({
-                    "schema": "agentk.error.v1",
-                    "error": refusal,
-                    "help": None::<String>,
-                    "problems": Vec::<String>::new(),
-                    "verified": false,
-                });
-                writeln!(out, "{value}")?;
+                let report = agentk_replay::schema::ErrorReport::unverified(refusal);
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
             } else {
                 writeln!(out, "verification failed: {refusal}")?;
             }
@@ -317,7 +305,7 @@ pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn W
     };
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.log-recover.v1",
+            "schema": agentk_replay::schema::LOG_RECOVER,
             "torn": torn.is_some(),
             "offset": torn.map(|t| t.offset),
             "bytes": torn.map(|t| t.bytes),
@@ -410,7 +398,7 @@ pub(crate) fn trace_inspect(path: &OsStr, source: &LogSource, json: bool, out: &
     // event; a file changed in place between the passes fails it (after the rows read so far).
     let second = accepted.again(&file, |event| {
         let mut row = InspectRow {
-            schema: "agentk.trace-inspect.v1",
+            schema: agentk_replay::schema::TRACE_INSPECT,
             seq: event.seq,
             kind: "genesis",
             decision: None,
@@ -513,7 +501,7 @@ pub(crate) fn trace_inspect(path: &OsStr, source: &LogSource, json: bool, out: &
     let verified = accepted;
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.trace-inspect.summary.v1",
+            "schema": agentk_replay::schema::TRACE_INSPECT_SUMMARY,
             "events": verified.events(),
             "denied_by_rule": denied_by_rule,
             "by_syscall": by_syscall.iter().map(|(k, (a, d))| (k.clone(), serde_json::json!({"allowed": a, "denied": d}))).collect::<BTreeMap<_, _>>(),
@@ -681,14 +669,16 @@ pub(crate) fn verify_proof(
     if json {
         let value = match verdict {
             Ok(note) => serde_json::json!({
-                "schema": "agentk.verify-proof.v1",
+                "schema": agentk_replay::schema::VERIFY_PROOF,
                 "verified": true,
                 "note": note,
                 "signer": fingerprint,
                 "development_signer": signer.as_ref().map(|_| development),
                 "pinned": trusted.is_some(),
             }),
-            Err(error) => serde_json::json!({"schema": "agentk.verify-proof.v1", "verified": false, "error": error}),
+            Err(error) => {
+                serde_json::json!({"schema": agentk_replay::schema::VERIFY_PROOF, "verified": false, "error": error})
+            }
         };
         writeln!(out, "{value}")?;
     } else {
@@ -792,7 +782,7 @@ pub(crate) fn audit(
             .map(|(a, (allowed, denied))| (a, serde_json::json!({"allowed": allowed, "denied": denied})))
             .collect();
         let value = serde_json::json!({
-            "schema": "agentk.audit.v1",
+            "schema": agentk_replay::schema::AUDIT,
             "events": verified.events(),
             "policy": policy.name(),
             "agents": agents,
@@ -903,7 +893,7 @@ pub(crate) fn evidence_check(
         agentk_flightlog::kernel::EvidenceSalt::from_bytes(salt).input(agentk_labels::LabelSet::EMPTY, &content).digest;
     let matches = candidate_digest == recorded;
     if json {
-        let value = serde_json::json!({"schema": "agentk.evidence-check.v1", "event": event, "input": input_index, "matches": matches});
+        let value = serde_json::json!({"schema": agentk_replay::schema::EVIDENCE_CHECK, "event": event, "input": input_index, "matches": matches});
         writeln!(out, "{value}")?;
     } else if matches {
         writeln!(out, "match: the candidate is input {input_index} of event {event}")?;

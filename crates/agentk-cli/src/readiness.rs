@@ -253,8 +253,7 @@ pub(crate) fn run(host: &dyn Host, dir: &Path, strict: bool, json: bool, out: &m
     let failing = |c: &&Check| c.status == Status::Fail || strict && c.status == Status::Warn;
     let ready = !checks.iter().any(|c| failing(&c));
     if json {
-        let report =
-            serde_json::json!({"schema": "agentk.readiness.v1", "ready": ready, "strict": strict, "checks": checks});
+        let report = serde_json::json!({"schema": agentk_replay::schema::READINESS, "ready": ready, "strict": strict, "checks": checks});
         writeln!(out, "{report}")?;
     } else {
         for check in &checks {

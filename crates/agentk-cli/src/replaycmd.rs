@@ -57,18 +57,12 @@ fn run<T>(
 /// One report object: its schema, whether the log verified, and the report's fields.
 fn write_json(
     out: &mut dyn Write,
-    schema: &str,
+    schema: &'static str,
     verified: bool,
     report: &impl serde::Serialize,
 ) -> Result<(), CliError> {
-    #[derive(serde::Serialize)]
-    struct Json<'a, T> {
-        schema: &'a str,
-        verified: bool,
-        #[serde(flatten)]
-        report: &'a T,
-    }
-    writeln!(out, "{}", serde_json::to_string(&Json { schema, verified, report })?)?;
+    let envelope = agentk_replay::schema::Envelope { schema, verified, report };
+    writeln!(out, "{}", serde_json::to_string(&envelope)?)?;
     Ok(())
 }
 
@@ -90,7 +84,7 @@ pub(crate) fn replay(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    const SCHEMA: &str = "agentk.replay.v1";
+    const SCHEMA: &str = agentk_replay::schema::REPLAY;
     let outcome = run(path, source, json, out, |file, acceptance| run_replay(file, policy_text, policy, acceptance))?;
     let report = match outcome {
         Ok(report) => report,
@@ -197,7 +191,7 @@ pub(crate) fn fork_replay(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    const SCHEMA: &str = "agentk.fork-replay.v1";
+    const SCHEMA: &str = agentk_replay::schema::FORK_REPLAY;
     let outcome = run(path, source, json, out, |file, acceptance| run_fork(file, other, acceptance))?;
     let report = match outcome {
         Ok(report) => report,
@@ -229,7 +223,7 @@ pub(crate) fn behavior_replay(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    const SCHEMA: &str = "agentk.fork-replay-behavior.v1";
+    const SCHEMA: &str = agentk_replay::schema::FORK_REPLAY_BEHAVIOR;
     let overrides = Overrides::read(logcmd::open(behavior)?)?;
     let outcome = run(path, source, json, out, |file, acceptance| {
         run_behavior(file, policy_text, policy, &overrides, acceptance)

@@ -38,7 +38,7 @@ pub(crate) fn refs_check(host: &dyn Host, path: &OsStr, json: bool, out: &mut dy
     let counts = load(host, path)?.counts();
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.secret-refs-check.v1",
+            "schema": agentk_replay::schema::SECRET_REFS_CHECK,
             "valid": true,
             "version": counts.version,
             "secrets": counts.secrets,
@@ -72,7 +72,7 @@ pub(crate) fn refs_store_check(host: &dyn Host, path: &OsStr, json: bool, out: &
     let all = counts.missing == 0 && counts.unsupported == 0;
     if json {
         let value = serde_json::json!({
-            "schema": "agentk.secret-refs-store-check.v1",
+            "schema": agentk_replay::schema::SECRET_REFS_STORE_CHECK,
             "version": 1,
             "secrets": manifest.entries().len(),
             "stores": stores.len(),

@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 pub mod overrides;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::io::Read;
