@@ -2,8 +2,11 @@
 //! of the key that signs them.
 //!
 //! A [`Ledger`] mints a receipt only when the policy allows a request on the strength of an
-//! operator grant; the receipt binds who, what, where, for how long and after which flight-log
-//! event into one canonical proof signed with Ed25519. A [`Verifier`] turns an
+//! operator grant (an [`agentk_policy::Authorization`], which only the policy's evaluation of
+//! that very request makes); the receipt binds who, what, where, for how long and after which
+//! flight-log event into one canonical proof signed with Ed25519. [`Ledger::reserve`] is the
+//! kernel's path: it counts the grant's use under whatever lock guards a shared ledger, and
+//! [`Reservation::sign`] signs outside it. A [`Verifier`] turns an
 //! [`EncodedReceipt`] back into a [`Verified<Receipt>`], the only form the rest of AgentK
 //! accepts, and the ledger lets each receipt be spent once.
 //!
@@ -28,7 +31,9 @@
 //! - **C6** A [`RotationManifest`] is signed by both keys over a domain-separated payload hash
 //!   and holds no private material.
 //! - **C7** A receipt is spent at most once, and never at or after its expiry; a grant mints at
-//!   most its `uses` receipts.
+//!   most its `uses` receipts, and merging another record ([`Ledger::absorb`]) never lowers a
+//!   count. A reserved receipt is spent by the event it is minted for (it binds that event's
+//!   predecessor), so the ledger keeps no id for it.
 //! - Pure: no I/O, no clock, no randomness. Ids, times and files come in as values or traits.
 //!
 //! # Non-goals
