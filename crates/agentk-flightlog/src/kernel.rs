@@ -287,8 +287,8 @@ pub enum KernelError {
     /// The log was started with another signing key.
     #[error("the log was started with another signing key; start a new log")]
     SignerChanged,
-    /// An output was submitted for an action another kernel decided.
-    #[error("the output names an action of another log")]
+    /// An output was submitted for an action this log does not hold.
+    #[error("the output names an action this log does not hold")]
     ForeignAction,
 }
 
@@ -553,11 +553,15 @@ impl<S: RecordSink> Kernel<S> {
     /// writes them all with one write (one sync under `always`) and only then answers, in the
     /// order given. A failure to record answers nothing and poisons the kernel.
     ///
-    /// An output naming an action of another log is refused before anything is decided.
+    /// An output naming an action this log does not hold is refused before anything is
+    /// decided.
     pub fn submit(&mut self, batch: &[Submission<'_>]) -> Result<Vec<Recorded>, KernelError> {
         for item in batch {
+            // SECURITY: an output must name an allow this log already holds; anything else
+            // (another log's action, or one from a kernel that shares this log's id but not its
+            // history) would record a link the verifier refuses.
             if let Submission::Output(output) = item
-                && output.action.log != self.log_id
+                && (output.action.log != self.log_id || output.action.seq == 0 || output.action.seq >= self.seq)
             {
                 return Err(KernelError::ForeignAction);
             }

@@ -169,6 +169,9 @@ fn outputs_link_back_keep_their_labels_and_never_hold_content() {
     let before = other.events();
     assert!(matches!(other.record_output(&answer), Err(KernelError::ForeignAction)));
     assert_eq!(other.events(), before);
+    // A kernel sharing this log's id but not its history cannot take the action either.
+    let mut twin = builder(&policy_with_uses(100), 0).open_sink(MemoryLog::new()).unwrap();
+    assert!(matches!(twin.record_output(&answer), Err(KernelError::ForeignAction)));
 
     let lines = kernel.close().unwrap().lines().to_vec();
     verify_lines(lines.iter().map(String::as_str)).unwrap();
