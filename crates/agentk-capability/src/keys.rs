@@ -330,9 +330,7 @@ pub fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
         return Err(HexError::WrongLength { expected: N * 2, found: text.len() });
     }
     let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-        *byte = hex_pair(pair)?;
-    }
+    decode_into(text.as_bytes(), &mut out)?;
     Ok(out)
 }
 
@@ -341,19 +339,44 @@ pub fn decode_hex_vec(text: &str) -> Result<Vec<u8>, HexError> {
     if !text.len().is_multiple_of(2) {
         return Err(HexError::WrongLength { expected: text.len() + 1, found: text.len() });
     }
-    text.as_bytes().chunks_exact(2).map(hex_pair).collect()
+    let mut out = vec![0u8; text.len() / 2];
+    decode_into(text.as_bytes(), &mut out)?;
+    Ok(out)
 }
 
-fn hex_pair(pair: &[u8]) -> Result<u8, HexError> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        _ => Err(HexError::BadCharacter),
-    };
-    match pair {
-        [hi, lo] => Ok(digit(*hi)? << 4 | digit(*lo)?),
-        _ => Err(HexError::BadCharacter),
+/// Each byte's value as a lowercase hex digit, or `0xff` (logs and receipts are mostly hex, so
+/// decoding is a table lookup per character with one check at the end, not a branch each).
+#[expect(clippy::indexing_slicing, reason = "a const table: indices are below 256 by construction")]
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes the pairs of `text` into `out` (as many as fit); any character that is not a
+/// lowercase hex digit fails the whole decoding.
+fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), HexError> {
+    let value = |c: &u8| HEX_VALUES.get(usize::from(*c)).copied().unwrap_or(0xff);
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = match pair {
+            [hi, lo] => (value(hi), value(lo)),
+            _ => (0xff, 0xff),
+        };
+        invalid |= hi | lo;
+        *byte = hi << 4 | lo;
+    }
+    // A digit is below 16; 0xff marks anything else.
+    if invalid & 0xf0 != 0 { Err(HexError::BadCharacter) } else { Ok(()) }
 }
 
 #[cfg(test)]

@@ -280,8 +280,9 @@ struct Chunk {
 }
 
 /// A chunk's lines, prepared.
+#[expect(clippy::large_enum_variant, reason = "held in one vector per chunk: boxing would allocate per line")]
 enum LineOutcome {
-    Prepared(Box<Prepared>),
+    Prepared(Prepared),
     NotUtf8 { line: u64 },
 }
 
@@ -310,7 +311,7 @@ fn work(job: Job) -> Done {
                 let bytes = chunk.bytes.get(start..*end).unwrap_or_default();
                 start = end + 1;
                 lines.push(match std::str::from_utf8(bytes) {
-                    Ok(text) => LineOutcome::Prepared(Box::new(prepare(text, line, defer))),
+                    Ok(text) => LineOutcome::Prepared(prepare(text, line, defer)),
                     Err(_) => LineOutcome::NotUtf8 { line },
                 });
             }
@@ -382,7 +383,7 @@ impl<V: FnMut(&EventLine)> Sequential<'_, V> {
             LineOutcome::Prepared(prepared) => prepared,
             LineOutcome::NotUtf8 { line } => return Err(Rejection::File(FileLogError::NotUtf8 { line })),
         };
-        let pushed = self.core.push_prepared(*prepared)?;
+        let pushed = self.core.push_prepared(prepared)?;
         if let Some(expected) = &self.plan.expected {
             // A checkpoint of another log is named as such before anything it would find.
             if let (Some((log_id, signer)), Some(genesis)) = (&expected.identity, self.core.genesis())
@@ -421,7 +422,7 @@ fn run(reader: impl Read, plan: &Plan, visit: impl FnMut(&EventLine)) -> Result<
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (job_rx, done_tx) = (&job_rx, done_tx.clone());
-            scope.spawn(move || {
+            let worker = move || {
                 loop {
                     let job = job_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     let Ok(job) = job else { break };
@@ -431,7 +432,10 @@ fn run(reader: impl Read, plan: &Plan, visit: impl FnMut(&EventLine)) -> Result<
                         break;
                     }
                 }
-            });
+            };
+            // A thread that cannot be started leaves the work to the others (and to none: then
+            // the first send fails and the pass reports it).
+            let _ = std::thread::Builder::new().name("agentk-accept".to_owned()).spawn_scoped(scope, worker);
         }
         drop(done_tx);
         let mut pipeline = Pipeline {

@@ -355,28 +355,22 @@ mod v1 {
     }
 }
 
-/// Whether `text` is exactly the canonical line of `event`, compared as it is serialized (no
-/// copy of the line is made, and the comparison stops at the first differing byte).
+/// Whether `text` is exactly the canonical line of `event`: the line is written again (by
+/// [`crate::line`], into a buffer reused per thread) and compared.
 pub(crate) fn is_canonical(event: &EventLine, text: &str) -> bool {
-    struct Compare<'a> {
-        rest: &'a [u8],
+    std::thread_local! {
+        static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    impl std::io::Write for Compare<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            match self.rest.strip_prefix(buf) {
-                Some(rest) => {
-                    self.rest = rest;
-                    Ok(buf.len())
-                }
-                None => Err(std::io::ErrorKind::InvalidData.into()),
-            }
+    CANONICAL.with(|cell| {
+        let mut buffer = cell.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+        buffer.clear();
+        crate::line::write_line(event, &mut buffer);
+        let same = buffer == text.as_bytes();
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = buffer;
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut compare = Compare { rest: text.as_bytes() };
-    serde_json::to_writer(&mut compare, event).is_ok() && compare.rest.is_empty()
+        same
+    })
 }
 
 impl EventLine {

@@ -262,11 +262,13 @@ struct Parsed {
     event: EventLine,
     /// The event's hash as its version computes it (`None`: its version cannot hold it).
     hash: Option<Hash32>,
+    /// The Merkle leaf of the stated hash.
+    leaf: Hash32,
     /// For a genesis, its signer key, and whether the development flag tells the truth.
-    genesis_key: Option<Option<PublicKey>>,
+    genesis_key: Option<Option<Box<PublicKey>>>,
     /// For an allow carrying a receipt: the receipt, checked but for (maybe) its signature, and
     /// its handle checked in full; `None` inside when either fails.
-    receipt: Option<Option<Checked>>,
+    receipt: Option<Option<Box<Checked>>>,
 }
 
 /// A receipt whose structure, proof and lifetime were checked; its signature either too
@@ -320,18 +322,25 @@ fn parse_line(text: &str, line: u64, defer: bool) -> Result<Parsed, ChainError> 
         EventBody::Genesis(genesis) => {
             // SECURITY: the flag must tell the truth about the key; the development key's
             // private half is public, so a log signed with it may say anything.
-            genesis_key = Some(PublicKey::from_hex(&genesis.signer).ok().filter(|key| {
-                genesis.development_signer == (*key == agentk_capability::SigningIdentity::development_public_key())
-            }));
+            genesis_key = Some(
+                PublicKey::from_hex(&genesis.signer)
+                    .ok()
+                    .filter(|key| {
+                        genesis.development_signer
+                            == (*key == agentk_capability::SigningIdentity::development_public_key())
+                    })
+                    .map(Box::new),
+            );
         }
         EventBody::Syscall(syscall) if syscall.decision == Effect::Allow => {
             if let Some(encoded) = &syscall.receipt {
-                receipt = Some(check_receipt(encoded, syscall, defer));
+                receipt = Some(check_receipt(encoded, syscall, defer).map(Box::new));
             }
         }
         EventBody::Syscall(_) | EventBody::Checkpoint(_) | EventBody::Output(_) => {}
     }
-    Ok(Parsed { event, hash, genesis_key, receipt })
+    let leaf = leaf_hash(&event.hash.0);
+    Ok(Parsed { event, hash, leaf, genesis_key, receipt })
 }
 
 /// A receipt's checks that need nothing but the event: structure, proof and lifetime at the
@@ -397,7 +406,7 @@ impl Core {
     /// Checks a prepared line against the lines before it.
     pub(crate) fn push_prepared(&mut self, prepared: Prepared) -> Result<Pushed, ChainError> {
         let line = prepared.line;
-        let Parsed { event, hash, genesis_key, receipt } = prepared.parsed?;
+        let Parsed { event, hash, leaf, genesis_key, receipt } = prepared.parsed?;
         if event.seq != self.next_seq {
             return Err(ChainError::OutOfSequence { line, found: event.seq, expected: self.next_seq });
         }
@@ -418,7 +427,7 @@ impl Core {
         match &event.event {
             EventBody::Genesis(genesis) => {
                 let Some(Some(key)) = genesis_key else { return Err(ChainError::Malformed { line }) };
-                self.signer = Some(key);
+                self.signer = Some(*key);
                 self.genesis = Some(genesis.clone());
             }
             EventBody::Checkpoint(body) => {
@@ -446,14 +455,14 @@ impl Core {
                         *count = count.saturating_add(1);
                         tally.spent.push((receipt.id(), receipt.expires_at()));
                     }
-                    if let Checked::Deferred(unconfirmed) = checked {
+                    if let Checked::Deferred(unconfirmed) = *checked {
                         deferred = Some((unconfirmed, line));
                     }
                 }
             }
         }
         self.prev = event.hash;
-        self.frontier.push(leaf_hash(&event.hash.0));
+        self.frontier.push(leaf);
         self.next_seq += 1;
         if let Some((size, root)) = self.expected
             && self.next_seq == size
@@ -472,9 +481,9 @@ impl Core {
         &self,
         event: &SyscallEvent,
         prev: &Hash32,
-        receipt: Option<Option<Checked>>,
+        receipt: Option<Option<Box<Checked>>>,
         line: u64,
-    ) -> Result<Option<Checked>, ChainError> {
+    ) -> Result<Option<Box<Checked>>, ChainError> {
         let bad = ChainError::BadBinding { line };
         let covering = event.grant.as_ref().is_some_and(|g| g.covering);
         match (event.decision, &event.receipt, &event.handle) {
