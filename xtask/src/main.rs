@@ -96,9 +96,12 @@ fn bench_read(args: &[String]) -> ExitCode {
         eprintln!("bench-read: warning: a debug build; run `cargo run --release -p xtask -- bench-read` for figures");
     }
     for syscalls in counts {
-        if let Err(e) = xtask::bench_read::mixed_figures(syscalls) {
-            eprintln!("bench-read: error: {e}");
-            return ExitCode::FAILURE;
+        match xtask::bench_read::mixed_figures(syscalls) {
+            Ok(figures) => print!("{figures}"),
+            Err(e) => {
+                eprintln!("bench-read: error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     ExitCode::SUCCESS

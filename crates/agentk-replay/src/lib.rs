@@ -224,8 +224,14 @@ impl<T> Default for Listed<T> {
 
 impl<T> Listed<T> {
     fn push(&mut self, row: T) {
+        self.push_with(|| row);
+    }
+
+    /// [`Listed::push`], building the row only if it is kept (most rows of a long log are
+    /// only counted).
+    fn push_with(&mut self, row: impl FnOnce() -> T) {
         if self.rows.len() < MAX_LISTED {
-            self.rows.push(row);
+            self.rows.push(row());
         } else {
             self.omitted += 1;
         }
@@ -505,18 +511,16 @@ pub fn replay(
         let EventBody::Syscall(event) = &line.event else { return Ok(()) };
         let redecided = rehearsal.decide(event, &event.inputs);
         report.replayed += 1;
-        let site = Site::of(line.seq, event);
         if redecided.reproduces(event) {
             report.reproduced += 1;
         } else {
-            report.divergences.push(Divergence {
-                site: site.clone(),
+            report.divergences.push_with(|| Divergence {
+                site: Site::of(line.seq, event),
                 recorded: Ruling::recorded(event),
                 replayed: Ruling::replayed(&redecided),
                 differs: differences(event, &redecided),
             });
         }
-        let ruling = Ruling::replayed(&redecided);
         let mut stub = None;
         match redecided.effect {
             Effect::Allow => {
@@ -528,10 +532,20 @@ pub fn replay(
             }
             Effect::Deny => {
                 report.denied += 1;
-                *report.blocked_by_rule.entry(ruling.rule.clone()).or_default() += 1;
+                let rule = SafeText::new(&redecided.rule);
+                match report.blocked_by_rule.get_mut(rule.as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        report.blocked_by_rule.insert(rule.as_str().to_owned(), 1);
+                    }
+                }
             }
         }
-        report.steps.push(ReplayedStep { site, ruling, stub_output: stub });
+        report.steps.push_with(|| ReplayedStep {
+            site: Site::of(line.seq, event),
+            ruling: Ruling::replayed(&redecided),
+            stub_output: stub,
+        });
         Ok(())
     })?;
     report.events = verified.events();
@@ -551,6 +565,13 @@ pub fn fork_replay(
         let EventBody::Syscall(event) = &line.event else { return Ok(()) };
         let redecided = rehearsal.decide(event, &event.inputs);
         report.replayed += 1;
+        // (Compared before anything is escaped: a rule that SafeText leaves alone compares as
+        // itself, and one it changes is compared escaped below.)
+        if redecided.effect == event.decision && redecided.rule == event.rule {
+            report.unchanged += 1;
+            report.regranted += u64::from(redecided.grant != event.grant);
+            return Ok(());
+        }
         let (recorded, replayed) = (Ruling::recorded(event), Ruling::replayed(&redecided));
         if recorded == replayed {
             report.unchanged += 1;
