@@ -31,9 +31,9 @@
 //! - **C6** A [`RotationManifest`] is signed by both keys over a domain-separated payload hash
 //!   and holds no private material.
 //! - **C7** A receipt is spent at most once, and never at or after its expiry; a grant mints at
-//!   most its `uses` receipts, and merging another record ([`Ledger::absorb`]) never lowers a
-//!   count. A reserved receipt is spent by the event it is minted for (it binds that event's
-//!   predecessor), so the ledger keeps no id for it.
+//!   most its `uses` receipts, and charging receipts minted elsewhere ([`Ledger::charge`])
+//!   never lowers a count. A reserved receipt is spent by the event it is minted for (it binds
+//!   that event's predecessor), so the ledger keeps no id for it.
 //! - Pure: no I/O, no clock, no randomness. Ids, times and files come in as values or traits.
 //!
 //! # Non-goals

@@ -424,39 +424,32 @@ impl Ledger {
 
     /// Takes back a receipt from [`Ledger::reserve`] that was never handed out (the event it
     /// was minted for was recorded as a deny without it): its grant gets the use back, so the
-    /// budget agrees with what the log shows. Its id stays spent. Never call it for a receipt
-    /// that left the kernel.
+    /// budget agrees with what the log shows. Never call it for a receipt that left the kernel.
     pub fn void(&mut self, receipt: &Receipt) {
-        if let Some(count) = self.minted.get_mut(receipt.grant()) {
+        self.refund(receipt.grant());
+    }
+
+    /// Gives `grant` back one use (see [`Ledger::void`]).
+    pub fn refund(&mut self, grant: &str) {
+        if let Some(count) = self.minted.get_mut(grant) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.minted.remove(receipt.grant());
+                self.minted.remove(grant);
             }
         }
     }
 
-    /// Merges what another record says was minted and spent (a flight log being resumed, a
-    /// journal): per grant the larger count wins, and every spent id is remembered until its
-    /// expiry. Merging never lowers a count, so it can never refill a budget.
-    pub fn absorb(
-        &mut self,
-        minted: &BTreeMap<String, u32>,
-        spent: impl IntoIterator<Item = (ReceiptId, Timestamp)>,
-        now: Timestamp,
-    ) {
-        for (grant, count) in minted {
-            let kept = self.minted.entry(grant.clone()).or_insert(0);
-            *kept = (*kept).max(*count);
+    /// Counts `uses` more receipts of `grant`, minted elsewhere (in a log being resumed, say).
+    /// Counts only ever grow through it, so it can never refill a budget; callers make sure a
+    /// receipt is charged once.
+    pub fn charge(&mut self, grant: &str, uses: u32) {
+        if uses == 0 {
+            return;
         }
-        self.high_water = self.high_water.max(now);
-        for (id, expires_at) in spent {
-            if expires_at > self.high_water {
-                let kept = self.spent.entry(id).or_insert(expires_at);
-                if *kept < expires_at {
-                    self.expiring.remove(&(*kept, id));
-                    *kept = expires_at;
-                }
-                self.expiring.insert((*kept, id));
+        match self.minted.get_mut(grant) {
+            Some(count) => *count = count.saturating_add(uses),
+            None => {
+                self.minted.insert(grant.to_owned(), uses);
             }
         }
     }

@@ -192,7 +192,8 @@ pub(crate) fn run(
         }
         let decided = kernel.decide(&request)?;
         outputs.push((decided.seq, decided.output_labels));
-        explained.push(kernel.explain(&request, &decided));
+        // The request is the one just decided, so it is always explained.
+        explained.push(kernel.explain(&request, &decided).map_err(|_| CliError::DemoLogUnverified)?);
     }
     drop(kernel.close()?);
     let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;

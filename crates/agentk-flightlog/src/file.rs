@@ -110,7 +110,15 @@ impl FileLog {
     /// Opens an existing log to append to it: locks it, then verifies it whole (a torn tail is
     /// refused: run recovery first), and answers what a kernel needs to continue it.
     pub fn open_append(path: &Path, policy: SyncPolicy) -> Result<(Self, ChainVerified), FileLogError> {
+        // SECURITY: opening a named pipe waits for a writer: refuse anything but a regular
+        // file before opening, and check the opened file again.
+        if !std::fs::metadata(path)?.is_file() {
+            return Err(FileLogError::NotRegularFile);
+        }
         let file = OpenOptions::new().read(true).append(true).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(FileLogError::NotRegularFile);
+        }
         file.try_lock().map_err(|_| FileLogError::Locked)?;
         let verified = verify_reader(&file, ChainVerifier::new().with_batched_signatures().with_receipt_tally())?;
         let committed = file.metadata()?.len();

@@ -313,17 +313,20 @@ pub fn salt_path(log: &Path) -> PathBuf {
     log.with_extension("salt")
 }
 
-/// Reads a salt file: 64 lowercase hex characters and a newline, owner-only on Unix.
+/// Reads a salt file: 64 lowercase hex characters and a newline, owner-only on Unix (judged
+/// on the file that was opened, not on the path).
 pub fn read_salt(path: &Path) -> Result<EvidenceSalt, RunFileError> {
-    let text = read_text(path, 128).map_err(RunFileError::Read)?;
+    let file = open_regular(path).map_err(RunFileError::Read)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| RunFileError::Read(ReadProblem::from_io_error(&e)))?;
+        let meta = file.metadata().map_err(|e| RunFileError::Read(ReadProblem::from_io_error(&e)))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(RunFileError::SaltPermissions);
         }
     }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    file.take(129).read_to_string(&mut text).map_err(|e| RunFileError::Read(ReadProblem::from_io_error(&e)))?;
     let bytes = agentk_capability::decode_hex::<32>(text.trim_end_matches('\n')).map_err(|_| RunFileError::BadSalt)?;
     Ok(EvidenceSalt::from_bytes(bytes))
 }
@@ -335,6 +338,9 @@ pub enum RunFileError {
     /// The log directory could not be created.
     #[error("the log directory could not be created")]
     Directory(#[source] io::Error),
+    /// The log directory may be written by group or others.
+    #[error("the log directory may be written by group or others; use an owner-only directory")]
+    DirectoryNotPrivate,
     /// The log file could not be created or opened.
     #[error(transparent)]
     Log(#[from] FileLogError),
@@ -374,6 +380,17 @@ pub fn create_run(
     sync: SyncPolicy,
 ) -> Result<NewRun, RunFileError> {
     create_private_dir(dir).map_err(RunFileError::Directory)?;
+    // SECURITY: a directory others may write lets them remove or replace a run's files (the
+    // files themselves are created exclusively and owner-only, but a directory entry is not).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir).map_err(RunFileError::Directory)?;
+        let sticky = meta.permissions().mode() & 0o1000 != 0;
+        if meta.permissions().mode() & 0o022 != 0 && !sticky {
+            return Err(RunFileError::DirectoryNotPrivate);
+        }
+    }
     let stem = format!("{now}-{}", encode_hex(log_id.get(..8).unwrap_or_default()));
     let path = dir.join(format!("{stem}.jsonl"));
     let salt_file = salt_path(&path);

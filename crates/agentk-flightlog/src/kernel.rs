@@ -104,6 +104,12 @@ impl EvidenceSalt {
     pub fn input(&self, labels: LabelSet, content: &[u8]) -> InputRef {
         InputRef { labels, digest: self.digest(content), from: None }
     }
+
+    /// The salt as the text of a salt file (64 lowercase hex characters and a newline), to keep
+    /// beside a log with owner-only permissions. The only way the bytes leave: grep for it.
+    pub fn expose_for_salt_file(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(format!("{}\n", agentk_capability::encode_hex(&self.0)))
+    }
 }
 
 impl std::fmt::Debug for EvidenceSalt {
@@ -154,6 +160,9 @@ impl<'a> SyscallRequest<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Action {
     log: Hash32,
+    /// The kernel that decided it (a process-unique number): a kernel sharing the log id but
+    /// not the history cannot take it.
+    instance: u64,
     seq: u64,
     syscall: Syscall,
     labels: LabelSet,
@@ -232,6 +241,34 @@ impl Decided {
     /// For an allow, the action whose output [`Kernel::record_output`] records.
     pub fn action(&self) -> Option<Action> {
         self.action
+    }
+}
+
+/// `Kernel::explain` was given another request than the one its decision answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the request is not the one this decision answered")]
+pub struct MismatchedRequest;
+
+/// A syscall event that would not fit in a line, and the grant whose use it reserved.
+struct TooLong {
+    granted: Option<String>,
+}
+
+impl Decided {
+    /// A deny that no event records: only ever seen by a caller whose batch is then refused
+    /// (the kernel is poisoned before the batch is written).
+    fn unrecorded() -> Self {
+        Decided {
+            effect: Effect::Deny,
+            rule: KernelRule::MalformedRequest.id().to_owned(),
+            output_labels: None,
+            receipt: None,
+            handle: None,
+            seq: 0,
+            event: Hash32::default(),
+            kernel_rule: Some(KernelRule::MalformedRequest),
+            action: None,
+        }
     }
 }
 
@@ -331,12 +368,19 @@ pub struct Kernel<S: RecordSink = crate::file::FileLog> {
     /// Set when an append failed: the log's end is then uncertain, so this kernel decides
     /// nothing more.
     poisoned: bool,
+    /// This kernel's process-unique number (see [`Action`]).
+    instance: u64,
+    /// Set when an event of the batch being sealed cannot be written as a verifiable line.
+    batch_refused: bool,
     /// The batch being sealed, reused between batches.
     buffer: Vec<u8>,
     /// Receipts the batch hands out, for a journalled ledger.
     journal: Vec<JournalEntry>,
     journal_buffer: Vec<u8>,
 }
+
+/// Numbers kernels within the process (see [`Action`]).
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The hash of a policy's text.
 pub fn policy_hash(text: &str) -> Hash32 {
@@ -403,6 +447,8 @@ impl<S: RecordSink> Kernel<S> {
             since_checkpoint: 0,
             signed_through: None,
             poisoned: false,
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            batch_refused: false,
             buffer: Vec::with_capacity(4096),
             journal: Vec::new(),
             journal_buffer: Vec::new(),
@@ -439,8 +485,9 @@ impl<S: RecordSink> Kernel<S> {
         }
         // SECURITY: without the tally a resumed ledger would start empty and refill budgets.
         let tally = verified.receipts().ok_or(KernelError::NotResumable)?;
-        let latest_time = verified.time_span().map_or(0, |(_, last)| last);
-        parts.ledger.absorb(tally, latest_time)?;
+        // The ledger must serve this policy before it is charged anything.
+        parts.ledger.attach(genesis.policy_hash)?;
+        parts.ledger.absorb_log(genesis.log_id, &tally.minted)?;
         let log_id = genesis.log_id.0;
         let mut kernel = Self::from_parts(Parts { log_id, ..parts }, sink)?;
         kernel.seq = verified.events();
@@ -497,14 +544,34 @@ impl<S: RecordSink> Kernel<S> {
 
     /// [`Kernel::seal`], handing the event back.
     fn seal_and_return(&mut self, event: EventBody) -> (u64, Hash32, EventBody) {
+        match self.try_seal(event) {
+            Ok(sealed) => sealed,
+            // Only syscall events can grow past the limit; every other event is bounded by
+            // construction. Should one not fit, the batch is refused rather than written.
+            Err(event) => {
+                self.batch_refused = true;
+                (self.seq, Hash32::default(), event)
+            }
+        }
+    }
+
+    /// Seals `event` as the next one and appends its line to the batch buffer, unless the
+    /// line would be longer than a verifier reads: then nothing changes and the event comes
+    /// back as the error.
+    fn try_seal(&mut self, event: EventBody) -> Result<(u64, Hash32, EventBody), EventBody> {
         let line = EventLine::seal(self.seq, self.prev, event);
+        let start = self.buffer.len();
         line.write_to(&mut self.buffer);
+        if self.buffer.len() - start > crate::event::MAX_LINE_BYTES {
+            self.buffer.truncate(start);
+            return Err(line.event);
+        }
         self.buffer.push(b'\n');
         let seq = self.seq;
         self.seq += 1;
         self.prev = line.hash;
         self.frontier.push(leaf_hash(&line.hash.0));
-        (seq, line.hash, line.event)
+        Ok((seq, line.hash, line.event))
     }
 
     /// Writes the sealed batch: the ledger's journal first, then the log. A failure poisons the
@@ -561,7 +628,10 @@ impl<S: RecordSink> Kernel<S> {
             // (another log's action, or one from a kernel that shares this log's id but not its
             // history) would record a link the verifier refuses.
             if let Submission::Output(output) = item
-                && (output.action.log != self.log_id || output.action.seq == 0 || output.action.seq >= self.seq)
+                && (output.action.log != self.log_id
+                    || output.action.instance != self.instance
+                    || output.action.seq == 0
+                    || output.action.seq >= self.seq)
             {
                 return Err(KernelError::ForeignAction);
             }
@@ -586,6 +656,10 @@ impl<S: RecordSink> Kernel<S> {
         self.buffer.clear();
         self.journal.clear();
         let first = self.seq;
+        // SECURITY: sealing moves the chain ahead of the file until the batch is written. Should
+        // anything unwind out of this batch (a panicking sink, store or entropy source), the
+        // kernel stays poisoned, so its drop does not sign events that were never written.
+        self.poisoned = true;
         let mut results = Vec::with_capacity(len);
         for i in 0..len {
             if let Some(recorded) = each(self, i, now) {
@@ -596,10 +670,15 @@ impl<S: RecordSink> Kernel<S> {
                 self.seal_checkpoint();
             }
         }
+        if std::mem::take(&mut self.batch_refused) {
+            // Nothing of this batch is written, and the kernel stays poisoned.
+            return Err(KernelError::Poisoned);
+        }
         let events = usize::try_from(self.seq - first).unwrap_or(usize::MAX);
         if events > 0 {
             self.write(events)?;
         }
+        self.poisoned = false;
         Ok(results)
     }
 
@@ -612,10 +691,40 @@ impl<S: RecordSink> Kernel<S> {
             || request.inputs.len() > MAX_INPUTS
             || request.grant.is_some_and(|g| g.len() > MAX_AGENT_BYTES)
             || request.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= self.seq));
+        let journal_mark = self.journal.len();
+        match self.decide_as(request, now, malformed) {
+            Ok(decided) => decided,
+            // SECURITY: within every bound, a request can still make a line longer than a
+            // verifier reads (escapes expand control characters sixfold, and a receipt repeats
+            // the agent and target): it is not recorded as given. Whatever it was granted is
+            // taken back, and it is decided again as malformed, in bounded form.
+            Err(TooLong { granted }) => {
+                self.journal.truncate(journal_mark);
+                if let Some(grant) = granted.as_deref() {
+                    let _ = self.ledger.refund(self.log_id, grant);
+                }
+                match self.decide_as(request, now, true) {
+                    Ok(decided) => decided,
+                    // INVARIANT: a malformed event holds no inputs, receipt or handle and its
+                    // texts are bounded to a few hundred bytes; should it still not fit, the
+                    // batch is refused as a whole rather than recorded unverifiable.
+                    Err(_) => {
+                        self.batch_refused = true;
+                        Decided::unrecorded()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides `request` (as malformed, when `malformed`) and seals its event, unless the line
+    /// would be longer than a verifier reads.
+    fn decide_as(&mut self, request: &SyscallRequest<'_>, now: u64, malformed: bool) -> Result<Decided, TooLong> {
         let inputs = if malformed { &[][..] } else { request.inputs };
         let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
         let policy = Arc::clone(&self.policy);
         let mut environment = LiveEnvironment {
+            log: self.log_id,
             grants: &self.grants,
             ledger: &self.ledger,
             signer: &self.signer,
@@ -634,11 +743,12 @@ impl<S: RecordSink> Kernel<S> {
         };
         let kernel_rule = judged.kernel_rule;
         let Judged { effect, output_labels, grant, authorized, .. } = judged;
+        let granted = authorized.receipt.as_ref().and(request.grant).map(str::to_owned);
         let event = SyscallEvent {
             time: now,
-            agent: bounded(request.agent, MAX_AGENT_BYTES),
+            agent: bounded(request.agent, MAX_AGENT_BYTES, malformed),
             syscall: syscall_text,
-            target: bounded(request.target, MAX_TARGET_BYTES),
+            target: bounded(request.target, MAX_TARGET_BYTES, malformed),
             inputs: inputs.to_vec(),
             grant,
             decision: effect,
@@ -647,9 +757,11 @@ impl<S: RecordSink> Kernel<S> {
             receipt: authorized.receipt,
             handle: authorized.handle,
         };
-        let (seq, hash, body) = self.seal_and_return(EventBody::Syscall(Box::new(event)));
+        let (seq, hash, body) = self.try_seal(EventBody::Syscall(Box::new(event))).map_err(|_| TooLong { granted })?;
         let action = match (effect, output_labels, request.syscall.known()) {
-            (Effect::Allow, Some(labels), Some(syscall)) => Some(Action { log: self.log_id, seq, syscall, labels }),
+            (Effect::Allow, Some(labels), Some(syscall)) => {
+                Some(Action { log: self.log_id, instance: self.instance, seq, syscall, labels })
+            }
             _ => None,
         };
         // The rule, receipt and handle go back to the caller as recorded (moved, not copied).
@@ -657,7 +769,7 @@ impl<S: RecordSink> Kernel<S> {
             EventBody::Syscall(event) => (event.rule, event.receipt, event.handle),
             _ => (String::new(), None, None),
         };
-        Decided { effect, rule, output_labels, receipt, handle, seq, event: hash, kernel_rule, action }
+        Ok(Decided { effect, rule, output_labels, receipt, handle, seq, event: hash, kernel_rule, action })
     }
 
     fn record_one(&mut self, output: &OutputRecord<'_>, now: u64) -> OutputRecorded {
@@ -673,16 +785,29 @@ impl<S: RecordSink> Kernel<S> {
     /// Why `decided` (this kernel's answer to `request`) came out as it did: the policy's
     /// explanation (source labels, sink, rule, reason, and for a deny the smallest change that
     /// would allow it), or the kernel rule that overrode it. Pure: it re-evaluates the policy
-    /// and records nothing; explanations cost nothing on the hot path unless asked for.
-    pub fn explain(&self, request: &SyscallRequest<'_>, decided: &Decided) -> Explanation {
+    /// and records nothing; explanations cost nothing on the hot path unless asked for. A
+    /// request the policy does not decide as `decided` says (another request than the one
+    /// decided) is refused rather than explained.
+    pub fn explain(&self, request: &SyscallRequest<'_>, decided: &Decided) -> Result<Explanation, MismatchedRequest> {
         let malformed = decided.kernel_rule == Some(KernelRule::MalformedRequest);
         let inputs = if malformed { &[][..] } else { request.inputs };
         let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
-        let mut explanation = self.policy.evaluate(&policy_request).explain(&policy_request);
+        let decision = self.policy.evaluate(&policy_request);
+        let consistent = match decided.kernel_rule {
+            // The policy's own decision, as recorded.
+            None => decision.rule_id() == decided.rule && decision.effect() == decided.effect,
+            // A kernel rule overrides an allow (a malformed request, whatever was decided).
+            Some(KernelRule::MalformedRequest) => true,
+            Some(_) => decision.is_allowed() && decided.effect == Effect::Deny,
+        };
+        if !consistent {
+            return Err(MismatchedRequest);
+        }
+        let mut explanation = decision.explain(&policy_request);
         if let Some(rule) = decided.kernel_rule {
             rule.overrule(&mut explanation);
         }
-        explanation
+        Ok(explanation)
     }
 
     fn seal_checkpoint(&mut self) -> Hash32 {
@@ -702,8 +827,10 @@ impl<S: RecordSink> Kernel<S> {
             return Err(KernelError::Poisoned);
         }
         self.buffer.clear();
+        self.poisoned = true;
         let hash = self.seal_checkpoint();
         self.write(1)?;
+        self.poisoned = false;
         Ok(hash)
     }
 
@@ -856,6 +983,7 @@ struct Authorized {
 }
 
 struct LiveEnvironment<'a> {
+    log: Hash32,
     grants: &'a GrantHashes,
     ledger: &'a SharedLedger,
     signer: &'a SigningIdentity,
@@ -891,7 +1019,7 @@ impl Environment for LiveEnvironment<'_> {
         let context = MintContext { id: ReceiptId(self.id16()), now, prev_event: self.prev };
         // The ledger's lock is held only to count; the signature is made outside it. A ledger
         // that cannot be used (a thread failed while holding it) mints nothing: fail closed.
-        let reservation = match self.ledger.reserve(authorization, self.signer, context) {
+        let reservation = match self.ledger.reserve(self.log, authorization, self.signer, context) {
             Ok(Ok(reservation)) => reservation,
             Ok(Err(MintError::BudgetExhausted { .. })) => return Err(KernelRule::GrantExhausted),
             Ok(Err(_)) | Err(_) => return Err(KernelRule::ReceiptUnavailable),
@@ -906,16 +1034,16 @@ impl Environment for LiveEnvironment<'_> {
             let Some((_, handle)) = opened else {
                 // The receipt is never handed out and the log will not show it: refund its
                 // use, as a resumed ledger would count it.
-                let _ = self.ledger.void(verified.get());
+                let _ = self.ledger.refund(self.log, verified.grant());
                 return Err(KernelRule::SecretUnavailable);
             };
             if self.ledger.is_journalled() {
-                self.journal.push(JournalEntry::of(verified.get()));
+                self.journal.push(JournalEntry::of(verified.get(), self.log));
             }
             return Ok(Authorized { receipt: Some(receipt), handle: Some(handle) });
         }
         if self.ledger.is_journalled() {
-            self.journal.push(JournalEntry::of(verified.get()));
+            self.journal.push(JournalEntry::of(verified.get(), self.log));
         }
         Ok(Authorized { receipt: Some(receipt), handle: None })
     }
@@ -990,6 +1118,10 @@ fn judge<'p>(
             }
             Err(rule) => Some(rule),
         }
+    } else if secret_open {
+        // SECURITY: a handle is bound to its receipt, and a receipt needs a covering grant. A
+        // policy that allows `secret.open` without one gets a deny, never a bare allow.
+        Some(KernelRule::ReceiptUnavailable)
     } else {
         None
     };
@@ -1061,7 +1193,9 @@ impl Environment for RecordedEnvironment<'_> {
     ) -> Result<Authorized, KernelRule> {
         let grant = authorization.grant();
         let used = self.minted.get(grant.id()).copied().unwrap_or(0);
-        if used >= grant.uses() {
+        // A budget shared with other kernels can be spent where this log does not see it: a
+        // recorded `grant-exhausted` is honoured, as the live ledger knew more than the log.
+        if used >= grant.uses() || self.recorded == Some(KernelRule::GrantExhausted) {
             return Err(KernelRule::GrantExhausted);
         }
         // A receipt that could not be minted, or whose handle could not be opened, used no
@@ -1120,8 +1254,8 @@ impl<'p> Rehearsal<'p> {
     }
 }
 
-/// The text as given when it fits; otherwise a bounded, escaped stand-in (the request was
-/// denied as malformed, so replay needs no more).
-fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max { text.to_owned() } else { SafeText::with_limit(text, 64).to_string() }
+/// The text as given when it fits and the request is not malformed; otherwise a bounded,
+/// escaped stand-in (the request is denied as malformed, so replay needs no more).
+fn bounded(text: &str, max: usize, malformed: bool) -> String {
+    if text.len() <= max && !malformed { text.to_owned() } else { SafeText::with_limit(text, 64).to_string() }
 }

@@ -27,10 +27,16 @@
 //!   a deny carries neither. The policy is evaluated once per decision, and a receipt is
 //!   minted only from the policy's [`agentk_policy::Authorization`] of that very request.
 //! - **P7** An output event keeps every label its allowing decision gave the output (labels
-//!   only grow), an error adds `poisoned-suspect`, and only an allow of this log can have one.
+//!   only grow), an error adds `poisoned-suspect`, and the kernel records one only for an
+//!   [`kernel::Action`] an allow of this very kernel handed out (the verifier checks only that
+//!   an output's link points backwards).
 //! - **C7 across sessions** Kernels sharing a [`ledger::SharedLedger`] never mint more
-//!   receipts from a grant than its uses; a journalled ledger counts them again after a
-//!   restart, and a resumed log's receipts count too, so no restart refills a budget.
+//!   receipts from a grant than its uses; every use is counted once, against the log that
+//!   carries its receipt, so resuming several logs adds them up and a journalled ledger counts
+//!   them again after a restart: no restart refills a budget. A missing journal is refused.
+//! - Every line the kernel writes is one a verifier reads: a request whose line would be too
+//!   long is decided again as malformed and recorded in bounded form, and what it had reserved
+//!   is given back. A kernel dropped while a batch unwinds signs nothing it did not write.
 //! - **F4 (part)** [`merkle::root`] is RFC 9162's tree shape; [`merkle::Frontier`] keeps the
 //!   same root in at most 64 hashes; inclusion and consistency proofs verify with nothing but
 //!   the proof, the sizes and the roots.

@@ -201,7 +201,7 @@ fn explanations_on_demand_agree_with_the_decision() {
     let private = [kernel.input(LabelSet::of(Label::Private), b"notes")];
     for request in [search(&clean), search(&clean), exfiltrate(&private)] {
         let decided = kernel.decide(&request).unwrap();
-        let explanation = kernel.explain(&request, &decided);
+        let explanation = kernel.explain(&request, &decided).unwrap();
         assert_eq!((explanation.decision, explanation.rule.as_str()), (decided.effect, decided.rule.as_str()));
     }
     let exhausted = kernel.decide(&search(&clean)).unwrap();
@@ -256,11 +256,9 @@ fn a_journalled_ledger_cannot_be_refilled_by_a_restart() {
         (0..asks).filter(|_| kernel.decide(&search(&clean)).unwrap().is_allowed()).count()
     };
     {
-        let ledger = SharedLedger::open(&journal, &policy, SyncPolicy::Always, 1_767_225_600).unwrap();
-        assert!(matches!(
-            SharedLedger::open(&journal, &policy, SyncPolicy::Always, 1_767_225_600),
-            Err(LedgerError::Locked)
-        ));
+        let ledger = SharedLedger::create(&journal, &policy, SyncPolicy::Always).unwrap();
+        assert!(matches!(SharedLedger::create(&journal, &policy, SyncPolicy::Always), Err(LedgerError::Exists)));
+        assert!(matches!(SharedLedger::open(&journal, &policy, SyncPolicy::Always), Err(LedgerError::Locked)));
         assert_eq!(spend(&ledger, 3, 0), 3);
         assert_eq!(spend(&ledger, 3, 100), 3);
     }
@@ -271,20 +269,20 @@ fn a_journalled_ledger_cannot_be_refilled_by_a_restart() {
     }
     // A crash mid-write leaves a torn entry: dropped, and the count is the six handed out.
     std::fs::OpenOptions::new().append(true).open(&journal).unwrap().write_all(br#"{"grant":"demo-docs-se"#).unwrap();
-    let ledger = SharedLedger::open(&journal, &policy, SyncPolicy::Always, 1_767_225_600).unwrap();
+    let ledger = SharedLedger::open(&journal, &policy, SyncPolicy::Always).unwrap();
     assert_eq!(ledger.minted("demo-docs-search").unwrap(), 6);
     assert_eq!(spend(&ledger, 10, 200), 4, "the restart did not refill the budget");
     drop(ledger);
     // Another policy's budgets are not this one's; a damaged entry refuses the journal.
     assert!(matches!(
-        SharedLedger::open(&journal, &policy_with_uses(11), SyncPolicy::Always, 0),
+        SharedLedger::open(&journal, &policy_with_uses(11), SyncPolicy::Always),
         Err(LedgerError::OtherPolicy)
     ));
     let mut text = std::fs::read_to_string(&journal).unwrap();
     text = text.replacen("\"grant\":\"demo-docs-search\"", "\"grant\":7", 1);
     std::fs::write(&journal, text).unwrap();
     assert!(matches!(
-        SharedLedger::open(&journal, &policy, SyncPolicy::Always, 0),
+        SharedLedger::open(&journal, &policy, SyncPolicy::Always),
         Err(LedgerError::Malformed { line: 2 })
     ));
 }
@@ -375,4 +373,18 @@ fn submit_mixes_decisions_and_outputs_in_order() {
         })
         .collect();
     assert_eq!(kinds, ["output", "decided", "output"]);
+}
+
+// A journal that reaches the disk less often than the log would let a power failure keep a
+// log's receipts and lose their count: the builder refuses the pair.
+#[test]
+fn a_journal_must_sync_at_least_as_often_as_the_log() {
+    let policy = policy_with_uses(10);
+    let dir = scratch("weak-journal");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let weak = SharedLedger::create(&dir.join("weak.ledger"), &policy, SyncPolicy::Batch { events: 100 }).unwrap();
+    let refused = builder(&policy, 0).ledger(weak.clone()).sync(SyncPolicy::Always).log_dir(dir.join("runs")).open();
+    assert!(matches!(refused, Err(BuildError::JournalWeakerThanLog)));
+    builder(&policy, 0).ledger(weak).sync(SyncPolicy::Batch { events: 100 }).log_dir(dir.join("runs")).open().unwrap();
 }

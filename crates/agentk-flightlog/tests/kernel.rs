@@ -220,7 +220,7 @@ fn secret_open_without_a_broker_is_denied_without_spending_the_grant() {
         let request = SyscallRequest::new("agent-1", Syscall::SecretOpen, "secret://demo-api")
             .consuming(&inputs)
             .presenting("demo-secret");
-        let explanation = kernel.explain(&request, &outcome);
+        let explanation = kernel.explain(&request, &outcome).unwrap();
         assert_eq!(
             (explanation.decision, explanation.rule.as_str()),
             (agentk_policy::Effect::Deny, "secret-unavailable")
@@ -388,14 +388,14 @@ fn a_receipt_never_handed_out_does_not_use_the_grant() {
     for line in &lines {
         tallying.push(line).unwrap();
     }
-    let p = parts(&text, false, 0).clock(StepClock(Arc::clone(&time))).entropy(Counter(100));
+    let p = parts(&text, false, 0).clock(StepClock(Arc::clone(&time))).entropy(Counter(100)).salt([5; 32]);
     let mut resumed = p.resume_sink(MemoryLog::new(), &tallying.finish().unwrap()).unwrap();
     assert_eq!(invoke(&mut resumed).effect, live.effect, "a resumed ledger agrees with the running one");
     assert_eq!(invoke(&mut resumed).rule, "grant-exhausted");
     // Without a tally there is nothing to resume from: refused, not an empty ledger.
     let plain = verify_lines(lines.iter().map(String::as_str)).unwrap();
     assert!(matches!(
-        parts(&text, false, 0).resume_sink(MemoryLog::new(), &plain).err(),
+        parts(&text, false, 0).salt([5; 32]).resume_sink(MemoryLog::new(), &plain).err(),
         Some(BuildError::Kernel(KernelError::NotResumable))
     ));
 }

@@ -32,6 +32,7 @@ fn parts(policy_text: &str, key: u8, entropy_start: u64) -> KernelBuilder {
         .log_id([7; 32])
         .origin("agentk-test.example.invalid")
         .checkpoint_every(3)
+        .salt([5; 32])
 }
 
 fn call(kernel: &mut Kernel<FileLog>, syscall: &str, target: &str, grant: Option<&str>) -> Decided {
