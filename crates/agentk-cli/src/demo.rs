@@ -134,7 +134,7 @@ fn open_log(dir: &Path, salt: &[u8; 32]) -> Result<(PathBuf, FileLog), CliError>
     let log = FileLog::create(&path, SyncPolicy::Always).map_err(|e| CliError::Write {
         path: shown(&path),
         kind: match e {
-            FileLogError::Io(kind) => kind,
+            FileLogError::Io(e) => e.kind(),
             FileLogError::Exists => std::io::ErrorKind::AlreadyExists,
             _ => std::io::ErrorKind::Other,
         },

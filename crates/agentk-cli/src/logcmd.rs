@@ -296,8 +296,8 @@ pub(crate) fn log_recover(path: &OsStr, apply: bool, json: bool, out: &mut dyn W
             }
             return Ok(exit::VERIFY_FAILED);
         }
-        Err(FileLogError::Io(kind)) => {
-            return Err(CliError::Read { path: shown(), problem: input::ReadProblem::Io(kind) });
+        Err(FileLogError::Io(e)) => {
+            return Err(CliError::Read { path: shown(), problem: input::ReadProblem::from_io_error(&e) });
         }
         Err(_) => {
             return Err(CliError::Read { path: shown(), problem: input::ReadProblem::Io(std::io::ErrorKind::Other) });

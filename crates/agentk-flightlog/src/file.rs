@@ -66,9 +66,9 @@ pub enum FileLogError {
         /// The line.
         line: u64,
     },
-    /// Another I/O error.
-    #[error("flight log I/O failed: {0}")]
-    Io(std::io::ErrorKind),
+    /// Another I/O error (kept as the source).
+    #[error("flight log I/O failed: {}", .0.kind())]
+    Io(#[source] std::io::Error),
     /// The path is not a regular file (a pipe, a device, a directory): nothing was read.
     #[error("not a regular file")]
     NotRegularFile,
@@ -80,7 +80,7 @@ pub enum FileLogError {
 
 impl From<std::io::Error> for FileLogError {
     fn from(e: std::io::Error) -> Self {
-        FileLogError::Io(e.kind())
+        FileLogError::Io(e)
     }
 }
 
@@ -96,7 +96,7 @@ impl FileLog {
         }
         let file = options.open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => FileLogError::Exists,
-            kind => FileLogError::Io(kind),
+            _ => FileLogError::Io(e),
         })?;
         file.try_lock().map_err(|_| FileLogError::Locked)?;
         // The new name must survive a crash too: sync the directory that holds it.
