@@ -401,19 +401,20 @@ fn reading_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
 /// Replay and fork replay of the deny log, beside chain-only verification of the same log in
 /// the same run (target: replay at least half as fast).
 fn replay_figures(report: &mut Report, rig: &Rig, path: &Path, chain_ns: f64) -> Result<(), String> {
-    let options = agentk_replay::Options { allow_unsigned_tail: true };
+    let options = agentk_flightlog::accept::Acceptance { allow_unsigned_tail: true, ..Default::default() };
     let other = Profile::Research.load().map_err(|e| e.to_string())?;
     for label in ["replay: deny log (decide again, streaming)", "fork replay: deny log vs research"] {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let start = Instant::now();
         let events = if label.starts_with("replay") {
-            let replayed = agentk_replay::replay(file, &rig.text, &rig.policy, options).map_err(|e| e.to_string())?;
+            let replayed =
+                agentk_replay::replay(file, &rig.text, &rig.policy, options.clone()).map_err(|e| e.to_string())?;
             if !replayed.reproduced_all() {
                 return Err("bench: replay diverged".to_owned());
             }
             replayed.events
         } else {
-            agentk_replay::fork_replay(file, &other, options).map_err(|e| e.to_string())?.events
+            agentk_replay::fork_replay(file, &other, options.clone()).map_err(|e| e.to_string())?.events
         };
         let seconds = start.elapsed().as_secs_f64();
         let ns = seconds * 1e9 / events as f64;
@@ -623,7 +624,7 @@ fn scale_run(mb: u64) -> Result<(), String> {
     let after_verify = peak_rss_mb();
     let start = Instant::now();
     let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-    let replayed = agentk_replay::replay(file, &rig.text, &rig.policy, agentk_replay::Options::default())
+    let replayed = agentk_replay::replay(file, &rig.text, &rig.policy, agentk_flightlog::accept::Acceptance::default())
         .map_err(|e| e.to_string())?;
     let replay_seconds = start.elapsed().as_secs_f64();
     let after_replay = peak_rss_mb();

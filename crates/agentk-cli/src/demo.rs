@@ -199,8 +199,9 @@ pub(crate) fn run(
     let verified = verify_file(&path).map_err(|_| CliError::DemoLogUnverified)?;
     // Replay it too: every decision must come out the same, with no side effects (R1).
     let file = std::fs::File::open(&path).map_err(|_| CliError::DemoLogUnverified)?;
-    let replayed = agentk_replay::replay(file, &policy_text_copy, &policy, agentk_replay::Options::default())
-        .map_err(|_| CliError::DemoLogUnverified)?;
+    let replayed =
+        agentk_replay::replay(file, &policy_text_copy, &policy, agentk_flightlog::accept::Acceptance::default())
+            .map_err(|_| CliError::DemoLogUnverified)?;
     if !replayed.reproduced_all() {
         return Err(CliError::DemoLogUnverified);
     }

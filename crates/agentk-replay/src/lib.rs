@@ -88,21 +88,6 @@ pub fn gets_stub(syscall: &SyscallKind) -> bool {
     matches!(syscall.known(), Some(Syscall::ModelCall | Syscall::ToolInvoke | Syscall::NetworkSend))
 }
 
-/// The replay options of earlier releases: only whether an unsigned tail is accepted. Pass an
-/// [`Acceptance`] instead (it also pins signers and holds a saved checkpoint); this converts
-/// into the default one with that flag.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Accept events after the last signed checkpoint (a log still being written).
-    pub allow_unsigned_tail: bool,
-}
-
-impl From<Options> for Acceptance {
-    fn from(options: Options) -> Self {
-        Acceptance { allow_unsigned_tail: options.allow_unsigned_tail, ..Acceptance::default() }
-    }
-}
-
 /// Why no report was given.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use agentk_capability::{SignerSource, SigningIdentity};
+use agentk_flightlog::accept::Acceptance;
 use agentk_flightlog::event::{Effect, EventBody, EventLine, Hash32};
 use agentk_flightlog::kernel::{Clock, Entropy, EvidenceSalt, Kernel, MemoryLog, SyscallRequest};
 use agentk_labels::{LabelSet, SyscallKind};
 use agentk_policy::{Policy, Profile};
-use agentk_replay::{Options, fork_replay, replay};
+use agentk_replay::{fork_replay, replay};
 use agentk_secrets::{Mode, SecretBroker, SecretTarget, StoreRegistry};
 use proptest::prelude::*;
 
@@ -256,7 +257,7 @@ proptest! {
         let text = policy_text(profile, &uses);
         let lines = session(&text, with_broker, checkpoint_every, &steps);
         let policy = Policy::parse("random", &text).unwrap();
-        let report = replay(joined(&lines).as_slice(), &text, &policy, Options::default()).unwrap();
+        let report = replay(joined(&lines).as_slice(), &text, &policy, Acceptance::default()).unwrap();
         prop_assert!(report.reproduced_all(), "{:?}", report.divergences.rows);
         prop_assert_eq!(report.replayed, steps.len() as u64);
         prop_assert_eq!(report.reproduced, steps.len() as u64);
@@ -277,7 +278,7 @@ proptest! {
         prop_assert_eq!(report.stubbed, stubbed);
 
         // guarantee: R2 (a fork against the log's own policy changes nothing)
-        let fork = fork_replay(joined(&lines).as_slice(), &policy, Options::default()).unwrap();
+        let fork = fork_replay(joined(&lines).as_slice(), &policy, Acceptance::default()).unwrap();
         prop_assert_eq!(fork.changes.changed.total(), 0);
         prop_assert!(fork.changes.transitions.is_empty());
         prop_assert_eq!(fork.unchanged, steps.len() as u64);
@@ -323,12 +324,12 @@ fn a_rewritten_decision_that_verifies_is_caught_by_replay() {
     let deny = Step::plain(0, 5, 8, LabelSet::of(agentk_labels::Label::Private));
     let lines = session(text, true, 2, &[deny.clone(), deny.clone(), deny]);
     let policy = Policy::parse("starter", text).unwrap();
-    assert!(replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap().reproduced_all());
+    assert!(replay(joined(&lines).as_slice(), text, &policy, Acceptance::default()).unwrap().reproduced_all());
     let target_seq = 2;
     let forged = forge(&lines, target_seq, |event| event.rule = "egress-needs-grant".to_owned());
     assert_ne!(forged, lines);
     agentk_flightlog::verify::verify_lines(forged.iter().map(String::as_str)).unwrap();
-    let report = replay(joined(&forged).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&forged).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert!(!report.reproduced_all());
     assert_eq!(report.divergences.total(), 1);
     let divergence = &report.divergences.rows[0];
@@ -343,7 +344,7 @@ fn a_rewritten_decision_that_verifies_is_caught_by_replay() {
         event.output_labels = Some(LabelSet::of(agentk_labels::Label::Private));
     });
     agentk_flightlog::verify::verify_lines(flipped.iter().map(String::as_str)).unwrap();
-    let report = replay(joined(&flipped).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&flipped).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert_eq!(report.divergences.rows[0].differs, ["decision", "output_labels"]);
 }
 
@@ -355,7 +356,7 @@ fn an_impossible_kernel_deny_is_caught_by_replay() {
     let send = Step::shaped(2); // shop-forms: browser-1, network.send, a covering grant
     let lines = session(text, true, 0, &[send]);
     let policy = Policy::parse("browser", text).unwrap();
-    let report = replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&lines).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert_eq!((report.reproduced, report.allowed), (1, 1));
     let forged = forge(&lines, 1, |event| {
         event.decision = Effect::Deny;
@@ -364,7 +365,7 @@ fn an_impossible_kernel_deny_is_caught_by_replay() {
         event.receipt = None;
     });
     agentk_flightlog::verify::verify_lines(forged.iter().map(String::as_str)).unwrap();
-    let report = replay(joined(&forged).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&forged).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert_eq!(report.divergences.total(), 1, "{:?}", report.steps.rows);
     assert_eq!(report.divergences.rows[0].replayed.key(), "allow:browser-egress-granted-host");
 
@@ -382,7 +383,7 @@ fn an_impossible_kernel_deny_is_caught_by_replay() {
         });
     });
     agentk_flightlog::verify::verify_lines(forged.iter().map(String::as_str)).unwrap();
-    let report = replay(joined(&forged).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&forged).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert_eq!(report.divergences.total(), 1, "{:?}", report.steps.rows);
 }
 
@@ -394,7 +395,7 @@ fn oversized_requests_on_a_grant_replay_as_recorded() {
     let shop = |oversized: bool, oversized_agent: bool| Step { oversized, oversized_agent, ..Step::shaped(2) };
     let lines = session(text, true, 0, &[shop(true, false), shop(false, true), shop(false, false)]);
     let policy = Policy::parse("browser", text).unwrap();
-    let report = replay(joined(&lines).as_slice(), text, &policy, Options::default()).unwrap();
+    let report = replay(joined(&lines).as_slice(), text, &policy, Acceptance::default()).unwrap();
     assert!(report.reproduced_all(), "{:?}", report.divergences.rows);
     assert_eq!(report.blocked_by_rule.get("malformed-request"), Some(&2));
     assert_eq!(report.allowed, 1);
@@ -454,7 +455,7 @@ fn a_behavior_fork_keeps_the_consumers_own_labels() {
     let policy = Policy::parse("starter", text).unwrap();
     let overrides = one_override(1, "model.call", "model://m.example.invalid", &["untrusted"]);
     let report =
-        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Options::default())
+        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Acceptance::default())
             .unwrap();
     // The send still carries `private` beside the new `untrusted`: still an egress deny.
     assert_eq!(report.changes.changed.total(), 0, "{:?}", report.changes.changed.rows);
@@ -478,7 +479,7 @@ fn an_override_cannot_launder_propagated_labels() {
     let policy = Policy::parse("starter", text).unwrap();
     let overrides = one_override(1, "context.read", "memory://vault", &[]);
     let report =
-        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Options::default())
+        agentk_replay::behavior_replay(joined(&lines).as_slice(), text, &policy, &overrides, Acceptance::default())
             .unwrap();
     assert_eq!(report.changes.changed.total(), 0, "{:?}", report.changes.changed.rows);
     assert!(report.outputs.rows[0].labels.is_some_and(|labels| labels.contains(agentk_labels::Label::Secret)));
@@ -501,7 +502,7 @@ fn fork_transitions_are_bounded() {
         .collect();
     let lines = explicit_session(&text, &requests);
     let starter = Profile::Starter.load().unwrap();
-    let report = fork_replay(joined(&lines).as_slice(), &starter, Options::default()).unwrap();
+    let report = fork_replay(joined(&lines).as_slice(), &starter, Acceptance::default()).unwrap();
     let changes = &report.changes;
     assert_eq!(changes.transitions.len(), agentk_replay::MAX_LISTED);
     assert_eq!(changes.transitions.values().sum::<u64>() + changes.other_transitions, changes.changed.total());
@@ -517,10 +518,10 @@ fn fixture_logs_replay() {
     let policy = Profile::Starter.load().unwrap();
     for log in ["logs/session.jsonl", "compat/session-v1.jsonl", "compat/session-v2.jsonl"] {
         let file = std::fs::File::open(fixtures.join(log)).unwrap();
-        let report = replay(file, Profile::Starter.source(), &policy, Options::default()).unwrap();
+        let report = replay(file, Profile::Starter.source(), &policy, Acceptance::default()).unwrap();
         assert!(report.reproduced_all() && report.replayed > 0, "{log}");
     }
     let file = std::fs::File::open(fixtures.join("logs/flipped-deny.jsonl")).unwrap();
-    let error = replay(file, Profile::Starter.source(), &policy, Options::default()).unwrap_err();
+    let error = replay(file, Profile::Starter.source(), &policy, Acceptance::default()).unwrap_err();
     assert!(error.is_verification_failure(), "{error}");
 }
