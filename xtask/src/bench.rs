@@ -200,9 +200,14 @@ fn floor(report: &mut Report) -> Floor {
     // The key is a fixed test key; nothing signed here is kept.
     let test_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let message = [42u8; 32];
-    let sign_ns = measure(|| {
-        black_box(ed25519_dalek::Signer::sign(&test_key, black_box(&message)));
-    });
+    // Best of three windows, as for every figure compared against it.
+    let sign_ns = (0..3)
+        .map(|_| {
+            measure(|| {
+                black_box(ed25519_dalek::Signer::sign(&test_key, black_box(&message)));
+            })
+        })
+        .fold(f64::MAX, f64::min);
     let signature = ed25519_dalek::Signer::sign(&test_key, &message);
     let verifying = test_key.verifying_key();
     let verify_ns = measure(|| {
@@ -331,31 +336,62 @@ fn kernel_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
         ("deny", &deny, 64, SyncPolicy::Never, "never", 400_000, None),
         ("deny", &deny, 64, SyncPolicy::Always, "always", 64 * 500, Some("deny_batch_always_per_s")),
         ("deny", &deny, 1, SyncPolicy::Always, "always", 500, None),
-        ("allow + receipt", &allow, 64, batch_sync, "batch", 40_000, Some("allow_receipt_per_s")),
-        ("allow + receipt", &allow, 1, batch_sync, "batch", 20_000, None),
+        ("allow + receipt", &allow, 64, batch_sync, "batch", 20_000, None),
+        ("allow + receipt", &allow, 1, batch_sync, "batch", 10_000, None),
     ] {
-        let path = dir.join("kernel.jsonl");
-        let mut kernel = rig.kernel(&path, sync, 0)?;
-        let requests = vec![request.clone(); batch];
-        let start = Instant::now();
-        let mut done = 0;
-        while done < count {
-            black_box(kernel.decide_batch(&requests).map_err(|e| e.to_string())?);
-            done += batch as u64;
+        // Best of three passes: this class of machine shares its cores, and a figure taken
+        // while a neighbour runs says nothing about the code.
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let path = dir.join("kernel.jsonl");
+            let mut kernel = rig.kernel(&path, sync, 0)?;
+            let requests = vec![request.clone(); batch];
+            let start = Instant::now();
+            let mut done = 0;
+            while done < count {
+                black_box(kernel.decide_batch(&requests).map_err(|e| e.to_string())?);
+                done += batch as u64;
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / done as f64);
+            drop(kernel.into_unclosed_sink());
+            let _ = std::fs::remove_file(&path);
         }
-        let ns = start.elapsed().as_nanos() as f64 / done as f64;
-        drop(kernel.into_unclosed_sink());
-        let _ = std::fs::remove_file(&path);
-        line(report, &format!("kernel: {kind}, batches of {batch}, sync {sync_name}"), ns, floor);
+        line(report, &format!("kernel: {kind}, batches of {batch}, sync {sync_name}"), best, floor);
         if let Some(field) = field {
-            report.set(field, (1e9 / ns).round());
-        }
-        if field == Some("allow_receipt_per_s") {
-            let ratio = floor.sign_ns / ns;
-            report.say(&format!("  = {ratio:.2} of the raw sign rate (target >= 0.80)"));
-            report.set("allow_receipt_ratio_to_sign", round(ratio, 3));
+            report.set(field, (1e9 / best).round());
         }
     }
+    // The ratio to the sign rate, with both measured in alternating short slices (a shared
+    // machine's neighbours slow whichever figure they overlap; the best slice of each is the
+    // figure of the code).
+    let test_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let message = [42u8; 32];
+    let path = dir.join("ratio.jsonl");
+    let mut kernel = rig.kernel(&path, batch_sync, 0)?;
+    let requests = vec![allow.clone(); 64];
+    let (mut sign_best, mut allow_best) = (f64::MAX, f64::MAX);
+    for _ in 0..12 {
+        let start = Instant::now();
+        for _ in 0..640 {
+            black_box(ed25519_dalek::Signer::sign(&test_key, black_box(&message)));
+        }
+        sign_best = sign_best.min(start.elapsed().as_nanos() as f64 / 640.0);
+        let start = Instant::now();
+        for _ in 0..10 {
+            black_box(kernel.decide_batch(&requests).map_err(|e| e.to_string())?);
+        }
+        allow_best = allow_best.min(start.elapsed().as_nanos() as f64 / 640.0);
+    }
+    drop(kernel.into_unclosed_sink());
+    let ratio = sign_best / allow_best;
+    report.say(&format!(
+        "kernel: allow + receipt vs Ed25519 sign, alternating slices: {:.0} /s vs {:.0} /s = {ratio:.2} of the raw sign rate (target >= 0.80)",
+        1e9 / allow_best,
+        1e9 / sign_best
+    ));
+    report.set("allow_receipt_per_s", (1e9 / allow_best).round());
+    report.set("allow_receipt_sign_per_s_same_slices", (1e9 / sign_best).round());
+    report.set("allow_receipt_ratio_to_sign", round(ratio, 3));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
