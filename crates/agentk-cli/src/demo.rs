@@ -269,7 +269,9 @@ fn report(
         recorded.reproduced
     )?;
     // The path may be anything the user typed: shown escaped, never raw.
+    // Escaped, but without the backticks of a quoted value: a shell would run them.
     let shown = SafeText::with_limit(&recorded.path.display().to_string(), 256);
+    let shown = shown.as_str();
     writeln!(out, "Check it yourself: agentk verify {shown}; agentk replay {shown}")?;
     Ok(exit::OK)
 }
