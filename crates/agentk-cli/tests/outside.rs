@@ -86,6 +86,9 @@ fn the_demo_shows_its_log_dir_escaped() {
         "{}",
         run.stdout
     );
+    // The line meant for copying into a shell holds no backticks, which a shell would run.
+    let check = run.stdout.lines().find(|l| l.starts_with("Check it yourself")).unwrap();
+    assert!(!check.contains('`'), "{check}");
 }
 
 // `readiness --dir` naming no directory cannot answer "ready".
