@@ -28,6 +28,17 @@ pub enum SyncPolicy {
     Never,
 }
 
+impl SyncPolicy {
+    /// Whether a sync is due with `unsynced` events written since the last one.
+    pub(crate) fn due(self, unsynced: u32) -> bool {
+        match self {
+            SyncPolicy::Always => true,
+            SyncPolicy::Batch { events } => unsynced >= events.max(1),
+            SyncPolicy::Never => false,
+        }
+    }
+}
+
 /// An open log file, exclusively locked for writing.
 #[derive(Debug)]
 pub struct FileLog {
@@ -138,12 +149,7 @@ impl RecordSink for FileLog {
         // One write per batch: every line and its newline together, appended.
         let mut written = self.file.write_all(lines);
         self.unsynced = self.unsynced.saturating_add(u32::try_from(events).unwrap_or(u32::MAX));
-        let due = match self.policy {
-            SyncPolicy::Always => true,
-            SyncPolicy::Batch { events } => self.unsynced >= events.max(1),
-            SyncPolicy::Never => false,
-        };
-        if written.is_ok() && due {
+        if written.is_ok() && self.policy.due(self.unsynced) {
             written = self.file.sync_data();
             self.unsynced = 0;
         }

