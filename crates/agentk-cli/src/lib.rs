@@ -396,7 +396,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a built-in policy (starter, research, coding, browser) as TOML.
+    /// Print a built-in policy (starter, research, coding, browser, mcp) as TOML.
     PolicyShow {
         /// The built-in policy's name.
         name: String,
@@ -440,7 +440,7 @@ struct PolicyArgs {
     /// A policy file.
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     policy: Option<OsString>,
-    /// A built-in policy: starter, research, coding or browser.
+    /// A built-in policy: starter, research, coding, browser or mcp.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
 }

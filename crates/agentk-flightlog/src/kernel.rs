@@ -200,6 +200,10 @@ pub struct OutputRecord<'a> {
 pub enum Submission<'a> {
     /// A syscall to decide.
     Syscall(SyscallRequest<'a>),
+    /// A syscall the front end withholds before any policy is asked (for MCP: a tool never
+    /// listed, flagged as steering the agent, or changed since it was pinned): recorded, and
+    /// denied by the kernel rule `withheld`.
+    Withheld(SyscallRequest<'a>),
     /// An output to record.
     Output(OutputRecord<'a>),
 }
@@ -602,7 +606,9 @@ impl<S: RecordSink> Kernel<S> {
 
     /// Mediates a batch of syscalls (see [`Kernel::submit`]).
     pub fn decide_batch(&mut self, requests: &[SyscallRequest<'_>]) -> Result<Vec<Decided>, KernelError> {
-        self.run_batch(requests.len(), |kernel, i, now| requests.get(i).map(|request| kernel.decide_one(request, now)))
+        self.run_batch(requests.len(), |kernel, i, now| {
+            requests.get(i).map(|request| kernel.decide_one(request, now, false))
+        })
     }
 
     /// Records what became of an allowed action: a batch of one (see [`Kernel::submit`]).
@@ -638,7 +644,8 @@ impl<S: RecordSink> Kernel<S> {
         }
         self.run_batch(batch.len(), |kernel, i, now| {
             batch.get(i).map(|item| match item {
-                Submission::Syscall(request) => Recorded::Decided(kernel.decide_one(request, now)),
+                Submission::Syscall(request) => Recorded::Decided(kernel.decide_one(request, now, false)),
+                Submission::Withheld(request) => Recorded::Decided(kernel.decide_one(request, now, true)),
                 Submission::Output(output) => Recorded::Output(kernel.record_one(output, now)),
             })
         })
@@ -682,7 +689,7 @@ impl<S: RecordSink> Kernel<S> {
         Ok(results)
     }
 
-    fn decide_one(&mut self, request: &SyscallRequest<'_>, now: u64) -> Decided {
+    fn decide_one(&mut self, request: &SyscallRequest<'_>, now: u64, withheld: bool) -> Decided {
         // SECURITY: a request whose event could not be verified later (too long a line, an
         // input naming a source that is not an earlier event) is denied up front and
         // recorded without its inputs.
@@ -692,7 +699,7 @@ impl<S: RecordSink> Kernel<S> {
             || request.grant.is_some_and(|g| g.len() > MAX_AGENT_BYTES)
             || request.inputs.iter().any(|input| input.from.is_some_and(|from| from == 0 || from >= self.seq));
         let journal_mark = self.journal.len();
-        match self.decide_as(request, now, malformed) {
+        match self.decide_as(request, now, malformed, withheld) {
             Ok(decided) => decided,
             // SECURITY: within every bound, a request can still make a line longer than a
             // verifier reads (escapes expand control characters sixfold, and a receipt repeats
@@ -703,7 +710,7 @@ impl<S: RecordSink> Kernel<S> {
                 if let Some(grant) = granted.as_deref() {
                     let _ = self.ledger.refund(self.log_id, grant);
                 }
-                match self.decide_as(request, now, true) {
+                match self.decide_as(request, now, true, withheld) {
                     Ok(decided) => decided,
                     // INVARIANT: a malformed event holds no inputs, receipt or handle and its
                     // texts are bounded to a few hundred bytes; should it still not fit, the
@@ -719,7 +726,13 @@ impl<S: RecordSink> Kernel<S> {
 
     /// Decides `request` (as malformed, when `malformed`) and seals its event, unless the line
     /// would be longer than a verifier reads.
-    fn decide_as(&mut self, request: &SyscallRequest<'_>, now: u64, malformed: bool) -> Result<Decided, TooLong> {
+    fn decide_as(
+        &mut self,
+        request: &SyscallRequest<'_>,
+        now: u64,
+        malformed: bool,
+        withheld: bool,
+    ) -> Result<Decided, TooLong> {
         let inputs = if malformed { &[][..] } else { request.inputs };
         let policy_request = policy_request(request.agent, &request.syscall, request.target, inputs, request.grant);
         let policy = Arc::clone(&self.policy);
@@ -733,7 +746,7 @@ impl<S: RecordSink> Kernel<S> {
             prev: self.prev,
             journal: &mut self.journal,
         };
-        let judged = judge(&policy, &policy_request, malformed, now, &mut environment);
+        let judged = judge(&policy, &policy_request, Gate { malformed, withheld }, now, &mut environment);
         let rule = judged.rule().to_owned();
         let syscall_text = match &request.syscall {
             SyscallKind::Known(s) => s.name().to_owned(),
@@ -796,8 +809,9 @@ impl<S: RecordSink> Kernel<S> {
         let consistent = match decided.kernel_rule {
             // The policy's own decision, as recorded.
             None => decision.rule_id() == decided.rule && decision.effect() == decided.effect,
-            // A kernel rule overrides an allow (a malformed request, whatever was decided).
-            Some(KernelRule::MalformedRequest) => true,
+            // A kernel rule overrides an allow; a malformed or withheld request is refused
+            // whatever the policy would have decided.
+            Some(KernelRule::MalformedRequest | KernelRule::Withheld) => true,
             Some(_) => decision.is_allowed() && decided.effect == Effect::Deny,
         };
         if !consistent {
@@ -883,15 +897,19 @@ pub enum KernelRule {
     /// The policy allowed on a grant, but no receipt could be minted (its lifetime could not
     /// start at the kernel's time).
     ReceiptUnavailable,
+    /// The front end withholds the target before any policy is asked (for MCP: a tool never
+    /// listed, flagged as steering the agent, or changed since it was pinned).
+    Withheld,
 }
 
 impl KernelRule {
     /// Every kernel rule.
-    pub const ALL: [KernelRule; 4] = [
+    pub const ALL: [KernelRule; 5] = [
         KernelRule::MalformedRequest,
         KernelRule::SecretUnavailable,
         KernelRule::GrantExhausted,
         KernelRule::ReceiptUnavailable,
+        KernelRule::Withheld,
     ];
 
     /// The rule id recorded for it: its entry in [`agentk_policy::KERNEL_RULE_IDS`], the one
@@ -903,6 +921,7 @@ impl KernelRule {
             KernelRule::SecretUnavailable => IDS[1],
             KernelRule::GrantExhausted => IDS[2],
             KernelRule::ReceiptUnavailable => IDS[3],
+            KernelRule::Withheld => IDS[4],
         }
     }
 
@@ -913,6 +932,9 @@ impl KernelRule {
             KernelRule::SecretUnavailable => "no secret store could open this secret",
             KernelRule::GrantExhausted => "the grant's use budget is spent",
             KernelRule::ReceiptUnavailable => "no receipt could be minted for this request now",
+            KernelRule::Withheld => {
+                "the front end withholds this target (a tool never listed, flagged as steering the agent, or changed since the operator accepted it)"
+            }
         }
     }
 
@@ -1049,6 +1071,15 @@ impl Environment for LiveEnvironment<'_> {
     }
 }
 
+/// What the kernel's own rules know before the policy is asked.
+#[derive(Clone, Copy, Debug, Default)]
+struct Gate {
+    /// The request is larger than the kernel records, or malformed.
+    malformed: bool,
+    /// The front end withholds the target.
+    withheld: bool,
+}
+
 /// One decision, before it is recorded.
 struct Judged<'p> {
     decision: Decision<'p>,
@@ -1076,10 +1107,11 @@ impl Judged<'_> {
 fn judge<'p>(
     policy: &'p Policy,
     request: &Request<'_>,
-    malformed: bool,
+    gate: Gate,
     now: u64,
     environment: &mut impl Environment,
 ) -> Judged<'p> {
+    let Gate { malformed, withheld } = gate;
     // The policy is evaluated once: an allow on a covering grant comes back as the
     // authorization a receipt is minted from.
     let authorized_by = policy.authorize(request);
@@ -1104,6 +1136,8 @@ fn judge<'p>(
     let mut receipted = false;
     let kernel_rule = if malformed {
         Some(KernelRule::MalformedRequest)
+    } else if withheld {
+        Some(KernelRule::Withheld)
     } else if !decision.is_allowed() {
         None
     // Refuse before spending the grant when no handle could be opened.
@@ -1225,7 +1259,9 @@ impl<'p> Rehearsal<'p> {
         let mut environment = RecordedEnvironment { minted: &mut self.minted, recorded: kernel_rule };
         // A malformed request is recorded without its inputs; one recorded with inputs was not.
         let malformed = kernel_rule == Some(KernelRule::MalformedRequest) && recorded.inputs.is_empty();
-        let judged = judge(self.policy, &request, malformed, recorded.time, &mut environment);
+        // What the front end withheld only the live run knew: taken from the record.
+        let withheld = kernel_rule == Some(KernelRule::Withheld);
+        let judged = judge(self.policy, &request, Gate { malformed, withheld }, recorded.time, &mut environment);
         let mut grant = judged.grant.clone();
         // The presented id is the recorded one (escaped and bounded when it was recorded);
         // replay judges the grant it names, and keeps the id as recorded.

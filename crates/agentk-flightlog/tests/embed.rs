@@ -354,3 +354,33 @@ fn a_journal_must_sync_at_least_as_often_as_the_log() {
     assert!(matches!(refused, Err(BuildError::JournalWeakerThanLog)));
     builder(&policy, 0).ledger(weak).sync(SyncPolicy::Batch { events: 100 }).log_dir(dir.join("runs")).open().unwrap();
 }
+
+// A target the front end withholds is recorded and denied as `withheld`, whatever the policy
+// would say, and replay takes that fact from the record.
+#[test]
+fn withheld_targets_are_recorded_and_denied() {
+    let policy = policy_with_uses(10);
+    let mut kernel = builder(&policy, 0).open_sink(MemoryLog::new()).unwrap();
+    let clean = [kernel.input(LabelSet::EMPTY, b"query")];
+    let answers = kernel.submit(&[Submission::Withheld(search(&clean)), Submission::Syscall(search(&clean))]).unwrap();
+    let decided: Vec<_> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Recorded::Decided(d) => Some(d),
+            Recorded::Output(_) => None,
+        })
+        .collect();
+    assert_eq!((decided[0].effect, decided[0].rule.as_str()), (Effect::Deny, "withheld"));
+    assert!(decided[0].receipt.is_none() && decided[0].action().is_none());
+    assert!(decided[1].is_allowed(), "the same request, not withheld, is allowed on its grant");
+    let explanation = kernel.explain(&search(&clean), decided[0]).unwrap();
+    assert_eq!(explanation.rule, "withheld");
+    let lines = kernel.close().unwrap().lines().to_vec();
+    let policy = agentk_policy::Policy::parse("test", &policy).unwrap();
+    let mut rehearsal = agentk_flightlog::kernel::Rehearsal::new(&policy);
+    for line in lines.iter().map(|l| serde_json::from_str::<EventLine>(l).unwrap()) {
+        if let EventBody::Syscall(event) = &line.event {
+            assert!(rehearsal.decide(event, &event.inputs).reproduces(event), "{}", event.rule);
+        }
+    }
+}

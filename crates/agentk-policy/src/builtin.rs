@@ -18,11 +18,15 @@ pub enum Profile {
     Coding,
     /// A browser agent: sends to granted hosts only data free of secret, private and untrusted labels.
     Browser,
+    /// MCP front ends: accepted tools of a server the operator put behind AgentK need no grant;
+    /// secret, private or suspect data never flows into them; otherwise `starter`.
+    Mcp,
 }
 
 impl Profile {
     /// Every built-in policy.
-    pub const ALL: [Profile; 4] = [Profile::Starter, Profile::Research, Profile::Coding, Profile::Browser];
+    pub const ALL: [Profile; 5] =
+        [Profile::Starter, Profile::Research, Profile::Coding, Profile::Browser, Profile::Mcp];
 
     /// The profile's name, as given to `--profile`.
     pub const fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl Profile {
             Profile::Research => "research",
             Profile::Coding => "coding",
             Profile::Browser => "browser",
+            Profile::Mcp => "mcp",
         }
     }
 
@@ -41,6 +46,7 @@ impl Profile {
             Profile::Research => include_str!("../policies/research.toml"),
             Profile::Coding => include_str!("../policies/coding.toml"),
             Profile::Browser => include_str!("../policies/browser.toml"),
+            Profile::Mcp => include_str!("../policies/mcp.toml"),
         }
     }
 

@@ -25,11 +25,12 @@ const RULE_KEYS: &[&str] = &["id", "effect", "reason", "when"];
 const WHEN_KEYS: &[&str] = &["syscalls", "targets", "agents", "labels_any", "labels_all", "labels_none", "capability"];
 const GRANT_KEYS: &[&str] = &["id", "agents", "syscall", "target", "scope", "uses", "ttl_seconds"];
 
-/// The rule ids the kernel uses for its own denies after the policy (a malformed request, a
-/// secret no store can open, a spent grant budget, a receipt that cannot be minted). No policy
+/// The rule ids the kernel uses for its own denies (a malformed request, a secret no store can
+/// open, a spent grant budget, a receipt that cannot be minted, a target its front end
+/// withholds). No policy
 /// rule may take them, so a recorded rule always says which of the two decided.
-pub const KERNEL_RULE_IDS: [&str; 4] =
-    ["malformed-request", "secret-unavailable", "grant-exhausted", "receipt-unavailable"];
+pub const KERNEL_RULE_IDS: [&str; 5] =
+    ["malformed-request", "secret-unavailable", "grant-exhausted", "receipt-unavailable", "withheld"];
 
 /// The id reserved for the final catch-all deny and for the built-in deny of unknown syscalls.
 pub const DEFAULT_DENY: &str = "default-deny";

@@ -254,3 +254,33 @@ fn browser_decisions() {
     check(&p, a, "file.patch", "file:///x", "trusted", "-", (DENY, "browser-no-local-effects"));
     check(&p, a, "memory.write", "memory://x", "untrusted", "-", (DENY, "browser-memory-untrusted"));
 }
+
+// The MCP profile: an accepted tool of a server put behind AgentK needs no grant; secret,
+// private or suspect data never flows into one; ordinary untrusted data may (the taint issue
+// decides the rest); everything outside MCP servers keeps `starter`'s rules.
+#[test]
+fn mcp_allows_accepted_tools_but_not_sensitive_data() {
+    let p = Profile::Mcp.load().unwrap();
+    let tool = "mcp://everything/echo";
+    check(&p, "agent", "tool.invoke", tool, "none", "-", (ALLOW, "mcp-invoke-accepted"));
+    check(&p, "agent", "tool.invoke", tool, "untrusted,external", "-", (ALLOW, "mcp-invoke-accepted"));
+    check(
+        &p,
+        "agent",
+        "resource.read",
+        "mcp://everything/demo://resource/1",
+        "none",
+        "-",
+        (ALLOW, "mcp-invoke-accepted"),
+    );
+    check(&p, "agent", "prompt.get", "mcp://everything/simple-prompt", "none", "-", (ALLOW, "mcp-invoke-accepted"));
+    for labels in ["secret", "private", "poisoned-suspect", "untrusted,private"] {
+        check(&p, "agent", "tool.invoke", tool, labels, "-", (DENY, "mcp-invoke-sensitive-data"));
+    }
+    check(&p, "agent", "tool.invoke", "https://api.example.invalid/", "untrusted", "-", (DENY, "invoke-tainted-data"));
+    check(&p, "agent", "tool.invoke", "https://api.example.invalid/", "none", "-", (DENY, "invoke-needs-grant"));
+    check(&p, "agent", "network.send", "https://evil.example.invalid/", "secret", "-", (DENY, "egress-sensitive-data"));
+    check(&p, "agent", "secret.open", "secret://any", "none", "-", (DENY, "secret-open-needs-grant"));
+    check(&p, "agent", "tool.describe", tool, "untrusted,external,poisoned-suspect", "-", (ALLOW, "observe"));
+    check(&p, "agent", "kernel.reboot", "now", "none", "-", (DENY, "default-deny"));
+}
