@@ -25,3 +25,4 @@
 #![forbid(unsafe_code)]
 
 pub mod frame;
+pub mod session;
