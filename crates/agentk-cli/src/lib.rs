@@ -469,7 +469,7 @@ fn parse_public_keys(values: &[String]) -> Result<Vec<PublicKey>, CliError> {
 }
 
 /// What the CLI needs from the machine, injected so tests are hermetic: environment
-/// variables, the clock and randomness.
+/// variables, the clock, randomness and standard input.
 pub trait Host {
     /// An environment variable.
     fn var(&self, name: &str) -> Option<OsString>;
@@ -477,6 +477,8 @@ pub trait Host {
     fn now(&self) -> u64;
     /// Fills `buf` with cryptographically secure random bytes.
     fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable>;
+    /// Standard input, for the commands that read a stream (`mcp-lines`, `mcp-server`).
+    fn stdin(&self) -> Box<dyn std::io::Read + '_>;
 
     /// Whether an environment variable is set and non-empty. The value itself is never kept.
     fn var_is_set_nonempty(&self, name: &str) -> bool {
@@ -503,6 +505,10 @@ impl Host for ProcessHost {
 
     fn random(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
         getrandom::fill(buf).map_err(|_| RandomUnavailable)
+    }
+
+    fn stdin(&self) -> Box<dyn std::io::Read + '_> {
+        Box::new(std::io::stdin())
     }
 
     fn var_is_set_nonempty(&self, name: &str) -> bool {

@@ -13,11 +13,13 @@ use agentk_cli::{Host, RandomUnavailable};
 pub(crate) struct TestHost {
     vars: BTreeMap<&'static str, String>,
     draws: Cell<u8>,
+    /// What the commands read on standard input.
+    pub(crate) stdin: Vec<u8>,
 }
 
 impl TestHost {
     pub(crate) fn new(vars: &[(&'static str, &str)]) -> Self {
-        TestHost { vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), draws: Cell::new(0) }
+        TestHost { vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), draws: Cell::new(0), stdin: Vec::new() }
     }
 }
 
@@ -32,6 +34,9 @@ impl Host for TestHost {
         self.draws.set(self.draws.get() + 1);
         buf.fill(0x40 + self.draws.get());
         Ok(())
+    }
+    fn stdin(&self) -> Box<dyn std::io::Read + '_> {
+        Box::new(self.stdin.as_slice())
     }
 }
 
