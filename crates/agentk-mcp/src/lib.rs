@@ -25,4 +25,5 @@
 #![forbid(unsafe_code)]
 
 pub mod frame;
+pub mod lines;
 pub mod session;
