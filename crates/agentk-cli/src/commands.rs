@@ -91,6 +91,7 @@ pub(crate) fn dispatch(
             policy_explain(&policy, &request, json, out)
         }
         Command::PolicyShow { name, json } => policy_show(&name, json, out),
+        Command::McpServer { policy } => crate::mcpserver::run(host, &policy, out, err),
     }
 }
 

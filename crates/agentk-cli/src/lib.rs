@@ -34,6 +34,7 @@ mod demo;
 mod input;
 mod keys;
 mod logcmd;
+mod mcpserver;
 mod readiness;
 mod replaycmd;
 mod secrets;
@@ -404,6 +405,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve MCP on stdio with side-effect-free tools only (M4): `decide` and `explain` a
+    /// syscall under the policy (default: the built-in profile `mcp`); nothing is executed,
+    /// recorded or signed. Runs until standard input ends.
+    McpServer {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
 }
 
 /// Which signers a verification trusts.
@@ -719,7 +727,7 @@ impl Command {
             | Command::ForkReplay { json, .. }
             | Command::ForkReplayBehavior { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
-            Command::ProveInclusion { .. } | Command::ProveConsistency { .. } => false,
+            Command::ProveInclusion { .. } | Command::ProveConsistency { .. } | Command::McpServer { .. } => false,
         }
     }
 }

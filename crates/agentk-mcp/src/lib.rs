@@ -26,4 +26,5 @@
 
 pub mod frame;
 pub mod lines;
+pub mod server;
 pub mod session;
