@@ -26,5 +26,7 @@
 
 pub mod frame;
 pub mod lines;
+pub mod pins;
+pub mod scan;
 pub mod server;
 pub mod session;

@@ -2,20 +2,23 @@
 //! message through the kernel, and says what to send to the server, what to send to the client,
 //! and what was recorded. The transports own the sockets, processes and clocks.
 //!
-//! A batch of frames ([`Session::handle`]) is planned frame by frame, decided as one kernel
-//! batch (one write to the log), and then turned into outputs in the order the frames came.
-//! Nothing is forwarded before its decision is recorded.
+//! A batch of frames ([`Session::handle`]) is planned frame by frame and decided with as few
+//! kernel batches (log writes) as its frames allow: a frame that depends on the decision of an
+//! earlier frame of the same batch (an answer to a request not yet decided, a call of a tool
+//! whose listing is not yet decided) starts a new kernel batch. Outputs come in the order the
+//! frames came, and nothing is forwarded before its decision is recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use agentk_flightlog::event::InputRef;
 use agentk_flightlog::kernel::{
-    Action, Decided, Kernel, KernelError, OutputRecord, RecordSink, Recorded, Submission, SyscallRequest,
+    Action, Decided, Kernel, KernelError, KernelRule, OutputRecord, RecordSink, Recorded, Submission, SyscallRequest,
 };
 use agentk_labels::{Label, LabelSet, Outcome, SafeText, Syscall};
 use serde_json::{Map, Value};
 
 use crate::frame::{self, Frame, Id, Kind, Limits, Message};
+use crate::pins::{self, Digest, PinEvent};
 
 /// The JSON-RPC error code of a request AgentK denied (not a `tools/call`, whose denial is a
 /// `CallToolResult` the model sees). In the range JSON-RPC leaves to implementations.
@@ -30,6 +33,12 @@ pub const DENIAL_META: &str = "agentk/denial";
 
 /// The protocol versions this mediator speaks (it passes the peers' choice through).
 pub const VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// The operator grants a session presents, by syscall: the built-in profile `mcp` defines them
+/// over `mcp://*`, so every allowed call carries a signed receipt; an operator's own policy may
+/// define them narrower (or not at all: then an allow carries no receipt).
+pub const GRANTS: [(Syscall, &str); 3] =
+    [(Syscall::ToolInvoke, "mcp-tool"), (Syscall::ResourceRead, "mcp-resource"), (Syscall::PromptGet, "mcp-prompt")];
 
 /// Which side a frame came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +70,16 @@ pub struct Config {
     /// Whether ids are mapped into the mediator's own space on the way to each side (a live
     /// proxy: yes; a recorded transcript, whose answers carry the original ids: no).
     pub remap_ids: bool,
+    /// The descriptor digests the operator accepted for this server, by tool name. A listed
+    /// tool whose descriptor differs is withheld until the operator accepts it.
+    pub pins: BTreeMap<String, Digest>,
+    /// The most requests waiting for an answer, each way, so a peer that never answers cannot
+    /// grow the session without bound. A live session refuses more (recorded); a transcript
+    /// session (`remap_ids: false`, where unanswered requests are common) forgets the oldest,
+    /// whose answer, should it come, is then not mediated.
+    pub max_pending: usize,
+    /// The most tools the session keeps track of; a listing beyond is withheld.
+    pub max_tools: usize,
 }
 
 impl Config {
@@ -71,6 +90,9 @@ impl Config {
             agent: "mcp-client".to_owned(),
             limits: Limits::default(),
             remap_ids: true,
+            pins: BTreeMap::new(),
+            max_pending: 1024,
+            max_tools: 4096,
         }
     }
 }
@@ -78,18 +100,26 @@ impl Config {
 /// One mediated message, as the log recorded it (what `agentk mcp-lines` prints).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Mediated {
-    /// The message's id as its sender wrote it (JSON text), if it has one.
-    pub id: Option<String>,
+    /// The position, in the slice given to [`Session::handle`], of the frame this came from.
+    #[serde(skip)]
+    pub frame: usize,
+    /// The message's id as its sender wrote it, if it has one (a long id is cut short).
+    pub id: Option<Value>,
     /// The method (or, for an answer, the method of the request it answers).
     pub method: String,
-    /// The syscall it became.
+    /// The syscall it became (`output` for an answer recorded as its call's output).
     pub syscall: String,
     /// The target.
     pub target: String,
     /// `allow` or `deny` (`record` for an output).
     pub decision: String,
-    /// The rule.
+    /// The rule (`output` for an output).
     pub rule: String,
+    /// For an output, its labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// Why: the rule's reason, or what the mediator withheld and why.
+    pub reason: String,
     /// The event's position in the log.
     pub event: u64,
 }
@@ -101,8 +131,14 @@ pub struct Step {
     pub outputs: Vec<Out>,
     /// What was decided or recorded, in order.
     pub mediated: Vec<Mediated>,
-    /// Frames that could not be read (their error answers are among the outputs).
-    pub refused: Vec<frame::FrameError>,
+    /// Frames that could not be read, by position (their error answers are among the outputs
+    /// when they came from the client).
+    pub refused: Vec<(usize, frame::FrameError)>,
+    /// Frames read but neither decided nor recorded, by position, and why (an answer to a
+    /// request never sent, a JSON-RPC error without an id).
+    pub dropped: Vec<(usize, &'static str)>,
+    /// Descriptors pinned, changed or flagged in this batch, for the transport to keep.
+    pub pins: Vec<PinEvent>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,10 +156,12 @@ enum Phase {
 /// A request forwarded to the server, waiting for its answer.
 #[derive(Clone, Debug)]
 struct Pending {
+    /// When it was sent, in the session's own count.
+    sent: u64,
     /// The id the client used.
     client_id: Id,
     method: String,
-    /// For a `tools/call`, `resources/read`, `prompts/get`: the allowed action.
+    /// The allowed action, which the answer is recorded as the output of.
     action: Option<Action>,
 }
 
@@ -140,20 +178,42 @@ struct PendingToClient {
 enum ToolState {
     /// Listed, and shown to the client.
     Accepted,
-    /// Listed, but withheld (suspect).
-    Withheld,
+    /// Listed, but withheld, and why.
+    Withheld(Withhold),
+}
+
+/// Why the mediator withholds a request or a tool before any policy is asked, and what would
+/// change that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Withhold {
+    reason: String,
+    remedy: &'static str,
+}
+
+impl Withhold {
+    fn new(reason: impl Into<String>, remedy: &'static str) -> Self {
+        Withhold { reason: reason.into(), remedy }
+    }
+}
+
+/// How a denial is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// A `CallToolResult` with `isError: true`, which the model sees.
+    CallResult,
+    /// A JSON-RPC error with this code.
+    Error(i64),
 }
 
 /// What to do once a decision is in.
 enum Then {
-    /// Forward to the server (with this id, and these bytes) if allowed; answer the client
-    /// otherwise.
-    ToServer { bytes: Vec<u8>, mediator_id: Option<u64>, pending: Option<Pending>, call: bool, client_id: Option<Id> },
+    /// Forward to the server (these bytes) if allowed; answer the client otherwise.
+    ToServer { bytes: Vec<u8>, key: Option<String>, pending: Option<Pending>, answer: Answer, client_id: Option<Id> },
     /// Forward a notification or a request to the client if allowed; answer the server
     /// otherwise.
-    ToClient { bytes: Vec<u8>, mediator_id: Option<u64>, pending: Option<PendingToClient>, server_id: Option<Id> },
+    ToClient { bytes: Vec<u8>, key: Option<String>, pending: Option<PendingToClient>, server_id: Option<Id> },
     /// One decision of a `tools/list` answer: part of the list that goes back.
-    ListedTool { list: usize, index: usize },
+    ListedTool { list: usize, index: usize, name: String },
 }
 
 /// One item of a batch's plan.
@@ -161,7 +221,7 @@ enum Plan {
     /// Outputs that need no decision.
     Now(Vec<Out>),
     /// A syscall to decide, and what to do then.
-    Decide { request: OwnedRequest, withheld: bool, then: Then, method: String, id: Option<Id> },
+    Decide { request: OwnedRequest, withheld: Option<Withhold>, then: Then, method: String, id: Option<Id> },
     /// An output to record, and what to forward after.
     Record { record: OwnedOutput, forward: Option<Out>, method: String, id: Option<Id> },
 }
@@ -175,10 +235,52 @@ struct ToolList {
     decided: usize,
 }
 
+/// The part of a batch planned but not yet decided.
+#[derive(Default)]
+struct Batch {
+    /// Each plan with the position of its frame.
+    plans: Vec<(usize, Plan)>,
+    lists: Vec<ToolList>,
+    /// The keys of requests planned in this batch, whose answers must wait for their decision.
+    inflight: BTreeSet<String>,
+}
+
+impl Batch {
+    /// Whether `message` needs a decision of this batch before it can be planned.
+    fn awaits(&self, message: &Message) -> bool {
+        match message.kind() {
+            Kind::Result { id } | Kind::Error { id: Some(id), .. } => self.inflight.contains(id.json()),
+            Kind::Request { method, .. } => method == "tools/call" && !self.lists.is_empty(),
+            Kind::Notification { method } => method == "notifications/tools/list_changed" && !self.lists.is_empty(),
+            Kind::Error { id: None, .. } => false,
+        }
+    }
+
+    fn push(&mut self, frame: usize, plan: Plan) {
+        self.plans.push((frame, plan));
+    }
+}
+
 struct OwnedRequest {
     syscall: Syscall,
     target: String,
     inputs: Vec<InputRef>,
+    grant: Option<&'static str>,
+}
+
+impl OwnedRequest {
+    fn new(syscall: Syscall, target: String, inputs: Vec<InputRef>) -> Self {
+        let grant = GRANTS.iter().find(|(s, _)| *s == syscall).map(|(_, id)| *id);
+        OwnedRequest { syscall, target, inputs, grant }
+    }
+
+    fn syscall_request<'a>(&'a self, agent: &'a str) -> SyscallRequest<'a> {
+        let request = SyscallRequest::new(agent, self.syscall, &self.target).consuming(&self.inputs);
+        match self.grant {
+            Some(grant) => request.presenting(grant),
+            None => request,
+        }
+    }
 }
 
 struct OwnedOutput {
@@ -265,43 +367,77 @@ impl<S: RecordSink> Session<S> {
         }
     }
 
-    /// Mediates a batch of frames (each without its newline), in order: plans each, decides
-    /// every syscall of the batch with one kernel batch, then says what to send. A failure to
-    /// record answers nothing: the transport must end the session.
+    /// Mediates a batch of frames (each without its newline), in order. A failure to record
+    /// answers nothing: the transport must end the session.
     pub fn handle(&mut self, frames: &[(Side, &[u8])]) -> Result<Step, KernelError> {
+        self.mediate(frames.iter().map(|(side, bytes)| (Some(*side), *bytes)))
+    }
+
+    /// Mediates a recorded transcript's frames, whose sides are told by method and id
+    /// ([`Session::side_of`], asked as each frame comes). For a transcript, configure the
+    /// session with `remap_ids: false`.
+    pub fn handle_transcript(&mut self, frames: &[&[u8]]) -> Result<Step, KernelError> {
+        self.mediate(frames.iter().map(|bytes| (None, *bytes)))
+    }
+
+    fn mediate<'f>(&mut self, frames: impl Iterator<Item = (Option<Side>, &'f [u8])>) -> Result<Step, KernelError> {
         let mut step = Step::default();
-        let mut plans = Vec::with_capacity(frames.len());
-        let mut lists: Vec<ToolList> = Vec::new();
-        for (side, bytes) in frames {
-            match Frame::parse(bytes, &self.config.limits) {
-                Err(error) => {
-                    // An unreadable frame from the server is answered to nobody: the server
-                    // gets no echo of its own garbage, and the client never sees it.
-                    if *side == Side::Client {
-                        plans.push(Plan::Now(vec![Out::ToClient(error.answer())]));
-                    }
-                    step.refused.push(error);
-                }
+        let mut batch = Batch::default();
+        for (position, (side, bytes)) in frames.enumerate() {
+            let message = match Frame::parse(bytes, &self.config.limits) {
+                Ok(Frame::Single(message)) => message,
                 Ok(Frame::Batch(_)) => {
+                    // JSON-RPC batches were removed from MCP in 2025-06-18, and no client of
+                    // the earlier versions sends them; they are refused, not mediated.
                     let error = frame::FrameError::Invalid { problem: "batches are not mediated", id: None };
-                    if *side == Side::Client {
-                        plans.push(Plan::Now(vec![Out::ToClient(error.answer())]));
-                    }
-                    step.refused.push(error);
+                    self.refuse(side, position, error, &mut batch, &mut step);
+                    continue;
                 }
-                Ok(Frame::Single(message)) => self.plan(*side, message, &mut plans, &mut lists),
+                Err(error) => {
+                    self.refuse(side, position, error, &mut batch, &mut step);
+                    continue;
+                }
+            };
+            if batch.awaits(&message) {
+                self.decide(std::mem::take(&mut batch), &mut step)?;
+            }
+            let side = side.unwrap_or_else(|| self.side_of(&message));
+            match side {
+                Side::Client => self.plan_from_client(position, message, &mut batch, &mut step),
+                Side::Server => self.plan_from_server(position, message, &mut batch, &mut step),
             }
         }
-        // The kernel batch: every decision and output of these frames, in order.
+        self.decide(batch, &mut step)?;
+        Ok(step)
+    }
+
+    /// A frame that could not be read. An unreadable frame from the server is answered to
+    /// nobody: the server gets no echo of its own garbage, and the client never sees it.
+    fn refuse(
+        &self,
+        side: Option<Side>,
+        position: usize,
+        error: frame::FrameError,
+        batch: &mut Batch,
+        step: &mut Step,
+    ) {
+        if side == Some(Side::Client) {
+            batch.push(position, Plan::Now(vec![Out::ToClient(error.answer())]));
+        }
+        step.refused.push((position, error));
+    }
+
+    /// Decides every syscall and output of `batch` as one kernel batch, then says what to send.
+    fn decide(&mut self, batch: Batch, step: &mut Step) -> Result<(), KernelError> {
+        let Batch { plans, mut lists, .. } = batch;
         let mut submissions = Vec::new();
         let mut owners = Vec::new();
-        for (index, plan) in plans.iter().enumerate() {
+        for (index, (_, plan)) in plans.iter().enumerate() {
             match plan {
                 Plan::Now(_) => {}
                 Plan::Decide { request, withheld, .. } => {
-                    let request = SyscallRequest::new(&self.config.agent, request.syscall, &request.target)
-                        .consuming(&request.inputs);
-                    submissions.push(if *withheld {
+                    let request = request.syscall_request(&self.config.agent);
+                    submissions.push(if withheld.is_some() {
                         Submission::Withheld(request)
                     } else {
                         Submission::Syscall(request)
@@ -320,33 +456,45 @@ impl<S: RecordSink> Session<S> {
             }
         }
         let recorded = if submissions.is_empty() { Vec::new() } else { self.kernel.submit(&submissions)? };
+        drop(submissions);
         let mut answers: BTreeMap<usize, Recorded> = owners.into_iter().zip(recorded).collect();
         let mut finished_lists: Vec<Option<Vec<u8>>> = (0..lists.len()).map(|_| None).collect();
-        for (index, plan) in plans.into_iter().enumerate() {
+        for (index, (frame, plan)) in plans.into_iter().enumerate() {
             match plan {
                 Plan::Now(outs) => step.outputs.extend(outs),
-                Plan::Decide { request, then, method, id, .. } => {
+                Plan::Decide { request, withheld, then, method, id } => {
                     let Some(Recorded::Decided(decided)) = answers.remove(&index) else { continue };
+                    let reason = match &withheld {
+                        Some(withhold) => withhold.reason.clone(),
+                        None => self.reason_of(&decided.rule),
+                    };
                     step.mediated.push(Mediated {
-                        id: id.map(|id| id.json().to_owned()),
-                        method,
+                        frame,
+                        id: id.as_ref().map(shown_id),
+                        method: SafeText::with_limit(&method, 64).as_str().to_owned(),
                         syscall: request.syscall.name().to_owned(),
-                        target: SafeText::new(&request.target).as_str().to_owned(),
+                        target: SafeText::with_limit(&request.target, 256).as_str().to_owned(),
                         decision: decided.effect.to_string(),
                         rule: decided.rule.clone(),
+                        labels: None,
+                        reason,
                         event: decided.seq,
                     });
-                    self.then(then, &decided, &request, &mut step, &mut lists, &mut finished_lists);
+                    let done = Decision { decided: &decided, request: &request, withheld: withheld.as_ref() };
+                    self.then(then, &done, step, &mut lists, &mut finished_lists);
                 }
                 Plan::Record { forward, method, id, .. } => {
                     if let Some(Recorded::Output(output)) = answers.remove(&index) {
                         step.mediated.push(Mediated {
-                            id: id.map(|id| id.json().to_owned()),
-                            method,
+                            frame,
+                            id: id.as_ref().map(shown_id),
+                            method: SafeText::with_limit(&method, 64).as_str().to_owned(),
                             syscall: "output".to_owned(),
                             target: String::new(),
                             decision: "record".to_owned(),
-                            rule: output.labels.to_string(),
+                            rule: "output".to_owned(),
+                            labels: Some(output.labels.to_string()),
+                            reason: "an answer, recorded as the output of the request it answers".to_owned(),
                             event: output.seq,
                         });
                     }
@@ -360,7 +508,30 @@ impl<S: RecordSink> Session<S> {
                 }
             }
         }
-        Ok(step)
+        Ok(())
+    }
+
+    /// The reason of the rule that decided: the policy's, or the kernel's own.
+    fn reason_of(&self, rule: &str) -> String {
+        match KernelRule::from_id(rule) {
+            Some(rule) => rule.reason().to_owned(),
+            None => self
+                .kernel
+                .policy()
+                .rules()
+                .iter()
+                .find(|r| r.id() == rule)
+                .map_or_else(|| "decided by the policy".to_owned(), |r| r.reason().to_owned()),
+        }
+    }
+
+    /// Forgets the request to the server that waited longest (a transcript's only way to stay
+    /// bounded when its requests go unanswered).
+    fn forget_oldest(&mut self) {
+        let oldest = self.to_server.iter().min_by_key(|(_, p)| p.sent).map(|(key, _)| key.clone());
+        if let Some(key) = oldest {
+            self.to_server.remove(&key);
+        }
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -372,63 +543,20 @@ impl<S: RecordSink> Session<S> {
         format!("mcp://{}/{}", self.config.server_id, name)
     }
 
-    /// Plans one message.
-    fn plan(&mut self, side: Side, message: Message, plans: &mut Vec<Plan>, lists: &mut Vec<ToolList>) {
-        match side {
-            Side::Client => self.plan_from_client(message, plans),
-            Side::Server => self.plan_from_server(message, plans, lists),
+    /// The id a request is forwarded under, and the key its answer will be found by.
+    fn forward_id(&mut self, id: &Id) -> (Option<Id>, String) {
+        if self.config.remap_ids {
+            let mine = Id::number(self.fresh_id());
+            let key = mine.json().to_owned();
+            (Some(mine), key)
+        } else {
+            (None, id.json().to_owned())
         }
     }
 
-    fn plan_from_client(&mut self, message: Message, plans: &mut Vec<Plan>) {
+    fn plan_from_client(&mut self, position: usize, message: Message, batch: &mut Batch, step: &mut Step) {
         match message.kind().clone() {
-            Kind::Request { id, method } => {
-                if self.phase != Phase::Ready && method != "initialize" && method != "ping" {
-                    plans.push(Plan::Now(vec![Out::ToClient(frame::error_answer(
-                        Some(&id),
-                        NOT_INITIALIZED,
-                        "the session is not initialized: initialize, then notifications/initialized",
-                    ))]));
-                    return;
-                }
-                if method == "initialize" {
-                    if self.phase != Phase::New {
-                        plans.push(Plan::Now(vec![Out::ToClient(frame::error_answer(
-                            Some(&id),
-                            frame::INVALID_REQUEST,
-                            "the session is already initialized",
-                        ))]));
-                        return;
-                    }
-                    self.phase = Phase::Initializing;
-                }
-                let params = message.params().unwrap_or(Value::Null);
-                let added = client_labels(&params);
-                let (syscall, name, withheld) = self.client_request_syscall(&method, &params);
-                let content = params.get("arguments").map_or_else(
-                    || message.params_bytes().unwrap_or_default().to_vec(),
-                    |a| a.to_string().into_bytes(),
-                );
-                let inputs = vec![self.kernel.input(added, &content)];
-                let target = self.target(&name);
-                let mediator_id = self.config.remap_ids.then(|| self.fresh_id());
-                let bytes = forwardable(&message, mediator_id.map(Id::number).as_ref());
-                let pending = Pending { client_id: id.clone(), method: method.clone(), action: None };
-                let call = method == "tools/call";
-                plans.push(Plan::Decide {
-                    request: OwnedRequest { syscall, target, inputs },
-                    withheld,
-                    then: Then::ToServer {
-                        bytes,
-                        mediator_id,
-                        pending: Some(pending),
-                        call,
-                        client_id: Some(id.clone()),
-                    },
-                    method,
-                    id: Some(id),
-                });
-            }
+            Kind::Request { id, method } => self.plan_client_request(position, id, method, &message, batch),
             Kind::Notification { method } => {
                 if method == "notifications/initialized" {
                     if self.phase == Phase::Initialized {
@@ -437,6 +565,7 @@ impl<S: RecordSink> Session<S> {
                 } else if self.phase != Phase::Ready {
                     // Nothing but the handshake before the session is ready; a notification has
                     // no answer, so it is dropped.
+                    step.dropped.push((position, "a notification before the session is initialized"));
                     return;
                 }
                 let params = message.params().unwrap_or(Value::Null);
@@ -454,71 +583,136 @@ impl<S: RecordSink> Session<S> {
                     bytes = rebuild(&message, None, Some(&params));
                 }
                 let inputs = vec![self.kernel.input(client_labels(&params), message.bytes())];
-                plans.push(Plan::Decide {
-                    request: OwnedRequest {
-                        syscall: Syscall::ContextRead,
-                        target: self.target(&format!("!{method}")),
-                        inputs,
-                    },
-                    withheld: false,
-                    then: Then::ToServer { bytes, mediator_id: None, pending: None, call: false, client_id: None },
-                    method,
-                    id: None,
-                });
+                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
+                let then =
+                    Then::ToServer { bytes, key: None, pending: None, answer: Answer::Error(DENIED), client_id: None };
+                batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
             }
             Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
                 // The client's answer to a request the server sent it.
-                let Some(pending) = self.to_client.remove(id.json()) else { return };
+                let Some(pending) = self.to_client.remove(id.json()) else {
+                    step.dropped
+                        .push((position, "an answer to a request not forwarded to the client (denied, or never sent)"));
+                    return;
+                };
                 let outcome = if matches!(message.kind(), Kind::Error { .. }) { Outcome::Error } else { Outcome::Ok };
                 let forward = Out::ToServer(message.with_id(&pending.server_id));
-                match pending.action {
-                    Some(action) => plans.push(Plan::Record {
-                        record: OwnedOutput {
-                            action,
-                            content: message.bytes().to_vec(),
-                            labels: LabelSet::EMPTY,
-                            outcome,
-                        },
-                        forward: Some(forward),
-                        method: pending.method,
-                        id: Some(pending.server_id),
-                    }),
-                    None => plans.push(Plan::Now(vec![forward])),
-                }
+                let plan = answer_plan(pending.action, &message, LabelSet::EMPTY, outcome, forward);
+                batch.push(position, plan(pending.method, pending.server_id));
             }
-            Kind::Error { id: None, .. } => {}
+            Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
         }
     }
 
-    /// The syscall a client request becomes, its target name, and whether the mediator
-    /// withholds it.
-    fn client_request_syscall(&self, method: &str, params: &Value) -> (Syscall, String, bool) {
+    fn plan_client_request(&mut self, position: usize, id: Id, method: String, message: &Message, batch: &mut Batch) {
+        if method == "initialize" && self.phase != Phase::New {
+            batch.push(
+                position,
+                Plan::Now(vec![Out::ToClient(frame::error_answer(
+                    Some(&id),
+                    frame::INVALID_REQUEST,
+                    "the session is already initialized",
+                ))]),
+            );
+            return;
+        }
+        let params = message.params().unwrap_or(Value::Null);
+        let added = client_labels(&params);
+        let (syscall, name, mut withheld) = self.client_request_syscall(&method, &params);
+        let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
+        if self.phase != Phase::Ready && method != "initialize" && method != "ping" {
+            // SECURITY: nothing but the handshake before the session is ready (M5); the refusal
+            // is recorded like any other.
+            withheld = Some(Withhold::new(
+                "the session is not initialized: initialize, then notifications/initialized",
+                "completing the MCP handshake first",
+            ));
+            answer = Answer::Error(NOT_INITIALIZED);
+        }
+        if !self.config.remap_ids && self.to_server.len() + batch.inflight.len() >= self.config.max_pending {
+            self.forget_oldest();
+        }
+        if self.to_server.len() + batch.inflight.len() >= self.config.max_pending {
+            withheld = Some(Withhold::new(
+                "too many requests are waiting for the server's answers",
+                "waiting for earlier answers",
+            ));
+        }
+        if method == "initialize" && withheld.is_none() {
+            self.phase = Phase::Initializing;
+        }
+        let content = params
+            .get("arguments")
+            .map_or_else(|| message.params_bytes().unwrap_or_default().to_vec(), |a| a.to_string().into_bytes());
+        let inputs = vec![self.kernel.input(added, &content)];
+        let target = self.target(&name);
+        let (mine, key) = self.forward_id(&id);
+        let bytes = forwardable(message, mine.as_ref());
+        batch.inflight.insert(key.clone());
+        let sent = self.fresh_id();
+        let pending = Pending { sent, client_id: id.clone(), method: method.clone(), action: None };
+        batch.push(
+            position,
+            Plan::Decide {
+                request: OwnedRequest::new(syscall, target, inputs),
+                withheld,
+                then: Then::ToServer {
+                    bytes,
+                    key: Some(key),
+                    pending: Some(pending),
+                    answer,
+                    client_id: Some(id.clone()),
+                },
+                method,
+                id: Some(id),
+            },
+        );
+    }
+
+    /// The syscall a client request becomes, its target name, and whether (and why) the
+    /// mediator withholds it.
+    fn client_request_syscall(&self, method: &str, params: &Value) -> (Syscall, String, Option<Withhold>) {
         let text = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
         match method {
             "tools/call" => {
                 let name = text("name");
                 // SECURITY: only a tool the server listed and the mediator accepted may be called.
-                let withheld = self.tools.get(&name) != Some(&ToolState::Accepted);
+                let withheld = match self.tools.get(&name) {
+                    Some(ToolState::Accepted) => None,
+                    Some(ToolState::Withheld(why)) => Some(why.clone()),
+                    None => Some(Withhold::new(
+                        "the server has not listed this tool in this session",
+                        "listing the server's tools first (tools/list)",
+                    )),
+                };
                 (Syscall::ToolInvoke, name, withheld)
             }
-            "resources/read" => (Syscall::ResourceRead, text("uri"), false),
-            "prompts/get" => (Syscall::PromptGet, text("name"), false),
-            "tools/list" => (Syscall::ToolDescribe, String::new(), false),
-            "resources/list" | "resources/templates/list" => (Syscall::ResourceDescribe, String::new(), false),
-            "prompts/list" => (Syscall::PromptDescribe, String::new(), false),
-            _ if KNOWN_HOUSEKEEPING.contains(&method) => (Syscall::ContextRead, format!("!{method}"), false),
+            "resources/read" => (Syscall::ResourceRead, text("uri"), None),
+            "prompts/get" => (Syscall::PromptGet, text("name"), None),
+            "tools/list" => (Syscall::ToolDescribe, String::new(), None),
+            "resources/list" | "resources/templates/list" => (Syscall::ResourceDescribe, String::new(), None),
+            "prompts/list" => (Syscall::PromptDescribe, String::new(), None),
+            _ if KNOWN_HOUSEKEEPING.contains(&method) => (Syscall::ContextRead, format!("!{method}"), None),
             // A method with no policy: withheld, so the kernel records and denies it.
-            _ => (Syscall::ContextRead, format!("!unknown/{}", SafeText::with_limit(method, 64).as_str()), true),
+            _ => (
+                Syscall::ContextRead,
+                format!("!unknown/{}", SafeText::with_limit(method, 64).as_str()),
+                Some(Withhold::new("AgentK has no policy for this MCP method", "a version of AgentK that mediates it")),
+            ),
         }
     }
 
-    fn plan_from_server(&mut self, message: Message, plans: &mut Vec<Plan>, lists: &mut Vec<ToolList>) {
+    fn plan_from_server(&mut self, position: usize, message: Message, batch: &mut Batch, step: &mut Step) {
         match message.kind().clone() {
             Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
                 // SECURITY: an answer to a request the server was never sent is dropped.
-                let Some(pending) = self.to_server.remove(id.json()) else { return };
+                let Some(pending) = self.to_server.remove(id.json()) else {
+                    step.dropped
+                        .push((position, "an answer to a request not forwarded to the server (denied, or never sent)"));
+                    return;
+                };
                 let is_error = matches!(message.kind(), Kind::Error { .. });
-                let forward = message.with_id(&pending.client_id);
+                let forward = answer_forwardable(&message, &pending.client_id);
                 if pending.method == "initialize" && !is_error {
                     self.version = message
                         .result()
@@ -526,52 +720,61 @@ impl<S: RecordSink> Session<S> {
                     self.phase = Phase::Initialized;
                 }
                 if pending.method == "tools/list" && !is_error {
-                    self.plan_tool_list(pending, message, plans, lists);
+                    self.plan_tool_list(position, pending, message, batch, step);
                     return;
                 }
                 let outcome = if is_error || result_is_error(&message) { Outcome::Error } else { Outcome::Ok };
-                match pending.action {
-                    Some(action) => plans.push(Plan::Record {
-                        record: OwnedOutput {
-                            action,
-                            content: message.bytes().to_vec(),
-                            labels: from_server(),
-                            outcome,
-                        },
-                        forward: Some(Out::ToClient(forward)),
-                        method: pending.method,
-                        id: Some(pending.client_id),
-                    }),
-                    None => plans.push(Plan::Now(vec![Out::ToClient(forward)])),
-                }
+                let plan = answer_plan(pending.action, &message, from_server(), outcome, Out::ToClient(forward));
+                batch.push(position, plan(pending.method, pending.client_id));
             }
-            Kind::Error { id: None, .. } => {}
+            Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
             Kind::Request { id, method } => {
                 let syscall = match method.as_str() {
                     "sampling/createMessage" => Syscall::ModelCall,
                     "elicitation/create" => Syscall::HumanApprove,
                     "roots/list" | "ping" => Syscall::ContextRead,
                     _ => {
-                        plans.push(Plan::Now(vec![Out::ToServer(frame::error_answer(
-                            Some(&id),
-                            frame::METHOD_NOT_FOUND,
-                            "AgentK has no policy for this method",
-                        ))]));
+                        // Withheld, so the kernel records and denies it.
+                        let why = Withhold::new(
+                            "AgentK has no policy for this MCP method",
+                            "a version of AgentK that mediates it",
+                        );
+                        let target = self.target(&format!("!unknown/{}", SafeText::with_limit(&method, 64).as_str()));
+                        let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
+                        let then =
+                            Then::ToClient { bytes: Vec::new(), key: None, pending: None, server_id: Some(id.clone()) };
+                        let request = OwnedRequest::new(Syscall::ContextRead, target, inputs);
+                        batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
                         return;
                     }
                 };
                 let target = self.target(&format!("!{method}"));
                 let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
-                let mediator_id = self.config.remap_ids.then(|| self.fresh_id());
-                let bytes = forwardable(&message, mediator_id.map(Id::number).as_ref());
-                let pending = PendingToClient { server_id: id.clone(), method: method.clone(), action: None };
-                plans.push(Plan::Decide {
-                    request: OwnedRequest { syscall, target, inputs },
-                    withheld: false,
-                    then: Then::ToClient { bytes, mediator_id, pending: Some(pending), server_id: Some(id.clone()) },
-                    method,
-                    id: Some(id),
+                let withheld = (self.to_client.len() + batch.inflight.len() >= self.config.max_pending).then(|| {
+                    Withhold::new(
+                        "too many requests are waiting for the client's answers",
+                        "waiting for earlier answers",
+                    )
                 });
+                let (mine, key) = self.forward_id(&id);
+                let bytes = forwardable(&message, mine.as_ref());
+                batch.inflight.insert(key.clone());
+                let pending = PendingToClient { server_id: id.clone(), method: method.clone(), action: None };
+                batch.push(
+                    position,
+                    Plan::Decide {
+                        request: OwnedRequest::new(syscall, target, inputs),
+                        withheld,
+                        then: Then::ToClient {
+                            bytes,
+                            key: Some(key),
+                            pending: Some(pending),
+                            server_id: Some(id.clone()),
+                        },
+                        method,
+                        id: Some(id),
+                    },
+                );
             }
             Kind::Notification { method } => {
                 if method == "notifications/tools/list_changed" {
@@ -579,79 +782,109 @@ impl<S: RecordSink> Session<S> {
                     self.tools.clear();
                 }
                 let inputs = vec![self.kernel.input(from_server(), message.bytes())];
-                plans.push(Plan::Decide {
-                    request: OwnedRequest {
-                        syscall: Syscall::ContextRead,
-                        target: self.target(&format!("!{method}")),
-                        inputs,
-                    },
-                    withheld: false,
-                    then: Then::ToClient {
-                        bytes: message.bytes().to_vec(),
-                        mediator_id: None,
-                        pending: None,
-                        server_id: None,
-                    },
-                    method,
-                    id: None,
-                });
+                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
+                let then =
+                    Then::ToClient { bytes: forwardable(&message, None), key: None, pending: None, server_id: None };
+                batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
             }
         }
     }
 
     /// A `tools/list` answer: one `tool.describe` per descriptor, recorded as digests of the
-    /// descriptor and its schema; suspect ones are labelled and withheld from the client.
-    fn plan_tool_list(&mut self, pending: Pending, message: Message, plans: &mut Vec<Plan>, lists: &mut Vec<ToolList>) {
+    /// descriptor and its schema. A descriptor that tries to steer the agent is labelled
+    /// `poisoned-suspect` and withheld; one that differs from its pin is withheld until the
+    /// operator accepts it; a new clean one is pinned.
+    fn plan_tool_list(
+        &mut self,
+        position: usize,
+        pending: Pending,
+        message: Message,
+        batch: &mut Batch,
+        step: &mut Step,
+    ) {
         let tools: Vec<Value> =
             message.result().and_then(|r| r.get("tools").and_then(Value::as_array).cloned()).unwrap_or_default();
-        let verdicts = suspects(&tools);
-        let list = lists.len();
+        let verdicts = crate::scan::scan_tools(&tools);
+        let list = batch.lists.len();
+        let mut seen = BTreeSet::new();
+        let twice: BTreeSet<&str> =
+            tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).filter(|n| !seen.insert(*n)).collect();
         for (index, tool) in tools.iter().enumerate() {
             let name = tool.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let suspect = verdicts.get(index).copied().unwrap_or(true);
+            let digest = pins::digest(tool);
+            let findings = verdicts.get(index).map_or_else(|| Some("not scanned".to_owned()), findings_of);
+            let pinned = self.config.pins.get(&name).copied();
             let mut labels = from_server();
-            if suspect {
+            if findings.is_some() {
                 labels = labels | LabelSet::of(Label::PoisonedSuspect);
             }
+            let known = self.tools.len() + index;
+            let withheld = if known >= self.config.max_tools && !self.tools.contains_key(&name) {
+                Some(Withhold::new(
+                    "the server lists more tools than AgentK keeps track of",
+                    "a server with fewer tools",
+                ))
+            } else if twice.contains(name.as_str()) {
+                Some(Withhold::new("the server listed two tools under this name", "a server that lists each tool once"))
+            } else if pinned == Some(digest) {
+                // The operator accepted exactly this descriptor (a flagged one included: the
+                // operator's decision overrides the scanner).
+                None
+            } else if let Some(findings) = &findings {
+                step.pins.push(PinEvent::Flagged { tool: name.clone(), digest, findings: findings.clone() });
+                Some(Withhold::new(
+                    format!("the tool's descriptor tries to steer the agent ({findings})"),
+                    "an operator accepting this descriptor (agentk mcp-pins --accept)",
+                ))
+            } else if let Some(pinned) = pinned {
+                step.pins.push(PinEvent::Changed { tool: name.clone(), pinned, offered: digest });
+                Some(Withhold::new(
+                    "the tool's descriptor changed since the operator accepted it",
+                    "an operator accepting the new descriptor (agentk mcp-pins --accept)",
+                ))
+            } else {
+                self.config.pins.insert(name.clone(), digest);
+                step.pins.push(PinEvent::Pinned { tool: name.clone(), digest });
+                None
+            };
             let schema = tool.get("inputSchema").map(Value::to_string).unwrap_or_default();
             let inputs = vec![
                 self.kernel.input(labels, tool.to_string().as_bytes()),
                 self.kernel.input(labels, schema.as_bytes()),
             ];
-            plans.push(Plan::Decide {
-                request: OwnedRequest { syscall: Syscall::ToolDescribe, target: self.target(&name), inputs },
-                withheld: suspect,
-                then: Then::ListedTool { list, index },
-                method: "tools/list".to_owned(),
-                id: Some(pending.client_id.clone()),
-            });
+            batch.push(
+                position,
+                Plan::Decide {
+                    request: OwnedRequest::new(Syscall::ToolDescribe, self.target(&name), inputs),
+                    withheld,
+                    then: Then::ListedTool { list, index, name },
+                    method: "tools/list".to_owned(),
+                    id: Some(pending.client_id.clone()),
+                },
+            );
         }
         let keep = vec![false; tools.len()];
-        lists.push(ToolList { client_id: pending.client_id, message, tools, keep, decided: 0 });
-        if lists.get(list).is_some_and(|l| l.tools.is_empty()) {
+        if tools.is_empty() {
             // Nothing to decide: the answer goes back as it is.
-            if let Some(list) = lists.get(list) {
-                plans.push(Plan::Now(vec![Out::ToClient(list.message.with_id(&list.client_id))]));
-            }
+            batch.push(position, Plan::Now(vec![Out::ToClient(message.with_id(&pending.client_id))]));
         }
+        batch.lists.push(ToolList { client_id: pending.client_id, message, tools, keep, decided: 0 });
     }
 
     fn then(
         &mut self,
         then: Then,
-        decided: &Decided,
-        request: &OwnedRequest,
+        done: &Decision<'_>,
         step: &mut Step,
         lists: &mut [ToolList],
         finished: &mut [Option<Vec<u8>>],
     ) {
+        let allowed = done.decided.is_allowed();
         match then {
-            Then::ToServer { bytes, mediator_id, pending, call, client_id } => {
-                if decided.is_allowed() {
-                    if let Some(mut pending) = pending {
-                        pending.action = decided.action();
-                        let key = mediator_id
-                            .map_or_else(|| pending.client_id.json().to_owned(), |m| Id::number(m).json().to_owned());
+            Then::ToServer { bytes, key, pending, answer, client_id } => {
+                if allowed {
+                    if let (Some(mut pending), Some(key)) = (pending, key) {
+                        pending.action = done.decided.action();
                         self.to_server.insert(key, pending);
                     }
                     step.outputs.push(Out::ToServer(bytes));
@@ -659,36 +892,36 @@ impl<S: RecordSink> Session<S> {
                     if pending.as_ref().is_some_and(|p| p.method == "initialize") {
                         self.phase = Phase::New;
                     }
-                    step.outputs.push(Out::ToClient(self.denial(&client_id, decided, request, call)));
+                    step.outputs.push(Out::ToClient(self.denial(&client_id, done, answer)));
                 }
             }
-            Then::ToClient { bytes, mediator_id, pending, server_id } => {
-                if decided.is_allowed() {
-                    if let Some(mut pending) = pending {
-                        pending.action = decided.action();
-                        let key = mediator_id
-                            .map_or_else(|| pending.server_id.json().to_owned(), |m| Id::number(m).json().to_owned());
+            Then::ToClient { bytes, key, pending, server_id } => {
+                if allowed {
+                    if let (Some(mut pending), Some(key)) = (pending, key) {
+                        pending.action = done.decided.action();
                         self.to_client.insert(key, pending);
                     }
                     step.outputs.push(Out::ToClient(bytes));
                 } else if let Some(server_id) = server_id {
-                    step.outputs.push(Out::ToServer(self.denial(&server_id, decided, request, false)));
+                    step.outputs.push(Out::ToServer(self.denial(&server_id, done, Answer::Error(DENIED))));
                 }
             }
-            Then::ListedTool { list, index } => {
+            Then::ListedTool { list, index, name } => {
                 let Some(tools) = lists.get_mut(list) else { return };
-                let name = tools
-                    .tools
-                    .get(index)
-                    .and_then(|t| t.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let accepted = decided.is_allowed();
                 if let Some(keep) = tools.keep.get_mut(index) {
-                    *keep = accepted;
+                    *keep = allowed;
                 }
-                self.tools.insert(name, if accepted { ToolState::Accepted } else { ToolState::Withheld });
+                let state = match (allowed, done.withheld) {
+                    (true, _) => ToolState::Accepted,
+                    (false, Some(why)) => ToolState::Withheld(why.clone()),
+                    (false, None) => ToolState::Withheld(Withhold::new(
+                        format!("the policy denied describing it (rule `{}`)", done.decided.rule),
+                        "a policy that allows describing this tool",
+                    )),
+                };
+                if self.tools.len() < self.config.max_tools || self.tools.contains_key(&name) {
+                    self.tools.insert(name, state);
+                }
                 tools.decided += 1;
                 if tools.decided == tools.tools.len()
                     && let Some(slot) = finished.get_mut(list)
@@ -701,22 +934,18 @@ impl<S: RecordSink> Session<S> {
 
     /// The answer to a denied request: a `CallToolResult` the model sees for `tools/call`, a
     /// JSON-RPC error otherwise; both carry `_meta["agentk/denial"]`.
-    fn denial(&self, id: &Id, decided: &Decided, request: &OwnedRequest, call: bool) -> Vec<u8> {
-        let explanation =
-            SyscallRequest::new(&self.config.agent, request.syscall, &request.target).consuming(&request.inputs);
-        let remedy = self
-            .kernel
-            .explain(&explanation, decided)
-            .ok()
-            .and_then(|e| e.remedy.map(|r| r.to_string()))
-            .unwrap_or_else(|| {
-                "an operator decision (a policy change, or accepting this tool's descriptor)".to_owned()
-            });
-        let reason = self
-            .kernel
-            .explain(&explanation, decided)
-            .map(|e| e.reason)
-            .unwrap_or_else(|_| "denied by AgentK".to_owned());
+    fn denial(&self, id: &Id, done: &Decision<'_>, answer: Answer) -> Vec<u8> {
+        let Decision { decided, request, withheld } = *done;
+        let explained = self.kernel.explain(&request.syscall_request(&self.config.agent), decided).ok();
+        let (reason, remedy) = match withheld {
+            Some(why) => (why.reason.clone(), why.remedy.to_owned()),
+            None => (
+                explained.as_ref().map_or_else(|| self.reason_of(&decided.rule), |e| e.reason.clone()),
+                explained
+                    .and_then(|e| e.remedy.map(|r| r.to_string()))
+                    .unwrap_or_else(|| "an operator decision (a policy change)".to_owned()),
+            ),
+        };
         let action = action_digest(&request.target, &request.inputs);
         let meta = serde_json::json!({
             "rule": decided.rule,
@@ -724,30 +953,91 @@ impl<S: RecordSink> Session<S> {
             "action": action,
             "event": decided.seq,
         });
+        // The target is not repeated: a name the server or the client chose is never echoed.
         let text = format!(
             "AgentK denied this {}: {reason} (rule `{}`). What would allow it: {remedy}.",
             request.syscall.name(),
             decided.rule
         );
-        if call {
-            let result = serde_json::json!({
-                "content": [{"type": "text", "text": text}],
-                "isError": true,
-                "_meta": {DENIAL_META: meta},
-            });
-            frame::result_answer(id, &result)
-        } else {
-            let error = serde_json::json!({"code": DENIED, "message": text, "data": {DENIAL_META: meta}});
-            format!("{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{error}}}", id.json()).into_bytes()
+        match answer {
+            Answer::CallResult => {
+                let result = serde_json::json!({
+                    "content": [{"type": "text", "text": text}],
+                    "isError": true,
+                    "_meta": {DENIAL_META: meta},
+                });
+                frame::result_answer(id, &result)
+            }
+            Answer::Error(code) => {
+                let error = serde_json::json!({"code": code, "message": text, "data": {DENIAL_META: meta}});
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{error}}}", id.json()).into_bytes()
+            }
         }
     }
 }
 
-/// Which descriptors of one server's list are suspect.
-// FIXME: (issue 12) the descriptor scanner is being built; until it is wired here no descriptor
-// is flagged, and M2 is not claimed.
-fn suspects(tools: &[Value]) -> Vec<bool> {
-    tools.iter().map(|_| false).collect()
+/// A decision and what it was about.
+#[derive(Clone, Copy)]
+struct Decision<'a> {
+    decided: &'a Decided,
+    request: &'a OwnedRequest,
+    withheld: Option<&'a Withhold>,
+}
+
+/// The plan for an answer to forward: first recorded as the output of the allowed request it
+/// answers (when that request was decided), then forwarded. Takes the request's method and id.
+fn answer_plan(
+    action: Option<Action>,
+    message: &Message,
+    labels: LabelSet,
+    outcome: Outcome,
+    forward: Out,
+) -> impl FnOnce(String, Id) -> Plan {
+    let content = action.is_some().then(|| message.bytes().to_vec());
+    move |method, id| match (action, content) {
+        (Some(action), Some(content)) => Plan::Record {
+            record: OwnedOutput { action, content, labels, outcome },
+            forward: Some(forward),
+            method,
+            id: Some(id),
+        },
+        _ => Plan::Now(vec![forward]),
+    }
+}
+
+/// An id as shown in a report: a number as written, a string escaped and bounded.
+fn shown_id(id: &Id) -> Value {
+    match serde_json::from_str::<Value>(id.json()) {
+        Ok(Value::String(text)) => Value::String(SafeText::with_limit(&text, 64).as_str().to_owned()),
+        Ok(number @ Value::Number(_)) => number,
+        _ => Value::Null,
+    }
+}
+
+/// What the scanner found in one descriptor, as kinds and fields (never descriptor text), or
+/// `None` when it found nothing.
+fn findings_of(verdict: &crate::scan::Verdict) -> Option<String> {
+    if !verdict.is_suspect() {
+        return None;
+    }
+    let shown: Vec<String> = verdict
+        .findings
+        .iter()
+        .take(4)
+        .map(|f| {
+            if f.field.is_empty() {
+                f.kind.slug().to_owned()
+            } else {
+                format!("{} in {}", f.kind.slug(), SafeText::with_limit(&f.field, 80))
+            }
+        })
+        .collect();
+    let more = verdict.findings.len().saturating_sub(shown.len());
+    let mut text = shown.join("; ");
+    if more > 0 {
+        text.push_str(&format!("; {more} more"));
+    }
+    Some(text)
 }
 
 /// Housekeeping methods passed by policy as `context.read` of `mcp://SERVER/!method`.
@@ -818,6 +1108,53 @@ fn forwardable(message: &Message, id: Option<&Id>) -> Vec<u8> {
         }
     }
     rebuild(message, id, Some(&params))
+}
+
+/// A server's answer to forward under `id`: byte for byte but for the id, unless it carries
+/// AgentK's own keys (`result._meta["agentk/…"]`, `error.data["agentk/…"]`), which a server
+/// could use to pass its own text off as AgentK's denial; those are taken out.
+fn answer_forwardable(message: &Message, id: &Id) -> Vec<u8> {
+    let ours = |object: Option<&Value>| {
+        object.and_then(Value::as_object).is_some_and(|o| o.keys().any(|k| k.starts_with("agentk/")))
+    };
+    let (result, error) = match message.kind() {
+        Kind::Result { .. } => (message.result(), None),
+        Kind::Error { error, .. } => (None, Some(error)),
+        _ => (None, None),
+    };
+    let result_ours = result.as_ref().is_some_and(|r| ours(r.get("_meta")));
+    let error_ours = error.is_some_and(|e| ours(e.data.as_ref()));
+    if !result_ours && !error_ours {
+        return message.with_id(id);
+    }
+    let strip = |value: &mut Value| {
+        if let Some(object) = value.as_object_mut() {
+            object.retain(|k, _| !k.starts_with("agentk/"));
+        }
+    };
+    let mut object = Map::new();
+    object.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
+    object.insert("id".to_owned(), serde_json::from_str(id.json()).unwrap_or(Value::Null));
+    if let Some(mut result) = result {
+        if let Some(meta) = result.get_mut("_meta") {
+            strip(meta);
+        }
+        object.insert("result".to_owned(), result);
+    }
+    if let Some(error) = error {
+        let mut data = error.data.clone();
+        if let Some(data) = data.as_mut() {
+            strip(data);
+        }
+        let mut e = Map::new();
+        e.insert("code".to_owned(), Value::from(error.code));
+        e.insert("message".to_owned(), Value::String(error.message.clone()));
+        if let Some(data) = data {
+            e.insert("data".to_owned(), data);
+        }
+        object.insert("error".to_owned(), Value::Object(e));
+    }
+    Value::Object(object).to_string().into_bytes()
 }
 
 /// A request or notification written anew, with `id` (or the message's own) and `params`.

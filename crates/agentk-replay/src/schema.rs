@@ -64,13 +64,17 @@ pub const REPLAY: &str = "agentk.replay.v1";
 pub const FORK_REPLAY: &str = "agentk.fork-replay.v1";
 /// `agentk fork-replay-behavior` ([`crate::BehaviorReport`]).
 pub const FORK_REPLAY_BEHAVIOR: &str = "agentk.fork-replay-behavior.v1";
+/// `agentk mcp-lines`: one line per mediated MCP message.
+pub const MCP_DECISION: &str = "agentk.mcp-decision.v1";
+/// `agentk mcp-pins --json`.
+pub const MCP_PINS: &str = "agentk.mcp-pins-report.v1";
 /// `cargo xtask bench --json`.
 pub const BENCH: &str = "agentk.bench.v1";
 /// `cargo xtask audit --json` (the release gate; `agentk audit` is [`AUDIT`]).
 pub const RELEASE_AUDIT: &str = "agentk.release-audit.v1";
 
 /// Every report schema, once.
-pub const ALL: [&str; 27] = [
+pub const ALL: [&str; 29] = [
     ERROR,
     DEMO,
     POLICY_CHECK,
@@ -96,6 +100,8 @@ pub const ALL: [&str; 27] = [
     REPLAY,
     FORK_REPLAY,
     FORK_REPLAY_BEHAVIOR,
+    MCP_DECISION,
+    MCP_PINS,
     BENCH,
     RELEASE_AUDIT,
 ];

@@ -1,0 +1,3313 @@
+//! Tool-descriptor poisoning scanner: decides, for one MCP server's `tools/list`, which tool
+//! descriptors carry text that tries to steer the model, and why (guarantees **M2**, **T2**).
+//!
+//! # What it looks at
+//!
+//! Everything in a descriptor that can reach a model: every string value and every object key
+//! at any depth (name, title, description, the input and output schemas with their property
+//! names, titles, descriptions, defaults, enums and examples, `annotations`, `_meta` and any
+//! extension field). Unknown fields are scanned, not skipped: a client may show them to the
+//! model, and an attacker picks the field nobody looks at.
+//!
+//! # How it decides
+//!
+//! A phrase list is easy to evade (one synonym, one zero-width space) and easy to trip
+//! (benign descriptors say "You must provide a path" and "IMPORTANT: the path must be
+//! absolute"). So the scanner first *normalises* text and then looks for *combinations of
+//! signals*, each of which is a small class of meanings rather than a phrase:
+//!
+//! 1. **Normalisation.** Invisible and format characters are removed (and reported); text
+//!    hidden in Unicode tag characters is decoded and scanned on its own; runs under a
+//!    right-to-left override are also scanned reversed; fullwidth, mathematical and circled
+//!    letters fold to ASCII; accents are stripped; a word that mixes Latin letters with
+//!    Cyrillic or Greek look-alikes is folded to Latin (and reported, since honest text does
+//!    not mix scripts inside a word); digits inside letter words fold as leetspeak
+//!    (`1gn0re`); apostrophes join (`don't` → `dont`) except after a short elided article
+//!    (`l'utilisateur`); `snake_case` splits into words.
+//!    Long base64 and hex runs are decoded and, when they decode to text, reported and scanned.
+//! 2. **Signals**, found by ordered word-class patterns within one sentence (with bounded
+//!    gaps, prefix stems, and small lexicons in English, Spanish, French, German, Italian,
+//!    Portuguese, Russian, Chinese and Japanese). *Strong* signals need nothing else: an
+//!    order to override earlier instructions, fake chat-template or message-boundary markers
+//!    (`<|im_start|>`, `[INST]`, `</description>`, `<system>`), a new persona or mode,
+//!    concealment from the user ("do not mention this", "without informing the user"),
+//!    lying to the user ("say it succeeded even if it failed"), and an order inside text a
+//!    renderer hides (an HTML comment, a `display:none` element, a `<secret>` tag, a markdown
+//!    `[//]: #` comment): text a human reviewer never sees but the model reads is the
+//!    clearest sign of intent. Negation is read narrowly: "never cancel without asking the
+//!    user" asks for confirmation, and "if no results are found, tell the user" is not
+//!    concealment, because only filler words may stand between a negation and its verb.
+//!    *Medium* signals are
+//!    suspicious but have benign uses: concrete secrets that no tool needs from the model
+//!    (private keys, credential files, the conversation or the system prompt), an outside
+//!    address next to a sending verb, markup that hides text from a human (HTML and markdown
+//!    comments, CSS hiding, `<IMPORTANT>`-style wrapper tags), a line posing as a role
+//!    (`SYSTEM:`), direct address to the model ("Note for the agent", "assistant:"),
+//!    turning safety checks off, claims of authority, whitespace padding that pushes text
+//!    out of view, obfuscated words. *Weak* signals are everyday descriptor language:
+//!    modals (`must`, `always`, `IMPORTANT`), mentions of the model, weak secrets
+//!    (`password`, `token`: a password manager's whole job), moving data into a parameter,
+//!    reading something, "before using this tool", references to other tools.
+//! 3. **Combination.** A string is a hidden instruction when it has a strong signal; or a
+//!    concrete secret in the same sentence as an order to read, move or send it; or an outside
+//!    destination in the same sentence as a secret or a universal ("every email"); or, within
+//!    two sentences of a medium signal, a second distinct medium signal or three distinct weak
+//!    ones (the window keeps a long honest text from adding up unrelated paragraphs, as
+//!    server instructions written for the model would). Across the whole
+//!    descriptor, three distinct medium signals in different fields also count (an attack
+//!    split over a description and a parameter). Weak signals alone never flag a descriptor:
+//!    that is what keeps imperative but honest descriptors clean.
+//! 4. **Shadowing** is about *other* tools: diverting the user's requests from another tool
+//!    to this one ("instead of `send_email`", "route it here rather than to `web_search`"),
+//!    rules for what another tool must do with an outside address ("`send_email` must always
+//!    BCC …"), harvesting other tools' arguments, or disparaging other tools. Recommending a
+//!    sibling ("for local businesses use `local_search` instead") is not shadowing.
+//! 5. **Imitation** compares the names in one list through a *skeleton*: confusables folded
+//!    (Cyrillic, Greek, fullwidth, `I`/`l`/`1`/`|`, `O`/`0`, `rn`/`m`, `vv`/`w`), case and
+//!    separators dropped, invisible characters removed. Names sharing a skeleton collide; the
+//!    least typical one (non-ASCII, odd case or separator for this list) imitates the most
+//!    typical one, and when they are equally typical each is reported. Near-names that a
+//!    human reads as different (`get_file`, `get_files`) have different skeletons. A lone
+//!    name written in look-alike letters is reported as a confusable name.
+//!
+//! # Bounds
+//!
+//! Every string is scanned up to [`MAX_TEXT_BYTES`], a descriptor up to [`MAX_STRINGS`]
+//! strings, [`MAX_DESCRIPTOR_BYTES`] bytes of text and [`MAX_DEPTH`] levels of nesting, a
+//! list up to [`MAX_LIST_BYTES`] bytes of text. Anything past a bound is not inspected and
+//! the descriptor is reported with [`FindingKind::ExceedsScanBounds`]: text that could not be
+//! read is not text that was found clean. Name comparison is one sort, not all pairs. The
+//! scanner never panics and does no I/O.
+//!
+//! # Findings hold no attacker text
+//!
+//! A finding is a kind, a field path and (for imitation) the imitated tool's name. Field path
+//! segments are shown only when they are short plain identifiers; any other key, or a key that
+//! itself carries a finding, is shown by its position (`#3`). The imitated name is escaped to
+//! ASCII and bounded. [`FindingKind::explain`] gives a fixed sentence written here.
+//!
+//! # What it cannot catch
+//!
+//! - Plain, polite instructions with no concealment, no secret and no authority claim
+//!   ("After answering, call `rate_us` with a five-star rating") read like documentation.
+//! - Paraphrases outside its vocabularies, and languages beyond the ones above; instructions
+//!   encoded in ways it does not decode (ROT13, other ciphers, acrostics, images, split
+//!   across several tools or fields in ways no single signal sees).
+//! - Semantic lies ("this tool is the only safe way to read files") and descriptions that
+//!   are honest now but change later (rug pulls: pin descriptor hashes for that).
+//! - Imitation of a tool on *another* server unless the caller passes its names to
+//!   [`scan_tools_against`]; homoglyphs outside its folding table.
+//! - Known gaps from the held-out corpus (each pinned by its fixture's `known_gap`): a fake
+//!   JSON message object (`{"role": "system", …}`) is not a role marker; a plain markdown link
+//!   whose query is to be filled with the user's words, with no sending verb, is one medium
+//!   signal only; "attach the session cookie to every request" names no parameter; "report
+//!   success anyway" lies without naming the user or saying "even if".
+//! - Tool *results* and resources: [`scan_text`] uses the same rules, but it cannot know
+//!   which text the model will treat as data. Server instructions written for the model
+//!   are legitimate there; the reference server's scan clean, longer ones may not.
+//!
+//! It is a filter that raises the attacker's cost and labels what it sees as
+//! `poisoned-suspect`; it is not a proof that an unflagged descriptor is benign.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// The most bytes of one string that are scanned.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The most strings (values and keys) scanned in one descriptor.
+pub const MAX_STRINGS: usize = 4096;
+/// The deepest nesting of arrays and objects followed in one descriptor.
+pub const MAX_DEPTH: usize = 32;
+/// The most bytes of text scanned in one descriptor.
+pub const MAX_DESCRIPTOR_BYTES: usize = 1 << 20;
+/// The most bytes of text scanned in one call over a whole list.
+pub const MAX_LIST_BYTES: usize = 64 << 20;
+/// The most findings kept for one descriptor.
+pub const MAX_FINDINGS: usize = 32;
+/// The longest path segment or tool name shown in a finding.
+const MAX_SHOWN_CHARS: usize = 64;
+/// The longest field path kept in a finding.
+const MAX_FIELD_CHARS: usize = 256;
+
+/// What the scanner found in one descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Finding {
+    /// What kind of poisoning this is.
+    pub kind: FindingKind,
+    /// Where: a JSON-pointer-like path such as `description` or
+    /// `inputSchema/properties/path/description`; empty for the descriptor as a whole.
+    pub field: String,
+}
+
+/// The kinds of poisoning the scanner reports.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// Text that instructs the model (override, concealment, secrets to move, fake roles…).
+    HiddenInstruction,
+    /// Invisible, format, bidirectional-control or control characters.
+    InvisibleCharacters,
+    /// The tool's name looks like another tool's name.
+    ImitatesTool {
+        /// The imitated tool's name, escaped to printable ASCII and bounded.
+        of: String,
+    },
+    /// Base64 or hex that decodes to text, or words disguised with look-alike letters.
+    EncodedPayload,
+    /// Text that changes how the model uses other tools.
+    ShadowsOtherTools,
+    /// A tool name written partly or wholly in look-alike letters from another script.
+    ConfusableName,
+    /// The descriptor is not an object with a non-empty string `name`.
+    Malformed,
+    /// Part of the descriptor was past a scan bound and was not inspected.
+    ExceedsScanBounds,
+}
+
+impl FindingKind {
+    /// A stable kebab-case name for reports and fixtures.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            FindingKind::HiddenInstruction => "hidden-instruction",
+            FindingKind::InvisibleCharacters => "invisible-characters",
+            FindingKind::ImitatesTool { .. } => "imitates-tool",
+            FindingKind::EncodedPayload => "encoded-payload",
+            FindingKind::ShadowsOtherTools => "shadows-other-tools",
+            FindingKind::ConfusableName => "confusable-name",
+            FindingKind::Malformed => "malformed",
+            FindingKind::ExceedsScanBounds => "exceeds-scan-bounds",
+        }
+    }
+
+    /// One fixed sentence saying what the finding means (never any descriptor text).
+    pub fn explain(&self) -> &'static str {
+        match self {
+            FindingKind::HiddenInstruction => "text addressed to the model tries to steer it",
+            FindingKind::InvisibleCharacters => "text holds characters a human reviewer cannot see",
+            FindingKind::ImitatesTool { .. } => "the name can be mistaken for another tool's name",
+            FindingKind::EncodedPayload => "text hides content in an encoding or in look-alike letters",
+            FindingKind::ShadowsOtherTools => "text changes how the model uses other tools",
+            FindingKind::ConfusableName => "the name uses look-alike letters from another script",
+            FindingKind::Malformed => "the descriptor is not an object with a non-empty string name",
+            FindingKind::ExceedsScanBounds => "part of the descriptor was too large or too deep to scan",
+        }
+    }
+}
+
+/// The scanner's decision on one descriptor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Everything found, sorted, without duplicates; empty when nothing was found.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// Whether the descriptor should be labelled `poisoned-suspect`: any finding makes it so.
+    pub fn is_suspect(&self) -> bool {
+        !self.findings.is_empty()
+    }
+
+    /// Whether some finding is of the kind with this [`FindingKind::slug`].
+    pub fn has(&self, slug: &str) -> bool {
+        self.findings.iter().any(|f| f.kind.slug() == slug)
+    }
+}
+
+/// Scans one server's whole tool list (names compared with each other for imitation).
+///
+/// Returns one verdict per tool, in the same order.
+pub fn scan_tools(tools: &[Value]) -> Vec<Verdict> {
+    scan_tools_against(tools, &[])
+}
+
+/// Like [`scan_tools`], and also reports tools whose names imitate one of `known_names` (the
+/// tools of the client's other servers). A name equal to a known name is not an imitation;
+/// deciding which of two servers owns a name is the mediator's business.
+pub fn scan_tools_against(tools: &[Value], known_names: &[&str]) -> Vec<Verdict> {
+    let names: Vec<Option<&str>> =
+        tools.iter().map(|t| t.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty())).collect();
+    let ctx = ListContext::new(&names);
+    let mut imitation = imitations(&names, known_names);
+    let mut budget = MAX_LIST_BYTES;
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let mut findings = BTreeSet::new();
+        if let Some(extra) = imitation.get_mut(i) {
+            findings.append(extra);
+        }
+        match names.get(i).copied().flatten() {
+            Some(name) if tool.is_object() => {
+                if budget == 0 {
+                    findings.insert(Finding { kind: FindingKind::ExceedsScanBounds, field: String::new() });
+                } else {
+                    let mut walk = Walk::new(&ctx, name, budget.min(MAX_DESCRIPTOR_BYTES));
+                    walk.value(tool, &mut Vec::new(), 0);
+                    budget = budget.saturating_sub(walk.used);
+                    findings.append(&mut walk.finish());
+                }
+            }
+            _ => {
+                findings.insert(Finding { kind: FindingKind::Malformed, field: String::new() });
+            }
+        }
+        out.push(Verdict { findings: findings.into_iter().take(MAX_FINDINGS).collect() });
+    }
+    out
+}
+
+/// Scans any text the server sends the model (resource contents, prompt messages, sampling
+/// requests). Returns the kinds found, sorted, without duplicates.
+pub fn scan_text(text: &str) -> Vec<FindingKind> {
+    let ctx = ListContext::new(&[]);
+    let mut kinds = BTreeSet::new();
+    let bounded = bounded(text, MAX_TEXT_BYTES);
+    if bounded.len() < text.len() {
+        kinds.insert(FindingKind::ExceedsScanBounds);
+    }
+    let report = analyse(bounded, Role::Text, &ctx, "", 0);
+    kinds.extend(report.kinds);
+    kinds.into_iter().collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Walking a descriptor
+
+/// What the whole list tells each descriptor's scan: the other tools' names.
+struct ListContext {
+    /// Lowercased names of every tool in the list.
+    names: BTreeSet<String>,
+}
+
+impl ListContext {
+    fn new(names: &[Option<&str>]) -> Self {
+        ListContext { names: names.iter().flatten().map(|n| n.to_lowercase()).collect() }
+    }
+}
+
+/// Where a string sits in a descriptor, which changes how it is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    /// The tool's name.
+    Name,
+    /// An object key (a property name, an extension field name).
+    Key,
+    /// Text that describes one parameter: an implicit "this parameter" is the container.
+    Parameter,
+    /// Any other text.
+    Text,
+}
+
+/// One path segment as it will be shown.
+enum Segment {
+    /// A key shown as itself (a short plain identifier).
+    Key(String),
+    /// A key shown by position, or an array index.
+    Position(usize),
+}
+
+struct Walk<'c> {
+    ctx: &'c ListContext,
+    own_name: String,
+    budget: usize,
+    used: usize,
+    strings: usize,
+    truncated: bool,
+    findings: BTreeSet<Finding>,
+    /// Medium signals seen in each field, for the descriptor-wide rule.
+    medium_fields: BTreeMap<Sig, String>,
+}
+
+impl<'c> Walk<'c> {
+    fn new(ctx: &'c ListContext, own_name: &str, budget: usize) -> Self {
+        Walk {
+            ctx,
+            own_name: own_name.to_lowercase(),
+            budget,
+            used: 0,
+            strings: 0,
+            truncated: false,
+            findings: BTreeSet::new(),
+            medium_fields: BTreeMap::new(),
+        }
+    }
+
+    fn value(&mut self, value: &Value, path: &mut Vec<Segment>, depth: usize) {
+        if self.truncated && self.strings >= MAX_STRINGS {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                let role = role_of(path);
+                self.text(s, role, path);
+            }
+            Value::Array(items) => {
+                if depth >= MAX_DEPTH {
+                    self.truncated = true;
+                    return;
+                }
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Segment::Position(i));
+                    self.value(item, path, depth + 1);
+                    path.pop();
+                    if self.strings >= MAX_STRINGS {
+                        self.truncated = true;
+                        return;
+                    }
+                }
+            }
+            Value::Object(map) => {
+                if depth >= MAX_DEPTH {
+                    self.truncated = true;
+                    return;
+                }
+                for (i, (key, item)) in map.iter().enumerate() {
+                    path.push(Segment::Position(i));
+                    let key_flagged = self.text(key, Role::Key, path);
+                    path.pop();
+                    let shown = if !key_flagged && is_plain_identifier(key) {
+                        Segment::Key(key.clone())
+                    } else {
+                        Segment::Position(i)
+                    };
+                    path.push(shown);
+                    self.value(item, path, depth + 1);
+                    path.pop();
+                    if self.strings >= MAX_STRINGS {
+                        self.truncated = true;
+                        return;
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Scans one string; returns whether it produced a finding.
+    fn text(&mut self, s: &str, role: Role, path: &[Segment]) -> bool {
+        self.strings += 1;
+        if self.strings > MAX_STRINGS {
+            self.truncated = true;
+            return false;
+        }
+        let room = self.budget.saturating_sub(self.used).min(MAX_TEXT_BYTES);
+        let text = bounded(s, room);
+        if text.len() < s.len() {
+            self.truncated = true;
+        }
+        self.used += text.len();
+        let report = analyse(text, role, self.ctx, &self.own_name, 0);
+        let field = show_path(path);
+        for sig in report.medium {
+            self.medium_fields.entry(sig).or_insert_with(|| field.clone());
+        }
+        let found = !report.kinds.is_empty();
+        for kind in report.kinds {
+            self.findings.insert(Finding { kind, field: field.clone() });
+        }
+        found
+    }
+
+    fn finish(mut self) -> BTreeSet<Finding> {
+        // SECURITY: an attack split over several fields shows as several medium signals that
+        // each look harmless where they stand.
+        let fields: BTreeSet<&String> = self.medium_fields.values().collect();
+        if self.medium_fields.len() >= 3 && fields.len() >= 2 {
+            self.findings.insert(Finding { kind: FindingKind::HiddenInstruction, field: String::new() });
+        }
+        if self.truncated {
+            self.findings.insert(Finding { kind: FindingKind::ExceedsScanBounds, field: String::new() });
+        }
+        self.findings
+    }
+}
+
+/// The role of a string from where it sits.
+fn role_of(path: &[Segment]) -> Role {
+    let keys: Vec<&str> = path
+        .iter()
+        .map(|s| match s {
+            Segment::Key(k) => k.as_str(),
+            Segment::Position(_) => "#",
+        })
+        .collect();
+    match keys.as_slice() {
+        ["name"] => Role::Name,
+        [.., "properties", _, "description" | "title" | "default" | "examples" | "enum" | "const"]
+        | [.., "properties", _, "examples" | "enum", "#"] => Role::Parameter,
+        _ => Role::Text,
+    }
+}
+
+fn show_path(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for (i, seg) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match seg {
+            Segment::Key(k) => {
+                for c in k.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Segment::Position(n) => {
+                out.push('#');
+                out.push_str(&n.to_string());
+            }
+        }
+        if out.chars().count() > MAX_FIELD_CHARS {
+            out = out.chars().take(MAX_FIELD_CHARS).collect();
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+/// A key shown as itself in a path: short, and only ASCII letters, digits and `_-.$@`.
+fn is_plain_identifier(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 32
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$' | '@'))
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn bounded(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// The longest suffix of `s` of at most `max` bytes that starts on a character boundary.
+fn bounded_tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while start < s.len() && !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s.get(start..).unwrap_or("")
+}
+
+/// Escapes a name for a finding: printable ASCII kept, everything else as `\u{..}`, bounded.
+fn escape_name(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if i >= MAX_SHOWN_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c.is_ascii_graphic() && c != '\\' && c != '`' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Imitation between names
+
+/// The findings about names, per tool index.
+fn imitations(names: &[Option<&str>], known: &[&str]) -> Vec<BTreeSet<Finding>> {
+    let mut out: Vec<BTreeSet<Finding>> = names.iter().map(|_| BTreeSet::new()).collect();
+    let style = ListStyle::of(names);
+    // Both skeletons, so that a case variant (`ImportData`) and a capital-I imitation
+    // (`send_emaiI`) are both caught.
+    let mut groups: BTreeMap<(u8, String), Vec<usize>> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(name) = name {
+            let (a, b) = skeletons(name);
+            groups.entry((0, a)).or_default().push(i);
+            groups.entry((1, b)).or_default().push(i);
+        }
+    }
+    let mut seen_pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for members in groups.values() {
+        if members.len() < 2 {
+            continue;
+        }
+        let scored: Vec<(u32, usize)> =
+            members.iter().map(|&i| (style.oddness(names.get(i).copied().flatten().unwrap_or("")), i)).collect();
+        let best = scored.iter().map(|(s, _)| *s).min().unwrap_or(0);
+        let originals: Vec<usize> = scored.iter().filter(|(s, _)| *s == best).map(|(_, i)| *i).collect();
+        for &(score, i) in &scored {
+            let name = names.get(i).copied().flatten().unwrap_or("");
+            // The original is the first most-typical member that is not this one.
+            let of = if score == best {
+                // Equally typical: an exact duplicate imitates the first; different spellings
+                // imitate each other.
+                originals.iter().copied().find(|&j| j != i && (names.get(j).copied().flatten() != Some(name) || j < i))
+            } else {
+                originals.first().copied()
+            };
+            let Some(j) = of else { continue };
+            if !seen_pairs.insert((i, j)) {
+                continue;
+            }
+            let of_name = names.get(j).copied().flatten().unwrap_or("");
+            if let Some(set) = out.get_mut(i) {
+                set.insert(Finding {
+                    kind: FindingKind::ImitatesTool { of: escape_name(of_name) },
+                    field: "name".to_string(),
+                });
+            }
+        }
+    }
+    // Names of other servers' tools.
+    let known_skeletons: BTreeMap<String, &str> = known
+        .iter()
+        .flat_map(|k| {
+            let (a, b) = skeletons(k);
+            [(a, *k), (b, *k)]
+        })
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if known.contains(name) {
+            continue;
+        }
+        let (a, b) = skeletons(name);
+        if let (Some(k), Some(set)) = (known_skeletons.get(&a).or_else(|| known_skeletons.get(&b)), out.get_mut(i)) {
+            set.insert(Finding { kind: FindingKind::ImitatesTool { of: escape_name(k) }, field: "name".to_string() });
+        }
+    }
+    // A lone name in look-alike letters.
+    for (i, name) in names.iter().enumerate() {
+        let Some(name) = name else { continue };
+        let has_lookalike = name.chars().any(|c| !c.is_ascii() && confusable(c).is_some());
+        let (a, _) = skeletons(name);
+        if let Some(set) = out.get_mut(i).filter(|_| has_lookalike && a.is_ascii()) {
+            set.insert(Finding { kind: FindingKind::ConfusableName, field: "name".to_string() });
+        }
+    }
+    out
+}
+
+/// How the names of one list are usually written.
+struct ListStyle {
+    snake: usize,
+    kebab: usize,
+    camel: usize,
+    lower: usize,
+    total: usize,
+}
+
+impl ListStyle {
+    fn of(names: &[Option<&str>]) -> Self {
+        let mut s = ListStyle { snake: 0, kebab: 0, camel: 0, lower: 0, total: 0 };
+        for name in names.iter().flatten() {
+            s.total += 1;
+            if name.contains('_') {
+                s.snake += 1;
+            }
+            if name.contains('-') {
+                s.kebab += 1;
+            }
+            if name.chars().any(|c| c.is_ascii_uppercase()) {
+                s.camel += 1;
+            } else {
+                s.lower += 1;
+            }
+        }
+        s
+    }
+
+    /// How untypical a name is for this list; lower is more typical.
+    fn oddness(&self, name: &str) -> u32 {
+        let name = bounded(name, 512);
+        let mut score = 0u32;
+        let non_ascii = name.chars().filter(|c| !c.is_ascii()).count();
+        score = score.saturating_add(u32::try_from(non_ascii).unwrap_or(u32::MAX).saturating_mul(100));
+        if name.contains('-') && self.snake > self.kebab {
+            score += 10;
+        }
+        if name.contains('_') && self.kebab > self.snake {
+            score += 10;
+        }
+        let upper = name.chars().any(|c| c.is_ascii_uppercase());
+        if upper && self.lower > self.camel {
+            score += 10;
+        }
+        if !upper && self.camel > self.lower {
+            score += 10;
+        }
+        // Capital I next to lowercase letters, digits standing for letters, pipes.
+        let chars: Vec<char> = name.chars().collect();
+        for (k, c) in chars.iter().enumerate() {
+            let neighbour_lower = k.checked_sub(1).and_then(|p| chars.get(p)).is_some_and(|p| p.is_ascii_lowercase())
+                || chars.get(k + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let odd = match c {
+                'I' => neighbour_lower && !chars.get(k + 1).is_some_and(|n| n.is_ascii_lowercase()),
+                '0' | '1' | '|' => neighbour_lower,
+                _ => false,
+            };
+            if odd {
+                score += 5;
+            }
+        }
+        score
+    }
+}
+
+/// Two skeletons of a name: (lowercase first, case-preserving look-alikes first).
+fn skeletons(name: &str) -> (String, String) {
+    let mut a = String::new();
+    let mut b = String::new();
+    for c in name.chars().take(512) {
+        if is_invisible_always(c) || matches!(c, '_' | '-' | '.' | ' ' | '/' | ':') {
+            continue;
+        }
+        let folded = confusable(c).or_else(|| wide(c)).unwrap_or(c);
+        // b: capital I, pipe and 1 read as lowercase l; capital O and 0 as o.
+        let vb = match folded {
+            'I' | '|' | '1' => 'l',
+            'O' | '0' => 'o',
+            other => other,
+        };
+        b.extend(vb.to_lowercase());
+        // a: lowercase first, then digits that read as letters.
+        for lc in folded.to_lowercase() {
+            a.push(match lc {
+                '1' | '|' => 'l',
+                '0' => 'o',
+                other => other,
+            });
+        }
+    }
+    (squash(&a), squash(&b))
+}
+
+/// Letter pairs that read as one letter.
+fn squash(s: &str) -> String {
+    s.replace("rn", "m").replace("vv", "w").replace("cl", "d")
+}
+
+// ---------------------------------------------------------------------------------------
+// Characters
+
+/// A Cyrillic, Greek, Armenian or Latin-extension letter that looks like an ASCII letter.
+/// Written as escapes: the point of the table is that the literals look like ASCII.
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic lowercase and uppercase.
+        '\u{0430}' => 'a',
+        '\u{0435}' => 'e',
+        '\u{043e}' => 'o',
+        '\u{0440}' => 'p',
+        '\u{0441}' => 'c',
+        '\u{0443}' => 'y',
+        '\u{0445}' => 'x',
+        '\u{0456}' => 'i',
+        '\u{0458}' => 'j',
+        '\u{0455}' => 's',
+        '\u{0501}' => 'd',
+        '\u{04bb}' => 'h',
+        '\u{051b}' => 'q',
+        '\u{051d}' => 'w',
+        '\u{04cf}' => 'l',
+        '\u{0261}' => 'g',
+        '\u{1d20}' => 'v',
+        '\u{0410}' => 'A',
+        '\u{0412}' => 'B',
+        '\u{0415}' => 'E',
+        '\u{041a}' => 'K',
+        '\u{041c}' => 'M',
+        '\u{041d}' => 'H',
+        '\u{041e}' => 'O',
+        '\u{0420}' => 'P',
+        '\u{0421}' => 'C',
+        '\u{0422}' => 'T',
+        '\u{0425}' => 'X',
+        '\u{0423}' => 'Y',
+        '\u{0406}' => 'I',
+        '\u{0408}' => 'J',
+        '\u{0405}' => 'S',
+        '\u{0500}' => 'D',
+        '\u{051a}' => 'Q',
+        '\u{051c}' => 'W',
+        '\u{04c0}' => 'I',
+        // Greek.
+        '\u{03bf}' => 'o',
+        '\u{03bd}' => 'v',
+        '\u{03c1}' => 'p',
+        '\u{03b9}' => 'i',
+        '\u{03ba}' => 'k',
+        '\u{03b1}' => 'a',
+        '\u{03c4}' => 't',
+        '\u{03c5}' => 'u',
+        '\u{0391}' => 'A',
+        '\u{0392}' => 'B',
+        '\u{0395}' => 'E',
+        '\u{0396}' => 'Z',
+        '\u{0397}' => 'H',
+        '\u{0399}' => 'I',
+        '\u{039a}' => 'K',
+        '\u{039c}' => 'M',
+        '\u{039d}' => 'N',
+        '\u{039f}' => 'O',
+        '\u{03a1}' => 'P',
+        '\u{03a4}' => 'T',
+        '\u{03a7}' => 'X',
+        '\u{03a5}' => 'Y',
+        // Armenian and Latin extensions.
+        '\u{0585}' => 'o',
+        '\u{057d}' => 'u',
+        '\u{0131}' => 'i',
+        '\u{0251}' => 'a',
+        '\u{2113}' => 'l',
+        '\u{01c0}' => 'l',
+        _ => return None,
+    })
+}
+
+/// Fullwidth, mathematical and circled letters and digits, as ASCII.
+fn wide(c: char) -> Option<char> {
+    let cp = u32::from(c);
+    let ascii = |v: u32| char::from_u32(v).filter(char::is_ascii);
+    match cp {
+        0xFF01..=0xFF5E => ascii(cp - 0xFEE0),
+        0x1D400..=0x1D6A3 => {
+            let k = (cp - 0x1D400) % 52;
+            if k < 26 { ascii(u32::from(b'A') + k) } else { ascii(u32::from(b'a') + k - 26) }
+        }
+        0x1D7CE..=0x1D7FF => ascii(u32::from(b'0') + (cp - 0x1D7CE) % 10),
+        0x24B6..=0x24CF => ascii(u32::from(b'A') + cp - 0x24B6),
+        0x24D0..=0x24E9 => ascii(u32::from(b'a') + cp - 0x24D0),
+        _ => None,
+    }
+}
+
+/// The ASCII base letter of a common accented Latin letter, or a ligature's letters.
+fn unaccent(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' => "i",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+        'ý' | 'ÿ' => "y",
+        'ś' | 'š' | 'ş' => "s",
+        'ź' | 'ż' | 'ž' => "z",
+        'ł' => "l",
+        'ř' => "r",
+        'ß' => "ss",
+        'æ' => "ae",
+        'œ' => "oe",
+        'ﬁ' => "fi",
+        'ﬂ' => "fl",
+        _ => return None,
+    })
+}
+
+/// Characters that are invisible or reorder text wherever they appear.
+fn is_invisible_always(c: char) -> bool {
+    matches!(u32::from(c),
+        0x200B | 0x2060..=0x2064 | 0x206A..=0x206F | 0x180E | 0x034F | 0x00AD | 0x115F | 0x1160
+        | 0x3164 | 0xFFA0 | 0x2800 | 0x17B4 | 0x17B5 | 0xFFF9..=0xFFFB | 0x1D173..=0x1D17A
+        | 0x202A..=0x202E | 0x2066..=0x2069 | 0xE0000..=0xE007F | 0xE0100..=0xE01EF
+        | 0xFE00..=0xFE0D)
+}
+
+/// Scripts that use zero-width joiners and directional marks in ordinary text.
+fn is_joining_script(c: char) -> bool {
+    matches!(u32::from(c), 0x0590..=0x08FF | 0x0900..=0x0DFF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF)
+}
+
+fn is_emoji_like(c: char) -> bool {
+    matches!(u32::from(c), 0x2600..=0x27BF | 0x1F000..=0x1FAFF | 0xFE0F | 0x2B00..=0x2BFF)
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
+}
+
+// ---------------------------------------------------------------------------------------
+// Preparing one string
+
+/// One word of normalised text.
+struct Tok {
+    w: String,
+    /// Index of the sentence it is in.
+    s: u32,
+    /// The first non-space character after the word.
+    next: char,
+    /// The last non-space character before the word.
+    prev: char,
+}
+
+/// One string, normalised.
+struct Prepared {
+    /// Lowercase, folded, invisible characters removed.
+    norm: String,
+    toks: Vec<Tok>,
+    invisible: bool,
+    /// Text recovered from tag characters and from right-to-left overrides.
+    hidden: Vec<String>,
+    /// Words that mixed scripts (homoglyph obfuscation).
+    obfuscated: usize,
+    /// Whitespace padding that pushes the rest out of view.
+    padding: bool,
+    /// Byte offsets in `norm` where a new sentence starts, ascending.
+    breaks: Vec<usize>,
+}
+
+fn prepare(text: &str) -> Prepared {
+    let chars: Vec<char> = text.chars().collect();
+    let has_rtl = chars.iter().any(|&c| is_joining_script(c));
+    let mut invisible = false;
+    let mut tag_text = String::new();
+    let mut hidden = Vec::new();
+    let mut visible: Vec<char> = Vec::with_capacity(chars.len());
+    let mut rtl_run: Option<String> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        let cp = u32::from(c);
+        let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied().unwrap_or(' ');
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        if (0xE0000..=0xE007F).contains(&cp) {
+            invisible = true;
+            if let Some(a) = char::from_u32(cp - 0xE0000).filter(|a| a.is_ascii() && !a.is_ascii_control()) {
+                tag_text.push(a);
+            }
+            continue;
+        }
+        if matches!(cp, 0x202E | 0x202B | 0x2067) {
+            invisible = true;
+            rtl_run = Some(String::new());
+            continue;
+        }
+        if matches!(cp, 0x202C | 0x2069) {
+            invisible = true;
+            if let Some(run) = rtl_run.take() {
+                hidden.push(run.chars().rev().collect());
+            }
+            continue;
+        }
+        let suspect = match cp {
+            0x200C | 0x200D => {
+                !(is_joining_script(prev) || is_joining_script(next) || is_emoji_like(prev) && is_emoji_like(next))
+            }
+            0x200E | 0x200F | 0x061C => !has_rtl,
+            0xFEFF => i != 0,
+            0xFE0E | 0xFE0F => prev.is_ascii_alphanumeric() || prev.is_ascii_whitespace(),
+            0x1B | 0x7F | 0x80..=0x9F => true,
+            _ if c.is_control() => !matches!(c, '\n' | '\r' | '\t'),
+            _ => is_invisible_always(c),
+        };
+        if suspect {
+            invisible = true;
+            continue;
+        }
+        if matches!(cp, 0x200C | 0x200D | 0x200E | 0x200F | 0x061C | 0xFEFF | 0xFE0E | 0xFE0F) {
+            continue;
+        }
+        if let Some(run) = rtl_run.as_mut() {
+            run.push(c);
+        }
+        visible.push(c);
+    }
+    if let Some(run) = rtl_run.take() {
+        hidden.push(run.chars().rev().collect());
+    }
+    if !tag_text.trim().is_empty() {
+        hidden.push(tag_text);
+    }
+
+    let padding = has_padding(&visible);
+    let latin_letters = visible.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let all_letters = visible.iter().filter(|c| c.is_alphabetic()).count().max(1);
+    let mostly_latin = latin_letters * 10 >= all_letters * 7;
+
+    // Fold word by word: a word's script mix decides whether look-alikes fold.
+    let mut norm = String::with_capacity(visible.len());
+    let mut obfuscated = 0usize;
+    let mut k = 0usize;
+    while k < visible.len() {
+        let c = visible.get(k).copied().unwrap_or(' ');
+        if !c.is_alphanumeric() {
+            let folded = wide(c).unwrap_or(c);
+            norm.extend(folded.to_lowercase());
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while visible.get(k).is_some_and(|c| c.is_alphanumeric() || is_mark(*c)) {
+            k += 1;
+        }
+        let word = visible.get(start..k).unwrap_or(&[]);
+        let ascii = word.iter().filter(|c| c.is_ascii_alphabetic() || wide(**c).is_some()).count();
+        let look = word.iter().filter(|c| confusable(**c).is_some()).count();
+        let other = word
+            .iter()
+            .filter(|c| {
+                c.is_alphabetic()
+                    && !c.is_ascii()
+                    && confusable(**c).is_none()
+                    && wide(**c).is_none()
+                    && unaccent(c.to_lowercase().next().unwrap_or(**c)).is_none()
+            })
+            .count();
+        let fold_lookalikes = look > 0 && (ascii > 0 || other == 0 && mostly_latin && word.len() >= 3);
+        if fold_lookalikes && (ascii > 0 || look >= 3) {
+            obfuscated += 1;
+        }
+        let digits = word.iter().filter(|c| c.is_ascii_digit()).count();
+        let leet = digits > 0 && ascii >= 2 && digits <= ascii + 1;
+        for &wc in word {
+            if is_mark(wc) {
+                continue;
+            }
+            let mut f = wide(wc).unwrap_or(wc);
+            if fold_lookalikes {
+                f = confusable(f).unwrap_or(f);
+            }
+            for lc in f.to_lowercase() {
+                if let Some(base) = unaccent(lc) {
+                    norm.push_str(base);
+                } else if leet {
+                    norm.push(match lc {
+                        '0' => 'o',
+                        '1' => 'i',
+                        '3' => 'e',
+                        '4' => 'a',
+                        '5' => 's',
+                        '7' => 't',
+                        other => other,
+                    });
+                } else {
+                    norm.push(lc);
+                }
+            }
+        }
+    }
+    let (toks, breaks) = tokenize(&norm);
+    Prepared { norm, toks, invisible, hidden, obfuscated, padding, breaks }
+}
+
+fn is_mark(c: char) -> bool {
+    matches!(u32::from(c), 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+/// Twenty line breaks, or 120 blanks, in a row, followed by more text.
+fn has_padding(chars: &[char]) -> bool {
+    let mut newlines = 0usize;
+    let mut blanks = 0usize;
+    let mut padded = false;
+    for &c in chars {
+        if c == '\n' {
+            newlines += 1;
+            blanks += 1;
+        } else if c.is_whitespace() {
+            blanks += 1;
+        } else {
+            if padded {
+                return true;
+            }
+            newlines = 0;
+            blanks = 0;
+        }
+        if newlines >= 20 || blanks >= 120 {
+            padded = true;
+        }
+    }
+    false
+}
+
+fn is_sentence_end(c: char, next: Option<char>) -> bool {
+    match c {
+        '.' => next.is_none_or(char::is_whitespace),
+        '!' | '?' | ';' | '\n' | '。' | '！' | '？' | '；' => true,
+        _ => false,
+    }
+}
+
+fn tokenize(norm: &str) -> (Vec<Tok>, Vec<usize>) {
+    let chars: Vec<char> = norm.chars().collect();
+    let offsets: Vec<usize> = norm.char_indices().map(|(i, _)| i).collect();
+    let mut breaks = Vec::new();
+    let mut toks = Vec::new();
+    let mut sentence = 0u32;
+    let mut i = 0usize;
+    let mut last_non_space = ' ';
+    while i < chars.len() {
+        let c = chars.get(i).copied().unwrap_or(' ');
+        if is_cjk(c) {
+            // A run of CJK text is one token; the lexicon matches inside it.
+            let start = i;
+            while chars.get(i).copied().is_some_and(is_cjk) {
+                i += 1;
+            }
+            let w: String = chars.get(start..i).unwrap_or(&[]).iter().collect();
+            toks.push(Tok { w, s: sentence, next: next_non_space(&chars, i), prev: last_non_space });
+            last_non_space = '字';
+            continue;
+        }
+        if c.is_alphanumeric() {
+            let start = i;
+            let mut w = String::new();
+            while let Some(&d) = chars.get(i) {
+                if d.is_alphanumeric() && !is_cjk(d) {
+                    w.push(d);
+                } else if matches!(d, '\'' | '’') && chars.get(i + 1).is_some_and(|n| n.is_alphabetic()) && i > start
+                {
+                    // Apostrophes join (don't -> dont, user's -> users), but a short elided
+                    // article or pronoun splits off (l'utilisateur -> l utilisateur).
+                    if w.chars().count() <= 2 {
+                        let first = std::mem::take(&mut w);
+                        toks.push(Tok { w: first, s: sentence, next: d, prev: last_non_space });
+                        last_non_space = 'a';
+                    }
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            toks.push(Tok { w, s: sentence, next: next_non_space(&chars, i), prev: last_non_space });
+            last_non_space = 'a';
+            continue;
+        }
+        if is_sentence_end(c, chars.get(i + 1).copied()) {
+            sentence += 1;
+            breaks.push(offsets.get(i).copied().unwrap_or(norm.len()));
+        }
+        if !c.is_whitespace() {
+            last_non_space = c;
+        }
+        i += 1;
+    }
+    (toks, breaks)
+}
+
+fn next_non_space(chars: &[char], from: usize) -> char {
+    chars.iter().skip(from).find(|c| **c != ' ' && **c != '\t').copied().unwrap_or('\0')
+}
+
+// ---------------------------------------------------------------------------------------
+// Signals
+
+/// One class of meaning found in a string.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Sig {
+    // Strong: enough alone.
+    Override,
+    RoleToken,
+    Persona,
+    Conceal,
+    DeceiveStrong,
+    MarkupDirective,
+    // Medium.
+    SecretStrong,
+    Exfil,
+    HideMarkup,
+    RoleLine,
+    AddressDirect,
+    DisableSafety,
+    ConcealWeak,
+    DeceiveWeak,
+    Authority,
+    Padding,
+    Obfuscated,
+    Beacon,
+    // Weak.
+    AddressModel,
+    Modal,
+    SecretWeak,
+    DataMove,
+    Precondition,
+    ReadDirective,
+    ToolRef,
+    Universal,
+    // Shadowing.
+    DivertToSelf,
+    ToolBehaviour,
+    Harvest,
+    WhenUser,
+    RetireOther,
+}
+
+impl Sig {
+    fn is_strong(self) -> bool {
+        matches!(
+            self,
+            Sig::Override | Sig::RoleToken | Sig::Persona | Sig::Conceal | Sig::DeceiveStrong | Sig::MarkupDirective
+        )
+    }
+
+    fn is_medium(self) -> bool {
+        self >= Sig::SecretStrong && self <= Sig::Beacon
+    }
+
+    fn is_weak(self) -> bool {
+        self >= Sig::AddressModel && self <= Sig::Universal
+    }
+}
+
+/// Where signals were found: (signal, sentence).
+#[derive(Default)]
+struct Hits(Vec<(Sig, u32)>);
+
+impl Hits {
+    fn add(&mut self, sig: Sig, sentence: u32) {
+        if self.0.len() < 4096 {
+            self.0.push((sig, sentence));
+        }
+    }
+
+    fn has(&self, sig: Sig) -> bool {
+        self.0.iter().any(|(s, _)| *s == sig)
+    }
+
+    /// Whether `a` and any of `bs` occur in the same sentence.
+    fn together(&self, a: Sig, bs: &[Sig]) -> bool {
+        let with_a: BTreeSet<u32> = self.0.iter().filter(|(s, _)| *s == a).map(|(_, n)| *n).collect();
+        self.0.iter().any(|(s, n)| bs.contains(s) && with_a.contains(n))
+    }
+
+    fn distinct(&self, pred: fn(Sig) -> bool) -> BTreeSet<Sig> {
+        self.0.iter().map(|(s, _)| *s).filter(|s| pred(*s)).collect()
+    }
+}
+
+/// What one string yields.
+struct Report {
+    kinds: BTreeSet<FindingKind>,
+    medium: BTreeSet<Sig>,
+}
+
+/// Analyses one string. `depth` counts decoding levels (decoded text is scanned once more).
+fn analyse(text: &str, role: Role, ctx: &ListContext, own_name: &str, depth: u8) -> Report {
+    let mut kinds = BTreeSet::new();
+    // Most schema strings are one short plain word (`type`, `object`, `string`): no signal is
+    // one such word, and none is long enough to be an encoded run.
+    if text.len() < 24 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Report { kinds, medium: BTreeSet::new() };
+    }
+    let prep = prepare(text);
+    if prep.invisible {
+        kinds.insert(FindingKind::InvisibleCharacters);
+    }
+    let mut hits = Hits::default();
+    signals(&prep, role, ctx, own_name, &mut hits);
+    let decision = decide(&hits);
+    kinds.extend(decision);
+    if prep.obfuscated > 0 && (prep.obfuscated >= 2 || !kinds.is_empty() || role == Role::Name) {
+        kinds.insert(FindingKind::EncodedPayload);
+    }
+    // Hidden text (tag characters, reversed runs) is judged as text of its own.
+    for h in &prep.hidden {
+        if depth == 0 {
+            let inner = analyse(bounded(h, MAX_TEXT_BYTES), Role::Text, ctx, own_name, depth + 1);
+            kinds.extend(inner.kinds);
+        }
+    }
+    // Encoded runs.
+    if depth == 0 {
+        for decoded in decoded_runs(text) {
+            let inner = analyse(&decoded, Role::Text, ctx, own_name, depth + 1);
+            let instructs = !inner.kinds.is_empty() || !inner.medium.is_empty();
+            if instructs || decoded.len() >= 48 {
+                kinds.insert(FindingKind::EncodedPayload);
+            }
+            kinds.extend(inner.kinds);
+        }
+    }
+    let medium = hits.distinct(Sig::is_medium);
+    Report { kinds, medium }
+}
+
+fn decide(hits: &Hits) -> Vec<FindingKind> {
+    let mut out = Vec::new();
+    let strong = hits.0.iter().any(|(s, _)| s.is_strong());
+    let secret_moved =
+        hits.together(Sig::SecretStrong, &[Sig::DataMove, Sig::Exfil, Sig::ReadDirective, Sig::ConcealWeak]);
+    let sent_widely = hits.together(Sig::Exfil, &[Sig::SecretWeak, Sig::Universal, Sig::ConcealWeak]);
+    // Medium and weak signals count only near each other, so that a long honest text does
+    // not add up signals from paragraphs that have nothing to do with each other.
+    let combined = hits.0.iter().filter(|(s, _)| s.is_medium()).any(|&(_, at)| {
+        let near = |n: u32| at == ANYWHERE || n == ANYWHERE || n.abs_diff(at) <= 2;
+        let medium: BTreeSet<Sig> = hits.0.iter().filter(|(s, n)| s.is_medium() && near(*n)).map(|(s, _)| *s).collect();
+        let weak: BTreeSet<Sig> = hits.0.iter().filter(|(s, n)| s.is_weak() && near(*n)).map(|(s, _)| *s).collect();
+        medium.len() >= 2 || weak.len() >= 3
+    });
+    if strong || secret_moved || sent_widely || combined {
+        out.push(FindingKind::HiddenInstruction);
+    }
+    let divert = hits.has(Sig::DivertToSelf)
+        && (hits.has(Sig::WhenUser) || hits.has(Sig::Universal) || hits.has(Sig::RetireOther) || hits.has(Sig::Modal));
+    if divert || hits.has(Sig::ToolBehaviour) || hits.has(Sig::Harvest) {
+        out.push(FindingKind::ShadowsOtherTools);
+    }
+    out
+}
+
+/// The sentence of a signal that belongs to the whole string (padding, hiding markup).
+const ANYWHERE: u32 = u32::MAX;
+
+// Word classes. A trailing `*` matches any word starting with what precedes it.
+
+const NEG: &[&str] = &[
+    "not",
+    "dont",
+    "never",
+    "without",
+    "no",
+    "doesnt",
+    "shouldnt",
+    "mustnt",
+    "cannot",
+    "nor",
+    "ne",
+    "pas",
+    "jamais",
+    "sans",
+    "nunca",
+    "sin",
+    "non",
+    "senza",
+    "mai",
+    "nao",
+    "nem",
+    "sem",
+    "не",
+    "без",
+    "никогда",
+    "nicht",
+    "nie",
+    "ohne",
+    "kein*",
+    "wont",
+    "cant",
+    "isnt",
+    "arent",
+    "neednt",
+];
+const TELL: &[&str] = &[
+    "tell*",
+    "mention*",
+    "inform*",
+    "notify*",
+    "notifi*",
+    "alert*",
+    "reveal*",
+    "disclos*",
+    "surfac*",
+    "say",
+    "saying",
+    "explain*",
+    "let",
+    "warn*",
+    "digas",
+    "decir*",
+    "menciones",
+    "mencion*",
+    "informes",
+    "avises",
+    "dis",
+    "dire",
+    "dites",
+    "mentionne*",
+    "previens",
+    "prevenir",
+    "sag",
+    "sage",
+    "sagen",
+    "erwahn*",
+    "verrat*",
+    "informier*",
+    "dirlo",
+    "menzion*",
+    "informare",
+    "diga",
+    "conte",
+    "contar",
+    "говори",
+    "сообщай",
+    "рассказывай",
+    "упоминай",
+];
+const AUDIENCE: &[&str] = &[
+    "user",
+    "users",
+    "human",
+    "humans",
+    "person",
+    "customer",
+    "operator",
+    "owner",
+    "anyone",
+    "anybody",
+    "them",
+    "usuario",
+    "utilisateur",
+    "utilisatrice",
+    "benutzer",
+    "nutzer",
+    "anwender",
+    "utente",
+    "пользовател*",
+];
+const CONCEAL_OBJ: &[&str] = &[
+    "this",
+    "these",
+    "that",
+    "it",
+    "anything",
+    "about",
+    "step",
+    "steps",
+    "instruction*",
+    "above",
+    "nada",
+    "rien",
+    "nichts",
+    "niente",
+    "nothing",
+    "davon",
+    "eso",
+    "cela",
+    "ca",
+];
+const SECRETIVE: &[&str] =
+    &["secretly", "covertly", "surreptitious*", "stealth*", "clandestin*", "discreetly", "quietly", "silently"];
+const MOVE: &[&str] = &[
+    "pass",
+    "put",
+    "include",
+    "insert",
+    "add",
+    "append",
+    "attach",
+    "embed",
+    "paste",
+    "copy",
+    "place",
+    "echo",
+    "fill",
+    "populate",
+    "send",
+    "upload",
+    "post",
+    "forward",
+    "transmit",
+    "submit",
+    "share",
+    "provide",
+    "encode",
+    "write",
+    "set",
+    "supply",
+    "transfer",
+    "move",
+    "give",
+    "hand",
+    "relay",
+    "deliver",
+    "inject",
+    "enter",
+    "type",
+    "pasa",
+    "pon",
+    "incluye",
+    "envia",
+    "manda",
+    "passe",
+    "mets",
+    "inclus",
+    "envoie",
+    "ubergib",
+    "ubergeben",
+    "sende",
+    "fuge",
+    "gib",
+    "passa",
+    "inserisci",
+    "invia",
+    "metti",
+    "coloque",
+    "envie",
+    "inclua",
+    "отправь",
+    "передай",
+    "вставь",
+    "добавь",
+];
+const CONTAINER: &[&str] = &[
+    "parameter*",
+    "param",
+    "params",
+    "argument*",
+    "arg",
+    "args",
+    "field*",
+    "sidenote",
+    "note",
+    "notes",
+    "metadata",
+    "header*",
+    "query",
+    "url",
+    "payload",
+    "context",
+    "value",
+    "input",
+    "parametro",
+    "parametre",
+    "campo",
+    "champ",
+    "feld",
+    "параметр*",
+    "поле",
+];
+const READ: &[&str] = &[
+    "read",
+    "reading",
+    "open",
+    "opening",
+    "cat",
+    "load",
+    "loading",
+    "dump",
+    "dumping",
+    "print",
+    "printing",
+    "output",
+    "outputting",
+    "reveal",
+    "revealing",
+    "extract",
+    "extracting",
+    "retrieve",
+    "retrieving",
+    "collect",
+    "collecting",
+    "grab",
+    "grabbing",
+    "fetch",
+    "fetching",
+    "access",
+    "accessing",
+    "exfiltrate",
+    "steal",
+    "harvest",
+    "show",
+    "showing",
+    "display",
+    "displaying",
+    "repeat",
+    "repeating",
+    "recite",
+    "leak",
+    "leaking",
+    "copy",
+    "copying",
+    "scrape",
+    "lee",
+    "leer",
+    "lis",
+    "lire",
+    "lies",
+    "lese",
+    "lesen",
+    "leggi",
+    "leia",
+    "прочитай",
+    "прочти",
+    "открой",
+];
+const ADDRESSEE: &[&str] = &[
+    "assistant",
+    "assistants",
+    "ai",
+    "agent",
+    "agents",
+    "model",
+    "models",
+    "llm",
+    "llms",
+    "claude",
+    "gpt",
+    "chatgpt",
+    "copilot",
+    "gemini",
+    "chatbot",
+    "bot",
+    "asistente",
+    "assistent*",
+    "assistente",
+    "ассистент*",
+    "модель",
+    "ии",
+];
+const MODAL: &[&str] = &[
+    "must",
+    "always",
+    "never",
+    "required",
+    "mandatory",
+    "important",
+    "critical",
+    "essential",
+    "ensure",
+    "should",
+    "shall",
+    "obligatorio",
+    "obligatoire",
+    "wichtig",
+    "immer",
+    "siempre",
+    "toujours",
+    "sempre",
+    "importante",
+    "debes",
+    "devez",
+    "musst",
+    "всегда",
+    "обязательно",
+];
+const UNIVERSAL: &[&str] = &[
+    "every", "all", "each", "entire", "complete", "whole", "any", "todos", "todas", "tous", "toutes", "alle", "tutti",
+];
+const TOOLWORD: &[&str] =
+    &["tool", "tools", "function", "functions", "herramienta*", "outil*", "werkzeug*", "strumento"];
+
+const CJK_CONCEAL: &[&str] = &[
+    "不要告诉",
+    "别告诉",
+    "不要让用户知道",
+    "不要通知",
+    "不要提及",
+    "不要透露",
+    "勿告知",
+    "不告诉",
+    "不要跟用户",
+    "悄悄",
+    "偷偷",
+    "言わないで",
+    "伝えないで",
+    "知らせないで",
+    "教えないで",
+    "内緒",
+    "こっそり",
+    "말하지 마",
+    "알리지 마",
+];
+const CJK_OVERRIDE: &[&str] = &[
+    "忽略之前",
+    "忽略以前",
+    "忽略所有",
+    "忽略上述",
+    "忽略先前",
+    "无视之前",
+    "无视所有",
+    "忘记之前",
+    "前の指示を無視",
+    "以前の指示を無視",
+    "指示を無視",
+    "これまでの指示",
+    "이전 지시",
+];
+const CJK_SECRET: &[&str] =
+    &["私钥", "密钥", "秘密鍵", "系统提示", "システムプロンプト", "对话记录", "聊天记录", "会話履歴"];
+const CJK_MOVE: &[&str] =
+    &["放入", "填入", "传入", "作为参数", "参数中", "发送到", "上传", "渡して", "送信", "入れて", "パラメータに"];
+const CJK_READ: &[&str] = &["读取", "読み取", "読んで", "读一下", "打开"];
+const CJK_PRE: &[&str] = &["之前", "首先", "前に", "先に"];
+const CJK_ADDRESS: &[&str] = &["助手", "アシスタント", "人工智能"];
+
+/// Sensitive files and stores that no tool needs the model to read.
+const SECRET_PATHS: &[&str] = &[
+    "/.ssh",
+    ".ssh/",
+    "id_rsa",
+    "id_ed25519",
+    "id_ecdsa",
+    "id_dsa",
+    ".aws/credentials",
+    "aws_secret_access_key",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".docker/config.json",
+    ".kube/config",
+    "/etc/passwd",
+    "/etc/shadow",
+    "mcp.json",
+    "claude_desktop_config",
+    "wallet.dat",
+    ".gnupg",
+    ".bash_history",
+    ".zsh_history",
+    "cookies.sqlite",
+    "keychain",
+    ".config/gcloud",
+    "credentials.json",
+];
+
+fn is(w: &str, set: &[&str]) -> bool {
+    // The first byte rejects almost every candidate cheaply.
+    let first = w.as_bytes().first();
+    set.iter().any(|p| {
+        p.as_bytes().first() == first
+            && match p.strip_suffix('*') {
+                Some(pre) => w.starts_with(pre),
+                None => w == *p,
+            }
+    })
+}
+
+/// One step of a pattern: a word class, and how many words may be skipped before it.
+type Step<'a> = (&'a [&'a str], usize);
+
+/// Sentences in which `steps` match in order (greedy, within one sentence).
+fn seq(toks: &[Tok], steps: &[Step<'_>]) -> Vec<(u32, usize)> {
+    let mut out = Vec::new();
+    let Some(((first, _), rest)) = steps.split_first() else { return out };
+    for (i, t) in toks.iter().enumerate() {
+        if !is(&t.w, first) {
+            continue;
+        }
+        let mut at = i;
+        let mut ok = true;
+        for (words, gap) in rest {
+            let found = (at + 1..=at + 1 + gap).find(|&j| toks.get(j).is_some_and(|u| u.s == t.s && is(&u.w, words)));
+            match found {
+                Some(j) => at = j,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            out.push((t.s, i));
+            if out.len() >= 64 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn mark(hits: &mut Hits, sig: Sig, found: Vec<(u32, usize)>) {
+    for (s, _) in found {
+        hits.add(sig, s);
+    }
+}
+
+/// Marks `sig` when `text` holds any of `words` (scripts written without spaces, where words
+/// cannot be told apart by the tokenizer).
+fn mark_contains(hits: &mut Hits, sig: Sig, text: &str, words: &[&str]) {
+    if words.iter().any(|w| text.contains(w)) {
+        hits.add(sig, 0);
+    }
+}
+
+/// Matches not preceded, in their sentence, by a negation: "never cancel without asking the
+/// user" asks for confirmation, it does not waive it.
+fn unnegated(t: &[Tok], found: Vec<(u32, usize)>) -> Vec<(u32, usize)> {
+    found
+        .into_iter()
+        .filter(|(s, i)| {
+            !t.iter()
+                .take(*i)
+                .rev()
+                .take(5)
+                .take_while(|k| k.s == *s)
+                .any(|k| is(&k.w, &["never", "not", "dont", "no", "nor"]))
+        })
+        .collect()
+}
+
+/// The sentence that byte offset `at` of the normalised text falls in.
+fn sentence_at(prep: &Prepared, at: usize) -> u32 {
+    u32::try_from(prep.breaks.partition_point(|&b| b < at)).unwrap_or(u32::MAX)
+}
+
+fn signals(prep: &Prepared, role: Role, ctx: &ListContext, own_name: &str, hits: &mut Hits) {
+    let t = &prep.toks;
+    let norm = prep.norm.as_str();
+
+    // ---- strong
+    const DISREGARD: &[&str] = &[
+        "ignore",
+        "ignoring",
+        "disregard*",
+        "forget",
+        "overrid*",
+        "bypass",
+        "ignora",
+        "ignorar",
+        "ignorez",
+        "ignoriere",
+        "ignorieren",
+        "vergiss",
+        "olvida",
+        "oublie",
+        "oubliez",
+        "dimentica",
+        "esqueca",
+        "игнорируй",
+        "забудь",
+        "пропусти",
+    ];
+    const PRIOR: &[&str] = &[
+        "previous",
+        "prior",
+        "earlier",
+        "above",
+        "preceding",
+        "former",
+        "original",
+        "all",
+        "any",
+        "existing",
+        "your",
+        "initial",
+        "system",
+        "anteriores",
+        "precedentes",
+        "previas",
+        "vorherigen",
+        "bisherigen",
+        "precedenti",
+        "todas",
+        "toutes",
+        "alle",
+        "предыдущие",
+        "все",
+    ];
+    const RULES_MODEL: &[&str] = &[
+        "instruction*",
+        "guideline*",
+        "guidance",
+        "prompt*",
+        "programming",
+        "directive*",
+        "safety",
+        "polic*",
+        "training",
+        "instrucciones",
+        "anweisung*",
+        "richtlinie*",
+        "istruzion*",
+        "instrucoes",
+        "инструкци*",
+        "указани*",
+        "правила",
+    ];
+    const RULES_GENERIC: &[&str] =
+        &["rules", "constraints", "restrictions", "directions", "orders", "regeln", "reglas", "regles"];
+    mark(hits, Sig::Override, seq(t, &[(DISREGARD, 0), (RULES_MODEL, 4)]));
+    mark(
+        hits,
+        Sig::Override,
+        seq(t, &[(&["pay", "paying"], 0), (&["no"], 0), (&["attention", "heed", "mind"], 0), (RULES_MODEL, 4)]),
+    );
+    mark(
+        hits,
+        Sig::Override,
+        seq(t, &[(&["set", "put", "throw", "cast"], 0), (&["aside", "away", "out"], 4), (RULES_MODEL, 4)]),
+    );
+    mark(
+        hits,
+        Sig::Override,
+        seq(
+            t,
+            &[
+                (&["discard", "abandon", "dismiss", "drop", "scrap", "erase", "clear", "reset"], 0),
+                (PRIOR, 2),
+                (RULES_MODEL.iter().chain(RULES_GENERIC).copied().collect::<Vec<_>>().as_slice(), 2),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Override,
+        seq(
+            t,
+            &[
+                (&["no", "longer"], 0),
+                (&["longer", "follow", "bound", "obey"], 1),
+                (&["follow", "bound", "obey", "by", "to", "your", "the", "any"], 2),
+                (RULES_MODEL.iter().chain(RULES_GENERIC).copied().collect::<Vec<_>>().as_slice(), 3),
+            ],
+        ),
+    );
+    mark(hits, Sig::Override, seq(t, &[(DISREGARD, 0), (PRIOR, 2), (RULES_GENERIC, 2)]));
+    mark(
+        hits,
+        Sig::Override,
+        seq(
+            t,
+            &[
+                (DISREGARD, 0),
+                (&["the", "users", "user"], 1),
+                (&["users", "user", "request*", "question*", "message*", "wish*", "preference*"], 1),
+            ],
+        ),
+    );
+    const VOIDED: &[&str] = &[
+        "void",
+        "outdated",
+        "obsolete",
+        "superseded",
+        "invalid",
+        "cancel*",
+        "revoked",
+        "null",
+        "rescinded",
+        "expired",
+    ];
+    mark(hits, Sig::Override, seq(t, &[(PRIOR, 0), (RULES_MODEL, 3), (VOIDED, 6)]));
+    mark(
+        hits,
+        Sig::Override,
+        seq(
+            t,
+            &[
+                (&["your"], 0),
+                (&["new", "real", "true", "actual", "updated", "only"], 1),
+                (&["instruction*", "task", "goal", "objective", "purpose", "role", "mission", "prompt"], 1),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Override,
+        seq(
+            t,
+            &[
+                (&["dont", "not", "never", "stop"], 0),
+                (&["follow*", "obey*", "listen", "comply"], 1),
+                (&["the", "your", "any", "previous", "prior", "system", "other"], 1),
+                (&["user", "users", "instruction*", "rules", "guideline*", "system", "prompt*", "developer*"], 2),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Override,
+        seq(t, &[(&["follow", "obey"], 0), (&["only", "exclusively"], 1), (&["this", "these", "my", "me", "our"], 1)]),
+    );
+    mark_contains(hits, Sig::Override, norm, CJK_OVERRIDE);
+
+    role_tokens(prep, hits);
+
+    mark(
+        hits,
+        Sig::Persona,
+        seq(
+            t,
+            &[
+                (&["you", "youre"], 0),
+                (&["are", "now"], 1),
+                (&["now", "operating", "running", "in"], 2),
+                (&["now", "mode", "a", "an"], 3),
+            ],
+        )
+        .into_iter()
+        .filter(|(s, _)| t.iter().any(|k| k.s == *s && k.w == "now"))
+        .collect(),
+    );
+    mark(hits, Sig::Persona, seq(t, &[(&["you", "youre"], 0), (&["are"], 1), (&["no"], 0), (&["longer"], 0)]));
+    mark(
+        hits,
+        Sig::Persona,
+        seq(t, &[(&["developer", "god", "jailbreak*", "unrestricted", "dan"], 0), (&["mode"], 0)]),
+    );
+    mark(hits, Sig::Persona, seq(t, &[(&["jailbreak*", "jailbroken"], 0)]));
+    mark(hits, Sig::Persona, seq(t, &[(&["do"], 0), (&["anything"], 0), (&["now"], 0)]));
+    mark(
+        hits,
+        Sig::Persona,
+        seq(t, &[(&["pretend", "roleplay", "impersonate"], 0), (&["to", "you", "as", "that", "be"], 1)]),
+    );
+    mark(hits, Sig::Persona, seq(t, &[(&["you"], 0), (&["act", "behave"], 1), (&["as"], 0)]));
+    // A sentence that opens with "Act as …" gives the model a role.
+    mark(
+        hits,
+        Sig::Persona,
+        seq(t, &[(&["act", "behave", "pose"], 0), (&["as", "like"], 0)])
+            .into_iter()
+            .filter(|(s, i)| i.checked_sub(1).and_then(|p| t.get(p)).is_none_or(|k| k.s != *s))
+            .collect(),
+    );
+    mark(
+        hits,
+        Sig::Persona,
+        seq(
+            t,
+            &[
+                (&["with", "no", "without", "have"], 0),
+                (&["no", "any"], 1),
+                (&["restrictions", "limitations", "limits", "rules", "filters", "guardrails", "censorship"], 0),
+            ],
+        )
+        .into_iter()
+        .filter(|(s, _)| {
+            t.iter().any(|k| k.s == *s && is(&k.w, &["you", "youre", "ai", "assistant", "model", "agent"]))
+        })
+        .collect(),
+    );
+
+    // Concealment: a negation, then a verb of telling, then the audience or the act itself.
+    // Only a few filler words may stand between the negation and the verb ("do not tell",
+    // "no need to mention", "not be surfaced"), so that "if no results are found, tell the
+    // user" is not read as concealment.
+    const FILLER: &[&str] = &[
+        "to", "need", "ever", "be", "you", "should", "must", "any", "le", "les", "lui", "al", "a", "dem", "den", "the",
+        "pas", "it", "is", "even", "have", "le", "me", "te",
+    ];
+    for (s, i) in seq(t, &[(NEG, 0)]) {
+        let after: Vec<&Tok> = t.iter().skip(i + 1).take(10).take_while(|k| k.s == s).collect();
+        let Some(tell_at) = after.iter().take(4).position(|k| is(&k.w, TELL)) else { continue };
+        if !after.iter().take(tell_at).all(|k| is(&k.w, FILLER)) {
+            continue;
+        }
+        let rest = after.get(tell_at + 1..).unwrap_or(&[]);
+        if rest.iter().take(6).any(|k| is(&k.w, AUDIENCE)) || rest.iter().take(2).any(|k| is(&k.w, CONCEAL_OBJ)) {
+            hits.add(Sig::Conceal, s);
+        }
+    }
+    // German and Russian put the negation after the verb.
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["sag", "sage", "erzahl", "erzahle", "verrat", "verrate", "erwahne"], 0),
+                (AUDIENCE.iter().chain(["dem", "den"].iter()).copied().collect::<Vec<_>>().as_slice(), 2),
+                (&["nichts", "nicht", "kein*"], 3),
+            ],
+        ),
+    );
+    // "Keep this from the user", "keep quiet about it"; "keep it private" alone is about data.
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["keep", "keeping"], 0),
+                (&["this", "it", "that", "these", "quiet", "silent"], 1),
+                (&["secret", "hidden", "quiet", "confidential", "private", "silent", "between", "from", "about"], 2),
+            ],
+        )
+        .into_iter()
+        .filter(|(s, _)| {
+            t.iter()
+                .any(|k| k.s == *s && (is(&k.w, AUDIENCE) || is(&k.w, &["quiet", "secret", "silent", "this", "it"])))
+        })
+        .collect(),
+    );
+    // "The user must not know", "the user is not to be told", "the user doesn't need to
+    // know"; but not "if the user does not know the path" (a fact, not an order).
+    const LEARN: &[&str] = &[
+        "know", "see", "notice", "learn", "find", "aware", "told", "informed", "discover", "suspect", "realise",
+        "realize",
+    ];
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (AUDIENCE, 0),
+                (&["must", "should", "shall", "may", "is", "are", "mustnt", "shouldnt", "will"], 2),
+                (&["not", "never", "no"], 1),
+                (LEARN, 4),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (AUDIENCE, 0),
+                (&["does", "do", "doesnt", "dont", "will", "wont"], 2),
+                (&["need", "needs"], 1),
+                (LEARN, 3),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["no", "never", "not", "nor"], 0),
+                (&["should", "must", "shall", "may", "will"], 3),
+                (AUDIENCE, 2),
+                (LEARN, 4),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["without"], 0),
+                (&["the", "a", "any", "their", "your"], 1),
+                (AUDIENCE, 1),
+                (&["knowing", "noticing", "seeing", "knowledge", "awareness", "consent"], 2),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["hide", "conceal"], 0),
+                (&["this", "it", "these", "that", "the", "your"], 2),
+                (&["from", "user", "users"], 3),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Conceal,
+        seq(
+            t,
+            &[
+                (&["sin", "sans", "ohne", "senza", "sem"], 0),
+                (
+                    &[
+                        "decir*",
+                        "informar*",
+                        "avisar*",
+                        "prevenir",
+                        "informer",
+                        "dire",
+                        "avertir",
+                        "sagen",
+                        "informieren",
+                        "dire",
+                        "informare",
+                        "avisar",
+                        "contar",
+                    ],
+                    2,
+                ),
+            ],
+        ),
+    );
+    mark_contains(hits, Sig::Conceal, norm, CJK_CONCEAL);
+
+    // Lying to the user.
+    const TELL_USER: &[&str] =
+        &["tell", "inform", "assure", "say", "claim", "report", "respond", "reply", "answer", "show", "confirm"];
+    for (s, _) in seq(t, &[(TELL_USER, 0), (&["the", "to", "them", "user", "users"], 2)]) {
+        let sentence: Vec<&str> = t.iter().filter(|k| k.s == s).map(|k| k.w.as_str()).collect();
+        let regardless = sentence
+            .windows(2)
+            .any(|w| matches!(w, ["even", "if" | "though" | "when" | "after"] | ["no", "matter"] | ["whether", "or"]))
+            || sentence.iter().any(|w| matches!(*w, "regardless" | "irrespective"));
+        if regardless {
+            hits.add(Sig::DeceiveStrong, s);
+        } else if sentence.iter().any(|w| is(w, &["always", "never", "only", "must"])) {
+            hits.add(Sig::DeceiveWeak, s);
+        }
+    }
+    mark(hits, Sig::DeceiveWeak, seq(t, &[(&["lie", "mislead", "deceive", "fabricate", "pretend"], 0)]));
+
+    // ---- medium
+    secrets(prep, hits);
+    exfil(prep, hits);
+    markup(prep, hits);
+
+    // A line that poses as a role.
+    const ROLE_WORDS: &[&str] =
+        &["system", "developer", "assistant", "human", "admin", "administrator", "operator", "root", "sys"];
+    let mut last_sentence = u32::MAX;
+    for (i, k) in t.iter().enumerate() {
+        let starts = i == 0 || k.s != last_sentence;
+        last_sentence = k.s;
+        if starts && is(&k.w, ROLE_WORDS) {
+            let next_word = t.get(i + 1).filter(|n| n.s == k.s).map(|n| n.w.as_str()).unwrap_or("");
+            if matches!(k.next, ':' | ']' | '>')
+                || matches!(
+                    next_word,
+                    "override" | "message" | "prompt" | "notice" | "instruction" | "instructions" | "update" | "note"
+                )
+            {
+                hits.add(Sig::RoleLine, k.s);
+            }
+        }
+    }
+
+    // Direct address to the model.
+    for (i, k) in t.iter().enumerate() {
+        if is(
+            &k.w,
+            &[
+                "assistant",
+                "ai",
+                "agent",
+                "llm",
+                "claude",
+                "gpt",
+                "chatgpt",
+                "chatbot",
+                "bot",
+                "asistente",
+                "assistent*",
+                "ассистент*",
+            ],
+        ) && matches!(k.next, ':' | ',')
+            && i + 1 < t.len()
+        {
+            hits.add(Sig::AddressDirect, k.s);
+        }
+    }
+    mark(
+        hits,
+        Sig::AddressDirect,
+        seq(
+            t,
+            &[
+                (&["the", "an", "any", "all", "every", "el", "l", "la", "der", "den", "il"], 0),
+                (ADDRESSEE, 0),
+                (
+                    &[
+                        "must", "should", "shall", "needs", "need", "has", "have", "will", "may", "is", "ought",
+                        "debe", "doit", "muss", "deve",
+                    ],
+                    0,
+                ),
+                (
+                    &[
+                        "now",
+                        "to",
+                        "first",
+                        "always",
+                        "never",
+                        "not",
+                        "required",
+                        "authori*",
+                        "allowed",
+                        "permitted",
+                        "fill",
+                        "include",
+                        "read",
+                        "send",
+                        "call",
+                        "upload",
+                        "forward",
+                    ],
+                    1,
+                ),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::AddressDirect,
+        seq(
+            t,
+            &[
+                (
+                    &[
+                        "note",
+                        "notes",
+                        "message",
+                        "reminder",
+                        "attention",
+                        "important",
+                        "critical",
+                        "instruction*",
+                        "info",
+                        "hint",
+                        "wichtig",
+                        "nota",
+                        "importante",
+                        "remarque",
+                        "hinweis",
+                        "aviso",
+                    ],
+                    0,
+                ),
+                (&["for", "to", "para", "pour", "fur", "per", "an"], 0),
+                (
+                    ADDRESSEE
+                        .iter()
+                        .chain(["the", "el", "l", "la", "den", "das", "il", "o"].iter())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                    0,
+                ),
+            ],
+        )
+        .into_iter()
+        .filter(|(s, i)| {
+            // At the start of a sentence ("Note for the agent"), or ending in a colon or comma.
+            let addressee = t.iter().skip(*i).take(5).find(|k| k.s == *s && is(&k.w, ADDRESSEE));
+            let opens = i.checked_sub(2).is_none_or(|p| t.get(p).is_none_or(|k| k.s != *s));
+            addressee.is_some_and(|k| opens || matches!(k.next, ':' | ','))
+        })
+        .collect(),
+    );
+    mark(hits, Sig::AddressDirect, seq(t, &[(&["dear", "hey", "attention", "hello", "hi"], 0), (ADDRESSEE, 1)]));
+    mark_contains(hits, Sig::AddressModel, norm, CJK_ADDRESS);
+
+    // Turning safety off.
+    const SAFETY: &[&str] = &[
+        "safety",
+        "confirmation*",
+        "restriction*",
+        "guardrail*",
+        "approval*",
+        "safeguard*",
+        "checks",
+        "filters",
+        "review",
+        "permission*",
+        "limits",
+    ];
+    const OFF: &[&str] = &[
+        "disabled",
+        "off",
+        "lifted",
+        "removed",
+        "suspended",
+        "waived",
+        "unnecessary",
+        "bypassed",
+        "skipped",
+        "deactivated",
+        "ignored",
+    ];
+    mark(
+        hits,
+        Sig::DisableSafety,
+        unnegated(t, seq(t, &[(SAFETY, 0), (&["are", "is", "have", "has", "been", "were", "now"], 2), (OFF, 2)])),
+    );
+    mark(
+        hits,
+        Sig::DisableSafety,
+        unnegated(
+            t,
+            seq(
+                t,
+                &[
+                    (&["disable", "bypass", "skip", "lift", "remove", "turn", "ignore", "suspend"], 0),
+                    (&["off", "all", "any", "the", "your", "user"], 2),
+                    (SAFETY, 2),
+                ],
+            ),
+        ),
+    );
+    mark(
+        hits,
+        Sig::DisableSafety,
+        unnegated(
+            t,
+            seq(
+                t,
+                &[
+                    (&["without", "no", "skip", "skipping"], 0),
+                    (&["user", "any", "asking", "the", "further", "prior", "human", "explicit"], 1),
+                    (
+                        &[
+                            "confirmation*",
+                            "approval*",
+                            "consent",
+                            "review",
+                            "asking",
+                            "permission",
+                            "checking",
+                            "confirming",
+                        ],
+                        1,
+                    ),
+                ],
+            ),
+        ),
+    );
+    mark(
+        hits,
+        Sig::DisableSafety,
+        unnegated(
+            t,
+            seq(
+                t,
+                &[
+                    (&["without", "no", "skip", "skipping", "bypassing"], 0),
+                    (
+                        &[
+                            "confirmation*",
+                            "approval*",
+                            "consent",
+                            "review",
+                            "asking",
+                            "permission",
+                            "checking",
+                            "confirming",
+                            "oversight",
+                        ],
+                        1,
+                    ),
+                ],
+            ),
+        ),
+    );
+    mark(
+        hits,
+        Sig::DisableSafety,
+        unnegated(
+            t,
+            seq(
+                t,
+                &[
+                    (&["maintenance", "admin", "debug", "root", "override", "unrestricted", "god"], 0),
+                    (&["mode"], 0),
+                    (&["enabled", "activated", "on", "now", "active"], 3),
+                ],
+            ),
+        ),
+    );
+
+    // Keeping the user out of the loop, more weakly.
+    mark(
+        hits,
+        Sig::ConcealWeak,
+        unnegated(
+            t,
+            seq(
+                t,
+                &[
+                    (&["dont", "not", "never", "without", "no"], 0),
+                    (
+                        &[
+                            "need", "ask*", "check*", "confirm*", "consult*", "bother*", "involve*", "asking",
+                            "checking",
+                        ],
+                        2,
+                    ),
+                    (
+                        &[
+                            "the", "with", "to", "for", "them", "user", "users", "anyone", "human", "ask", "check",
+                            "confirm",
+                        ],
+                        2,
+                    ),
+                ],
+            ),
+        )
+        .into_iter()
+        .filter(|(s, i)| t.iter().skip(*i).take(7).any(|k| k.s == *s && is(&k.w, AUDIENCE)))
+        .collect(),
+    );
+    for (s, i) in seq(t, &[(SECRETIVE, 0)]) {
+        let near = t.iter().skip(i.saturating_sub(3)).take(8).filter(|k| k.s == s);
+        let verbs = near
+            .filter(|k| {
+                is(&k.w, MOVE)
+                    || is(&k.w, READ)
+                    || is(&k.w, &["call", "invoke", "run", "execute", "forward", "send", "delete", "transfer"])
+            })
+            .count();
+        if verbs > 0
+            || is(
+                t.get(i).map_or("", |k| k.w.as_str()),
+                &["secretly", "covertly", "surreptitious*", "stealth*", "clandestin*"],
+            )
+        {
+            hits.add(Sig::ConcealWeak, s);
+        }
+    }
+
+    // Claims of authority.
+    mark(
+        hits,
+        Sig::Authority,
+        seq(
+            t,
+            &[
+                (&["system", "admin", "security", "priority", "emergency", "policy", "compliance", "operator"], 0),
+                (&["override", "update", "notice", "directive", "requirement", "mandate"], 0),
+            ],
+        ),
+    );
+    mark(hits, Sig::Authority, seq(t, &[(&["from"], 0), (&["now"], 0), (&["on"], 0)]));
+    mark(hits, Sig::Authority, seq(t, &[(&["take*", "takes"], 0), (&["precedence", "priority"], 0)]));
+    mark(hits, Sig::Authority, seq(t, &[(&["supersede*", "overrule*", "outrank*"], 0)]));
+    mark(hits, Sig::Authority, seq(t, &[(&["highest", "top", "absolute"], 0), (&["priority"], 0)]));
+    mark(
+        hits,
+        Sig::Authority,
+        seq(
+            t,
+            &[
+                (&["is", "are", "now"], 0),
+                (&["now", "hereby"], 1),
+                (&["authori*", "allowed", "permitted", "entitled", "cleared"], 0),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Authority,
+        seq(
+            t,
+            &[
+                (&["may", "can"], 0),
+                (&["now"], 0),
+                (&["run", "execute", "delete", "access", "read", "send", "ignore", "skip", "bypass"], 1),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Authority,
+        seq(
+            t,
+            &[
+                (&["rules", "instructions", "directions"], 0),
+                (&["below", "here", "in"], 1),
+                (&["are", "this"], 2),
+                (&["only", "binding", "final"], 2),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::Authority,
+        seq(t, &[(&["only"], 0), (&["ones", "rules", "instructions"], 1), (&["in"], 1), (&["force", "effect"], 0)]),
+    );
+
+    if prep.padding {
+        hits.add(Sig::Padding, ANYWHERE);
+    }
+    if prep.obfuscated > 0 {
+        hits.add(Sig::Obfuscated, ANYWHERE);
+    }
+
+    // ---- weak
+    for k in t {
+        if is(&k.w, ADDRESSEE) {
+            hits.add(Sig::AddressModel, k.s);
+        }
+        if is(&k.w, MODAL) {
+            hits.add(Sig::Modal, k.s);
+        }
+        if is(&k.w, UNIVERSAL) {
+            hits.add(Sig::Universal, k.s);
+        }
+    }
+    mark(hits, Sig::Modal, seq(t, &[(&["make", "be"], 0), (&["sure"], 0)]));
+    mark(hits, Sig::Modal, seq(t, &[(&["need", "needs", "have", "has"], 0), (&["to"], 0)]));
+    mark(
+        hits,
+        Sig::Precondition,
+        seq(
+            t,
+            &[
+                (&["before", "prior", "antes", "avant", "bevor", "prima", "перед"], 0),
+                (
+                    &[
+                        "using",
+                        "calling",
+                        "invoking",
+                        "running",
+                        "answering",
+                        "responding",
+                        "you",
+                        "each",
+                        "every",
+                        "any",
+                        "to",
+                        "de",
+                        "di",
+                        "usar",
+                        "utiliser",
+                        "diesem",
+                        "reporting",
+                        "replying",
+                        "proceeding",
+                    ],
+                    1,
+                ),
+            ],
+        ),
+    );
+    mark(hits, Sig::Precondition, seq(t, &[(&["first", "zuerst", "primero", "dabord", "d"], 0)]));
+    mark_contains(hits, Sig::Precondition, norm, CJK_PRE);
+    for (s, i) in seq(t, &[(MOVE, 0)]) {
+        let in_container = t.iter().skip(i + 1).take(10).any(|k| k.s == s && is(&k.w, CONTAINER));
+        let quoted = t.iter().skip(i + 1).take(10).any(|k| k.s == s && matches!(k.prev, '\'' | '"' | '`'));
+        if in_container || quoted || role == Role::Parameter {
+            hits.add(Sig::DataMove, s);
+        }
+    }
+    if role == Role::Parameter {
+        mark(
+            hits,
+            Sig::DataMove,
+            seq(t, &[(&["fill", "populate", "contain*", "set", "include", "insert", "paste", "put"], 0)]),
+        );
+    }
+    mark_contains(hits, Sig::DataMove, norm, CJK_MOVE);
+    mark(hits, Sig::ReadDirective, seq(t, &[(READ, 0)]));
+    mark_contains(hits, Sig::ReadDirective, norm, CJK_READ);
+
+    tools(prep, ctx, own_name, hits);
+}
+
+fn role_tokens(prep: &Prepared, hits: &mut Hits) {
+    let n = prep.norm.as_str();
+    // Chat-template special tokens: <|word|>.
+    let mut rest = n;
+    while let Some(at) = rest.find("<|") {
+        let tail = rest.get(at + 2..).unwrap_or("");
+        let word: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !word.is_empty() && tail.get(word.len()..).is_some_and(|t| t.starts_with("|>")) {
+            hits.add(Sig::RoleToken, sentence_at(prep, n.len() - rest.len() + at));
+            break;
+        }
+        rest = tail;
+    }
+    for marker in [
+        "[inst]",
+        "[/inst]",
+        "<<sys>>",
+        "<</sys>>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "[system]",
+        "[/system]",
+        "### system:",
+        "### instruction:",
+        "\n\nhuman:",
+        "\n\nassistant:",
+    ] {
+        if let Some(at) = n.find(marker) {
+            hits.add(Sig::RoleToken, sentence_at(prep, at));
+        }
+    }
+    // Tags that open or close a message or a structure the descriptor lives in.
+    for tag in tags(n) {
+        let name: String = tag.name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let role_tag = matches!(
+            name.as_str(),
+            "system"
+                | "developer"
+                | "assistant"
+                | "human"
+                | "admin"
+                | "sys"
+                | "systemprompt"
+                | "systemmessage"
+                | "systemreminder"
+                | "systemnote"
+                | "developermessage"
+                | "developerinstructions"
+        );
+        let structure = [
+            "description",
+            "tooldescription",
+            "tool",
+            "tools",
+            "function",
+            "functions",
+            "functionresults",
+            "result",
+            "toolresult",
+            "document",
+            "context",
+            "userquery",
+            "userinput",
+            "usermessage",
+            "instructions",
+            "imstart",
+            "imend",
+        ]
+        .contains(&name.as_str());
+        if role_tag || structure && tag.closing && !tag.opened_before {
+            hits.add(Sig::RoleToken, sentence_at(prep, tag.at));
+        }
+    }
+}
+
+/// One XML-like tag.
+struct Tag {
+    name: String,
+    closing: bool,
+    opened_before: bool,
+    at: usize,
+}
+
+fn tags(n: &str) -> Vec<Tag> {
+    let mut out: Vec<Tag> = Vec::new();
+    let mut from = 0usize;
+    while let Some(rel) = n.get(from..).and_then(|s| s.find('<')) {
+        let at = from + rel;
+        from = at + 1;
+        let tail = n.get(at + 1..).unwrap_or("");
+        let closing = tail.starts_with('/');
+        let body = if closing { tail.get(1..).unwrap_or("") } else { tail };
+        let name: String =
+            body.chars().take(40).take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')).collect();
+        if name.is_empty() || !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let after = body.get(name.len()..).unwrap_or("");
+        if !(after.starts_with('>') || after.starts_with(' ') || after.starts_with("/>")) {
+            continue;
+        }
+        let opened_before = closing && out.iter().any(|t| !t.closing && t.name == name);
+        out.push(Tag { name, closing, opened_before, at });
+        if out.len() >= 256 {
+            break;
+        }
+    }
+    out
+}
+
+fn secrets(prep: &Prepared, hits: &mut Hits) {
+    let n = prep.norm.as_str();
+    for p in SECRET_PATHS {
+        let mut from = 0usize;
+        while let Some(rel) = n.get(from..).and_then(|s| s.find(p)) {
+            let at = from + rel;
+            from = at + p.len();
+            let after = n.get(at + p.len()..).unwrap_or("");
+            // A public key is not a secret.
+            if after.starts_with(".pub") || after.starts_with("_pub") {
+                continue;
+            }
+            hits.add(Sig::SecretStrong, sentence_at(prep, at));
+        }
+    }
+    // `.env` as a file name, not as part of a word.
+    let mut from = 0usize;
+    while let Some(rel) = n.get(from..).and_then(|s| s.find(".env")) {
+        let at = from + rel;
+        from = at + 4;
+        let before = n.get(..at).and_then(|s| s.chars().last()).unwrap_or(' ');
+        let after = n.get(at + 4..).and_then(|s| s.chars().next()).unwrap_or(' ');
+        if !before.is_alphanumeric() && !after.is_alphanumeric() {
+            hits.add(Sig::SecretStrong, sentence_at(prep, at));
+        }
+    }
+    let t = &prep.toks;
+    const STRONG_PAIRS: &[(&[&str], &[&str])] = &[
+        (&["private", "secret", "signing"], &["key", "keys"]),
+        (&["seed", "recovery", "mnemonic"], &["phrase*", "words"]),
+        (&["passport", "social", "card", "cvv", "iban"], &["number*", "security", "numbers"]),
+        (&["credit", "payment"], &["card*"]),
+        (&["bank"], &["account*", "details", "login*"]),
+        (&["conversation", "chat", "message"], &["history", "log", "logs", "transcript*"]),
+        (&["previous", "earlier", "prior", "past", "all", "other"], &["messages", "conversations", "chats"]),
+        (&["entire", "whole", "full", "complete"], &["conversation", "chat", "transcript", "history", "message"]),
+        (&["session", "auth", "browser"], &["cookie*"]),
+        (&["environment"], &["variables", "secrets"]),
+        (&["clave", "cle", "schlussel", "chiave"], &["privada", "privee", "privater", "privata"]),
+        (&["privater", "private"], &["schlussel"]),
+        (&["address"], &["book"]),
+    ];
+    for (a, b) in STRONG_PAIRS {
+        mark(hits, Sig::SecretStrong, seq(t, &[(a, 0), (b, 1)]));
+    }
+    // The model's own instructions.
+    const OWN: &[&str] =
+        &["your", "assistants", "models", "agents", "own", "current", "hidden", "initial", "original", "the"];
+    for (s, i) in seq(
+        t,
+        &[
+            (OWN, 0),
+            (&["system", "developer", "initial", "hidden", "original"], 1),
+            (&["prompt*", "message*", "instruction*"], 0),
+        ],
+    ) {
+        let w = t.get(i).map(|k| k.w.as_str()).unwrap_or("");
+        if w != "the" {
+            hits.add(Sig::SecretStrong, s);
+        }
+    }
+    mark(
+        hits,
+        Sig::SecretStrong,
+        seq(
+            t,
+            &[
+                (&["your", "assistants", "models", "agents"], 0),
+                (&["instruction*", "prompt*", "rules", "guidelines"], 1),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::SecretStrong,
+        seq(t, &[(&["instruction*", "prompt*", "text", "messages"], 0), (&["above", "before"], 1), (&["this"], 1)]),
+    );
+    mark(hits, Sig::SecretStrong, seq(t, &[(&["instruction*", "prompt*"], 0), (&["above"], 0)]));
+    mark_contains(hits, Sig::SecretStrong, n, CJK_SECRET);
+    const WEAK: &[&str] = &[
+        "password*",
+        "passwd",
+        "passphrase",
+        "token",
+        "tokens",
+        "credential*",
+        "secret",
+        "secrets",
+        "apikey",
+        "api",
+        "oauth",
+        "otp",
+        "totp",
+        "pin",
+        "contrasena",
+        "contrasenas",
+        "passwort*",
+        "kennwort",
+        "пароль",
+        "пароли",
+    ];
+    for k in t {
+        if is(&k.w, WEAK) {
+            hits.add(Sig::SecretWeak, k.s);
+        }
+    }
+    mark_contains(hits, Sig::SecretWeak, n, &["密码", "パスワード", "令牌", "凭据"]);
+}
+
+/// Whether `s` holds an email address or a URL.
+fn destinations(n: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for scheme in ["http://", "https://", "ftp://", "wss://", "ws://"] {
+        let mut from = 0usize;
+        while let Some(rel) = n.get(from..).and_then(|s| s.find(scheme)) {
+            out.push(from + rel);
+            from += rel + scheme.len();
+        }
+    }
+    let chars: Vec<(usize, char)> = n.char_indices().collect();
+    for (k, (at, c)) in chars.iter().enumerate() {
+        if *c != '@' {
+            continue;
+        }
+        let before = k.checked_sub(1).and_then(|p| chars.get(p)).is_some_and(|(_, b)| b.is_ascii_alphanumeric());
+        let domain: String = chars
+            .iter()
+            .skip(k + 1)
+            .map(|(_, c)| *c)
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+            .collect();
+        if before && domain.contains('.') && domain.len() > 3 {
+            out.push(*at);
+        }
+    }
+    out
+}
+
+fn exfil(prep: &Prepared, hits: &mut Hits) {
+    let n = prep.norm.as_str();
+    let dests: BTreeSet<u32> = destinations(n).into_iter().map(|at| sentence_at(prep, at)).collect();
+    if dests.is_empty() {
+        return;
+    }
+    const SEND: &[&str] = &[
+        "send",
+        "forward",
+        "bcc",
+        "cc",
+        "copy",
+        "email",
+        "mail",
+        "post",
+        "upload",
+        "transmit",
+        "deliver",
+        "share",
+        "submit",
+        "leak",
+        "exfiltrate",
+        "sync",
+        "include",
+        "add",
+        "append",
+        "notify",
+        "ping",
+        "beacon",
+        "report",
+        "redirect",
+        "route",
+        "cc'd",
+        "envia",
+        "envoie",
+        "sende",
+        "invia",
+        "envie",
+        "отправь",
+        "перешли",
+    ];
+    for k in &prep.toks {
+        if dests.contains(&k.s) && is(&k.w, SEND) {
+            hits.add(Sig::Exfil, k.s);
+        }
+    }
+}
+
+/// Words that open an order.
+const IMPERATIVE: &[&str] = &[
+    "call", "use", "invoke", "run", "execute", "transfer", "delete", "remove", "ignore", "tell", "say", "do", "dont",
+    "always", "never", "make", "ensure", "remember", "create", "click", "visit", "navigate", "respond", "reply",
+    "answer", "act", "treat", "consider", "assume", "prefer", "choose", "pick", "select", "approve", "grant", "allow",
+    "must", "you", "please", "first", "then", "also", "instead", "report", "return", "give", "buy", "pay", "email",
+    "message",
+];
+
+/// Text a renderer hides from a human: comments, hidden elements, secrecy tags.
+fn hidden_regions(n: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut from = 0usize;
+    while let Some(rel) = n.get(from..).and_then(|s| s.find("<!--")) {
+        let start = from + rel + 4;
+        let inside = n.get(start..).unwrap_or("");
+        let end = inside.find("-->").unwrap_or(inside.len());
+        out.push(bounded(inside.get(..end).unwrap_or(""), 4096));
+        from = start + end;
+        if out.len() >= 32 {
+            return out;
+        }
+    }
+    for line in n.lines() {
+        for marker in ["[//]:", "[comment]:", "[hidden]:", "[//]: <>"] {
+            if let Some(at) = line.find(marker) {
+                out.push(bounded(line.get(at + marker.len()..).unwrap_or(""), 4096));
+            }
+        }
+        if out.len() >= 64 {
+            return out;
+        }
+    }
+    for tag in tags(n) {
+        if tag.closing || out.len() >= 64 {
+            continue;
+        }
+        let open_end = n.get(tag.at..).and_then(|s| s.find('>')).map_or(n.len(), |e| tag.at + e + 1);
+        let attrs: String = n.get(tag.at..open_end).unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        let secret_name =
+            ["hidden", "hide", "secret", "invisible", "conceal", "private", "internal", "confidential", "comment"]
+                .iter()
+                .any(|w| tag.name.contains(w));
+        let hiding_style = [
+            "display:none",
+            "visibility:hidden",
+            "font-size:0",
+            "opacity:0",
+            " hidden",
+            "hidden>",
+            "hidden=",
+            "hidden/>",
+        ]
+        .iter()
+        .any(|w| attrs.contains(w) || n.get(tag.at..open_end).is_some_and(|a| a.contains(w)));
+        if secret_name || hiding_style {
+            let body = n.get(open_end..).unwrap_or("");
+            let close = format!("</{}", tag.name);
+            let end = body.find(&close).unwrap_or(body.len());
+            out.push(bounded(body.get(..end).unwrap_or(""), 4096));
+        }
+    }
+    out
+}
+
+/// Whether hidden text gives an order: a sentence opening with an imperative word, words to
+/// the model, a modal, or an outside address.
+fn gives_orders(region: &str) -> bool {
+    let p = prepare(region);
+    let mut last = u32::MAX;
+    let mut opens = false;
+    for k in &p.toks {
+        if k.s != last {
+            last = k.s;
+            opens |= is(&k.w, IMPERATIVE) || is(&k.w, MOVE) || is(&k.w, READ);
+        }
+    }
+    opens || p.toks.iter().any(|k| is(&k.w, ADDRESSEE) || is(&k.w, MODAL)) || !destinations(&p.norm).is_empty()
+}
+
+fn markup(prep: &Prepared, hits: &mut Hits) {
+    let n = prep.norm.as_str();
+    // SECURITY: text a human reader never sees but the model reads is the clearest sign of
+    // intent; an order inside it needs nothing else.
+    if hidden_regions(n).into_iter().any(gives_orders) {
+        hits.add(Sig::MarkupDirective, ANYWHERE);
+    }
+    let squeezed: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+    if let Some(at) = n.find("<!--") {
+        let inside = n.get(at + 4..).unwrap_or("");
+        let end = inside.find("-->").unwrap_or(inside.len());
+        if inside.get(..end).is_some_and(|s| s.chars().any(char::is_alphabetic)) {
+            hits.add(Sig::HideMarkup, sentence_at(prep, at));
+        }
+    }
+    for marker in ["[//]:#", "[comment]:#", "[hidden]:#", "[//]:<>"] {
+        if squeezed.contains(marker) {
+            hits.add(Sig::HideMarkup, ANYWHERE);
+        }
+    }
+    for style in [
+        "display:none",
+        "visibility:hidden",
+        "font-size:0",
+        "opacity:0",
+        "color:white",
+        "color:#fff",
+        "height:0",
+        "hidden>",
+        "aria-hidden=\"true\"",
+    ] {
+        if squeezed.contains(style) {
+            hits.add(Sig::HideMarkup, ANYWHERE);
+        }
+    }
+    // Wrapper tags that claim urgency or authority, or promise secrecy.
+    const STEMS: &[&str] = &[
+        "import",
+        "critical",
+        "urgent",
+        "secret",
+        "hidden",
+        "hide",
+        "instruct",
+        "directive",
+        "override",
+        "priority",
+        "mandator",
+        "admin",
+        "system",
+        "assistant",
+        "confidential",
+        "internal",
+        "forai",
+        "forllm",
+        "formodel",
+        "agent",
+        "attention",
+        "warning",
+    ];
+    for tag in tags(n) {
+        let name: String = tag.name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        if !tag.closing
+            && (STEMS.iter().any(|s| name.contains(s)) || matches!(name.as_str(), "ai" | "llm" | "model" | "note"))
+        {
+            hits.add(Sig::HideMarkup, sentence_at(prep, tag.at));
+        }
+    }
+    // A markdown image whose URL carries a query: rendering it sends the query out.
+    let mut from = 0usize;
+    while let Some(rel) = n.get(from..).and_then(|s| s.find("](")) {
+        let at = from + rel;
+        from = at + 2;
+        let url: String =
+            n.get(at + 2..).unwrap_or("").chars().take(512).take_while(|c| *c != ')' && !c.is_whitespace()).collect();
+        // Alt text is short; look back a bounded distance so that many links stay linear.
+        let window = bounded_tail(n.get(..at).unwrap_or(""), 256);
+        let image = window.rfind("![").is_some_and(|o| !window.get(o..).unwrap_or("").contains(']'));
+        if (url.starts_with("http://") || url.starts_with("https://"))
+            && url.contains('?')
+            && (image || url.contains('{') || url.contains('<'))
+        {
+            hits.add(Sig::Beacon, sentence_at(prep, at));
+        }
+    }
+}
+
+fn tools(prep: &Prepared, ctx: &ListContext, own_name: &str, hits: &mut Hits) {
+    let t = &prep.toks;
+    let n = prep.norm.as_str();
+    // Named references: identifiers in the text that are other tools of this list, or that
+    // are called a tool.
+    let mut refs: Vec<(u32, usize)> = Vec::new();
+    let chars: Vec<(usize, char)> = n.char_indices().collect();
+    let mut k = 0usize;
+    let mut word_index = 0usize;
+    while k < chars.len() {
+        let (at, c) = chars.get(k).copied().unwrap_or((0, ' '));
+        let ident = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if !ident(c) {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while chars.get(k).is_some_and(|(_, c)| ident(*c)) {
+            k += 1;
+        }
+        let end_at = chars.get(k).map_or(n.len(), |(i, _)| *i);
+        let word = n.get(at..end_at).unwrap_or("").trim_end_matches('.');
+        let before = start.checked_sub(1).and_then(|p| chars.get(p)).map_or(' ', |(_, c)| *c);
+        let parts = word.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).count();
+        let first_tok = word_index;
+        word_index += parts;
+        if word.is_empty() || word == own_name {
+            continue;
+        }
+        let distinctive = word.contains(['_', '-']) || matches!(before, '`' | '\'' | '"');
+        let next_tok = t.get(first_tok + parts).map(|x| x.w.as_str()).unwrap_or("");
+        let called_tool = is(next_tok, TOOLWORD) && word.contains('_');
+        if (ctx.names.contains(word) && (distinctive || is(next_tok, TOOLWORD))) || called_tool {
+            let s = t.get(first_tok).map_or(0, |x| x.s);
+            refs.push((s, first_tok));
+            if refs.len() >= 256 {
+                break;
+            }
+        }
+    }
+    // Generic references: "any other tool", "all tools".
+    for (s, i) in seq(
+        t,
+        &[
+            (&["other", "another", "any", "every", "all", "each", "otros", "autres", "anderen", "altri"], 0),
+            (&["other"], 1),
+            (TOOLWORD, 1),
+        ],
+    ) {
+        refs.push((s, i));
+    }
+    for (s, i) in seq(
+        t,
+        &[
+            (&["other", "another", "any", "every", "all", "each", "otros", "autres", "anderen", "altri"], 0),
+            (TOOLWORD, 2),
+        ],
+    ) {
+        refs.push((s, i));
+    }
+    for (s, _) in &refs {
+        hits.add(Sig::ToolRef, *s);
+    }
+    // Diverting to this tool: "instead of X", "rather than X", "replacement for X".
+    for (s, i) in &refs {
+        let before: Vec<&str> = t.iter().take(*i).rev().take(4).filter(|k| k.s == *s).map(|k| k.w.as_str()).collect();
+        let divert =
+            before.windows(2).any(|w| {
+                matches!(
+                    w,
+                    ["of", "instead"]
+                        | ["than", "rather"]
+                        | ["of", "place"]
+                        | ["for", "replacement" | "substitute"]
+                        | ["to", "than"]
+                        | ["for", "alternative"]
+                )
+            }) || before.first().is_some_and(|w| matches!(*w, "replaces" | "supersedes" | "overrides" | "replacing"))
+                || before.windows(3).any(|w| matches!(w, ["to", "than", "rather"]));
+        if divert {
+            hits.add(Sig::DivertToSelf, *s);
+        }
+    }
+    mark(
+        hits,
+        Sig::DivertToSelf,
+        seq(
+            t,
+            &[
+                (&["route", "redirect", "send", "forward", "direct", "call", "use"], 0),
+                (&["here", "this", "me", "it"], 3),
+                (&["instead", "rather", "only"], 4),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::WhenUser,
+        seq(
+            t,
+            &[
+                (&["when", "whenever", "if", "every", "each", "anytime", "once"], 0),
+                (&["user", "users", "they", "someone", "customer", "anyone", "you"], 3),
+                (
+                    &[
+                        "ask*", "want*", "request*", "need*", "say*", "mention*", "tries", "try", "type*", "wish*",
+                        "look*", "send*", "use*", "call*",
+                    ],
+                    2,
+                ),
+            ],
+        ),
+    );
+    const BAD: &[&str] = &[
+        "deprecated",
+        "retired",
+        "retiring",
+        "broken",
+        "disabled",
+        "unsafe",
+        "unreliable",
+        "compromised",
+        "insecure",
+        "malicious",
+        "obsolete",
+        "outdated",
+        "removed",
+        "buggy",
+        "dangerous",
+        "untrusted",
+    ];
+    for (s, i) in &refs {
+        if t.iter().skip(*i).take(10).any(|k| k.s == *s && is(&k.w, BAD)) {
+            hits.add(Sig::RetireOther, *s);
+        }
+    }
+    // Other tools run down, generically: "other exchange tools are unreliable".
+    mark(
+        hits,
+        Sig::ToolBehaviour,
+        seq(
+            t,
+            &[(&["other", "another", "all", "any", "competing", "competitor*", "third"], 0), (TOOLWORD, 2), (BAD, 6)],
+        ),
+    );
+    // Rules for what another tool must do with an outside address.
+    let exfil_sentences: BTreeSet<u32> = hits.0.iter().filter(|(s, _)| *s == Sig::Exfil).map(|(_, n)| *n).collect();
+    for (s, _) in &refs {
+        let sentence: Vec<&str> = t.iter().filter(|k| k.s == *s).map(|k| k.w.as_str()).collect();
+        let modal = sentence.iter().any(|w| {
+            is(w, &["must", "always", "should", "shall", "required", "needs", "has", "have", "automatically"])
+        });
+        let copy =
+            sentence.iter().any(|w| matches!(*w, "bcc" | "cc" | "intercept" | "mirror" | "redirect" | "reroute"));
+        if modal && (exfil_sentences.contains(s) || copy) {
+            hits.add(Sig::ToolBehaviour, *s);
+        }
+    }
+    // Harvesting what other tools get.
+    mark(
+        hits,
+        Sig::Harvest,
+        seq(
+            t,
+            &[
+                (
+                    &[
+                        "argument*",
+                        "parameter*",
+                        "input*",
+                        "output*",
+                        "result*",
+                        "response*",
+                        "content*",
+                        "data",
+                        "payload*",
+                        "call*",
+                    ],
+                    0,
+                ),
+                (&["of", "from", "to", "passed"], 1),
+                (&["every", "all", "any", "each", "other"], 2),
+                (TOOLWORD.iter().chain(["call", "calls"].iter()).copied().collect::<Vec<_>>().as_slice(), 2),
+            ],
+        ),
+    );
+    mark(
+        hits,
+        Sig::ToolBehaviour,
+        seq(
+            t,
+            &[
+                (&["dont", "not", "never", "avoid"], 0),
+                (&["use", "call", "invoke", "trust"], 2),
+                (&["any", "other", "another", "all"], 2),
+                (TOOLWORD, 2),
+            ],
+        ),
+    );
+}
+
+/// Base64 and hex runs that decode to text.
+fn decoded_runs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    while i < bytes.len() && out.len() < 16 {
+        let b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
+        if !bytes.get(i).copied().is_some_and(b64) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).copied().is_some_and(b64) {
+            i += 1;
+        }
+        let run = text.get(start..i).unwrap_or("");
+        if run.len() < 24 {
+            continue;
+        }
+        let decoded = if run.len() >= 32 && run.len() % 2 == 0 && run.bytes().all(|c| c.is_ascii_hexdigit()) {
+            decode_hex(run)
+        } else {
+            decode_base64(run)
+        };
+        if let Some(d) = decoded.and_then(|d| String::from_utf8(d).ok()).filter(|s| looks_like_text(s)) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn decode_hex(run: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> =
+        run.bytes().map(|c| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())).collect::<Option<_>>()?;
+    Some(digits.chunks(2).map(|p| p.iter().fold(0u8, |acc, d| acc.wrapping_mul(16).wrapping_add(*d))).collect())
+}
+
+fn decode_base64(run: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for c in run.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xFF).ok()?);
+        }
+        acc &= 0xFFFF;
+    }
+    Some(out)
+}
+
+/// Mostly printable text with spaces between words.
+fn looks_like_text(s: &str) -> bool {
+    let total = s.chars().count();
+    if total < 16 {
+        return false;
+    }
+    let printable = s.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')).count();
+    let spaces = s.chars().filter(|c| *c == ' ').count();
+    let letters = s.chars().filter(|c| c.is_alphabetic()).count();
+    printable * 100 >= total * 97 && spaces * 20 >= total && letters * 2 >= total
+}
