@@ -130,7 +130,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
 }
 
 /// The sections of a run, in order; `--only NAME` runs the floor and that one section.
-const SECTIONS: [&str; 5] = ["policy", "receipts", "kernel", "reading", "memory"];
+const SECTIONS: [&str; 6] = ["policy", "receipts", "kernel", "reading", "memory", "mcp"];
 
 fn run(json: bool, only: Option<&str>) -> Result<(), String> {
     if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
@@ -157,6 +157,9 @@ fn run(json: bool, only: Option<&str>) -> Result<(), String> {
     }
     if wanted("memory") {
         memory_figures(&mut report)?;
+    }
+    if wanted("mcp") {
+        mcp_figures(&mut report, &floor)?;
     }
     if let Some(rss) = peak_rss_mb() {
         report.set("peak_rss_mb", round(rss, 1));
@@ -515,6 +518,7 @@ fn targets(report: &mut Report) {
     check(report, "allow_receipt_ratio_to_sign", 0.80, true);
     check(report, "policy_starter_ns", 1_000.0, false);
     check(report, "policy_1000_leading_star_ns", 5_000.0, false);
+    check(report, "mcp_lines_vs_single_write", 2.0, true);
     if let (Some(replay), Some(verify)) = (report.get("replay_mixed_per_s"), report.get("verify_mixed_per_s")) {
         let ratio = replay / verify;
         report.say(&format!(
@@ -608,6 +612,129 @@ impl Rig {
         parts.open_sink(log).map_err(|e| e.to_string())
     }
 }
+
+/// The `tools/call` requests of the MCP figures.
+const MCP_CALLS: usize = 20_000;
+
+/// The MCP stream of the figures: the handshake and a listing, then `calls` `tools/call`
+/// requests, 70% allowed (with a receipt on the `mcp-tool` grant) and 30% denied (the client
+/// marked their arguments `secret`), interleaved.
+fn mcp_stream(calls: usize) -> Vec<String> {
+    let mut lines = vec![
+        r#"{"jsonrpc":"2.0","id":"i","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":"i","result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"bench","version":"1"}}}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":"l","method":"tools/list"}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":"l","result":{"tools":[{"name":"search","description":"Searches the example documents.","inputSchema":{"type":"object","properties":{"query":{"type":"string"}}}}]}}"#.to_owned(),
+    ];
+    for i in 0..calls {
+        let meta = if i % 10 >= 7 { r#","_meta":{"agentk/labels":["secret"]}"# } else { "" };
+        lines.push(format!(
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"search","arguments":{{"query":"example query {i}"}}{meta}}}}}"#
+        ));
+    }
+    lines
+}
+
+/// `mcp-lines` end to end (the release binary, its log synced at every batch as it is by
+/// default), beside the same session deciding one request per log write.
+fn mcp_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--locked", "--package", "agentk-cli", "--bin", "agentk"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cargo could not start: {e}"))?;
+    if !built.success() {
+        return Err("the agentk binary did not build".to_owned());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let binary = target.join("release/agentk");
+    let dir = scratch_dir()?.join("mcp");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let stream_path = dir.join("stream.jsonl");
+    let stream = mcp_stream(MCP_CALLS);
+    std::fs::write(&stream_path, stream.iter().map(|l| format!("{l}\n")).collect::<String>())
+        .map_err(|e| e.to_string())?;
+    report.say(&format!(
+        "mcp (a stream of {MCP_CALLS} tools/call, 70% allowed with receipts, 30% denied; log synced per batch):"
+    ));
+    let mut best = f64::MAX;
+    for pass in 0..3 {
+        let input = std::fs::File::open(&stream_path).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let output = Command::new(&binary)
+            .args(["mcp-lines", "--server-id", "bench.example.invalid", "--log-dir"])
+            .arg(dir.join(format!("runs-{pass}")))
+            .env_clear()
+            .env("AGENTK_SIGNING_KEY_HEX", "07".repeat(32)) // a fixed test key
+            .stdin(input)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("agentk could not start: {e}"))?;
+        let elapsed = start.elapsed().as_nanos() as f64;
+        let summary = String::from_utf8_lossy(&output.stderr);
+        // The figure counts only if the run decided what the stream holds.
+        let expected = format!("{} allowed, {} denied", MCP_CALLS * 7 / 10 + 4, MCP_CALLS * 3 / 10);
+        if !output.status.success() || !summary.contains(&expected) {
+            return Err(format!("mcp-lines did not decide the stream as expected: {}", summary.trim()));
+        }
+        best = best.min(elapsed / MCP_CALLS as f64);
+    }
+    line(report, "mcp-lines: tools/call end to end (process, log)", best, floor);
+    report.set("mcp_lines_per_s", (1e9 / best).round());
+    report.set("mcp_lines_ratio_to_sign", round(floor.sign_ns / best, 3));
+    // The same session in process: all the stream's requests in batches of 256 (as mcp-lines
+    // reads them), then one request per write.
+    let rig = Rig::new()?;
+    let mcp_session = |path: &Path| -> Result<agentk_mcp::session::Session<FileLog>, String> {
+        let _ = std::fs::remove_file(path);
+        let log = FileLog::create(path, SyncPolicy::Always).map_err(|e| e.to_string())?;
+        let kernel = Kernel::builder()
+            .profile(Profile::Mcp)
+            .signer(Arc::clone(&rig.signer))
+            .clock(Fixed)
+            .entropy(Counter(0))
+            .log_id([1; 32])
+            .origin("bench")
+            .open_sink(log)
+            .map_err(|e| e.to_string())?;
+        let mut config = agentk_mcp::session::Config::new("bench.example.invalid");
+        config.remap_ids = false;
+        Ok(agentk_mcp::session::Session::new(kernel, config))
+    };
+    let frames: Vec<&[u8]> = stream.iter().map(String::as_bytes).collect();
+    let (handshake, calls) = frames.split_at(5);
+    let per_request = |batch: usize, count: usize| -> Result<f64, String> {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let path = dir.join("session.jsonl");
+            let mut session = mcp_session(&path)?;
+            session.handle_transcript(handshake).map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            for chunk in calls.get(..count).unwrap_or(calls).chunks(batch) {
+                black_box(session.handle_transcript(chunk).map_err(|e| e.to_string())?);
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / count as f64);
+            drop(session.close());
+        }
+        Ok(best)
+    };
+    let batched = per_request(MCP_BATCH, MCP_CALLS)?;
+    line(report, "mcp session: batches of 256 (in process)", batched, floor);
+    // One write (and sync) per request costs a sync each: fewer requests give the same rate.
+    let single = per_request(1, 1_000)?;
+    line(report, "mcp session: one request per write (in process)", single, floor);
+    report.set("mcp_single_write_per_s", (1e9 / single).round());
+    report.say(&format!("mcp-lines end to end vs one request per write: {:.1}x (target >= 2x)", single / best));
+    report.set("mcp_lines_vs_single_write", round(single / best, 2));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The batch `mcp-lines` decides at most (its read batch).
+const MCP_BATCH: usize = 256;
 
 /// This process's peak resident memory in MB (Linux; `None` elsewhere).
 fn peak_rss_mb() -> Option<f64> {

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 /// Every fuzz target, with the directories that seed its corpus.
-pub const TARGETS: [(&str, &[&str]); 8] = [
+pub const TARGETS: [(&str, &[&str]); 10] = [
     ("policy_parse", &["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/replay"]),
     ("flightlog_lines", &["fixtures/logs", "fixtures/compat"]),
     ("receipt_and_handle", &["fixtures/receipts", "fixtures/logs"]),
@@ -21,6 +21,8 @@ pub const TARGETS: [(&str, &[&str]); 8] = [
     ("saved_proofs", &["fixtures/logs"]),
     ("trusted_signers", &["fuzz/seeds/trusted_signers"]),
     ("rotation_manifest", &["fuzz/seeds/rotation_manifest"]),
+    ("mcp_frame", &["fixtures/mcp/transcripts"]),
+    ("mcp_session", &["fixtures/mcp/transcripts"]),
 ];
 
 /// The fixture session's verified `secret.open` receipt, for the handle half of
@@ -132,7 +134,120 @@ pub fn entry(target: &str, data: &[u8]) -> bool {
         ("rotation_manifest", Some(text)) => {
             RotationManifest::from_json(text).is_ok_and(|manifest| manifest.verify(None).is_ok())
         }
+        ("mcp_frame", _) => mcp_frame(data),
+        ("mcp_session", _) => mcp_session(data),
         _ => false,
+    }
+}
+
+/// The frame decoder and the line reader: never a panic; a frame that parses forwards as JSON
+/// with its id replaced, and its error answer (when refused) is JSON.
+fn mcp_frame(data: &[u8]) -> bool {
+    use agentk_mcp::frame::{Frame, Id, Limits};
+    let limits = Limits { max_frame_bytes: 4096, max_depth: 16, max_batch: 8 };
+    let mut reader = agentk_mcp::lines::LineReader::new(data, 1024);
+    while let Ok(batch) = reader.batch(4) {
+        if batch.is_empty() {
+            break;
+        }
+    }
+    match Frame::parse(data, &limits) {
+        Ok(Frame::Single(message)) => {
+            let forwarded = message.with_id(&Id::number(7));
+            assert!(serde_json::from_slice::<serde_json::Value>(&forwarded).is_ok(), "a forwarded frame is not JSON");
+            true
+        }
+        Ok(Frame::Batch(_)) => true,
+        Err(error) => {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&error.answer()).is_ok(),
+                "an error answer is not JSON"
+            );
+            false
+        }
+    }
+}
+
+/// The mediator over frames from both sides (one per line; sides told by method and id), in a
+/// live session and in a transcript session: never a panic, and never a `tools/call`
+/// forwarded that was not decided an allowed `tool.invoke` in the same step. Accepted when a
+/// call reached the server.
+fn mcp_session(data: &[u8]) -> bool {
+    use agentk_flightlog::kernel::{Kernel, MemoryLog};
+    use agentk_mcp::session::{Config, Out, Session};
+    let frames: Vec<&[u8]> = data.split(|b| *b == b'\n').take(256).collect();
+    let mut called = false;
+    for remap in [true, false] {
+        let kernel = Kernel::builder()
+            .profile(agentk_policy::Profile::Mcp)
+            .signer(std::sync::Arc::new(agentk_capability::SigningIdentity::from_secret(
+                &[9; 32], // deterministic test key
+                agentk_capability::SignerSource::Embedded,
+            )))
+            .clock(FuzzClock)
+            .entropy(FuzzEntropy(0))
+            .salt([1; 32])
+            .log_id([2; 32])
+            .open_sink(MemoryLog::new());
+        let Ok(kernel) = kernel else { return false };
+        let mut config = Config::new("fuzz");
+        config.remap_ids = remap;
+        config.max_pending = 16;
+        config.max_tools = 64;
+        config.limits.max_frame_bytes = 64 * 1024;
+        let mut session = Session::new(kernel, config);
+        // A few frames at a time, as a transport would hand them over.
+        for chunk in frames.chunks(3) {
+            let step = if remap {
+                let sided: Vec<_> = chunk
+                    .iter()
+                    .map(|frame| {
+                        let side = match agentk_mcp::frame::Frame::parse(frame, &Default::default()) {
+                            Ok(agentk_mcp::frame::Frame::Single(message)) => session.side_of(&message),
+                            _ => agentk_mcp::session::Side::Client,
+                        };
+                        (side, *frame)
+                    })
+                    .collect();
+                session.handle(&sided)
+            } else {
+                session.handle_transcript(chunk)
+            };
+            let Ok(step) = step else { return called };
+            let calls = step
+                .outputs
+                .iter()
+                .filter(|out| match out {
+                    Out::ToServer(bytes) => serde_json::from_slice::<serde_json::Value>(bytes)
+                        .is_ok_and(|v| v.get("method").and_then(serde_json::Value::as_str) == Some("tools/call")),
+                    Out::ToClient(_) => false,
+                })
+                .count();
+            let allowed = step.mediated.iter().filter(|m| m.syscall == "tool.invoke" && m.decision == "allow").count();
+            assert!(calls <= allowed, "a tools/call was forwarded without an allowed tool.invoke");
+            called |= calls > 0;
+        }
+        let _ = session.close();
+    }
+    called
+}
+
+struct FuzzClock;
+
+impl agentk_flightlog::kernel::Clock for FuzzClock {
+    fn now(&self) -> u64 {
+        FUZZ_NOW
+    }
+}
+
+struct FuzzEntropy(u64);
+
+impl agentk_flightlog::kernel::Entropy for FuzzEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0 += 1;
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (self.0 >> ((i % 8) * 8)) as u8;
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use agentk_labels::{SafeText, SyscallKind};
 use agentk_policy::{Diagnostic, Policy, PolicyError, Profile, Request};
 use serde::Serialize;
 
-use crate::{CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, readiness, replaycmd, secrets};
+use crate::{
+    CliError, Command, Host, PolicyArgs, demo, exit, input, keys, logcmd, mcplines, mcppins, readiness, replaycmd,
+    secrets,
+};
 
 pub(crate) fn dispatch(
     command: Command,
@@ -74,6 +77,16 @@ pub(crate) fn dispatch(
             let (text, policy) = load_with_text(&policy)?;
             demo::run(host, text, policy, std::path::Path::new(&log_dir), json, out)
         }
+        Command::McpLines { policy, server_id, log_dir, pins } => {
+            let (text, policy) = load_with_default(&policy, "mcp")?;
+            let pins = match pins {
+                Some(path) => mcppins::load(std::path::Path::new(&path))?.accepted(&server_id),
+                None => std::collections::BTreeMap::new(),
+            };
+            let run = mcplines::Run { server_id: &server_id, log_dir: std::path::Path::new(&log_dir), pins };
+            mcplines::run(host, text, policy, run, out, err)
+        }
+        Command::McpPins { pins, accept, json } => mcppins::run(std::path::Path::new(&pins), &accept, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
         Command::PolicyExplain { policy, syscall, target, labels, agent, capability, grant, json } => {
             let policy = load(&policy)?;
@@ -102,12 +115,17 @@ pub(crate) fn load(args: &PolicyArgs) -> Result<Policy, CliError> {
 
 /// [`load`], also answering the policy's text (the flight log records its hash).
 pub(crate) fn load_with_text(args: &PolicyArgs) -> Result<(std::sync::Arc<str>, Policy), CliError> {
+    load_with_default(args, "starter")
+}
+
+/// [`load_with_text`], with another built-in profile when none is named.
+pub(crate) fn load_with_default(args: &PolicyArgs, default: &str) -> Result<(std::sync::Arc<str>, Policy), CliError> {
     if let Some(path) = &args.policy {
         let text = input::read_text(path)?;
         let policy = Policy::parse(&path.to_string_lossy(), &text)?;
         return Ok((text.into(), policy));
     }
-    let profile: Profile = args.profile.as_deref().unwrap_or("starter").parse()?;
+    let profile: Profile = args.profile.as_deref().unwrap_or(default).parse()?;
     Ok((profile.source().into(), profile.load()?))
 }
 

@@ -34,6 +34,8 @@ mod demo;
 mod input;
 mod keys;
 mod logcmd;
+mod mcplines;
+mod mcppins;
 mod mcpserver;
 mod readiness;
 mod replaycmd;
@@ -92,6 +94,36 @@ enum Command {
         /// Where to write the run's flight log (`latest.jsonl`, replaced each run).
         #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
         log_dir: OsString,
+    },
+    /// Mediate a recorded MCP transcript read on standard input (one JSON-RPC message per line,
+    /// both sides interleaved): one `agentk.mcp-decision.v1` JSON line per mediated message,
+    /// one line with `error` per bad line; nothing is executed or forwarded. The decisions go
+    /// to a new flight log, closed with a signed checkpoint.
+    McpLines {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The server's id: targets are `mcp://ID/TOOL` (letters, digits, '-', '_', '.').
+        #[arg(long, value_name = "ID", default_value = "server")]
+        server_id: String,
+        /// Where to write the run's flight log.
+        #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
+        log_dir: OsString,
+        /// Check descriptors against the operator's pins in this file (read, never written).
+        #[arg(long, value_name = "FILE")]
+        pins: Option<OsString>,
+    },
+    /// List the MCP tool descriptors pinned per server, and those withheld waiting for an
+    /// operator; `--accept SERVER/TOOL` accepts a withheld one.
+    McpPins {
+        /// The pin file.
+        #[arg(long, value_name = "FILE", default_value = ".agentk/mcp-pins.json")]
+        pins: OsString,
+        /// Accept the descriptor withheld for this tool (`SERVER/TOOL`); repeat for more.
+        #[arg(long, value_name = "SERVER/TOOL")]
+        accept: Vec<String>,
+        /// Print one JSON object (schema `agentk.mcp-pins-report.v1`).
+        #[arg(long)]
+        json: bool,
     },
     /// Validate a policy file and report every problem with its line and column.
     PolicyCheck {
@@ -572,6 +604,10 @@ enum CliError {
     NoCheckpoint,
     #[error("the log is locked by a running writer")]
     LogLocked,
+    #[error("cannot read standard input: {0}")]
+    Input(std::io::Error),
+    #[error("{0}")]
+    Pins(#[from] agentk_mcp::pins::PinError),
     #[error("invalid value for `{flag}`: {problem}")]
     BadArgument { flag: &'static str, problem: String },
     #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
@@ -726,7 +762,9 @@ impl Command {
             | Command::Readiness { json, .. }
             | Command::ForkReplay { json, .. }
             | Command::ForkReplayBehavior { json, .. }
+            | Command::McpPins { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
+            Command::McpLines { .. } => true,
             Command::ProveInclusion { .. } | Command::ProveConsistency { .. } | Command::McpServer { .. } => false,
         }
     }

@@ -19,7 +19,11 @@ pub(crate) struct TestHost {
 
 impl TestHost {
     pub(crate) fn new(vars: &[(&'static str, &str)]) -> Self {
-        TestHost { vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), draws: Cell::new(0), stdin: Vec::new() }
+        TestHost {
+            vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            draws: Cell::new(0),
+            stdin: Vec::new(),
+        }
     }
 }
 

@@ -1,0 +1,105 @@
+//! `agentk mcp-pins`: lists the MCP tool descriptors pinned per server and those withheld
+//! waiting for an operator, and accepts withheld ones (`--accept SERVER/TOOL`). Accepting is
+//! the operator's grant: the next session shows the tool again.
+
+use std::io::Write;
+use std::path::Path;
+
+use agentk_labels::SafeText;
+use agentk_mcp::pins::{MAX_PIN_FILE_BYTES, PinFile};
+use serde::Serialize;
+
+use crate::{CliError, exit};
+
+/// Reads the pin file at `path`; a missing file is an empty one.
+pub(crate) fn load(path: &Path) -> Result<PinFile, CliError> {
+    match agentk_flightlog::host::read_text(path, MAX_PIN_FILE_BYTES as u64) {
+        Ok(text) => Ok(PinFile::parse(&text)?),
+        Err(agentk_flightlog::host::ReadProblem::NotFound) => Ok(PinFile::new()),
+        Err(problem) => Err(CliError::Read { path: shown(path), problem }),
+    }
+}
+
+/// Replaces the pin file at `path` whole (a new owner-only file renamed over the old one), so a
+/// crash leaves the old file or the new one, never half of either.
+pub(crate) fn save(path: &Path, pins: &PinFile) -> Result<(), CliError> {
+    let write = |e: std::io::Error| CliError::Write { path: shown(path), kind: e.kind() };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        agentk_flightlog::host::create_private_dir(dir).map_err(write)?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = std::path::PathBuf::from(temporary);
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(write(e)),
+    }
+    let mut file = agentk_flightlog::host::create_new(&temporary, 0o600).map_err(write)?;
+    file.write_all(pins.to_text().as_bytes()).map_err(write)?;
+    file.sync_all().map_err(write)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(write)
+}
+
+fn shown(path: &Path) -> SafeText {
+    SafeText::with_limit(&path.display().to_string(), 256)
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: &'static str,
+    accepted: Vec<String>,
+    servers: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, agentk_mcp::pins::Pin>>,
+}
+
+pub(crate) fn run(path: &Path, accept: &[String], json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut pins = load(path)?;
+    let mut accepted = Vec::new();
+    for name in accept {
+        let Some((server, tool)) = name.split_once('/') else {
+            return Err(CliError::BadArgument {
+                flag: "--accept",
+                problem: format!("{} is not SERVER/TOOL", SafeText::with_limit(name, 64)),
+            });
+        };
+        let digest = pins.accept(server, tool)?;
+        let (server, tool) = (SafeText::with_limit(server, 128), SafeText::with_limit(tool, 128));
+        accepted.push(format!("{}/{} {digest}", server.as_str(), tool.as_str()));
+    }
+    if !accept.is_empty() {
+        save(path, &pins)?;
+    }
+    if json {
+        let report = Report { schema: agentk_replay::schema::MCP_PINS, accepted, servers: &pins.servers };
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
+        return Ok(exit::OK);
+    }
+    for line in &accepted {
+        writeln!(out, "accepted {line}")?;
+    }
+    if pins.servers.is_empty() {
+        writeln!(out, "no pins in {}", shown(path))?;
+    }
+    // Names are escaped and bounded without quotes, so the accept line can be copied.
+    let name = |text: &str| SafeText::with_limit(text, 128).as_str().to_owned();
+    for (server, tools) in &pins.servers {
+        writeln!(out, "{}", name(server))?;
+        for (tool, pin) in tools {
+            let accepted = pin.accepted.map_or_else(|| "none".to_owned(), |d| d.to_string());
+            writeln!(out, "  {}  accepted {accepted}", name(tool))?;
+            if let Some(offer) = &pin.offered {
+                writeln!(
+                    out,
+                    "    withheld {} ({}); accept with: agentk mcp-pins --accept {}/{}",
+                    offer.digest,
+                    SafeText::with_limit(&offer.why, 200).as_str(),
+                    name(server),
+                    name(tool)
+                )?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}
