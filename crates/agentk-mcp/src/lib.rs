@@ -8,19 +8,48 @@
 //! - **M1** A `tools/call` is decided as a `tool.invoke` before anything is forwarded; a denied
 //!   call never reaches the server.
 //! - **M2** Tool descriptors are recorded as hashes, never as text; a descriptor that tries to
-//!   steer the agent is labelled `poisoned-suspect` and withheld ([`scan`]).
-//! - Frames are bounded before they are parsed; malformed input is answered with a JSON-RPC
-//!   error and the session goes on; nothing in this crate panics on input.
+//!   steer the agent is labelled `poisoned-suspect` and withheld ([`scan`]); descriptors are
+//!   pinned, and one that changes is withheld until the operator accepts it ([`pins`]).
+//! - **M3** Answers are recorded as keyed digests, linked to their request, labelled
+//!   `untrusted` + `external`, and `poisoned-suspect` when they are errors.
+//! - **M4** The decision server ([`server`]) holds a policy and nothing else: it cannot record,
+//!   sign, spend or execute.
+//! - **M5** (the mediator's half) Nothing but the handshake before `notifications/initialized`;
+//!   a method with no policy is denied and recorded; `agentk/` `_meta` keys are stripped both
+//!   ways; labels from the client are only added, grants never come from it.
+//! - Frames are bounded before they are parsed, and so are the requests waiting for answers;
+//!   malformed input is answered with a JSON-RPC error and the session goes on; nothing in this
+//!   crate panics on input, and no answer repeats what a peer sent.
 //!
 //! # Non-goals
 //!
-//! I/O of any kind: sockets, processes and clocks belong to the transports.
+//! I/O: sockets, processes and clocks belong to the transports ([`lines`] only frames a
+//! `Read` the caller owns).
 //!
 //! # Example
 //!
 //! ```
-//! let frame = agentk_mcp::frame::Frame::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &Default::default());
-//! assert!(frame.is_ok());
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use agentk_flightlog::kernel::{Kernel, MemoryLog};
+//! use agentk_mcp::session::{Config, Out, Session, Side};
+//!
+//! let kernel = Kernel::builder()
+//!     .profile(agentk_policy::Profile::Mcp)
+//!     .signer(Arc::new(agentk_capability::SigningIdentity::from_secret(
+//!         &[7; 32], // a deterministic test key
+//!         agentk_capability::SignerSource::Embedded,
+//!     )))
+//!     .open_sink(MemoryLog::new())?;
+//! let mut session = Session::new(kernel, Config::new("files"));
+//! // A call before the handshake: decided, recorded, refused; nothing reaches the server.
+//! let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#;
+//! let step = session.handle(&[(Side::Client, call)])?;
+//! assert_eq!(step.mediated[0].decision, "deny");
+//! assert!(matches!(step.outputs.as_slice(), [Out::ToClient(_)]));
+//! session.close()?;
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 

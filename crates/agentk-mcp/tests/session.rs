@@ -343,3 +343,47 @@ fn requests_waiting_for_answers_are_bounded() {
     let refused = step.outputs.iter().filter(|o| matches!(o, Out::ToClient(_))).count();
     assert_eq!(refused, 2);
 }
+
+// guarantee: M3 (an error answer, a JSON-RPC error or a CallToolResult with isError, is
+// recorded as an output labelled untrusted, external and poisoned-suspect)
+#[test]
+fn error_answers_are_recorded_as_suspect() {
+    use agentk_labels::Label;
+    let mut s = session();
+    ready(&mut s);
+    list(&mut s, &json!([echo_tool()]));
+    for (id, answer) in [
+        (1, json!({"error":{"code":-32000,"message":"failed"}})),
+        (2, json!({"result":{"content":[{"type":"text","text":"failed"}],"isError":true}})),
+        (3, json!({"result":{"content":[{"type":"text","text":"fine"}]}})),
+    ] {
+        let (_, call) = only(send(
+            &mut s,
+            Side::Client,
+            &json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{}}}),
+        ));
+        let mut reply = answer;
+        reply["jsonrpc"] = json!("2.0");
+        reply["id"] = call["id"].clone();
+        only(send(&mut s, Side::Server, &reply));
+    }
+    let events: Vec<EventLine> = log(s).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let invokes: Vec<u64> = events
+        .iter()
+        .filter(|e| matches!(&e.event, EventBody::Syscall(s) if s.syscall == "tool.invoke"))
+        .map(|e| e.seq)
+        .collect();
+    let outputs: Vec<agentk_labels::LabelSet> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            EventBody::Output(o) if invokes.contains(&o.from) => Some(o.labels),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outputs.len(), 3, "{outputs:?}");
+    for labels in &outputs {
+        assert!(labels.contains(Label::Untrusted) && labels.contains(Label::External));
+    }
+    let suspect: Vec<bool> = outputs.iter().map(|l| l.contains(Label::PoisonedSuspect)).collect();
+    assert_eq!(suspect, [true, true, false]);
+}
