@@ -11,8 +11,22 @@ use serde::Serialize;
 
 use crate::{CliError, exit};
 
-/// Reads the pin file at `path`; a missing file is an empty one.
+/// Reads the pin file at `path`; a missing file is an empty one. An accepted pin overrides the
+/// scanner, so a pin file others may write is refused.
 pub(crate) fn load(path: &Path) -> Result<PinFile, CliError> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err(CliError::BadArgument {
+                flag: "--pins",
+                problem: format!(
+                    "{} is writable by other users, and its pins would override the scanner; make it owner-only (chmod 600)",
+                    shown(path)
+                ),
+            });
+        }
+    }
     match agentk_flightlog::host::read_text(path, MAX_PIN_FILE_BYTES as u64) {
         Ok(text) => Ok(PinFile::parse(&text)?),
         Err(agentk_flightlog::host::ReadProblem::NotFound) => Ok(PinFile::new()),

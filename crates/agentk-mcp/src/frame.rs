@@ -121,6 +121,12 @@ pub struct Message {
     id: Option<Span>,
     params: Option<Span>,
     result: Option<Span>,
+    /// The `params` and `result` values, parsed when the frame was read.
+    params_value: Option<Value>,
+    result_value: Option<Value>,
+    /// The spans of the members JSON-RPC defines, when the message also has others: it is
+    /// then forwarded with these only.
+    known: Option<Vec<(&'static str, Span)>>,
 }
 
 impl Message {
@@ -161,18 +167,48 @@ impl Message {
         self.result.and_then(|span| self.bytes.get(span.start..span.end))
     }
 
-    /// The `params`, parsed (`None` when absent or not JSON, which the frame check excludes).
+    /// The `params` (parsed when the frame was read: a frame whose `params` cannot be read
+    /// whole is refused, so what is decided is what is forwarded).
     pub fn params(&self) -> Option<Value> {
-        self.params_bytes().and_then(|bytes| serde_json::from_slice(bytes).ok())
+        self.params_value.clone()
     }
 
-    /// The `result`, parsed.
+    /// The `params`, without a copy.
+    pub fn params_ref(&self) -> Option<&Value> {
+        self.params_value.as_ref()
+    }
+
+    /// The `result`, parsed when the frame was read.
     pub fn result(&self) -> Option<Value> {
-        self.result_bytes().and_then(|bytes| serde_json::from_slice(bytes).ok())
+        self.result_value.clone()
     }
 
-    /// The same message with its id replaced by `id` and every other byte as received.
+    /// The `result`, without a copy.
+    pub fn result_ref(&self) -> Option<&Value> {
+        self.result_value.as_ref()
+    }
+
+    /// The same message with its id replaced by `id` and every other byte as received; a
+    /// message with members JSON-RPC does not define is written anew with only those it does
+    /// (each value's bytes as received), so no peer acts on a member the mediator ignored.
     pub fn with_id(&self, id: &Id) -> Vec<u8> {
+        if let Some(known) = &self.known {
+            let mut out = Vec::with_capacity(self.bytes.len() + id.json().len());
+            out.push(b'{');
+            for (n, (name, span)) in known.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(format!("\"{name}\":").as_bytes());
+                if *name == "id" {
+                    out.extend_from_slice(id.json().as_bytes());
+                } else {
+                    out.extend_from_slice(self.bytes.get(span.start..span.end).unwrap_or_default());
+                }
+            }
+            out.push(b'}');
+            return out;
+        }
         match self.id {
             Some(span) => {
                 let mut out = Vec::with_capacity(self.bytes.len() + id.json().len());
@@ -184,10 +220,20 @@ impl Message {
             None => self.bytes.clone(),
         }
     }
+
+    /// The message as it is forwarded when its id stays: [`Message::with_id`] with its own id.
+    pub fn forwardable_bytes(&self) -> Vec<u8> {
+        match (&self.known, self.id()) {
+            (Some(_), Some(id)) => self.with_id(id),
+            (Some(_), None) => self.with_id(&Id(String::from("null"))),
+            (None, _) => self.bytes.clone(),
+        }
+    }
 }
 
 /// A frame: one message, or a batch of them.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "a frame is parsed once and moved, never kept in bulk")]
 pub enum Frame {
     /// One message.
     Single(Message),
@@ -322,8 +368,20 @@ fn message(bytes: &[u8], limits: &Limits) -> Result<Message, FrameError> {
         None => None,
     };
     let invalid = |problem: &'static str| FrameError::Invalid { problem, id: id.clone() };
-    if members.iter().map(|(key, _)| key).collect::<std::collections::BTreeSet<_>>().len() != members.len() {
-        return Err(invalid("a member is repeated"));
+    // SECURITY: a member named like one JSON-RPC defines but for case (`Method`, `PARAMS`,
+    // `paramſ`) is refused: some peers' parsers match member names without regard to case, and
+    // would act on a member the mediator never read.
+    let folded: std::collections::BTreeSet<String> = members.iter().map(|(key, _)| fold(key)).collect();
+    if folded.len() != members.len() {
+        return Err(invalid("a member is repeated, or differs from another only in case"));
+    }
+    for (key, _) in &members {
+        if !MEMBERS.contains(&key.as_str()) && MEMBERS.contains(&fold(key).as_str()) {
+            return Err(invalid("a member name differs from a JSON-RPC member only in case"));
+        }
+    }
+    if find("id").is_some_and(|span| span.end - span.start > MAX_ID_BYTES) {
+        return Err(FrameError::Invalid { problem: "the id is longer than 256 bytes", id: None });
     }
     match find("jsonrpc").map(text) {
         Some(b"\"2.0\"") => {}
@@ -368,7 +426,34 @@ fn message(bytes: &[u8], limits: &Limits) -> Result<Message, FrameError> {
         }
         _ => return Err(invalid("not exactly one of `method`, `result`, `error`")),
     };
-    Ok(Message { kind, bytes: bytes.to_vec(), id: find("id"), params, result })
+    // The scan checked the structure, the numbers' range and the strings' escapes, so these
+    // parse; a failure would still refuse the frame rather than forward what was not read.
+    let parse = |span: Option<Span>| -> Result<Option<Value>, FrameError> {
+        span.map(|span| serde_json::from_slice(text(span)).map_err(|_| invalid("a member cannot be read whole")))
+            .transpose()
+    };
+    let (params_value, result_value) = (parse(params)?, parse(result)?);
+    let known = (members.len() > MEMBERS.iter().filter(|m| find(m).is_some()).count())
+        .then(|| MEMBERS.iter().filter_map(|name| find(name).map(|span| (*name, span))).collect::<Vec<_>>());
+    Ok(Message { kind, bytes: bytes.to_vec(), id: find("id"), params, result, params_value, result_value, known })
+}
+
+/// The members a JSON-RPC 2.0 message may have, in the order they are written anew.
+const MEMBERS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+
+/// The longest id accepted, as JSON text: a pending request keeps its id, so ids are bounded.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// A member name folded as the most lenient peers compare names: case ignored, and the two
+/// letters outside ASCII that fold into it (`ſ` to `s`, the Kelvin sign to `k`) folded too.
+pub fn fold(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| match c {
+            '\u{17f}' => 's'.to_lowercase(),
+            '\u{212a}' => 'k'.to_lowercase(),
+            c => c.to_lowercase(),
+        })
+        .collect()
 }
 
 /// A bounded scanner of JSON text: it checks the structure (strings, escapes, numbers and
@@ -478,10 +563,22 @@ impl Scanner<'_> {
                     self.at += 1;
                     return Ok(());
                 }
+                // SECURITY: within an object, a name repeated, or equal to another but for case,
+                // is refused at any depth: peers differ on which of the two they act on.
+                let mut names = std::collections::BTreeSet::new();
                 loop {
                     self.skip_whitespace();
                     if open == b'{' {
+                        let start = self.at;
                         self.skip_string()?;
+                        let name: String = serde_json::from_slice(self.bytes.get(start..self.at).unwrap_or_default())
+                            .map_err(|_| FrameError::NotJson)?;
+                        if !names.insert(fold(&name)) {
+                            return Err(FrameError::Invalid {
+                                problem: "a member name is repeated, or differs from another only in case",
+                                id: None,
+                            });
+                        }
                         self.skip_whitespace();
                         self.eat(b':')?;
                         self.skip_whitespace();
@@ -506,10 +603,12 @@ impl Scanner<'_> {
                 while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
                     self.at += 1;
                 }
-                // The loose scan is checked by the real parser.
-                serde_json::from_slice::<serde::de::IgnoredAny>(self.bytes.get(start..self.at).unwrap_or_default())
-                    .map(|_| ())
-                    .map_err(|_| FrameError::NotJson)
+                // The loose scan is checked by the real parser, range included (`1e400` is
+                // refused: peers would read it as infinity, or not at all).
+                match serde_json::from_slice::<Value>(self.bytes.get(start..self.at).unwrap_or_default()) {
+                    Ok(Value::Number(_)) => Ok(()),
+                    _ => Err(FrameError::NotJson),
+                }
             }
             _ => Err(FrameError::NotJson),
         }
@@ -554,7 +653,13 @@ impl Scanner<'_> {
                 Some(_) => self.at += 1,
             }
         }
-        std::str::from_utf8(self.bytes.get(start..self.at).unwrap_or_default()).map_err(|_| FrameError::NotJson)?;
+        let text = self.bytes.get(start..self.at).unwrap_or_default();
+        std::str::from_utf8(text).map_err(|_| FrameError::NotJson)?;
+        // An escape may name half a surrogate pair, which some peers accept and others refuse;
+        // a string with escapes must decode whole.
+        if text.contains(&b'\\') && serde_json::from_slice::<String>(text).is_err() {
+            return Err(FrameError::NotJson);
+        }
         Ok(())
     }
 }

@@ -57,13 +57,16 @@ impl<R: Read> LineReader<R> {
     }
 
     /// Up to `most` lines, each with its line number: waits for the first, then takes only
-    /// lines already complete in the buffer. Empty at the end of the stream.
+    /// lines already complete in the buffer (blank ones skipped), so it never waits for more
+    /// and holds at most one line beyond the buffer. Empty at the end of the stream.
     pub fn batch(&mut self, most: usize) -> io::Result<Vec<(u64, Line)>> {
         let mut lines = Vec::new();
         let Some(first) = self.next_line()? else { return Ok(lines) };
         lines.push((self.number, first));
         while lines.len() < most && self.inner.buffer().contains(&b'\n') {
-            match self.next_line()? {
+            // The line is complete in the buffer: reading it does not wait.
+            match self.read_one()? {
+                Some(Line::Frame(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {}
                 Some(line) => lines.push((self.number, line)),
                 None => break,
             }
@@ -149,6 +152,37 @@ mod tests {
                 (6, Line::Frame(b"last".to_vec())),
             ]
         );
+    }
+
+    /// A reader that gives its bytes a few at a time and says when asked for more than it has,
+    /// as a pipe would block.
+    struct Trickle {
+        chunks: Vec<Vec<u8>>,
+        asked_past_end: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.chunks.is_empty() {
+                self.asked_past_end = true;
+                return Ok(0);
+            }
+            let chunk = self.chunks.remove(0);
+            let n = chunk.len().min(buf.len());
+            buf.get_mut(..n).unwrap_or_default().copy_from_slice(chunk.get(..n).unwrap_or_default());
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_batch_never_waits_past_what_is_buffered() {
+        // The first read brings a frame, blank lines and the start of another frame: the batch
+        // is the first frame alone, without asking the stream for more.
+        let mut reader =
+            LineReader::new(Trickle { chunks: vec![b"{}\n\n\n{\"par".to_vec()], asked_past_end: false }, 1024);
+        let batch = reader.batch(8).unwrap_or_default();
+        assert_eq!(batch, vec![(1, Line::Frame(b"{}".to_vec()))]);
+        assert!(!reader.inner.get_ref().asked_past_end, "the batch waited for a line not yet read");
     }
 
     #[test]

@@ -211,9 +211,16 @@ enum Then {
     ToServer { bytes: Vec<u8>, key: Option<String>, pending: Option<Pending>, answer: Answer, client_id: Option<Id> },
     /// Forward a notification or a request to the client if allowed; answer the server
     /// otherwise.
-    ToClient { bytes: Vec<u8>, key: Option<String>, pending: Option<PendingToClient>, server_id: Option<Id> },
-    /// One decision of a `tools/list` answer: part of the list that goes back.
-    ListedTool { list: usize, index: usize, name: String },
+    ToClient {
+        bytes: Vec<u8>,
+        key: Option<String>,
+        pending: Option<PendingToClient>,
+        server_id: Option<Id>,
+        answer: Answer,
+    },
+    /// One decision of a `tools/list` answer: part of the list that goes back, and the digest
+    /// to pin when it is accepted (a descriptor seen for the first time).
+    ListedTool { list: usize, index: usize, name: String, pin: Option<Digest> },
 }
 
 /// One item of a batch's plan.
@@ -367,6 +374,17 @@ impl<S: RecordSink> Session<S> {
         }
     }
 
+    /// Whether an answer's id waits for an answer both ways (only a transcript, whose two
+    /// sides share one id space, can be unsure).
+    fn ambiguous(&self, message: &Message) -> bool {
+        match message.kind() {
+            Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
+                self.to_server.contains_key(id.json()) && self.to_client.contains_key(id.json())
+            }
+            _ => false,
+        }
+    }
+
     /// Mediates a batch of frames (each without its newline), in order. A failure to record
     /// answers nothing: the transport must end the session.
     pub fn handle(&mut self, frames: &[(Side, &[u8])]) -> Result<Step, KernelError> {
@@ -400,6 +418,12 @@ impl<S: RecordSink> Session<S> {
             };
             if batch.awaits(&message) {
                 self.decide(std::mem::take(&mut batch), &mut step)?;
+            }
+            if side.is_none() && self.ambiguous(&message) {
+                // A transcript's answer whose id waits both ways cannot be credited to either
+                // side without a guess; it is reported, not mediated.
+                step.dropped.push((position, "an answer whose side cannot be told: its id waits both ways"));
+                continue;
             }
             let side = side.unwrap_or_else(|| self.side_of(&message));
             match side {
@@ -570,17 +594,18 @@ impl<S: RecordSink> Session<S> {
                 }
                 let params = message.params().unwrap_or(Value::Null);
                 let mut bytes = forwardable(&message, None);
-                // A cancellation names the client's id; the server knows the mediator's.
-                let wanted = params.get("requestId").map(Value::to_string);
-                if method == "notifications/cancelled"
-                    && let Some(wanted) = wanted
-                    && let Some(mediator) = self.to_server.iter().find(|(_, p)| p.client_id.json() == wanted)
-                {
-                    let mut params = params.clone();
-                    if let Some(object) = params.as_object_mut() {
-                        object.insert("requestId".to_owned(), serde_json::from_str(mediator.0).unwrap_or(Value::Null));
-                    }
-                    bytes = rebuild(&message, None, Some(&params));
+                if method == "notifications/cancelled" {
+                    // A cancellation names the client's id; the server knows the mediator's. One
+                    // that names no request in flight is dropped (it would name an id of the
+                    // mediator's space otherwise).
+                    let mapped = map_cancellation(&params, |wanted| {
+                        self.to_server.iter().find(|(_, p)| p.client_id.json() == wanted).map(|(key, _)| key.clone())
+                    });
+                    let Some(mapped) = mapped else {
+                        step.dropped.push((position, "a cancellation of no request in flight"));
+                        return;
+                    };
+                    bytes = rebuild(&message, None, Some(&mapped));
                 }
                 let inputs = vec![self.kernel.input(client_labels(&params), message.bytes())];
                 let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
@@ -605,22 +630,15 @@ impl<S: RecordSink> Session<S> {
     }
 
     fn plan_client_request(&mut self, position: usize, id: Id, method: String, message: &Message, batch: &mut Batch) {
-        if method == "initialize" && self.phase != Phase::New {
-            batch.push(
-                position,
-                Plan::Now(vec![Out::ToClient(frame::error_answer(
-                    Some(&id),
-                    frame::INVALID_REQUEST,
-                    "the session is already initialized",
-                ))]),
-            );
-            return;
-        }
         let params = message.params().unwrap_or(Value::Null);
         let added = client_labels(&params);
         let (syscall, name, mut withheld) = self.client_request_syscall(&method, &params);
         let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
-        if self.phase != Phase::Ready && method != "initialize" && method != "ping" {
+        if method == "initialize" && self.phase != Phase::New {
+            // Refused, and the refusal recorded like any other.
+            withheld = Some(Withhold::new("the session is already initialized", "a new session"));
+            answer = Answer::Error(frame::INVALID_REQUEST);
+        } else if self.phase != Phase::Ready && method != "initialize" && method != "ping" {
             // SECURITY: nothing but the handshake before the session is ready (M5); the refusal
             // is recorded like any other.
             withheld = Some(Withhold::new(
@@ -677,7 +695,7 @@ impl<S: RecordSink> Session<S> {
             "tools/call" => {
                 let name = text("name");
                 // SECURITY: only a tool the server listed and the mediator accepted may be called.
-                let withheld = match self.tools.get(&name) {
+                let withheld = match self.tools.get(&name).filter(|_| !name.is_empty()) {
                     Some(ToolState::Accepted) => None,
                     Some(ToolState::Withheld(why)) => Some(why.clone()),
                     None => Some(Withhold::new(
@@ -687,8 +705,20 @@ impl<S: RecordSink> Session<S> {
                 };
                 (Syscall::ToolInvoke, name, withheld)
             }
-            "resources/read" => (Syscall::ResourceRead, text("uri"), None),
-            "prompts/get" => (Syscall::PromptGet, text("name"), None),
+            // SECURITY: what is read or got is named by one string member; without it the
+            // request is withheld, never decided on an empty target.
+            "resources/read" | "prompts/get" => {
+                let (syscall, key) =
+                    if method == "prompts/get" { (Syscall::PromptGet, "name") } else { (Syscall::ResourceRead, "uri") };
+                let name = text(key);
+                let withheld = name.is_empty().then(|| {
+                    Withhold::new(
+                        format!("the request names no {key}"),
+                        "a request that names what it reads as a non-empty string",
+                    )
+                });
+                (syscall, name, withheld)
+            }
             "tools/list" => (Syscall::ToolDescribe, String::new(), None),
             "resources/list" | "resources/templates/list" => (Syscall::ResourceDescribe, String::new(), None),
             "prompts/list" => (Syscall::PromptDescribe, String::new(), None),
@@ -712,7 +742,11 @@ impl<S: RecordSink> Session<S> {
                     return;
                 };
                 let is_error = matches!(message.kind(), Kind::Error { .. });
-                let forward = answer_forwardable(&message, &pending.client_id);
+                let forward = answer_forwardable(&message, &pending.client_id, None);
+                if pending.method == "initialize" && is_error {
+                    // The server refused: the client may try again.
+                    self.phase = Phase::New;
+                }
                 if pending.method == "initialize" && !is_error {
                     self.version = message
                         .result()
@@ -729,6 +763,26 @@ impl<S: RecordSink> Session<S> {
             }
             Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
             Kind::Request { id, method } => {
+                if self.phase != Phase::Ready && method != "ping" {
+                    // Before the handshake the server may only ping; a refused request is
+                    // recorded like any other.
+                    let why = Withhold::new(
+                        "the session is not initialized: the server may not send requests yet",
+                        "completing the MCP handshake first",
+                    );
+                    let target = self.target(&format!("!{}", SafeText::with_limit(&method, 64).as_str()));
+                    let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
+                    let then = Then::ToClient {
+                        bytes: Vec::new(),
+                        key: None,
+                        pending: None,
+                        server_id: Some(id.clone()),
+                        answer: Answer::Error(NOT_INITIALIZED),
+                    };
+                    let request = OwnedRequest::new(Syscall::ContextRead, target, inputs);
+                    batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
+                    return;
+                }
                 let syscall = match method.as_str() {
                     "sampling/createMessage" => Syscall::ModelCall,
                     "elicitation/create" => Syscall::HumanApprove,
@@ -741,8 +795,13 @@ impl<S: RecordSink> Session<S> {
                         );
                         let target = self.target(&format!("!unknown/{}", SafeText::with_limit(&method, 64).as_str()));
                         let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
-                        let then =
-                            Then::ToClient { bytes: Vec::new(), key: None, pending: None, server_id: Some(id.clone()) };
+                        let then = Then::ToClient {
+                            bytes: Vec::new(),
+                            key: None,
+                            pending: None,
+                            server_id: Some(id.clone()),
+                            answer: Answer::Error(DENIED),
+                        };
                         let request = OwnedRequest::new(Syscall::ContextRead, target, inputs);
                         batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
                         return;
@@ -770,6 +829,7 @@ impl<S: RecordSink> Session<S> {
                             key: Some(key),
                             pending: Some(pending),
                             server_id: Some(id.clone()),
+                            answer: Answer::Error(DENIED),
                         },
                         method,
                         id: Some(id),
@@ -777,14 +837,32 @@ impl<S: RecordSink> Session<S> {
                 );
             }
             Kind::Notification { method } => {
+                if self.phase != Phase::Ready && method != "notifications/message" {
+                    // Before the handshake the server has nothing to tell the client but logs.
+                    step.dropped.push((position, "a server notification before the session is initialized"));
+                    return;
+                }
                 if method == "notifications/tools/list_changed" {
                     // The list may change: nothing is accepted until it is listed again.
                     self.tools.clear();
                 }
+                let mut bytes = forwardable(&message, None);
+                if method == "notifications/cancelled" {
+                    // The server names its own id; the client knows the mediator's.
+                    let params = message.params().unwrap_or(Value::Null);
+                    let mapped = map_cancellation(&params, |wanted| {
+                        self.to_client.iter().find(|(_, p)| p.server_id.json() == wanted).map(|(key, _)| key.clone())
+                    });
+                    let Some(mapped) = mapped else {
+                        step.dropped.push((position, "a cancellation of no request in flight"));
+                        return;
+                    };
+                    bytes = rebuild(&message, None, Some(&mapped));
+                }
                 let inputs = vec![self.kernel.input(from_server(), message.bytes())];
                 let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
                 let then =
-                    Then::ToClient { bytes: forwardable(&message, None), key: None, pending: None, server_id: None };
+                    Then::ToClient { bytes, key: None, pending: None, server_id: None, answer: Answer::Error(DENIED) };
                 batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
             }
         }
@@ -802,8 +880,38 @@ impl<S: RecordSink> Session<S> {
         batch: &mut Batch,
         step: &mut Step,
     ) {
-        let tools: Vec<Value> =
-            message.result().and_then(|r| r.get("tools").and_then(Value::as_array).cloned()).unwrap_or_default();
+        let tools = message.result_ref().and_then(|r| r.get("tools")).and_then(Value::as_array).cloned();
+        let refusal = match &tools {
+            None => Some("the server's tools/list answer has no list of tools"),
+            Some(tools) if tools.len() > self.config.max_tools => {
+                Some("the server lists more tools than AgentK keeps track of")
+            }
+            Some(_) => None,
+        };
+        // The listing itself is recorded as the output of the request that asked for it; a
+        // listing that cannot be read, or is larger than AgentK tracks, goes back as an error
+        // and nothing of it reaches the client.
+        let outcome = if refusal.is_some() { Outcome::Error } else { Outcome::Ok };
+        let forward = match refusal {
+            Some(problem) => {
+                Out::ToClient(frame::error_answer(Some(&pending.client_id), frame::INTERNAL_ERROR, problem))
+            }
+            None => Out::ToClient(Vec::new()),
+        };
+        let (action, method) = (pending.action, pending.method.clone());
+        let plan = answer_plan(action, &message, from_server(), outcome, forward);
+        match (refusal, plan(method, pending.client_id.clone())) {
+            (Some(_), plan) => {
+                batch.push(position, plan);
+                return;
+            }
+            // The answer goes back once every tool is decided (below).
+            (None, Plan::Record { record, method, id, .. }) => {
+                batch.push(position, Plan::Record { record, forward: None, method, id });
+            }
+            (None, _) => {}
+        }
+        let tools = tools.unwrap_or_default();
         let verdicts = crate::scan::scan_tools(&tools);
         let list = batch.lists.len();
         let mut seen = BTreeSet::new();
@@ -818,6 +926,7 @@ impl<S: RecordSink> Session<S> {
             if findings.is_some() {
                 labels = labels | LabelSet::of(Label::PoisonedSuspect);
             }
+            let mut pin = None;
             let known = self.tools.len() + index;
             let withheld = if known >= self.config.max_tools && !self.tools.contains_key(&name) {
                 Some(Withhold::new(
@@ -842,9 +951,11 @@ impl<S: RecordSink> Session<S> {
                     "the tool's descriptor changed since the operator accepted it",
                     "an operator accepting the new descriptor (agentk mcp-pins --accept)",
                 ))
+            } else if self.config.pins.len() >= self.config.max_tools.saturating_mul(2) {
+                Some(Withhold::new("the server has named more tools than AgentK keeps pins for", "a new session"))
             } else {
-                self.config.pins.insert(name.clone(), digest);
-                step.pins.push(PinEvent::Pinned { tool: name.clone(), digest });
+                // Pinned once the describe is allowed (`then`).
+                pin = Some(digest);
                 None
             };
             let schema = tool.get("inputSchema").map(Value::to_string).unwrap_or_default();
@@ -857,7 +968,7 @@ impl<S: RecordSink> Session<S> {
                 Plan::Decide {
                     request: OwnedRequest::new(Syscall::ToolDescribe, self.target(&name), inputs),
                     withheld,
-                    then: Then::ListedTool { list, index, name },
+                    then: Then::ListedTool { list, index, name, pin },
                     method: "tools/list".to_owned(),
                     id: Some(pending.client_id.clone()),
                 },
@@ -865,8 +976,9 @@ impl<S: RecordSink> Session<S> {
         }
         let keep = vec![false; tools.len()];
         if tools.is_empty() {
-            // Nothing to decide: the answer goes back as it is.
-            batch.push(position, Plan::Now(vec![Out::ToClient(message.with_id(&pending.client_id))]));
+            // Nothing to decide: the answer goes back once the listing is recorded.
+            batch
+                .push(position, Plan::Now(vec![Out::ToClient(answer_forwardable(&message, &pending.client_id, None))]));
         }
         batch.lists.push(ToolList { client_id: pending.client_id, message, tools, keep, decided: 0 });
     }
@@ -889,13 +1001,14 @@ impl<S: RecordSink> Session<S> {
                     }
                     step.outputs.push(Out::ToServer(bytes));
                 } else if let Some(client_id) = client_id {
-                    if pending.as_ref().is_some_and(|p| p.method == "initialize") {
+                    // A denied initialize (not a refused second one) leaves the session new.
+                    if pending.as_ref().is_some_and(|p| p.method == "initialize") && done.withheld.is_none() {
                         self.phase = Phase::New;
                     }
                     step.outputs.push(Out::ToClient(self.denial(&client_id, done, answer)));
                 }
             }
-            Then::ToClient { bytes, key, pending, server_id } => {
+            Then::ToClient { bytes, key, pending, server_id, answer } => {
                 if allowed {
                     if let (Some(mut pending), Some(key)) = (pending, key) {
                         pending.action = done.decided.action();
@@ -903,13 +1016,17 @@ impl<S: RecordSink> Session<S> {
                     }
                     step.outputs.push(Out::ToClient(bytes));
                 } else if let Some(server_id) = server_id {
-                    step.outputs.push(Out::ToServer(self.denial(&server_id, done, Answer::Error(DENIED))));
+                    step.outputs.push(Out::ToServer(self.denial(&server_id, done, answer)));
                 }
             }
-            Then::ListedTool { list, index, name } => {
+            Then::ListedTool { list, index, name, pin } => {
                 let Some(tools) = lists.get_mut(list) else { return };
                 if let Some(keep) = tools.keep.get_mut(index) {
                     *keep = allowed;
+                }
+                if let (true, Some(digest)) = (allowed, pin) {
+                    self.config.pins.insert(name.clone(), digest);
+                    step.pins.push(PinEvent::Pinned { tool: name.clone(), digest });
                 }
                 let state = match (allowed, done.withheld) {
                     (true, _) => ToolState::Accepted,
@@ -1025,10 +1142,14 @@ fn findings_of(verdict: &crate::scan::Verdict) -> Option<String> {
         .iter()
         .take(4)
         .map(|f| {
-            if f.field.is_empty() {
-                f.kind.slug().to_owned()
-            } else {
-                format!("{} in {}", f.kind.slug(), SafeText::with_limit(&f.field, 80))
+            // Only the descriptor's own top-level fields are named: a deeper path would repeat
+            // property names the server chose, and the model reads this text.
+            let top = f.field.split('/').next().unwrap_or_default();
+            match DESCRIPTOR_FIELDS.iter().find(|field| **field == top) {
+                _ if f.field.is_empty() => f.kind.slug().to_owned(),
+                Some(field) if f.field == *field => format!("{} in `{field}`", f.kind.slug()),
+                Some(field) => format!("{} inside `{field}`", f.kind.slug()),
+                None => format!("{} in another field", f.kind.slug()),
             }
         })
         .collect();
@@ -1039,6 +1160,10 @@ fn findings_of(verdict: &crate::scan::Verdict) -> Option<String> {
     }
     Some(text)
 }
+
+/// The top-level fields of a tool descriptor, the only ones named in a reason.
+const DESCRIPTOR_FIELDS: [&str; 8] =
+    ["name", "title", "description", "inputSchema", "outputSchema", "annotations", "icons", "_meta"];
 
 /// Housekeeping methods passed by policy as `context.read` of `mcp://SERVER/!method`.
 const KNOWN_HOUSEKEEPING: [&str; 7] = [
@@ -1083,73 +1208,92 @@ fn result_is_error(message: &Message) -> bool {
     message.result().and_then(|r| r.get("isError").and_then(Value::as_bool)).unwrap_or(false)
 }
 
-/// The message to forward: with its id replaced (when given), and without AgentK's own `_meta`
-/// keys (the only case where the bytes change beyond the id).
-fn forwardable(message: &Message, id: Option<&Id>) -> Vec<u8> {
-    let params = message.params();
-    let has_ours = params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object)
-        .is_some_and(|meta| meta.keys().any(|k| k.starts_with("agentk/")));
-    if !has_ours {
-        return match id {
-            Some(id) => message.with_id(id),
-            None => message.bytes().to_vec(),
-        };
-    }
-    let mut params = params.unwrap_or(Value::Null);
-    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
-        meta.retain(|k, _| !k.starts_with("agentk/"));
-        if meta.is_empty()
-            && let Some(object) = params.as_object_mut()
+/// A cancellation's `params` with `requestId` mapped by `lookup` from the sender's id to the id
+/// the other side knows, and AgentK's own keys taken out; `None` when it names no request in
+/// flight.
+fn map_cancellation(params: &Value, lookup: impl Fn(&str) -> Option<String>) -> Option<Value> {
+    let wanted = params.get("requestId")?.to_string();
+    let mapped: Value = serde_json::from_str(&lookup(&wanted)?).ok()?;
+    let mut params = params.clone();
+    params.as_object_mut()?.insert("requestId".to_owned(), mapped);
+    strip_meta(&mut params);
+    Some(params)
+}
+
+/// Whether `key` names `_meta`, as the most lenient peer would read it.
+fn is_meta(key: &str) -> bool {
+    frame::fold(key) == "_meta"
+}
+
+/// Whether `key` is one of AgentK's own keys, as the most lenient peer would read it.
+fn is_ours(key: &str) -> bool {
+    frame::fold(key).starts_with("agentk/")
+}
+
+/// Whether `object` (a `params` or a `result`) has AgentK's own keys in its `_meta`.
+fn meta_has_ours(object: Option<&Value>) -> bool {
+    object.and_then(Value::as_object).is_some_and(|o| {
+        o.iter().any(|(k, v)| is_meta(k) && v.as_object().is_some_and(|meta| meta.keys().any(|k| is_ours(k))))
+    })
+}
+
+/// Takes AgentK's own keys out of `object`'s `_meta` (a `_meta` left empty goes too).
+fn strip_meta(object: &mut Value) {
+    let Some(object) = object.as_object_mut() else { return };
+    for (key, meta) in object.iter_mut() {
+        if is_meta(key)
+            && let Some(meta) = meta.as_object_mut()
         {
-            object.remove("_meta");
+            meta.retain(|k, _| !is_ours(k));
         }
     }
+    object.retain(|k, v| !(is_meta(k) && v.as_object().is_some_and(Map::is_empty)));
+}
+
+/// The message to forward: with its id replaced (when given), and without AgentK's own `_meta`
+/// keys (the only case where the bytes change beyond the id and members JSON-RPC does not
+/// define).
+fn forwardable(message: &Message, id: Option<&Id>) -> Vec<u8> {
+    if !meta_has_ours(message.params_ref()) {
+        return match id {
+            Some(id) => message.with_id(id),
+            None => message.forwardable_bytes(),
+        };
+    }
+    let mut params = message.params().unwrap_or(Value::Null);
+    strip_meta(&mut params);
     rebuild(message, id, Some(&params))
 }
 
 /// A server's answer to forward under `id`: byte for byte but for the id, unless it carries
 /// AgentK's own keys (`result._meta["agentk/…"]`, `error.data["agentk/…"]`), which a server
-/// could use to pass its own text off as AgentK's denial; those are taken out.
-fn answer_forwardable(message: &Message, id: &Id) -> Vec<u8> {
-    let ours = |object: Option<&Value>| {
-        object.and_then(Value::as_object).is_some_and(|o| o.keys().any(|k| k.starts_with("agentk/")))
+/// could use to pass its own text off as AgentK's denial; those are taken out. `result`, when
+/// given, replaces the answer's own (a listing with withheld tools taken out).
+fn answer_forwardable(message: &Message, id: &Id, result: Option<Value>) -> Vec<u8> {
+    let error = match message.kind() {
+        Kind::Error { error, .. } => Some(error),
+        _ => None,
     };
-    let (result, error) = match message.kind() {
-        Kind::Result { .. } => (message.result(), None),
-        Kind::Error { error, .. } => (None, Some(error)),
-        _ => (None, None),
-    };
-    let result_ours = result.as_ref().is_some_and(|r| ours(r.get("_meta")));
-    let error_ours = error.is_some_and(|e| ours(e.data.as_ref()));
-    if !result_ours && !error_ours {
+    let data_ours =
+        error.is_some_and(|e| e.data.as_ref().and_then(Value::as_object).is_some_and(|d| d.keys().any(|k| is_ours(k))));
+    if result.is_none() && !data_ours && !meta_has_ours(message.result_ref()) {
         return message.with_id(id);
     }
-    let strip = |value: &mut Value| {
-        if let Some(object) = value.as_object_mut() {
-            object.retain(|k, _| !k.starts_with("agentk/"));
-        }
-    };
     let mut object = Map::new();
     object.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
     object.insert("id".to_owned(), serde_json::from_str(id.json()).unwrap_or(Value::Null));
-    if let Some(mut result) = result {
-        if let Some(meta) = result.get_mut("_meta") {
-            strip(meta);
-        }
+    if let Some(mut result) = result.or_else(|| message.result()) {
+        strip_meta(&mut result);
         object.insert("result".to_owned(), result);
     }
     if let Some(error) = error {
-        let mut data = error.data.clone();
-        if let Some(data) = data.as_mut() {
-            strip(data);
-        }
         let mut e = Map::new();
         e.insert("code".to_owned(), Value::from(error.code));
         e.insert("message".to_owned(), Value::String(error.message.clone()));
-        if let Some(data) = data {
+        if let Some(mut data) = error.data.clone() {
+            if let Some(data) = data.as_object_mut() {
+                data.retain(|k, _| !is_ours(k));
+            }
             e.insert("data".to_owned(), data);
         }
         object.insert("error".to_owned(), Value::Object(e));
@@ -1174,10 +1318,10 @@ fn rebuild(message: &Message, id: Option<&Id>, params: Option<&Value>) -> Vec<u8
 }
 
 /// The `tools/list` answer that goes back: as the server wrote it when every tool was accepted,
-/// otherwise with the withheld tools taken out.
+/// otherwise with the withheld tools taken out; without AgentK's own keys either way.
 fn list_answer(list: &ToolList) -> Vec<u8> {
     if list.keep.iter().all(|k| *k) {
-        return list.message.with_id(&list.client_id);
+        return answer_forwardable(&list.message, &list.client_id, None);
     }
     let mut result = list.message.result().unwrap_or(Value::Null);
     let kept: Vec<Value> =
@@ -1185,5 +1329,5 @@ fn list_answer(list: &ToolList) -> Vec<u8> {
     if let Some(object) = result.as_object_mut() {
         object.insert("tools".to_owned(), Value::Array(kept));
     }
-    frame::result_answer(&list.client_id, &result)
+    answer_forwardable(&list.message, &list.client_id, Some(result))
 }

@@ -223,6 +223,7 @@ fn a_whole_transcript_in_one_batch_is_mediated_in_order() {
             (1, "output", "record"),
             (2, "context.read", "allow"),
             (3, "tool.describe", "allow"),
+            (4, "output", "record"),
             (4, "tool.describe", "allow"),
             (5, "tool.invoke", "allow"),
             (6, "output", "record"),
