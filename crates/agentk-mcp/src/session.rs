@@ -764,23 +764,14 @@ impl<S: RecordSink> Session<S> {
             Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
             Kind::Request { id, method } => {
                 if self.phase != Phase::Ready && method != "ping" {
-                    // Before the handshake the server may only ping; a refused request is
-                    // recorded like any other.
+                    // Before the handshake the server may only ping.
                     let why = Withhold::new(
                         "the session is not initialized: the server may not send requests yet",
                         "completing the MCP handshake first",
                     );
-                    let target = self.target(&format!("!{}", SafeText::with_limit(&method, 64).as_str()));
-                    let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
-                    let then = Then::ToClient {
-                        bytes: Vec::new(),
-                        key: None,
-                        pending: None,
-                        server_id: Some(id.clone()),
-                        answer: Answer::Error(NOT_INITIALIZED),
-                    };
-                    let request = OwnedRequest::new(Syscall::ContextRead, target, inputs);
-                    batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
+                    let target = format!("!{}", SafeText::with_limit(&method, 64).as_str());
+                    let answer = Answer::Error(NOT_INITIALIZED);
+                    self.refuse_server_request(position, &message, (id, method), (target, why, answer), batch);
                     return;
                 }
                 let syscall = match method.as_str() {
@@ -788,22 +779,13 @@ impl<S: RecordSink> Session<S> {
                     "elicitation/create" => Syscall::HumanApprove,
                     "roots/list" | "ping" => Syscall::ContextRead,
                     _ => {
-                        // Withheld, so the kernel records and denies it.
                         let why = Withhold::new(
                             "AgentK has no policy for this MCP method",
                             "a version of AgentK that mediates it",
                         );
-                        let target = self.target(&format!("!unknown/{}", SafeText::with_limit(&method, 64).as_str()));
-                        let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
-                        let then = Then::ToClient {
-                            bytes: Vec::new(),
-                            key: None,
-                            pending: None,
-                            server_id: Some(id.clone()),
-                            answer: Answer::Error(DENIED),
-                        };
-                        let request = OwnedRequest::new(Syscall::ContextRead, target, inputs);
-                        batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
+                        let target = format!("!unknown/{}", SafeText::with_limit(&method, 64).as_str());
+                        let answer = Answer::Error(DENIED);
+                        self.refuse_server_request(position, &message, (id, method), (target, why, answer), batch);
                         return;
                     }
                 };
@@ -866,6 +848,23 @@ impl<S: RecordSink> Session<S> {
                 batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
             }
         }
+    }
+
+    /// Plans a server request refused before any policy is asked (withheld, so the kernel
+    /// records and denies it): `name` is the target's name under the server, `why` the reason,
+    /// `answer` how the server is told.
+    fn refuse_server_request(
+        &mut self,
+        position: usize,
+        message: &Message,
+        (id, method): (Id, String),
+        (name, why, answer): (String, Withhold, Answer),
+        batch: &mut Batch,
+    ) {
+        let inputs = vec![self.kernel.input(from_server(), message.params_bytes().unwrap_or_default())];
+        let request = OwnedRequest::new(Syscall::ContextRead, self.target(&name), inputs);
+        let then = Then::ToClient { bytes: Vec::new(), key: None, pending: None, server_id: Some(id.clone()), answer };
+        batch.push(position, Plan::Decide { request, withheld: Some(why), then, method, id: Some(id) });
     }
 
     /// A `tools/list` answer: one `tool.describe` per descriptor, recorded as digests of the
