@@ -305,6 +305,9 @@ pub struct Session<S: RecordSink> {
     version: Option<String>,
     next_id: u64,
     to_server: BTreeMap<String, Pending>,
+    /// The keys of `to_server` in the order they were sent (with when), some already answered:
+    /// the oldest is found without a scan.
+    sent_order: std::collections::VecDeque<(u64, String)>,
     to_client: BTreeMap<String, PendingToClient>,
     tools: BTreeMap<String, ToolState>,
 }
@@ -324,6 +327,7 @@ impl<S: RecordSink> Session<S> {
             version: None,
             next_id: 0,
             to_server: BTreeMap::new(),
+            sent_order: std::collections::VecDeque::new(),
             to_client: BTreeMap::new(),
             tools: BTreeMap::new(),
         }
@@ -552,9 +556,11 @@ impl<S: RecordSink> Session<S> {
     /// Forgets the request to the server that waited longest (a transcript's only way to stay
     /// bounded when its requests go unanswered).
     fn forget_oldest(&mut self) {
-        let oldest = self.to_server.iter().min_by_key(|(_, p)| p.sent).map(|(key, _)| key.clone());
-        if let Some(key) = oldest {
-            self.to_server.remove(&key);
+        while let Some((sent, key)) = self.sent_order.pop_front() {
+            if self.to_server.get(&key).is_some_and(|p| p.sent == sent) {
+                self.to_server.remove(&key);
+                return;
+            }
         }
     }
 
@@ -630,9 +636,10 @@ impl<S: RecordSink> Session<S> {
     }
 
     fn plan_client_request(&mut self, position: usize, id: Id, method: String, message: &Message, batch: &mut Batch) {
-        let params = message.params().unwrap_or(Value::Null);
-        let added = client_labels(&params);
-        let (syscall, name, mut withheld) = self.client_request_syscall(&method, &params);
+        let null = Value::Null;
+        let params = message.params_ref().unwrap_or(&null);
+        let added = client_labels(params);
+        let (syscall, name, mut withheld) = self.client_request_syscall(&method, params);
         let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
         if method == "initialize" && self.phase != Phase::New {
             // Refused, and the refusal recorded like any other.
@@ -996,6 +1003,14 @@ impl<S: RecordSink> Session<S> {
                 if allowed {
                     if let (Some(mut pending), Some(key)) = (pending, key) {
                         pending.action = done.decided.action();
+                        if !self.config.remap_ids {
+                            self.sent_order.push_back((pending.sent, key.clone()));
+                            if self.sent_order.len() > self.config.max_pending.saturating_mul(2) {
+                                // Answered requests leave stale entries behind; drop them.
+                                let live = &self.to_server;
+                                self.sent_order.retain(|(sent, key)| live.get(key).is_some_and(|p| p.sent == *sent));
+                            }
+                        }
                         self.to_server.insert(key, pending);
                     }
                     step.outputs.push(Out::ToServer(bytes));

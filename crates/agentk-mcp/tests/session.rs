@@ -388,3 +388,33 @@ fn error_answers_are_recorded_as_suspect() {
     let suspect: Vec<bool> = outputs.iter().map(|l| l.contains(Label::PoisonedSuspect)).collect();
     assert_eq!(suspect, [true, true, false]);
 }
+
+// A transcript stays bounded when its requests go unanswered: the oldest waiting request is
+// forgotten (its late answer is reported, not mediated), the newest are still matched.
+#[test]
+fn a_transcript_forgets_its_oldest_unanswered_request() {
+    let mut config = Config::new("everything");
+    config.remap_ids = false;
+    config.max_pending = 2;
+    let mut s = session_with(config);
+    let mut lines = vec![
+        json!({"jsonrpc":"2.0","id":"i","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}),
+        json!({"jsonrpc":"2.0","id":"i","result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+    ];
+    for id in 1..=3 {
+        lines.push(json!({"jsonrpc":"2.0","id":id,"method":"ping"}));
+    }
+    lines.push(json!({"jsonrpc":"2.0","id":1,"result":{}}));
+    lines.push(json!({"jsonrpc":"2.0","id":3,"result":{}}));
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let mut dropped = Vec::new();
+    let mut recorded = Vec::new();
+    for (at, line) in text.iter().enumerate() {
+        let step = s.handle_transcript(&[line.as_bytes()]).unwrap();
+        dropped.extend(step.dropped.iter().map(|_| at));
+        recorded.extend(step.mediated.iter().filter(|m| m.syscall == "output").map(|_| at));
+    }
+    assert_eq!(dropped, [6], "the answer to the forgotten request");
+    assert_eq!(recorded, [1, 7], "the handshake's answer and the newest request's");
+}
