@@ -1,13 +1,15 @@
 //! Newline-delimited frames from a byte stream (the stdio transport's framing), bounded: a line
 //! longer than the limit is skipped to its end without being kept, and reported as one
-//! [`Line::TooLong`]. Reading in batches ([`LineReader::batch`]) takes what is already
-//! buffered after the first line, so a busy stream is decided many frames at a time and a quiet
-//! one a frame at a time, without waiting.
+//! [`Line::TooLong`]. Blank lines are skipped.
 //!
-//! This is the one piece of the crate that touches `std::io`, and only through [`Read`]: the
-//! caller owns the stream.
+//! [`Framer`] is the framing itself, sans-IO: bytes go in as they arrive, complete lines come
+//! out. [`LineReader`] is a blocking reader over it (for `agentk mcp-lines` and `mcp-server`);
+//! the live transports feed a `Framer` from their own asynchronous reads. Either way a batch is
+//! what one read completed, so a busy stream is decided many frames at a time and a quiet one a
+//! frame at a time, without waiting.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::{self, Read};
 
 /// One line of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,13 +23,91 @@ pub enum Line {
     },
 }
 
-/// Reads lines of at most `max` bytes from a stream.
+/// Splits bytes into lines of at most `max` bytes, holding at most one partial line of at most
+/// `max + 1` bytes between calls.
+#[derive(Debug)]
+pub struct Framer {
+    max: usize,
+    partial: Vec<u8>,
+    /// The current line is over the limit: the rest of it is dropped as it arrives.
+    discarding: bool,
+    /// Whether any byte of the current line has arrived.
+    started: bool,
+    /// The 1-based number of the last line ended (blank lines count).
+    number: u64,
+}
+
+impl Framer {
+    /// A framer of lines of at most `max` bytes (without the newline).
+    pub fn new(max: usize) -> Self {
+        Framer { max, partial: Vec::new(), discarding: false, started: false, number: 0 }
+    }
+
+    /// Takes the bytes that arrived; appends every line they complete (with its number) to
+    /// `out`.
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<(u64, Line)>) {
+        while let Some(at) = bytes.iter().position(|&b| b == b'\n') {
+            self.take(bytes.get(..at).unwrap_or_default());
+            self.end_line(out);
+            bytes = bytes.get(at + 1..).unwrap_or_default();
+        }
+        self.take(bytes);
+    }
+
+    /// The end of the stream: a last line without a newline is a line.
+    pub fn finish(&mut self, out: &mut Vec<(u64, Line)>) {
+        if self.started {
+            self.end_line(out);
+        }
+    }
+
+    /// The 1-based number of the last line ended.
+    pub fn line_number(&self) -> u64 {
+        self.number
+    }
+
+    fn take(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.started = true;
+        if self.discarding {
+            return;
+        }
+        if self.partial.len() + chunk.len() > self.max.saturating_add(1) {
+            // SECURITY: an oversized line is never held in memory; the rest of it is skipped
+            // as it arrives.
+            self.discarding = true;
+            self.partial = Vec::new();
+        } else {
+            self.partial.extend_from_slice(chunk);
+        }
+    }
+
+    fn end_line(&mut self, out: &mut Vec<(u64, Line)>) {
+        self.number += 1;
+        let mut line = std::mem::take(&mut self.partial);
+        let discarded = std::mem::replace(&mut self.discarding, false);
+        self.started = false;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if discarded || line.len() > self.max {
+            out.push((self.number, Line::TooLong { max: self.max }));
+        } else if !line.iter().all(u8::is_ascii_whitespace) {
+            out.push((self.number, Line::Frame(line)));
+        }
+    }
+}
+
+/// Reads lines of at most `max` bytes from a blocking stream.
 #[derive(Debug)]
 pub struct LineReader<R> {
-    inner: BufReader<R>,
-    max: usize,
-    /// The 1-based number of the last line read.
-    number: u64,
+    inner: R,
+    framer: Framer,
+    ready: VecDeque<(u64, Line)>,
+    buffer: Vec<u8>,
+    ended: bool,
 }
 
 /// The read buffer: large enough that a busy stream yields many frames per system call.
@@ -36,96 +116,44 @@ const BUFFER: usize = 256 * 1024;
 impl<R: Read> LineReader<R> {
     /// A reader of lines of at most `max` bytes (without the newline).
     pub fn new(inner: R, max: usize) -> Self {
-        LineReader { inner: BufReader::with_capacity(BUFFER, inner), max, number: 0 }
+        LineReader { inner, framer: Framer::new(max), ready: VecDeque::new(), buffer: vec![0; BUFFER], ended: false }
     }
 
-    /// The 1-based number of the last line returned (blank lines count).
+    /// The 1-based number of the last line read (blank lines count).
     pub fn line_number(&self) -> u64 {
-        self.number
+        self.framer.line_number()
     }
 
-    /// The next non-blank line, waiting for it if need be; `None` at the end of the stream. A
-    /// last line without a newline is a line.
+    /// The next non-blank line, waiting for it if need be; `None` at the end of the stream.
     pub fn next_line(&mut self) -> io::Result<Option<Line>> {
-        loop {
-            let Some(line) = self.read_one()? else { return Ok(None) };
-            match &line {
-                Line::Frame(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
-                _ => return Ok(Some(line)),
-            }
-        }
+        Ok(self.batch(1)?.pop().map(|(_, line)| line))
     }
 
-    /// Up to `most` lines, each with its line number: waits for the first, then takes only
-    /// lines already complete in the buffer (blank ones skipped), so it never waits for more
-    /// and holds at most one line beyond the buffer. Empty at the end of the stream.
+    /// Up to `most` lines, each with its line number: waits until a read completes at least
+    /// one, never for more. Empty at the end of the stream.
     pub fn batch(&mut self, most: usize) -> io::Result<Vec<(u64, Line)>> {
-        let mut lines = Vec::new();
-        let Some(first) = self.next_line()? else { return Ok(lines) };
-        lines.push((self.number, first));
-        while lines.len() < most && self.inner.buffer().contains(&b'\n') {
-            // The line is complete in the buffer: reading it does not wait.
-            match self.read_one()? {
-                Some(Line::Frame(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {}
-                Some(line) => lines.push((self.number, line)),
-                None => break,
-            }
-        }
-        Ok(lines)
-    }
-
-    /// One line, blank or not.
-    fn read_one(&mut self) -> io::Result<Option<Line>> {
-        let mut kept: Vec<u8> = Vec::new();
-        let mut too_long = false;
-        let mut any = false;
-        loop {
-            let available = match self.inner.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                break;
-            }
-            any = true;
-            let (chunk, end) = match available.iter().position(|&b| b == b'\n') {
-                Some(at) => (available.get(..at).unwrap_or_default(), Some(at + 1)),
-                None => (available, None),
-            };
-            if !too_long {
-                if kept.len() + chunk.len() > self.max.saturating_add(1) {
-                    // SECURITY: an oversized line is never held in memory; the rest of it is
-                    // skipped as it arrives.
-                    too_long = true;
-                    kept = Vec::new();
-                } else {
-                    kept.extend_from_slice(chunk);
+        while self.ready.is_empty() && !self.ended {
+            let mut lines = Vec::new();
+            match self.inner.read(&mut self.buffer) {
+                Ok(0) => {
+                    self.ended = true;
+                    self.framer.finish(&mut lines);
                 }
+                Ok(n) => self.framer.feed(self.buffer.get(..n).unwrap_or_default(), &mut lines),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            let consumed = end.unwrap_or(available.len());
-            self.inner.consume(consumed);
-            if end.is_some() {
-                break;
-            }
+            self.ready.extend(lines);
         }
-        if !any {
-            return Ok(None);
-        }
-        self.number += 1;
-        if kept.last() == Some(&b'\r') {
-            kept.pop();
-        }
-        if too_long || kept.len() > self.max {
-            return Ok(Some(Line::TooLong { max: self.max }));
-        }
-        Ok(Some(Line::Frame(kept)))
+        let take = most.max(1).min(self.ready.len());
+        Ok(self.ready.drain(..take).collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
 
     fn all(input: &[u8], max: usize) -> Vec<(u64, Line)> {
         let mut reader = LineReader::new(input, max);
@@ -182,7 +210,7 @@ mod tests {
             LineReader::new(Trickle { chunks: vec![b"{}\n\n\n{\"par".to_vec()], asked_past_end: false }, 1024);
         let batch = reader.batch(8).unwrap_or_default();
         assert_eq!(batch, vec![(1, Line::Frame(b"{}".to_vec()))]);
-        assert!(!reader.inner.get_ref().asked_past_end, "the batch waited for a line not yet read");
+        assert!(!reader.inner.asked_past_end, "the batch waited for a line not yet read");
     }
 
     #[test]
@@ -195,5 +223,39 @@ mod tests {
         let mut input = vec![b'x'; BUFFER * 3];
         input.extend_from_slice(b"\n{}\n");
         assert_eq!(all(&input, 16), vec![(1, Line::TooLong { max: 16 }), (2, Line::Frame(b"{}".to_vec()))]);
+    }
+
+    proptest::proptest! {
+        /// However the bytes arrive, the lines are the same.
+        #[test]
+        fn lines_do_not_depend_on_how_the_bytes_arrive(
+            input in proptest::collection::vec(proptest::prop_oneof![Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'x'), Just(b'y')], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..12),
+            max in 0usize..12,
+        ) {
+            let whole = {
+                let mut framer = Framer::new(max);
+                let mut out = Vec::new();
+                framer.feed(&input, &mut out);
+                framer.finish(&mut out);
+                out
+            };
+            let mut framer = Framer::new(max);
+            let mut out = Vec::new();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([input.len()]) {
+                framer.feed(input.get(at..cut).unwrap_or_default(), &mut out);
+                at = cut;
+            }
+            framer.finish(&mut out);
+            proptest::prop_assert_eq!(&out, &whole);
+            for (_, line) in &whole {
+                if let Line::Frame(bytes) = line {
+                    proptest::prop_assert!(bytes.len() <= max && !bytes.contains(&b'\n'));
+                }
+            }
+        }
     }
 }
