@@ -26,6 +26,12 @@ pub const DENIED: i64 = -32001;
 /// The JSON-RPC error code of a request sent before the session was initialized.
 pub const NOT_INITIALIZED: i64 = -32002;
 
+/// The JSON-RPC error code of a request the server did not answer in time (the transport's
+/// timeout); the server is sent a cancellation.
+pub const TIMED_OUT: i64 = -32003;
+/// The JSON-RPC error code of a request whose server went away before answering.
+pub const SERVER_GONE: i64 = -32004;
+
 /// The `_meta` key a client may use to add labels to its own request.
 pub const LABELS_META: &str = "agentk/labels";
 /// The `_meta` key of a denial's details.
@@ -80,6 +86,11 @@ pub struct Config {
     pub max_pending: usize,
     /// The most tools the session keeps track of; a listing beyond is withheld.
     pub max_tools: usize,
+    /// Whether a `tools/call` of a tool not yet listed waits while the mediator lists the
+    /// server's tools itself (a live session: clients may call without listing), instead of
+    /// being denied as not listed (a transcript, where nothing can be asked: only with
+    /// `remap_ids`).
+    pub list_on_demand: bool,
 }
 
 impl Config {
@@ -93,6 +104,7 @@ impl Config {
             pins: BTreeMap::new(),
             max_pending: 1024,
             max_tools: 4096,
+            list_on_demand: true,
         }
     }
 }
@@ -139,6 +151,9 @@ pub struct Step {
     pub dropped: Vec<(usize, &'static str)>,
     /// Descriptors pinned, changed or flagged in this batch, for the transport to keep.
     pub pins: Vec<PinEvent>,
+    /// The keys of the requests sent to the server in this batch, for the transport's
+    /// timeouts ([`Session::time_out`]).
+    pub forwarded: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +178,9 @@ struct Pending {
     method: String,
     /// The allowed action, which the answer is recorded as the output of.
     action: Option<Action>,
+    /// The mediator's own request (a listing on the client's behalf): its answer goes to no
+    /// one.
+    own: bool,
 }
 
 /// A request the server sent to the client, waiting for the client's answer.
@@ -235,6 +253,8 @@ enum Plan {
 
 /// A `tools/list` answer being assembled: the tools, and which of them go back.
 struct ToolList {
+    /// The listing was the mediator's own: it goes to no one.
+    own: bool,
     client_id: Id,
     message: Message,
     tools: Vec<Value>,
@@ -310,6 +330,15 @@ pub struct Session<S: RecordSink> {
     sent_order: std::collections::VecDeque<(u64, String)>,
     to_client: BTreeMap<String, PendingToClient>,
     tools: BTreeMap<String, ToolState>,
+    /// Whether a listing of the server's tools completed since the session began or the server
+    /// said its list changed.
+    listed: bool,
+    /// Whether the mediator's own listing is in flight.
+    own_listing: bool,
+    /// The cursor of the next page of the mediator's own listing, to ask once its page is in.
+    next_cursor: Option<Value>,
+    /// Calls waiting for the mediator's own listing.
+    held: Vec<Message>,
 }
 
 /// The label set of what a server sends: untrusted, external.
@@ -330,6 +359,10 @@ impl<S: RecordSink> Session<S> {
             sent_order: std::collections::VecDeque::new(),
             to_client: BTreeMap::new(),
             tools: BTreeMap::new(),
+            listed: false,
+            own_listing: false,
+            next_cursor: None,
+            held: Vec::new(),
         }
     }
 
@@ -436,7 +469,138 @@ impl<S: RecordSink> Session<S> {
             }
         }
         self.decide(batch, &mut step)?;
+        self.release(&mut step)?;
         Ok(step)
+    }
+
+    /// Plans and decides what the mediator's own listing freed: its next page, or the calls
+    /// that waited for it.
+    fn release(&mut self, step: &mut Step) -> Result<(), KernelError> {
+        loop {
+            let mut batch = Batch::default();
+            if let Some(cursor) = self.next_cursor.take() {
+                self.plan_own_listing(0, Some(cursor), &mut batch);
+            } else if self.listed {
+                for message in std::mem::take(&mut self.held) {
+                    if let Kind::Request { id, method } = message.kind().clone() {
+                        self.plan_client_request(0, id, method, &message, &mut batch);
+                    }
+                }
+            }
+            if batch.plans.is_empty() {
+                return Ok(());
+            }
+            self.decide(batch, step)?;
+        }
+    }
+
+    /// Plans the mediator's own `tools/list` (a page of it, after `cursor`), decided and
+    /// recorded like any listing request.
+    fn plan_own_listing(&mut self, position: usize, cursor: Option<Value>, batch: &mut Batch) {
+        let mine = Id::number(self.fresh_id());
+        let key = mine.json().to_owned();
+        let mut request = Map::new();
+        request.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
+        request.insert("id".to_owned(), serde_json::from_str(mine.json()).unwrap_or(Value::Null));
+        request.insert("method".to_owned(), Value::String("tools/list".to_owned()));
+        if let Some(cursor) = cursor {
+            request.insert("params".to_owned(), serde_json::json!({"cursor": cursor}));
+        }
+        let bytes = Value::Object(request).to_string().into_bytes();
+        batch.inflight.insert(key.clone());
+        let sent = self.fresh_id();
+        let pending = Pending { sent, client_id: mine, method: "tools/list".to_owned(), action: None, own: true };
+        let inputs = vec![self.kernel.input(LabelSet::EMPTY, b"tools/list")];
+        self.own_listing = true;
+        batch.push(
+            position,
+            Plan::Decide {
+                request: OwnedRequest::new(Syscall::ToolDescribe, self.target(""), inputs),
+                withheld: None,
+                then: Then::ToServer {
+                    bytes,
+                    key: Some(key),
+                    pending: Some(pending),
+                    answer: Answer::Error(DENIED),
+                    client_id: None,
+                },
+                method: "tools/list".to_owned(),
+                id: None,
+            },
+        );
+    }
+
+    /// A page of a listing is decided whole: a page without a next one completes a listing;
+    /// the mediator's own listing asks for its next page. Says whether the page goes to the
+    /// client (the mediator's own go to no one).
+    fn listing_complete(&mut self, own: bool, message: &Message) -> bool {
+        let cursor = message.result_ref().and_then(|r| r.get("nextCursor")).filter(|c| c.is_string()).cloned();
+        match (own, cursor) {
+            (true, Some(cursor)) => self.next_cursor = Some(cursor),
+            (true, None) => self.own_listing_done(),
+            (false, Some(_)) => {}
+            (false, None) => self.listed = true,
+        }
+        !own
+    }
+
+    /// The mediator's own listing is over (answered whole, refused, or timed out): the calls
+    /// that waited are decided against what it found.
+    fn own_listing_done(&mut self) {
+        self.own_listing = false;
+        self.next_cursor = None;
+        self.listed = true;
+    }
+
+    /// The transport's timeout for the request sent under `key` ([`Step::forwarded`]): the
+    /// server is sent a cancellation, the client an error (-32003), and the request's output is
+    /// recorded as an error. Nothing happens for a request already answered.
+    pub fn time_out(&mut self, key: &str) -> Result<Step, KernelError> {
+        let mut step = Step::default();
+        let Some(pending) = self.to_server.remove(key) else { return Ok(step) };
+        let request_id: Value = serde_json::from_str(key).unwrap_or(Value::Null);
+        let cancel = serde_json::json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":request_id,"reason":"timed out"}});
+        step.outputs.push(Out::ToServer(cancel.to_string().into_bytes()));
+        self.end_pending(pending, TIMED_OUT, "the server did not answer in time", &mut step)?;
+        self.release(&mut step)?;
+        Ok(step)
+    }
+
+    /// The server went away: every request waiting for it is answered with an error (-32004)
+    /// and its output recorded as an error; calls waiting for a listing are answered too.
+    pub fn server_gone(&mut self) -> Result<Step, KernelError> {
+        let mut step = Step::default();
+        for (_, pending) in std::mem::take(&mut self.to_server) {
+            self.end_pending(pending, SERVER_GONE, "the server went away before answering", &mut step)?;
+        }
+        for message in std::mem::take(&mut self.held) {
+            if let Some(id) = message.id() {
+                let answer = frame::error_answer(Some(id), SERVER_GONE, "the server went away before answering");
+                step.outputs.push(Out::ToClient(answer));
+            }
+        }
+        Ok(step)
+    }
+
+    /// Ends a request without its answer: the client gets `code`, the output is recorded.
+    fn end_pending(&mut self, pending: Pending, code: i64, text: &str, step: &mut Step) -> Result<(), KernelError> {
+        if pending.own {
+            self.own_listing_done();
+            return Ok(());
+        }
+        let error = frame::error_answer(Some(&pending.client_id), code, text);
+        let mut batch = Batch::default();
+        let plan = match pending.action {
+            Some(action) => Plan::Record {
+                record: OwnedOutput { action, content: error.clone(), labels: from_server(), outcome: Outcome::Error },
+                forward: Some(Out::ToClient(error)),
+                method: pending.method,
+                id: Some(pending.client_id),
+            },
+            None => Plan::Now(vec![Out::ToClient(error)]),
+        };
+        batch.push(0, plan);
+        self.decide(batch, step)
     }
 
     /// A frame that could not be read. An unreadable frame from the server is answered to
@@ -640,6 +804,23 @@ impl<S: RecordSink> Session<S> {
         let params = message.params_ref().unwrap_or(&null);
         let added = client_labels(params);
         let (syscall, name, mut withheld) = self.client_request_syscall(&method, params);
+        if method == "tools/call"
+            && self.config.list_on_demand
+            && self.config.remap_ids
+            && self.phase == Phase::Ready
+            && !self.listed
+            && !self.tools.contains_key(&name)
+            && !name.is_empty()
+            && self.held.len() < self.config.max_pending
+        {
+            // A client may call a tool without listing first: the call waits while the
+            // mediator lists the server's tools itself, and is decided against what it finds.
+            self.held.push(message.clone());
+            if !self.own_listing {
+                self.plan_own_listing(position, None, batch);
+            }
+            return;
+        }
         let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
         if method == "initialize" && self.phase != Phase::New {
             // Refused, and the refusal recorded like any other.
@@ -675,7 +856,7 @@ impl<S: RecordSink> Session<S> {
         let bytes = forwardable(message, mine.as_ref());
         batch.inflight.insert(key.clone());
         let sent = self.fresh_id();
-        let pending = Pending { sent, client_id: id.clone(), method: method.clone(), action: None };
+        let pending = Pending { sent, client_id: id.clone(), method: method.clone(), action: None, own: false };
         batch.push(
             position,
             Plan::Decide {
@@ -764,6 +945,16 @@ impl<S: RecordSink> Session<S> {
                     self.plan_tool_list(position, pending, message, batch, step);
                     return;
                 }
+                if pending.own {
+                    // The server refused the mediator's own listing: recorded, sent to no one.
+                    self.own_listing_done();
+                    let plan =
+                        answer_plan(pending.action, &message, from_server(), Outcome::Error, Out::ToClient(Vec::new()));
+                    if let Plan::Record { record, method, id, .. } = plan(pending.method, pending.client_id) {
+                        batch.push(position, Plan::Record { record, forward: None, method, id });
+                    }
+                    return;
+                }
                 let outcome = if is_error || result_is_error(&message) { Outcome::Error } else { Outcome::Ok };
                 let plan = answer_plan(pending.action, &message, from_server(), outcome, Out::ToClient(forward));
                 batch.push(position, plan(pending.method, pending.client_id));
@@ -834,6 +1025,7 @@ impl<S: RecordSink> Session<S> {
                 if method == "notifications/tools/list_changed" {
                     // The list may change: nothing is accepted until it is listed again.
                     self.tools.clear();
+                    self.listed = false;
                 }
                 let mut bytes = forwardable(&message, None);
                 if method == "notifications/cancelled" {
@@ -907,8 +1099,18 @@ impl<S: RecordSink> Session<S> {
         let (action, method) = (pending.action, pending.method.clone());
         let plan = answer_plan(action, &message, from_server(), outcome, forward);
         match (refusal, plan(method, pending.client_id.clone())) {
+            (Some(_), Plan::Record { record, method, id, .. }) if pending.own => {
+                // The mediator's own listing: recorded, sent to no one.
+                self.own_listing_done();
+                batch.push(position, Plan::Record { record, forward: None, method, id });
+                return;
+            }
             (Some(_), plan) => {
-                batch.push(position, plan);
+                if pending.own {
+                    self.own_listing_done();
+                } else {
+                    batch.push(position, plan);
+                }
                 return;
             }
             // The answer goes back once every tool is decided (below).
@@ -983,10 +1185,12 @@ impl<S: RecordSink> Session<S> {
         let keep = vec![false; tools.len()];
         if tools.is_empty() {
             // Nothing to decide: the answer goes back once the listing is recorded.
-            batch
-                .push(position, Plan::Now(vec![Out::ToClient(answer_forwardable(&message, &pending.client_id, None))]));
+            if self.listing_complete(pending.own, &message) {
+                let answer = answer_forwardable(&message, &pending.client_id, None);
+                batch.push(position, Plan::Now(vec![Out::ToClient(answer)]));
+            }
         }
-        batch.lists.push(ToolList { client_id: pending.client_id, message, tools, keep, decided: 0 });
+        batch.lists.push(ToolList { own: pending.own, client_id: pending.client_id, message, tools, keep, decided: 0 });
     }
 
     fn then(
@@ -1000,7 +1204,15 @@ impl<S: RecordSink> Session<S> {
         let allowed = done.decided.is_allowed();
         match then {
             Then::ToServer { bytes, key, pending, answer, client_id } => {
+                if !allowed && pending.as_ref().is_some_and(|p| p.own) {
+                    // The policy refused the mediator's own listing: the waiting calls are
+                    // decided as not listed.
+                    self.own_listing_done();
+                }
                 if allowed {
+                    if let Some(key) = &key {
+                        step.forwarded.push(key.clone());
+                    }
                     if let (Some(mut pending), Some(key)) = (pending, key) {
                         pending.action = done.decided.action();
                         if !self.config.remap_ids {
@@ -1055,6 +1267,7 @@ impl<S: RecordSink> Session<S> {
                 }
                 tools.decided += 1;
                 if tools.decided == tools.tools.len()
+                    && self.listing_complete(tools.own, &tools.message)
                     && let Some(slot) = finished.get_mut(list)
                 {
                     *slot = Some(list_answer(tools));

@@ -162,10 +162,14 @@ fn a_tool_is_named_with_its_server() {
     assert!(lines.iter().any(|l| l.contains(r#""target":"mcp://server-a/echo""#)));
     let mut b = session_with(Config::new("server-b"));
     ready(&mut b);
-    let (to, _) = only(send(
+    // The call waits while the mediator lists server-b's tools; echo is not among them.
+    let (to, listing) = only(send(
         &mut b,
         Side::Client,
         &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}),
     ));
-    assert_eq!(to, Side::Client, "never listed by this server");
+    assert_eq!((to, listing["method"].clone()), (Side::Server, json!("tools/list")));
+    let (to, denied) =
+        only(send(&mut b, Side::Server, &json!({"jsonrpc":"2.0","id":listing["id"],"result":{"tools":[]}})));
+    assert_eq!((to, denied["result"]["isError"].clone()), (Side::Client, json!(true)), "never listed by this server");
 }

@@ -418,3 +418,98 @@ fn a_transcript_forgets_its_oldest_unanswered_request() {
     assert_eq!(dropped, [6], "the answer to the forgotten request");
     assert_eq!(recorded, [1, 7], "the handshake's answer and the newest request's");
 }
+
+// A client may call a tool without listing first (real clients do): the call waits while the
+// mediator lists the server's tools itself, page by page, and is then decided against what it
+// found; the mediator's own listing reaches no client.
+#[test]
+fn a_call_before_any_listing_waits_for_the_mediators_own() {
+    let mut s = session();
+    ready(&mut s);
+    let (to, first_page) = only(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}),
+    ));
+    assert_eq!((to, first_page["method"].clone()), (Side::Server, json!("tools/list")));
+    // A second call while the listing is in flight waits too, without a second listing.
+    assert!(
+        send(
+            &mut s,
+            Side::Client,
+            &json!({"jsonrpc":"2.0","id":"c2","method":"tools/call","params":{"name":"get-env","arguments":{}}}),
+        )
+        .is_empty()
+    );
+    let (to, second_page) = only(send(
+        &mut s,
+        Side::Server,
+        &json!({"jsonrpc":"2.0","id":first_page["id"],"result":{"tools":[{"name":"other","inputSchema":{"type":"object"}}],"nextCursor":"p2"}}),
+    ));
+    assert_eq!((to, second_page["params"]["cursor"].clone()), (Side::Server, json!("p2")));
+    let step = s
+        .handle(&[(
+            Side::Server,
+            json!({"jsonrpc":"2.0","id":second_page["id"],"result":{"tools":[echo_tool()]}}).to_string().as_bytes(),
+        )])
+        .unwrap();
+    let sent: Vec<(Side, Value)> = step
+        .outputs
+        .into_iter()
+        .map(|o| match o {
+            Out::ToServer(b) => (Side::Server, serde_json::from_slice(&b).unwrap()),
+            Out::ToClient(b) => (Side::Client, serde_json::from_slice(&b).unwrap()),
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!((sent[0].0, sent[0].1["params"]["name"].clone()), (Side::Server, json!("echo")));
+    assert_eq!(
+        (sent[1].0, sent[1].1["id"].clone(), sent[1].1["result"]["isError"].clone()),
+        (Side::Client, json!("c2"), json!(true))
+    );
+    assert_eq!(step.forwarded.len(), 1, "the forwarded call is reported for its timeout");
+}
+
+// The transport's timeout: the server gets a cancellation, the client an error, the call's
+// output is recorded as an error; a server that goes away gets every waiting request answered.
+#[test]
+fn timeouts_and_a_server_gone_answer_every_waiting_request() {
+    let mut s = session();
+    ready(&mut s);
+    list(&mut s, &json!([echo_tool()]));
+    let step = s
+        .handle(&[
+            (
+                Side::Client,
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+            ),
+            (
+                Side::Client,
+                br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+            ),
+        ])
+        .unwrap();
+    assert_eq!(step.forwarded.len(), 2);
+    let timed_out = s.time_out(&step.forwarded[0]).unwrap();
+    let outs: Vec<Value> = timed_out
+        .outputs
+        .iter()
+        .map(|o| match o {
+            Out::ToServer(b) | Out::ToClient(b) => serde_json::from_slice(b).unwrap(),
+        })
+        .collect();
+    assert_eq!(outs[0]["method"], "notifications/cancelled");
+    assert_eq!(
+        (outs[1]["id"].clone(), outs[1]["error"]["code"].clone()),
+        (json!(1), json!(agentk_mcp::session::TIMED_OUT))
+    );
+    assert!(s.time_out(&step.forwarded[0]).unwrap().outputs.is_empty(), "once only");
+    let gone = s.server_gone().unwrap();
+    let (to, answer) = only(gone.outputs);
+    assert_eq!(
+        (to, answer["id"].clone(), answer["error"]["code"].clone()),
+        (Side::Client, json!(2), json!(agentk_mcp::session::SERVER_GONE))
+    );
+    let errors = log(s).iter().filter(|l| l.contains("\"output\"") && l.contains("\"error\"")).count();
+    assert_eq!(errors, 2, "both calls' outputs are recorded as errors");
+}
