@@ -86,6 +86,18 @@ pub(crate) fn dispatch(
             let run = mcplines::Run { server_id: &server_id, log_dir: std::path::Path::new(&log_dir), pins };
             mcplines::run(host, text, policy, run, out, err)
         }
+        Command::McpProxy { policy, server_id, log_dir, pins, env, timeout, command } => {
+            let (text, policy) = load_with_default(&policy, "mcp")?;
+            let run = crate::mcpproxy::Run {
+                server_id: server_id.as_deref(),
+                log_dir: std::path::Path::new(&log_dir),
+                pins: std::path::Path::new(&pins),
+                env: &env,
+                timeout: std::time::Duration::from_secs(timeout),
+                command: &command,
+            };
+            crate::mcpproxy::run(host, text, policy, &run, err)
+        }
         Command::McpPins { pins, accept, json } => mcppins::run(std::path::Path::new(&pins), &accept, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
         Command::PolicyExplain { policy, syscall, target, labels, agent, capability, grant, json } => {

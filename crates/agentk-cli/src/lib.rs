@@ -36,6 +36,7 @@ mod keys;
 mod logcmd;
 mod mcplines;
 mod mcppins;
+mod mcpproxy;
 mod mcpserver;
 mod readiness;
 mod replaycmd;
@@ -111,6 +112,34 @@ enum Command {
         /// Check descriptors against the operator's pins in this file (read, never written).
         #[arg(long, value_name = "FILE")]
         pins: Option<OsString>,
+    },
+    /// Stand in front of a stdio MCP server: start COMMAND as the server and mediate every
+    /// message between it and the MCP client on standard input and output, under the policy
+    /// (default: the built-in profile `mcp`). Each session gets its own flight log, closed
+    /// with a signed checkpoint. The server starts with a cleared environment: PATH, HOME,
+    /// the locale, TZ and TMPDIR, plus each variable named with `--env`.
+    McpProxy {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The server's id: targets are `mcp://ID/TOOL` (default: derived from the command, see
+        /// docs/mcp.md).
+        #[arg(long, value_name = "ID")]
+        server_id: Option<String>,
+        /// Where to write the session's flight log.
+        #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
+        log_dir: OsString,
+        /// The operator's descriptor pins: read at start, new pins recorded (owner-only file).
+        #[arg(long, value_name = "FILE", default_value = ".agentk/mcp-pins.json")]
+        pins: OsString,
+        /// Pass this variable of the proxy's environment on to the server; repeat for more.
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
+        /// How long a request may wait for the server's answer, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+        /// The server's command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
     },
     /// List the MCP tool descriptors pinned per server, and those withheld waiting for an
     /// operator; `--accept SERVER/TOOL` accepts a withheld one.
@@ -606,6 +635,8 @@ enum CliError {
     LogLocked,
     #[error("cannot read standard input: {0}")]
     Input(std::io::Error),
+    #[error("mcp-proxy: {0}")]
+    Proxy(#[from] agentk_mcp::stdio::ProxyError),
     #[error("{0}")]
     Pins(#[from] agentk_mcp::pins::PinError),
     #[error("invalid value for `{flag}`: {problem}")]
@@ -765,7 +796,10 @@ impl Command {
             | Command::McpPins { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
             Command::McpLines { .. } => true,
-            Command::ProveInclusion { .. } | Command::ProveConsistency { .. } | Command::McpServer { .. } => false,
+            Command::ProveInclusion { .. }
+            | Command::ProveConsistency { .. }
+            | Command::McpServer { .. }
+            | Command::McpProxy { .. } => false,
         }
     }
 }

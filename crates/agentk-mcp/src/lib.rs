@@ -59,3 +59,5 @@ pub mod pins;
 pub mod scan;
 pub mod server;
 pub mod session;
+#[cfg(all(feature = "stdio", unix))]
+pub mod stdio;

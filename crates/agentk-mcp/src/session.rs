@@ -154,6 +154,8 @@ pub struct Step {
     /// The keys of the requests sent to the server in this batch, for the transport's
     /// timeouts ([`Session::time_out`]).
     pub forwarded: Vec<String>,
+    /// The keys of the requests to the server answered in this batch (their timeouts end).
+    pub answered: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,6 +371,11 @@ impl<S: RecordSink> Session<S> {
     /// The protocol version the peers agreed on, once they have.
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// How the session was set up.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The kernel.
@@ -929,6 +936,7 @@ impl<S: RecordSink> Session<S> {
                         .push((position, "an answer to a request not forwarded to the server (denied, or never sent)"));
                     return;
                 };
+                step.answered.push(id.json().to_owned());
                 let is_error = matches!(message.kind(), Kind::Error { .. });
                 let forward = answer_forwardable(&message, &pending.client_id, None);
                 if pending.method == "initialize" && is_error {

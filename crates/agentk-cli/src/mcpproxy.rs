@@ -1,0 +1,141 @@
+//! `agentk mcp-proxy`: the stdio shell over [`agentk_mcp::stdio`]. It checks the arguments,
+//! opens the session's flight log, loads the operator's pins, runs the proxy on the process's
+//! own standard input and output, and reports on standard error (standard output carries
+//! protocol frames only).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentk_flightlog::host::OsEntropy;
+use agentk_flightlog::kernel::Kernel;
+use agentk_labels::SafeText;
+use agentk_mcp::session::{Config, Session, Step};
+use agentk_mcp::stdio::{self, Ended, Options, Server};
+use agentk_policy::Policy;
+
+use crate::{CliError, Host, exit, keys, mcplines, mcppins};
+
+/// What `agentk mcp-proxy` was asked to do.
+pub(crate) struct Run<'a> {
+    pub(crate) server_id: Option<&'a str>,
+    pub(crate) log_dir: &'a Path,
+    pub(crate) pins: &'a Path,
+    pub(crate) env: &'a [String],
+    pub(crate) timeout: Duration,
+    pub(crate) command: &'a [OsString],
+}
+
+pub(crate) fn run(
+    host: &dyn Host,
+    policy_text: Arc<str>,
+    policy: Policy,
+    run: &Run<'_>,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let Some((program, args)) = run.command.split_first() else {
+        return Err(bad("COMMAND", "name the server's command after `--`".to_owned()));
+    };
+    let server_id = match run.server_id {
+        Some(id) => id.to_owned(),
+        None => stdio::default_server_id(program, args),
+    };
+    mcplines::check_server_id(&server_id)?;
+    if let Some(name) = run.env.iter().find(|name| !stdio::is_env_name(name)) {
+        return Err(bad("--env", format!("{} is not a variable name", SafeText::with_limit(name, 64))));
+    }
+    let (env, missing) = stdio::server_env(&|name| host.var(name), run.env);
+    for name in &missing {
+        writeln!(
+            err,
+            "agentk: mcp-proxy: note: --env {} is not set here; the server starts without it",
+            SafeText::new(name)
+        )?;
+    }
+    let mut pin_file = mcppins::load(run.pins)?;
+
+    let signer = Arc::new(keys::active_signer(host)?);
+    let mut seed = [0u8; 32];
+    host.random(&mut seed).map_err(|_| CliError::Randomness)?;
+    let policy_name = policy.name().to_owned();
+    let (kernel, log_path) = Kernel::builder()
+        .policy(policy_text, Arc::new(policy))
+        .signer(signer)
+        .entropy(OsEntropy::from_seed(&seed))
+        .log_dir(run.log_dir)
+        .origin(&format!("agentk mcp-proxy mcp://{server_id}"))
+        .open_run()
+        .map_err(CliError::Build)?;
+    let log_shown = SafeText::with_limit(&log_path.display().to_string(), 256);
+    writeln!(
+        err,
+        "agentk: mcp-proxy: mediating mcp://{server_id} ({}) under policy {}; log {log_shown}",
+        SafeText::with_limit(&program.to_string_lossy(), 128),
+        SafeText::new(&policy_name),
+    )?;
+
+    let mut config = Config::new(&server_id);
+    config.pins = pin_file.accepted(&server_id);
+    let mut session = Session::new(kernel, config);
+    let server = Server { program: program.clone(), args: args.to_vec(), env };
+    let options = Options { timeout: run.timeout, ..Options::default() };
+    let mut pin_problem = None;
+    let mut observe = |step: &Step| {
+        if !step.pins.is_empty()
+            && pin_file.record(&server_id, &step.pins)
+            && let Err(e) = mcppins::save(run.pins, &pin_file)
+        {
+            pin_problem = Some(e.to_string());
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Input)?;
+    let outcome = runtime.block_on(stdio::run(
+        &mut session,
+        &server,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        &options,
+        &mut observe,
+    ));
+    // The read of standard input may still be blocked in its thread: leave it.
+    runtime.shutdown_background();
+    let events = session.kernel().events();
+    // Close the log with its checkpoint whatever happened, then report.
+    let closed = session.close();
+    if let Some(problem) = pin_problem {
+        writeln!(err, "agentk: mcp-proxy: warning: new pins were not saved: {problem}")?;
+    }
+    let outcome = outcome?;
+    closed?;
+    let stats = outcome.stats;
+    let status = outcome.status.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+    writeln!(
+        err,
+        "agentk: mcp-proxy: {} frames from the client, {} from the server, {} timed out; server {status}; log {log_shown} ({} events, closed with a signed checkpoint)",
+        stats.client_frames,
+        stats.server_frames,
+        stats.timeouts,
+        events + 1,
+    )?;
+    match outcome.ended {
+        Ended::ClientClosed => Ok(exit::OK),
+        Ended::ServerExited => {
+            writeln!(err, "agentk: error: mcp-proxy: the server ended ({status}) while the client was connected")?;
+            Ok(exit::ERROR)
+        }
+        Ended::ServerWedged => {
+            writeln!(
+                err,
+                "agentk: error: mcp-proxy: the server answered nothing for {} s, so the session was ended",
+                run.timeout.as_secs()
+            )?;
+            Ok(exit::ERROR)
+        }
+    }
+}
+
+fn bad(flag: &'static str, problem: String) -> CliError {
+    CliError::BadArgument { flag, problem }
+}

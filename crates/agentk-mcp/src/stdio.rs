@@ -1,0 +1,752 @@
+//! The stdio proxy (feature `stdio`): a [`Session`] between an MCP client on one pair of
+//! streams and an MCP server started as a child process, newline-delimited JSON-RPC both ways.
+//!
+//! This is a thin shell over the sans-IO session: it reads, frames ([`Framer`]), hands every
+//! frame that is readable from either side to [`Session::handle`] as one batch, writes what the
+//! session says to write, and keeps the clock. It owns the child: its environment, its
+//! timeouts, its shutdown.
+//!
+//! # The child
+//!
+//! - **Environment**: cleared, then [`BASE_ENV`] and the variables the caller names
+//!   ([`server_env`]); the agent host's secrets do not reach every server.
+//! - **Standard error** is the proxy's own (inherited: no copy, no buffer, never parsed, never
+//!   recorded), so the server's logs reach the user and cannot grow the proxy's memory.
+//! - **Process group**: the child leads a new group, and the group is what is signalled, so a
+//!   server started through a launcher (`npx`, `uvx`, a shell) leaves no orphans. The group is
+//!   killed while its leader is still unreaped, so its id cannot have been reused.
+//!
+//! # Timeouts
+//!
+//! Each request forwarded to the server waits at most [`Options::timeout`]: then the server is
+//! sent `notifications/cancelled`, the client an error (`-32003`), and the session goes on. If
+//! the server has sent nothing at all since that request was forwarded, it is wedged: every
+//! waiting request is answered with an error (`-32004`) and the session ends.
+//! [`Options::timeout`] also bounds every write to either side.
+//!
+//! # Shutdown
+//!
+//! When the client closes its input, the server's input is closed; answers to requests still
+//! waiting are passed on as they come (or time out); once none waits, the server has
+//! [`Options::grace`] to exit, then its group gets `SIGTERM`, then after another grace period
+//! `SIGKILL`. When the server goes away first, every waiting request is answered with an error
+//! and the proxy ends with [`Ended::ServerExited`].
+//!
+//! # Failure
+//!
+//! Fail closed: when the flight log fails, nothing more is forwarded; the child is stopped and
+//! the error returned.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use agentk_flightlog::kernel::{KernelError, RecordSink};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::frame::FrameError;
+use crate::lines::{Framer, Line};
+use crate::session::{Out, Session, Side, Step};
+
+/// The variables a server is always started with, when the proxy has them: the search path,
+/// the home directory, the locale, the time zone and the temporary directory.
+pub const BASE_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_COLLATE",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "TZ",
+    "TMPDIR",
+];
+
+/// How the proxy waits.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a request forwarded to the server may wait for its answer, and how long any
+    /// write to either side may take.
+    pub timeout: Duration,
+    /// How long the server has to exit by itself once its input is closed and nothing waits,
+    /// and again after `SIGTERM` before `SIGKILL`.
+    pub grace: Duration,
+    /// The most bytes read from either side at once.
+    pub read_bytes: usize,
+    /// The most frames decided as one batch.
+    pub batch_frames: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(60),
+            grace: Duration::from_millis(500),
+            read_bytes: 64 << 10,
+            batch_frames: 256,
+        }
+    }
+}
+
+/// The server to start.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// The program.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Its whole environment ([`server_env`]).
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The client closed its input (or stopped reading): the server was shut down.
+    ClientClosed,
+    /// The server closed its output, or exited, while the client was still there.
+    ServerExited,
+    /// The server sent nothing for the timeout while a request waited.
+    ServerWedged,
+}
+
+/// How the child was stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It exited by itself.
+    Exited,
+    /// It exited after `SIGTERM`.
+    Terminated,
+    /// It had to be killed.
+    Killed,
+}
+
+/// What a session came to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Why it ended.
+    pub ended: Ended,
+    /// The server's exit status.
+    pub status: Option<ExitStatus>,
+    /// How the server was stopped.
+    pub stopped: Stopped,
+    /// What passed.
+    pub stats: Stats,
+}
+
+/// Counts over a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames read from the client.
+    pub client_frames: u64,
+    /// Frames read from the server.
+    pub server_frames: u64,
+    /// Batches decided.
+    pub batches: u64,
+    /// Requests that timed out.
+    pub timeouts: u64,
+    /// Lines over the size cap (from the client: answered with an error; from the server:
+    /// dropped).
+    pub too_long: u64,
+}
+
+/// Why a session could not run, or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The server could not be started.
+    #[error("cannot start the server: {0}")]
+    Spawn(#[source] io::Error),
+    /// The flight log failed: nothing more was forwarded (fail closed).
+    #[error("the flight log failed, so the session was stopped: {0}")]
+    Kernel(#[from] KernelError),
+}
+
+/// The environment a server is started with: [`BASE_ENV`] and each variable in `named`, as
+/// `var` gives them; a variable the proxy does not have is left out. Returns the environment
+/// and the names that were asked for but not set.
+pub fn server_env(
+    var: &dyn Fn(&str) -> Option<OsString>,
+    named: &[String],
+) -> (Vec<(OsString, OsString)>, Vec<String>) {
+    let mut env = Vec::new();
+    let mut missing = Vec::new();
+    for name in BASE_ENV {
+        if let Some(value) = var(name) {
+            env.push((OsString::from(name), value));
+        }
+    }
+    for name in named {
+        if BASE_ENV.contains(&name.as_str()) || env.iter().any(|(n, _)| n == OsStr::new(name)) {
+            continue;
+        }
+        match var(name) {
+            Some(value) => env.push((OsString::from(name), value)),
+            None => missing.push(name.clone()),
+        }
+    }
+    (env, missing)
+}
+
+/// Whether `name` can name an environment variable passed to a server.
+pub fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 256 && !name.bytes().any(|b| b == b'=' || b == 0 || b.is_ascii_whitespace())
+}
+
+/// The server id a command is known by when none is given, so that policies, pins and logs
+/// name the same server from one run to the next:
+///
+/// 1. the first word of the command that is not a launcher (`node`, `python3`, `npx`, `uvx`,
+///    `docker run`, …) or an option (`-y`, `--from`, …);
+/// 2. its file name, without a version (`@2026.8.31`), an npm scope or an extension (`.js`,
+///    `.py`, …);
+/// 3. a generic name (`index`, `main`, `server`, `cli`, `__main__`) is replaced by the nearest
+///    directory above it that is not a build folder (`dist`, `build`, `lib`, `src`, `bin`, `out`);
+/// 4. every character that is not a letter, a digit, `-`, `_` or `.` becomes `-`; at most 64
+///    characters; `server` when nothing is left.
+///
+/// `npx -y @modelcontextprotocol/server-everything stdio` is `server-everything`;
+/// `node /opt/example/server-memory/dist/index.js` is `server-memory`.
+pub fn default_server_id(program: &OsStr, args: &[OsString]) -> String {
+    const LAUNCHERS: &[&str] = &[
+        "node", "nodejs", "deno", "bun", "bunx", "npx", "pnpx", "pnpm", "yarn", "npm", "python", "python3", "py", "uv",
+        "uvx", "pipx", "run", "exec", "dlx", "docker", "podman", "env", "sh", "bash", "java", "ruby",
+    ];
+    let words = std::iter::once(program).chain(args.iter().map(OsString::as_os_str));
+    let chosen = words
+        .map(|w| w.to_string_lossy().into_owned())
+        .find(|w| {
+            let base = file_name(w);
+            let base = base.strip_suffix(".exe").unwrap_or(base);
+            !w.starts_with('-') && !LAUNCHERS.contains(&base) && !base.starts_with("python3.")
+        })
+        .unwrap_or_default();
+    let mut name = without_version(file_name(&chosen)).to_owned();
+    for ext in [".js", ".mjs", ".cjs", ".ts", ".py", ".exe", ".sh", ".jar"] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            name = stem.to_owned();
+            break;
+        }
+    }
+    if matches!(name.as_str(), "index" | "main" | "server" | "cli" | "__main__") {
+        let parent = Path::new(&chosen)
+            .ancestors()
+            .skip(1)
+            .filter_map(|p| p.file_name()?.to_str())
+            .find(|d| !matches!(*d, "dist" | "build" | "lib" | "src" | "bin" | "out"));
+        if let Some(parent) = parent {
+            name = parent.to_owned();
+        }
+    }
+    let mut id: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(64)
+        .collect();
+    while id.starts_with('.') {
+        id.remove(0);
+    }
+    if id.is_empty() { "server".to_owned() } else { id }
+}
+
+fn file_name(word: &str) -> &str {
+    word.rsplit(['/', '\\']).next().unwrap_or(word)
+}
+
+/// `server-everything@2026.8.31` → `server-everything` (a leading `@` is a scope, not a
+/// version).
+fn without_version(name: &str) -> &str {
+    match name.char_indices().skip(1).find(|(_, c)| *c == '@') {
+        Some((at, _)) => name.get(..at).unwrap_or(name),
+        None => name,
+    }
+}
+
+/// Runs `session` between the client (`client_in`, `client_out`) and `server` until one side
+/// goes away; `observe` sees every step (to keep pins, count, report). The child is stopped
+/// before this returns, whatever happened. The session is left open: the caller closes it
+/// (with a checkpoint).
+pub async fn run<S, R, W>(
+    session: &mut Session<S>,
+    server: &Server,
+    client_in: R,
+    client_out: W,
+    options: &Options,
+    observe: &mut dyn FnMut(&Step),
+) -> Result<Outcome, ProxyError>
+where
+    S: RecordSink,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let mut child = Command::new(&server.program)
+        .args(&server.args)
+        .env_clear()
+        .envs(server.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .map_err(ProxyError::Spawn)?;
+    let watch = ExitWatch::new(&child);
+    let (Some(to_server), Some(from_server)) = (child.stdin.take(), child.stdout.take()) else {
+        let _ = stop(&mut child, watch, options.grace).await;
+        return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
+    };
+    let max = session.config().limits.max_frame_bytes;
+    let (events, inbox) = mpsc::channel(32);
+    let readers = [
+        tokio::spawn(read_side(Side::Client, client_in, max, options.read_bytes, events.clone())),
+        tokio::spawn(read_side(Side::Server, from_server, max, options.read_bytes, events)),
+    ];
+    let mut proxy = Proxy {
+        options,
+        to_server: Some(to_server),
+        to_client: Some(client_out),
+        inbox,
+        waiting: Waiting::default(),
+        heard: Instant::now(),
+        client_open: true,
+        quiet_until: None,
+        exited_at: None,
+        stats: Stats::default(),
+    };
+    let mut watch = watch;
+    let result = proxy.serve(session, &mut watch, observe).await;
+    let stats = proxy.stats;
+    drop(proxy);
+    for reader in readers {
+        reader.abort();
+    }
+    let (status, stopped) = stop(&mut child, watch, options.grace).await;
+    result.map(|ended| Outcome { ended, status, stopped, stats })
+}
+
+/// What a reader saw.
+enum Event {
+    Lines(Side, Vec<(u64, Line)>),
+    /// The side closed its output (or reading it failed).
+    Closed(Side),
+}
+
+/// Reads one side into lines, one message per read, until it ends.
+async fn read_side<R: AsyncRead + Unpin>(
+    side: Side,
+    mut input: R,
+    max: usize,
+    read_bytes: usize,
+    events: mpsc::Sender<Event>,
+) {
+    let mut framer = Framer::new(max);
+    let mut buffer = vec![0u8; read_bytes.max(1)];
+    loop {
+        let mut lines = Vec::new();
+        let end = match input.read(&mut buffer).await {
+            Ok(0) => {
+                framer.finish(&mut lines);
+                true
+            }
+            Ok(n) => {
+                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => true,
+        };
+        if !lines.is_empty() && events.send(Event::Lines(side, lines)).await.is_err() {
+            return;
+        }
+        if end {
+            let _ = events.send(Event::Closed(side)).await;
+            return;
+        }
+    }
+}
+
+/// The requests waiting for the server, by deadline.
+#[derive(Default)]
+struct Waiting {
+    by_deadline: BTreeMap<(Instant, u64), (String, Instant)>,
+    by_key: HashMap<String, (Instant, u64)>,
+    next: u64,
+}
+
+impl Waiting {
+    fn add(&mut self, key: String, now: Instant, timeout: Duration) {
+        self.remove(&key);
+        let slot = (now + timeout, self.next);
+        self.next += 1;
+        self.by_key.insert(key.clone(), slot);
+        self.by_deadline.insert(slot, (key, now));
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.by_key.remove(key) {
+            self.by_deadline.remove(&slot);
+        }
+    }
+
+    fn first_deadline(&self) -> Option<Instant> {
+        self.by_deadline.keys().next().map(|(at, _)| *at)
+    }
+
+    /// The first request whose deadline is past: its key and when it was sent.
+    fn pop_expired(&mut self, now: Instant) -> Option<(String, Instant)> {
+        let (&slot, _) = self.by_deadline.iter().next().filter(|((at, _), _)| *at <= now)?;
+        let (key, sent) = self.by_deadline.remove(&slot)?;
+        self.by_key.remove(&key);
+        Some((key, sent))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+struct Proxy<'a, W> {
+    options: &'a Options,
+    /// Closed (`None`) once the client has closed its input, or the server stopped reading.
+    to_server: Option<ChildStdin>,
+    /// `None` once the client stopped reading.
+    to_client: Option<W>,
+    inbox: mpsc::Receiver<Event>,
+    waiting: Waiting,
+    /// When the server last sent anything.
+    heard: Instant,
+    client_open: bool,
+    /// After the client closed and nothing waits: when the server's time to exit runs out.
+    quiet_until: Option<Instant>,
+    /// When the server was seen to exit (its output may still be draining).
+    exited_at: Option<Instant>,
+    stats: Stats,
+}
+
+/// What ended the loop, or that it goes on.
+type Flow = Option<Ended>;
+
+impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
+    async fn serve<S: RecordSink>(
+        &mut self,
+        session: &mut Session<S>,
+        watch: &mut ExitWatch,
+        observe: &mut dyn FnMut(&Step),
+    ) -> Result<Ended, ProxyError> {
+        loop {
+            if !self.client_open && self.waiting.is_empty() && self.quiet_until.is_none() {
+                self.quiet_until = Some(Instant::now() + self.options.grace);
+            }
+            let wake =
+                [self.waiting.first_deadline(), self.quiet_until, self.exited_at.map(|at| at + self.options.grace)]
+                    .into_iter()
+                    .flatten()
+                    .min();
+            let flow = tokio::select! {
+                biased;
+                event = self.inbox.recv() => match event {
+                    Some(event) => self.on_events(event, session, observe).await?,
+                    // Both readers are gone; cannot happen before both reported closing.
+                    None => Some(if self.client_open { Ended::ServerExited } else { Ended::ClientClosed }),
+                },
+                () = watch.exited(), if self.exited_at.is_none() => {
+                    // The output may still hold answers: read it to its end, for a grace period.
+                    self.exited_at = Some(Instant::now());
+                    None
+                }
+                () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                    self.on_timers(session, observe).await?
+                }
+            };
+            if let Some(ended) = flow {
+                return Ok(ended);
+            }
+        }
+    }
+
+    /// Decides everything readable as one batch.
+    async fn on_events<S: RecordSink>(
+        &mut self,
+        first: Event,
+        session: &mut Session<S>,
+        observe: &mut dyn FnMut(&Step),
+    ) -> Result<Flow, ProxyError> {
+        let mut events = vec![first];
+        let mut frames = count_frames(&events);
+        while frames < self.options.batch_frames {
+            let Ok(event) = self.inbox.try_recv() else { break };
+            events.push(event);
+            frames = count_frames(&events);
+        }
+        let mut batch: Vec<(Side, &[u8])> = Vec::with_capacity(frames);
+        let mut answers = Vec::new();
+        let (mut client_closed, mut server_closed) = (false, false);
+        for event in &events {
+            match event {
+                Event::Lines(side, lines) => {
+                    for (_, line) in lines {
+                        match (line, side) {
+                            (Line::Frame(bytes), _) => batch.push((*side, bytes.as_slice())),
+                            (Line::TooLong { max }, Side::Client) => {
+                                self.stats.too_long += 1;
+                                answers.push(Out::ToClient(FrameError::TooLarge { max: *max }.answer()));
+                            }
+                            (Line::TooLong { .. }, Side::Server) => self.stats.too_long += 1,
+                        }
+                    }
+                    if *side == Side::Server {
+                        self.heard = Instant::now();
+                    }
+                }
+                Event::Closed(Side::Client) => client_closed = true,
+                Event::Closed(Side::Server) => server_closed = true,
+            }
+        }
+        for (side, _) in &batch {
+            match side {
+                Side::Client => self.stats.client_frames += 1,
+                Side::Server => self.stats.server_frames += 1,
+            }
+        }
+        if !batch.is_empty() {
+            self.stats.batches += 1;
+            let step = session.handle(&batch)?;
+            if let Some(ended) = self.apply(step, observe).await {
+                return Ok(Some(ended));
+            }
+        }
+        if let Some(ended) = self.send(answers).await {
+            return Ok(Some(ended));
+        }
+        if client_closed {
+            self.client_open = false;
+            // Closing the server's input is how a stdio server is told the session is over.
+            self.to_server = None;
+        }
+        if server_closed {
+            return self.server_gone(session, observe, Ended::ServerExited).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Timeouts, the quiet period after the client left, a server that exited.
+    async fn on_timers<S: RecordSink>(
+        &mut self,
+        session: &mut Session<S>,
+        observe: &mut dyn FnMut(&Step),
+    ) -> Result<Flow, ProxyError> {
+        let now = Instant::now();
+        while let Some((key, sent)) = self.waiting.pop_expired(now) {
+            self.stats.timeouts += 1;
+            let step = session.time_out(&key)?;
+            if let Some(ended) = self.apply(step, observe).await {
+                return Ok(Some(ended));
+            }
+            if self.heard <= sent {
+                // Nothing at all from the server since this request went out.
+                return self.server_gone(session, observe, Ended::ServerWedged).await.map(Some);
+            }
+        }
+        if self.quiet_until.is_some_and(|at| at <= now) {
+            return Ok(Some(Ended::ClientClosed));
+        }
+        if self.exited_at.is_some_and(|at| at + self.options.grace <= now) {
+            return self.server_gone(session, observe, Ended::ServerExited).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The server is gone (or given up on): everything waiting is answered with an error.
+    async fn server_gone<S: RecordSink>(
+        &mut self,
+        session: &mut Session<S>,
+        observe: &mut dyn FnMut(&Step),
+        ended: Ended,
+    ) -> Result<Ended, ProxyError> {
+        self.to_server = None;
+        let step = session.server_gone()?;
+        self.apply(step, observe).await;
+        Ok(if self.client_open { ended } else { Ended::ClientClosed })
+    }
+
+    /// Keeps the step's timeouts and writes its outputs.
+    async fn apply(&mut self, step: Step, observe: &mut dyn FnMut(&Step)) -> Flow {
+        observe(&step);
+        let now = Instant::now();
+        for key in &step.answered {
+            self.waiting.remove(key);
+        }
+        for key in &step.forwarded {
+            if self.to_server.is_some() {
+                self.waiting.add(key.clone(), now, self.options.timeout);
+            }
+        }
+        self.send(step.outputs).await
+    }
+
+    /// Writes messages, one per line, to each side; a side that cannot take them in time is
+    /// gone.
+    async fn send(&mut self, outputs: Vec<Out>) -> Flow {
+        if outputs.is_empty() {
+            return None;
+        }
+        let (mut for_server, mut for_client) = (Vec::new(), Vec::new());
+        for out in outputs {
+            let (buffer, bytes) = match out {
+                Out::ToServer(bytes) => (&mut for_server, bytes),
+                Out::ToClient(bytes) => (&mut for_client, bytes),
+            };
+            buffer.extend_from_slice(&bytes);
+            buffer.push(b'\n');
+        }
+        let limit = self.options.timeout;
+        if let Some(stdin) = self.to_server.as_mut().filter(|_| !for_server.is_empty())
+            && !write_all(stdin, &for_server, limit).await
+        {
+            // The server stopped reading: what it already sent is still read; its output
+            // ending, or a timeout, ends the session.
+            self.to_server = None;
+        }
+        if let Some(stdout) = self.to_client.as_mut().filter(|_| !for_client.is_empty())
+            && !write_all(stdout, &for_client, limit).await
+        {
+            self.to_client = None;
+            self.client_open = false;
+            return Some(Ended::ClientClosed);
+        }
+        None
+    }
+}
+
+fn count_frames(events: &[Event]) -> usize {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Lines(_, lines) => lines.len(),
+            Event::Closed(_) => 0,
+        })
+        .sum()
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8], limit: Duration) -> bool {
+    let write = async {
+        out.write_all(bytes).await?;
+        out.flush().await
+    };
+    matches!(timeout(limit, write).await, Ok(Ok(())))
+}
+
+/// Learns that the child exited without reaping it, so that its process group id stays
+/// reserved until the group has been killed.
+struct ExitWatch {
+    waiter: Option<JoinHandle<()>>,
+    pid: Option<Pid>,
+}
+
+impl ExitWatch {
+    fn new(child: &Child) -> Self {
+        let pid = child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw);
+        let waiter = pid.map(|pid| {
+            tokio::task::spawn_blocking(move || {
+                loop {
+                    match waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+                        Err(e) if e == Errno::INTR => continue,
+                        _ => return,
+                    }
+                }
+            })
+        });
+        ExitWatch { waiter, pid }
+    }
+
+    /// Resolves once the child has exited (it stays unreaped until [`stop`]).
+    async fn exited(&mut self) {
+        if let Some(waiter) = self.waiter.as_mut() {
+            let _ = waiter.await;
+            self.waiter = None;
+        }
+    }
+
+    /// Signals the child's whole process group.
+    fn signal(&self, child: &mut Child, signal: Signal) {
+        match self.pid {
+            // An error means the group is already empty.
+            Some(pid) => drop(kill_process_group(pid, signal)),
+            None => drop(child.start_kill()),
+        }
+    }
+}
+
+/// Stops the child: a grace period to exit by itself (its input is closed by now), then
+/// `SIGTERM` to its group, another grace period, then `SIGKILL` to its group; the group is
+/// always killed before the child is reaped, so nothing it started outlives it.
+async fn stop(child: &mut Child, mut watch: ExitWatch, grace: Duration) -> (Option<ExitStatus>, Stopped) {
+    let mut stopped = Stopped::Exited;
+    if timeout(grace, watch.exited()).await.is_err() {
+        stopped = Stopped::Terminated;
+        watch.signal(child, Signal::TERM);
+        if timeout(grace, watch.exited()).await.is_err() {
+            stopped = Stopped::Killed;
+        }
+    }
+    // Whatever the group still holds (a launcher's children, a process that ignored SIGTERM).
+    watch.signal(child, Signal::KILL);
+    let status = child.wait().await.ok();
+    (status, stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(words: &[&str]) -> String {
+        let (program, args) = words.split_first().map_or(("", &[][..]), |(p, a)| (*p, a));
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        default_server_id(OsStr::new(program), &args)
+    }
+
+    #[test]
+    fn default_server_ids_are_readable_and_stable() {
+        assert_eq!(id(&["npx", "-y", "@modelcontextprotocol/server-everything", "stdio"]), "server-everything");
+        assert_eq!(id(&["npx", "-y", "@modelcontextprotocol/server-everything@2026.8.31"]), "server-everything");
+        assert_eq!(id(&["node", "/opt/example/server-memory/dist/index.js"]), "server-memory");
+        assert_eq!(id(&["/usr/bin/python3", "-m", "weather_server"]), "weather_server");
+        assert_eq!(id(&["uvx", "--from", "mcp-server-fetch", "mcp-server-fetch"]), "mcp-server-fetch");
+        assert_eq!(id(&["/opt/example/bin/files-server"]), "files-server");
+        assert_eq!(id(&["docker", "run", "-i", "--rm", "example/server:1"]), "server-1");
+        assert_eq!(id(&["node", "main.js"]), "main");
+        assert_eq!(id(&["node"]), "server");
+        assert_eq!(id(&["./.hidden"]), "hidden");
+        assert_eq!(id(&["sh", "-c", "ex ample; rm"]), "ex-ample--rm");
+    }
+
+    #[test]
+    fn the_server_environment_is_the_base_and_what_is_named() {
+        let host = |name: &str| match name {
+            "PATH" => Some(OsString::from("/usr/bin")),
+            "HOME" => Some(OsString::from("/home/example")),
+            "API_TOKEN" => Some(OsString::from("dummy-token")),
+            "SECRET_NOT_NAMED" => Some(OsString::from("never")),
+            _ => None,
+        };
+        let (env, missing) = server_env(&host, &["API_TOKEN".to_owned(), "UNSET".to_owned(), "PATH".to_owned()]);
+        let names: Vec<_> = env.iter().map(|(n, _)| n.to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["PATH", "HOME", "API_TOKEN"]);
+        assert_eq!(missing, ["UNSET"]);
+        assert!(is_env_name("API_TOKEN"));
+        assert!(!is_env_name("A=B") && !is_env_name("") && !is_env_name("A B"));
+    }
+}
