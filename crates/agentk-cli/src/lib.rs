@@ -38,6 +38,7 @@ mod mcplines;
 mod mcppins;
 mod mcpproxy;
 mod mcpserver;
+mod mcpwrap;
 mod readiness;
 mod replaycmd;
 mod secrets;
@@ -473,6 +474,13 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Print an MCP client configuration (Claude Desktop, Cursor, VS Code) with every stdio
+    /// server routed through `agentk mcp-proxy`; `--write` replaces the file after a backup.
+    /// Already wrapped and HTTP servers are reported and left alone.
+    ///
+    /// Each server's name becomes its `--server-id` and each of its `env` names an `--env` flag;
+    /// --policy, --profile, --log-dir and --pins are passed on to every proxy.
+    McpWrap(mcpwrap::WrapArgs),
 }
 
 /// Which signers a verification trusts.
@@ -639,6 +647,8 @@ enum CliError {
     Proxy(#[from] agentk_mcp::stdio::ProxyError),
     #[error("{0}")]
     Pins(#[from] agentk_mcp::pins::PinError),
+    #[error("{0}")]
+    McpWrap(#[from] mcpwrap::WrapError),
     #[error("invalid value for `{flag}`: {problem}")]
     BadArgument { flag: &'static str, problem: String },
     #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
@@ -671,6 +681,7 @@ impl CliError {
             CliError::Write { kind: std::io::ErrorKind::AlreadyExists, .. } => {
                 Some("choose a new path; move the old file away yourself if you mean to replace it".to_owned())
             }
+            CliError::McpWrap(e) => e.help(),
             _ => None,
         }
     }
@@ -796,6 +807,7 @@ impl Command {
             | Command::McpPins { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
             Command::McpLines { .. } => true,
+            Command::McpWrap(_) => false,
             Command::ProveInclusion { .. }
             | Command::ProveConsistency { .. }
             | Command::McpServer { .. }

@@ -37,23 +37,44 @@ pub(crate) fn load(path: &Path) -> Result<PinFile, CliError> {
 /// Replaces the pin file at `path` whole (a new owner-only file renamed over the old one), so a
 /// crash leaves the old file or the new one, never half of either.
 pub(crate) fn save(path: &Path, pins: &PinFile) -> Result<(), CliError> {
-    let write = |e: std::io::Error| CliError::Write { path: shown(path), kind: e.kind() };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        agentk_flightlog::host::create_private_dir(dir).map_err(write)?;
+        agentk_flightlog::host::create_private_dir(dir)
+            .map_err(|e| CliError::Write { path: shown(path), kind: e.kind() })?;
     }
+    replace(path, pins.to_text().as_bytes(), 0o600, ".new")
+}
+
+/// Replaces the file at `path` whole with `bytes`: a new file (`path` with `suffix` appended;
+/// a stale one left by a crash is removed first) with exactly the permission bits `mode`, not
+/// narrowed by the umask, synced and renamed over the old one, so a crash leaves the old file
+/// or the new one, never half of either.
+pub(crate) fn replace(path: &Path, bytes: &[u8], mode: u32, suffix: &str) -> Result<(), CliError> {
+    let write = |e: std::io::Error| CliError::Write { path: shown(path), kind: e.kind() };
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".new");
+    temporary.push(suffix);
     let temporary = std::path::PathBuf::from(temporary);
     match std::fs::remove_file(&temporary) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(write(e)),
     }
-    let mut file = agentk_flightlog::host::create_new(&temporary, 0o600).map_err(write)?;
-    file.write_all(pins.to_text().as_bytes()).map_err(write)?;
-    file.sync_all().map_err(write)?;
+    let mut file = agentk_flightlog::host::create_new(&temporary, mode).map_err(write)?;
+    let written = (|| {
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
     drop(file);
-    std::fs::rename(&temporary, path).map_err(write)
+    if let Err(e) = written.and_then(|()| std::fs::rename(&temporary, path)) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(write(e));
+    }
+    // The rename lasts once the directory is synced; not every file system can sync one.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 fn shown(path: &Path) -> SafeText {
