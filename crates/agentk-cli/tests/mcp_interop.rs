@@ -1,0 +1,509 @@
+//! `agentk mcp-proxy` between real MCP peers: the official TypeScript and Python SDK clients
+//! (and a raw line-based client) drive the reference servers everything, filesystem and memory,
+//! pinned in `tests/peers` and installed by `.ci/peers`, through the built proxy. Each session
+//! must pass every check of its client script (`tests/peers/interop-client.mjs`,
+//! `interop_client.py`, `raw-client.mjs`: results' content, files on disk, messages on the
+//! wire), the proxy must exit 0, and its flight log must verify and record every tool call as
+//! allowed. A few runs go to the servers directly, to show the scripts themselves pass.
+//!
+//! Without the peers these tests print `skipped: ... run .ci/peers` and pass, unless
+//! `AGENTK_REQUIRE_PEERS=1` (as in CI), where they fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly on purpose"
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestHost, agentk, scratch};
+use serde_json::Value;
+
+const AGENTK: &str = env!("CARGO_BIN_EXE_agentk");
+
+/// How long one client session may take, start to exit.
+const SESSION_LIMIT: Duration = Duration::from_secs(90);
+
+/// A variable in the proxy's environment that must not reach the server (not named by `--env`).
+const CANARY: &str = "AGENTK_INTEROP_CANARY";
+/// A variable the proxy passes on with `--env`.
+const PASSED: &str = "AGENTK_INTEROP_PASSED";
+
+/// Which client script drives the session.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// `interop-client.mjs`, the TypeScript SDK.
+    TypeScript,
+    /// `interop_client.py`, the Python SDK.
+    Python,
+    /// `raw-client.mjs`, no SDK.
+    Raw,
+}
+
+/// Which reference server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Server {
+    Everything,
+    Filesystem,
+    Memory,
+}
+
+impl Server {
+    fn scenario(self) -> &'static str {
+        match self {
+            Server::Everything => "everything",
+            Server::Filesystem => "filesystem",
+            Server::Memory => "memory",
+        }
+    }
+
+    fn package(self) -> &'static str {
+        match self {
+            Server::Everything => "server-everything",
+            Server::Filesystem => "server-filesystem",
+            Server::Memory => "server-memory",
+        }
+    }
+}
+
+/// One session: who drives which server, how, and what it must see.
+struct Session {
+    client: Client,
+    server: Server,
+    /// The protocol version the client asks for (TypeScript and raw clients).
+    version: Option<&'static str>,
+    /// The Python SDK's connect mode, `auto` or `legacy`.
+    mode: Option<&'static str>,
+    /// Through `agentk mcp-proxy`, or straight to the server.
+    proxied: bool,
+}
+
+impl Session {
+    /// The tools the client calls, each of which the log must show allowed.
+    fn tools(&self) -> &'static [&'static str] {
+        match (self.client, self.server) {
+            (Client::TypeScript, Server::Everything) => &[
+                "echo",
+                "get-annotated-message",
+                "get-env",
+                "get-resource-links",
+                "get-resource-reference",
+                "get-roots-list",
+                "get-structured-content",
+                "get-sum",
+                "get-tiny-image",
+                "gzip-file-as-resource",
+                "toggle-simulated-logging",
+                "toggle-subscriber-updates",
+                "trigger-elicitation-request",
+                "trigger-long-running-operation",
+                "trigger-sampling-request",
+                "trigger-url-elicitation",
+            ],
+            (Client::Python, Server::Everything) => &[
+                "echo",
+                "get-roots-list",
+                "get-structured-content",
+                "get-sum",
+                "get-tiny-image",
+                "toggle-subscriber-updates",
+                "trigger-elicitation-request",
+                "trigger-long-running-operation",
+                "trigger-sampling-request",
+                "trigger-url-elicitation",
+            ],
+            (Client::Raw, _) => &["echo", "get-sum"],
+            (_, Server::Filesystem) => &[
+                "create_directory",
+                "directory_tree",
+                "edit_file",
+                "get_file_info",
+                "list_allowed_directories",
+                "list_directory",
+                "list_directory_with_sizes",
+                "move_file",
+                "read_file",
+                "read_media_file",
+                "read_multiple_files",
+                "read_text_file",
+                "search_files",
+                "write_file",
+            ],
+            (Client::TypeScript, Server::Memory) => &[
+                "add_observations",
+                "create_entities",
+                "create_relations",
+                "delete_entities",
+                "delete_observations",
+                "delete_relations",
+                "open_nodes",
+                "read_graph",
+                "search_nodes",
+            ],
+            (Client::Python, Server::Memory) => {
+                &["add_observations", "create_entities", "delete_entities", "read_graph", "search_nodes"]
+            }
+        }
+    }
+
+    /// The only denials the log may hold: the Python SDK's `server/discover` probe in `auto`
+    /// mode, which the proxy refuses before the handshake (the client then falls back).
+    fn denials(&self) -> Vec<String> {
+        match (self.client, self.mode) {
+            (Client::Python, Some("auto") | None) => {
+                vec![format!("mcp://{}/!unknown/server/discover", self.server.scenario())]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
+}
+
+/// The program and script of `client`, or `None` (after saying so) when the peers are not
+/// installed and not required.
+fn installed(client: Client, server: Server) -> Option<(PathBuf, PathBuf)> {
+    let dir = peers_dir();
+    let node_runs = || Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let server_js = dir.join("node_modules/@modelcontextprotocol").join(server.package()).join("dist/index.js");
+    let (program, script, mut missing) = match client {
+        Client::TypeScript | Client::Raw => {
+            let script = if matches!(client, Client::Raw) { "raw-client.mjs" } else { "interop-client.mjs" };
+            let mut missing = Vec::new();
+            if !node_runs() {
+                missing.push("`node` is not on PATH".to_owned());
+            }
+            if !dir.join("node_modules/@modelcontextprotocol/sdk/package.json").is_file() {
+                missing.push("the TypeScript MCP SDK is not installed in tests/peers".to_owned());
+            }
+            (PathBuf::from("node"), dir.join(script), missing)
+        }
+        Client::Python => {
+            let python = dir.join(".venv/bin/python");
+            let mut missing = Vec::new();
+            if !python.is_file() {
+                missing.push("the Python MCP SDK's venv tests/peers/.venv is missing".to_owned());
+            }
+            if !node_runs() {
+                missing.push("`node`, which runs the server, is not on PATH".to_owned());
+            }
+            (python, dir.join("interop_client.py"), missing)
+        }
+    };
+    if !server_js.is_file() {
+        missing.push(format!("@modelcontextprotocol/{} is not installed in tests/peers", server.package()));
+    }
+    if missing.is_empty() {
+        return Some((program, script));
+    }
+    let message = format!("the {client:?} client cannot run: {}; run .ci/peers", missing.join("; "));
+    if std::env::var_os("AGENTK_REQUIRE_PEERS").is_some_and(|v| v == "1") {
+        panic!("{message} (AGENTK_REQUIRE_PEERS=1)");
+    }
+    // Written to the process's stderr, not through the test harness's capture, so a skip shows
+    // in every run.
+    let _ = writeln!(std::io::stderr(), "skipped: {message}");
+    None
+}
+
+/// Runs `command` with no stdin, waiting at most `limit` for it to exit and for its output to
+/// end (the proxy and the server write to the client's stderr too); answers its exit status,
+/// stdout and stderr.
+fn run_bounded(mut command: Command, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let drain = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let text = |t: std::thread::JoinHandle<String>| {
+        if t.is_finished() { t.join().unwrap() } else { "(still open)".to_owned() }
+    };
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(500));
+            panic!("{command:?} took longer than {limit:?}\nstdout: {}\nstderr: {}", text(stdout), text(stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while !stdout.is_finished() || !stderr.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "{command:?} exited ({status}) but its output was still open after {limit:?}\nstdout: {}\nstderr: {}",
+            text(stdout),
+            text(stderr)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (status, stdout.join().unwrap(), stderr.join().unwrap())
+}
+
+/// The proxy's exit status, which a `sh` between client and proxy wrote to `file`; the client
+/// has closed the proxy's stdin, so it is there or about to be.
+fn proxy_status(file: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && text.ends_with('\n')
+        {
+            return text.trim().to_owned();
+        }
+        assert!(Instant::now() < deadline, "the proxy did not exit within 10 s of its client");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The session's flight log: the only one in `logs`.
+fn the_log(logs: &Path) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    assert_eq!(found.len(), 1, "one session, one log: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+/// Checks that `agentk verify` accepts the log, that it records an allowed `tool.invoke` of
+/// every tool the session calls, and no denials but the expected ones.
+fn check_log(log: &Path, session: &Session) {
+    let run = agentk(&TestHost::new(&[]), &["verify", log.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{}: {}", log.display(), run.stdout);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+
+    let text = std::fs::read_to_string(log).unwrap();
+    let (mut allowed, mut denied) = (BTreeSet::new(), Vec::new());
+    for line in text.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let Some(syscall) = entry["event"].get("syscall") else { continue };
+        let target = syscall["target"].as_str().unwrap().to_owned();
+        match syscall["decision"].as_str() {
+            Some("deny") => denied.push(target),
+            Some("allow") if syscall["syscall"] == "tool.invoke" => {
+                allowed.insert(target);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(denied, session.denials(), "denials in {}", log.display());
+    for tool in session.tools() {
+        let target = format!("mcp://{}/{tool}", session.server.scenario());
+        assert!(allowed.contains(&target), "no allowed tool.invoke of `{target}` in {}", log.display());
+    }
+}
+
+/// Checks one session end to end: the client's every check passed (and only the expected ones
+/// were skipped); through the proxy, also that the proxy exited 0 and left a log that verifies.
+fn check_session(test: &str, session: &Session) {
+    let Some((program, script)) = installed(session.client, session.server) else { return };
+    let dir = scratch(&format!("mcp-interop-{test}"));
+    let logs = dir.join("logs");
+    let status_file = dir.join("proxy-status");
+    let server_id = session.server.scenario();
+    let server_js = peers_dir()
+        .join("node_modules/@modelcontextprotocol")
+        .join(session.server.package())
+        .join("dist/index.js")
+        .canonicalize()
+        .unwrap();
+    let root = dir.join("root");
+    let memory_file = dir.join("memory.jsonl");
+
+    let mut server: Vec<OsString> = vec!["node".into(), server_js.into()];
+    match session.server {
+        Server::Everything => server.push("stdio".into()),
+        Server::Filesystem => {
+            std::fs::create_dir(&root).unwrap();
+            server.push(root.clone().into());
+        }
+        Server::Memory => {}
+    }
+    let mut command = Command::new(&program);
+    command.arg(&script);
+    match session.client {
+        Client::Raw => {
+            command.arg(session.version.expect("the raw client needs a version"));
+        }
+        Client::TypeScript | Client::Python => {
+            command.arg(server_id);
+        }
+    }
+    if let (Some(version), Client::TypeScript) = (session.version, session.client) {
+        command.args(["--version", version]);
+    }
+    if let Some(mode) = session.mode {
+        command.args(["--mode", mode]);
+    }
+    match session.server {
+        Server::Filesystem => {
+            command.arg("--root").arg(&root);
+        }
+        Server::Memory => {
+            command.arg("--memory-file").arg(&memory_file);
+        }
+        Server::Everything if matches!(session.client, Client::TypeScript) => {
+            // Straight to the server the client's whole environment arrives; through the proxy,
+            // only what `--env` names.
+            let canary = if session.proxied { "--env-absent" } else { "--env-present" };
+            command.args([canary, CANARY, "--env-present", PASSED]);
+        }
+        Server::Everything => {}
+    }
+    command.arg("--");
+    if session.proxied {
+        // A `sh` between client and proxy notes the proxy's exit status, which the SDK clients
+        // do not report. `$0` is the file it goes to.
+        command.args(["sh", "-c", r#""$@"; echo "$?" >"$0""#]).arg(&status_file).arg(AGENTK).args([
+            "mcp-proxy",
+            "--server-id",
+            server_id,
+            "--log-dir",
+        ]);
+        command.arg(&logs).arg("--pins").arg(dir.join("pins.json"));
+        command.args(["--env", PASSED]);
+        if session.server == Server::Memory {
+            command.args(["--env", "MEMORY_FILE_PATH"]);
+        }
+        command.arg("--");
+    }
+    command.args(&server);
+    // Hermetic: the client, the proxy and the server see only these.
+    command.env_clear().current_dir(&dir).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command.env(CANARY, "canary-7f3a-must-not-reach-the-server").env(PASSED, "passed-on-by-name");
+    if session.server == Server::Memory {
+        command.env("MEMORY_FILE_PATH", &memory_file);
+    }
+
+    let started = Instant::now();
+    let (status, stdout, stderr) = run_bounded(command, SESSION_LIMIT);
+    let elapsed = started.elapsed();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\nstderr: {stderr}")))
+        .collect();
+    let failed: Vec<&Value> = lines.iter().filter(|l| l["ok"] == false).collect();
+    let context = format!("{test} ({elapsed:.1?})\nfailed checks: {failed:#?}\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(status.success(), "client exit {status}: {context}");
+    let summary = &lines.last().unwrap_or_else(|| panic!("no output: {context}"))["summary"];
+    assert_eq!((summary["failed"].as_u64(), failed.len()), (Some(0), 0), "{context}");
+    assert!(summary["passed"].as_u64().unwrap() >= 6, "{context}");
+    if let Some(version) = session.version {
+        assert_eq!(summary["negotiated"], version, "{context}");
+    }
+    let skipped: Vec<&str> = lines.iter().filter_map(|l| l.get("skipped").and(l["check"].as_str())).collect();
+    let expected_skips: &[&str] = match (session.server, session.client) {
+        (Server::Everything, Client::TypeScript | Client::Python) => &["tool simulate-research-query"],
+        _ => &[],
+    };
+    assert_eq!(skipped, expected_skips, "{context}");
+
+    if session.proxied {
+        assert_eq!(proxy_status(&status_file), "0", "the proxy's exit status: {context}");
+        check_log(&the_log(&logs), session);
+    }
+}
+
+fn proxied(client: Client, server: Server) -> Session {
+    Session { client, server, version: None, mode: None, proxied: true }
+}
+
+fn direct(client: Client, server: Server) -> Session {
+    Session { proxied: false, ..proxied(client, server) }
+}
+
+fn at(version: &'static str, session: Session) -> Session {
+    Session { version: Some(version), ..session }
+}
+
+fn in_mode(mode: &'static str, session: Session) -> Session {
+    Session { mode: Some(mode), ..session }
+}
+
+// The scripts themselves, straight to the servers.
+
+#[test]
+fn the_node_clients_pass_against_the_servers_directly() {
+    check_session("direct-ts-everything", &direct(Client::TypeScript, Server::Everything));
+    check_session("direct-ts-filesystem", &direct(Client::TypeScript, Server::Filesystem));
+    check_session("direct-ts-memory", &direct(Client::TypeScript, Server::Memory));
+    check_session("direct-raw", &at("2025-11-25", direct(Client::Raw, Server::Everything)));
+}
+
+#[test]
+fn python_client_passes_against_the_servers_directly() {
+    check_session("direct-py-everything", &direct(Client::Python, Server::Everything));
+}
+
+// server-everything through the proxy, with the TypeScript SDK at each protocol version: every
+// tool, resources, prompts, completions, progress, cancellation, and the server's sampling,
+// elicitation and roots requests to the client.
+
+#[test]
+fn everything_through_the_proxy_at_2024_11_05() {
+    check_session("ts-everything-2024-11-05", &at("2024-11-05", proxied(Client::TypeScript, Server::Everything)));
+}
+
+#[test]
+fn everything_through_the_proxy_at_2025_03_26() {
+    check_session("ts-everything-2025-03-26", &at("2025-03-26", proxied(Client::TypeScript, Server::Everything)));
+}
+
+#[test]
+fn everything_through_the_proxy_at_2025_06_18() {
+    check_session("ts-everything-2025-06-18", &at("2025-06-18", proxied(Client::TypeScript, Server::Everything)));
+}
+
+#[test]
+fn everything_through_the_proxy_at_2025_11_25() {
+    check_session("ts-everything-2025-11-25", &at("2025-11-25", proxied(Client::TypeScript, Server::Everything)));
+}
+
+/// A raw client at each version: exactly what a client of that version sends, string ids and
+/// id 0, and the proxy exiting once its stdin closes.
+#[test]
+fn a_raw_client_through_the_proxy_at_every_version() {
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        check_session(&format!("raw-{version}"), &at(version, proxied(Client::Raw, Server::Everything)));
+    }
+}
+
+#[test]
+fn filesystem_through_the_proxy() {
+    check_session("ts-filesystem", &proxied(Client::TypeScript, Server::Filesystem));
+}
+
+#[test]
+fn memory_through_the_proxy_with_its_file_passed_by_env() {
+    check_session("ts-memory", &proxied(Client::TypeScript, Server::Memory));
+    check_session("py-memory", &proxied(Client::Python, Server::Memory));
+}
+
+/// The Python SDK probes `server/discover` first (`auto`), which the proxy refuses before the
+/// handshake, and falls back to initialize; `legacy` starts with initialize.
+#[test]
+fn python_client_through_the_proxy_after_probing_and_with_the_handshake() {
+    check_session("py-everything-auto", &in_mode("auto", proxied(Client::Python, Server::Everything)));
+    check_session("py-everything-legacy", &in_mode("legacy", proxied(Client::Python, Server::Everything)));
+}
