@@ -331,7 +331,9 @@ where
     let stats = proxy.stats;
     drop(proxy);
     for reader in readers {
+        // Awaited, so that its end of the pipe is closed before this returns.
         reader.abort();
+        let _ = reader.await;
     }
     let (status, stopped) = stop(&mut child, watch, options.grace).await;
     result.map(|ended| Outcome { ended, status, stopped, stats })
