@@ -46,6 +46,12 @@ pub(crate) fn run(
     if let Some(name) = run.env.iter().find(|name| !stdio::is_env_name(name)) {
         return Err(bad("--env", format!("{} is not a variable name", SafeText::with_limit(name, 64))));
     }
+    if let Some(name) = run.env.iter().find(|name| stdio::is_proxy_own(name)) {
+        return Err(bad(
+            "--env",
+            format!("{} configures AgentK itself and is never passed to a server", SafeText::with_limit(name, 64)),
+        ));
+    }
     let (env, missing) = stdio::server_env(&|name| host.var(name), run.env);
     for name in &missing {
         writeln!(

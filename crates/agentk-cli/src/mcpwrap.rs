@@ -338,7 +338,9 @@ impl Proxy {
     fn args(&self, id: &str, env: &[String], command: String, args: Vec<String>) -> Json {
         let mut all = vec!["mcp-proxy".to_owned(), "--server-id".to_owned(), id.to_owned()];
         all.extend(self.flags.iter().cloned());
-        for name in env {
+        // SECURITY: `AGENTK_*` variables (the signing key among them) configure the proxy
+        // itself; they are never passed on to the server.
+        for name in env.iter().filter(|name| !agentk_mcp::stdio::is_proxy_own(name)) {
             all.extend(["--env".to_owned(), name.clone()]);
         }
         all.push("--".to_owned());

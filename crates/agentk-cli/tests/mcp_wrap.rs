@@ -536,3 +536,13 @@ fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+#[test]
+fn agentk_variables_configure_the_proxy_and_are_never_passed_to_the_server() {
+    let text = r#"{"mcpServers": {"files": {"command": "files-server", "env": {"AGENTK_SIGNING_KEY_HEX": "CANARY-key (dummy)", "agentk_signing_key_file": "/opt/example/key", "FILES_ROOT": "/opt/example/docs"}}}}"#;
+    let (run, out) = check_wraps("mcp-wrap-agentk-env", text);
+    assert_eq!(out["mcpServers"]["files"]["args"], proxied("files", &["FILES_ROOT"], &["files-server"]));
+    // The proxy still gets them from the client.
+    assert_eq!(out["mcpServers"]["files"]["env"]["AGENTK_SIGNING_KEY_HEX"], "CANARY-key (dummy)");
+    assert!(!run.stderr.contains("CANARY-key"), "{}", run.stderr);
+}

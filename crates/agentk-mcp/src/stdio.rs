@@ -176,7 +176,8 @@ pub enum ProxyError {
 }
 
 /// The environment a server is started with: [`BASE_ENV`] and each variable in `named`, as
-/// `var` gives them; a variable the proxy does not have is left out. Returns the environment
+/// `var` gives them, except AgentK's own ([`is_proxy_own`]); a variable the proxy does not
+/// have is left out. Returns the environment
 /// and the names that were asked for but not set.
 pub fn server_env(
     var: &dyn Fn(&str) -> Option<OsString>,
@@ -190,7 +191,9 @@ pub fn server_env(
         }
     }
     for name in named {
-        if BASE_ENV.contains(&name.as_str()) || env.iter().any(|(n, _)| n == OsStr::new(name)) {
+        let seen = BASE_ENV.contains(&name.as_str()) || env.iter().any(|(n, _)| n == OsStr::new(name));
+        // SECURITY: the proxy's own variables never reach a server.
+        if seen || is_proxy_own(name) {
             continue;
         }
         match var(name) {
@@ -204,6 +207,12 @@ pub fn server_env(
 /// Whether `name` can name an environment variable passed to a server.
 pub fn is_env_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 256 && !name.bytes().any(|b| b == b'=' || b == 0 || b.is_ascii_whitespace())
+}
+
+/// Whether `name` is one of AgentK's own variables (`AGENTK_*`: the signing key, among
+/// others), which configure the proxy and are never passed to a server, even when named.
+pub fn is_proxy_own(name: &str) -> bool {
+    name.get(..7).is_some_and(|prefix| prefix.eq_ignore_ascii_case("AGENTK_"))
 }
 
 /// The server id a command is known by when none is given, so that policies, pins and logs
@@ -742,9 +751,12 @@ mod tests {
             "HOME" => Some(OsString::from("/home/example")),
             "API_TOKEN" => Some(OsString::from("dummy-token")),
             "SECRET_NOT_NAMED" => Some(OsString::from("never")),
+            "AGENTK_SIGNING_KEY_HEX" | "agentk_signing_key_file" => Some(OsString::from("never")),
             _ => None,
         };
-        let (env, missing) = server_env(&host, &["API_TOKEN".to_owned(), "UNSET".to_owned(), "PATH".to_owned()]);
+        let named =
+            ["API_TOKEN", "UNSET", "PATH", "AGENTK_SIGNING_KEY_HEX", "agentk_signing_key_file"].map(String::from);
+        let (env, missing) = server_env(&host, &named);
         let names: Vec<_> = env.iter().map(|(n, _)| n.to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["PATH", "HOME", "API_TOKEN"]);
         assert_eq!(missing, ["UNSET"]);
