@@ -318,7 +318,8 @@ where
         return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
     };
     let max = session.config().limits.max_frame_bytes;
-    let (events, inbox) = mpsc::channel(32);
+    // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory.
+    let (events, inbox) = mpsc::channel(16);
     let readers = [
         tokio::spawn(read_side(Side::Client, client_in, max, options.read_bytes, events.clone())),
         tokio::spawn(read_side(Side::Server, from_server, max, options.read_bytes, events)),
@@ -355,7 +356,7 @@ enum Event {
     Closed(Side),
 }
 
-/// Reads one side into lines, one message per read, until it ends.
+/// Reads one side into lines, one event per read that completed any, until it ends.
 async fn read_side<R: AsyncRead + Unpin>(
     side: Side,
     mut input: R,
@@ -495,12 +496,12 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         session: &mut Session<S>,
         observe: &mut dyn FnMut(&Step),
     ) -> Result<Flow, ProxyError> {
+        let mut frames = count_frames(&first);
         let mut events = vec![first];
-        let mut frames = count_frames(&events);
         while frames < self.options.batch_frames {
             let Ok(event) = self.inbox.try_recv() else { break };
+            frames += count_frames(&event);
             events.push(event);
-            frames = count_frames(&events);
         }
         let mut batch: Vec<(Side, &[u8])> = Vec::with_capacity(frames);
         let mut answers = Vec::new();
@@ -642,14 +643,11 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
     }
 }
 
-fn count_frames(events: &[Event]) -> usize {
-    events
-        .iter()
-        .map(|e| match e {
-            Event::Lines(_, lines) => lines.len(),
-            Event::Closed(_) => 0,
-        })
-        .sum()
+fn count_frames(event: &Event) -> usize {
+    match event {
+        Event::Lines(_, lines) => lines.len(),
+        Event::Closed(_) => 0,
+    }
 }
 
 async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8], limit: Duration) -> bool {
