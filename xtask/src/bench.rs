@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: decision, recording and reading throughput, printed beside the
 //! primitive floor (Ed25519 signatures and verifications, blake3 hashing) measured in the same
 //! run, so figures from different machines compare as ratios. `--json` prints one
-//! `agentk.bench.v1` object (the human lines go to stderr) with the fields issue 11 names.
+//! `agentk.bench.v1` object (the human lines go to stderr) with the fields issue 11 names, and
+//! the proxy's of issue 13 (`bench_proxy`).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -28,13 +29,13 @@ const BATCH_SYNC_EVENTS: u32 = 4096;
 
 /// The figures of one run: printed as lines as they come (to stdout, or to stderr with
 /// `--json`), and collected for the `agentk.bench.v1` object.
-struct Report {
+pub(crate) struct Report {
     json: bool,
     fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
-    fn say(&self, text: &str) {
+    pub(crate) fn say(&self, text: &str) {
         if self.json {
             eprintln!("{text}");
         } else {
@@ -42,7 +43,7 @@ impl Report {
         }
     }
 
-    fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
+    pub(crate) fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
         self.fields.insert(field.to_owned(), value.into());
     }
 
@@ -114,11 +115,24 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
             }
         },
     };
+    let calls = match args.iter().position(|a| a == "--calls") {
+        None => crate::bench_proxy::DEFAULT_CALLS,
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse::<usize>().ok()) {
+            Some(calls) if calls >= 10 => calls,
+            _ => {
+                eprintln!("bench: error: --calls takes a number of calls, at least 10");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let json = args.iter().any(|a| a == "--json");
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let mut only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    if args.iter().any(|a| a == "--proxy") {
+        only = Some("proxy".to_owned());
+    }
     let outcome = match scale {
         Some(mb) => scale_run(mb),
-        None => run(json, only.as_deref()),
+        None => run(json, only.as_deref(), calls),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,10 +143,11 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
     }
 }
 
-/// The sections of a run, in order; `--only NAME` runs the floor and that one section.
-const SECTIONS: [&str; 6] = ["policy", "receipts", "kernel", "reading", "memory", "mcp"];
+/// The sections of a run, in order; `--only NAME` runs the floor and that one section
+/// (`--proxy` is `--only proxy`; `--calls N` sets its measured calls).
+const SECTIONS: [&str; 7] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "proxy"];
 
-fn run(json: bool, only: Option<&str>) -> Result<(), String> {
+fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
     if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
         return Err(format!("--only takes one of {}, not `{name}`", SECTIONS.join(", ")));
     }
@@ -160,6 +175,21 @@ fn run(json: bool, only: Option<&str>) -> Result<(), String> {
     }
     if wanted("mcp") {
         mcp_figures(&mut report, &floor)?;
+    }
+    if wanted("proxy") {
+        // A full run leaves the proxy out where node or the server is missing; asked for by
+        // name, it fails instead.
+        match crate::bench_proxy::peer(&crate::workspace_root()) {
+            Ok(peer) => {
+                let binary = agentk_binary()?;
+                crate::bench_proxy::proxy_figures(&mut report, &binary, &peer, calls, floor.sign_ns)?;
+            }
+            Err(missing) if only.is_none() => {
+                report.say(&format!("proxy: skipped: {missing}"));
+                report.set("proxy_skipped", missing);
+            }
+            Err(missing) => return Err(missing),
+        }
     }
     if let Some(rss) = peak_rss_mb() {
         report.set("peak_rss_mb", round(rss, 1));
@@ -193,7 +223,7 @@ fn fdatasync_ns() -> Option<f64> {
     Some(ns)
 }
 
-fn round(value: f64, digits: i32) -> f64 {
+pub(crate) fn round(value: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (value * scale).round() / scale
 }
@@ -500,7 +530,11 @@ fn memory_figures(report: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
-/// Each target of issue 11 that this run measures, and whether it was met.
+/// "Memory flat" for the proxy: its peak resident set may grow at most this much (kB) between
+/// the first tenth of the calls and the last.
+const PROXY_RSS_FLAT_KB: f64 = 1024.0;
+
+/// Each target of issues 11 and 13 that this run measures, and whether it was met.
 fn targets(report: &mut Report) {
     let mut met = serde_json::Map::new();
     let mut check = |report: &Report, field: &str, target: f64, at_least: bool| {
@@ -519,6 +553,13 @@ fn targets(report: &mut Report) {
     check(report, "policy_starter_ns", 1_000.0, false);
     check(report, "policy_1000_leading_star_ns", 5_000.0, false);
     check(report, "mcp_lines_vs_single_write", 2.0, true);
+    check(report, "proxy_added_p50_us", 60.0, false);
+    check(report, "proxy_throughput_ratio", 0.6, true);
+    check(report, "proxy_rss_growth_kb", PROXY_RSS_FLAT_KB, false);
+    if let Some(identical) = report.fields.get("proxy_answers_identical").and_then(serde_json::Value::as_bool) {
+        report.say(&format!("target: proxy_answers_identical: {}", if identical { "met" } else { "NOT met" }));
+        met.insert("proxy_answers_identical".to_owned(), serde_json::json!({"met": identical}));
+    }
     if let (Some(replay), Some(verify)) = (report.get("replay_mixed_per_s"), report.get("verify_mixed_per_s")) {
         let ratio = replay / verify;
         report.say(&format!(
@@ -551,7 +592,7 @@ impl agentk_flightlog::kernel::Entropy for Counter {
     }
 }
 
-fn scratch_dir() -> Result<std::path::PathBuf, String> {
+pub(crate) fn scratch_dir() -> Result<std::path::PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("agentk-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     Ok(dir)
@@ -639,18 +680,7 @@ fn mcp_stream(calls: usize) -> Vec<String> {
 /// `mcp-lines` end to end (the release binary, its log synced at every batch as it is by
 /// default), beside the same session deciding one request per log write.
 fn mcp_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
-    let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--locked", "--package", "agentk-cli", "--bin", "agentk"])
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("cargo could not start: {e}"))?;
-    if !built.success() {
-        return Err("the agentk binary did not build".to_owned());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
-    let binary = target.join("release/agentk");
+    let binary = agentk_binary()?;
     let dir = scratch_dir()?.join("mcp");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let stream_path = dir.join("stream.jsonl");
@@ -731,6 +761,22 @@ fn mcp_figures(report: &mut Report, floor: &Floor) -> Result<(), String> {
     report.set("mcp_lines_vs_single_write", round(single / best, 2));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Builds the release `agentk` binary (quick when it is up to date) and answers its path.
+fn agentk_binary() -> Result<std::path::PathBuf, String> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--locked", "--package", "agentk-cli", "--bin", "agentk"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cargo could not start: {e}"))?;
+    if !built.success() {
+        return Err("the agentk binary did not build".to_owned());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    Ok(target.join("release/agentk"))
 }
 
 /// The batch `mcp-lines` decides at most (its read batch).
