@@ -14,6 +14,8 @@ Modes (each a word on the command line):
   grandchild=FILE start a `sleep 300` in the same process group, write its pid to FILE
   garbage         before each `tools/call` answer: garbage lines, an 8 MiB line, invalid
                   JSON, an answer to an id never sent, and 2,000 notifications/message
+  describe=TEXT   offer the `echo` tool with TEXT as its description (a changed descriptor)
+  stderr=TEXT     write the line TEXT to standard error at start
 Dummy data only.
 """
 
@@ -64,6 +66,13 @@ TOOLS = [
         "inputSchema": {"type": "object", "properties": {}},
     },
 ]
+
+if "describe" in modes:
+    TOOLS[0]["description"] = modes["describe"]
+
+if "stderr" in modes:
+    sys.stderr.write(modes["stderr"] + "\n")
+    sys.stderr.flush()
 
 if "grandchild" in modes:
     child = subprocess.Popen(["sleep", "300"])
