@@ -34,9 +34,9 @@ const AGENTK: &str = env!("CARGO_BIN_EXE_agentk");
 const SESSION_LIMIT: Duration = Duration::from_secs(90);
 
 /// A variable in the proxy's environment that must not reach the server (not named by `--env`).
-const CANARY: &str = "AGENTK_INTEROP_CANARY";
+const CANARY: &str = "EXAMPLE_INTEROP_CANARY";
 /// A variable the proxy passes on with `--env`.
-const PASSED: &str = "AGENTK_INTEROP_PASSED";
+const PASSED: &str = "EXAMPLE_INTEROP_PASSED";
 
 /// Which client script drives the session.
 #[derive(Clone, Copy, Debug)]
