@@ -507,3 +507,84 @@ fn python_client_through_the_proxy_after_probing_and_with_the_handshake() {
     check_session("py-everything-auto", &in_mode("auto", proxied(Client::Python, Server::Everything)));
     check_session("py-everything-legacy", &in_mode("legacy", proxied(Client::Python, Server::Everything)));
 }
+
+/// What the official Rust SDK's client (rmcp 3.11) sends, message for message (its wire
+/// transcript is in ../shared/reference; the crate itself is not a dev-dependency): it asks for
+/// 2026-07-28 in `initialize` (server-everything counters with 2025-11-25, which it accepts)
+/// and puts a `progressToken` in every request's `_meta`.
+#[test]
+fn an_rmcp_shaped_client_through_the_proxy() {
+    use std::io::{BufRead, BufReader};
+    let Some(_) = installed(Client::Raw, Server::Everything) else { return };
+    let dir = scratch("mcp-interop-rmcp");
+    let logs = dir.join("logs");
+    let server_js =
+        peers_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js").canonicalize().unwrap();
+    let mut proxy = Command::new(AGENTK)
+        .args(["mcp-proxy", "--server-id", "everything", "--log-dir"])
+        .arg(&logs)
+        .arg("--pins")
+        .arg(dir.join("pins.json"))
+        .arg("--")
+        .arg("node")
+        .arg(&server_js)
+        .arg("stdio")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to_proxy = proxy.stdin.take().unwrap();
+    let (lines, from_proxy) = std::sync::mpsc::channel();
+    let stdout = proxy.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = |id: u64| -> Value {
+        loop {
+            let line = from_proxy.recv_timeout(SESSION_LIMIT).expect("the proxy answers");
+            let value: Value = serde_json::from_str(&line).unwrap();
+            if value.get("method").is_none() && value["id"] == id {
+                return value;
+            }
+        }
+    };
+    let mut send = |text: &str| writeln!(to_proxy, "{text}").unwrap();
+    send(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{},"clientInfo":{"name":"rmcp","version":"3.11.0"},"protocolVersion":"2026-07-28"}}"#,
+    );
+    assert_eq!(answer(0)["result"]["protocolVersion"], "2025-11-25");
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"progressToken":0}}}"#);
+    let tools = answer(1);
+    assert!(tools["result"]["tools"].as_array().is_some_and(|t| t.iter().any(|t| t["name"] == "echo")), "{tools}");
+    send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"_meta":{"progressToken":1},"arguments":{"message":"hi from an rmcp-shaped client"},"name":"echo"}}"#,
+    );
+    assert_eq!(answer(2)["result"]["content"][0]["text"], "Echo: hi from an rmcp-shaped client");
+    send(
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":2},"arguments":{"a":20,"b":22},"name":"get-sum"}}"#,
+    );
+    let sum = answer(3);
+    assert!(sum["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("42")), "{sum}");
+    drop(send);
+    drop(to_proxy);
+    let deadline = Instant::now() + SESSION_LIMIT;
+    let status = loop {
+        if let Some(status) = proxy.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the proxy did not exit after its input closed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let session = Session { client: Client::Raw, server: Server::Everything, version: None, mode: None, proxied: true };
+    check_log(&the_log(&logs), &session);
+}
