@@ -547,7 +547,7 @@ fn an_rmcp_shaped_client_through_the_proxy() {
             }
         }
     });
-    let mut answer = |id: u64| -> Value {
+    let answer = |id: u64| -> Value {
         loop {
             let line = from_proxy.recv_timeout(SESSION_LIMIT).expect("the proxy answers");
             let value: Value = serde_json::from_str(&line).unwrap();
@@ -574,7 +574,6 @@ fn an_rmcp_shaped_client_through_the_proxy() {
     );
     let sum = answer(3);
     assert!(sum["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("42")), "{sum}");
-    drop(send);
     drop(to_proxy);
     let deadline = Instant::now() + SESSION_LIMIT;
     let status = loop {
