@@ -86,7 +86,7 @@ pub(crate) fn dispatch(
             let run = mcplines::Run { server_id: &server_id, log_dir: std::path::Path::new(&log_dir), pins };
             mcplines::run(host, text, policy, run, out, err)
         }
-        Command::McpProxy { policy, server_id, log_dir, pins, env, timeout, command } => {
+        Command::McpProxy { policy, server_id, log_dir, pins, env, timeout, sync, command } => {
             let (text, policy) = load_with_default(&policy, "mcp")?;
             let run = crate::mcpproxy::Run {
                 server_id: server_id.as_deref(),
@@ -94,6 +94,7 @@ pub(crate) fn dispatch(
                 pins: std::path::Path::new(&pins),
                 env: &env,
                 timeout: std::time::Duration::from_secs(timeout),
+                sync,
                 command: &command,
             };
             crate::mcpproxy::run(host, text, policy, &run, err)

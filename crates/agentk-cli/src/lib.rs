@@ -138,6 +138,12 @@ enum Command {
         /// How long a request may wait for the server's answer, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
+        /// When the log reaches the disk: `always` (every batch is synced before anything of
+        /// it is forwarded), or a number of milliseconds (every batch is written before it is
+        /// forwarded, so a crash of the proxy loses nothing, and synced within that time, so a
+        /// power failure may lose the last that many milliseconds).
+        #[arg(long, value_name = "always|MS", default_value = "100", value_parser = parse_sync)]
+        sync: SyncWhen,
         /// The server's command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -520,6 +526,25 @@ struct PolicyArgs {
     /// A built-in policy: starter, research, coding, browser or mcp.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
+}
+
+/// When `agentk mcp-proxy` syncs its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyncWhen {
+    /// Every batch, before anything of it is forwarded.
+    Always,
+    /// Within this many milliseconds of being written.
+    Within(u64),
+}
+
+fn parse_sync(text: &str) -> Result<SyncWhen, String> {
+    if text == "always" {
+        return Ok(SyncWhen::Always);
+    }
+    match text.parse::<u64>() {
+        Ok(ms @ 1..=60_000) => Ok(SyncWhen::Within(ms)),
+        _ => Err("use `always` or a number of milliseconds from 1 to 60000".to_owned()),
+    }
 }
 
 /// Parses `--label` values (each a label or a comma-separated list). A bad value is named

@@ -9,14 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentk_flightlog::file::SyncPolicy;
 use agentk_flightlog::host::OsEntropy;
-use agentk_flightlog::kernel::Kernel;
+use agentk_flightlog::kernel::{Kernel, RecordSink};
 use agentk_labels::SafeText;
 use agentk_mcp::session::{Config, Session, Step};
 use agentk_mcp::stdio::{self, Ended, Options, Server};
 use agentk_policy::Policy;
 
-use crate::{CliError, Host, exit, keys, mcplines, mcppins};
+use crate::{CliError, Host, SyncWhen, exit, keys, mcplines, mcppins};
 
 /// What `agentk mcp-proxy` was asked to do.
 pub(crate) struct Run<'a> {
@@ -25,6 +26,7 @@ pub(crate) struct Run<'a> {
     pub(crate) pins: &'a Path,
     pub(crate) env: &'a [String],
     pub(crate) timeout: Duration,
+    pub(crate) sync: SyncWhen,
     pub(crate) command: &'a [OsString],
 }
 
@@ -70,6 +72,8 @@ pub(crate) fn run(
         .policy(policy_text, Arc::new(policy))
         .signer(signer)
         .entropy(OsEntropy::from_seed(&seed))
+        // With a window, the proxy syncs on its own timer (and at the end).
+        .sync(if run.sync == SyncWhen::Always { SyncPolicy::Always } else { SyncPolicy::Never })
         .log_dir(run.log_dir)
         .origin(&format!("agentk mcp-proxy mcp://{server_id}"))
         .open_run()
@@ -86,7 +90,11 @@ pub(crate) fn run(
     config.pins = pin_file.accepted(&server_id);
     let mut session = Session::new(kernel, config);
     let server = Server { program: program.clone(), args: args.to_vec(), env };
-    let options = Options { timeout: run.timeout, ..Options::default() };
+    let sync_within = match run.sync {
+        SyncWhen::Always => None,
+        SyncWhen::Within(ms) => Some(Duration::from_millis(ms)),
+    };
+    let options = Options { timeout: run.timeout, sync_within, ..Options::default() };
     let mut pin_problem = None;
     let mut observe = |step: &Step| {
         if !step.pins.is_empty()
@@ -97,19 +105,15 @@ pub(crate) fn run(
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Input)?;
-    let outcome = runtime.block_on(stdio::run(
-        &mut session,
-        &server,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        &options,
-        &mut observe,
-    ));
+    let outcome = runtime.block_on(async {
+        let (input, output) = stdio::process_stdio();
+        stdio::run(&mut session, &server, input, output, &options, &mut observe).await
+    });
     // The read of standard input may still be blocked in its thread: leave it.
     runtime.shutdown_background();
     let events = session.kernel().events();
-    // Close the log with its checkpoint whatever happened, then report.
-    let closed = session.close();
+    // Close the log with its checkpoint whatever happened, and make it durable, then report.
+    let closed = session.close().and_then(|mut log| Ok(RecordSink::sync(&mut log)?));
     if let Some(problem) = pin_problem {
         writeln!(err, "agentk: mcp-proxy: warning: new pins were not saved: {problem}")?;
     }

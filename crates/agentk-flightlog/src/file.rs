@@ -145,6 +145,14 @@ impl FileLog {
 }
 
 impl RecordSink for FileLog {
+    fn sync(&mut self) -> Result<(), SinkError> {
+        if self.unsynced > 0 {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(())
+    }
+
     fn append(&mut self, lines: &[u8], events: usize) -> Result<(), SinkError> {
         // One write per batch: every line and its newline together, appended.
         let mut written = self.file.write_all(lines);

@@ -35,6 +35,12 @@ pub trait RecordSink {
     /// disk, where the sink's sync policy says so). An error means any of them may be missing:
     /// the kernel then returns no decision from the batch and decides nothing more.
     fn append(&mut self, lines: &[u8], events: usize) -> Result<(), SinkError>;
+
+    /// Makes everything appended so far durable, whatever the sink's own policy (a transport
+    /// that syncs on a timer calls this). Sinks with nothing to sync answer at once.
+    fn sync(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// The sink could not record a batch of events.
@@ -499,6 +505,20 @@ impl<S: RecordSink> Kernel<S> {
         kernel.frontier = verified.frontier().clone();
         kernel.signed_through = verified.last_checkpoint().map(|c| c.size);
         Ok(kernel)
+    }
+
+    /// Makes every event recorded so far durable ([`RecordSink::sync`]). A failure poisons the
+    /// kernel, as a failed append does: what reached the disk is then uncertain.
+    pub fn sync(&mut self) -> Result<(), KernelError> {
+        if self.poisoned {
+            return Err(KernelError::Poisoned);
+        }
+        let Some(sink) = self.sink.as_mut() else { return Err(KernelError::Poisoned) };
+        if let Err(e) = sink.sync() {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// The sink (`None` once closed).

@@ -378,6 +378,12 @@ impl<S: RecordSink> Session<S> {
         &self.config
     }
 
+    /// Makes every event recorded so far durable ([`Kernel::sync`]), for a transport that
+    /// syncs the log on a timer rather than with every batch.
+    pub fn sync(&mut self) -> Result<(), KernelError> {
+        self.kernel.sync()
+    }
+
     /// The kernel.
     pub fn kernel(&self) -> &Kernel<S> {
         &self.kernel

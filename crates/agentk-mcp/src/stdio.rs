@@ -40,6 +40,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -48,6 +50,7 @@ use agentk_flightlog::kernel::{KernelError, RecordSink};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -88,6 +91,10 @@ pub struct Options {
     pub read_bytes: usize,
     /// The most frames decided as one batch.
     pub batch_frames: usize,
+    /// When the log is synced by the transport rather than by its sink: the longest an event
+    /// stays written but not yet synced ([`Session::sync`]). `None`: the sink's own policy
+    /// (with `SyncPolicy::Always`, every batch before anything of it is forwarded).
+    pub sync_within: Option<Duration>,
 }
 
 impl Default for Options {
@@ -97,6 +104,7 @@ impl Default for Options {
             grace: Duration::from_millis(500),
             read_bytes: 64 << 10,
             batch_frames: 256,
+            sync_within: None,
         }
     }
 }
@@ -110,6 +118,68 @@ pub struct Server {
     pub args: Vec<OsString>,
     /// Its whole environment ([`server_env`]).
     pub env: Vec<(OsString, OsString)>,
+}
+
+/// The process's own standard input and output, as the proxy's client side. Pipes and sockets
+/// (what MCP clients start servers with: Node's child processes get sockets, Python's pipes)
+/// are read and written through the runtime's reactor, on duplicates of descriptors 0 and 1
+/// (which makes them non-blocking); anything else (a file, a terminal), or a standard output
+/// that is also the standard error, goes through tokio's standard streams, whose reads and
+/// writes run on a blocking thread (a hop per read and per write). Call it inside the runtime.
+pub fn process_stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Box<dyn AsyncWrite + Unpin + Send>) {
+    let input: Box<dyn AsyncRead + Unpin + Send> = match duplicate(io::stdin().as_fd()) {
+        Some((fd, kind)) if kind.is_fifo() => match pipe::Receiver::from_owned_fd(fd) {
+            Ok(receiver) => Box::new(receiver),
+            Err(_) => Box::new(tokio::io::stdin()),
+        },
+        Some((fd, kind)) if kind.is_socket() => match socket(fd) {
+            Some(stream) => Box::new(stream),
+            None => Box::new(tokio::io::stdin()),
+        },
+        _ => Box::new(tokio::io::stdin()),
+    };
+    // A standard output shared with standard error would make the diagnostics (and the
+    // server's inherited stderr) non-blocking too.
+    let shared_with_stderr = same_file(io::stdout().as_fd(), io::stderr().as_fd());
+    let output: Box<dyn AsyncWrite + Unpin + Send> = match duplicate(io::stdout().as_fd()) {
+        Some(_) if shared_with_stderr => Box::new(tokio::io::stdout()),
+        Some((fd, kind)) if kind.is_fifo() => match pipe::Sender::from_owned_fd(fd) {
+            Ok(sender) => Box::new(sender),
+            Err(_) => Box::new(tokio::io::stdout()),
+        },
+        Some((fd, kind)) if kind.is_socket() => match socket(fd) {
+            Some(stream) => Box::new(stream),
+            None => Box::new(tokio::io::stdout()),
+        },
+        _ => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
+}
+
+/// A duplicate of `fd` and what kind of file it is.
+fn duplicate(fd: BorrowedFd<'_>) -> Option<(OwnedFd, std::fs::FileType)> {
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    let kind = file.metadata().ok()?.file_type();
+    Some((OwnedFd::from(file), kind))
+}
+
+fn socket(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(true).ok()?;
+    tokio::net::UnixStream::from_std(stream).ok()
+}
+
+/// Whether two descriptors name the same file (conservatively: the same device and inode).
+fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    let id = |fd: BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let meta = file.metadata().ok()?;
+        Some((meta.dev(), meta.ino()))
+    };
+    match (id(a), id(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
 }
 
 /// Why the session ended.
@@ -334,6 +404,8 @@ where
         client_open: true,
         quiet_until: None,
         exited_at: None,
+        sync_at: None,
+        synced_events: session.kernel().events(),
         stats: Stats::default(),
     };
     let mut watch = watch;
@@ -445,6 +517,10 @@ struct Proxy<'a, W> {
     quiet_until: Option<Instant>,
     /// When the server was seen to exit (its output may still be draining).
     exited_at: Option<Instant>,
+    /// When the events written but not yet synced must be synced ([`Options::sync_within`]).
+    sync_at: Option<Instant>,
+    /// The events recorded when the log was last synced.
+    synced_events: u64,
     stats: Stats,
 }
 
@@ -462,11 +538,15 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
             if !self.client_open && self.waiting.is_empty() && self.quiet_until.is_none() {
                 self.quiet_until = Some(Instant::now() + self.options.grace);
             }
-            let wake =
-                [self.waiting.first_deadline(), self.quiet_until, self.exited_at.map(|at| at + self.options.grace)]
-                    .into_iter()
-                    .flatten()
-                    .min();
+            let wake = [
+                self.waiting.first_deadline(),
+                self.quiet_until,
+                self.exited_at.map(|at| at + self.options.grace),
+                self.sync_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let flow = tokio::select! {
                 biased;
                 event = self.inbox.recv() => match event {
@@ -485,6 +565,12 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
             };
             if let Some(ended) = flow {
                 return Ok(ended);
+            }
+            if let Some(within) = self.options.sync_within
+                && self.sync_at.is_none()
+                && session.kernel().events() > self.synced_events
+            {
+                self.sync_at = Some(Instant::now() + within);
             }
         }
     }
@@ -561,6 +647,11 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         observe: &mut dyn FnMut(&Step),
     ) -> Result<Flow, ProxyError> {
         let now = Instant::now();
+        if self.sync_at.is_some_and(|at| at <= now) {
+            self.sync_at = None;
+            self.synced_events = session.kernel().events();
+            session.sync()?;
+        }
         while let Some((key, sent)) = self.waiting.pop_expired(now) {
             self.stats.timeouts += 1;
             let step = session.time_out(&key)?;
@@ -598,6 +689,7 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
     async fn apply(&mut self, step: Step, observe: &mut dyn FnMut(&Step)) -> Flow {
         observe(&step);
         let now = Instant::now();
+
         for key in &step.answered {
             self.waiting.remove(key);
         }
