@@ -11,8 +11,10 @@
 
 use std::path::{Path, PathBuf};
 
+mod mcp_proxy;
+
 /// Every fuzz target, with the directories that seed its corpus.
-pub const TARGETS: [(&str, &[&str]); 10] = [
+pub const TARGETS: [(&str, &[&str]); 11] = [
     ("policy_parse", &["fixtures/policies/valid", "fixtures/policies/invalid", "fixtures/replay"]),
     ("flightlog_lines", &["fixtures/logs", "fixtures/compat"]),
     ("receipt_and_handle", &["fixtures/receipts", "fixtures/logs"]),
@@ -23,6 +25,7 @@ pub const TARGETS: [(&str, &[&str]); 10] = [
     ("rotation_manifest", &["fuzz/seeds/rotation_manifest"]),
     ("mcp_frame", &["fixtures/mcp/transcripts"]),
     ("mcp_session", &["fixtures/mcp/transcripts"]),
+    ("mcp_proxy", &["fixtures/mcp/transcripts", "fuzz/seeds/mcp_proxy"]),
 ];
 
 /// The fixture session's verified `secret.open` receipt, for the handle half of
@@ -136,6 +139,7 @@ pub fn entry(target: &str, data: &[u8]) -> bool {
         }
         ("mcp_frame", _) => mcp_frame(data),
         ("mcp_session", _) => mcp_session(data),
+        ("mcp_proxy", _) => mcp_proxy::run(data),
         _ => false,
     }
 }

@@ -16,6 +16,10 @@ Modes (each a word on the command line):
                   JSON, an answer to an id never sent, and 2,000 notifications/message
   describe=TEXT   offer the `echo` tool with TEXT as its description (a changed descriptor)
   stderr=TEXT     write the line TEXT to standard error at start
+  die-after=N     exit at once with status 4 (no cleanup) once N lines have been received and
+                  handled (N=0: before reading anything)
+  die-mid-answer  with die-after: the N-th line's answer is cut: its first half is written,
+                  without a newline, and the server exits then
 Dummy data only.
 """
 
@@ -36,8 +40,21 @@ lock = threading.Lock()
 out = sys.stdout.buffer
 
 
+received = 0
+
+
+def dying():
+    """Whether the line being handled is the last one a `die-after` server takes."""
+    return "die-after" in modes and received == int(modes["die-after"])
+
+
 def send(message):
     data = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+    if "die-mid-answer" in modes and dying():
+        with lock:
+            out.write(data[: len(data) // 2])
+            out.flush()
+            os._exit(4)
     with lock:
         out.write(data)
         out.flush()
@@ -132,20 +149,25 @@ def answer(request):
 
 
 def main():
-    global handshake_done
+    global handshake_done, received
     record = open(modes["record"], "ab") if "record" in modes else None
+    if dying():
+        os._exit(4)
     for line in sys.stdin.buffer:
+        received += 1
         if record:
             record.write(line)
             record.flush()
         try:
             message = json.loads(line)
         except ValueError:
-            continue
+            message = None
         if isinstance(message, dict) and "method" in message:
             answer(message)
             if message.get("method") == "notifications/initialized":
                 handshake_done = True
+        if dying():
+            os._exit(4)
     if "ignore-eof" in modes:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:

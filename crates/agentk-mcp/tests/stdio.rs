@@ -3,7 +3,13 @@
 //! Nothing here measures time: timeouts are short so the tests are quick, and every wait is
 //! for an event.
 #![cfg(all(feature = "stdio", unix))]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::expect_used, reason = "tests fail loudly on purpose")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
 
 mod common;
 
@@ -360,4 +366,104 @@ fn gone(pid: &str) -> bool {
         }
     }
     false
+}
+
+/// The requests the client pipelines after the handshake in [`check_death`]: ids 1 to this,
+/// every third a `ping`, the others `tools/call echo` with the message `m<id>`.
+const PIPELINED: i64 = 24;
+
+/// A server killed at every few lines it receives (and, with `mid_answer`, in the middle of
+/// writing an answer), while the client pipelines calls and pings: the proxy ends with
+/// [`Ended::ServerExited`] (or the client closes first when the server outlives the session),
+/// every request the proxy read is answered exactly once (its result, or `-32004`), none it
+/// did not read is, and the log verifies.
+#[test]
+fn a_server_killed_at_any_point_leaves_every_request_read_answered_once() {
+    let mut cases: Vec<(i64, bool)> = (0..40).step_by(3).map(|n| (n, false)).collect();
+    cases.extend([1, 2, 3, 8, 14, 20, 26].map(|n| (n, true)));
+    let runs: Vec<_> =
+        cases.into_iter().map(|(n, mid)| (n, mid, std::thread::spawn(move || check_death(n, mid)))).collect();
+    for (n, mid, run) in runs {
+        assert!(run.join().is_ok(), "die-after={n} mid-answer={mid}");
+    }
+}
+
+fn check_death(die_after: i64, mid_answer: bool) {
+    let mut modes = vec![format!("die-after={die_after}")];
+    if mid_answer {
+        modes.push("die-mid-answer".to_owned());
+    }
+    let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
+    let mut answers: Vec<Value> = Vec::new();
+    let seen = &mut answers;
+    let (outcome, _log) = proxy(&fake(&modes), &quick(), |mut client| async move {
+        // The handshake, then everything at once, without waiting: the first call makes the
+        // mediator list the tools itself, so the server receives the initialize, the
+        // notification, the listing and then the pipelined requests (3 + PIPELINED lines).
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}});
+        let mut open = offer(&mut client, &init).await;
+        let Some(line) = client.line().await else { panic!("the initialize was never answered") };
+        let first: Value = serde_json::from_str(&line).unwrap();
+        let initialized = first["result"]["protocolVersion"] == "2025-06-18";
+        seen.push(first);
+        if initialized {
+            open &= offer(&mut client, &json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await;
+            for id in 1..=PIPELINED {
+                let request = if id % 3 == 0 {
+                    json!({"jsonrpc":"2.0","id":id,"method":"ping"})
+                } else {
+                    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"message":format!("m{id}")}}})
+                };
+                open &= offer(&mut client, &request).await;
+            }
+        }
+        // Every answer, until the proxy ends or the last request is answered.
+        let wanted = if initialized { PIPELINED as usize + 1 } else { 1 };
+        while seen.len() < wanted {
+            let Some(line) = client.line().await else { break };
+            let value: Value = serde_json::from_str(&line).unwrap();
+            assert!(value.get("method").is_none(), "only answers are expected: {value}");
+            seen.push(value);
+        }
+        if open && seen.len() == wanted {
+            // Nothing more may come, however the session ends.
+            for line in client.close().await {
+                seen.push(serde_json::from_str(&line).unwrap());
+            }
+        }
+    });
+    // What the proxy read from the client: the initialize, the notification, then requests in
+    // the order sent (the proxy reads one stream in order).
+    let read = outcome.stats.client_frames.saturating_sub(1) as i64;
+    let expected: Vec<i64> = std::iter::once(0).chain(1..read).collect();
+    let mut ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, expected, "every request read answered exactly once, nothing else: {answers:?}");
+    let survived = die_after > 3 + PIPELINED;
+    for answer in &answers {
+        let id = answer["id"].as_i64().unwrap();
+        let expected = match id {
+            0 => {
+                json!({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fake-server","version":"0.0.1"}})
+            }
+            id if id % 3 == 0 => json!({}),
+            id => json!({"content":[{"type":"text","text":format!("Echo: m{id}")}]}),
+        };
+        let gone = error_code(answer) == Some(SERVER_GONE);
+        assert!(answer["result"] == expected || (gone && !survived), "{answer}");
+    }
+    match (survived, outcome.ended) {
+        (true, Ended::ClientClosed) => assert!(outcome.status.is_some_and(|s| s.success())),
+        // Killed on its last line, the server may go before or after the client.
+        (false, Ended::ServerExited | Ended::ClientClosed) if die_after == 3 + PIPELINED => {}
+        (false, Ended::ServerExited) => assert_eq!(outcome.status.and_then(|s| s.code()), Some(4)),
+        (_, ended) => panic!("ended {ended:?} with die-after={die_after}"),
+    }
+}
+
+/// Sends `message` if the proxy still reads; answers whether it does.
+async fn offer(client: &mut Client, message: &Value) -> bool {
+    let mut line = message.to_string().into_bytes();
+    line.push(b'\n');
+    client.to_proxy.write_all(&line).await.is_ok() && client.to_proxy.flush().await.is_ok()
 }
