@@ -321,6 +321,12 @@ impl Frame {
         if bytes.len() > limits.max_frame_bytes {
             return Err(FrameError::TooLarge { max: limits.max_frame_bytes });
         }
+        // SECURITY: JSON allows a carriage return between tokens, but peers that read lines
+        // as Python's and Java's text streams do end a line there, and would read two messages
+        // where the mediator decided one. (Inside strings JSON requires it escaped.)
+        if bytes.contains(&b'\r') {
+            return Err(FrameError::Invalid { problem: "a carriage return inside the message", id: None });
+        }
         let mut scanner = Scanner { bytes, at: 0, max_depth: limits.max_depth };
         scanner.skip_whitespace();
         match scanner.peek() {

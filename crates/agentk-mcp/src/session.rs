@@ -804,7 +804,8 @@ impl<S: RecordSink> Session<S> {
                     return;
                 };
                 let outcome = if matches!(message.kind(), Kind::Error { .. }) { Outcome::Error } else { Outcome::Ok };
-                let forward = Out::ToServer(message.with_id(&pending.server_id));
+                // SECURITY: AgentK's own keys are taken out this way too (M5: both ways).
+                let forward = Out::ToServer(answer_forwardable(&message, &pending.server_id, None));
                 let plan = answer_plan(pending.action, &message, LabelSet::EMPTY, outcome, forward);
                 batch.push(position, plan(pending.method, pending.server_id));
             }

@@ -26,8 +26,8 @@
 //!
 //! # Shutdown
 //!
-//! When the client closes its input, the server's input is closed; answers to requests still
-//! waiting are passed on as they come (or time out); once none waits, the server has
+//! When the client closes its input, answers to requests still waiting are passed on as they
+//! come (or time out); once none waits, the server's input is closed and it has
 //! [`Options::grace`] to exit, then its group gets `SIGTERM`, then after another grace period
 //! `SIGKILL`. When the server goes away first, every waiting request is answered with an error
 //! and the proxy ends with [`Ended::ServerExited`].
@@ -536,6 +536,10 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
     ) -> Result<Ended, ProxyError> {
         loop {
             if !self.client_open && self.waiting.is_empty() && self.quiet_until.is_none() {
+                // Closing the server's input is how a stdio server is told the session is
+                // over; it waits until nothing does, so that a call the session released late
+                // (after the mediator's own listing) still reaches the server and is answered.
+                self.to_server = None;
                 self.quiet_until = Some(Instant::now() + self.options.grace);
             }
             let wake = [
@@ -631,8 +635,6 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         }
         if client_closed {
             self.client_open = false;
-            // Closing the server's input is how a stdio server is told the session is over.
-            self.to_server = None;
         }
         if server_closed {
             return self.server_gone(session, observe, Ended::ServerExited).await.map(Some);
@@ -689,14 +691,14 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
     async fn apply(&mut self, step: Step, observe: &mut dyn FnMut(&Step)) -> Flow {
         observe(&step);
         let now = Instant::now();
-
+        // Forwarded first: a request answered in the very batch it was decided in is done.
+        // A request the server cannot be sent (it stopped reading) is timed all the same, so
+        // it is answered.
+        for key in &step.forwarded {
+            self.waiting.add(key.clone(), now, self.options.timeout);
+        }
         for key in &step.answered {
             self.waiting.remove(key);
-        }
-        for key in &step.forwarded {
-            if self.to_server.is_some() {
-                self.waiting.add(key.clone(), now, self.options.timeout);
-            }
         }
         self.send(step.outputs).await
     }

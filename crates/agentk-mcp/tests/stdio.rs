@@ -467,3 +467,23 @@ async fn offer(client: &mut Client, message: &Value) -> bool {
     line.push(b'\n');
     client.to_proxy.write_all(&line).await.is_ok() && client.to_proxy.flush().await.is_ok()
 }
+
+/// A client may call without listing and close at once: the call waits for the mediator's own
+/// listing, which is answered after the client closed. The server's input stays open until
+/// nothing waits, so the call still reaches the server and its answer the client (found by
+/// the `mcp_proxy` fuzz target).
+#[test]
+fn a_call_released_after_the_client_closed_is_still_answered() {
+    let (outcome, log) = proxy(&fake(&["ignore-eof"]), &quick(), |mut client| async move {
+        client.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})).await;
+        client.answer(&json!(0)).await;
+        client.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await;
+        client.send(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"late"}}})).await;
+        let rest = client.close().await;
+        assert_eq!(rest.len(), 1, "{rest:?}");
+        let answer: Value = serde_json::from_str(&rest[0]).unwrap();
+        assert_eq!(answer["result"]["content"][0]["text"], "Echo: late", "{answer}");
+    });
+    assert_eq!(outcome.ended, Ended::ClientClosed);
+    assert!(log.iter().any(|l| l.contains("mcp://fake/echo")));
+}

@@ -58,18 +58,15 @@ use serde_json::Value;
 /// invalid frames, and never to be repeated.
 const CANARY: &str = "zq9CANARYq9z";
 
-/// FIXME(issue 13): a frame may hold a `\r` between its tokens (JSON whitespace), and it is
-/// forwarded as it came: a peer that reads lines the way Python's text streams and Node's
-/// readline do (`\r` ends a line) reads two messages where the mediator decided one, so a
-/// client can smuggle a request no one decided. On once the mediator writes no `\r`.
-const CHECK_CARRIAGE_RETURNS: bool = false;
+/// No output holds a `\r`: a peer that reads lines the way Python's text streams do (`\r`
+/// ends a line) would read two messages where the mediator decided one (the parser refuses a
+/// frame with a `\r` in it; found by this target).
+const CHECK_CARRIAGE_RETURNS: bool = true;
 
-/// FIXME(issue 13): once the client closes its output, the proxy closes the server's input and
-/// times no new request; a call that waited for the mediator's own listing and is released
-/// after that is dropped unwritten, and answered only if the server's output then ends
-/// (`-32004`), never if the server stays up. On once every request the client sent is answered
-/// whichever way the session ends.
-const CHECK_ANSWERED_AFTER_CLIENT_CLOSE: bool = false;
+/// Every request the client sent is answered whichever way the session ends, also a call
+/// released after the client closed (it waited for the mediator's own listing: the proxy keeps
+/// the server's input open until nothing waits; found by this target).
+const CHECK_ANSWERED_AFTER_CLIENT_CLOSE: bool = true;
 
 /// The most frames one input may make, so that a run stays quick.
 const MAX_FRAMES: usize = 4096;
@@ -360,10 +357,18 @@ impl Model {
         self.apply(&step, Origin::Handle);
         if client_closed {
             self.client_open = false;
-            self.to_server_open = false;
         }
         if server_closed {
             self.server_gone();
+        }
+        self.close_when_idle();
+    }
+
+    /// As the proxy does: once the client has closed and nothing waits, the server's input is
+    /// closed.
+    fn close_when_idle(&mut self) {
+        if !self.client_open && self.waiting.is_empty() {
+            self.to_server_open = false;
         }
     }
 
@@ -396,6 +401,7 @@ impl Model {
         self.at_server.retain(|asked| asked != key);
         let step = self.session.time_out(key);
         self.apply(&succeeded(step), Origin::TimeOut);
+        self.close_when_idle();
     }
 
     fn server_gone(&mut self) {
@@ -408,23 +414,21 @@ impl Model {
         self.ended = true;
     }
 
-    /// Keeps the step's timers as the proxy does (`Proxy::apply`: answered keys first, so a
-    /// key a server answers in the very batch its request was decided in stays timed, and its
-    /// timeout later finds nothing), and checks what the step writes.
+    /// Keeps the step's timers as the proxy does (`Proxy::apply`: forwarded keys first, then
+    /// answered ones, so a key answered in the very batch its request was decided in is done),
+    /// and checks what the step writes.
     fn apply(&mut self, step: &Step, origin: Origin) {
-        for key in &step.answered {
-            let known = self.keys.contains(key) || step.forwarded.contains(key);
-            assert!(known, "the key `{key}` was answered but never forwarded");
-            self.waiting.retain(|k| k != key);
-            self.at_server.retain(|k| k != key);
-        }
         for key in &step.forwarded {
             assert!(self.keys.insert(key.clone()), "the key `{key}` was forwarded twice");
-            if self.to_server_open {
-                self.waiting.push(key.clone());
-            } else {
+            self.waiting.push(key.clone());
+            if !self.to_server_open {
                 self.lost = true;
             }
+        }
+        for key in &step.answered {
+            assert!(self.keys.contains(key), "the key `{key}` was answered but never forwarded");
+            self.waiting.retain(|k| k != key);
+            self.at_server.retain(|k| k != key);
         }
         self.check(step, origin);
     }
