@@ -107,7 +107,7 @@ pub(crate) fn run(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Input)?;
     let outcome = runtime.block_on(async {
         let (input, output) = stdio::process_stdio();
-        stdio::run(&mut session, &server, input, output, &options, &mut observe).await
+        stdio::run_until(&mut session, &server, input, output, &options, &mut observe, told_to_stop()).await
     });
     // The read of standard input may still be blocked in its thread: leave it.
     runtime.shutdown_background();
@@ -131,6 +131,11 @@ pub(crate) fn run(
     )?;
     match outcome.ended {
         Ended::ClientClosed => Ok(exit::OK),
+        // How MCP clients stop a server that does not exit when its input closes.
+        Ended::Stopped => {
+            writeln!(err, "agentk: mcp-proxy: stopped by a signal; the server was stopped and the log closed")?;
+            Ok(exit::OK)
+        }
         Ended::ServerExited => {
             writeln!(err, "agentk: error: mcp-proxy: the server ended ({status}) while the client was connected")?;
             Ok(exit::ERROR)
@@ -143,6 +148,23 @@ pub(crate) fn run(
             )?;
             Ok(exit::ERROR)
         }
+    }
+}
+
+/// Resolves when the process gets SIGTERM, SIGINT or SIGHUP (never, when they cannot be
+/// watched). The server is in a process group of its own, so these reach only the proxy,
+/// which then stops the server and closes the log itself.
+async fn told_to_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = hup.recv() => {}
     }
 }
 

@@ -593,3 +593,42 @@ fn the_servers_stderr_passes_through() {
     assert!(done.stderr.iter().any(|l| l == text), "{}", done.stderr_text());
     assert!(done.stdout.iter().all(|l| !l.contains(text)), "{:?}", done.stdout);
 }
+
+/// MCP clients stop a server that does not exit when its input closes with SIGTERM (the
+/// TypeScript SDK does, two seconds after closing its input). The server is in a process group
+/// of its own, so the signal reaches only the proxy, which must stop the server (and what it
+/// started), answer what waits, close the log with a checkpoint, and exit 0.
+#[test]
+fn sigterm_stops_the_server_and_closes_the_log() {
+    let dir = Dir::new("sigterm");
+    let pid_file = dir.logs().with_file_name("grandchild.pid");
+    let mut flags = dir.flags();
+    flags.extend(strings(&["--server-id", "fake"]));
+    let grandchild = format!("grandchild={}", pid_file.display());
+    let mut proxy = Proxy::start(&dir, &flags, &fake(&["ignore-eof", "slow=30", &grandchild]), &[]);
+    proxy.handshake();
+    proxy.send(&json!({"jsonrpc":"2.0","id":"waits","method":"tools/call","params":{"name":"slow","arguments":{}}}));
+    // The call has reached the server once it holds the slow answer's thread; the signal goes
+    // to the proxy alone, as from a client.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = proxy.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let answer = proxy.answer(&json!("waits"));
+    assert_eq!(answer["error"]["code"], -32004, "what waits is answered: {answer}");
+    let done = proxy.finish(true);
+    let stderr = done.stderr_text();
+    assert_eq!(done.code, Some(i32::from(exit::OK)), "{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    check_closed_and_verified(&dir.the_log());
+    let grandchild = std::fs::read_to_string(&pid_file).unwrap();
+    let gone = (0..300).any(|_| {
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim()))
+            .is_ok_and(|stat| !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')));
+        if alive {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        !alive
+    });
+    assert!(gone, "the server's own child outlived the proxy");
+}

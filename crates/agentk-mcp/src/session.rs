@@ -154,7 +154,8 @@ pub struct Step {
     /// The keys of the requests sent to the server in this batch, for the transport's
     /// timeouts ([`Session::time_out`]).
     pub forwarded: Vec<String>,
-    /// The keys of the requests to the server answered in this batch (their timeouts end).
+    /// The keys of the requests to the server answered (or cancelled by the client) in this
+    /// batch: their timeouts end.
     pub answered: Vec<String>,
 }
 
@@ -227,8 +228,16 @@ enum Answer {
 
 /// What to do once a decision is in.
 enum Then {
-    /// Forward to the server (these bytes) if allowed; answer the client otherwise.
-    ToServer { bytes: Vec<u8>, key: Option<String>, pending: Option<Pending>, answer: Answer, client_id: Option<Id> },
+    /// Forward to the server (these bytes) if allowed; answer the client otherwise. `cancels`:
+    /// the key of the request a forwarded cancellation ends.
+    ToServer {
+        bytes: Vec<u8>,
+        key: Option<String>,
+        pending: Option<Pending>,
+        answer: Answer,
+        client_id: Option<Id>,
+        cancels: Option<String>,
+    },
     /// Forward a notification or a request to the client if allowed; answer the server
     /// otherwise.
     ToClient {
@@ -244,6 +253,7 @@ enum Then {
 }
 
 /// One item of a batch's plan.
+#[expect(clippy::large_enum_variant, reason = "made and used once per frame; boxing would allocate per frame")]
 enum Plan {
     /// Outputs that need no decision.
     Now(Vec<Out>),
@@ -536,6 +546,7 @@ impl<S: RecordSink> Session<S> {
                     pending: Some(pending),
                     answer: Answer::Error(DENIED),
                     client_id: None,
+                    cancels: None,
                 },
                 method: "tools/list".to_owned(),
                 id: None,
@@ -777,23 +788,35 @@ impl<S: RecordSink> Session<S> {
                 }
                 let params = message.params().unwrap_or(Value::Null);
                 let mut bytes = forwardable(&message, None);
+                let mut cancels = None;
                 if method == "notifications/cancelled" {
                     // A cancellation names the client's id; the server knows the mediator's. One
                     // that names no request in flight is dropped (it would name an id of the
                     // mediator's space otherwise).
-                    let mapped = map_cancellation(&params, |wanted| {
-                        self.to_server.iter().find(|(_, p)| p.client_id.json() == wanted).map(|(key, _)| key.clone())
-                    });
+                    let wanted = params.get("requestId").map(Value::to_string);
+                    let key = self
+                        .to_server
+                        .iter()
+                        .find(|(_, p)| !p.own && wanted.as_deref() == Some(p.client_id.json()))
+                        .map(|(key, _)| key.clone());
+                    let mapped = map_cancellation(&params, |_| key.clone());
                     let Some(mapped) = mapped else {
                         step.dropped.push((position, "a cancellation of no request in flight"));
                         return;
                     };
                     bytes = rebuild(&message, None, Some(&mapped));
+                    cancels = key;
                 }
                 let inputs = vec![self.kernel.input(client_labels(&params), message.bytes())];
                 let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
-                let then =
-                    Then::ToServer { bytes, key: None, pending: None, answer: Answer::Error(DENIED), client_id: None };
+                let then = Then::ToServer {
+                    bytes,
+                    key: None,
+                    pending: None,
+                    answer: Answer::Error(DENIED),
+                    client_id: None,
+                    cancels,
+                };
                 batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
             }
             Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
@@ -882,6 +905,7 @@ impl<S: RecordSink> Session<S> {
                     pending: Some(pending),
                     answer,
                     client_id: Some(id.clone()),
+                    cancels: None,
                 },
                 method,
                 id: Some(id),
@@ -1218,7 +1242,7 @@ impl<S: RecordSink> Session<S> {
     ) {
         let allowed = done.decided.is_allowed();
         match then {
-            Then::ToServer { bytes, key, pending, answer, client_id } => {
+            Then::ToServer { bytes, key, pending, answer, client_id, cancels } => {
                 if !allowed && pending.as_ref().is_some_and(|p| p.own) {
                     // The policy refused the mediator's own listing: the waiting calls are
                     // decided as not listed.
@@ -1227,6 +1251,13 @@ impl<S: RecordSink> Session<S> {
                 if allowed {
                     if let Some(key) = &key {
                         step.forwarded.push(key.clone());
+                    }
+                    // A cancelled request waits for nothing more (the server need not answer
+                    // it, and an answer that comes anyway is not passed on).
+                    if let Some(cancelled) = cancels
+                        && self.to_server.remove(&cancelled).is_some()
+                    {
+                        step.answered.push(cancelled);
                     }
                     if let (Some(mut pending), Some(key)) = (pending, key) {
                         pending.action = done.decided.action();

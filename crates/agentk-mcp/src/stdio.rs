@@ -191,6 +191,8 @@ pub enum Ended {
     ServerExited,
     /// The server sent nothing for the timeout while a request waited.
     ServerWedged,
+    /// The proxy was told to stop ([`run_until`]).
+    Stopped,
 }
 
 /// How the child was stopped.
@@ -371,6 +373,27 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
+    run_until(session, server, client_in, client_out, options, observe, std::future::pending()).await
+}
+
+/// [`run`], also ending when `stop` resolves (the process was told to stop: a signal): every
+/// waiting request is answered with an error, and the server is stopped as on any other end
+/// ([`Ended::Stopped`]).
+pub async fn run_until<S, R, W, F>(
+    session: &mut Session<S>,
+    server: &Server,
+    client_in: R,
+    client_out: W,
+    options: &Options,
+    observe: &mut dyn FnMut(&Step),
+    until: F,
+) -> Result<Outcome, ProxyError>
+where
+    S: RecordSink,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+    F: Future<Output = ()>,
+{
     let mut child = Command::new(&server.program)
         .args(&server.args)
         .env_clear()
@@ -409,7 +432,7 @@ where
         stats: Stats::default(),
     };
     let mut watch = watch;
-    let result = proxy.serve(session, &mut watch, observe).await;
+    let result = proxy.serve(session, &mut watch, observe, std::pin::pin!(until)).await;
     let stats = proxy.stats;
     drop(proxy);
     for reader in readers {
@@ -533,6 +556,7 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         session: &mut Session<S>,
         watch: &mut ExitWatch,
         observe: &mut dyn FnMut(&Step),
+        mut until: std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Ended, ProxyError> {
         loop {
             if !self.client_open && self.waiting.is_empty() && self.quiet_until.is_none() {
@@ -553,6 +577,9 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
             .min();
             let flow = tokio::select! {
                 biased;
+                () = until.as_mut() => {
+                    Some(self.server_gone(session, observe, Ended::Stopped).await?)
+                }
                 event = self.inbox.recv() => match event {
                     Some(event) => self.on_events(event, session, observe).await?,
                     // Both readers are gone; cannot happen before both reported closing.
@@ -684,7 +711,7 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         self.to_server = None;
         let step = session.server_gone()?;
         self.apply(step, observe).await;
-        Ok(if self.client_open { ended } else { Ended::ClientClosed })
+        Ok(if self.client_open || ended == Ended::Stopped { ended } else { Ended::ClientClosed })
     }
 
     /// Keeps the step's timeouts and writes its outputs.

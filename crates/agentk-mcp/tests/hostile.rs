@@ -287,3 +287,25 @@ fn our_keys_are_stripped_from_the_clients_answers_to_the_server() {
     assert_eq!(back["result"]["content"]["text"], "ok");
     log(s);
 }
+
+/// A request the client cancels waits for nothing more: its timeout ends (`Step::answered`),
+/// and an answer the server sends anyway is not passed on (the client has forgotten the id,
+/// and may have reused it).
+#[test]
+fn a_cancelled_request_waits_for_nothing_more() {
+    let mut s = session();
+    ready(&mut s);
+    list(&mut s, &json!([echo_tool()]));
+    let call =
+        json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}});
+    let step = s.handle(&[(Side::Client, call.to_string().as_bytes())]).unwrap();
+    let [key] = step.forwarded.as_slice() else { panic!("{:?}", step.forwarded) };
+    let cancel = json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}});
+    let step = s.handle(&[(Side::Client, cancel.to_string().as_bytes())]).unwrap();
+    assert_eq!(step.answered, std::slice::from_ref(key));
+    let (to, forwarded) = only(step.outputs);
+    assert_eq!((to, forwarded["params"]["requestId"].to_string()), (Side::Server, key.clone()));
+    let late = format!("{{\"jsonrpc\":\"2.0\",\"id\":{key},\"result\":{{\"content\":[]}}}}");
+    assert!(raw(&mut s, Side::Server, &late).is_empty(), "a late answer is not passed on");
+    log(s);
+}

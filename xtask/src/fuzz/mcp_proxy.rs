@@ -122,6 +122,8 @@ struct Model {
     keys: BTreeSet<String>,
     /// A request was forwarded while the server's input was closed.
     lost: bool,
+    /// The client's requests it cancelled itself (they need no answer).
+    cancelled: BTreeSet<String>,
     /// A `tools/call` reached the server.
     called: bool,
 }
@@ -188,6 +190,7 @@ impl Model {
             server_answers: BTreeMap::new(),
             keys: BTreeSet::new(),
             lost: false,
+            cancelled: BTreeSet::new(),
             called: false,
         })
     }
@@ -377,6 +380,12 @@ impl Model {
     fn note_sent(&mut self, side: Side, bytes: &[u8]) {
         let (id, request) = match Frame::parse(bytes, &self.limits) {
             Ok(Frame::Single(message)) => {
+                if side == Side::Client
+                    && message.method() == Some("notifications/cancelled")
+                    && let Some(wanted) = message.params_ref().and_then(|p| p.get("requestId"))
+                {
+                    self.cancelled.insert(wanted.to_string());
+                }
                 let request = message.method().is_some();
                 (message.id().map(|id| id.json().to_owned()), request)
             }
@@ -527,6 +536,10 @@ impl Model {
         if CHECK_ANSWERED_AFTER_CLIENT_CLOSE || !self.lost || self.ended {
             for (id, asked) in &self.client_requests {
                 let answered = self.client_answers.get(id).copied().unwrap_or(0);
+                if self.cancelled.contains(id) && answered <= *asked {
+                    // A request the client cancelled needs no answer.
+                    continue;
+                }
                 assert_eq!(answered, *asked, "the client's request `{id}` was never answered");
             }
         }
