@@ -3,7 +3,13 @@
 //! SIGTERM, or ignores it and needs SIGKILL, with a child of its own each time. Alone in its
 //! test binary, so that no other test's descriptors or processes are counted.
 #![cfg(all(feature = "stdio", unix))]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::expect_used, reason = "tests fail loudly on purpose")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
 
 mod common;
 
