@@ -37,6 +37,11 @@ pub(crate) fn run(
     run: &Run<'_>,
     err: &mut dyn Write,
 ) -> Result<u8, CliError> {
+    // SECURITY: before the key is read and the server started: a server of the same user could
+    // otherwise read this process's environment (the signing key among it) in /proc.
+    if let Err(e) = stdio::guard_own_memory() {
+        writeln!(err, "agentk: mcp-proxy: warning: cannot make this process non-dumpable: {}", e.kind())?;
+    }
     let Some((program, args)) = run.command.split_first() else {
         return Err(bad("COMMAND", "name the server's command after `--`".to_owned()));
     };
@@ -105,10 +110,18 @@ pub(crate) fn run(
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Input)?;
+    let mut stdio_streams = None;
     let outcome = runtime.block_on(async {
-        let (input, output) = stdio::process_stdio();
-        stdio::run_until(&mut session, &server, input, output, &options, &mut observe, told_to_stop()).await
+        // Watched before the server starts, so that no stop request is missed.
+        let stop = told_to_stop();
+        let streams = stdio_streams.insert(stdio::process_stdio());
+        let (Some(input), Some(output)) = (streams.input.take(), streams.output.take()) else {
+            return Err(stdio::ProxyError::Spawn(std::io::Error::other("standard input or output is missing")));
+        };
+        stdio::run_until(&mut session, &server, input, output, &options, &mut observe, stop).await
     });
+    // Puts back the flags of the descriptions shared with whoever started the proxy.
+    drop(stdio_streams);
     // The read of standard input may still be blocked in its thread: leave it.
     runtime.shutdown_background();
     let events = session.kernel().events();
@@ -153,18 +166,20 @@ pub(crate) fn run(
 
 /// Resolves when the process gets SIGTERM, SIGINT or SIGHUP (never, when they cannot be
 /// watched). The server is in a process group of its own, so these reach only the proxy,
-/// which then stops the server and closes the log itself.
-async fn told_to_stop() {
+/// which then stops the server and closes the log itself. The signals are watched from the
+/// call (inside the runtime), not from the first poll.
+fn told_to_stop() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = hup.recv() => {}
+    let watched = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()));
+    async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = watched else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
     }
 }
 

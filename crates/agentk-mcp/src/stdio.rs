@@ -44,15 +44,18 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentk_flightlog::kernel::{KernelError, RecordSink};
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::process::{Child, Command};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -122,45 +125,99 @@ pub struct Server {
 
 /// The process's own standard input and output, as the proxy's client side. Pipes and sockets
 /// (what MCP clients start servers with: Node's child processes get sockets, Python's pipes)
-/// are read and written through the runtime's reactor, on duplicates of descriptors 0 and 1
-/// (which makes them non-blocking); anything else (a file, a terminal), or a standard output
-/// that is also the standard error, goes through tokio's standard streams, whose reads and
-/// writes run on a blocking thread (a hop per read and per write). Call it inside the runtime.
-pub fn process_stdio() -> (Box<dyn AsyncRead + Unpin + Send>, Box<dyn AsyncWrite + Unpin + Send>) {
-    let input: Box<dyn AsyncRead + Unpin + Send> = match duplicate(io::stdin().as_fd()) {
-        Some((fd, kind)) if kind.is_fifo() => match pipe::Receiver::from_owned_fd(fd) {
-            Ok(receiver) => Box::new(receiver),
+/// are read and written through the runtime's reactor, on duplicates of descriptors 0 and 1,
+/// which makes their open file descriptions non-blocking: [`ProcessStdio`] puts their flags
+/// back when dropped. A stream that shares its description with another standard stream (one
+/// socket for all three, `2>&1`), or that is anything else (a file, a terminal), goes through
+/// tokio's standard streams instead, whose reads and writes run on a blocking thread (a hop per
+/// read and per write). Call it inside the runtime.
+pub fn process_stdio() -> ProcessStdio {
+    let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
+    let (fd0, fd1, fd2) = (stdin.as_fd(), stdout.as_fd(), stderr.as_fd());
+    let input_alone = !same_file(fd0, fd1) && !same_file(fd0, fd2);
+    let output_alone = !same_file(fd1, fd0) && !same_file(fd1, fd2);
+    let mut restore = Vec::new();
+    let input: Box<dyn AsyncRead + Unpin + Send> = match duplicate(fd0).filter(|_| input_alone) {
+        Some((fd, kind, flags)) if kind.is_fifo() => match pipe::Receiver::from_owned_fd(fd) {
+            Ok(receiver) => {
+                restore.push((0, flags));
+                Box::new(receiver)
+            }
             Err(_) => Box::new(tokio::io::stdin()),
         },
-        Some((fd, kind)) if kind.is_socket() => match socket(fd) {
-            Some(stream) => Box::new(stream),
+        Some((fd, kind, flags)) if kind.is_socket() => match socket(fd) {
+            Some(stream) => {
+                restore.push((0, flags));
+                Box::new(stream)
+            }
             None => Box::new(tokio::io::stdin()),
         },
         _ => Box::new(tokio::io::stdin()),
     };
-    // A standard output shared with standard error would make the diagnostics (and the
-    // server's inherited stderr) non-blocking too.
-    let shared_with_stderr = same_file(io::stdout().as_fd(), io::stderr().as_fd());
-    let output: Box<dyn AsyncWrite + Unpin + Send> = match duplicate(io::stdout().as_fd()) {
-        Some(_) if shared_with_stderr => Box::new(tokio::io::stdout()),
-        Some((fd, kind)) if kind.is_fifo() => match pipe::Sender::from_owned_fd(fd) {
-            Ok(sender) => Box::new(sender),
+    let output: Box<dyn AsyncWrite + Unpin + Send> = match duplicate(fd1).filter(|_| output_alone) {
+        Some((fd, kind, flags)) if kind.is_fifo() => match pipe::Sender::from_owned_fd(fd) {
+            Ok(sender) => {
+                restore.push((1, flags));
+                Box::new(sender)
+            }
             Err(_) => Box::new(tokio::io::stdout()),
         },
-        Some((fd, kind)) if kind.is_socket() => match socket(fd) {
-            Some(stream) => Box::new(stream),
+        Some((fd, kind, flags)) if kind.is_socket() => match socket(fd) {
+            Some(stream) => {
+                restore.push((1, flags));
+                Box::new(stream)
+            }
             None => Box::new(tokio::io::stdout()),
         },
         _ => Box::new(tokio::io::stdout()),
     };
-    (input, output)
+    ProcessStdio { input: Some(input), output: Some(output), restore }
 }
 
-/// A duplicate of `fd` and what kind of file it is.
-fn duplicate(fd: BorrowedFd<'_>) -> Option<(OwnedFd, std::fs::FileType)> {
+/// The proxy's client side over the process's standard streams ([`process_stdio`]). Dropping
+/// it puts back the file status flags the reactor changed, so whatever shares those
+/// descriptions (the shell that started the proxy, the next command in a script) finds them
+/// as they were.
+pub struct ProcessStdio {
+    /// Standard input (taken by the caller).
+    pub input: Option<Box<dyn AsyncRead + Unpin + Send>>,
+    /// Standard output (taken by the caller).
+    pub output: Option<Box<dyn AsyncWrite + Unpin + Send>>,
+    restore: Vec<(i32, OFlags)>,
+}
+
+impl Drop for ProcessStdio {
+    fn drop(&mut self) {
+        for (fd, flags) in &self.restore {
+            let fd = if *fd == 0 {
+                io::stdin().as_fd().try_clone_to_owned()
+            } else {
+                io::stdout().as_fd().try_clone_to_owned()
+            };
+            if let Ok(fd) = fd {
+                let _ = fcntl_setfl(&fd, *flags);
+            }
+        }
+    }
+}
+
+/// Makes this process non-dumpable (Linux): its `/proc/PID/environ`, memory and descriptors
+/// can no longer be read by other processes of the same user, the servers it starts among
+/// them, which could otherwise read the signing key and every token in the proxy's own
+/// environment there, whatever was cleared from theirs. (A child gets its own flag back at
+/// `exec`.) Elsewhere this does nothing.
+pub fn guard_own_memory() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
+
+/// A duplicate of `fd`, what kind of file it is, and its file status flags.
+fn duplicate(fd: BorrowedFd<'_>) -> Option<(OwnedFd, std::fs::FileType, OFlags)> {
+    let flags = fcntl_getfl(fd).ok()?;
     let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
     let kind = file.metadata().ok()?.file_type();
-    Some((OwnedFd::from(file), kind))
+    Some((OwnedFd::from(file), kind, flags))
 }
 
 fn socket(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
@@ -371,7 +428,7 @@ pub async fn run<S, R, W>(
 where
     S: RecordSink,
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     run_until(session, server, client_in, client_out, options, observe, std::future::pending()).await
 }
@@ -391,7 +448,7 @@ pub async fn run_until<S, R, W, F>(
 where
     S: RecordSink,
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
     F: Future<Output = ()>,
 {
     let mut child = Command::new(&server.program)
@@ -411,17 +468,26 @@ where
         return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
     };
     let max = session.config().limits.max_frame_bytes;
-    // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory.
-    let (events, inbox) = mpsc::channel(16);
+    // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory. One
+    // channel per side, so that one side's reads never hold up the other's.
+    let (client_events, client_inbox) = mpsc::channel(16);
+    let (server_events, server_inbox) = mpsc::channel(16);
     let readers = [
-        tokio::spawn(read_side(Side::Client, client_in, max, options.read_bytes, events.clone())),
-        tokio::spawn(read_side(Side::Server, from_server, max, options.read_bytes, events)),
+        tokio::spawn(read_side(Side::Client, client_in, max, options.read_bytes, client_events)),
+        tokio::spawn(read_side(Side::Server, from_server, max, options.read_bytes, server_events)),
     ];
+    let (failed, failures) = mpsc::unbounded_channel();
+    // A side's writes may queue up to two frames' worth before the other side's reads pause.
+    let backlog = max.saturating_mul(2).saturating_add(2);
+    let server_writer = Writer::spawn(Side::Server, to_server, backlog, options.timeout, failed.clone());
+    let client_writer = Writer::spawn(Side::Client, client_out, backlog, options.timeout, failed);
     let mut proxy = Proxy {
         options,
-        to_server: Some(to_server),
-        to_client: Some(client_out),
-        inbox,
+        to_server: Some(server_writer),
+        to_client: Some(client_writer),
+        client_inbox,
+        server_inbox,
+        failures,
         waiting: Waiting::default(),
         heard: Instant::now(),
         client_open: true,
@@ -434,6 +500,14 @@ where
     let mut watch = watch;
     let result = proxy.serve(session, &mut watch, observe, std::pin::pin!(until)).await;
     let stats = proxy.stats;
+    // What the client is owed (the errors for what waited, among them) is written before the
+    // client's output is closed; the server's writes are abandoned (it is being stopped).
+    if let Some(writer) = proxy.to_client.take() {
+        writer.finish().await;
+    }
+    if let Some(writer) = proxy.to_server.take() {
+        writer.abandon().await;
+    }
     drop(proxy);
     for reader in readers {
         // Awaited, so that its end of the pipe is closed before this returns.
@@ -525,13 +599,17 @@ impl Waiting {
     }
 }
 
-struct Proxy<'a, W> {
+struct Proxy<'a> {
     options: &'a Options,
-    /// Closed (`None`) once the client has closed its input, or the server stopped reading.
-    to_server: Option<ChildStdin>,
+    /// Closed (`None`) once the client has closed its input and nothing waits, or the server
+    /// went away or stopped reading.
+    to_server: Option<Writer>,
     /// `None` once the client stopped reading.
-    to_client: Option<W>,
-    inbox: mpsc::Receiver<Event>,
+    to_client: Option<Writer>,
+    client_inbox: mpsc::Receiver<Event>,
+    server_inbox: mpsc::Receiver<Event>,
+    /// The sides whose writer failed (a write error, or no progress for the timeout).
+    failures: mpsc::UnboundedReceiver<Side>,
     waiting: Waiting,
     /// When the server last sent anything.
     heard: Instant,
@@ -550,7 +628,18 @@ struct Proxy<'a, W> {
 /// What ended the loop, or that it goes on.
 type Flow = Option<Ended>;
 
-impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
+impl Proxy<'_> {
+    /// Whether the server's reads wait: the client's writer is full (the client is not keeping
+    /// up with what it is sent).
+    fn client_backed_up(&self) -> bool {
+        self.to_client.as_ref().is_some_and(Writer::full)
+    }
+
+    /// Whether the client's reads wait: the server's writer is full.
+    fn server_backed_up(&self) -> bool {
+        self.to_server.as_ref().is_some_and(Writer::full)
+    }
+
     async fn serve<S: RecordSink>(
         &mut self,
         session: &mut Session<S>,
@@ -580,11 +669,21 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
                 () = until.as_mut() => {
                     Some(self.server_gone(session, observe, Ended::Stopped).await?)
                 }
-                event = self.inbox.recv() => match event {
+                Some(side) = self.failures.recv() => self.on_write_failure(side),
+                event = self.server_inbox.recv(), if !self.client_backed_up() => match event {
                     Some(event) => self.on_events(event, session, observe).await?,
-                    // Both readers are gone; cannot happen before both reported closing.
-                    None => Some(if self.client_open { Ended::ServerExited } else { Ended::ClientClosed }),
+                    // The reader is gone; cannot happen before it reported closing.
+                    None => Some(self.server_gone(session, observe, Ended::ServerExited).await?),
                 },
+                event = self.client_inbox.recv(), if self.client_open && !self.server_backed_up() => match event {
+                    Some(event) => self.on_events(event, session, observe).await?,
+                    None => {
+                        self.client_open = false;
+                        None
+                    }
+                },
+                () = Writer::drained(self.to_client.as_ref()), if self.client_backed_up() => None,
+                () = Writer::drained(self.to_server.as_ref()), if self.server_backed_up() => None,
                 () = watch.exited(), if self.exited_at.is_none() => {
                     // The output may still hold answers: read it to its end, for a grace period.
                     self.exited_at = Some(Instant::now());
@@ -615,10 +714,26 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
     ) -> Result<Flow, ProxyError> {
         let mut frames = count_frames(&first);
         let mut events = vec![first];
-        while frames < self.options.batch_frames {
-            let Ok(event) = self.inbox.try_recv() else { break };
-            frames += count_frames(&event);
-            events.push(event);
+        let mut sides_open = [true, true];
+        while frames < self.options.batch_frames && sides_open != [false, false] {
+            // Both sides, in turn, as far as their writers allow.
+            for (open, side) in sides_open.iter_mut().zip([Side::Server, Side::Client]) {
+                let inbox = match side {
+                    Side::Server if !self.client_backed_up() => &mut self.server_inbox,
+                    Side::Client if self.client_open && !self.server_backed_up() => &mut self.client_inbox,
+                    _ => {
+                        *open = false;
+                        continue;
+                    }
+                };
+                match inbox.try_recv() {
+                    Ok(event) => {
+                        frames += count_frames(&event);
+                        events.push(event);
+                    }
+                    Err(_) => *open = false,
+                }
+            }
         }
         let mut batch: Vec<(Side, &[u8])> = Vec::with_capacity(frames);
         let mut answers = Vec::new();
@@ -730,8 +845,23 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
         self.send(step.outputs).await
     }
 
-    /// Writes messages, one per line, to each side; a side that cannot take them in time is
-    /// gone.
+    /// A side's writer failed: a server that stopped reading is sent nothing more (its
+    /// requests time out); a client that stopped reading is gone.
+    fn on_write_failure(&mut self, side: Side) -> Flow {
+        match side {
+            Side::Server => {
+                self.to_server = None;
+                None
+            }
+            Side::Client => {
+                self.to_client = None;
+                self.client_open = false;
+                Some(Ended::ClientClosed)
+            }
+        }
+    }
+
+    /// Queues messages, one per line, for each side's writer.
     async fn send(&mut self, outputs: Vec<Out>) -> Flow {
         if outputs.is_empty() {
             return None;
@@ -745,22 +875,96 @@ impl<W: AsyncWrite + Unpin> Proxy<'_, W> {
             buffer.extend_from_slice(&bytes);
             buffer.push(b'\n');
         }
-        let limit = self.options.timeout;
-        if let Some(stdin) = self.to_server.as_mut().filter(|_| !for_server.is_empty())
-            && !write_all(stdin, &for_server, limit).await
+        if let Some(writer) = self.to_server.as_ref().filter(|_| !for_server.is_empty())
+            && !writer.send(for_server)
         {
             // The server stopped reading: what it already sent is still read; its output
             // ending, or a timeout, ends the session.
             self.to_server = None;
         }
-        if let Some(stdout) = self.to_client.as_mut().filter(|_| !for_client.is_empty())
-            && !write_all(stdout, &for_client, limit).await
+        if let Some(writer) = self.to_client.as_ref().filter(|_| !for_client.is_empty())
+            && !writer.send(for_client)
         {
-            self.to_client = None;
-            self.client_open = false;
-            return Some(Ended::ClientClosed);
+            return self.on_write_failure(Side::Client);
         }
         None
+    }
+}
+
+/// One side's writes, in a task of their own, so that the loop never waits on a peer that is
+/// slow to read (and so never stops reading the other side, which could be waiting for that
+/// very read: a server that writes before it reads more). The queue is bounded in bytes: when
+/// it is full the loop stops reading the side whose messages fill it.
+struct Writer {
+    queue: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes queued and not yet written.
+    backlog: Arc<AtomicUsize>,
+    /// Signalled after each write.
+    written: Arc<Notify>,
+    limit: usize,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    fn spawn<W: AsyncWrite + Unpin + Send + 'static>(
+        side: Side,
+        mut out: W,
+        limit: usize,
+        timeout_each: Duration,
+        failed: mpsc::UnboundedSender<Side>,
+    ) -> Self {
+        let (queue, mut pending) = mpsc::unbounded_channel::<Vec<u8>>();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let written = Arc::new(Notify::new());
+        let (task_backlog, task_written) = (Arc::clone(&backlog), Arc::clone(&written));
+        let task = tokio::spawn(async move {
+            while let Some(bytes) = pending.recv().await {
+                let done = write_all(&mut out, &bytes, timeout_each).await;
+                task_backlog.fetch_sub(bytes.len(), Ordering::AcqRel);
+                task_written.notify_one();
+                if !done {
+                    let _ = failed.send(side);
+                    return;
+                }
+            }
+            let _ = out.shutdown().await;
+        });
+        Writer { queue, backlog, written, limit, task }
+    }
+
+    /// Queues `bytes`; false when the writer has failed.
+    fn send(&self, bytes: Vec<u8>) -> bool {
+        let len = bytes.len();
+        self.backlog.fetch_add(len, Ordering::AcqRel);
+        if self.queue.send(bytes).is_err() {
+            self.backlog.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    fn full(&self) -> bool {
+        self.backlog.load(Ordering::Acquire) >= self.limit
+    }
+
+    /// Resolves after the next write (at once, if one finished since the last call).
+    async fn drained(writer: Option<&Writer>) {
+        match writer {
+            Some(writer) => writer.written.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Writes what is queued (each write bounded by the timeout), then closes the output.
+    async fn finish(self) {
+        drop(self.queue);
+        let _ = self.task.await;
+    }
+
+    /// Drops what is queued and closes the output.
+    async fn abandon(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 }
 
@@ -861,6 +1065,16 @@ mod tests {
         assert_eq!(id(&["node"]), "server");
         assert_eq!(id(&["./.hidden"]), "hidden");
         assert_eq!(id(&["sh", "-c", "ex ample; rm"]), "ex-ample--rm");
+    }
+
+    /// A server of the same user cannot read the proxy's environment (its signing key) in
+    /// /proc once the proxy has guarded its memory (root can, whatever the flag).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_proxys_memory_is_guarded_from_its_servers() {
+        use rustix::process::{DumpableBehavior, dumpable_behavior};
+        guard_own_memory().unwrap();
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
     }
 
     #[test]

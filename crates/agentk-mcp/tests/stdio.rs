@@ -487,3 +487,45 @@ fn a_call_released_after_the_client_closed_is_still_answered() {
     assert_eq!(outcome.ended, Ended::ClientClosed);
     assert!(log.iter().any(|l| l.contains("mcp://fake/echo")));
 }
+
+/// A server that answers each line before it reads the next (most simple servers), sent
+/// thousands of large calls at once: the proxy keeps reading the server while its writes to it
+/// wait, so neither side stalls (a proxy that wrote inline would stop reading the server, whose
+/// output would fill, which would stop it reading its input, which the proxy waits on).
+#[test]
+fn pipelined_large_calls_to_a_line_by_line_server_do_not_deadlock() {
+    const CALLS: usize = 2000;
+    let options = Options { timeout: Duration::from_secs(30), ..quick() };
+    let (outcome, _) = proxy(&fake(&[]), &options, |mut client| async move {
+        client.handshake().await;
+        let Client { mut to_proxy, mut from_proxy } = client;
+        let big = "x".repeat(8000);
+        let write = async move {
+            for id in 1..=CALLS {
+                let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"message":big}}});
+                to_proxy.write_all(format!("{call}\n").as_bytes()).await.unwrap();
+            }
+            to_proxy.flush().await.unwrap();
+            to_proxy
+        };
+        let read = async move {
+            let mut answered = 0;
+            while answered < CALLS {
+                let line = from_proxy.next_line().await.unwrap().expect("the proxy ended early");
+                let value: Value = serde_json::from_str(&line).unwrap();
+                assert!(
+                    value["result"]["content"][0]["text"].as_str().is_some_and(|t| t.starts_with("Echo: x")),
+                    "{}",
+                    &line[..line.len().min(300)]
+                );
+                answered += 1;
+            }
+            from_proxy
+        };
+        let (mut to_proxy, mut from_proxy) = tokio::join!(write, read);
+        to_proxy.shutdown().await.unwrap();
+        assert_eq!(from_proxy.next_line().await.unwrap(), None);
+    });
+    assert_eq!(outcome.ended, Ended::ClientClosed);
+    assert_eq!(outcome.stats.timeouts, 0);
+}
