@@ -464,7 +464,7 @@ where
         .map_err(ProxyError::Spawn)?;
     let watch = ExitWatch::new(&child);
     let (Some(to_server), Some(from_server)) = (child.stdin.take(), child.stdout.take()) else {
-        let _ = stop(&mut child, watch, options.grace).await;
+        let _ = stop(&mut child, watch, options.grace, options.grace).await;
         return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
     };
     let max = session.config().limits.max_frame_bytes;
@@ -514,7 +514,9 @@ where
         reader.abort();
         let _ = reader.await;
     }
-    let (status, stopped) = stop(&mut child, watch, options.grace).await;
+    // After the client closed, the server already had its grace period (the quiet one).
+    let first = if matches!(result, Ok(Ended::ClientClosed)) { Duration::ZERO } else { options.grace };
+    let (status, stopped) = stop(&mut child, watch, first, options.grace).await;
     result.map(|ended| Outcome { ended, status, stopped, stats })
 }
 
@@ -1024,12 +1026,17 @@ impl ExitWatch {
     }
 }
 
-/// Stops the child: a grace period to exit by itself (its input is closed by now), then
+/// Stops the child: `first` to exit by itself (its input is closed by now), then
 /// `SIGTERM` to its group, another grace period, then `SIGKILL` to its group; the group is
 /// always killed before the child is reaped, so nothing it started outlives it.
-async fn stop(child: &mut Child, mut watch: ExitWatch, grace: Duration) -> (Option<ExitStatus>, Stopped) {
+async fn stop(
+    child: &mut Child,
+    mut watch: ExitWatch,
+    first: Duration,
+    grace: Duration,
+) -> (Option<ExitStatus>, Stopped) {
     let mut stopped = Stopped::Exited;
-    if timeout(grace, watch.exited()).await.is_err() {
+    if timeout(first, watch.exited()).await.is_err() {
         stopped = Stopped::Terminated;
         watch.signal(child, Signal::TERM);
         if timeout(grace, watch.exited()).await.is_err() {
