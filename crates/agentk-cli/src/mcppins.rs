@@ -35,13 +35,16 @@ pub(crate) fn load(path: &Path) -> Result<PinFile, CliError> {
 }
 
 /// Replaces the pin file at `path` whole (a new owner-only file renamed over the old one), so a
-/// crash leaves the old file or the new one, never half of either.
+/// crash leaves the old file or the new one, never half of either. Pins that would make a file
+/// larger than [`MAX_PIN_FILE_BYTES`] (which [`load`] refuses) are not written: the old file
+/// stays.
 pub(crate) fn save(path: &Path, pins: &PinFile) -> Result<(), CliError> {
+    let text = pins.to_checked_text()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         agentk_flightlog::host::create_private_dir(dir)
             .map_err(|e| CliError::Write { path: shown(path), kind: e.kind() })?;
     }
-    replace(path, pins.to_text().as_bytes(), 0o600, ".new")
+    replace(path, text.as_bytes(), 0o600, ".new")
 }
 
 /// Replaces the file at `path` whole with `bytes`: a new file (`path` with `suffix` appended;
@@ -137,4 +140,27 @@ pub(crate) fn run(path: &Path, accept: &[String], json: bool, out: &mut dyn Writ
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use agentk_mcp::pins::{Digest, MAX_PINS_PER_SERVER, PinError, PinEvent};
+
+    use super::*;
+
+    /// Pins that would make a file `load` refuses are refused before anything is written (the
+    /// path is never touched: its directory does not exist).
+    #[test]
+    fn a_pin_file_too_large_to_load_is_not_written() {
+        let mut pins = PinFile::new();
+        let events: Vec<PinEvent> = (0..MAX_PINS_PER_SERVER)
+            .map(|i| PinEvent::Pinned { tool: format!("{i:0>120}"), digest: Digest([1; 32]) })
+            .collect();
+        for server in 0..16 {
+            pins.record(&format!("s{server}"), &events);
+        }
+        let path = Path::new("/nonexistent-agentk-test-dir/pins.json");
+        let result = save(path, &pins);
+        assert!(matches!(result, Err(CliError::Pins(PinError::WouldBeTooLarge { .. }))), "{result:?}");
+    }
 }

@@ -25,8 +25,14 @@ use serde_json::Value;
 /// The pin file's schema name.
 pub const SCHEMA: &str = "agentk.mcp-pins.v1";
 
-/// The largest pin file read, in bytes.
+/// The largest pin file read, in bytes; a file that would be larger is not written
+/// ([`PinFile::to_checked_text`]), so every pin file written can be read back.
 pub const MAX_PIN_FILE_BYTES: usize = 8 << 20;
+
+/// The most tools [`PinFile::record`] keeps pins for under one server (a session's default
+/// [`Config::max_tools`](crate::session::Config::max_tools)): a server that renames its tools
+/// at every session cannot grow the operator's file without bound.
+pub const MAX_PINS_PER_SERVER: usize = 4096;
 
 /// The digest of one tool descriptor: BLAKE3 in its own derive-key context over the
 /// descriptor's JSON with object keys sorted, so it does not depend on the server's key order
@@ -180,6 +186,13 @@ pub enum PinError {
     /// Nothing waits to be accepted under that name.
     #[error("no withheld descriptor waits under that server and tool")]
     NothingOffered,
+    /// The pins would make a file larger than [`MAX_PIN_FILE_BYTES`], which could not be read
+    /// back; nothing is written.
+    #[error("the pins would make a pin file of {bytes} bytes, larger than the {MAX_PIN_FILE_BYTES} a pin file may be")]
+    WouldBeTooLarge {
+        /// The size the file would have.
+        bytes: usize,
+    },
 }
 
 impl PinFile {
@@ -208,6 +221,16 @@ impl PinFile {
         text
     }
 
+    /// The file's text ([`PinFile::to_text`]), unless it is larger than
+    /// [`MAX_PIN_FILE_BYTES`]: a file that could not be loaded again is never written.
+    pub fn to_checked_text(&self) -> Result<String, PinError> {
+        let text = self.to_text();
+        if text.len() > MAX_PIN_FILE_BYTES {
+            return Err(PinError::WouldBeTooLarge { bytes: text.len() });
+        }
+        Ok(text)
+    }
+
     /// The accepted digests of one server, by tool name (what a session's
     /// [`Config::pins`](crate::session::Config::pins) starts from).
     pub fn accepted(&self, server: &str) -> BTreeMap<String, Digest> {
@@ -217,7 +240,9 @@ impl PinFile {
             .unwrap_or_default()
     }
 
-    /// Keeps what a session did; says whether anything changed.
+    /// Keeps what a session did; says whether anything changed. A tool new to a server that
+    /// already has [`MAX_PINS_PER_SERVER`] pins is not kept (the session withholds it anyway
+    /// until the operator accepts it; the pins already kept still change).
     pub fn record(&mut self, server: &str, events: &[PinEvent]) -> bool {
         let mut changed = false;
         for event in events {
@@ -238,7 +263,12 @@ impl PinFile {
                     (tool, Pin { accepted, offered: Some(Offer { digest: *digest, why: findings.clone() }) })
                 }
             };
-            let slot = self.servers.entry(server.to_owned()).or_default().entry(tool.clone()).or_default();
+            let tools = self.servers.entry(server.to_owned()).or_default();
+            if tools.len() >= MAX_PINS_PER_SERVER && !tools.contains_key(tool) {
+                // SECURITY: the file stays bounded whatever a server names.
+                continue;
+            }
+            let slot = tools.entry(tool.clone()).or_default();
             if *slot != update {
                 *slot = update;
                 changed = true;

@@ -40,6 +40,35 @@ pub const DENIAL_META: &str = "agentk/denial";
 /// The protocol versions this mediator speaks (it passes the peers' choice through).
 pub const VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
+/// The most bytes of `tools/call` frames a session holds while it lists the server's tools
+/// itself ([`Config::max_held_bytes`]'s default). A held call keeps only its bytes (it is read
+/// again when released), so this bounds the memory held calls take.
+pub const MAX_HELD_BYTES: usize = 16 << 20;
+
+/// The most pages of the mediator's own listing: a server that answers every page with a next
+/// cursor would otherwise be asked page after page (each a request with its own timeout, each
+/// recorded), and the calls waiting for the listing would never be answered. At the cap the
+/// listing ends, and the waiting calls are decided against the tools found so far. A listing
+/// the client asks for is not capped: each page is the client's own request, and the client
+/// chooses when to stop.
+pub const MAX_OWN_LISTING_PAGES: usize = 64;
+
+/// The longest tool name the mediator shows, in bytes: the MCP specification (2025-11-25) says
+/// tool names should be 1 to 128 characters of ASCII letters, digits, `_`, `-` and `.`. A
+/// listed tool whose name is longer, or holds any other character, is withheld (so a server
+/// cannot grow the operator's pin file or the log with its names); `/` is accepted too, as the
+/// proposal the specification's rule came from (SEP-986) allowed it and servers written to it
+/// use it.
+pub const MAX_TOOL_NAME_BYTES: usize = 128;
+
+/// The longest method name recorded in a target, in bytes; a notification whose method is
+/// longer, or holds anything but printable ASCII, is withheld under a bounded target.
+pub const MAX_METHOD_BYTES: usize = 128;
+
+/// The target name (under `mcp://SERVER/`) of a tool whose name is not a valid MCP tool name
+/// ([`MAX_TOOL_NAME_BYTES`]): the name itself is never recorded.
+pub const BAD_TOOL_NAME: &str = "!bad-tool-name";
+
 /// The operator grants a session presents, by syscall: the built-in profile `mcp` defines them
 /// over `mcp://*`, so every allowed call carries a signed receipt; an operator's own policy may
 /// define them narrower (or not at all: then an allow carries no receipt).
@@ -86,6 +115,10 @@ pub struct Config {
     pub max_pending: usize,
     /// The most tools the session keeps track of; a listing beyond is withheld.
     pub max_tools: usize,
+    /// The most bytes of calls held while the mediator lists the server's tools itself
+    /// ([`MAX_HELD_BYTES`] by default); a call beyond (or beyond `max_pending` calls) is not
+    /// held but withheld at once.
+    pub max_held_bytes: usize,
     /// Whether a `tools/call` of a tool not yet listed waits while the mediator lists the
     /// server's tools itself (a live session: clients may call without listing), instead of
     /// being denied as not listed (a transcript, where nothing can be asked: only with
@@ -104,6 +137,7 @@ impl Config {
             pins: BTreeMap::new(),
             max_pending: 1024,
             max_tools: 4096,
+            max_held_bytes: MAX_HELD_BYTES,
             list_on_demand: true,
         }
     }
@@ -349,8 +383,13 @@ pub struct Session<S: RecordSink> {
     own_listing: bool,
     /// The cursor of the next page of the mediator's own listing, to ask once its page is in.
     next_cursor: Option<Value>,
-    /// Calls waiting for the mediator's own listing.
-    held: Vec<Message>,
+    /// The pages of the mediator's own listing asked for so far ([`MAX_OWN_LISTING_PAGES`]).
+    own_pages: usize,
+    /// Calls waiting for the mediator's own listing: each call's id and bytes only (read again
+    /// when released), so what is held is what [`Config::max_held_bytes`] counts.
+    held: Vec<(Id, Vec<u8>)>,
+    /// The bytes of `held`.
+    held_bytes: usize,
 }
 
 /// The label set of what a server sends: untrusted, external.
@@ -374,7 +413,9 @@ impl<S: RecordSink> Session<S> {
             listed: false,
             own_listing: false,
             next_cursor: None,
+            own_pages: 0,
             held: Vec::new(),
+            held_bytes: 0,
         }
     }
 
@@ -504,9 +545,23 @@ impl<S: RecordSink> Session<S> {
             if let Some(cursor) = self.next_cursor.take() {
                 self.plan_own_listing(0, Some(cursor), &mut batch);
             } else if self.listed {
-                for message in std::mem::take(&mut self.held) {
-                    if let Kind::Request { id, method } = message.kind().clone() {
-                        self.plan_client_request(0, id, method, &message, &mut batch);
+                self.held_bytes = 0;
+                for (id, bytes) in std::mem::take(&mut self.held) {
+                    // INVARIANT: the bytes were read as this request under the same limits
+                    // when they were held; should they not read again, the client is answered.
+                    let message = match Frame::parse(&bytes, &self.config.limits) {
+                        Ok(Frame::Single(message)) => Some(message),
+                        _ => None,
+                    };
+                    match message.as_ref().map(|m| (m, m.kind().clone())) {
+                        Some((message, Kind::Request { id, method })) => {
+                            self.plan_client_request(0, id, method, message, &mut batch);
+                        }
+                        _ => {
+                            let problem = "the call could not be read again";
+                            let error = frame::error_answer(Some(&id), frame::INTERNAL_ERROR, problem);
+                            batch.push(0, Plan::Now(vec![Out::ToClient(error)]));
+                        }
                     }
                 }
             }
@@ -520,6 +575,10 @@ impl<S: RecordSink> Session<S> {
     /// Plans the mediator's own `tools/list` (a page of it, after `cursor`), decided and
     /// recorded like any listing request.
     fn plan_own_listing(&mut self, position: usize, cursor: Option<Value>, batch: &mut Batch) {
+        if cursor.is_none() {
+            self.own_pages = 0;
+        }
+        self.own_pages += 1;
         let mine = Id::number(self.fresh_id());
         let key = mine.json().to_owned();
         let mut request = Map::new();
@@ -555,11 +614,14 @@ impl<S: RecordSink> Session<S> {
     }
 
     /// A page of a listing is decided whole: a page without a next one completes a listing;
-    /// the mediator's own listing asks for its next page. Says whether the page goes to the
-    /// client (the mediator's own go to no one).
+    /// the mediator's own listing asks for its next page, up to [`MAX_OWN_LISTING_PAGES`]
+    /// (then it ends with what it found). Says whether the page goes to the client (the
+    /// mediator's own go to no one).
     fn listing_complete(&mut self, own: bool, message: &Message) -> bool {
         let cursor = message.result_ref().and_then(|r| r.get("nextCursor")).filter(|c| c.is_string()).cloned();
         match (own, cursor) {
+            // SECURITY: a server that always has a next page cannot keep the held calls waiting.
+            (true, Some(_)) if self.own_pages >= MAX_OWN_LISTING_PAGES => self.own_listing_done(),
             (true, Some(cursor)) => self.next_cursor = Some(cursor),
             (true, None) => self.own_listing_done(),
             (false, Some(_)) => {}
@@ -597,11 +659,10 @@ impl<S: RecordSink> Session<S> {
         for (_, pending) in std::mem::take(&mut self.to_server) {
             self.end_pending(pending, SERVER_GONE, "the server went away before answering", &mut step)?;
         }
-        for message in std::mem::take(&mut self.held) {
-            if let Some(id) = message.id() {
-                let answer = frame::error_answer(Some(id), SERVER_GONE, "the server went away before answering");
-                step.outputs.push(Out::ToClient(answer));
-            }
+        self.held_bytes = 0;
+        for (id, _) in std::mem::take(&mut self.held) {
+            let answer = frame::error_answer(Some(&id), SERVER_GONE, "the server went away before answering");
+            step.outputs.push(Out::ToClient(answer));
         }
         Ok(step)
     }
@@ -808,7 +869,8 @@ impl<S: RecordSink> Session<S> {
                     cancels = key;
                 }
                 let inputs = vec![self.kernel.input(client_labels(&params), message.bytes())];
-                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
+                let (name, withheld) = method_target(&method);
+                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&name), inputs);
                 let then = Then::ToServer {
                     bytes,
                     key: None,
@@ -817,7 +879,7 @@ impl<S: RecordSink> Session<S> {
                     client_id: None,
                     cancels,
                 };
-                batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
+                batch.push(position, Plan::Decide { request, withheld, then, method, id: None });
             }
             Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
                 // The client's answer to a request the server sent it.
@@ -847,16 +909,27 @@ impl<S: RecordSink> Session<S> {
             && self.phase == Phase::Ready
             && !self.listed
             && !self.tools.contains_key(&name)
-            && !name.is_empty()
-            && self.held.len() < self.config.max_pending
+            && valid_tool_name(&name)
         {
             // A client may call a tool without listing first: the call waits while the
             // mediator lists the server's tools itself, and is decided against what it finds.
-            self.held.push(message.clone());
-            if !self.own_listing {
-                self.plan_own_listing(position, None, batch);
+            // SECURITY: held calls are bounded in number and in bytes; a call beyond is
+            // withheld at once, as a call of a tool not listed is.
+            let size = message.bytes().len();
+            if self.held.len() < self.config.max_pending
+                && self.held_bytes.saturating_add(size) <= self.config.max_held_bytes
+            {
+                self.held.push((id, message.bytes().to_vec()));
+                self.held_bytes += size;
+                if !self.own_listing {
+                    self.plan_own_listing(position, None, batch);
+                }
+                return;
             }
-            return;
+            withheld = Some(Withhold::new(
+                "too many calls are waiting for AgentK's listing of the server's tools",
+                "waiting for the listing to end, or listing the server's tools first (tools/list)",
+            ));
         }
         let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
         if method == "initialize" && self.phase != Phase::New {
@@ -920,6 +993,10 @@ impl<S: RecordSink> Session<S> {
         match method {
             "tools/call" => {
                 let name = text("name");
+                if !valid_tool_name(&name) {
+                    // SECURITY: a name no listed tool can have is not recorded as given.
+                    return (Syscall::ToolInvoke, BAD_TOOL_NAME.to_owned(), Some(bad_tool_name()));
+                }
                 // SECURITY: only a tool the server listed and the mediator accepted may be called.
                 let withheld = match self.tools.get(&name).filter(|_| !name.is_empty()) {
                     Some(ToolState::Accepted) => None,
@@ -1080,10 +1157,11 @@ impl<S: RecordSink> Session<S> {
                     bytes = rebuild(&message, None, Some(&mapped));
                 }
                 let inputs = vec![self.kernel.input(from_server(), message.bytes())];
-                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&format!("!{method}")), inputs);
+                let (name, withheld) = method_target(&method);
+                let request = OwnedRequest::new(Syscall::ContextRead, self.target(&name), inputs);
                 let then =
                     Then::ToClient { bytes, key: None, pending: None, server_id: None, answer: Answer::Error(DENIED) };
-                batch.push(position, Plan::Decide { request, withheld: None, then, method, id: None });
+                batch.push(position, Plan::Decide { request, withheld, then, method, id: None });
             }
         }
     }
@@ -1175,7 +1253,12 @@ impl<S: RecordSink> Session<S> {
             }
             let mut pin = None;
             let known = self.tools.len() + index;
-            let withheld = if known >= self.config.max_tools && !self.tools.contains_key(&name) {
+            let target = if valid_tool_name(&name) { self.target(&name) } else { self.target(BAD_TOOL_NAME) };
+            let withheld = if !valid_tool_name(&name) {
+                // SECURITY: a name outside the specification's is neither pinned nor tracked,
+                // and reaches the log only as the descriptor's digest.
+                Some(bad_tool_name())
+            } else if known >= self.config.max_tools && !self.tools.contains_key(&name) {
                 Some(Withhold::new(
                     "the server lists more tools than AgentK keeps track of",
                     "a server with fewer tools",
@@ -1213,7 +1296,7 @@ impl<S: RecordSink> Session<S> {
             batch.push(
                 position,
                 Plan::Decide {
-                    request: OwnedRequest::new(Syscall::ToolDescribe, self.target(&name), inputs),
+                    request: OwnedRequest::new(Syscall::ToolDescribe, target, inputs),
                     withheld,
                     then: Then::ListedTool { list, index, name, pin },
                     method: "tools/list".to_owned(),
@@ -1308,7 +1391,9 @@ impl<S: RecordSink> Session<S> {
                         "a policy that allows describing this tool",
                     )),
                 };
-                if self.tools.len() < self.config.max_tools || self.tools.contains_key(&name) {
+                if valid_tool_name(&name)
+                    && (self.tools.len() < self.config.max_tools || self.tools.contains_key(&name))
+                {
                     self.tools.insert(name, state);
                 }
                 tools.decided += 1;
@@ -1432,6 +1517,37 @@ fn findings_of(verdict: &crate::scan::Verdict) -> Option<String> {
         text.push_str(&format!("; {more} more"));
     }
     Some(text)
+}
+
+/// Whether `name` is a tool name the mediator shows, tracks and pins: 1 to
+/// [`MAX_TOOL_NAME_BYTES`] bytes of ASCII letters, digits, `_`, `-`, `.` and `/`.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=MAX_TOOL_NAME_BYTES).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+}
+
+/// Why a tool with a name outside [`valid_tool_name`] is withheld (the name is not repeated).
+fn bad_tool_name() -> Withhold {
+    Withhold::new(
+        "the tool's name is not 1 to 128 ASCII letters, digits, `_`, `-`, `.` or `/` (the MCP specification's tool names)",
+        "a server whose tool names follow the MCP specification",
+    )
+}
+
+/// The target name (under `mcp://SERVER/`) a notification's method is recorded under, and
+/// whether it is withheld: `!METHOD` for a method of at most [`MAX_METHOD_BYTES`] bytes of
+/// printable ASCII; any other is withheld under a bounded, escaped form of it.
+fn method_target(method: &str) -> (String, Option<Withhold>) {
+    if !method.is_empty() && method.len() <= MAX_METHOD_BYTES && method.bytes().all(|b| b.is_ascii_graphic()) {
+        return (format!("!{method}"), None);
+    }
+    (
+        format!("!unknown/{}", SafeText::with_limit(method, 64).as_str()),
+        Some(Withhold::new(
+            "the method's name is empty, longer than 128 bytes, or not printable ASCII",
+            "a method named as MCP names its methods",
+        )),
+    )
 }
 
 /// The top-level fields of a tool descriptor, the only ones named in a reason.

@@ -309,3 +309,169 @@ fn a_cancelled_request_waits_for_nothing_more() {
     assert!(raw(&mut s, Side::Server, &late).is_empty(), "a late answer is not passed on");
     log(s);
 }
+
+/// Calls held while the mediator lists the server's tools are bounded in bytes, not only in
+/// number: a call beyond the budget is withheld at once, and what was held is released when
+/// the listing is in (each call read again from its bytes).
+#[test]
+fn held_calls_are_bounded_in_bytes() {
+    use agentk_mcp::session::MAX_HELD_BYTES;
+    let mut s = session();
+    ready(&mut s);
+    // Just under the 4 MiB frame limit: four fit in the 16 MiB budget, the fifth does not.
+    let big = "x".repeat((4 << 20) - 200);
+    let call = |id: u64| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"message":big}}})
+            .to_string()
+    };
+    let (to, listing) = only(raw(&mut s, Side::Client, &call(1)));
+    assert_eq!((to, listing["method"].as_str()), (Side::Server, Some("tools/list")));
+    for id in 2..=4 {
+        assert!(raw(&mut s, Side::Client, &call(id)).is_empty(), "call {id} is held");
+    }
+    assert!(4 * call(4).len() <= MAX_HELD_BYTES && 5 * call(5).len() > MAX_HELD_BYTES);
+    let denied = refused_to_client(raw(&mut s, Side::Client, &call(5)));
+    assert_eq!((denied["id"].as_u64(), denied["result"]["isError"].as_bool()), (Some(5), Some(true)), "{denied}");
+    let reason = denied["result"]["_meta"]["agentk/denial"]["reason"].as_str().unwrap();
+    assert!(reason.contains("waiting for AgentK's listing"), "{reason}");
+    // The listing comes: the four held calls are decided and forwarded, whole.
+    let outs =
+        send(&mut s, Side::Server, &json!({"jsonrpc":"2.0","id":listing["id"],"result":{"tools":[echo_tool()]}}));
+    let forwarded: Vec<Value> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Out::ToServer(bytes) => Some(serde_json::from_slice(bytes).unwrap()),
+            Out::ToClient(_) => None,
+        })
+        .collect();
+    assert_eq!(forwarded.len(), 4);
+    assert!(forwarded.iter().all(|f| f["params"]["arguments"]["message"].as_str() == Some(big.as_str())));
+    log(s);
+}
+
+/// A server that answers every page of the mediator's own listing with a next cursor cannot
+/// keep a held call waiting: after 64 pages the listing ends, and the call is decided against
+/// the tools found so far.
+#[test]
+fn the_mediators_own_listing_stops_after_its_page_cap() {
+    use agentk_mcp::session::MAX_OWN_LISTING_PAGES;
+    for found in [true, false] {
+        let mut s = session();
+        ready(&mut s);
+        let call = json!({"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"echo","arguments":{}}});
+        let (_, mut request) = only(send(&mut s, Side::Client, &call));
+        let mut pages = 0;
+        let last = loop {
+            pages += 1;
+            assert!(pages <= 200, "the listing never ends");
+            let tools = if pages == 1 && found { json!([echo_tool()]) } else { json!([]) };
+            let page =
+                json!({"jsonrpc":"2.0","id":request["id"],"result":{"tools":tools,"nextCursor":format!("c{pages}")}});
+            let (to, next) = only(send(&mut s, Side::Server, &page));
+            if next["method"] != "tools/list" {
+                break (to, next);
+            }
+            assert_eq!(to, Side::Server);
+            request = next;
+        };
+        assert_eq!(pages, MAX_OWN_LISTING_PAGES);
+        if found {
+            assert_eq!((last.0, last.1["method"].as_str()), (Side::Server, Some("tools/call")), "{}", last.1);
+        } else {
+            assert_eq!((last.0, last.1["result"]["isError"].as_bool()), (Side::Client, Some(true)), "{}", last.1);
+        }
+        log(s);
+    }
+}
+
+/// A listed tool whose name is not a tool name the MCP specification allows (longer than 128
+/// bytes, or holding characters outside ASCII letters, digits, `_`, `-`, `.`, `/`) is withheld:
+/// not shown, not pinned, not tracked, and its name reaches neither the log nor the denial of
+/// a call of it. Real servers' names pass.
+#[test]
+fn tools_with_names_outside_the_specification_are_withheld() {
+    let mut s = session();
+    ready(&mut s);
+    let long = format!("t{}", "a".repeat(1800));
+    let at_limit = "b".repeat(128);
+    let good = ["get-sum", "read_text_file", "admin.tools.list", "user-profile/update", "DATA_EXPORT_v2", &at_limit];
+    let bad = [long.as_str(), &"c".repeat(129), "has space", "!ping", "naïve", "a,b", ""];
+    let tool = |name: &str| json!({"name":name,"description":"A tool.","inputSchema":{"type":"object"}});
+    let tools: Vec<Value> = good.iter().chain(&bad).map(|n| tool(n)).collect();
+    let (_, request) = only(send(&mut s, Side::Client, &json!({"jsonrpc":"2.0","id":"l","method":"tools/list"})));
+    let step = s
+        .handle(&[(
+            Side::Server,
+            json!({"jsonrpc":"2.0","id":request["id"],"result":{"tools":tools}}).to_string().as_bytes(),
+        )])
+        .unwrap();
+    let (_, answer) = only(step.outputs);
+    let shown: Vec<&str> =
+        answer["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(shown, good, "{answer}");
+    let pinned: Vec<&str> = step
+        .pins
+        .iter()
+        .map(|p| match p {
+            PinEvent::Pinned { tool, .. } | PinEvent::Changed { tool, .. } | PinEvent::Flagged { tool, .. } => {
+                tool.as_str()
+            }
+        })
+        .collect();
+    assert_eq!(pinned, good);
+    let denied = refused_to_client(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":long,"arguments":{}}}),
+    ));
+    assert_eq!(denied["result"]["isError"], true);
+    assert!(!denied.to_string().contains(&"a".repeat(129)), "the name is not repeated");
+    let lines = log(s);
+    assert!(lines.iter().all(|l| !l.contains(&"a".repeat(129)) && !l.contains(&"c".repeat(129))));
+    assert!(lines.iter().all(|l| l.len() < 4096), "no line carries a long target");
+}
+
+/// Every target a peer's text reaches is bounded: a notification whose method is longer than
+/// 128 bytes (or not printable ASCII) is withheld under a bounded target, from either side.
+#[test]
+fn a_notifications_long_method_is_withheld_and_not_recorded() {
+    let mut s = session();
+    ready(&mut s);
+    let method = format!("notifications/{}", "m".repeat(3000));
+    for side in [Side::Client, Side::Server] {
+        let step = s.handle(&[(side, json!({"jsonrpc":"2.0","method":method}).to_string().as_bytes())]).unwrap();
+        assert!(step.outputs.is_empty(), "{:?}", step.outputs);
+        assert_eq!(step.mediated[0].rule, "withheld");
+    }
+    // A known notification still passes.
+    let (to, _) = only(raw(
+        &mut s,
+        Side::Server,
+        r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#,
+    ));
+    assert_eq!(to, Side::Client);
+    assert!(log(s).iter().all(|l| !l.contains(&"m".repeat(100))));
+}
+
+/// The pin file stays loadable: a server's pins stop growing at 4096 tools, and pins that
+/// would make a file larger than a pin file may be are refused, not written.
+#[test]
+fn the_pin_file_stays_loadable() {
+    use agentk_mcp::pins::{Digest, MAX_PIN_FILE_BYTES, MAX_PINS_PER_SERVER, PinError, PinFile};
+    let mut file = PinFile::new();
+    let events: Vec<PinEvent> = (0..MAX_PINS_PER_SERVER + 10)
+        .map(|i| PinEvent::Pinned { tool: format!("{i:0>120}"), digest: Digest([1; 32]) })
+        .collect();
+    assert!(file.record("s", &events));
+    assert_eq!(file.accepted("s").len(), MAX_PINS_PER_SERVER);
+    // An existing pin still changes at the cap.
+    let first = format!("{:0>120}", 0);
+    assert!(file.record("s", &[PinEvent::Changed { tool: first, pinned: Digest([1; 32]), offered: Digest([2; 32]) }]));
+    let text = file.to_checked_text().unwrap();
+    assert_eq!(PinFile::parse(&text).as_ref(), Ok(&file));
+    for server in 0..16 {
+        file.record(&format!("s{server}"), &events);
+    }
+    assert!(file.to_text().len() > MAX_PIN_FILE_BYTES);
+    assert!(matches!(file.to_checked_text(), Err(PinError::WouldBeTooLarge { .. })));
+}
