@@ -74,19 +74,20 @@ struct Tally {
     bad: u64,
 }
 
-/// Checks a server id: it becomes the host part of every target (`mcp://ID/TOOL`).
+/// Checks a server id: it becomes the host part of every target (`mcp://ID/TOOL`). It never
+/// starts with `.` nor with `-` (given as its own argument, `--server-id -x` reads as flags).
 pub(crate) fn check_server_id(id: &str) -> Result<(), CliError> {
     let fine = !id.is_empty()
         && id.len() <= 128
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !id.starts_with('.');
+        && !id.starts_with(['.', '-']);
     if fine {
         Ok(())
     } else {
         Err(CliError::BadArgument {
             flag: "--server-id",
             problem: format!(
-                "{} is not a server id: use 1 to 128 letters, digits, '-', '_' or '.'",
+                "{} is not a server id: use 1 to 128 letters, digits, '-', '_' or '.', not starting with '-' or '.'",
                 SafeText::with_limit(id, 64)
             ),
         })

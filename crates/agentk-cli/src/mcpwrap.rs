@@ -5,7 +5,7 @@
 //! The configuration is the `mcpServers` object of Claude Desktop and Cursor, the `servers`
 //! object of VS Code's `.vscode/mcp.json`, or `mcp.servers` in VS Code's `settings.json`. A
 //! stdio entry `{"command": C, "args": [A, ...], "env": {K: V, ...}}` becomes
-//! `{"command": AGENTK, "args": ["mcp-proxy", "--server-id", ID, "--env", K, ..., "--", C, A,
+//! `{"command": AGENTK, "args": ["mcp-proxy", "--server-id=ID", "--env=K", ..., "--", C, A,
 //! ...], "env": {K: V, ...}}`, every other field kept as it was, where it was. The client still
 //! sets `env` on the process it starts (now the proxy), and the proxy, which starts its server
 //! with a cleared environment, passes on exactly the names given with `--env`.
@@ -15,8 +15,11 @@
 //!
 //! - AGENTK is this executable's absolute path, since GUI clients often start servers with no
 //!   useful `PATH`; `--agentk PATH` names another, written as given.
+//! - Every flag the proxy gets is one argument, `--flag=VALUE`, so no value (a server id or an
+//!   `env` name from the file, a path) can be read as a flag of its own.
 //! - The server id is the entry's name when that is a valid id (`mcplines::check_server_id`),
-//!   otherwise the name with every other character replaced by `-`, and the rename is reported.
+//!   otherwise the name with every other character replaced by `-` and a leading `-` or `.`
+//!   by `_`, and the rename is reported.
 //!   Two servers whose ids are equal ignoring ASCII case are an error, an already wrapped
 //!   server's `--server-id` included: the id names the server's pins and its `mcp://ID/TOOL`
 //!   targets, so it must be stable, and a numbered suffix would move with the order of the file.
@@ -24,9 +27,23 @@
 //!   `-` (it becomes a command-line argument). Anything else is an error naming the server and
 //!   the entry's position, never the name or the value: a mistyped `KEY=secret` would be both.
 //!   Values are never read, printed or changed, so `${input:...}` references stay as they are.
-//! - An entry is already wrapped when its command's file name is `agentk` (or `agentk.exe`), or
-//!   the command is AGENTK, and its first argument is `mcp-proxy`. It is left alone, so wrapping
-//!   the output again gives the same bytes; the flags it was wrapped with are not updated.
+//! - An entry is already wrapped when its first argument is `mcp-proxy` and its command is
+//!   AGENTK: the same text, or, both being absolute paths, the same file (their canonical paths
+//!   when both exist, otherwise their absolute paths). It is left alone, so wrapping the output
+//!   again gives the same bytes; the flags it was wrapped with are not updated, but a warning
+//!   names a `--policy` or `--profile` other than this run's (no flag, the proxy's default,
+//!   included), a relative `--policy`, `--log-dir` or `--pins` (the proxy resolves it wherever
+//!   the client starts it), and a `--server-id` the proxy refuses.
+//! - An entry that runs `mcp-proxy` with another command named `agentk` (or `agentk.exe`): a
+//!   relative path, a bare name found on the client's `PATH`, a different file, or a path of
+//!   another system, is not trusted to be mediated: a workspace configuration from an untrusted
+//!   repository could start its own `agentk` with an allow-all policy. It gets a warning naming
+//!   that command, and is wrapped like any other server, so the other `agentk` runs as the
+//!   server behind this one. That never leaves an unmediated entry in the output, whoever reads
+//!   the warning; nesting two real proxies is harmless (the inner one mediates again, and gets
+//!   only the `env` names passed on, never an `AGENTK_*` variable). To keep an entry wrapped by
+//!   another agentk as it is, run mcp-wrap with `--agentk` naming that agentk. Warnings do not
+//!   change the exit code; the summary counts them.
 //! - HTTP entries (a `url`, or a `type` of `http`, `sse` or `streamable-http`) are left alone
 //!   and reported: the gateway handles them. So is every entry this command cannot route
 //!   safely: not an object, an unknown `type`, a `command` that is not a string, `args` that are
@@ -304,7 +321,42 @@ fn parse(text: &str, path: &Path) -> Result<Json, WrapError> {
 /// proxy gets.
 struct Proxy {
     agentk: String,
+    /// AGENTK resolved ([`resolve`]) when it is an absolute path.
+    resolved: Option<PathBuf>,
+    /// The policy every proxy gets.
+    choice: Choice,
     flags: Vec<String>,
+}
+
+/// The policy a proxy runs under, as its flags choose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Choice {
+    /// Neither `--policy` nor `--profile`.
+    Default,
+    Policy(String),
+    Profile(String),
+}
+
+impl Choice {
+    /// Whether `self`, read from a wrapped entry, is `run`, this run's choice.
+    fn is(&self, run: &Choice) -> bool {
+        match (self, run) {
+            (Choice::Policy(theirs), Choice::Policy(ours)) => {
+                theirs == ours || (Path::new(theirs).is_absolute() && resolve(theirs) == resolve(ours))
+            }
+            _ => self == run,
+        }
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Choice::Default => f.write_str("the proxy's default policy"),
+            Choice::Policy(path) => write!(f, "--policy {}", SafeText::with_limit(path, 256)),
+            Choice::Profile(name) => write!(f, "--profile {}", SafeText::with_limit(name, 64)),
+        }
+    }
 }
 
 impl Proxy {
@@ -316,32 +368,50 @@ impl Proxy {
                 utf8("--agentk", exe.into_os_string())?
             }
         };
-        let mut flags = Vec::new();
         if args.policy.policy.is_some() || args.policy.profile.is_some() {
             commands::load(&args.policy)?;
         }
-        if let Some(path) = &args.policy.policy {
-            flags.extend(["--policy".to_owned(), absolute("--policy", path)?]);
-        } else if let Some(name) = &args.policy.profile {
-            flags.extend(["--profile".to_owned(), name.clone()]);
+        let choice = match (&args.policy.policy, &args.policy.profile) {
+            (Some(path), _) => Choice::Policy(absolute("--policy", path)?),
+            (None, Some(name)) => Choice::Profile(name.clone()),
+            (None, None) => Choice::Default,
+        };
+        // SECURITY: every value is joined to its flag, so none can be read as a flag.
+        let mut flags = Vec::new();
+        match &choice {
+            Choice::Default => {}
+            Choice::Policy(path) => flags.push(format!("--policy={path}")),
+            Choice::Profile(name) => flags.push(format!("--profile={name}")),
         }
         if let Some(dir) = &args.log_dir {
-            flags.extend(["--log-dir".to_owned(), absolute("--log-dir", dir)?]);
+            flags.push(format!("--log-dir={}", absolute("--log-dir", dir)?));
         }
         if let Some(path) = &args.pins {
-            flags.extend(["--pins".to_owned(), absolute("--pins", path)?]);
+            flags.push(format!("--pins={}", absolute("--pins", path)?));
         }
-        Ok(Proxy { agentk, flags })
+        let resolved = Path::new(&agentk).is_absolute().then(|| resolve(&agentk));
+        Ok(Proxy { agentk, resolved, choice, flags })
+    }
+
+    /// Whether `command` is AGENTK: the same text, or, both being absolute paths, the same
+    /// file. A relative command is resolved by the client, wherever it starts it: only its
+    /// text can be compared.
+    fn started_by_this(&self, command: &str) -> bool {
+        // SECURITY: `command` comes from the file; resolving it reads links, never the file.
+        command == self.agentk
+            || self.resolved.as_ref().is_some_and(|ours| Path::new(command).is_absolute() && resolve(command) == *ours)
     }
 
     /// The arguments that start `command args` behind a proxy.
     fn args(&self, id: &str, env: &[String], command: String, args: Vec<String>) -> Json {
-        let mut all = vec!["mcp-proxy".to_owned(), "--server-id".to_owned(), id.to_owned()];
+        // SECURITY: the id and the env names come from the file: each is joined to its flag,
+        // so a name starting with `-` is never read as a flag.
+        let mut all = vec!["mcp-proxy".to_owned(), format!("--server-id={id}")];
         all.extend(self.flags.iter().cloned());
         // SECURITY: `AGENTK_*` variables (the signing key among them) configure the proxy
         // itself; they are never passed on to the server.
         for name in env.iter().filter(|name| !agentk_mcp::stdio::is_proxy_own(name)) {
-            all.extend(["--env".to_owned(), name.clone()]);
+            all.push(format!("--env={name}"));
         }
         all.push("--".to_owned());
         all.push(command);
@@ -359,10 +429,25 @@ fn absolute(flag: &'static str, path: &OsStr) -> Result<String, CliError> {
     utf8(flag, path.into_os_string())
 }
 
+/// The file an absolute `path` names: its canonical path when it exists, otherwise the
+/// path made absolute (which normalizes its text, without reading the disk).
+fn resolve(path: &str) -> PathBuf {
+    let path = Path::new(path);
+    std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_owned())
+}
+
 /// What an entry is, as read.
 enum Kind {
-    Stdio { command: String, args: Vec<String>, env: Vec<String> },
-    Wrapped { server_id: Option<String> },
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: Vec<String>,
+    },
+    /// Wrapped by this agentk, with the server id its proxy runs as and what to warn about.
+    Wrapped {
+        server_id: String,
+        warnings: Vec<String>,
+    },
     Http,
     Skipped(&'static str),
 }
@@ -375,10 +460,11 @@ enum Outcome {
     Skipped(&'static str),
 }
 
-/// One entry's line of the summary.
+/// One entry's line of the summary, and its warnings (each to follow the entry's name).
 struct Line {
     name: SafeText,
     outcome: Outcome,
+    warnings: Vec<String>,
 }
 
 impl fmt::Display for Line {
@@ -403,7 +489,7 @@ impl fmt::Display for Line {
 }
 
 /// Reads one entry.
-fn classify(name: &str, entry: &Json, agentk: &str) -> Result<Kind, WrapError> {
+fn classify(name: &str, entry: &Json, proxy: &Proxy) -> Result<Kind, WrapError> {
     if !matches!(entry, Json::Object(_)) {
         return Ok(Kind::Skipped("it is not an object"));
     }
@@ -422,12 +508,12 @@ fn classify(name: &str, entry: &Json, agentk: &str) -> Result<Kind, WrapError> {
         (None, Some(_)) if kind.is_none() => Ok(Kind::Http),
         (None, Some(_)) => Ok(Kind::Skipped("its `type` is stdio but it has a `url` and no `command`")),
         (None, None) => Ok(Kind::Skipped("it has neither `command` nor `url`")),
-        (Some(command), None) => stdio(name, entry, command, agentk),
+        (Some(command), None) => stdio(name, entry, command, proxy),
     }
 }
 
 /// Reads a stdio entry.
-fn stdio(name: &str, entry: &Json, command: &Json, agentk: &str) -> Result<Kind, WrapError> {
+fn stdio(name: &str, entry: &Json, command: &Json, proxy: &Proxy) -> Result<Kind, WrapError> {
     let Some(command) = command.as_str().filter(|c| !c.is_empty()) else {
         return Ok(Kind::Skipped("its `command` is not a non-empty string"));
     };
@@ -439,8 +525,8 @@ fn stdio(name: &str, entry: &Json, command: &Json, agentk: &str) -> Result<Kind,
     let Some(args) = args else {
         return Ok(Kind::Skipped("its `args` is not a list of strings"));
     };
-    if args.first() == Some(&"mcp-proxy") && is_agentk(command, agentk) {
-        return Ok(Kind::Wrapped { server_id: server_id_flag(&args) });
+    if args.first() == Some(&"mcp-proxy") && proxy.started_by_this(command) {
+        return Ok(wrapped(&args, proxy));
     }
     if entry.get("envFile").is_some() {
         return Ok(Kind::Skipped("its `envFile` variables would not reach the server; move them to `env`"));
@@ -461,26 +547,75 @@ fn stdio(name: &str, entry: &Json, command: &Json, agentk: &str) -> Result<Kind,
     Ok(Kind::Stdio { command: command.to_owned(), args, env })
 }
 
-/// Whether `command` starts agentk: it is `agentk` itself, or its file name is `agentk`
-/// (`agentk.exe`), with either kind of path separator, as a configuration may come from
-/// another system.
-fn is_agentk(command: &str, agentk: &str) -> bool {
-    let file = command.rsplit(['/', '\\']).next().unwrap_or(command);
-    command == agentk || file == "agentk" || file.eq_ignore_ascii_case("agentk.exe")
-}
-
-/// The `--server-id` of a wrapped entry's arguments (before `--`).
-fn server_id_flag(args: &[&str]) -> Option<String> {
-    let mut flags = args.iter().take_while(|a| **a != "--");
-    while let Some(arg) = flags.next() {
-        if *arg == "--server-id" {
-            return flags.next().map(|id| (*id).to_owned());
+/// Reads an entry this agentk already wraps (`args` start with `mcp-proxy`): the server id its
+/// proxy runs as, and what in its flags to warn about.
+fn wrapped(args: &[&str], proxy: &Proxy) -> Kind {
+    let flags = proxy_flags(args);
+    let value = |wanted: &str| flags.iter().find(|(flag, _)| *flag == wanted).map(|(_, value)| *value);
+    let server_id = match value("--server-id") {
+        Some(id) => id.to_owned(),
+        None => {
+            // The proxy derives its id from the server's command, after `--`.
+            let mut command = args.iter().skip_while(|a| **a != "--").skip(1).map(OsString::from);
+            let program = command.next().unwrap_or_default();
+            agentk_mcp::stdio::default_server_id(&program, &command.collect::<Vec<_>>())
         }
-        if let Some(id) = arg.strip_prefix("--server-id=") {
-            return Some(id.to_owned());
+    };
+    let mut warnings = Vec::new();
+    if mcplines::check_server_id(&server_id).is_err() {
+        warnings.push(format!(
+            "is wrapped with the server id {}, which the proxy refuses: it will not start",
+            SafeText::with_limit(&server_id, 128)
+        ));
+    }
+    let choice = match (value("--policy"), value("--profile")) {
+        (Some(path), _) => Choice::Policy(path.to_owned()),
+        (None, Some(name)) => Choice::Profile(name.to_owned()),
+        (None, None) => Choice::Default,
+    };
+    if !choice.is(&proxy.choice) {
+        warnings.push(format!("is wrapped under {choice}, not under {} as this run asks; left alone", proxy.choice));
+    }
+    for (flag, value) in &flags {
+        if matches!(*flag, "--policy" | "--log-dir" | "--pins") && !Path::new(value).is_absolute() {
+            warnings.push(format!(
+                "is wrapped with a relative {flag} {}: the proxy resolves it in whatever directory the client starts it in",
+                SafeText::with_limit(value, 256)
+            ));
         }
     }
-    None
+    Kind::Wrapped { server_id, warnings }
+}
+
+/// The flags of a wrapped entry's arguments (after `mcp-proxy`, before `--`) that take a
+/// value, as `(flag, value)` pairs, read as the proxy's parser reads them: `--flag=VALUE`, or
+/// `--flag` and the next argument.
+fn proxy_flags<'a>(args: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    const VALUED: [&str; 8] =
+        ["--server-id", "--policy", "--profile", "--log-dir", "--pins", "--env", "--timeout", "--sync"];
+    let mut flags = Vec::new();
+    let mut rest = args.iter().copied().skip(1).take_while(|a| *a != "--");
+    while let Some(arg) = rest.next() {
+        if let Some((flag, value)) = arg.split_once('=').filter(|(flag, _)| VALUED.contains(flag)) {
+            flags.push((flag, value));
+        } else if VALUED.contains(&arg)
+            && let Some(value) = rest.next()
+        {
+            flags.push((arg, value));
+        }
+    }
+    flags
+}
+
+/// The other agentk that starts `entry`, if any: its arguments start with `mcp-proxy` and its
+/// command is not AGENTK but its file name is `agentk` (`agentk.exe`), with either kind of path
+/// separator, as a configuration may come from another system.
+fn other_agentk<'a>(entry: &'a Json, proxy: &Proxy) -> Option<&'a str> {
+    let command = entry.get("command")?.as_str()?;
+    let Some(Json::Array(args)) = entry.get("args") else { return None };
+    let file = command.rsplit(['/', '\\']).next().unwrap_or(command);
+    let named = file == "agentk" || file.eq_ignore_ascii_case("agentk.exe");
+    (args.first()?.as_str()? == "mcp-proxy" && named && !proxy.started_by_this(command)).then_some(command)
 }
 
 /// Checks an `env` name; the error says why, without the name.
@@ -510,8 +645,9 @@ fn server_id(name: &str) -> (String, bool) {
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
         .take(128)
         .collect();
-    if id.starts_with('.') {
-        id.replace_range(..1, "-");
+    // INVARIANT: every character left is ASCII, so the first is one byte.
+    if id.starts_with(['.', '-']) {
+        id.replace_range(..1, "_");
     }
     if id.is_empty() {
         id.push_str("server");
@@ -560,7 +696,16 @@ fn wrap_all(config: &mut Json, proxy: &Proxy, path: &Path) -> Result<Vec<Line>, 
         }
         let Some(Json::Object(servers)) = servers else { continue };
         for (name, entry) in servers.iter_mut() {
-            let outcome = match classify(name, entry, &proxy.agentk)? {
+            let mut warnings = Vec::new();
+            if let Some(other) = other_agentk(entry, proxy) {
+                // SECURITY: an `agentk` we did not verify (another file, or one the client finds)
+                // may run any policy, or none: it is wrapped like any server, never trusted.
+                warnings.push(format!(
+                    "is started by another agentk at {}, not verified",
+                    SafeText::with_limit(other, 256)
+                ));
+            }
+            let outcome = match classify(name, entry, proxy)? {
                 Kind::Stdio { command, args, env } => {
                     let (id, renamed) = server_id(name);
                     ids.take(&id, name)?;
@@ -568,16 +713,18 @@ fn wrap_all(config: &mut Json, proxy: &Proxy, path: &Path) -> Result<Vec<Line>, 
                         set(fields, "command", Json::String(proxy.agentk.clone()));
                         set(fields, "args", proxy.args(&id, &env, command, args));
                     }
-                    Outcome::Wrapped { id, renamed, env: env.len() }
+                    let env = env.iter().filter(|name| !agentk_mcp::stdio::is_proxy_own(name)).count();
+                    Outcome::Wrapped { id, renamed, env }
                 }
-                Kind::Wrapped { server_id } => {
-                    ids.take(server_id.as_deref().unwrap_or(name), name)?;
+                Kind::Wrapped { server_id, warnings: more } => {
+                    ids.take(&server_id, name)?;
+                    warnings.extend(more);
                     Outcome::AlreadyWrapped
                 }
                 Kind::Http => Outcome::Http,
                 Kind::Skipped(why) => Outcome::Skipped(why),
             };
-            lines.push(Line { name: SafeText::with_limit(name, 128), outcome });
+            lines.push(Line { name: SafeText::with_limit(name, 128), outcome, warnings });
         }
     }
     Ok(lines)
@@ -607,13 +754,18 @@ pub(crate) fn run(args: &WrapArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     let wrapped = count(|o| matches!(o, Outcome::Wrapped { .. }));
     for line in &lines {
         writeln!(err, "agentk: mcp-wrap: {line}")?;
+        for warning in &line.warnings {
+            writeln!(err, "agentk: mcp-wrap: warning: {} {warning}", line.name)?;
+        }
     }
+    let warnings: usize = lines.iter().map(|l| l.warnings.len()).sum();
     writeln!(
         err,
-        "agentk: mcp-wrap: {wrapped} wrapped, {} already wrapped, {} HTTP, {} skipped; the proxy is {}",
+        "agentk: mcp-wrap: {wrapped} wrapped, {} already wrapped, {} HTTP, {} skipped{}; the proxy is {}",
         count(|o| matches!(o, Outcome::AlreadyWrapped)),
         count(|o| matches!(o, Outcome::Http)),
         count(|o| matches!(o, Outcome::Skipped(_))),
+        if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() },
         SafeText::with_limit(&proxy.agentk, 256),
     )?;
     for (given, flag, what) in [(&args.log_dir, "--log-dir DIR", "flight logs"), (&args.pins, "--pins FILE", "pins")] {
@@ -684,15 +836,22 @@ fn shown(path: &Path) -> SafeText {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_env_name, is_agentk, server_id, server_id_flag};
+    use super::{Choice, Json, Proxy, check_env_name, other_agentk, proxy_flags, server_id};
+
+    fn proxy(agentk: &str, choice: Choice) -> Proxy {
+        let resolved = std::path::Path::new(agentk).is_absolute().then(|| super::resolve(agentk));
+        Proxy { agentk: agentk.to_owned(), resolved, choice, flags: Vec::new() }
+    }
 
     #[test]
     fn server_ids_are_names_or_sanitized_names() {
         assert_eq!(server_id("github"), ("github".to_owned(), false));
         assert_eq!(server_id("my server"), ("my-server".to_owned(), true));
-        assert_eq!(server_id(".hidden"), ("-hidden".to_owned(), true));
+        assert_eq!(server_id(".hidden"), ("_hidden".to_owned(), true));
+        assert_eq!(server_id("--help"), ("_-help".to_owned(), true));
+        assert_eq!(server_id("-"), ("_".to_owned(), true));
         assert_eq!(server_id(""), ("server".to_owned(), true));
-        assert_eq!(server_id("é/x"), ("--x".to_owned(), true));
+        assert_eq!(server_id("é/x"), ("_-x".to_owned(), true));
         assert_eq!(server_id(&"a".repeat(200)).0.len(), 128);
     }
 
@@ -710,19 +869,52 @@ mod tests {
     }
 
     #[test]
-    fn agentk_is_recognized_by_file_name() {
-        assert!(is_agentk("agentk", "/opt/example/bin/agentk"));
-        assert!(is_agentk("/usr/local/bin/agentk", "/opt/example/bin/agentk"));
-        assert!(is_agentk("C:\\Tools\\AgentK.EXE", "/opt/example/bin/agentk"));
-        assert!(is_agentk("/opt/example/bin/agentk-2", "/opt/example/bin/agentk-2"));
-        assert!(!is_agentk("/opt/example/bin/agentk-2", "/opt/example/bin/agentk"));
-        assert!(!is_agentk("npx", "/opt/example/bin/agentk"));
+    fn only_this_agentk_is_trusted() {
+        let ours = proxy("/opt/example/bin/agentk", Choice::Default);
+        assert!(ours.started_by_this("/opt/example/bin/agentk"));
+        assert!(ours.started_by_this("/opt/example/bin/./agentk"));
+        assert!(!ours.started_by_this("/opt/example/bin/agentk-2"));
+        assert!(!ours.started_by_this("agentk"));
+        assert!(!ours.started_by_this("./agentk"));
+        assert!(!ours.started_by_this("/usr/local/bin/agentk"));
+        // A relative AGENTK is compared as text: the client resolves both.
+        let relative = proxy("bin/agentk", Choice::Default);
+        assert!(relative.started_by_this("bin/agentk"));
+        assert!(!relative.started_by_this("./bin/agentk"));
+
+        let entry = |command: &str| {
+            Json::Object(vec![
+                ("command".to_owned(), Json::String(command.to_owned())),
+                ("args".to_owned(), Json::Array(vec![Json::String("mcp-proxy".to_owned())])),
+            ])
+        };
+        for other in ["agentk", "./scripts/agentk", "C:\\Tools\\AgentK.EXE", "/usr/local/bin/agentk"] {
+            assert_eq!(other_agentk(&entry(other), &ours), Some(other));
+        }
+        for not_other in ["/opt/example/bin/agentk", "/opt/example/bin/agentk-2", "npx"] {
+            assert_eq!(other_agentk(&entry(not_other), &ours), None);
+        }
     }
 
     #[test]
-    fn a_wrapped_entry_names_its_server_id() {
-        assert_eq!(server_id_flag(&["mcp-proxy", "--server-id", "a", "--", "x"]), Some("a".to_owned()));
-        assert_eq!(server_id_flag(&["mcp-proxy", "--server-id=b", "--", "x"]), Some("b".to_owned()));
-        assert_eq!(server_id_flag(&["mcp-proxy", "--", "x", "--server-id", "c"]), None);
+    fn a_wrapped_entry_s_flags_are_read_as_the_proxy_reads_them() {
+        assert_eq!(proxy_flags(&["mcp-proxy", "--server-id", "a", "--", "x"]), [("--server-id", "a")]);
+        assert_eq!(proxy_flags(&["mcp-proxy", "--server-id=b", "--", "x"]), [("--server-id", "b")]);
+        assert_eq!(proxy_flags(&["mcp-proxy", "--", "x", "--server-id", "c"]), []);
+        assert_eq!(
+            proxy_flags(&["mcp-proxy", "--sync", "always", "--policy=p.toml", "--env", "K", "--log-dir"]),
+            [("--sync", "always"), ("--policy", "p.toml"), ("--env", "K")]
+        );
+        assert_eq!(proxy_flags(&["mcp-proxy", "--other=x", "--pins", "/p"]), [("--pins", "/p")]);
+    }
+
+    #[test]
+    fn policies_are_compared_as_files() {
+        let abs = |p: &str| Choice::Policy(p.to_owned());
+        assert!(abs("/opt/example/p.toml").is(&abs("/opt/example/p.toml")));
+        assert!(abs("/opt/example/./p.toml").is(&abs("/opt/example/p.toml")));
+        assert!(!abs("p.toml").is(&abs("/opt/example/p.toml")));
+        assert!(!Choice::Default.is(&Choice::Profile("mcp".to_owned())));
+        assert!(Choice::Profile("mcp".to_owned()).is(&Choice::Profile("mcp".to_owned())));
     }
 }

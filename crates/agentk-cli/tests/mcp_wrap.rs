@@ -2,7 +2,8 @@
 //! VS Code's mcp.json and settings.json) have their stdio servers routed through
 //! `agentk mcp-proxy`, in their own key order; wrapping twice changes nothing; `--write` keeps
 //! a backup; hostile or malformed files are refused with nothing written; `env` values never
-//! reach a diagnostic.
+//! reach a diagnostic; every value from the file is joined to its flag; only this agentk is
+//! trusted to be a proxy already.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -99,12 +100,10 @@ fn check_wraps(test: &str, text: &str) -> (Run, Value) {
 
 /// The args a wrapped server gets.
 fn proxied(id: &str, env: &[&str], command: &[&str]) -> Value {
-    let mut args = vec!["mcp-proxy", "--server-id", id];
-    for name in env {
-        args.extend(["--env", name]);
-    }
-    args.push("--");
-    args.extend(command);
+    let mut args = vec!["mcp-proxy".to_owned(), format!("--server-id={id}")];
+    args.extend(env.iter().map(|name| format!("--env={name}")));
+    args.push("--".to_owned());
+    args.extend(command.iter().map(|word| (*word).to_owned()));
     json!(args)
 }
 
@@ -202,16 +201,137 @@ fn without_agentk_the_running_executable_is_named_and_recognized() {
     assert_eq!(second.stdout, first.stdout);
 }
 
+/// An untrusted repository's workspace configuration: its own `agentk`, its own policy.
+const REPOSITORY_AGENTK: &str = r#"{"servers": {
+    "repo": {"command": "./scripts/agentk", "args": ["mcp-proxy", "--policy", "./allow-all.toml", "--", "npx", "x"]},
+    "bare": {"command": "agentk", "args": ["mcp-proxy", "--", "uvx", "y"], "env": {"AGENTK_SIGNING_KEY_HEX": "canary-7f3a-dummy-token", "Y_ROOT": "/opt/example"}},
+    "win": {"command": "C:\\Tools\\agentk.exe", "args": ["mcp-proxy", "--server-id", "win", "--", "npx", "z"]},
+    "installed": {"command": "/usr/local/bin/agentk", "args": ["mcp-proxy", "--server-id=installed", "--", "w"]}
+}}"#;
+
 #[test]
-fn entries_wrapped_elsewhere_are_recognized() {
-    let text = r#"{"mcpServers": {
-        "win": {"command": "C:\\Tools\\agentk.exe", "args": ["mcp-proxy", "--server-id", "win", "--", "npx", "x"]},
-        "bare": {"command": "agentk", "args": ["mcp-proxy", "--", "uvx", "y"]}
-    }}"#;
-    let (run, out) = check_wraps("mcp-wrap-elsewhere", text);
+fn another_agentk_is_not_trusted_and_runs_behind_this_one() {
+    let (run, out) = check_wraps("mcp-wrap-other-agentk", REPOSITORY_AGENTK);
+    insta::assert_snapshot!("mcp_wrap_other_agentk", run.stderr);
+    let servers = &out["servers"];
+    for name in ["repo", "bare", "win", "installed"] {
+        assert_eq!(servers[name]["command"], AGENTK, "{name}");
+    }
+    let repo = ["./scripts/agentk", "mcp-proxy", "--policy", "./allow-all.toml", "--", "npx", "x"];
+    assert_eq!(servers["repo"]["args"], proxied("repo", &[], &repo));
+    // The other agentk never gets this one's variables.
+    assert_eq!(servers["bare"]["args"], proxied("bare", &["Y_ROOT"], &["agentk", "mcp-proxy", "--", "uvx", "y"]));
+    let win = ["C:\\Tools\\agentk.exe", "mcp-proxy", "--server-id", "win", "--", "npx", "z"];
+    assert_eq!(servers["win"]["args"], proxied("win", &[], &win));
+    assert_eq!(
+        servers["installed"]["args"],
+        proxied("installed", &[], &["/usr/local/bin/agentk", "mcp-proxy", "--server-id=installed", "--", "w"])
+    );
+    for (name, other) in [
+        ("repo", "./scripts/agentk"),
+        ("bare", "agentk"),
+        ("win", "C:\\Tools\\agentk.exe"),
+        ("installed", "/usr/local/bin/agentk"),
+    ] {
+        let warning =
+            format!("agentk: mcp-wrap: warning: `{name}` is started by another agentk at `{other}`, not verified\n");
+        assert!(run.stderr.contains(&warning), "{warning}{}", run.stderr);
+    }
+    assert!(run.stderr.contains("4 wrapped, 0 already wrapped, 0 HTTP, 0 skipped, 4 warning(s);"), "{}", run.stderr);
+
+    // Written, never "nothing to change"; then this agentk is the proxy, and nothing is left.
+    let path = config("mcp-wrap-other-agentk-write", "mcp.json", REPOSITORY_AGENTK.as_bytes());
+    let written = wrap(&path, &["--write"]);
+    assert!(written.stdout.starts_with("wrote `"), "{}", written.stdout);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), run.stdout);
+    let again = wrap(&path, &["--write"]);
+    assert!(again.stdout.starts_with("nothing to change"), "{}", again.stdout);
+    assert!(again.stderr.contains("0 wrapped, 4 already wrapped, 0 HTTP, 0 skipped;"), "{}", again.stderr);
+    assert!(!again.stderr.contains("warning:"), "{}", again.stderr);
+}
+
+#[test]
+fn this_agentk_by_another_path_is_recognized_as_wrapped() {
+    let dir = scratch("mcp-wrap-same-agentk");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    let ours = dir.join("bin/agentk");
+    std::fs::write(&ours, "#!/bin/sh\n").unwrap();
+    std::fs::write(dir.join("other/agentk"), "#!/bin/sh\n").unwrap();
+    let mut commands = vec![ours.clone(), dir.join("bin/../bin/agentk"), dir.join("other/../bin/./agentk")];
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&ours, dir.join("other/link")).unwrap();
+        commands.push(dir.join("other/link"));
+    }
+    let entry = |index: usize, command: &Path| json!({"command": command.to_str().unwrap(), "args": ["mcp-proxy", format!("--server-id=s{index}"), "--", "x"]});
+    let mut servers = serde_json::Map::new();
+    for (index, command) in commands.iter().enumerate() {
+        servers.insert(format!("s{index}"), entry(index, command));
+    }
+    // The same file name, another file: not this agentk.
+    servers.insert("other".to_owned(), entry(99, &dir.join("other/agentk")));
+    let text = serde_json::to_string(&json!({"mcpServers": servers})).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, &text).unwrap();
+    let run = agentk(&TestHost::new(&[]), &["mcp-wrap", path.to_str().unwrap(), "--agentk", ours.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for index in 0..commands.len() {
+        assert!(run.stderr.contains(&format!("`s{index}` already wrapped, left alone\n")), "{}", run.stderr);
+        assert!(!run.stderr.contains(&format!("`s{index}` is started by another agentk")), "{}", run.stderr);
+    }
+    let warning = format!(
+        "warning: `other` is started by another agentk at `{}`, not verified",
+        dir.join("other/agentk").display()
+    );
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("1 wrapped, {} already wrapped", commands.len())), "{}", run.stderr);
+
+    // AGENTK need not exist: then the absolute paths' text is compared.
+    let text = r#"{"mcpServers": {"a": {"command": "/opt/example/bin/./agentk", "args": ["mcp-proxy", "--server-id=a", "--", "x"]}}}"#;
+    let (run, out) = check_wraps("mcp-wrap-same-agentk-text", text);
     assert_eq!(out, serde_json::from_str::<Value>(text).unwrap());
-    assert!(run.stderr.contains("`win` already wrapped, left alone"), "{}", run.stderr);
-    assert!(run.stderr.contains("`bare` already wrapped, left alone"), "{}", run.stderr);
+    assert!(run.stderr.contains("`a` already wrapped, left alone\n"), "{}", run.stderr);
+    assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+}
+
+const WRAPPED_WITH_FLAGS: &str = r#"{"mcpServers": {
+    "same": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id=same", "--profile=mcp", "--log-dir=/opt/example/runs", "--", "x"]},
+    "policy": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id", "policy", "--policy", "./allow-all.toml", "--", "x"]},
+    "profile": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id=profile", "--profile", "research", "--", "x"]},
+    "relative": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id=relative", "--profile", "mcp", "--log-dir", "runs", "--pins=pins.json", "--", "x"]},
+    "dash": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id", "-hidden", "--profile=mcp", "--", "x"]},
+    "derived": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--profile=mcp", "--", "npx", "-y", "@example/docs-server"]}
+}}"#;
+
+#[test]
+fn already_wrapped_entries_with_other_flags_are_reported() {
+    let path = config("mcp-wrap-flags-reported", "config.json", WRAPPED_WITH_FLAGS.as_bytes());
+    let run = wrap(&path, &["--profile", "mcp"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.parse::<Value>().unwrap(), WRAPPED_WITH_FLAGS.parse::<Value>().unwrap());
+    insta::assert_snapshot!("mcp_wrap_wrapped_flags", run.stderr);
+    assert!(!run.stderr.contains("warning: `same`"), "{}", run.stderr);
+
+    // With no policy flag, this run asks for the proxy's default.
+    let plain = wrap(&path, &[]);
+    assert!(
+        plain.stderr.contains(
+            "warning: `same` is wrapped under --profile `mcp`, not under the proxy's default policy as this run asks; left alone"
+        ),
+        "{}",
+        plain.stderr
+    );
+    let written = wrap(&path, &["--write", "--profile", "mcp"]);
+    assert!(written.stdout.starts_with("nothing to change"), "{}", written.stdout);
+
+    // The id a proxy derives from its command is taken too.
+    let text = r#"{"mcpServers": {"derived": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--", "npx", "-y", "@example/docs-server"]}, "docs-server": {"command": "y"}}}"#;
+    check_refused(
+        "mcp-wrap-derived-collision",
+        text.as_bytes(),
+        "servers `derived` and `docs-server` would share the server id `docs-server`",
+    );
 }
 
 #[test]
@@ -422,9 +542,9 @@ fn names_that_are_not_server_ids_are_sanitized_and_collisions_refused() {
         "mcp-wrap-sanitized",
         r#"{"mcpServers": {"my server": {"command": "x"}, ".hidden": {"command": "y"}, "Ünïcode/π": {"command": "z"}}}"#,
     );
-    assert_eq!(out["mcpServers"]["my server"]["args"][2], "my-server");
-    assert_eq!(out["mcpServers"][".hidden"]["args"][2], "-hidden");
-    assert_eq!(out["mcpServers"]["Ünïcode/π"]["args"][2], "-n-code--");
+    assert_eq!(out["mcpServers"]["my server"]["args"][1], "--server-id=my-server");
+    assert_eq!(out["mcpServers"][".hidden"]["args"][1], "--server-id=_hidden");
+    assert_eq!(out["mcpServers"]["Ünïcode/π"]["args"][1], "--server-id=_n-code--");
     assert!(
         run.stderr.contains("`my server` wrapped, server id `my-server` (the name is not a valid server id)"),
         "{}",
@@ -444,7 +564,7 @@ fn names_that_are_not_server_ids_are_sanitized_and_collisions_refused() {
         ),
         (
             "wrapped",
-            r#"{"mcpServers": {"old": {"command": "agentk", "args": ["mcp-proxy", "--server-id", "docs", "--", "x"]}, "docs": {"command": "y"}}}"#,
+            r#"{"mcpServers": {"old": {"command": "/opt/example/bin/agentk", "args": ["mcp-proxy", "--server-id", "docs", "--", "x"]}, "docs": {"command": "y"}}}"#,
             "servers `old` and `docs` would share the server id `docs`",
         ),
     ];
@@ -499,8 +619,9 @@ fn proxy_flags_are_passed_on_with_absolute_paths() {
     assert!(!run.stderr.contains("note:"), "{}", run.stderr);
     let out: Value = serde_json::from_str(&run.stdout).unwrap();
     let runs = std::env::current_dir().unwrap().join("runs");
-    let flags = ["--profile", "mcp", "--log-dir", runs.to_str().unwrap(), "--pins", "/opt/example/pins.json"];
-    let mut expected = vec!["mcp-proxy", "--server-id", "filesystem"];
+    let log_dir = format!("--log-dir={}", runs.to_str().unwrap());
+    let flags = ["--profile=mcp", &log_dir, "--pins=/opt/example/pins.json"];
+    let mut expected = vec!["mcp-proxy", "--server-id=filesystem"];
     expected.extend(flags);
     expected.extend(["--", "npx", "-y", "@modelcontextprotocol/server-filesystem", "/opt/example/docs"]);
     assert_eq!(out["mcpServers"]["filesystem"]["args"], json!(expected));
@@ -545,4 +666,57 @@ fn agentk_variables_configure_the_proxy_and_are_never_passed_to_the_server() {
     // The proxy still gets them from the client.
     assert_eq!(out["mcpServers"]["files"]["env"]["AGENTK_SIGNING_KEY_HEX"], "CANARY-key (dummy)");
     assert!(!run.stderr.contains("CANARY-key"), "{}", run.stderr);
+}
+
+#[test]
+fn names_starting_with_a_dash_get_ids_the_proxy_accepts() {
+    let text = r#"{"mcpServers": {
+        "--": {"command": "a"},
+        "--help": {"command": "b"},
+        "--env": {"command": "c", "env": {"C_TOKEN": "canary-7f3a-dummy-token"}},
+        "-V": {"command": "d"},
+        "--server-id=x": {"command": "e"}
+    }}"#;
+    let (run, out) = check_wraps("mcp-wrap-dash-names", text);
+    let cases =
+        [("--", "_-"), ("--help", "_-help"), ("--env", "_-env"), ("-V", "_V"), ("--server-id=x", "_-server-id-x")];
+    for (name, id) in cases {
+        let args = &out["mcpServers"][name]["args"];
+        assert_eq!(args[1], format!("--server-id={id}"), "{name}");
+        let line = format!("`{name}` wrapped, server id `{id}`");
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+        check_proxy_accepts(name, args);
+        check_lines_accepts(name, args[1].as_str().unwrap());
+    }
+    assert_eq!(out["mcpServers"]["--env"]["args"], proxied("_-env", &["C_TOKEN"], &["c"]));
+    assert!(run.stderr.contains("(the name is not a valid server id)"), "{}", run.stderr);
+
+    // The id itself may not start with `-`, however it is written.
+    let logs = scratch("mcp-wrap-dash-id-refused").join("runs");
+    let refused = agentk(&TestHost::new(&[]), &["mcp-lines", "--server-id=-V", "--log-dir", logs.to_str().unwrap()]);
+    // mcp-lines answers JSON, errors included, on standard output.
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(refused.stdout.contains("`-V` is not a server id"), "{}", refused.stdout);
+    assert!(!logs.exists());
+}
+
+/// Checks that `agentk mcp-proxy` parses `args` (a wrapped entry's) and accepts its server id.
+/// It must not start a server here: an `--env` naming the proxy's own key, refused right
+/// after the server id is checked, stops it.
+fn check_proxy_accepts(name: &str, args: &Value) {
+    let mut args: Vec<&str> = args.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let end = args.iter().position(|a| *a == "--").unwrap();
+    args.insert(end, "--env=AGENTK_SIGNING_KEY_HEX");
+    let run = agentk(&TestHost::new(&[]), &args);
+    assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+    assert!(run.stderr.contains("configures AgentK itself"), "{name}: {}", run.stderr);
+    assert!(!run.stderr.contains("server id"), "{name}: {}", run.stderr);
+}
+
+/// Checks that `agentk mcp-lines` takes `flag` (`--server-id=ID`) and mediates under it.
+fn check_lines_accepts(name: &str, flag: &str) {
+    let logs = scratch("mcp-wrap-dash-names-lines").join("runs");
+    let run = agentk(&TestHost::new(&[]), &["mcp-lines", flag, "--log-dir", logs.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+    assert!(!files(&logs).is_empty(), "{name}: no log");
 }
