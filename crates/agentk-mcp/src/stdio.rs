@@ -353,8 +353,8 @@ pub fn is_proxy_own(name: &str) -> bool {
 ///    `.py`, …);
 /// 3. a generic name (`index`, `main`, `server`, `cli`, `__main__`) is replaced by the nearest
 ///    directory above it that is not a build folder (`dist`, `build`, `lib`, `src`, `bin`, `out`);
-/// 4. every character that is not a letter, a digit, `-`, `_` or `.` becomes `-`; at most 64
-///    characters; `server` when nothing is left.
+/// 4. every character that is not a letter, a digit, `-`, `_` or `.` becomes `-`, and a leading
+///    `-` or `.` is dropped; at most 64 characters; `server` when nothing is left.
 ///
 /// `npx -y @modelcontextprotocol/server-everything stdio` is `server-everything`;
 /// `node /opt/example/server-memory/dist/index.js` is `server-memory`.
@@ -394,7 +394,7 @@ pub fn default_server_id(program: &OsStr, args: &[OsString]) -> String {
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
         .take(64)
         .collect();
-    while id.starts_with('.') {
+    while id.starts_with(['.', '-']) {
         id.remove(0);
     }
     if id.is_empty() { "server".to_owned() } else { id }
@@ -1071,6 +1071,7 @@ mod tests {
         assert_eq!(id(&["node", "main.js"]), "main");
         assert_eq!(id(&["node"]), "server");
         assert_eq!(id(&["./.hidden"]), "hidden");
+        assert_eq!(id(&["/opt/example/-srv"]), "srv", "an id never starts with '-' (it would read as a flag)");
         assert_eq!(id(&["sh", "-c", "ex ample; rm"]), "ex-ample--rm");
     }
 
