@@ -137,39 +137,23 @@ pub fn process_stdio() -> ProcessStdio {
     let input_alone = !same_file(fd0, fd1) && !same_file(fd0, fd2);
     let output_alone = !same_file(fd1, fd0) && !same_file(fd1, fd2);
     let mut restore = Vec::new();
-    let input: Box<dyn AsyncRead + Unpin + Send> = match duplicate(fd0).filter(|_| input_alone) {
-        Some((fd, kind, flags)) if kind.is_fifo() => match pipe::Receiver::from_owned_fd(fd) {
-            Ok(receiver) => {
-                restore.push((0, flags));
-                Box::new(receiver)
-            }
-            Err(_) => Box::new(tokio::io::stdin()),
-        },
-        Some((fd, kind, flags)) if kind.is_socket() => match socket(fd) {
-            Some(stream) => {
-                restore.push((0, flags));
-                Box::new(stream)
-            }
-            None => Box::new(tokio::io::stdin()),
-        },
-        _ => Box::new(tokio::io::stdin()),
+    type Input = Box<dyn AsyncRead + Unpin + Send>;
+    type Output = Box<dyn AsyncWrite + Unpin + Send>;
+    let pipe_in = |fd| pipe::Receiver::from_owned_fd(fd).ok().map(|r| Box::new(r) as Input);
+    let input = match reactor_stream(fd0, input_alone, pipe_in, |s| Box::new(s) as Input) {
+        Some((stream, flags)) => {
+            restore.push((0, flags));
+            stream
+        }
+        None => Box::new(tokio::io::stdin()),
     };
-    let output: Box<dyn AsyncWrite + Unpin + Send> = match duplicate(fd1).filter(|_| output_alone) {
-        Some((fd, kind, flags)) if kind.is_fifo() => match pipe::Sender::from_owned_fd(fd) {
-            Ok(sender) => {
-                restore.push((1, flags));
-                Box::new(sender)
-            }
-            Err(_) => Box::new(tokio::io::stdout()),
-        },
-        Some((fd, kind, flags)) if kind.is_socket() => match socket(fd) {
-            Some(stream) => {
-                restore.push((1, flags));
-                Box::new(stream)
-            }
-            None => Box::new(tokio::io::stdout()),
-        },
-        _ => Box::new(tokio::io::stdout()),
+    let pipe_out = |fd| pipe::Sender::from_owned_fd(fd).ok().map(|w| Box::new(w) as Output);
+    let output = match reactor_stream(fd1, output_alone, pipe_out, |s| Box::new(s) as Output) {
+        Some((stream, flags)) => {
+            restore.push((1, flags));
+            stream
+        }
+        None => Box::new(tokio::io::stdout()),
     };
     ProcessStdio { input: Some(input), output: Some(output), restore }
 }
@@ -210,6 +194,25 @@ pub fn guard_own_memory() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
     Ok(())
+}
+
+/// `fd` (duplicated) through the reactor when it stands `alone` and is a pipe or a socket, with
+/// the file status flags to put back.
+fn reactor_stream<T>(
+    fd: BorrowedFd<'_>,
+    alone: bool,
+    pipe: impl FnOnce(OwnedFd) -> Option<T>,
+    stream: impl FnOnce(tokio::net::UnixStream) -> T,
+) -> Option<(T, OFlags)> {
+    let (fd, kind, flags) = duplicate(fd).filter(|_| alone)?;
+    let made = if kind.is_fifo() {
+        pipe(fd)?
+    } else if kind.is_socket() {
+        stream(socket(fd)?)
+    } else {
+        return None;
+    };
+    Some((made, flags))
 }
 
 /// A duplicate of `fd`, what kind of file it is, and its file status flags.
