@@ -20,12 +20,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestHost, agentk, scratch};
+use common::{TestHost, agentk, run_bounded, scratch};
 use serde_json::Value;
 
 const AGENTK: &str = env!("CARGO_BIN_EXE_agentk");
@@ -217,48 +217,6 @@ fn installed(client: Client, server: Server) -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// Runs `command` with no stdin, waiting at most `limit` for it to exit and for its output to
-/// end (the proxy and the server write to the client's stderr too); answers its exit status,
-/// stdout and stderr.
-fn run_bounded(mut command: Command, limit: Duration) -> (std::process::ExitStatus, String, String) {
-    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let drain = |mut stream: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stream.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let text = |t: std::thread::JoinHandle<String>| {
-        if t.is_finished() { t.join().unwrap() } else { "(still open)".to_owned() }
-    };
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            std::thread::sleep(Duration::from_millis(500));
-            panic!("{command:?} took longer than {limit:?}\nstdout: {}\nstderr: {}", text(stdout), text(stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while !stdout.is_finished() || !stderr.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "{command:?} exited ({status}) but its output was still open after {limit:?}\nstdout: {}\nstderr: {}",
-            text(stdout),
-            text(stderr)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (status, stdout.join().unwrap(), stderr.join().unwrap())
-}
-
 /// The proxy's exit status, which a `sh` between client and proxy wrote to `file`; the client
 /// has closed the proxy's stdin, so it is there or about to be.
 fn proxy_status(file: &Path) -> String {
@@ -397,7 +355,7 @@ fn check_session(test: &str, session: &Session) {
     }
 
     let started = Instant::now();
-    let (status, stdout, stderr) = run_bounded(command, SESSION_LIMIT);
+    let (status, stdout, stderr) = run_bounded(command, b"", SESSION_LIMIT);
     let elapsed = started.elapsed();
     let lines: Vec<Value> = stdout
         .lines()

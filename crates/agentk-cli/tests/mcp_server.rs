@@ -9,12 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use agentk_cli::exit;
+use common::run_bounded;
 use serde_json::{Value, json};
 
 const AGENTK: &str = env!("CARGO_BIN_EXE_agentk");
@@ -155,39 +156,6 @@ fn listing(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
         }
     }
     out
-}
-
-/// Runs `command` with `stdin`, waiting at most `limit`; answers its exit status, stdout and stderr.
-fn run_bounded(mut command: Command, stdin: &[u8], limit: Duration) -> (std::process::ExitStatus, String, String) {
-    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let drain = |mut stream: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stream.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} took longer than {limit:?}; stderr: {}", stderr.join().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    writer.join().unwrap();
-    (status, stdout.join().unwrap(), stderr.join().unwrap())
 }
 
 /// guarantee: M4 (the binary decides an allowed `network.send` and writes nothing: its working

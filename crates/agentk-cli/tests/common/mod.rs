@@ -1,6 +1,6 @@
 //! A hermetic host and runner shared by the CLI tests: no process environment, a fixed clock,
 //! and "randomness" from a counter, so every key and output is deterministic.
-#![allow(dead_code, clippy::unwrap_used, reason = "shared test helpers; not every test file uses all")]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, reason = "shared test helpers; not every test file uses all")]
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -67,4 +67,60 @@ pub(crate) fn scratch(test: &str) -> PathBuf {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     dir
+}
+
+/// Runs `command` with `stdin` written to it (then closed), waiting at most `limit` for it to
+/// exit and for its output to end (a child it started may hold the output open); answers its
+/// exit status, stdout and stderr. A hang fails with what it said so far.
+pub(crate) fn run_bounded(
+    mut command: std::process::Command,
+    stdin: &[u8],
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let drain = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let text = |t: JoinHandle<String>| {
+        if t.is_finished() { t.join().unwrap() } else { "(still open)".to_owned() }
+    };
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(500));
+            panic!("{command:?} took longer than {limit:?}\nstdout: {}\nstderr: {}", text(stdout), text(stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    while !stdout.is_finished() || !stderr.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "{command:?} exited ({status}) but its output was still open after {limit:?}\nstdout: {}\nstderr: {}",
+            text(stdout),
+            text(stderr)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = writer.join();
+    (status, stdout.join().unwrap(), stderr.join().unwrap())
 }
