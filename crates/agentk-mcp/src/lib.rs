@@ -53,11 +53,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod approval;
+#[cfg(feature = "fixture")]
+pub mod fixture;
 pub mod frame;
 pub mod lines;
 pub mod pins;
 pub mod scan;
 pub mod server;
 pub mod session;
+pub mod spans;
 #[cfg(all(feature = "stdio", unix))]
 pub mod stdio;
