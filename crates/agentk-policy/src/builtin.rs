@@ -19,14 +19,18 @@ pub enum Profile {
     /// A browser agent: sends to granted hosts only data free of secret, private and untrusted labels.
     Browser,
     /// MCP front ends: accepted tools of a server the operator put behind AgentK need no grant;
-    /// secret, private or suspect data never flows into them; otherwise `starter`.
+    /// suspect data never drives a side effect, secret or private data never reaches an
+    /// open-world tool; otherwise `starter`.
     Mcp,
+    /// MCP front ends, strict: `mcp`, but any untrusted data refuses every call (P4 for every
+    /// tool) unless a person approved that exact call.
+    Strict,
 }
 
 impl Profile {
     /// Every built-in policy.
-    pub const ALL: [Profile; 5] =
-        [Profile::Starter, Profile::Research, Profile::Coding, Profile::Browser, Profile::Mcp];
+    pub const ALL: [Profile; 6] =
+        [Profile::Starter, Profile::Research, Profile::Coding, Profile::Browser, Profile::Mcp, Profile::Strict];
 
     /// The profile's name, as given to `--profile`.
     pub const fn name(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Profile {
             Profile::Coding => "coding",
             Profile::Browser => "browser",
             Profile::Mcp => "mcp",
+            Profile::Strict => "strict",
         }
     }
 
@@ -47,6 +52,7 @@ impl Profile {
             Profile::Coding => include_str!("../policies/coding.toml"),
             Profile::Browser => include_str!("../policies/browser.toml"),
             Profile::Mcp => include_str!("../policies/mcp.toml"),
+            Profile::Strict => include_str!("../policies/strict.toml"),
         }
     }
 

@@ -182,6 +182,11 @@ pub enum DiagnosticKind {
         /// What is wrong with it.
         problem: PatternProblem,
     },
+    /// A `[[tools]]` class is not one of the tool classes.
+    InvalidToolClass {
+        /// The value found.
+        found: SafeText,
+    },
     /// A grant scope is not a short slug.
     InvalidScope {
         /// The scope.
@@ -311,6 +316,7 @@ impl fmt::Display for DiagnosticKind {
                 write!(f, "pattern in {key} {problem}")
             }
             DiagnosticKind::InvalidScope { scope } => write!(f, "invalid grant scope {scope}"),
+            DiagnosticKind::InvalidToolClass { found } => write!(f, "unknown tool class {found}"),
             DiagnosticKind::OutOfRange { key, min, max } => {
                 write!(f, "{key} must be between {min} and {max}")
             }
@@ -379,6 +385,7 @@ impl DiagnosticKind {
             DiagnosticKind::InvalidCapability { .. } => "invalid-capability",
             DiagnosticKind::InvalidPattern { .. } => "invalid-pattern",
             DiagnosticKind::InvalidScope { .. } => "invalid-scope",
+            DiagnosticKind::InvalidToolClass { .. } => "invalid-tool-class",
             DiagnosticKind::OutOfRange { .. } => "out-of-range",
             DiagnosticKind::Contradictory { .. } => "contradictory-rule",
             DiagnosticKind::Shadowed { .. } => "shadowed-rule",
@@ -413,6 +420,9 @@ impl DiagnosticKind {
                 "remove the key to match anything, or name at least one value".to_owned()
             }
             DiagnosticKind::EmptyWhen { .. } => "remove `when` to write a catch-all, or add a condition".to_owned(),
+            DiagnosticKind::InvalidToolClass { .. } => {
+                "tool classes are: read, write, delete, execute, send, spend".to_owned()
+            }
             DiagnosticKind::InvalidScope { .. } => {
                 "scopes are 1 to 64 of `a-z`, `0-9`, `.`, `_`, `:` and `-`".to_owned()
             }

@@ -69,7 +69,7 @@ pub use builtin::Profile;
 pub use diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
 pub use eval::{Authorization, Capability, Decision, DefaultDenyCause, Fired, Request, Verdict};
 pub use explain::{CapabilityReport, Explanation, Matched, Remedy};
-pub use model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
+pub use model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule, ToolClass, ToolRule};
 pub use parse::{DEFAULT_DENY, KERNEL_RULE_IDS, MAX_POLICY_BYTES};
 pub use pattern::{Pattern, PatternProblem};
 

@@ -282,6 +282,7 @@ pub struct Policy {
     pub(crate) grants: Vec<Grant>,
     pub(crate) grant_index: BTreeMap<String, usize>,
     pub(crate) index: RuleIndex,
+    pub(crate) tools: Vec<ToolRule>,
 }
 
 impl Policy {
@@ -315,9 +316,125 @@ impl Policy {
         self.grants.iter().find(|g| g.covers(agent, syscall, target))
     }
 
-    pub(crate) fn new(name: String, description: Option<String>, rules: Vec<Rule>, grants: Vec<Grant>) -> Self {
+    /// The operator's classes of MCP tools (`[[tools]]`), in order.
+    pub fn tool_rules(&self) -> &[ToolRule] {
+        &self.tools
+    }
+
+    /// The class the operator gave the tool `tool` of the MCP server `server` (the first
+    /// `[[tools]]` entry whose server and name patterns match), if any.
+    pub fn tool_class(&self, server: &str, tool: &str) -> Option<&ToolRule> {
+        self.tools.iter().find(|t| t.server.matches(server) && t.names.iter().any(|n| n.matches(tool)))
+    }
+
+    pub(crate) fn new(
+        name: String,
+        description: Option<String>,
+        rules: Vec<Rule>,
+        grants: Vec<Grant>,
+        tools: Vec<ToolRule>,
+    ) -> Self {
         let index = RuleIndex::new(&rules);
         let grant_index = grants.iter().enumerate().map(|(i, g)| (g.id.clone(), i)).collect();
-        Policy { name, description, rules, grants, grant_index, index }
+        Policy { name, description, rules, grants, grant_index, index, tools }
+    }
+}
+
+/// What calling an MCP tool does to the world, from least to most dangerous as a sink of
+/// injected instructions. The MCP mediator gives every tool a class: from the policy's
+/// `[[tools]]` first, else from the annotations of its pinned descriptor, else
+/// [`ToolClass::Write`] (an unannotated tool is taken to have side effects).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolClass {
+    /// Reads only (`readOnlyHint: true`): no side effect of its own.
+    Read,
+    /// Creates or changes something.
+    Write,
+    /// Deletes or overwrites something (`destructiveHint: true`).
+    Delete,
+    /// Runs code or commands.
+    Execute,
+    /// Sends something to someone (mail, messages, posts, uploads).
+    Send,
+    /// Spends money or another budget (payments, transfers, purchases).
+    Spend,
+}
+
+impl ToolClass {
+    /// Every class.
+    pub const ALL: [ToolClass; 6] =
+        [ToolClass::Read, ToolClass::Write, ToolClass::Delete, ToolClass::Execute, ToolClass::Send, ToolClass::Spend];
+
+    /// The class's name, as a policy writes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ToolClass::Read => "read",
+            ToolClass::Write => "write",
+            ToolClass::Delete => "delete",
+            ToolClass::Execute => "execute",
+            ToolClass::Send => "send",
+            ToolClass::Spend => "spend",
+        }
+    }
+
+    /// The class named `name`.
+    pub fn from_name(name: &str) -> Option<ToolClass> {
+        ToolClass::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Whether calling a tool of this class has side effects (every class but `read`).
+    pub const fn has_side_effects(self) -> bool {
+        !matches!(self, ToolClass::Read)
+    }
+
+    /// Whether a tool of this class reaches outside the agent's own world by its nature
+    /// (`send` and `spend`); for the others it depends on the tool.
+    pub const fn always_open_world(self) -> bool {
+        matches!(self, ToolClass::Send | ToolClass::Spend)
+    }
+}
+
+impl fmt::Display for ToolClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One `[[tools]]` entry: the class of the tools of the servers it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolRule {
+    pub(crate) server: Pattern,
+    pub(crate) names: Vec<Pattern>,
+    pub(crate) class: ToolClass,
+    pub(crate) open_world: Option<bool>,
+    pub(crate) line: usize,
+}
+
+impl ToolRule {
+    /// The server ids it applies to.
+    pub fn server(&self) -> &Pattern {
+        &self.server
+    }
+
+    /// The tool names it applies to.
+    pub fn names(&self) -> &[Pattern] {
+        &self.names
+    }
+
+    /// The class it gives them.
+    pub fn class(&self) -> ToolClass {
+        self.class
+    }
+
+    /// Whether they reach outside the agent's own world, when the entry says (`open_world`);
+    /// `send` and `spend` always do.
+    pub fn open_world(&self) -> Option<bool> {
+        if self.class.always_open_world() { Some(true) } else { self.open_world }
+    }
+
+    /// The line of the entry in the policy file.
+    pub fn line(&self) -> usize {
+        self.line
     }
 }

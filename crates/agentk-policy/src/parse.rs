@@ -14,16 +14,17 @@ use toml::de::{DeTable, DeValue};
 use agentk_labels::LineIndex;
 
 use crate::diag::{Contradiction, Diagnostic, DiagnosticKind, KeyPath};
-use crate::model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule};
+use crate::model::{CapabilityCondition, Conditions, Effect, Grant, Policy, Rule, ToolClass, ToolRule};
 use crate::pattern::Pattern;
 
 /// The largest policy text accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
-const ROOT_KEYS: &[&str] = &["version", "name", "description", "grants", "rules"];
+const ROOT_KEYS: &[&str] = &["version", "name", "description", "grants", "tools", "rules"];
 const RULE_KEYS: &[&str] = &["id", "effect", "reason", "when"];
 const WHEN_KEYS: &[&str] = &["syscalls", "targets", "agents", "labels_any", "labels_all", "labels_none", "capability"];
 const GRANT_KEYS: &[&str] = &["id", "agents", "syscall", "target", "scope", "uses", "ttl_seconds"];
+const TOOL_KEYS: &[&str] = &["server", "names", "class", "open_world"];
 
 /// The rule ids the kernel uses for its own denies (a malformed request, a secret no store can
 /// open, a spent grant budget, a receipt that cannot be minted, a target its front end
@@ -129,8 +130,56 @@ impl Cx<'_> {
         let name = self.text(root, &whole, "", "name", MAX_NAME_CHARS, true);
         let description = self.text(root, &whole, "", "description", MAX_DESCRIPTION_CHARS, false);
         let grants = self.grants(root);
+        let tools = self.tools(root);
         let rules = self.rules(root);
-        Some(Policy::new(name?, description, rules?, grants?))
+        Some(Policy::new(name?, description, rules?, grants?, tools?))
+    }
+
+    /// The `[[tools]]` entries: which class the operator gives which MCP tools.
+    fn tools(&mut self, root: &DeTable<'_>) -> Option<Vec<ToolRule>> {
+        let Some(list) = self.tables(root, "tools", false) else {
+            return find(root, "tools").is_none().then(Vec::new);
+        };
+        if list.len() > MAX_RULES {
+            let at = find(root, "tools").map_or(0..0, Spanned::span);
+            self.report(at, DiagnosticKind::TooMany { what: "tool entries", max: MAX_RULES });
+            return None;
+        }
+        let mut tools = Vec::new();
+        let mut complete = true;
+        for (index, (table, span)) in list.into_iter().enumerate() {
+            let path = format!("tools[{index}]");
+            let known = self.check_keys(table, &path, TOOL_KEYS);
+            let server = self.pattern(table, &span, &path, "server");
+            let names: Option<Vec<Pattern>> = self.patterns(table, &span, &path, "names", true);
+            let class = self.string(table, &span, &path, "class", true).and_then(|(name, at)| {
+                let class = ToolClass::from_name(name);
+                if class.is_none() {
+                    self.report(at, DiagnosticKind::InvalidToolClass { found: SafeText::new(name) });
+                }
+                class
+            });
+            let open_world = self.boolean(table, &path, "open_world");
+            match (known, server, names, class, open_world) {
+                (true, Some(server), Some(names), Some(class), Some(open_world)) => {
+                    tools.push(ToolRule { server, names, class, open_world, line: self.line(&span) });
+                }
+                _ => complete = false,
+            }
+        }
+        complete.then_some(tools)
+    }
+
+    /// An optional boolean: `Some(None)` when absent, `None` when it is not a boolean.
+    fn boolean(&mut self, table: &DeTable<'_>, path: &str, key: &'static str) -> Option<Option<bool>> {
+        let Some(value) = find(table, key) else { return Some(None) };
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(Some(*b)),
+            _ => {
+                self.wrong_type(&join(path, key), value, "true or false");
+                None
+            }
+        }
     }
 
     fn grants(&mut self, root: &DeTable<'_>) -> Option<Vec<Grant>> {

@@ -284,3 +284,79 @@ fn mcp_allows_accepted_tools_but_not_sensitive_data() {
     check(&p, "agent", "tool.describe", tool, "untrusted,external,poisoned-suspect", "-", (ALLOW, "observe"));
     check(&p, "agent", "kernel.reboot", "now", "none", "-", (DENY, "default-deny"));
 }
+
+// T4 at the policy: under `mcp`, the mediator's class facets decide. Suspect data never drives
+// a side effect but may drive a read; secret or private data never reaches an open-world tool
+// but may reach a closed one; ordinary untrusted data flows; a person's approval lifts a deny.
+#[test]
+fn mcp_decides_by_tool_class_and_open_world() {
+    let p = Profile::Mcp.load().unwrap();
+    let a = "agent";
+    for class in ["write", "delete", "execute", "send", "spend"] {
+        for open in ["", "+open"] {
+            let target = format!("mcp://mail/tool#{class}{open}");
+            check(&p, a, "tool.invoke", &target, "untrusted,external", "-", (ALLOW, "mcp-invoke-classified"));
+            check(&p, a, "tool.invoke", &target, "untrusted,poisoned-suspect", "-", (DENY, "mcp-suspect-side-effect"));
+            let approved = format!("{target}+approved");
+            check(&p, a, "tool.invoke", &approved, "poisoned-suspect,private", "-", (ALLOW, "mcp-human-approved"));
+        }
+    }
+    check(&p, a, "tool.invoke", "mcp://mail/search#read", "poisoned-suspect", "-", (ALLOW, "mcp-invoke-classified"));
+    check(&p, a, "tool.invoke", "mcp://web/fetch#read+open", "poisoned-suspect", "-", (ALLOW, "mcp-invoke-classified"));
+    for labels in ["secret", "private", "untrusted,private"] {
+        check(&p, a, "tool.invoke", "mcp://web/fetch#read+open", labels, "-", (DENY, "mcp-sensitive-to-open-world"));
+        check(&p, a, "tool.invoke", "mcp://mail/send#send+open", labels, "-", (DENY, "mcp-sensitive-to-open-world"));
+        check(&p, a, "tool.invoke", "mcp://notes/save#write", labels, "-", (ALLOW, "mcp-invoke-classified"));
+        check(&p, a, "resource.read", "mcp://files/file:///x", labels, "-", (DENY, "mcp-read-sensitive-data"));
+    }
+    // A facet a server or client wrote into a name cannot appear: tool names hold no `#` or
+    // `+`. A target without facets (a transcript, the decision server) keeps the old rule.
+    check(&p, a, "tool.invoke", "mcp://mail/send", "poisoned-suspect", "-", (DENY, "mcp-invoke-sensitive-data"));
+}
+
+// P4 for every tool under `strict`: any untrusted data refuses any call, reads included,
+// unless a person approved it.
+#[test]
+fn strict_keeps_p4_for_every_tool() {
+    let p = Profile::Strict.load().unwrap();
+    let a = "agent";
+    for target in ["mcp://mail/search#read", "mcp://mail/send#send+open", "mcp://mail/send"] {
+        for labels in ["untrusted", "untrusted,external", "secret", "private", "poisoned-suspect"] {
+            check(&p, a, "tool.invoke", target, labels, "-", (DENY, "mcp-invoke-tainted-data"));
+        }
+        check(&p, a, "tool.invoke", target, "none", "-", (ALLOW, "mcp-invoke-accepted"));
+    }
+    check(&p, a, "tool.invoke", "mcp://m/send#send+open+approved", "untrusted", "-", (ALLOW, "mcp-human-approved"));
+    check(&p, a, "resource.read", "mcp://files/file:///x", "untrusted", "-", (DENY, "mcp-invoke-tainted-data"));
+}
+
+// `[[tools]]`: the operator's classes, first match wins; bad entries are refused with their place.
+#[test]
+fn tools_section_classes_tools_and_is_validated() {
+    let base = "version = 1\nname = \"t\"\n";
+    let rules = "\n[[rules]]\nid = \"d\"\neffect = \"deny\"\nreason = \"r\"\n";
+    let text = format!(
+        "{base}[[tools]]\nserver = \"bank\"\nnames = [\"pay_*\", \"transfer\"]\nclass = \"spend\"\n\
+         [[tools]]\nserver = \"*\"\nnames = [\"get_*\"]\nclass = \"read\"\nopen_world = false\n{rules}"
+    );
+    let p = agentk_policy::Policy::parse("t.toml", &text).unwrap();
+    let spend = p.tool_class("bank", "pay_invoice").unwrap();
+    assert_eq!(spend.class(), agentk_policy::ToolClass::Spend);
+    assert_eq!(spend.open_world(), Some(true), "spend is always open world");
+    assert_eq!(p.tool_class("bank", "transfer").unwrap().class(), agentk_policy::ToolClass::Spend);
+    let read = p.tool_class("mail", "get_inbox").unwrap();
+    assert_eq!((read.class(), read.open_world()), (agentk_policy::ToolClass::Read, Some(false)));
+    assert!(p.tool_class("mail", "send").is_none());
+    assert!(p.tool_class("bank-2", "pay_x").is_none());
+    for bad in [
+        "[[tools]]\nserver = \"x\"\nnames = [\"a\"]\nclass = \"teleport\"\n",
+        "[[tools]]\nserver = \"x\"\nnames = []\nclass = \"read\"\n",
+        "[[tools]]\nserver = \"x\"\nclass = \"read\"\n",
+        "[[tools]]\nserver = \"x\"\nnames = [\"a\"]\nclass = \"read\"\nopen_world = \"yes\"\n",
+        "[[tools]]\nserver = \"x\"\nnames = [\"a\"]\nclass = \"read\"\ncolour = 1\n",
+    ] {
+        let text = format!("{base}{bad}{rules}");
+        let error = agentk_policy::Policy::parse("t.toml", &text).unwrap_err().to_string();
+        assert!(error.contains("invalid"), "{bad}: {error}");
+    }
+}
