@@ -206,6 +206,8 @@ pub enum SignContext {
     SecretHandle,
     /// A flight-log checkpoint (`agentk log checkpoint v1`).
     Checkpoint,
+    /// A human approval of one exact MCP action (`agentk human approval v1`), T5.
+    HumanApproval,
 }
 
 impl SignContext {
@@ -214,6 +216,7 @@ impl SignContext {
         match self {
             SignContext::SecretHandle => "agentk secret handle v1",
             SignContext::Checkpoint => "agentk log checkpoint v1",
+            SignContext::HumanApproval => "agentk human approval v1",
         }
     }
 }
