@@ -18,6 +18,10 @@ use serde::Serialize;
 pub const ERROR: &str = "agentk.error.v1";
 /// `agentk demo`.
 pub const DEMO: &str = "agentk.demo.v1";
+/// `agentk demo mcp`: the scripted MCP world run directly and through the mediator.
+pub const DEMO_MCP: &str = "agentk.demo-mcp.v1";
+/// `cargo xtask efficacy --json`: the MCP efficacy suite's figures.
+pub const EFFICACY: &str = "agentk.efficacy.v1";
 /// `agentk policy-check`.
 pub const POLICY_CHECK: &str = "agentk.policy-check.v1";
 /// `agentk policy-explain`: one decision and its explanation.
@@ -74,9 +78,11 @@ pub const BENCH: &str = "agentk.bench.v1";
 pub const RELEASE_AUDIT: &str = "agentk.release-audit.v1";
 
 /// Every report schema, once.
-pub const ALL: [&str; 29] = [
+pub const ALL: [&str; 31] = [
     ERROR,
     DEMO,
+    DEMO_MCP,
+    EFFICACY,
     POLICY_CHECK,
     POLICY_EXPLAIN,
     POLICY_SHOW,
