@@ -59,6 +59,7 @@ pub mod fixture;
 pub mod frame;
 pub mod lines;
 pub mod pins;
+pub mod provenance;
 pub mod scan;
 pub mod server;
 pub mod session;

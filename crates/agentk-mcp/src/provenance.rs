@@ -1,0 +1,606 @@
+//! Where a tool argument came from (guarantees **T2**, **T3**): a bounded index of the content
+//! servers returned in this session, and the matching of each later argument against it.
+//!
+//! # What is remembered
+//!
+//! Every answer the client receives (tool results, resource contents, prompt messages, tool
+//! descriptors, sampling results) is taken apart into its text leaves ([`returned_text`]): every
+//! string of the JSON result, and, when a string is itself JSON, every string inside it. Each
+//! leaf is scanned for spans that try to steer the agent ([`crate::spans`]); a suspect leaf
+//! makes its whole JSON object suspect (an email's sender and subject are as attacker-chosen as
+//! its body), when the object is small enough to be one record ([`RECORD_BYTES`]).
+//!
+//! The index ([`ContentIndex`]) keeps, per answer, the event that recorded it, its labels, its
+//! text *normalised* (letters and digits only, lowercased: what survives an agent reformatting
+//! a value, such as spaces in an IBAN, a `mailto:` or quotes) and which of it was suspect. It is
+//! memory only: the flight log keeps digests, never content. It is bounded
+//! ([`ContentIndex::new`]): the oldest answers are forgotten first.
+//!
+//! # How an argument is matched
+//!
+//! Each string (and number) leaf of a `tools/call`'s arguments is normalised the same way.
+//! - A value shorter than [`MIN_VALUE_CHARS`] is not traced: "yes", "100", "EUR" occur
+//!   everywhere, and a match would say nothing.
+//! - A value up to [`WORD_CHARS`] long is looked up as a whole word of returned text (or a run
+//!   of short number groups, as an IBAN or a phone number is written).
+//! - A value of at least [`GRAM`] characters is looked up by its [`GRAM`]-character fragments
+//!   (indexed every [`STEP`] characters of returned text, so any common run of at least
+//!   `GRAM + STEP - 1` characters is found), each hit verified against the remembered text and
+//!   extended both ways. A value up to [`WHOLE_CHARS`] long counts only when it occurs whole; a
+//!   longer one when at least [`WHOLE_CHARS`] consecutive characters of it occur (a mail body
+//!   quoting a sentence of a suspect mail carries it; a shared stock phrase shorter than that
+//!   does not).
+//!
+//! A match carries the answer's labels, plus `poisoned-suspect` when the matched text lies in a
+//! suspect span, and the answer's event, for the `from` link. Where a fragment occurs in several
+//! answers, a suspect occurrence is kept over a clean one, so content repeated elsewhere
+//! cannot launder it.
+//!
+//! # What it cannot see
+//!
+//! A value the agent rewrote beyond normalisation (translated, summarised, re-encoded,
+//! arithmetic on an amount), a short value (under [`MIN_VALUE_CHARS`]), and content forgotten
+//! because the index was full. An answer too large to index whole is reported by
+//! [`ContentIndex::insert`]; the session then treats every later call as carrying what that
+//! answer carried (fail closed).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+
+use agentk_labels::{Label, LabelSet};
+use serde_json::Value;
+
+/// The length, in normalised characters, of an indexed fragment.
+pub const GRAM: usize = 16;
+/// Fragments of returned text are indexed every `STEP` characters.
+pub const STEP: usize = 4;
+/// The shortest normalised value traced.
+pub const MIN_VALUE_CHARS: usize = 6;
+/// The longest normalised value looked up as a whole word.
+pub const WORD_CHARS: usize = 64;
+/// A value up to this long must occur whole; a longer one needs this many consecutive
+/// characters in common.
+pub const WHOLE_CHARS: usize = 32;
+/// The largest JSON object whose leaves share one suspect leaf's label, in bytes of text.
+pub const RECORD_BYTES: usize = 16 * 1024;
+/// The default bound of the index, in bytes of normalised text.
+pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
+/// The most text leaves taken from one answer.
+pub const MAX_LEAVES: usize = 1 << 16;
+/// The deepest JSON nesting followed in one answer (strings holding JSON included).
+const MAX_DEPTH: usize = 64;
+/// The most origins reported for one value.
+const MAX_ORIGINS: usize = 8;
+
+/// One text leaf of returned content, and its suspect spans (byte ranges of `text`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// The text.
+    pub text: String,
+    /// The spans that try to steer the agent: sorted, disjoint, within `text`.
+    pub suspect: Vec<Range<usize>>,
+}
+
+/// The text leaves of a returned JSON result, with their suspect spans.
+#[derive(Clone, Debug, Default)]
+pub struct Returned {
+    /// The leaves, in document order.
+    pub leaves: Vec<Leaf>,
+    /// Whether the result had more leaves or depth than are taken (the rest is not indexed).
+    pub truncated: bool,
+}
+
+impl Returned {
+    /// Whether any span of it tries to steer the agent.
+    pub fn is_suspect(&self) -> bool {
+        self.leaves.iter().any(|l| !l.suspect.is_empty())
+    }
+}
+
+/// Takes a returned result apart into text leaves and finds their suspect spans.
+pub fn returned_text(result: &Value) -> Returned {
+    returned_text_with(result, interim_spans)
+}
+
+/// Until the span finder lands: a leaf the descriptor scanner flags is suspect as a whole.
+fn interim_spans(text: &str) -> Vec<Range<usize>> {
+    if crate::scan::scan_text(text).is_empty() { Vec::new() } else { std::iter::once(0..text.len()).collect() }
+}
+
+/// [`returned_text`] with another span finder (`detect` answers sorted, disjoint byte ranges).
+pub fn returned_text_with(result: &Value, detect: fn(&str) -> Vec<Range<usize>>) -> Returned {
+    let mut walk =
+        Walk { detect, leaves: Vec::new(), groups: Vec::new(), open: Vec::new(), barrier: 0, truncated: false };
+    walk.value(result, 0);
+    let Walk { mut leaves, groups, truncated, .. } = walk;
+    // A suspect leaf makes the other leaves of its record (its JSON object) suspect as a whole;
+    // its own extent is the span finder's to say.
+    for members in groups {
+        let size: usize = members.iter().filter_map(|&i| leaves.get(i)).map(|l| l.text.len()).sum();
+        if size > RECORD_BYTES || !members.iter().filter_map(|&i| leaves.get(i)).any(|l| !l.suspect.is_empty()) {
+            continue;
+        }
+        for &i in &members {
+            if let Some(leaf) = leaves.get_mut(i)
+                && leaf.suspect.is_empty()
+                && !leaf.text.is_empty()
+            {
+                leaf.suspect = std::iter::once(0..leaf.text.len()).collect();
+            }
+        }
+    }
+    Returned { leaves, truncated }
+}
+
+struct Walk {
+    detect: fn(&str) -> Vec<Range<usize>>,
+    leaves: Vec<Leaf>,
+    /// Each JSON object's leaves (its own, and those of nested values that are not lists of
+    /// records), by index.
+    groups: Vec<Vec<usize>>,
+    /// The objects being walked, innermost last.
+    open: Vec<usize>,
+    /// Leaves join only the open objects from this position: inside a list of records, a
+    /// record does not join its container.
+    barrier: usize,
+    truncated: bool,
+}
+
+impl Walk {
+    fn value(&mut self, value: &Value, depth: usize) {
+        if depth > MAX_DEPTH || self.leaves.len() >= MAX_LEAVES {
+            self.truncated = true;
+            return;
+        }
+        match value {
+            Value::String(text) => self.text(text, depth),
+            Value::Array(items) => {
+                let saved = self.barrier;
+                if items.iter().any(Value::is_object) {
+                    self.barrier = self.open.len();
+                }
+                items.iter().for_each(|item| self.value(item, depth + 1));
+                self.barrier = saved;
+            }
+            Value::Object(map) => {
+                self.open.push(self.groups.len());
+                self.groups.push(Vec::new());
+                map.values().for_each(|item| self.value(item, depth + 1));
+                self.open.pop();
+            }
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+        }
+    }
+
+    fn text(&mut self, text: &str, depth: usize) {
+        let trimmed = text.trim_start();
+        if (trimmed.starts_with('{') || trimmed.starts_with('['))
+            && let Ok(inner) = serde_json::from_str::<Value>(text)
+        {
+            // Text that is JSON (a tool answering with a serialised list): its strings are the
+            // leaves, so that one record's suspect text does not taint its neighbours.
+            let saved = self.barrier;
+            self.barrier = self.open.len();
+            self.value(&inner, depth + 1);
+            self.barrier = saved;
+            return;
+        }
+        let mut suspect = (self.detect)(text);
+        // SECURITY: whatever the finder answers, only ranges within the text on char
+        // boundaries are kept, sorted and merged.
+        suspect.retain(|r| {
+            r.start < r.end && r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end)
+        });
+        suspect.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(suspect.len());
+        for range in suspect {
+            match merged.last_mut() {
+                Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+                _ => merged.push(range),
+            }
+        }
+        let index = self.leaves.len();
+        self.leaves.push(Leaf { text: text.to_owned(), suspect: merged });
+        for &group in self.open.get(self.barrier..).unwrap_or_default() {
+            if let Some(members) = self.groups.get_mut(group) {
+                members.push(index);
+            }
+        }
+    }
+}
+
+/// Where a traced value came from: the event that recorded the answer, and the labels the
+/// matched text carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The output event of the answer.
+    pub event: u64,
+    /// The answer's labels, with `poisoned-suspect` when the match lies in a suspect span.
+    pub labels: LabelSet,
+}
+
+/// What [`ContentIndex::insert`] kept of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inserted {
+    /// Whether all of its text is in the index (an answer larger than half the bound is cut).
+    pub complete: bool,
+}
+
+/// A remembered answer.
+struct Entry {
+    serial: u64,
+    event: u64,
+    labels: LabelSet,
+    text: Vec<u8>,
+    /// Suspect ranges of `text`, sorted and disjoint.
+    suspect: Vec<Range<usize>>,
+    /// The word keys it added, to take out when it is forgotten.
+    words: Vec<u64>,
+}
+
+impl Entry {
+    fn is_suspect(&self, range: &Range<usize>) -> bool {
+        let at = self.suspect.partition_point(|s| s.end <= range.start);
+        self.suspect.get(at).is_some_and(|s| s.start < range.end)
+    }
+}
+
+/// Where a fragment or word occurs.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    serial: u64,
+    pos: u32,
+    len: u32,
+    suspect: bool,
+}
+
+/// The bounded index of returned content of one session.
+pub struct ContentIndex {
+    entries: VecDeque<Entry>,
+    next_serial: u64,
+    grams: HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>,
+    words: HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for ContentIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SECURITY: never the content.
+        f.debug_struct("ContentIndex")
+            .field("answers", &self.entries.len())
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl ContentIndex {
+    /// An empty index keeping at most `max_bytes` of normalised text.
+    pub fn new(max_bytes: usize) -> Self {
+        ContentIndex {
+            entries: VecDeque::new(),
+            next_serial: 0,
+            grams: HashMap::default(),
+            words: HashMap::default(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// How many answers it remembers.
+    pub fn answers(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The normalised text it holds, in bytes.
+    pub fn text_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// An estimate of the memory it takes, in bytes (text, spans and hash tables).
+    pub fn memory_bytes(&self) -> usize {
+        let loc = std::mem::size_of::<(u64, Loc)>() + 1;
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                std::mem::size_of::<Entry>()
+                    + e.text.capacity()
+                    + e.suspect.capacity() * std::mem::size_of::<Range<usize>>()
+                    + e.words.capacity() * 8
+            })
+            .sum();
+        entries + (self.grams.capacity() + self.words.capacity()) * loc
+    }
+
+    /// Remembers an answer recorded as event `event` with `labels`: its leaves' text and
+    /// suspect spans. The oldest answers are forgotten to stay within the bound.
+    pub fn insert(&mut self, event: u64, labels: LabelSet, returned: &Returned) -> Inserted {
+        let cap = self.max_bytes / 2;
+        let mut text = Vec::new();
+        let mut suspect: Vec<Range<usize>> = Vec::new();
+        let mut word_spans: Vec<(Range<usize>, bool)> = Vec::new();
+        let mut complete = !returned.truncated;
+        for leaf in &returned.leaves {
+            if text.len() >= cap {
+                complete = false;
+                break;
+            }
+            normalise_leaf(leaf, &mut text, &mut suspect, &mut word_spans);
+            // Fragments never join two leaves.
+            text.push(0);
+        }
+        if text.len() > cap {
+            text.truncate(cap);
+            complete = false;
+        }
+        while self.bytes + text.len() > self.max_bytes && !self.entries.is_empty() {
+            self.forget_oldest();
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let mut entry = Entry { serial, event, labels, text, suspect, words: Vec::new() };
+        let len = entry.text.len();
+        for (start, gram) in entry.text.windows(GRAM).enumerate().step_by(STEP) {
+            if let Some(key) = gram_key(gram) {
+                let suspect = entry.is_suspect(&(start..start + GRAM));
+                keep(&mut self.grams, key, Loc { serial, pos: start as u32, len: GRAM as u32, suspect });
+            }
+        }
+        for (range, _) in &word_spans {
+            let Some(word) = entry.text.get(range.clone()) else { continue };
+            let key = hash(word);
+            let loc =
+                Loc { serial, pos: range.start as u32, len: range.len() as u32, suspect: entry.is_suspect(range) };
+            keep(&mut self.words, key, loc);
+            entry.words.push(key);
+        }
+        self.bytes += len;
+        self.entries.push_back(entry);
+        Inserted { complete }
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(entry) = self.entries.pop_front() else { return };
+        self.bytes -= entry.text.len();
+        for gram in entry.text.windows(GRAM).step_by(STEP) {
+            if let Some(key) = gram_key(gram)
+                && self.grams.get(&key).is_some_and(|l| l.serial == entry.serial)
+            {
+                self.grams.remove(&key);
+            }
+        }
+        for key in &entry.words {
+            if self.words.get(key).is_some_and(|l| l.serial == entry.serial) {
+                self.words.remove(key);
+            }
+        }
+    }
+
+    fn entry(&self, serial: u64) -> Option<&Entry> {
+        let first = self.entries.front()?.serial;
+        self.entries.get(usize::try_from(serial.checked_sub(first)?).ok()?)
+    }
+
+    /// Where `value` came from: each distinct (answer, labels) it was found in, a suspect one
+    /// first; empty when it was not found (the client's own value).
+    pub fn trace(&self, value: &str) -> Vec<Origin> {
+        let mut needle = Vec::with_capacity(value.len());
+        normalise(value, &mut needle);
+        let mut origins: Vec<Origin> = Vec::new();
+        let mut add = |entry: &Entry, range: Range<usize>| {
+            let mut labels = entry.labels;
+            if entry.is_suspect(&range) {
+                labels = labels | LabelSet::of(Label::PoisonedSuspect);
+            }
+            let origin = Origin { event: entry.event, labels };
+            if !origins.contains(&origin) && origins.len() < MAX_ORIGINS {
+                origins.push(origin);
+            }
+        };
+        let n = needle.len();
+        if n < MIN_VALUE_CHARS {
+            return Vec::new();
+        }
+        if n <= WORD_CHARS
+            && let Some(loc) = self.words.get(&hash(&needle))
+            && let Some(entry) = self.entry(loc.serial)
+        {
+            let range = loc.pos as usize..(loc.pos + loc.len) as usize;
+            if entry.text.get(range.clone()) == Some(&needle[..]) {
+                add(entry, range);
+            }
+        }
+        if n >= GRAM {
+            let need = n.min(WHOLE_CHARS);
+            let mut p = 0;
+            while let Some(gram) = needle.get(p..p + GRAM) {
+                let hit = gram_key(gram)
+                    .and_then(|key| self.grams.get(&key))
+                    .and_then(|loc| Some((loc.pos as usize, self.entry(loc.serial)?)));
+                let Some((at, entry)) = hit.filter(|(at, e)| e.text.get(*at..at + GRAM) == Some(gram)) else {
+                    p += 1;
+                    continue;
+                };
+                // Extend the common run both ways.
+                let (before, after) = (needle.get(..p).unwrap_or_default(), needle.get(p..).unwrap_or_default());
+                let (text_before, text_after) =
+                    (entry.text.get(..at).unwrap_or_default(), entry.text.get(at..).unwrap_or_default());
+                let left = before.iter().rev().zip(text_before.iter().rev()).take_while(|(a, b)| a == b).count();
+                let right = after.iter().zip(text_after).take_while(|(a, b)| a == b).count();
+                if left + right >= need {
+                    add(entry, at - left..at + right);
+                }
+                p += right.max(1);
+            }
+        }
+        // A suspect origin first: it decides.
+        origins.sort_by_key(|o| !o.labels.contains(Label::PoisonedSuspect));
+        origins
+    }
+}
+
+/// Keeps `loc` under `key`, unless a suspect occurrence is already kept there and this one is
+/// clean: a clean copy elsewhere must not launder suspect text.
+fn keep(map: &mut HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>, key: u64, loc: Loc) {
+    match map.get(&key) {
+        Some(old) if old.suspect && !loc.suspect => {}
+        _ => {
+            map.insert(key, loc);
+        }
+    }
+}
+
+/// Appends `leaf`'s normalised text to `out`, its suspect spans (shifted) to `suspect`, and
+/// its words (and runs of short number groups) to `words`.
+fn normalise_leaf(
+    leaf: &Leaf,
+    out: &mut Vec<u8>,
+    suspect: &mut Vec<Range<usize>>,
+    words: &mut Vec<(Range<usize>, bool)>,
+) {
+    let spans = &leaf.suspect;
+    let mut span = 0;
+    let mut open: Option<usize> = None;
+    // Word boundaries: whitespace in the original text.
+    let mut word_start: Option<usize> = None;
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    for (i, c) in leaf.text.char_indices() {
+        while spans.get(span).is_some_and(|s| s.end <= i) {
+            span += 1;
+        }
+        let in_span = spans.get(span).is_some_and(|s| s.start <= i);
+        if c.is_whitespace() {
+            if let Some(start) = word_start.take() {
+                push_word(out, start, words, &mut groups);
+            }
+            continue;
+        }
+        let before = out.len();
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase() as u8);
+        } else if !c.is_ascii() && c.is_alphanumeric() {
+            let mut buf = [0u8; 4];
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+        if out.len() == before {
+            continue;
+        }
+        if word_start.is_none() {
+            word_start = Some(before);
+        }
+        match (in_span, open) {
+            (true, None) => open = Some(before),
+            (false, Some(start)) => {
+                suspect.push(start..before);
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = word_start.take() {
+        push_word(out, start, words, &mut groups);
+    }
+    flush_groups(words, &mut groups);
+    if let Some(start) = open {
+        suspect.push(start..out.len());
+    }
+}
+
+/// Records the word `start..out.len()`; short groups holding a digit are gathered into runs
+/// (an IBAN or a phone number written in groups), flushed at the first other word.
+fn push_word(out: &[u8], start: usize, words: &mut Vec<(Range<usize>, bool)>, groups: &mut Vec<Range<usize>>) {
+    let end = out.len();
+    let len = end - start;
+    if len == 0 {
+        return;
+    }
+    if (MIN_VALUE_CHARS..=WORD_CHARS).contains(&len) {
+        words.push((start..end, false));
+    }
+    if len <= 8 && out.get(start..end).is_some_and(|w| w.iter().any(u8::is_ascii_digit)) {
+        groups.push(start..end);
+        if groups.len() >= 8 {
+            flush_groups(words, groups);
+        }
+    } else {
+        flush_groups(words, groups);
+    }
+}
+
+/// Adds every run of two or more consecutive groups as a word (normalised text is contiguous,
+/// so a run is one range).
+fn flush_groups(words: &mut Vec<(Range<usize>, bool)>, groups: &mut Vec<Range<usize>>) {
+    for (i, first) in groups.iter().enumerate() {
+        for last in groups.iter().skip(i + 1) {
+            let range = first.start..last.end;
+            if (MIN_VALUE_CHARS..=WORD_CHARS).contains(&range.len()) {
+                words.push((range, false));
+            }
+        }
+    }
+    groups.clear();
+}
+
+/// Appends the letters and digits of `text`, lowercased, to `out`.
+fn normalise(text: &str, out: &mut Vec<u8>) {
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase() as u8);
+        } else if !c.is_ascii() && c.is_alphanumeric() {
+            let mut buf = [0u8; 4];
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+}
+
+/// The key of a fragment; `None` for one that crosses a leaf boundary.
+fn gram_key(gram: &[u8]) -> Option<u64> {
+    (!gram.contains(&0)).then(|| hash(gram))
+}
+
+/// A fast, well-mixed 64-bit hash (not keyed: every hit is verified against the text).
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word.iter_mut().zip(rest).for_each(|(w, r)| *w = *r);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// The hasher of keys that are already hashes.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
