@@ -119,6 +119,7 @@ pub(crate) fn dispatch(
         Command::PolicyShow { name, json } => policy_show(&name, json, out),
         Command::McpServer { policy } => crate::mcpserver::run(host, &policy, out, err),
         Command::McpWrap(args) => crate::mcpwrap::run(&args, out, err),
+        Command::Approve(args) => crate::approve::run(host, &args, out),
     }
 }
 

@@ -29,6 +29,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod approve;
 mod commands;
 mod demo;
 mod input;
@@ -487,6 +488,11 @@ enum Command {
     /// Each server's name becomes its `--server-id` and each of its `env` names an `--env` flag;
     /// --policy, --profile, --log-dir and --pins are passed on to every proxy.
     McpWrap(mcpwrap::WrapArgs),
+    /// Approve one exact MCP action the proxy denied (T5): sign, with the signing key, an
+    /// approval with a number of uses and an expiry (default one use, 15 minutes), stored
+    /// owner-only where the proxy looks. The action is the hex digest in the denial's
+    /// `_meta["agentk/denial"].action`; take it from the proxy, never from the agent.
+    Approve(approve::ApproveArgs),
 }
 
 /// Which signers a verification trusts.
@@ -678,6 +684,8 @@ enum CliError {
     BadArgument { flag: &'static str, problem: String },
     #[error("secret-reference manifest is invalid: {} problem(s)", .0.len())]
     SecretManifest(Vec<agentk_secrets::ManifestProblem>),
+    #[error("cannot store the approval in {path}: {problem}")]
+    ApprovalStore { path: SafeText, problem: agentk_mcp::approval::ApprovalError },
 }
 
 fn describe_write(kind: std::io::ErrorKind) -> String {
@@ -832,7 +840,7 @@ impl Command {
             | Command::McpPins { json, .. }
             | Command::EvidenceCheck { json, .. } => *json,
             Command::McpLines { .. } => true,
-            Command::McpWrap(_) => false,
+            Command::McpWrap(_) | Command::Approve(_) => false,
             Command::ProveInclusion { .. }
             | Command::ProveConsistency { .. }
             | Command::McpServer { .. }

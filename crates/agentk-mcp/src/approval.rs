@@ -383,7 +383,7 @@ pub enum ApprovalError {
     #[error("this approval is stored already")]
     AlreadyStored,
     /// Writing failed.
-    #[error("cannot write the approval: {kind}")]
+    #[error("writing failed: {kind}")]
     Write {
         /// The I/O error's kind.
         kind: io::ErrorKind,
