@@ -83,7 +83,7 @@ pub const TEST_KEY: [u8; 32] = [0x7e; 32];
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
     /// The file is larger than [`MAX_FILE_BYTES`].
-    #[error("`{origin}` is larger than {max} bytes")]
+    #[error("{origin}: larger than {max} bytes")]
     TooLarge {
         /// The file.
         origin: String,
@@ -199,6 +199,8 @@ enum Source {
 struct Copied {
     value: String,
     from: Source,
+    /// Where the copy is in the file, for errors.
+    at: String,
 }
 
 /// A canned answer, with [`MARK`] still in place.
@@ -575,7 +577,7 @@ fn argument(
                     *labels.get(from).ok_or_else(|| place.err("`$from` names no earlier step labelled with `as`"))?,
                 ),
             };
-            copies.push(Copied { value: value.to_owned(), from });
+            copies.push(Copied { value: value.to_owned(), from, at: place.at.clone() });
             match map.get("$as").map(|a| a.as_str()) {
                 None => Ok(Value::String(value.to_owned())),
                 Some(Some("number")) => value
@@ -883,6 +885,7 @@ fn scenario(
                     }
                 };
                 if !shows(&seen, &copy.value) {
+                    let place = Place { origin: place.origin, at: copy.at.clone() };
                     return Err(place.err("a copied value does not occur in its source's answer"));
                 }
             }
@@ -1103,6 +1106,9 @@ pub struct Run {
     /// The events of the session's log (verified), through the mediator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_events: Option<u64>,
+    /// The session's log, through the mediator (verified once already).
+    #[serde(skip)]
+    pub log: Vec<String>,
 }
 
 /// The scripted world's clock: a fixed instant.
@@ -1375,10 +1381,11 @@ pub fn run(scenario: &Scenario, mode: &Mode) -> Result<Run, FixtureError> {
             .find(|m| m.method == "tools/call" && m.id.as_ref() == Some(&id) && m.decision != "record")
             .map(|m| Decided { decision: m.decision.clone(), rule: m.rule.clone() });
         outcome.denial = denial_of(answer);
-        let ok = answer.get("result").filter(|r| r.get("isError").and_then(Value::as_bool) != Some(true));
-        got.push(match ok {
-            Some(result) => Ok(visible_in_result(result)),
-            None => Err(outcome.denial.clone()),
+        // The agent reads whatever result comes back, an error result too (a denial holds
+        // none of what the call would have returned).
+        got.push(match (answer.get("result"), &outcome.denial) {
+            (Some(result), None) => Ok(visible_in_result(result)),
+            _ => Err(outcome.denial.clone()),
         });
         if let Site::Result(site) = scenario.site
             && site == index
@@ -1388,7 +1395,7 @@ pub fn run(scenario: &Scenario, mode: &Mode) -> Result<Run, FixtureError> {
         }
         calls.push(outcome);
     }
-    let log_events = match link {
+    let (log_events, log) = match link {
         Link::Direct(_) => {
             if attack && !exposed {
                 return Err(FixtureError::DirectMissed {
@@ -1404,16 +1411,16 @@ pub fn run(scenario: &Scenario, mode: &Mode) -> Result<Run, FixtureError> {
                     problem: "the call did not reach the server",
                 });
             }
-            None
+            (None, Vec::new())
         }
         Link::Through(session, _) => {
-            let log = session.close()?;
-            let verified = verify_lines(log.lines().iter().map(String::as_str))
+            let log = session.close()?.lines().to_vec();
+            let verified = verify_lines(log.iter().map(String::as_str))
                 .map_err(|source| FixtureError::LogUnverified { scenario: name.to_owned(), source })?;
-            Some(verified.events())
+            (Some(verified.events()), log)
         }
     };
-    Ok(Run { scenario: scenario.id.clone(), exposed, calls, log_events })
+    Ok(Run { scenario: scenario.id.clone(), exposed, calls, log_events, log })
 }
 
 fn exposure_step(scenario: &Scenario) -> usize {
