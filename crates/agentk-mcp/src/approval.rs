@@ -765,7 +765,7 @@ impl ApprovalSource for Dir {
         // Spend first the approval that would expire first.
         valid.sort_by_key(|(approval, ..)| (approval.not_after, approval.id()));
         for (approval, path, seen) in valid {
-            let mut create = |marker: &Path| agentk_flightlog::host::create_new(marker, 0o600).map(drop);
+            let mut create = create_marker;
             let mut sync = || sync_dir(&self.path);
             match spend(&path, approval.uses, seen, &mut create, &mut sync) {
                 Ok(n) => {
@@ -805,6 +805,12 @@ fn spend(
         }
     }
     Err(RefusalKind::UsedUp)
+}
+
+/// Creates a use marker: owner-only, and only if nothing (not even a dangling symbolic link)
+/// has that name yet (`O_CREAT | O_EXCL`), which is what makes each use number granted once.
+fn create_marker(marker: &Path) -> io::Result<()> {
+    agentk_flightlog::host::create_new(marker, 0o600).map(drop)
 }
 
 /// Reads one approval file: a regular file (not a symbolic link: judged without following it,
@@ -914,6 +920,28 @@ mod tests {
         assert_eq!(spend(&path, 5, 0, &mut taken, &mut || Ok(())), Err(RefusalKind::UsedUp));
         let mut never = |_: &Path| -> io::Result<()> { panic!("no slot is left to try") };
         assert_eq!(spend(&path, 5, 5, &mut never, &mut || Ok(())), Err(RefusalKind::UsedUp));
+    }
+
+    // guarantee: T5. A marker is created only where nothing exists, so of two proxies that
+    // both saw the same markers, only one gets the next use.
+    #[test]
+    fn a_marker_is_created_only_where_nothing_exists() {
+        let dir = std::env::temp_dir().join(format!("agentk-approval-marker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let marker = dir.join("m.use-1");
+        create_marker(&marker).unwrap();
+        assert_eq!(create_marker(&marker).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&marker).unwrap().permissions().mode() & 0o777, 0o600);
+            let dangling = dir.join("m.use-2");
+            std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+            assert_eq!(create_marker(&dangling).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+            assert!(!dir.join("nowhere").exists(), "the link was followed");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
