@@ -15,6 +15,9 @@ commands:
   bench    measure policy decisions per second against Ed25519 and blake3 in the same run
   bench-read [--syscalls N]
            verify, verify-signatures and replay of a mixed log (70% allows with receipts)
+  efficacy [--json] [--profile NAME] [--dir DIR]
+           the MCP efficacy suite: every scenario of fixtures/efficacy directly and through
+           AgentK; fails when the goals of the profile mcp are not met
   fuzz [--seconds N] [--target NAME]
            a bounded cargo-fuzz run of each target in fuzz/ (needs nightly and cargo-fuzz)
   audit [--strict] [--json] [--only CHECK,...]
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         },
         Some("bench") => xtask::bench::main(args.get(1..).unwrap_or_default(), &root),
         Some("bench-read") => bench_read(args.get(1..).unwrap_or_default()),
+        Some("efficacy") => xtask::efficacy::main(args.get(1..).unwrap_or_default(), &root),
         Some("audit") => audit(args.get(1..).unwrap_or_default(), &root),
         Some("fuzz") => fuzz(args.get(1..).unwrap_or_default(), &root),
         Some("help" | "--help" | "-h") => {
