@@ -704,10 +704,12 @@ impl Dir {
                 None => {
                     approvals.insert(parsed.id.to_owned());
                 }
-                Some(n) => {
-                    let seen = highest.entry(parsed.id.to_owned()).or_insert(0);
-                    *seen = (*seen).max(n);
-                }
+                Some(n) => match highest.get_mut(parsed.id) {
+                    Some(seen) => *seen = (*seen).max(n),
+                    None => {
+                        highest.insert(parsed.id.to_owned(), n);
+                    }
+                },
             }
         }
         Ok((approvals, highest))
