@@ -541,6 +541,11 @@ impl<S: RecordSink> Kernel<S> {
         &self.policy
     }
 
+    /// The time on the kernel's clock (Unix seconds): what its receipts and events are dated by.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
     /// The salt that keys this log's digests.
     pub fn salt(&self) -> &EvidenceSalt {
         &self.salt

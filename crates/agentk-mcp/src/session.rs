@@ -15,10 +15,13 @@ use agentk_flightlog::kernel::{
     Action, Decided, Kernel, KernelError, KernelRule, OutputRecord, RecordSink, Recorded, Submission, SyscallRequest,
 };
 use agentk_labels::{Label, LabelSet, Outcome, SafeText, Syscall};
+use agentk_policy::ToolClass;
 use serde_json::{Map, Value};
 
+use crate::approval::{ActionDigest, ApprovalSource};
 use crate::frame::{self, Frame, Id, Kind, Limits, Message};
 use crate::pins::{self, Digest, PinEvent};
+use crate::provenance::{ContentIndex, Origin, Returned};
 
 /// The JSON-RPC error code of a request AgentK denied (not a `tools/call`, whose denial is a
 /// `CallToolResult` the model sees). In the range JSON-RPC leaves to implementations.
@@ -124,6 +127,9 @@ pub struct Config {
     /// being denied as not listed (a transcript, where nothing can be asked: only with
     /// `remap_ids`).
     pub list_on_demand: bool,
+    /// The most bytes of normalised returned content the session remembers to trace tool
+    /// arguments to ([`crate::provenance::DEFAULT_INDEX_BYTES`] by default).
+    pub index_bytes: usize,
 }
 
 impl Config {
@@ -139,6 +145,7 @@ impl Config {
             max_tools: 4096,
             max_held_bytes: MAX_HELD_BYTES,
             list_on_demand: true,
+            index_bytes: crate::provenance::DEFAULT_INDEX_BYTES,
         }
     }
 }
@@ -231,10 +238,28 @@ struct PendingToClient {
 /// What the mediator knows of one tool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum ToolState {
-    /// Listed, and shown to the client.
-    Accepted,
+    /// Listed, and shown to the client, with what calling it does.
+    Accepted(Facets),
     /// Listed, but withheld, and why.
     Withheld(Withhold),
+}
+
+/// What calling a tool does, as the mediator names it in the call's target
+/// (`mcp://SERVER/TOOL#CLASS[+open]`): its class, and whether it reaches outside the agent's
+/// own world. From the policy's `[[tools]]` first, else from the annotations of the accepted
+/// (so pinned) descriptor, else a side-effecting, open-world `write`, as the MCP specification
+/// says an unannotated tool is to be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Facets {
+    class: ToolClass,
+    open: bool,
+}
+
+impl Facets {
+    /// The target suffix: `#CLASS`, then `+open` when it reaches outside.
+    fn suffix(self) -> String {
+        format!("#{}{}", self.class, if self.open { "+open" } else { "" })
+    }
 }
 
 /// Why the mediator withholds a request or a tool before any policy is asked, and what would
@@ -281,9 +306,11 @@ enum Then {
         server_id: Option<Id>,
         answer: Answer,
     },
-    /// One decision of a `tools/list` answer: part of the list that goes back, and the digest
-    /// to pin when it is accepted (a descriptor seen for the first time).
-    ListedTool { list: usize, index: usize, name: String, pin: Option<Digest> },
+    /// One decision of a `tools/list` answer: part of the list that goes back, the digest to
+    /// pin when it is accepted (a descriptor seen for the first time), and what calling it does.
+    ListedTool { list: usize, index: usize, name: String, pin: Option<Digest>, facets: Facets },
+    /// Nothing more (a decision recorded for the record: a person's approval).
+    Nothing,
 }
 
 /// One item of a batch's plan.
@@ -339,12 +366,20 @@ struct OwnedRequest {
     target: String,
     inputs: Vec<InputRef>,
     grant: Option<&'static str>,
+    /// For a call a person may approve: the exact action, and what became of an approval
+    /// that names it but could not be used.
+    approvable: Option<(ActionDigest, Option<String>)>,
 }
 
 impl OwnedRequest {
     fn new(syscall: Syscall, target: String, inputs: Vec<InputRef>) -> Self {
         let grant = GRANTS.iter().find(|(s, _)| *s == syscall).map(|(_, id)| *id);
-        OwnedRequest { syscall, target, inputs, grant }
+        OwnedRequest { syscall, target, inputs, grant, approvable: None }
+    }
+
+    /// The labels the policy sees: the join of the inputs'.
+    fn labels(&self) -> LabelSet {
+        self.inputs.iter().fold(LabelSet::EMPTY, |set, input| set | input.labels)
     }
 
     fn syscall_request<'a>(&'a self, agent: &'a str) -> SyscallRequest<'a> {
@@ -361,6 +396,9 @@ struct OwnedOutput {
     content: Vec<u8>,
     labels: LabelSet,
     outcome: Outcome,
+    /// What of it the client receives, to remember (T2, T3), with the labels of its clean
+    /// parts.
+    returned: Option<(Returned, LabelSet)>,
 }
 
 /// One MCP session in front of one server.
@@ -390,6 +428,13 @@ pub struct Session<S: RecordSink> {
     held: Vec<(Id, Vec<u8>)>,
     /// The bytes of `held`.
     held_bytes: usize,
+    /// What the servers returned, to trace tool arguments to (T3).
+    index: ContentIndex,
+    /// An answer the index could not hold whole: every later call is taken to carry what it
+    /// carried (fail closed).
+    floor: Option<Origin>,
+    /// Where a person's approvals are found (T5); none: no approval is ever honoured.
+    approvals: Option<Box<dyn ApprovalSource + Send>>,
 }
 
 /// The label set of what a server sends: untrusted, external.
@@ -400,6 +445,7 @@ fn from_server() -> LabelSet {
 impl<S: RecordSink> Session<S> {
     /// A session deciding through `kernel`.
     pub fn new(kernel: Kernel<S>, config: Config) -> Self {
+        let config_index_bytes = config.index_bytes;
         Session {
             kernel,
             config,
@@ -416,7 +462,22 @@ impl<S: RecordSink> Session<S> {
             own_pages: 0,
             held: Vec::new(),
             held_bytes: 0,
+            index: ContentIndex::new(config_index_bytes),
+            floor: None,
+            approvals: None,
         }
+    }
+
+    /// Honours the approvals `source` finds (T5): a call the policy denies, approved by a
+    /// person for exactly this server, tool and arguments, is recorded as `human.approve` and
+    /// decided again as approved (`+approved`, which the built-in profiles allow).
+    pub fn set_approvals(&mut self, source: Box<dyn ApprovalSource + Send>) {
+        self.approvals = Some(source);
+    }
+
+    /// The index of returned content (for measurement: its size and memory).
+    pub fn content_index(&self) -> &ContentIndex {
+        &self.index
     }
 
     /// The protocol version the peers agreed on, once they have.
@@ -677,7 +738,13 @@ impl<S: RecordSink> Session<S> {
         let mut batch = Batch::default();
         let plan = match pending.action {
             Some(action) => Plan::Record {
-                record: OwnedOutput { action, content: error.clone(), labels: from_server(), outcome: Outcome::Error },
+                record: OwnedOutput {
+                    action,
+                    content: error.clone(),
+                    labels: from_server(),
+                    outcome: Outcome::Error,
+                    returned: None,
+                },
                 forward: Some(Out::ToClient(error)),
                 method: pending.method,
                 id: Some(pending.client_id),
@@ -760,8 +827,15 @@ impl<S: RecordSink> Session<S> {
                     let done = Decision { decided: &decided, request: &request, withheld: withheld.as_ref() };
                     self.then(then, &done, step, &mut lists, &mut finished_lists);
                 }
-                Plan::Record { forward, method, id, .. } => {
+                Plan::Record { record, forward, method, id } => {
                     if let Some(Recorded::Output(output)) = answers.remove(&index) {
+                        if let Some((returned, base)) = &record.returned {
+                            // T2, T3: remembered, to trace later arguments to this event.
+                            let inserted = self.index.insert(output.seq, *base, returned);
+                            if !inserted.complete {
+                                self.floor = Some(Origin { event: output.seq, labels: output.labels });
+                            }
+                        }
                         step.mediated.push(Mediated {
                             frame,
                             id: id.as_ref().map(shown_id),
@@ -891,7 +965,11 @@ impl<S: RecordSink> Session<S> {
                 let outcome = if matches!(message.kind(), Kind::Error { .. }) { Outcome::Error } else { Outcome::Ok };
                 // SECURITY: AgentK's own keys are taken out this way too (M5: both ways).
                 let forward = Out::ToServer(answer_forwardable(&message, &pending.server_id, None));
-                let plan = answer_plan(pending.action, &message, LabelSet::EMPTY, outcome, forward);
+                // A sampling result is the client's model writing at the server's request: shaped
+                // by the server's prompt, so remembered as the server's content (T2).
+                let returned = (pending.method == "sampling/createMessage" && pending.action.is_some())
+                    .then(|| returned_of(&message, outcome));
+                let plan = returned_plan(pending.action, &message, (LabelSet::EMPTY, returned), outcome, forward);
                 batch.push(position, plan(pending.method, pending.server_id));
             }
             Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
@@ -902,7 +980,7 @@ impl<S: RecordSink> Session<S> {
         let null = Value::Null;
         let params = message.params_ref().unwrap_or(&null);
         let added = client_labels(params);
-        let (syscall, name, mut withheld) = self.client_request_syscall(&method, params);
+        let (syscall, name, mut withheld, facets) = self.client_request_syscall(&method, params);
         if method == "tools/call"
             && self.config.list_on_demand
             && self.config.remap_ids
@@ -957,11 +1035,25 @@ impl<S: RecordSink> Session<S> {
         if method == "initialize" && withheld.is_none() {
             self.phase = Phase::Initializing;
         }
-        let content = params
-            .get("arguments")
+        let arguments = params.get("arguments");
+        let content = arguments
             .map_or_else(|| message.params_bytes().unwrap_or_default().to_vec(), |a| a.to_string().into_bytes());
-        let inputs = vec![self.kernel.input(added, &content)];
-        let target = self.target(&name);
+        let mut inputs = vec![self.kernel.input(added, &content)];
+        let mut target = self.target(&name);
+        let mut request = if let (Some(facets), None) = (facets, &withheld) {
+            // T3: what of the arguments came from returned content, with its labels and a link
+            // to the event that returned it; the facets name what the call does (T4).
+            inputs.extend(self.provenance(arguments));
+            target.push_str(&facets.suffix());
+            let mut request = OwnedRequest::new(syscall, target, inputs);
+            request.approvable = Some((ActionDigest::of(&self.config.server_id, &name, arguments), None));
+            request
+        } else {
+            OwnedRequest::new(syscall, target, inputs)
+        };
+        if withheld.is_none() && self.phase == Phase::Ready {
+            self.approve(position, &id, &name, &mut request, batch);
+        }
         let (mine, key) = self.forward_id(&id);
         let bytes = forwardable(message, mine.as_ref());
         batch.inflight.insert(key.clone());
@@ -970,7 +1062,7 @@ impl<S: RecordSink> Session<S> {
         batch.push(
             position,
             Plan::Decide {
-                request: OwnedRequest::new(syscall, target, inputs),
+                request,
                 withheld,
                 then: Then::ToServer {
                     bytes,
@@ -986,27 +1078,112 @@ impl<S: RecordSink> Session<S> {
         );
     }
 
+    /// The inputs a call's arguments carry from returned content (T3): one per answer and
+    /// label set they were traced to, linked to the answer's event; and, after an answer too
+    /// large to remember whole, that answer's labels (fail closed).
+    fn provenance(&self, arguments: Option<&Value>) -> Vec<InputRef> {
+        let mut traced: Vec<(Origin, Vec<u8>)> = Vec::new();
+        let mut leaves = Vec::new();
+        if let Some(arguments) = arguments {
+            argument_leaves(arguments, 0, &mut leaves);
+        }
+        for leaf in leaves {
+            for origin in self.index.trace(&leaf) {
+                let known = traced.iter().position(|(o, _)| *o == origin);
+                if let Some((_, content)) = known.and_then(|i| traced.get_mut(i)) {
+                    content.push(0);
+                    content.extend_from_slice(leaf.as_bytes());
+                } else if traced.len() < MAX_TRACED_INPUTS {
+                    traced.push((origin, leaf.as_bytes().to_vec()));
+                } else if let Some((last, _)) = traced.last_mut() {
+                    // SECURITY: past the bound, the labels still count, folded into the last.
+                    last.labels = last.labels | origin.labels;
+                }
+            }
+        }
+        let mut inputs: Vec<InputRef> = traced
+            .into_iter()
+            .map(|(origin, content)| {
+                let mut input = self.kernel.input(origin.labels, &content);
+                input.from = Some(origin.event);
+                input
+            })
+            .collect();
+        if let Some(floor) = self.floor {
+            let mut input = self.kernel.input(floor.labels, b"an answer too large to remember whole");
+            input.from = Some(floor.event);
+            inputs.push(input);
+        }
+        inputs
+    }
+
+    /// A call the policy would deny, approved by a person for exactly this server, tool and
+    /// arguments (T5): the approval is recorded as `human.approve` (planned before the call,
+    /// so it is decided first), and the call is decided again as approved. An approval that
+    /// names the call but cannot be used is noted for the denial.
+    fn approve(&mut self, position: usize, id: &Id, name: &str, request: &mut OwnedRequest, batch: &mut Batch) {
+        let Some((action, _)) = request.approvable else { return };
+        let Some(source) = self.approvals.as_mut() else { return };
+        let mut probe = agentk_policy::Request::new(&self.config.agent, request.syscall, &request.target)
+            .with_labels(request.labels());
+        if let Some(grant) = request.grant {
+            probe = probe.presenting(grant);
+        }
+        if self.kernel.policy().evaluate(&probe).is_allowed() {
+            return;
+        }
+        match source.take(&action, self.kernel.now()) {
+            None => {}
+            Some(Err(refused)) => {
+                request.approvable = Some((action, Some(format!("an approval names this exact call, but {refused}"))));
+            }
+            Some(Ok(granted)) => {
+                let evidence = self.kernel.input(LabelSet::EMPTY, &granted.approval);
+                let approval = OwnedRequest::new(Syscall::HumanApprove, self.target(name), vec![evidence.clone()]);
+                batch.push(
+                    position,
+                    Plan::Decide {
+                        request: approval,
+                        withheld: None,
+                        then: Then::Nothing,
+                        method: "tools/call".to_owned(),
+                        id: Some(id.clone()),
+                    },
+                );
+                request.target.push_str("+approved");
+                request.inputs.push(evidence);
+            }
+        }
+    }
+
     /// The syscall a client request becomes, its target name, and whether (and why) the
     /// mediator withholds it.
-    fn client_request_syscall(&self, method: &str, params: &Value) -> (Syscall, String, Option<Withhold>) {
+    fn client_request_syscall(
+        &self,
+        method: &str,
+        params: &Value,
+    ) -> (Syscall, String, Option<Withhold>, Option<Facets>) {
         let text = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
         match method {
             "tools/call" => {
                 let name = text("name");
                 if !valid_tool_name(&name) {
                     // SECURITY: a name no listed tool can have is not recorded as given.
-                    return (Syscall::ToolInvoke, BAD_TOOL_NAME.to_owned(), Some(bad_tool_name()));
+                    return (Syscall::ToolInvoke, BAD_TOOL_NAME.to_owned(), Some(bad_tool_name()), None);
                 }
                 // SECURITY: only a tool the server listed and the mediator accepted may be called.
-                let withheld = match self.tools.get(&name).filter(|_| !name.is_empty()) {
-                    Some(ToolState::Accepted) => None,
-                    Some(ToolState::Withheld(why)) => Some(why.clone()),
-                    None => Some(Withhold::new(
-                        "the server has not listed this tool in this session",
-                        "listing the server's tools first (tools/list)",
-                    )),
+                let (withheld, facets) = match self.tools.get(&name).filter(|_| !name.is_empty()) {
+                    Some(ToolState::Accepted(facets)) => (None, Some(*facets)),
+                    Some(ToolState::Withheld(why)) => (Some(why.clone()), None),
+                    None => (
+                        Some(Withhold::new(
+                            "the server has not listed this tool in this session",
+                            "listing the server's tools first (tools/list)",
+                        )),
+                        None,
+                    ),
                 };
-                (Syscall::ToolInvoke, name, withheld)
+                (Syscall::ToolInvoke, name, withheld, facets)
             }
             // SECURITY: what is read or got is named by one string member; without it the
             // request is withheld, never decided on an empty target.
@@ -1020,17 +1197,18 @@ impl<S: RecordSink> Session<S> {
                         "a request that names what it reads as a non-empty string",
                     )
                 });
-                (syscall, name, withheld)
+                (syscall, name, withheld, None)
             }
-            "tools/list" => (Syscall::ToolDescribe, String::new(), None),
-            "resources/list" | "resources/templates/list" => (Syscall::ResourceDescribe, String::new(), None),
-            "prompts/list" => (Syscall::PromptDescribe, String::new(), None),
-            _ if KNOWN_HOUSEKEEPING.contains(&method) => (Syscall::ContextRead, format!("!{method}"), None),
+            "tools/list" => (Syscall::ToolDescribe, String::new(), None, None),
+            "resources/list" | "resources/templates/list" => (Syscall::ResourceDescribe, String::new(), None, None),
+            "prompts/list" => (Syscall::PromptDescribe, String::new(), None, None),
+            _ if KNOWN_HOUSEKEEPING.contains(&method) => (Syscall::ContextRead, format!("!{method}"), None, None),
             // A method with no policy: withheld, so the kernel records and denies it.
             _ => (
                 Syscall::ContextRead,
                 format!("!unknown/{}", SafeText::with_limit(method, 64).as_str()),
                 Some(Withhold::new("AgentK has no policy for this MCP method", "a version of AgentK that mediates it")),
+                None,
             ),
         }
     }
@@ -1072,7 +1250,9 @@ impl<S: RecordSink> Session<S> {
                     return;
                 }
                 let outcome = if is_error || result_is_error(&message) { Outcome::Error } else { Outcome::Ok };
-                let plan = answer_plan(pending.action, &message, from_server(), outcome, Out::ToClient(forward));
+                let returned = pending.action.is_some().then(|| returned_of(&message, outcome));
+                let plan =
+                    returned_plan(pending.action, &message, (from_server(), returned), outcome, Out::ToClient(forward));
                 batch.push(position, plan(pending.method, pending.client_id));
             }
             Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
@@ -1214,7 +1394,25 @@ impl<S: RecordSink> Session<S> {
             None => Out::ToClient(Vec::new()),
         };
         let (action, method) = (pending.action, pending.method.clone());
-        let plan = answer_plan(action, &message, from_server(), outcome, forward);
+        let tools = tools.unwrap_or_default();
+        let verdicts = crate::scan::scan_tools(&tools);
+        // T2: the descriptors are remembered as returned content; a flagged one is suspect as a
+        // whole (the descriptor scanner, not the span finder, judges text written for the model).
+        let returned = (refusal.is_none() && action.is_some()).then(|| {
+            let mut returned = Returned::default();
+            for (index, tool) in tools.iter().enumerate() {
+                let mut one = crate::provenance::returned_text_with(tool, |_| Vec::new());
+                if verdicts.get(index).is_none_or(crate::scan::Verdict::is_suspect) {
+                    for leaf in &mut one.leaves {
+                        leaf.suspect = std::iter::once(0..leaf.text.len()).filter(|r| !r.is_empty()).collect();
+                    }
+                }
+                returned.truncated |= one.truncated;
+                returned.leaves.extend(one.leaves);
+            }
+            (returned, from_server())
+        });
+        let plan = returned_plan(action, &message, (from_server(), returned), outcome, forward);
         match (refusal, plan(method, pending.client_id.clone())) {
             (Some(_), Plan::Record { record, method, id, .. }) if pending.own => {
                 // The mediator's own listing: recorded, sent to no one.
@@ -1236,8 +1434,6 @@ impl<S: RecordSink> Session<S> {
             }
             (None, _) => {}
         }
-        let tools = tools.unwrap_or_default();
-        let verdicts = crate::scan::scan_tools(&tools);
         let list = batch.lists.len();
         let mut seen = BTreeSet::new();
         let twice: BTreeSet<&str> =
@@ -1288,6 +1484,7 @@ impl<S: RecordSink> Session<S> {
                 pin = Some(digest);
                 None
             };
+            let facets = self.facets(&name, tool);
             let schema = tool.get("inputSchema").map(Value::to_string).unwrap_or_default();
             let inputs = vec![
                 self.kernel.input(labels, tool.to_string().as_bytes()),
@@ -1298,7 +1495,7 @@ impl<S: RecordSink> Session<S> {
                 Plan::Decide {
                     request: OwnedRequest::new(Syscall::ToolDescribe, target, inputs),
                     withheld,
-                    then: Then::ListedTool { list, index, name, pin },
+                    then: Then::ListedTool { list, index, name, pin, facets },
                     method: "tools/list".to_owned(),
                     id: Some(pending.client_id.clone()),
                 },
@@ -1313,6 +1510,24 @@ impl<S: RecordSink> Session<S> {
             }
         }
         batch.lists.push(ToolList { own: pending.own, client_id: pending.client_id, message, tools, keep, decided: 0 });
+    }
+
+    /// What calling the tool `name` does: the policy's `[[tools]]` class first, else the
+    /// annotations of its descriptor (counted only once it is accepted, so pinned), else a
+    /// side-effecting, open-world `write` (the MCP specification's defaults: not read-only,
+    /// open world).
+    fn facets(&self, name: &str, tool: &Value) -> Facets {
+        let hint = |key: &str| tool.get("annotations").and_then(|a| a.get(key)).and_then(Value::as_bool);
+        let open = hint("openWorldHint").unwrap_or(true);
+        if let Some(rule) = self.kernel.policy().tool_class(&self.config.server_id, name) {
+            return Facets { class: rule.class(), open: rule.open_world().unwrap_or(open) };
+        }
+        let class = match (hint("readOnlyHint"), hint("destructiveHint")) {
+            (Some(true), _) => ToolClass::Read,
+            (_, Some(true)) => ToolClass::Delete,
+            _ => ToolClass::Write,
+        };
+        Facets { class, open }
     }
 
     fn then(
@@ -1374,7 +1589,8 @@ impl<S: RecordSink> Session<S> {
                     step.outputs.push(Out::ToServer(self.denial(&server_id, done, answer)));
                 }
             }
-            Then::ListedTool { list, index, name, pin } => {
+            Then::Nothing => {}
+            Then::ListedTool { list, index, name, pin, facets } => {
                 let Some(tools) = lists.get_mut(list) else { return };
                 if let Some(keep) = tools.keep.get_mut(index) {
                     *keep = allowed;
@@ -1384,7 +1600,7 @@ impl<S: RecordSink> Session<S> {
                     step.pins.push(PinEvent::Pinned { tool: name.clone(), digest });
                 }
                 let state = match (allowed, done.withheld) {
-                    (true, _) => ToolState::Accepted,
+                    (true, _) => ToolState::Accepted(facets),
                     (false, Some(why)) => ToolState::Withheld(why.clone()),
                     (false, None) => ToolState::Withheld(Withhold::new(
                         format!("the policy denied describing it (rule `{}`)", done.decided.rule),
@@ -1412,7 +1628,7 @@ impl<S: RecordSink> Session<S> {
     fn denial(&self, id: &Id, done: &Decision<'_>, answer: Answer) -> Vec<u8> {
         let Decision { decided, request, withheld } = *done;
         let explained = self.kernel.explain(&request.syscall_request(&self.config.agent), decided).ok();
-        let (reason, remedy) = match withheld {
+        let (mut reason, mut remedy) = match withheld {
             Some(why) => (why.reason.clone(), why.remedy.to_owned()),
             None => (
                 explained.as_ref().map_or_else(|| self.reason_of(&decided.rule), |e| e.reason.clone()),
@@ -1421,7 +1637,20 @@ impl<S: RecordSink> Session<S> {
                     .unwrap_or_else(|| "an operator decision (a policy change)".to_owned()),
             ),
         };
-        let action = action_digest(&request.target, &request.inputs);
+        // T5: a policy's denial of a call a person may lift names the exact action, for
+        // `agentk approve --action`; the mediator's own withholding is lifted by pins instead.
+        let liftable = request.approvable.as_ref().filter(|_| withheld.is_none());
+        let action = match liftable {
+            Some((action, note)) => {
+                remedy.push_str(", or a person's signed approval of this exact call (agentk approve)");
+                if let Some(note) = note {
+                    reason.push_str("; ");
+                    reason.push_str(note);
+                }
+                action.to_hex()
+            }
+            None => action_digest(&request.target, &request.inputs),
+        };
         let meta = serde_json::json!({
             "rule": decided.rule,
             "reason": reason,
@@ -1468,10 +1697,26 @@ fn answer_plan(
     outcome: Outcome,
     forward: Out,
 ) -> impl FnOnce(String, Id) -> Plan {
+    returned_plan(action, message, (labels, None), outcome, forward)
+}
+
+/// [`answer_plan`] for an answer the client receives: `returned` is what of it to remember,
+/// with the labels of its clean parts. The output is labelled `poisoned-suspect` when any span
+/// of it tries to steer the agent.
+fn returned_plan(
+    action: Option<Action>,
+    message: &Message,
+    (mut labels, returned): (LabelSet, Option<(Returned, LabelSet)>),
+    outcome: Outcome,
+    forward: Out,
+) -> impl FnOnce(String, Id) -> Plan {
     let content = action.is_some().then(|| message.bytes().to_vec());
+    if returned.as_ref().is_some_and(|(r, _)| r.is_suspect()) {
+        labels = labels | LabelSet::of(Label::PoisonedSuspect);
+    }
     move |method, id| match (action, content) {
         (Some(action), Some(content)) => Plan::Record {
-            record: OwnedOutput { action, content, labels, outcome },
+            record: OwnedOutput { action, content, labels, outcome, returned },
             forward: Some(forward),
             method,
             id: Some(id),
@@ -1590,6 +1835,39 @@ fn client_labels(params: &Value) -> LabelSet {
                 .fold(LabelSet::EMPTY, |set, labels| set | labels)
         })
         .unwrap_or(LabelSet::EMPTY)
+}
+
+/// What of an answer the client (or, for sampling, the server) receives is remembered: the
+/// text of its result or error, and the labels of its clean parts (`untrusted`, `external`;
+/// `poisoned-suspect` for an error, as the kernel labels errors, M3).
+fn returned_of(message: &Message, outcome: Outcome) -> (Returned, LabelSet) {
+    let body = match message.kind() {
+        Kind::Error { error, .. } => {
+            serde_json::json!({"message": error.message, "data": error.data.clone().unwrap_or(Value::Null)})
+        }
+        _ => message.result().unwrap_or(Value::Null),
+    };
+    let mut base = from_server();
+    if outcome == Outcome::Error {
+        base = base | LabelSet::of(Label::PoisonedSuspect);
+    }
+    (crate::provenance::returned_text(&body), base)
+}
+
+/// The most inputs a call's provenance adds (one per answer and label set it was traced to).
+const MAX_TRACED_INPUTS: usize = 32;
+
+/// The string and number leaves of a call's arguments, to trace (bounded in depth; deeper
+/// values are traced as their JSON text).
+fn argument_leaves(value: &Value, depth: usize, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Number(number) => out.push(number.to_string()),
+        Value::Array(items) if depth < 32 => items.iter().for_each(|item| argument_leaves(item, depth + 1, out)),
+        Value::Object(map) if depth < 32 => map.values().for_each(|item| argument_leaves(item, depth + 1, out)),
+        Value::Array(_) | Value::Object(_) => out.push(value.to_string()),
+        Value::Bool(_) | Value::Null => {}
+    }
 }
 
 /// Whether a result is a `CallToolResult` with `isError: true`.

@@ -95,7 +95,7 @@ fn a_client_cannot_grant_itself_anything() {
         &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":claims}}),
     ));
     assert_eq!(to, Side::Client, "still denied: secret data may not reach a tool");
-    assert_eq!(denied["result"]["_meta"]["agentk/denial"]["rule"], "mcp-invoke-sensitive-data");
+    assert_eq!(denied["result"]["_meta"]["agentk/denial"]["rule"], "mcp-sensitive-to-open-world");
     let (to, forwarded) = only(send(
         &mut s,
         Side::Client,

@@ -43,7 +43,11 @@ fn a_listed_tool_is_called_and_its_answer_recorded() {
             _ => None,
         })
         .unwrap();
-    assert_eq!((invoke.1.target.as_str(), invoke.1.rule.as_str()), ("mcp://everything/echo", "mcp-invoke-accepted"));
+    // An unannotated tool: a side-effecting, open-world write (T4).
+    assert_eq!(
+        (invoke.1.target.as_str(), invoke.1.rule.as_str()),
+        ("mcp://everything/echo#write+open", "mcp-invoke-classified")
+    );
     let output = events.iter().find_map(|e| match &e.event {
         EventBody::Output(o) if o.from == invoke.0 => Some(o.clone()),
         _ => None,
@@ -89,7 +93,7 @@ fn client_labels_only_add_and_our_meta_is_stripped() {
         &json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"message":"k"},"_meta":{"agentk/labels":["secret"]}}}),
     ));
     assert_eq!(to, Side::Client);
-    assert_eq!(denied["result"]["_meta"]["agentk/denial"]["rule"], "mcp-invoke-sensitive-data");
+    assert_eq!(denied["result"]["_meta"]["agentk/denial"]["rule"], "mcp-sensitive-to-open-world");
     let (to, forwarded) = only(send(
         &mut s,
         Side::Client,

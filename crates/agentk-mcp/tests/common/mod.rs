@@ -92,8 +92,13 @@ pub(crate) fn log(session: Session<MemoryLog>) -> Vec<String> {
 
 /// A session with `config` over an in-memory log (deterministic test key, clock and ids).
 pub(crate) fn session_with(config: Config) -> Session<MemoryLog> {
+    session_with_policy(config, Profile::Mcp.source())
+}
+
+/// [`session_with`] deciding with the policy `text`.
+pub(crate) fn session_with_policy(config: Config, text: &str) -> Session<MemoryLog> {
     let kernel = Kernel::builder()
-        .profile(Profile::Mcp)
+        .policy_text("<test policy>", text)
         .signer(Arc::new(SigningIdentity::from_secret(&[8; 32], SignerSource::Embedded))) // test key
         .clock(FixedClock)
         .entropy(Counter(0))
