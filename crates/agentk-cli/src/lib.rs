@@ -133,6 +133,11 @@ enum Command {
         /// The operator's descriptor pins: read at start, new pins recorded (owner-only file).
         #[arg(long, value_name = "FILE", default_value = ".agentk/mcp-pins.json")]
         pins: OsString,
+        /// Where a person's approvals (`agentk approve`) are looked up when the policy denies a
+        /// call: one signed by the signing key, for that exact call, with a use left, lifts the
+        /// denial once.
+        #[arg(long, value_name = "DIR", default_value = ".agentk/approvals")]
+        approvals_dir: OsString,
         /// Pass this variable of the proxy's environment on to the server; repeat for more.
         #[arg(long = "env", value_name = "NAME")]
         env: Vec<String>,

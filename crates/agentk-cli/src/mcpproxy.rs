@@ -24,6 +24,7 @@ pub(crate) struct Run<'a> {
     pub(crate) server_id: Option<&'a str>,
     pub(crate) log_dir: &'a Path,
     pub(crate) pins: &'a Path,
+    pub(crate) approvals: &'a Path,
     pub(crate) env: &'a [String],
     pub(crate) timeout: Duration,
     pub(crate) sync: SyncWhen,
@@ -70,6 +71,12 @@ pub(crate) fn run(
     let mut pin_file = mcppins::load(run.pins)?;
 
     let signer = Arc::new(keys::active_signer(host)?);
+    // T5: approvals count only when signed by this same operator key (never the public
+    // development key, which anyone, the agent included, can sign with).
+    let approvals = agentk_mcp::approval::Dir::open(
+        run.approvals,
+        agentk_capability::TrustedSigners::from_keys([signer.public_key()]),
+    );
     let mut seed = [0u8; 32];
     host.random(&mut seed).map_err(|_| CliError::Randomness)?;
     let policy_name = policy.name().to_owned();
@@ -94,6 +101,7 @@ pub(crate) fn run(
     let mut config = Config::new(&server_id);
     config.pins = pin_file.accepted(&server_id);
     let mut session = Session::new(kernel, config);
+    session.set_approvals(Box::new(approvals));
     let server = Server { program: program.clone(), args: args.to_vec(), env };
     let sync_within = match run.sync {
         SyncWhen::Always => None,
