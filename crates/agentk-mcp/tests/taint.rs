@@ -230,3 +230,33 @@ fn an_approval_lifts_one_exact_call() {
     assert_eq!(approved.1.rule, "mcp-human-approved");
     assert!(approved.0 > approvals[0], "the approval is recorded before the call it lifts");
 }
+
+// T3 with R3: a behavior fork follows the traced flow. Had the inbox carried no injection (its
+// read's output overridden with plain untrusted labels), the send the log records as denied is
+// allowed in the fork, through the `from` link to the answer's output event.
+#[test]
+fn a_behavior_fork_follows_the_traced_flow() {
+    let mut s = ready_with_tools(session());
+    call(&mut s, 1, "read_inbox", json!({}), &inbox());
+    assert!(call(&mut s, 2, "send_email", json!({"to": ATTACKER}), "sent").is_some());
+    let lines = log(s);
+    let invokes = invokes(&events(&lines));
+    let (read_step, read) = &invokes[0];
+    let overrides = json!({"schema": "agentk.behavior-overrides.v1", "overrides": [{
+        "step": read_step, "syscall": "tool.invoke", "target": read.target,
+        "output_digest": "ab".repeat(32), "output_labels": ["untrusted", "external"]}]});
+    let overrides = agentk_replay::overrides::Overrides::parse(overrides.to_string().as_bytes()).unwrap();
+    let text = Profile::Mcp.source();
+    let policy = agentk_policy::Policy::parse("mcp", text).unwrap();
+    let joined = lines.join("\n") + "\n";
+    let report = agentk_replay::behavior_replay(
+        joined.as_bytes(),
+        text,
+        &policy,
+        &overrides,
+        agentk_replay::Acceptance::default(),
+    )
+    .unwrap();
+    let changed: Vec<String> = report.changes.transitions.keys().cloned().collect();
+    assert_eq!(changed, ["deny:mcp-suspect-side-effect->allow:mcp-invoke-classified"], "{changed:?}");
+}

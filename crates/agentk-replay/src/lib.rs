@@ -603,6 +603,15 @@ pub fn behavior_replay(
     let verified = walk(reader, &acceptance.into(), |line| {
         check_policy(line, policy_text)?;
         let EventBody::Syscall(event) = &line.event else {
+            // An output event of a changed action changes with it: a consumer that names the
+            // output event (as the MCP mediator's traced arguments do) sees the fork too, with
+            // the output event's recorded labels replaced.
+            if let EventBody::Output(output) = &line.event
+                && let Some(changed) = forked.get(&output.from)
+            {
+                let changed = Forked { output: changed.output, labels: changed.labels, recorded: Some(output.labels) };
+                forked.insert(line.seq, changed);
+            }
             return match overrides.get(line.seq) {
                 Some(_) => Err(ReplayError::NotASyscall { step: line.seq }),
                 None => Ok(()),
