@@ -127,3 +127,24 @@ proptest! {
         let _ = parse(&wrapped);
     }
 }
+
+// SECURITY (T3, T5): a key repeated inside `params` or `result` is refused, so the arguments the
+// mediator traces and an approval binds are the ones every peer reads; the same key in two
+// different objects is fine, and so is an escaped spelling of another key.
+#[test]
+fn repeated_keys_inside_params_and_results_are_refused() {
+    for text in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"to":"a@example.invalid","to":"b@example.invalid"}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","name":"other"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"to":"a","\u0074o":"b"}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"content":[{"type":"text","text":"x"}]}}"#,
+    ] {
+        let error = parse(text).unwrap_err();
+        assert_eq!(error.code(), INVALID_REQUEST, "{text}: {error}");
+        assert!(error.to_string().contains("repeated"), "{error}");
+    }
+    let fine = single(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"to":"a","cc":{"to":"b"}}}}"#,
+    );
+    assert_eq!(fine.params().unwrap()["arguments"]["cc"]["to"], "b");
+}
