@@ -71,6 +71,8 @@ pub const MAX_STEPS: usize = 64;
 pub const MAX_TOOLS: usize = 64;
 /// The longest id, label or name, in bytes.
 const MAX_NAME_BYTES: usize = 64;
+/// The longest description of a carrier or a style, in bytes.
+const MAX_LABEL_BYTES: usize = 160;
 /// The most frames one exchange may pass around before the runner gives up.
 const MAX_ROUNDS: usize = 256;
 
@@ -477,8 +479,12 @@ fn text(value: Option<&Value>, place: &Place<'_>) -> Result<String, FixtureError
 }
 
 fn name_field(map: &Map<String, Value>, field: &str, place: &Place<'_>) -> Result<String, FixtureError> {
+    short_field(map, field, place, MAX_NAME_BYTES)
+}
+
+fn short_field(map: &Map<String, Value>, field: &str, place: &Place<'_>, max: usize) -> Result<String, FixtureError> {
     let value = map.get(field).and_then(Value::as_str).ok_or_else(|| place.at(field).err("missing or not a string"))?;
-    if value.len() > MAX_NAME_BYTES {
+    if value.len() > max {
         return Err(place.at(field).err("too long"));
     }
     Ok(value.to_owned())
@@ -683,8 +689,8 @@ fn scenario(
     }
     let place = Place { origin: place.origin, at: format!("scenario `{id}`") };
     let summary = text(map.get("summary"), &place.at("summary"))?;
-    let carrier = name_field(map, "carrier", &place)?;
-    let style = name_field(map, "style", &place)?;
+    let carrier = short_field(map, "carrier", &place, MAX_LABEL_BYTES)?;
+    let style = short_field(map, "style", &place, MAX_LABEL_BYTES)?;
     let language = name_field(map, "language", &place)?;
     let mut tools: Vec<Tool> = shared.to_vec();
     if let Some(extra) = map.get("tools") {
