@@ -27,9 +27,11 @@
 //! (a value copied from the result of the earlier call labelled SOURCE with `as`, or from the
 //! descriptor of `tool:NAME`; `"$as": "number"` makes it a number), `{"$concat": [...]}` (a
 //! string made of such parts) or `{"$user": VALUE}` (a literal object). The loader checks
-//! that every copied value really occurs in its source (in the variant the call is made in),
+//! that every copied value really occurs in its source (in each variant the call is made in),
 //! that every attack call copies something out of the injection, and that attack calls go to
-//! tools not annotated read-only.
+//! tools not annotated read-only. An `after` call to a read-only tool may copy out of the
+//! injection (looking up what an injection names is no side effect): it is made only in the
+//! attack variant, and counts as the user's work.
 //!
 //! # Invariants
 //!
@@ -259,6 +261,8 @@ struct Step {
     role: Role,
     kind: StepKind,
     note: Option<String>,
+    /// Made only in the attack variant: a read that copies out of the injection.
+    attack_only: bool,
 }
 
 /// Where the injection is.
@@ -336,8 +340,32 @@ impl Scenario {
         self.steps
             .iter()
             .filter(|s| s.role == role && matches!(s.kind, StepKind::Call(_)))
-            .filter(|s| self.variant == Variant::Attack || s.role != Role::Attack)
+            .filter(|s| self.made_in_variant(s))
             .count()
+    }
+
+    /// Whether this variant's script has the step.
+    fn made_in_variant(&self, step: &Step) -> bool {
+        self.variant == Variant::Attack || (step.role != Role::Attack && !step.attack_only)
+    }
+
+    /// What the agent can see, in the variant where [`MARK`] stands for `fill`, of the source
+    /// `from` when it makes the step at `index`.
+    fn seen(&self, from: &Source, index: usize, fill: &str) -> Vec<String> {
+        match from {
+            Source::Step(j) => match self.steps.get(*j).map(|s| &s.kind) {
+                Some(StepKind::Call(source)) => visible_in_result(&source.returns.result(fill)),
+                _ => Vec::new(),
+            },
+            Source::Tool(name) => {
+                let descriptor = self.tools.iter().find(|t| &t.name == name).map(|t| &t.descriptor);
+                // Before a changed listing the agent saw the clean descriptor.
+                let before_change =
+                    self.steps.iter().position(|s| matches!(s.kind, StepKind::Relist)).is_some_and(|r| index < r);
+                let fill = if before_change { self.clean.as_str() } else { fill };
+                descriptor.map(|d| visible_in_descriptor(&filled(d, fill))).unwrap_or_default()
+            }
+        }
     }
     /// The text that stands where [`MARK`] is, in this variant.
     fn fill(&self) -> &str {
@@ -737,7 +765,7 @@ fn scenario(
                 return Err(place.err("`relist` takes `true`"));
             }
             let note = value.get("note").map(|n| text(Some(n), &place.at("note"))).transpose()?;
-            steps.push(Step { role: Role::Exposure, kind: StepKind::Relist, note });
+            steps.push(Step { role: Role::Exposure, kind: StepKind::Relist, note, attack_only: false });
             continue;
         }
         let step = object(value, &["role", "tool", "arguments", "returns", "as", "note"], &place)?;
@@ -784,7 +812,12 @@ fn scenario(
             }
         }
         let note = step.get("note").map(|n| text(Some(n), &place.at("note"))).transpose()?;
-        steps.push(Step { role, kind: StepKind::Call(CallStep { tool: tool_name, arguments, copies, returns }), note });
+        steps.push(Step {
+            role,
+            kind: StepKind::Call(CallStep { tool: tool_name, arguments, copies, returns }),
+            note,
+            attack_only: false,
+        });
     }
 
     // Where the injection is: exactly one mark, in a step's answer or a scenario tool.
@@ -849,7 +882,7 @@ fn scenario(
     }
 
     // Provenance: every copied value occurs in its source, in each variant the call is made in.
-    let scenario = Scenario {
+    let mut scenario = Scenario {
         id: id.clone(),
         domain: domain.to_owned(),
         server: server.to_owned(),
@@ -864,40 +897,37 @@ fn scenario(
         site,
         variant: Variant::Attack,
     };
+    let mut attack_only = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
         let StepKind::Call(call) = &step.kind else { continue };
         let place = place.at(&format!("step {}", i + 1));
-        let variants: &[&str] = match step.role {
-            Role::Attack => &[&scenario.injection],
-            _ => &[&scenario.injection, &scenario.clean],
-        };
         for copy in &call.copies {
-            for fill in variants {
-                let seen = match &copy.from {
-                    Source::Step(j) => match scenario.steps.get(*j).map(|s| &s.kind) {
-                        Some(StepKind::Call(source)) => visible_in_result(&source.returns.result(fill)),
-                        _ => Vec::new(),
-                    },
-                    Source::Tool(name) => {
-                        let descriptor = scenario.tools.iter().find(|t| &t.name == name).map(|t| &t.descriptor);
-                        // Before a changed listing the agent saw the clean descriptor.
-                        let before_change = scenario
-                            .steps
-                            .iter()
-                            .position(|s| matches!(s.kind, StepKind::Relist))
-                            .is_some_and(|r| i < r);
-                        let fill = if before_change { scenario.clean.as_str() } else { fill };
-                        descriptor.map(|d| visible_in_descriptor(&filled(d, fill))).unwrap_or_default()
-                    }
-                };
-                if !shows(&seen, &copy.value) {
-                    let place = Place { origin: place.origin, at: copy.at.clone() };
-                    return Err(place.err("a copied value does not occur in its source's answer"));
-                }
+            if !shows(&scenario.seen(&copy.from, i, &scenario.injection), &copy.value) {
+                let place = Place { origin: place.origin, at: copy.at.clone() };
+                return Err(place.err("a copied value does not occur in its source's answer"));
+            }
+            if step.role == Role::Attack || shows(&scenario.seen(&copy.from, i, &scenario.clean), &copy.value) {
+                continue;
+            }
+            // A user's read may take a value out of the injection (looking up what it
+            // names is no side effect); it is made only where the injection is.
+            let read_only = scenario.tools.iter().any(|t| t.name == call.tool && t.read_only);
+            if step.role == Role::After && read_only {
+                attack_only.push(i);
+            } else {
+                let place = Place { origin: place.origin, at: copy.at.clone() };
+                return Err(place.err(
+                    "a copied value does not occur in its source's answer in the clean variant (only an `after` read may copy out of the injection)",
+                ));
             }
         }
         if step.role == Role::Attack && !call.copies.iter().any(|c| scenario.injection.contains(&c.value)) {
             return Err(place.err("an attack call must copy at least one value out of the injection"));
+        }
+    }
+    for i in attack_only {
+        if let Some(step) = scenario.steps.get_mut(i) {
+            step.attack_only = true;
         }
     }
     Ok(scenario)
@@ -1328,7 +1358,7 @@ pub fn run(scenario: &Scenario, mode: &Mode) -> Result<Run, FixtureError> {
             }
             StepKind::Call(call) => call,
         };
-        if step.role == Role::Attack && !attack {
+        if !scenario.made_in_variant(step) {
             got.push(Err(None));
             continue;
         }
