@@ -351,6 +351,25 @@ pub fn scan_text(text: &str) -> Vec<FindingKind> {
     kinds.into_iter().collect()
 }
 
+/// The two signals of this scanner that [`crate::spans`] takes as they are for returned
+/// content: both are rare in honest text and need nothing else.
+pub(crate) struct Steering {
+    /// An order to set earlier instructions aside, in any of the scanner's languages.
+    pub(crate) overrides: bool,
+    /// A chat-template token, a fake message boundary or a role tag.
+    pub(crate) role_token: bool,
+}
+
+/// Runs the scanner's signal rules over one short text (a sentence of returned content) and
+/// reports the two signals `spans` trusts; the rest are tuned for descriptors.
+pub(crate) fn steering(text: &str) -> Steering {
+    let ctx = ListContext::new(&[]);
+    let prep = prepare(bounded(text, MAX_TEXT_BYTES));
+    let mut hits = Hits::default();
+    signals(&prep, Role::Text, &ctx, "", "", &mut hits);
+    Steering { overrides: hits.has(Sig::Override), role_token: hits.has(Sig::RoleToken) }
+}
+
 // ---------------------------------------------------------------------------------------
 // Walking a descriptor
 
@@ -929,24 +948,24 @@ fn is_cjk(c: char) -> bool {
 // Preparing one string
 
 /// One word of normalised text.
-struct Tok {
-    w: String,
+pub(crate) struct Tok {
+    pub(crate) w: String,
     /// Index of the sentence it is in.
     s: u32,
     /// The first non-space character after the word.
-    next: char,
+    pub(crate) next: char,
     /// The last non-space character before the word.
-    prev: char,
+    pub(crate) prev: char,
     /// Byte offset in the normalised text where the word starts.
     at: usize,
 }
 
 /// One string, normalised.
-struct Prepared {
+pub(crate) struct Prepared {
     /// Lowercase, folded, invisible characters removed.
-    norm: String,
-    toks: Vec<Tok>,
-    invisible: bool,
+    pub(crate) norm: String,
+    pub(crate) toks: Vec<Tok>,
+    pub(crate) invisible: bool,
     /// Text recovered from tag characters and from right-to-left overrides.
     hidden: Vec<String>,
     /// Words that mixed scripts (homoglyph obfuscation).
@@ -960,7 +979,7 @@ struct Prepared {
     upper: Vec<usize>,
 }
 
-fn prepare(text: &str) -> Prepared {
+pub(crate) fn prepare(text: &str) -> Prepared {
     let chars: Vec<char> = text.chars().collect();
     let has_rtl = chars.iter().any(|&c| is_joining_script(c));
     let mut invisible = false;
@@ -1943,7 +1962,7 @@ const SECRET_PATHS: &[&str] = &[
     "terraform.tfstate",
 ];
 
-fn is(w: &str, set: &[&str]) -> bool {
+pub(crate) fn is(w: &str, set: &[&str]) -> bool {
     let w = w.as_bytes();
     let [first, ..] = w else { return false };
     // A plain loop: this runs for every word against every class, and the first byte rejects
@@ -5793,7 +5812,7 @@ fn env_secrets(prep: &Prepared, hits: &mut Hits) -> Vec<usize> {
 }
 
 /// Whether `s` holds an email address or a URL.
-fn destinations(n: &str) -> Vec<usize> {
+pub(crate) fn destinations(n: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for scheme in ["http://", "https://", "ftp://", "wss://", "ws://"] {
         let mut from = 0usize;
@@ -6742,7 +6761,7 @@ const RECIPIENT: &[&str] = &[
 ];
 
 /// Base64 and hex runs that decode to text.
-fn decoded_runs(text: &str) -> Vec<String> {
+pub(crate) fn decoded_runs(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0usize;

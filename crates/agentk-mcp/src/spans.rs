@@ -1,1 +1,1662 @@
-//! Spans of returned content that try to steer the agent (guarantee **T2**). Being written.
+//! Spans of returned content that try to steer the agent (guarantee **T2**).
+//!
+//! (Module documentation is completed below the code once measured.)
+
+use std::ops::Range;
+
+use crate::scan::{self, Tok};
+
+/// The most bytes of one text that are scanned: 1 MiB. Bytes beyond are reported as one
+/// suspect span, because text that could not be read is not text found clean.
+pub const MAX_SCANNED_BYTES: usize = 1 << 20;
+
+/// A text at most this long is one message by one author: a detection anywhere marks all of it.
+const WHOLE_TEXT_BYTES: usize = 2 * 1024;
+/// A block longer than this is not marked whole; the detecting sentences, widened to whole
+/// lines, are marked instead.
+const MAX_BLOCK_EXTENT: usize = 4 * 1024;
+/// The longest sentence analysed as one; longer runs are cut at a space.
+const MAX_SENTENCE_BYTES: usize = 2 * 1024;
+/// The longest hidden region (comment, hidden element, attribute) analysed.
+const MAX_REGION_BYTES: usize = 16 * 1024;
+/// The most hidden regions analysed in one text; the rest are read as ordinary text.
+const MAX_REGIONS: usize = 512;
+/// The score at which a window of one or two sentences is suspect.
+const THRESHOLD: u32 = 5;
+/// The share of that score that must come from signals aimed at an agent.
+const AGENT_THRESHOLD: u32 = 2;
+
+/// The spans of `text` that try to steer the agent: sorted, disjoint byte ranges on char
+/// boundaries. Empty when nothing in `text` addresses the model with instructions.
+pub fn suspect_spans(text: &str) -> Vec<Range<usize>> {
+    let end = floor_boundary(text, MAX_SCANNED_BYTES);
+    let head = text.get(..end).unwrap_or("");
+    let mut found: Vec<Range<usize>> = Vec::new();
+    for region in hidden_regions(head) {
+        let suspect = match &region.decoded {
+            Some(decoded) => text_suspect(decoded, true, 0),
+            None => head.get(region.inner.clone()).is_some_and(|inner| text_suspect(inner, true, 0)),
+        };
+        if suspect {
+            found.push(region.outer);
+        }
+    }
+    for block in blocks(head) {
+        let sentences = sentences(head, block.clone());
+        for (first, last) in suspect_windows(head, &sentences, false, 0) {
+            found.push(extent(head, &block, &sentences, first, last));
+        }
+    }
+    if found.is_empty() && end == text.len() {
+        return Vec::new();
+    }
+    if !found.is_empty() && end <= WHOLE_TEXT_BYTES {
+        // INVARIANT: `end <= WHOLE_TEXT_BYTES < MAX_SCANNED_BYTES`, so `head` is all of `text`.
+        return vec![0..text.len()];
+    }
+    if end < text.len() {
+        // SECURITY: bytes past the bound were not read; they are not reported clean.
+        found.push(end..text.len());
+    }
+    merge(found)
+}
+
+/// The largest char boundary at or below `max`.
+fn floor_boundary(text: &str, max: usize) -> usize {
+    if max >= text.len() {
+        return text.len();
+    }
+    (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// Sorted, with overlapping and touching ranges joined.
+fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.retain(|r| r.start < r.end);
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Hidden regions
+
+/// Text a renderer hides from a human but a model reads.
+struct Region {
+    /// What is marked when the region is suspect (the whole comment or element).
+    outer: Range<usize>,
+    /// What is analysed.
+    inner: Range<usize>,
+    /// Text decoded from invisible tag characters, analysed instead of `inner`.
+    decoded: Option<String>,
+}
+
+/// Inline styles and attributes that hide an element, compared with spaces removed.
+const HIDING: &[&str] = &[
+    "display:none",
+    "visibility:hidden",
+    "font-size:0;",
+    "font-size:0\"",
+    "font-size:0'",
+    "font-size:0px",
+    "font-size:0pt",
+    "font-size:1px",
+    "opacity:0;",
+    "opacity:0\"",
+    "opacity:0'",
+    "color:#fff;",
+    "color:#fff\"",
+    "color:#ffffff",
+    "color:white",
+    "color:transparent",
+    "height:0;",
+    "width:0;",
+    "left:-9999",
+    "text-indent:-9999",
+];
+
+fn hidden_regions(text: &str) -> Vec<Region> {
+    let mut out = Vec::new();
+    comments(text, &mut out);
+    markdown_comments(text, &mut out);
+    hidden_elements(text, &mut out);
+    attributes(text, &mut out);
+    tag_runs(text, &mut out);
+    out.truncate(MAX_REGIONS);
+    out
+}
+
+fn comments(text: &str, out: &mut Vec<Region>) {
+    let mut from = 0usize;
+    while let Some(rel) = text.get(from..).and_then(|s| s.find("<!--")) {
+        let start = from + rel;
+        let inner_start = start + 4;
+        let rest = text.get(inner_start..).unwrap_or("");
+        let (inner_end, outer_end) = match rest.find("-->") {
+            Some(e) => (inner_start + e, inner_start + e + 3),
+            None => (text.len(), text.len()),
+        };
+        push_region(text, out, start..outer_end, inner_start..inner_end);
+        from = outer_end.max(inner_start);
+        if out.len() >= MAX_REGIONS {
+            return;
+        }
+    }
+}
+
+/// `[//]: # (text)` and its variants: a markdown link definition nobody renders.
+fn markdown_comments(text: &str, out: &mut Vec<Region>) {
+    let mut at = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let lead = line.len() - trimmed.len();
+        for marker in ["[//]:", "[comment]:", "[hidden]:", "[_]:"] {
+            if trimmed.starts_with(marker) {
+                let inner = at + lead + marker.len()..at + line.trim_end().len();
+                push_region(text, out, at..at + line.trim_end().len(), inner);
+                break;
+            }
+        }
+        at += line.len();
+        if out.len() >= MAX_REGIONS {
+            return;
+        }
+    }
+}
+
+/// Elements whose opening tag hides them (`display:none`, white text, the `hidden` attribute).
+fn hidden_elements(text: &str, out: &mut Vec<Region>) {
+    let bytes = text.as_bytes();
+    let mut from = 0usize;
+    while let Some(rel) = text.get(from..).and_then(|s| s.find('<')) {
+        let start = from + rel;
+        from = start + 1;
+        let name_len = bytes.get(start + 1..).map_or(0, |b| b.iter().take_while(|c| c.is_ascii_alphanumeric()).count());
+        if name_len == 0 || name_len > 16 {
+            continue;
+        }
+        let Some(close) = text.get(start..).and_then(|s| s.get(..s.len().min(2048))).and_then(|s| s.find('>'))
+        else {
+            continue;
+        };
+        let open_end = start + close + 1;
+        let Some(tag) = text.get(start..open_end) else { continue };
+        let squeezed: String = tag.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let lower = tag.to_lowercase();
+        let hidden_attr = lower.contains(" hidden>") || lower.contains(" hidden ") || lower.contains(" hidden=");
+        if !(hidden_attr || HIDING.iter().any(|h| squeezed.contains(h))) {
+            continue;
+        }
+        let name = text.get(start + 1..start + 1 + name_len).unwrap_or("").to_lowercase();
+        let body = text.get(open_end..).unwrap_or("");
+        let closing = format!("</{name}");
+        let inner_end = body.to_ascii_lowercase().find(&closing).map_or_else(
+            || open_end + body.find('\n').unwrap_or(body.len()),
+            |e| open_end + e,
+        );
+        let outer_end =
+            text.get(inner_end..).and_then(|s| s.find('>')).map_or(inner_end, |e| inner_end + e + 1).min(text.len());
+        push_region(text, out, start..outer_end, open_end..inner_end);
+        from = open_end;
+        if out.len() >= MAX_REGIONS {
+            return;
+        }
+    }
+}
+
+/// `alt` and `title` attribute values: shown to a human only when an image fails to load or
+/// the pointer rests on it.
+fn attributes(text: &str, out: &mut Vec<Region>) {
+    for attr in ["alt=\"", "title=\"", "alt='", "title='"] {
+        let quote = if attr.ends_with('"') { '"' } else { '\'' };
+        let mut from = 0usize;
+        while let Some(rel) = text.get(from..).and_then(|s| s.find(attr)) {
+            let at = from + rel;
+            let inner_start = at + attr.len();
+            from = inner_start;
+            let preceded = at.checked_sub(1).and_then(|p| text.as_bytes().get(p)).is_some_and(u8::is_ascii_whitespace);
+            if !preceded {
+                continue;
+            }
+            let Some(len) = text.get(inner_start..).and_then(|s| s.find(quote)) else { continue };
+            push_region(text, out, at..inner_start + len + 1, inner_start..inner_start + len);
+            from = inner_start + len;
+            if out.len() >= MAX_REGIONS {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs of Unicode tag characters (U+E0000..U+E007F): invisible, and read by some models as
+/// the ASCII they shadow.
+fn tag_runs(text: &str, out: &mut Vec<Region>) {
+    let mut run: Option<(usize, String)> = None;
+    let mut close = |run: &mut Option<(usize, String)>, end: usize, out: &mut Vec<Region>| {
+        if let Some((start, decoded)) = run.take() {
+            if out.len() < MAX_REGIONS {
+                out.push(Region { outer: start..end, inner: start..end, decoded: Some(decoded) });
+            }
+        }
+    };
+    for (i, c) in text.char_indices() {
+        let cp = u32::from(c);
+        if (0xE0000..=0xE007F).contains(&cp) {
+            let entry = run.get_or_insert_with(|| (i, String::new()));
+            if let Some(a) = char::from_u32(cp - 0xE0000).filter(|a| a.is_ascii() && !a.is_ascii_control()) {
+                if entry.1.len() < MAX_REGION_BYTES {
+                    entry.1.push(a);
+                }
+            }
+        } else {
+            close(&mut run, i, out);
+        }
+    }
+    close(&mut run, text.len(), out);
+}
+
+fn push_region(text: &str, out: &mut Vec<Region>, outer: Range<usize>, inner: Range<usize>) {
+    // Ranges come from ASCII delimiters found with `find`, so they are on char boundaries; a
+    // region that is not is skipped rather than trusted.
+    let ok = |r: &Range<usize>| r.start <= r.end && text.is_char_boundary(r.start) && text.is_char_boundary(r.end);
+    if !(ok(&outer) && ok(&inner)) || inner.is_empty() {
+        return;
+    }
+    let inner = inner.start..inner.end.min(floor_boundary(text, inner.start.saturating_add(MAX_REGION_BYTES)));
+    out.push(Region { outer, inner, decoded: None });
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocks and sentences
+
+/// One block: byte range in the text.
+type Block = Range<usize>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    Blank,
+    /// A separator (`---`, `***`, `-----Original Message-----`, `### SYSTEM ###`) or a heading.
+    Header,
+    /// A code fence.
+    Fence,
+    /// A line that opens a markup element (`<p>`, `<div …>`, `<!--`).
+    Markup,
+    /// A quoted line (`> …`).
+    Quoted,
+    Text,
+}
+
+fn line_kind(line: &str) -> LineKind {
+    let t = line.trim();
+    if t.is_empty() {
+        return LineKind::Blank;
+    }
+    if t.starts_with("```") || t.starts_with("~~~") {
+        return LineKind::Fence;
+    }
+    let punct = |c: char| matches!(c, '-' | '=' | '*' | '_' | '~' | '#' | '+');
+    let lead = t.chars().take_while(|c| punct(*c)).count();
+    let tail = t.chars().rev().take_while(|c| punct(*c)).count();
+    let heading = t.starts_with('#') && t.trim_start_matches('#').starts_with(' ') && t.len() <= 200;
+    if (lead >= 3 && (tail >= 3 || lead == t.chars().count())) || heading {
+        return LineKind::Header;
+    }
+    if t.starts_with('>') {
+        return LineKind::Quoted;
+    }
+    let mut chars = t.chars();
+    if chars.next() == Some('<') && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!') {
+        return LineKind::Markup;
+    }
+    LineKind::Text
+}
+
+/// Splits `text` into blocks: paragraphs separated by blank lines, separators, headings,
+/// markup elements that open a line, quote changes and code fences. A header joins the block
+/// after it, so that "### SYSTEM ###" and its body are one block.
+fn blocks(text: &str) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut cur: Option<Block> = None;
+    let mut header_pending: Option<usize> = None;
+    let mut in_fence = false;
+    let mut prev_kind = LineKind::Blank;
+    let mut at = 0usize;
+    let mut flush = |cur: &mut Option<Block>, out: &mut Vec<Block>| {
+        if let Some(b) = cur.take() {
+            out.push(b);
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        let end = at + line.trim_end_matches(['\n', '\r']).len();
+        at += line.len();
+        let kind = line_kind(line);
+        if in_fence {
+            if let Some(b) = cur.as_mut() {
+                b.end = end;
+            }
+            if kind == LineKind::Fence {
+                in_fence = false;
+                flush(&mut cur, &mut out);
+            }
+            continue;
+        }
+        match kind {
+            LineKind::Blank => {
+                flush(&mut cur, &mut out);
+            }
+            LineKind::Header => {
+                flush(&mut cur, &mut out);
+                header_pending.get_or_insert(start);
+                continue;
+            }
+            LineKind::Fence => {
+                flush(&mut cur, &mut out);
+                in_fence = true;
+                cur = Some(header_pending.take().unwrap_or(start)..end);
+            }
+            LineKind::Markup => {
+                flush(&mut cur, &mut out);
+                cur = Some(header_pending.take().unwrap_or(start)..end);
+            }
+            LineKind::Quoted | LineKind::Text => {
+                let same = kind == prev_kind || prev_kind == LineKind::Markup && kind == LineKind::Text;
+                match cur.as_mut() {
+                    Some(b) if same || kind == LineKind::Text && prev_kind != LineKind::Quoted => b.end = end,
+                    _ => {
+                        flush(&mut cur, &mut out);
+                        cur = Some(header_pending.take().unwrap_or(start)..end);
+                    }
+                }
+            }
+        }
+        prev_kind = kind;
+    }
+    flush(&mut cur, &mut out);
+    if let Some(h) = header_pending {
+        out.push(h..text.len());
+    }
+    out.retain(|b| b.start < b.end);
+    out
+}
+
+/// Splits a block into sentences (byte ranges, trimmed, never empty).
+fn sentences(text: &str, block: Block) -> Vec<Range<usize>> {
+    let Some(body) = text.get(block.clone()) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut iter = body.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let next = iter.peek().map(|(_, n)| *n);
+        let cut = match c {
+            '.' | '!' | '?' => next.is_none_or(|n| n.is_whitespace() || matches!(n, '"' | '\u{201d}' | ')' | '<')),
+            '。' | '！' | '？' => true,
+            '\n' => hard_break(body, i),
+            _ => false,
+        };
+        let here = i + c.len_utf8();
+        if cut || here - start >= MAX_SENTENCE_BYTES {
+            let end = if cut { here } else { cut_at_space(body, start, here) };
+            push_trimmed(&mut out, body, block.start, start..end);
+            start = end;
+        }
+    }
+    push_trimmed(&mut out, body, block.start, start..body.len());
+    out
+}
+
+/// A line break ends a sentence unless it only wraps one: the line before runs on (no final
+/// punctuation) and the next line starts in lowercase.
+fn hard_break(body: &str, at: usize) -> bool {
+    let before = body.get(..at).unwrap_or("");
+    let prev_line = before.rsplit('\n').next().unwrap_or("");
+    let last = prev_line.trim_end().chars().last();
+    let next_first = body.get(at + 1..).and_then(|s| s.trim_start_matches([' ', '\t']).chars().next());
+    let wraps = prev_line.len() >= 40
+        && last.is_some_and(|c| c.is_alphanumeric() || c == ',')
+        && next_first.is_some_and(char::is_lowercase);
+    !wraps
+}
+
+fn cut_at_space(body: &str, start: usize, here: usize) -> usize {
+    let piece = body.get(start..here).unwrap_or("");
+    match piece.rfind(char::is_whitespace) {
+        Some(s) if s > piece.len() / 2 => start + s,
+        _ => here,
+    }
+}
+
+fn push_trimmed(out: &mut Vec<Range<usize>>, body: &str, base: usize, r: Range<usize>) {
+    let Some(piece) = body.get(r.clone()) else { return };
+    let lead = piece.len() - piece.trim_start().len();
+    let trimmed = piece.trim();
+    if !trimmed.is_empty() {
+        let s = base + r.start + lead;
+        out.push(s..s + trimmed.len());
+    }
+}
+
+/// What is marked for a detection in sentences `first..=last` of `block`.
+fn extent(text: &str, block: &Block, sentences: &[Range<usize>], first: usize, last: usize) -> Range<usize> {
+    if block.len() <= MAX_BLOCK_EXTENT {
+        return block.clone();
+    }
+    let (Some(a), Some(b)) = (sentences.get(first), sentences.get(last)) else { return block.clone() };
+    let start = text.get(..a.start).and_then(|s| s.rfind('\n')).map_or(block.start, |n| (n + 1).max(block.start));
+    let end = text.get(b.end..).and_then(|s| s.find('\n')).map_or(block.end, |n| (b.end + n).min(block.end));
+    start..end
+}
+
+// ---------------------------------------------------------------------------------------
+// Windows
+
+/// Whether any window of a whole text (a hidden region or decoded payload) is suspect.
+fn text_suspect(text: &str, hidden: bool, depth: u8) -> bool {
+    let whole = 0..text.len();
+    let sentences = sentences(text, whole);
+    !suspect_windows(text, &sentences, hidden, depth).is_empty()
+}
+
+/// The windows (one sentence, or two adjacent ones) that are suspect, as sentence indices.
+fn suspect_windows(text: &str, sentences: &[Range<usize>], hidden: bool, depth: u8) -> Vec<(usize, usize)> {
+    let feats = sentence_features(text, sentences, hidden, depth);
+    let mut out = Vec::new();
+    for i in 0..feats.len() {
+        let one = feats.get(i).copied().unwrap_or_default();
+        if one.suspect() {
+            out.push((i, i));
+            continue;
+        }
+        if let Some(two) = feats.get(i + 1) {
+            if one.union(*two).suspect() {
+                out.push((i, i + 1));
+            }
+        }
+    }
+    out
+}
+
+/// The features of each sentence, with quotations masked near words that discuss them.
+fn sentence_features(text: &str, sentences: &[Range<usize>], hidden: bool, depth: u8) -> Vec<Features> {
+    let cues: Vec<bool> = sentences.iter().map(|r| text.get(r.clone()).is_some_and(discusses)).collect();
+    let feats: Vec<Features> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let near = |j: Option<usize>| j.and_then(|j| cues.get(j)).copied().unwrap_or(false);
+            let cue = near(Some(i)) || near(i.checked_sub(1)) || near(i.checked_add(1));
+            let raw = text.get(r.clone()).unwrap_or("");
+            features(raw, cue, hidden, depth)
+        })
+        .collect();
+    // A role label ("Human:") speaks for the rest of its line.
+    let mut feats = feats;
+    for i in 1..feats.len() {
+        let prev_turn = feats.get(i - 1).is_some_and(|f| f.has(FAKE_TURN));
+        let same_line = match (sentences.get(i - 1), sentences.get(i)) {
+            (Some(a), Some(b)) => text.get(a.end..b.start).is_some_and(|gap| !gap.contains('\n')),
+            _ => false,
+        };
+        if prev_turn && same_line {
+            if let Some(f) = feats.get_mut(i) {
+                f.set(FAKE_TURN, true);
+            }
+        }
+    }
+    feats
+}
+
+// ---------------------------------------------------------------------------------------
+// Features of one sentence
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Features(u32);
+
+// Signals aimed at an agent: ordinary text between people rarely has them.
+const ADDR_STRONG: u32 = 1 << 0;
+const ADDR_VOC: u32 = 1 << 1;
+const ADDR_WEAK: u32 = 1 << 2;
+const AGENT_CTX: u32 = 1 << 3;
+const REDIRECT: u32 = 1 << 4;
+const USER_CLAIM: u32 = 1 << 5;
+const CONCEAL_USER: u32 = 1 << 6;
+const SYS_CLAIM: u32 = 1 << 7;
+const FAKE_TURN: u32 = 1 << 8;
+const FAKE_TOOL: u32 = 1 << 9;
+const BOUNDARY: u32 = 1 << 10;
+const PERSONA: u32 = 1 << 11;
+const HIDDEN: u32 = 1 << 12;
+const BEACON: u32 = 1 << 13;
+const MEMORY: u32 = 1 << 14;
+// Everyday signals that add up with them.
+const SECRECY: u32 = 1 << 15;
+const DISABLE: u32 = 1 << 16;
+const INSTR_CLAIM: u32 = 1 << 17;
+const AUTHORITY: u32 = 1 << 18;
+const SECRET: u32 = 1 << 19;
+const PRIVATE: u32 = 1 << 20;
+const DIRECTIVE: u32 = 1 << 21;
+const ACTION: u32 = 1 << 22;
+const SEND_DEST: u32 = 1 << 23;
+const LIMITLESS: u32 = 1 << 24;
+// Enough alone.
+const OVERRIDE: u32 = 1 << 25;
+const ROLE_TOKEN: u32 = 1 << 26;
+const ENCODED: u32 = 1 << 27;
+// Aimed at an agent, found late in the list.
+const OVERRIDE_SOFT: u32 = 1 << 28;
+const EXFIL: u32 = 1 << 29;
+
+const WEIGHTS: &[(u32, u32)] = &[
+    (ADDR_STRONG, 3),
+    (ADDR_VOC, 2),
+    (ADDR_WEAK, 1),
+    (AGENT_CTX, 1),
+    (REDIRECT, 2),
+    (USER_CLAIM, 2),
+    (CONCEAL_USER, 3),
+    (SYS_CLAIM, 2),
+    (FAKE_TURN, 1),
+    (FAKE_TOOL, 2),
+    (BOUNDARY, 1),
+    (PERSONA, 2),
+    (HIDDEN, 2),
+    (BEACON, 2),
+    (MEMORY, 2),
+    (SECRECY, 1),
+    (DISABLE, 1),
+    (INSTR_CLAIM, 1),
+    (AUTHORITY, 1),
+    (SECRET, 1),
+    (PRIVATE, 1),
+    (DIRECTIVE, 1),
+    (ACTION, 1),
+    (SEND_DEST, 1),
+    (LIMITLESS, 1),
+    (OVERRIDE_SOFT, 3),
+    (EXFIL, 2),
+];
+
+const AGENT_SIGNALS: u32 = ADDR_STRONG
+    | ADDR_VOC
+    | ADDR_WEAK
+    | AGENT_CTX
+    | REDIRECT
+    | USER_CLAIM
+    | CONCEAL_USER
+    | SYS_CLAIM
+    | FAKE_TURN
+    | FAKE_TOOL
+    | BOUNDARY
+    | PERSONA
+    | HIDDEN
+    | BEACON
+    | MEMORY
+    | OVERRIDE_SOFT
+    | EXFIL;
+
+impl Features {
+    fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn set(&mut self, bit: u32, on: bool) {
+        if on {
+            self.0 |= bit;
+        }
+    }
+
+    fn union(self, other: Features) -> Features {
+        Features(self.0 | other.0)
+    }
+
+    fn score(self, mask: u32) -> u32 {
+        WEIGHTS.iter().filter(|(bit, _)| self.0 & mask & bit != 0).map(|(_, w)| w).sum()
+    }
+
+    /// The decision on one window.
+    fn suspect(self) -> bool {
+        if self.has(OVERRIDE | ROLE_TOKEN | ENCODED) {
+            return true;
+        }
+        let ordered = self.has(DIRECTIVE | ACTION);
+        // A turn of a made-up conversation that orders something sent outside.
+        let bonus = u32::from(self.has(FAKE_TURN) && self.has(SEND_DEST));
+        ordered
+            && self.score(AGENT_SIGNALS) + bonus >= AGENT_THRESHOLD
+            && self.score(u32::MAX) + bonus >= THRESHOLD
+    }
+}
+
+/// Words that show a text discussing injections rather than making one: a quoted phrase near
+/// them is an example, not an order.
+fn discusses(raw: &str) -> bool {
+    let outside = mask_quotes(raw);
+    let p = scan::prepare(&outside);
+    let t = &p.toks;
+    const CUES: &[&str] = &[
+        "like",
+        "example",
+        "examples",
+        "eg",
+        "phrase",
+        "phrases",
+        "phrased",
+        "called",
+        "attack*",
+        "attacker*",
+        "injection*",
+        "injected",
+        "jailbreak*",
+        "payload*",
+        "malicious",
+        "technique*",
+        "pattern",
+        "patterns",
+        "tried",
+        "string",
+        "strings",
+        "exemple",
+        "beispiel",
+        "ejemplo",
+        "пример",
+    ];
+    let lower = outside.to_lowercase();
+    [" e.g.", "(e.g.", " z.b.", " p.ej."].iter().any(|c| lower.contains(c))
+        || t.iter().enumerate().any(|(i, k)| {
+            // Words of an address (`promo.example.invalid`) are not words of the sentence.
+            let in_address = matches!(k.prev, '.' | '@' | '/');
+            !in_address && scan::is(&k.w, CUES)
+                || (k.w == "such" && word(t, i + 1) == "as")
+                || (k.w == "known" && word(t, i + 1) == "as")
+        })
+}
+
+/// `raw` with the inside of its quotations blanked out (kept the same length).
+fn mask_quotes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut open: Option<char> = None;
+    for c in raw.chars() {
+        match open {
+            None => {
+                out.push(c);
+                open = match c {
+                    '"' => Some('"'),
+                    '\u{201c}' => Some('\u{201d}'),
+                    '\u{201e}' => Some('\u{201c}'),
+                    '«' => Some('»'),
+                    _ => None,
+                };
+            }
+            Some(close) => {
+                if c == close || (close == '\u{201c}' && c == '\u{201d}') {
+                    out.push(c);
+                    open = None;
+                } else {
+                    out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `raw` with markup tags replaced by spaces, so that `<p style="…">` adds no words.
+fn strip_tags(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('<') {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        let tail = rest.get(at..).unwrap_or("");
+        let looks = tail.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match tail.find('>').filter(|&e| looks && e <= 1024) {
+            Some(e) => {
+                out.push(' ');
+                rest = tail.get(e + 1..).unwrap_or("");
+            }
+            None => {
+                out.push('<');
+                rest = tail.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn features(raw: &str, cue: bool, hidden: bool, depth: u8) -> Features {
+    let masked = if cue { mask_quotes(raw) } else { raw.to_owned() };
+    let visible = strip_tags(&masked);
+    let p = scan::prepare(&visible);
+    let t = &p.toks;
+    let n = p.norm.as_str();
+    let mut f = Features::default();
+    f.set(HIDDEN, hidden || p.invisible);
+    if may_steer(&masked, n) {
+        let s = scan::steering(&masked);
+        f.set(OVERRIDE, s.overrides);
+        f.set(ROLE_TOKEN, s.role_token);
+    }
+    address(t, n, &mut f);
+    f.set(OVERRIDE_SOFT, overrides(t));
+    markers(&masked, n, &mut f);
+    context(t, n, &mut f);
+    orders(t, n, &visible, &mut f);
+    if depth == 0 {
+        // SECURITY: an encoded payload is read as hidden text of its own.
+        f.set(ENCODED, scan::decoded_runs(raw).iter().any(|d| text_suspect(d, true, depth + 1)));
+    }
+    f
+}
+
+/// Whether the scanner's own override and role rules could fire (they are costly to run on
+/// every sentence of a long document).
+fn may_steer(raw: &str, n: &str) -> bool {
+    const STEMS: &[&str] = &[
+        "ignor",
+        "disregard",
+        "forget",
+        "overrid",
+        "bypass",
+        "supersed",
+        "olvid",
+        "oubli",
+        "vergiss",
+        "dimentic",
+        "esquec",
+        "игнор",
+        "забуд",
+        "пропуст",
+        "instruc",
+        "anweis",
+        "инструкц",
+        "указан",
+        "rules",
+        "regel",
+        "regla",
+        "regle",
+        "правил",
+        "prompt",
+        "guideline",
+        "guidance",
+        "directive",
+        "direction",
+        "polic",
+        "richtlin",
+        "training",
+        "programming",
+        "longer",
+        "attention",
+        "heed",
+        "aside",
+        "discard",
+        "abandon",
+        "dismiss",
+        "drop",
+        "scrap",
+        "erase",
+        "reset",
+        "system",
+        "assistant",
+        "human",
+        "developer",
+        "admin",
+    ];
+    raw.contains(['<', '[', '|']) || n.chars().any(is_cjk) || STEMS.iter().any(|s| n.contains(s))
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
+}
+
+fn word(t: &[Tok], i: usize) -> &str {
+    t.get(i).map_or("", |k| k.w.as_str())
+}
+
+fn at(t: &[Tok], i: usize, class: &[&str]) -> bool {
+    scan::is(word(t, i), class)
+}
+
+/// The first word in `(i, i + 1 + gap]` of `class`.
+fn next_in(t: &[Tok], i: usize, class: &[&str], gap: usize) -> Option<usize> {
+    (i + 1..=i + 1 + gap).find(|&j| at(t, j, class))
+}
+
+/// Whether the words from `i` on match `steps` in order; each step allows a gap before it.
+fn seq_at(t: &[Tok], i: usize, first: &[&str], steps: &[(&[&str], usize)]) -> bool {
+    if !at(t, i, first) {
+        return false;
+    }
+    let mut k = i;
+    for (class, gap) in steps {
+        match next_in(t, k, class, *gap) {
+            Some(j) => k = j,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn seq_any(t: &[Tok], first: &[&str], steps: &[(&[&str], usize)]) -> bool {
+    (0..t.len()).any(|i| seq_at(t, i, first, steps))
+}
+
+/// Whether a negation stands among the three words before `i`.
+fn negated(t: &[Tok], i: usize) -> bool {
+    (i.saturating_sub(3)..i).any(|j| at(t, j, NEG))
+}
+
+const NEG: &[&str] = &["not", "dont", "never", "no", "nor", "cannot", "cant", "wont", "shouldnt", "mustnt", "nicht", "nie", "jamais", "nunca", "не", "нельзя"];
+
+// ---- Who is addressed
+
+const STRONG_NOUN: &[&str] = &[
+    "ai", "ais", "llm", "llms", "chatbot", "chatbots", "bot", "bots", "gpt", "gpts", "chatgpt", "copilot", "claude",
+    "gemini", "ki", "ia", "ии", "нейросеть",
+];
+const WEAK_NOUN: &[&str] = &[
+    "assistant",
+    "assistants",
+    "assistent",
+    "assistenten",
+    "assistente",
+    "assistenti",
+    "asistente",
+    "asistentes",
+    "ассистент*",
+    "помощник*",
+    "agent",
+    "agents",
+    "agente",
+    "agentes",
+    "агент*",
+    "model",
+    "models",
+    "modele",
+    "modeles",
+    "modelo",
+    "modelos",
+    "modell",
+    "modelle",
+    "automation",
+    "automations",
+];
+/// Words that make an assistant or agent a machine: "AI assistant", "automated agents".
+const MACHINE: &[&str] = &[
+    "ai", "ki", "ia", "llm", "automated", "automatic", "virtual", "virtuel", "virtuelle", "virtuale", "language",
+    "sprach", "ии", "digital",
+];
+/// Greetings: a noun right after one is called, whatever follows.
+const GREETING: &[&str] = &[
+    "dear", "hey", "hi", "hello", "hallo", "hola", "oye", "bonjour", "salut", "cher", "chere", "lieber", "liebe",
+    "querido", "querida", "estimado", "estimada", "привет", "здравствуй", "уважаемый", "дорогой",
+];
+/// Words that open a note to someone: "Note to the assistant:", "Message for AI models:".
+const LEAD: &[&str] = &[
+    "attention", "attn", "note", "notes", "nota", "notice", "message", "messages", "memo", "reminder", "ps",
+    "instruction", "instructions", "instruccion", "instrucciones", "hinweis", "nachricht", "mensaje", "to", "for",
+    "an", "pour", "para", "al", "a", "de", "update", "policy", "directive", "request", "warning", "important",
+    "system", "also", "and", "so", "ok", "oh", "внимание",
+];
+/// Words that may stand between a lead and the noun it calls: "to the assistant", "for any AI".
+const DETERMINER: &[&str] = &[
+    "the", "any", "all", "every", "each", "my", "our", "l", "le", "la", "les", "den", "der", "die", "dem", "el", "los",
+    "las", "lo", "il", "gli",
+];
+/// Verbs that say what an agent is doing with this very text.
+const PARTICIPLE: &[&str] = &[
+    "reading", "reads", "read", "processing", "processes", "handling", "handles", "summarising", "summarizing",
+    "summarises", "summarizes", "triaging", "triages", "parsing", "parses", "analysing", "analyzing", "screening",
+    "reviewing", "reviews", "looking", "working", "connected", "browsing", "indexing", "scanning", "scans", "helping",
+    "assisting", "managing", "operating", "receiving", "receives", "lit", "lisant", "liest", "lee", "leyendo",
+    "читает", "читающий",
+];
+const THIS: &[&str] = &[
+    "this", "these", "the", "my", "our", "that", "ce", "cette", "ces", "dieses", "diese", "diesen", "dies", "este",
+    "esta", "estos", "это", "этот", "эту", "эти",
+];
+
+fn address(t: &[Tok], n: &str, f: &mut Features) {
+    for (i, k) in t.iter().enumerate() {
+        let strong_word = scan::is(&k.w, STRONG_NOUN);
+        let weak_word = scan::is(&k.w, WEAK_NOUN);
+        if !(strong_word || weak_word) {
+            continue;
+        }
+        // "AI assistant", "assistant IA", "asistente de IA", "language model".
+        let machine = strong_word
+            || i.checked_sub(1).is_some_and(|j| at(t, j, MACHINE))
+            || at(t, i + 1, &["ia", "ki", "ai", "ии"])
+            || (word(t, i + 1) == "de" && at(t, i + 2, &["ia", "ki"]));
+        // The end of the noun phrase: "AI assistant", "asistente de IA", "KI-Assistenten".
+        let mut end = i;
+        while end < i + 3
+            && (at(t, end + 1, STRONG_NOUN)
+                || at(t, end + 1, WEAK_NOUN)
+                || word(t, end + 1) == "de" && at(t, end + 2, &["ia", "ki"]))
+        {
+            end += if word(t, end + 1) == "de" { 2 } else { 1 };
+        }
+        let last = t.get(end).unwrap_or(k);
+        let ends_call = matches!(last.next, ':' | ',' | '!' | '\u{2014}' | '\u{ff1a}' | '\u{ff0c}');
+        // The noun phrase opens its clause, after at most a lead ("Note to the", "Hinweis an
+        // den", "Also,") and one other word ("Legal notice to automated agents:").
+        let clause = (0..i)
+            .rev()
+            .find(|&j| t.get(j).is_some_and(|p| matches!(p.next, ':' | ',' | '!' | '.' | '?')))
+            .map_or(0, |j| j + 1);
+        let mut np = i;
+        while np > clause && (at(t, np - 1, MACHINE) || at(t, np - 1, DETERMINER)) {
+            np -= 1;
+        }
+        // One modifier of the noun: "the scheduling assistant", "coding agents".
+        if np == i && np > clause && !at(t, np - 1, LEAD) && !at(t, np - 1, GREETING) {
+            np -= 1;
+            while np > clause && at(t, np - 1, DETERMINER) {
+                np -= 1;
+            }
+        }
+        let others = (clause..np).filter(|&j| !at(t, j, LEAD) && !at(t, j, GREETING)).count();
+        let opens = np - clause <= 6 && others <= 1;
+        let greeted = (i.saturating_sub(2)..i).any(|j| at(t, j, GREETING));
+        // "Note to the assistant reading this:", "the agent triaging this issue".
+        let acting = next_in(t, end, PARTICIPLE, 1).is_some_and(|j| next_in(t, j, THIS, 2).is_some());
+        // "If you are an AI", "si eres un asistente".
+        let if_you = (i.saturating_sub(5)..i).any(|j| {
+            at(t, j, &["if", "si", "wenn", "falls", "если"])
+                && (j + 1..i).any(|m| at(t, m, &["are", "youre", "eres", "etes", "es", "bist", "sind"]))
+        });
+        // "@bot".
+        let at_sign = k.prev == '@';
+        // "whoever reads this", "whichever assistant is reading this".
+        let whoever = (i.saturating_sub(2)..i).any(|j| at(t, j, &["whoever", "whichever", "whatever"]));
+        // "every AI agent connected to …", "all assistants must …".
+        let universal = i.checked_sub(1).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]))
+            || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE));
+        // "Assistant:" alone at the start of a line is a transcript's label, not a call.
+        let label = i == 0 && end == i && last.next == ':' && !k.w.ends_with('s') && !machine;
+        // "Let's play a game, AI." and "Also, assistant:" call the noun after a comma.
+        let tail_call = k.prev == ',' && matches!(last.next, '.' | '!' | '?' | ',' | ':' | '\0');
+        let vocative = !label && (opens && (ends_call || greeted) || tail_call);
+        if at_sign || if_you || whoever || acting && machine || (vocative || universal && opens) && machine {
+            f.set(ADDR_STRONG, true);
+        } else if vocative || universal && opens || acting {
+            f.set(ADDR_VOC, true);
+        } else if label {
+            f.set(FAKE_TURN, true);
+        } else if next_in(t, end, &["must", "should", "shall", "is", "are", "has", "have", "needs", "need", "will"], 0)
+            .is_some_and(|j| {
+                at(t, j, &["must", "should", "shall"])
+                    || at(t, j + 1, &[
+                        "to", "required", "instructed", "authorised", "authorized", "allowed", "expected", "permitted", "now",
+                    ])
+                    || at(t, j + 1, &["been", "already"])
+                        && at(t, j + 2, &["authorised", "authorized", "instructed", "allowed", "approved"])
+            })
+        {
+            f.set(ADDR_WEAK, true);
+        }
+    }
+    // "has authorised your assistant to …": an order to the user's agent, in the third person.
+    if (0..t.len()).any(|i| {
+        at(t, i, &["your"])
+            && next_in(t, i, WEAK_NOUN, 1).is_some()
+            && (i.saturating_sub(3)..i).any(|j| at(t, j, &["authorised", "authorized", "allowed", "instructed", "permitted", "asked", "requires"]))
+    }) {
+        f.set(ADDR_WEAK, true);
+    }
+    // "Whoever processes this response", "the next step for whoever reads this".
+    for (i, k) in t.iter().enumerate() {
+        if scan::is(&k.w, &["whoever", "whichever", "whatever"]) && next_in(t, i, PARTICIPLE, 3).is_some() {
+            f.set(ADDR_STRONG, true);
+        }
+    }
+    // "You are reading this as part of an automated review".
+    if seq_any(t, &["you", "youre"], &[(&["reading", "processing", "summarising", "summarizing", "seeing"], 1), (THIS, 0)])
+        && t.iter().any(|k| scan::is(&k.w, MACHINE) || scan::is(&k.w, STRONG_NOUN))
+    {
+        f.set(ADDR_STRONG, true);
+    }
+    // Scripts without spaces.
+    if ["ai助手", "人工智能", "aiアシスタント", "ai アシスタント"].iter().any(|w| n.contains(w)) {
+        f.set(ADDR_STRONG, true);
+    } else if ["助手", "アシスタント"].iter().any(|w| n.contains(w)) {
+        f.set(ADDR_VOC, true);
+    }
+}
+
+// ---- Earlier instructions declared void, in words the scanner's rules do not know
+
+/// "Whatever you were told earlier no longer matters", "the rules you were configured with
+/// are outdated", "forget everything above": something the reader was told before, declared
+/// void. Honest text says this too ("the instructions you were given last year are
+/// outdated"), so it counts as a strong signal aimed at the agent, not as enough alone.
+fn overrides(t: &[Tok]) -> bool {
+    const RULES: &[&str] = &[
+        "instruction*", "rules", "rule", "guidance", "guideline*", "directions", "directive*", "prompt*", "programming",
+        "configuration", "orders", "told", "said", "given", "configured", "everything", "anything", "consigne*",
+        "anweisung*", "regeln", "reglas", "instrucciones", "правила", "инструкци*",
+    ];
+    const PRIOR: &[&str] = &[
+        "previous", "previously", "prior", "earlier", "above", "before", "preceding", "original", "initial", "old",
+        "existing", "you", "your", "operator", "system", "configured", "given", "told", "far", "came",
+    ];
+    const VOID: &[&str] = &[
+        "ignore*", "disregard*", "forget", "overrid*", "supersed*", "outdated", "obsolete", "void", "invalid", "revoked",
+        "cancelled", "canceled", "irrelevant", "discard*", "reset", "drop", "scrap", "replaced", "expired", "stale",
+    ];
+    let has = |class: &[&str]| t.iter().any(|k| scan::is(&k.w, class));
+    let voided = has(VOID)
+        || seq_any(t, &["no"], &[(&["longer"], 0), (&["matter*", "apply", "applies", "valid", "relevant", "count*", "binding", "stand*", "hold*"], 1)])
+        || seq_any(t, &["doesnt", "dont", "not"], &[(&["matter*", "apply", "count"], 1)])
+        || seq_any(t, &["start", "starting"], &[(&["over", "fresh", "afresh"], 0)])
+        || seq_any(t, &["clean", "blank"], &[(&["slate"], 0)])
+        || seq_any(t, &["pay"], &[(&["no"], 0), (&["attention", "heed", "mind"], 0)])
+        || seq_any(t, &["set", "put"], &[(&["aside"], 2)]);
+    voided && has(RULES) && has(PRIOR) && t.iter().any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any"]))
+}
+
+// ---- Markers in the raw text: fake turns, fake tool output, boundaries, hidden links
+
+fn markers(raw: &str, n: &str, f: &mut Features) {
+    // A line that poses as a turn of a conversation: "User:", "### Assistant", "Human:".
+    for line in raw.lines() {
+        let l = line.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '#' | '*' | '>' | '[' | '-' | '_'));
+        let lower: String = l.chars().take(24).collect::<String>().to_lowercase();
+        for role in ["user", "human", "assistant", "ai", "system", "model", "bot", "chatbot", "gpt", "developer", "tool"] {
+            if let Some(rest) = lower.strip_prefix(role) {
+                let rest = rest.trim_start_matches([']', '*', ' ']);
+                if rest.starts_with(':') || rest.is_empty() && l.len() == role.len() + (l.len() - l.trim_end_matches([']', '*', ' ']).len()) {
+                    f.set(FAKE_TURN, true);
+                    if matches!(role, "system" | "developer") {
+                        f.set(SYS_CLAIM, true);
+                    }
+                }
+            }
+        }
+    }
+    // `{"role": "system", …}`: a message object in the data.
+    let squeezed: String = n.chars().filter(|c| !c.is_whitespace()).take(64 * 1024).collect();
+    for role in ["system", "developer", "assistant", "user", "tool"] {
+        if squeezed.contains(&format!("\"role\":\"{role}\"")) {
+            f.set(FAKE_TURN, true);
+            if matches!(role, "system" | "developer") {
+                f.set(SYS_CLAIM, true);
+            }
+        }
+    }
+    // Output posing as a tool's, or a boundary of the data the agent is reading.
+    const TOOL: &[&str] = &[
+        "tool result",
+        "tool output",
+        "tool response",
+        "function result",
+        "function output",
+        "function call",
+        "function_call",
+        "tool_call",
+        "tool_output",
+        "tool_result",
+        "\"observation\"",
+        "observation:",
+    ];
+    if TOOL.iter().any(|m| n.contains(m)) {
+        f.set(FAKE_TOOL, true);
+    }
+    if let Some(tail) = raw.trim_start().strip_prefix("</") {
+        let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+        let name = name.to_lowercase();
+        if ["result", "document", "context", "tool", "output", "input", "data", "content", "email", "message", "query", "search"]
+            .iter()
+            .any(|w| name.contains(w))
+        {
+            f.set(FAKE_TOOL, true);
+        }
+    }
+    const ENDS: &[&str] = &[
+        "end of document",
+        "end of the document",
+        "end of email",
+        "end of the email",
+        "end of context",
+        "end of input",
+        "end of user input",
+        "end of data",
+        "end of file",
+        "end of transcript",
+        "end of search results",
+        "end of results",
+        "end of tool output",
+        "end of conversation",
+        "begin system",
+        "begin instructions",
+        "start of system",
+        "new instructions begin",
+    ];
+    if ENDS.iter().any(|m| n.contains(m)) {
+        f.set(BOUNDARY, true);
+    }
+    // A markdown image whose address carries data: rendering it sends the data out.
+    let mut from = 0usize;
+    while let Some(rel) = raw.get(from..).and_then(|s| s.find("](")) {
+        let at_ = from + rel;
+        from = at_ + 2;
+        let url: String = raw.get(at_ + 2..).unwrap_or("").chars().take(512).take_while(|c| *c != ')' && !c.is_whitespace()).collect();
+        let image = raw.get(..at_).and_then(|s| s.rfind("![")).is_some_and(|o| at_ - o < 256);
+        if image && (url.starts_with("http://") || url.starts_with("https://")) && url.contains('?') {
+            f.set(BEACON, true);
+        }
+    }
+    if ["query parameter", "to the url", "in the url", "to the link", "url parameter"].iter().any(|m| n.contains(m))
+        && !scan::destinations(n).is_empty()
+    {
+        f.set(BEACON, true);
+    }
+}
+
+// ---- The agent's situation: its user, its task, its tools, its memory
+
+const USER_NOUN: &[&str] = &[
+    "user", "users", "utilisateur", "utilisateurs", "utilisatrice", "nutzer", "nutzers", "benutzer", "benutzers",
+    "nutzerin", "usuario", "usuarios", "usuaria", "utente", "utenti", "пользовател*",
+];
+const USER_DET: &[&str] = &[
+    "the", "your", "this", "their", "its", "l", "le", "la", "der", "den", "dem", "des", "die", "el", "al", "del", "lo",
+    "il", "dein", "deinem", "deinen", "tu", "ton", "votre", "ihr", "ihrem",
+];
+
+fn user_at(t: &[Tok], i: usize) -> bool {
+    at(t, i, USER_NOUN) && (word(t, i).starts_with("пользовател") || i.checked_sub(1).is_some_and(|j| at(t, j, USER_DET)))
+}
+
+fn context(t: &[Tok], n: &str, f: &mut Features) {
+    let users: Vec<usize> = (0..t.len()).filter(|&i| user_at(t, i)).collect();
+    let cjk_user = ["用户", "ユーザー", "使用者"].iter().any(|w| n.contains(w));
+    if !users.is_empty() || cjk_user {
+        f.set(AGENT_CTX, true);
+    }
+    for (i, k) in t.iter().enumerate() {
+        let w = k.w.as_str();
+        // "your task", "your system prompt", "your next tool call", "in your reply".
+        if w == "your" || w == "its" {
+            if at(t, i + 1, &[
+                "task", "tasks", "instructions", "prompt", "operator", "admin", "administrator", "developers",
+                "configuration", "config", "context", "memory", "tools", "objective", "goal", "purpose", "guidelines",
+                "programming", "directives", "system", "output", "next", "current", "original",
+            ]) {
+                f.set(AGENT_CTX, true);
+            }
+            if at(t, i + 1, &["summary", "answer", "reply", "response", "responses", "answers", "output"])
+                && i.checked_sub(1).is_some_and(|j| at(t, j, &["in", "of", "to", "into", "from", "with", "end"]))
+            {
+                f.set(AGENT_CTX, true);
+            }
+        }
+        // "the email tool", "via the ride app", "a tool call".
+        if scan::is(w, &["tool", "tools", "plugin", "function"])
+            && (i.checked_sub(1).is_some_and(|j| at(t, j, &[
+                "email", "mail", "payments", "payment", "browser", "http", "search", "file", "shell", "terminal",
+                "calendar", "banking", "messaging", "web", "fetch", "diagnostics", "the", "this",
+            ])) || at(t, i + 1, &["call", "calls", "definitions"]))
+        {
+            f.set(AGENT_CTX, true);
+        }
+        // "the saved card", "stored payment details".
+        if scan::is(w, &["saved", "stored", "hinterlegten", "hinterlegte", "guardada", "guardado", "enregistree"])
+            && next_in(t, i, &["card", "cards", "karte", "tarjeta", "carte", "payment", "credit", "details", "addresses", "passwords"], 1).is_some()
+        {
+            f.set(AGENT_CTX | PRIVATE, true);
+        }
+        // "this conversation", "the chat history".
+        if scan::is(w, &["conversation", "chat", "session", "conversacion", "conversation", "unterhaltung", "переписк*", "разговор*"])
+            && i.checked_sub(1).is_some_and(|j| at(t, j, &["this", "the", "esta", "la", "cette", "dieser", "diese", "этот", "этого", "эту"]))
+        {
+            f.set(AGENT_CTX, true);
+        }
+        // What the agent holds: its memory, the conversation, its instructions.
+        if scan::is(w, &["everything", "all", "anything", "what"])
+            && at(t, i + 1, &["you"])
+            && at(t, i + 2, &["know", "remember", "recall", "learned", "have"])
+        {
+            f.set(MEMORY, true);
+        }
+        if (scan::is(w, &["conversation", "chat", "channel", "message", "session"])
+            && at(t, i + 1, &["history", "so", "log", "transcript", "histories"]))
+            || (w == "system" && at(t, i + 1, &["prompt", "prompts"]))
+            || (w == "tool" && at(t, i + 1, &["definitions", "descriptions", "schemas"]))
+            || (scan::is(w, &["every", "all", "each"]) && next_in(t, i, &["message", "messages"], 1).is_some_and(|j| {
+                next_in(t, j, &["chat", "conversation", "channel", "thread"], 3).is_some()
+            }))
+            || (w == "you" && at(t, i + 1, &["already"]) && at(t, i + 2, &["know", "have"]))
+            || scan::is(w, &["historial", "historique", "verlauf"])
+                && next_in(t, i, &["conversacion", "conversation", "chat", "unterhaltung"], 2).is_some()
+            || (w.starts_with("переписк") && next_in(t, i, &["чата", "чат", "разговора"], 2).is_some())
+        {
+            f.set(MEMORY, true);
+        }
+        // Secrets and private things.
+        let next = word(t, i + 1);
+        if scan::is(w, &[
+            "password*", "passwort*", "passwd", "passcode*", "contrasena*", "пароль*", "пароли", "apikey*", "credential*",
+            "id_rsa", "id_ed25519", "netrc", "cvv", "mnemonic", "2fa", "otp", "token", "tokens",
+        ]) || (w == "api" && scan::is(next, &["key", "keys", "token", "tokens", "secret"]))
+            || (scan::is(w, &["private", "secret", "ssh", "signing", "access"]) && scan::is(next, &["key", "keys", "token", "tokens"]))
+            || (w == "env" && matches!(k.prev, '.' | '`'))
+            || (w == "aws" && k.prev == '.')
+            || (w == "ssh" && k.prev == '.')
+            || (w == "mot" && next == "de" && word(t, i + 2) == "passe")
+            || (w == "seed" && next == "phrase")
+            || (scan::is(w, &["card"]) && next == "number")
+        {
+            f.set(SECRET, true);
+        }
+        if scan::is(w, &[
+            "passport", "payslip*", "salary", "salaries", "salaires", "salarios", "contacts", "addressbook", "inbox",
+            "mailbox", "directory", "ssn", "location", "ubicacion", "standort", "adresse", "adresses", "address",
+            "addresses", "direccion", "phone", "telephone", "employer", "birth", "medical", "statements", "drive",
+            "documents", "folder", "files", "emails", "attachments",
+        ]) {
+            f.set(PRIVATE, true);
+        }
+    }
+    for &u in &users {
+        // "the user asked you to", "the user has already agreed", "requested by the user".
+        if next_in(t, u, &[
+            "asked", "asks", "wants", "wanted", "requested", "requests", "instructed", "told", "authorised", "authorized",
+            "approved", "agreed", "consented", "set", "prefers", "expects", "would", "pre*", "said", "quiere", "pidio",
+            "veut", "demande", "will", "mochte", "hat", "has", "просил", "хочет",
+        ], 2)
+        .filter(|&j| !(u + 1..j).any(|m| at(t, m, NEG) || at(t, m, &["didnt", "hasnt", "havent"])))
+        .is_some_and(|j| !at(t, j, &["has", "hat", "will", "would"]) || at(t, j + 1, &[
+            "already", "asked", "requested", "approved", "agreed", "authorised", "authorized", "consented", "want", "like",
+            "set", "pre*", "bereits", "schon", "gebeten",
+        ]))
+        {
+            f.set(USER_CLAIM, true);
+        }
+        if u.checked_sub(2).is_some_and(|j| {
+            at(t, j, &["requested", "approved", "authorised", "authorized", "wanted", "asked", "ordered", "set"]) && at(t, j + 1, &["by"])
+        }) || u.checked_sub(3).is_some_and(|j| at(t, j, &["behalf"]))
+        {
+            f.set(USER_CLAIM, true);
+        }
+    }
+    if seq_any(t, &["pre", "already", "bereits", "ya", "deja"], &[(&["approved", "authorised", "authorized", "agreed", "consented", "genehmigt", "aprobado", "approuve"], 1)])
+        || seq_any(t, &["preapproved", "preauthorised", "preauthorized", "pre-approved"], &[])
+        || seq_any(t, &["what", "as"], &[(&["they", "he", "she"], 0), (&["would", "wanted", "want"], 1)])
+        || seq_any(t, &["they", "he", "she"], &[(&["always"], 0), (&["say", "says", "agree", "agrees"], 0)])
+        || seq_any(t, &["owner", "holder", "owners"], &[(&["said", "says", "asked", "has", "agreed", "approved", "wants"], 1)])
+            && (0..t.len()).any(|i| at(t, i, &["account", "real", "the"]))
+    {
+        f.set(USER_CLAIM, true);
+    }
+    // Set against the agent's task: "before you continue", "instead of summarising".
+    redirect(t, n, f);
+    // Secrecy, and secrecy aimed at the user or the reply.
+    secrecy(t, n, &users, f);
+}
+
+fn redirect(t: &[Tok], n: &str, f: &mut Features) {
+    const TASK_VERB: &[&str] = &[
+        "continue", "continuing", "proceed*", "answer*", "reply", "replying", "respond*", "summari*", "write", "writing",
+        "complet*", "finish*", "carry", "return*", "process", "processing", "handle", "handling", "resume", "resuming",
+    ];
+    let hit = seq_any(t, &["before", "prior"], &[(TASK_VERB, 2)])
+        || seq_any(t, &["before", "after", "between", "with", "in"], &[(&["your"], 0), (&["current", "other", "next", "first"], 0), (&["task", "tasks", "answer", "reply", "response", "summary", "tool", "step"], 1)])
+        || seq_any(t, &["instead"], &[(&["of"], 0), (&["summari*", "answer*", "reply*", "respond*", "doing", "what", "following", "helping", "completing", "the", "your"], 0)])
+        || seq_any(t, &["after", "once", "when", "while", "upon"], &[(&[
+            "reading", "read", "processing", "process", "summarising", "summarizing", "summarise", "summarize",
+            "reviewing", "looking", "pick", "picking", "working", "finished", "done", "get", "parsing", "reply",
+        ], 3), (THIS, 2)])
+        || seq_any(t, &["part", "complete", "completing", "finish", "prerequisite", "order"], &[(&["of", "for", "to"], 1), (&["your", "the", "this", "users"], 2), (&["task", "request", "job", "assignment", "current", "users"], 2)])
+        || seq_any(t, &["your", "the", "my"], &[(&["new", "real", "actual", "true", "only", "single", "updated", "primary", "sole"], 0), (&["task", "job", "objective", "goal", "purpose", "mission", "instructions", "priority", "role"], 1)])
+        || seq_any(t, &["while"], &[(&["you", "youre"], 0), (&["are", "at"], 1), (&["it"], 1)])
+        || seq_any(t, &["then", "that", "afterwards", "after"], &[(&["carry", "continue", "proceed", "resume", "go"], 1), (&["as", "normally", "with", "on"], 1), (&["normal", "usual", "whatever", "users", "your", "the", "before"], 1)])
+        || seq_any(t, &["continue", "proceed"], &[(&["normally"], 0)])
+        || seq_any(t, &["rest"], &[(&["of"], 0), (&["the", "this", "our"], 0), (&["conversation", "session", "chat"], 0)])
+        || (0..t.len()).any(|i| {
+            (at(t, i, &["whatever", "regardless"]) || at(t, i, &["matter"]) && i.checked_sub(1).is_some_and(|j| at(t, j, &["no"])))
+                && next_in(t, i, USER_NOUN, 3).is_some_and(|j| user_at(t, j))
+        })
+        || seq_any(t, &["first", "next"], &[(&["thing", "step", "steps"], 0), (&["to", "for", "with"], 1), (&["whoever", "whichever", "you", "this", "any"], 2)])
+        || (0..t.len()).any(|i| {
+            user_at(t, i) && at(t, i + 1, &["request", "requests", "task", "question", "query", "instructions"])
+                || at(t, i, &["what", "lo", "ce", "was"]) && next_in(t, i, USER_NOUN, 3).is_some_and(|j| next_in(t, j, &["asked", "wanted", "requested", "pidio", "demande", "wollte"], 2).is_some())
+                || at(t, i, &["lo"]) && at(t, i + 1, &["que"]) && at(t, i + 2, &["te"]) && at(t, i + 3, &["pidio"])
+        })
+        || seq_any(t, &["avant"], &[(&["de", "d"], 0), (&["repondre", "resumer", "continuer", "poursuivre", "traiter"], 1)])
+        || seq_any(t, &["bevor"], &[(&["du", "sie"], 0), (&["antwortest", "antworten", "fortfahrst", "fortfahren", "zusammenfasst"], 4)])
+        || seq_any(t, &["antes"], &[(&["de"], 0), (&["seguir", "continuar", "responder", "resumir", "contestar"], 1)])
+        || seq_any(t, &["прежде", "перед"], &[(&["чем", "тем"], 1), (&["ответить", "продолжить", "отвечать"], 2)])
+        || ["回答之前", "回答前", "回答する前", "返信する前", "要約する前"].iter().any(|w| n.contains(w));
+    f.set(REDIRECT, hit);
+}
+
+fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
+    const QUIET: &[&str] = &[
+        "silently", "quietly", "secretly", "covertly", "discreetly", "unnoticed", "silencieusement", "discretement",
+        "heimlich", "stillschweigend", "silenciosamente", "тихо", "незаметно", "втайне",
+    ];
+    const TELL: &[&str] = &[
+        "tell", "telling", "mention*", "inform*", "notify*", "show*", "shown", "reveal*", "disclose*", "bring", "alert*",
+        "say", "saying", "report", "dire", "dis", "parle", "parler", "sagen", "erwahn*", "informier*", "decir*", "digas",
+        "mencion*", "avis*", "говори*", "сообщ*", "упоминай", "tells", "told", "know",
+    ];
+    let mut hit = t.iter().any(|k| scan::is(&k.w, QUIET));
+    let mut at_user = false;
+    for (i, k) in t.iter().enumerate() {
+        if !scan::is(&k.w, TELL) {
+            continue;
+        }
+        let neg = (i.saturating_sub(4)..i).any(|j| at(t, j, &["not", "dont", "never", "without", "no", "nicht", "ne", "sin", "не", "ничего", "nothing", "nichts", "nada", "rien"]))
+            || at(t, i + 1, &["nothing", "nichts", "nada", "rien", "pas"]) || at(t, i + 2, &["pas"]);
+        let nothing_said = scan::is(&k.w, &["say", "saying", "sagen", "dire", "decir*", "говори*"])
+            && (i.saturating_sub(3)..=i + 2).any(|j| at(t, j, &["nothing", "nichts", "nada", "rien", "ничего"]));
+        if !(neg || nothing_said) {
+            continue;
+        }
+        // "let them know" is not secrecy unless negated; "know" only counts as "let … know".
+        if k.w == "know" && !(i.saturating_sub(3)..i).any(|j| at(t, j, &["let"])) {
+            continue;
+        }
+        hit = true;
+        let span = i.saturating_sub(6)..(i + 8).min(t.len());
+        if users.iter().any(|u| span.contains(u))
+            || span.clone().any(|j| at(t, j, &["them", "they", "reader", "owner", "human", "operator", "ihm", "ihr", "le", "lui", "leur", "ему", "ей"]))
+            || span.clone().any(|j| at(t, j, &["your"]) && at(t, j + 1, &["summary", "answer", "reply", "response", "output"]))
+            || span.clone().any(|j| at(t, j, &["summary", "answer", "reply", "response"]) && j.checked_sub(1).is_some_and(|p| at(t, p, &["the", "your"])))
+        {
+            at_user = true;
+        }
+    }
+    if seq_any(t, &["keep", "keeping"], &[(&["this", "it", "that", "these"], 1), (&["secret", "quiet", "confidential", "hidden", "private", "between"], 2)])
+        || seq_any(t, &["so", "that"], &[(&["nobody", "noone", "no"], 1), (&["sees", "notices", "knows", "finds", "one"], 1)])
+        || seq_any(t, &["without"], &[(&["showing", "telling", "informing", "alerting", "notifying"], 0)])
+        || seq_any(t, &["is", "be"], &[(&["not"], 0), (&["disturbed", "notified", "informed", "bothered"], 0)])
+    {
+        hit = true;
+        if !users.is_empty() || t.iter().any(|k| scan::is(&k.w, &["them", "anyone", "user", "reader"])) {
+            at_user = true;
+        }
+    }
+    let cjk_quiet = ["不要告诉", "别告诉", "不要通知", "知らせないで", "言わないで", "伝えないで", "秘密"].iter().any(|w| n.contains(w));
+    if cjk_quiet {
+        hit = true;
+        at_user |= ["用户", "ユーザー"].iter().any(|w| n.contains(w));
+    }
+    f.set(SECRECY, hit);
+    f.set(CONCEAL_USER, hit && at_user);
+}
+
+// ---- Orders: what the sentence tells someone to do
+
+const SEND: &[&str] = &[
+    "send*", "forward*", "email", "emailed", "mail", "mailed", "transfer*", "wire", "wired", "pay", "paid", "paying",
+    "share*", "upload*", "post", "posting", "publish*", "push", "pushing", "export*", "copy", "copying", "attach*",
+    "paste", "leak*", "disclose*", "submit*", "bcc", "cc", "sync", "give", "provide", "append*", "include",
+    "envoie", "envoyez", "envoyer", "envoie", "transfere", "transferez", "renvoie", "partage", "partagez",
+    "envia", "envie", "enviar", "reenvia", "comparte", "compartir", "schick*", "sende", "senden", "uberweis*",
+    "leite", "weiterleit*", "teile", "отправ*", "перешл*", "пересл*", "переведи", "поделись",
+];
+const ACT: &[&str] = &[
+    "delete*", "remove*", "erase*", "wipe*", "destroy*", "drop", "run", "running", "execute*", "exec", "install*",
+    "download*", "open", "opening", "visit*", "fetch*", "book", "booking", "reserve*", "order", "buy*", "purchase*",
+    "subscribe*", "sign", "approve*", "grant*", "accept*", "decline*", "cancel*", "close", "closing", "merge*",
+    "reset*", "print*", "reveal*", "list", "call", "invoke*", "reply", "replying", "respond", "rate", "rank",
+    "recommend*", "tell", "state", "say", "report", "confirm", "archive*", "empty", "move", "assign*", "invite*",
+    "enter", "add", "adding", "collect*", "charge*", "change", "update", "mark", "promote*", "click", "enable*",
+    "disable*", "rotate*", "tag", "output", "read", "go", "create", "make", "put", "write", "log", "approve",
+    "supprime*", "efface*", "reserve", "achete*", "commande*", "ouvre*", "dites", "saisi*", "losche*", "losch",
+    "bestell*", "buche*", "offne*", "elimina*", "borra*", "reserva*", "compra*", "abre", "удал*", "оплат*", "купи*",
+    "закажи*", "открой*", "dile", "diga", "sag",
+];
+const IMPER_EXTRA: &[&str] = &[
+    "please", "kindly", "do", "dont", "never", "always", "ensure", "remember", "use", "follow", "stop", "keep",
+    "avoid", "check", "let", "take", "find", "bring", "act", "treat", "respond", "pretend", "stay", "switch",
+    "ignore", "forget", "disregard", "just", "bitte", "veuillez", "merci", "por", "пожалуйста", "start", "begin",
+    "decode", "translate", "convert", "obey",
+];
+const MODAL: &[&str] = &[
+    "must", "should", "shall", "mandatory", "obliged", "muss", "musst", "mussen", "soll", "sollst", "sollen", "doit",
+    "dois", "devez", "debe", "debes", "deben", "должен", "должна", "должны", "обязан*",
+];
+const SKIP: &[&str] = &["also", "then", "now", "first", "just", "and", "so", "ps", "finally", "next", "afterwards", "immediately", "quickly"];
+
+fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
+    let dest = has_destination(t, n, visible);
+    let mut directive = false;
+    let mut action = false;
+    let mut send = false;
+    // Clause openers: the sentence start, and the word after a vocative or label (":" or ",").
+    let mut openers: Vec<usize> = vec![0];
+    for (i, k) in t.iter().enumerate().take(24) {
+        if matches!(k.next, ':' | ',' | ';' | '\u{ff1a}' | '\u{ff0c}' | '(' | ')') {
+            openers.push(i + 1);
+        }
+        if scan::is(&k.w, &["and", "then", "und", "et", "y", "и"]) {
+            openers.push(i + 1);
+        }
+    }
+    for &o in &openers {
+        let mut i = o;
+        while at(t, i, SKIP) && i < o + 3 {
+            i += 1;
+        }
+        if at(t, i, SEND) || at(t, i, ACT) || at(t, i, IMPER_EXTRA) {
+            directive = true;
+        }
+    }
+    for (i, k) in t.iter().enumerate() {
+        let w = k.w.as_str();
+        if scan::is(w, MODAL)
+            || scan::is(w, &["please", "pls", "kindly", "bitte", "veuillez", "пожалуйста", "prie"])
+            || (w == "por" && word(t, i + 1) == "favor")
+            || (w == "merci" && at(t, i + 1, &["de", "d"]))
+            || (scan::is(w, &["could", "would", "can", "will"]) && at(t, i + 1, &["you"]))
+            || (scan::is(w, &["need", "needs", "want", "wants", "require", "requires"]) && at(t, i + 1, &["you", "your"]))
+            || (scan::is(w, &["is", "are"]) && at(t, i + 1, &["to"]) && (i.saturating_sub(4)..i).any(|j| at(t, j, WEAK_NOUN) || at(t, j, STRONG_NOUN)))
+            || (scan::is(w, &["need", "needs", "have", "has", "required", "instructed", "expected", "asked", "bound"]) && at(t, i + 1, &["to"]))
+            || (w == "helpful" && next_in(t, i, &["if"], 1).is_some())
+        {
+            directive = true;
+        }
+        let verb_send = scan::is(w, SEND);
+        let verb_act = verb_send || scan::is(w, ACT);
+        if verb_act && !negated(t, i) {
+            action = true;
+            if verb_send && dest {
+                send = true;
+            }
+        }
+    }
+    // Scripts without spaces: requests and verbs are found inside the run.
+    const CJK_ORDER: &[&str] = &["请", "必须", "务必", "立即", "ください", "しなさい", "してください"];
+    const CJK_ACT: &[&str] = &[
+        "发送", "发到", "转发", "删除", "支付", "转账", "上传", "分享", "预订", "购买", "打开", "転送", "送信", "送付", "削除",
+        "支払", "振り込", "購入", "予約", "共有",
+    ];
+    if CJK_ORDER.iter().any(|w| n.contains(w)) {
+        directive = true;
+    }
+    if CJK_ACT.iter().any(|w| n.contains(w)) {
+        action = true;
+        send |= dest;
+    }
+    f.set(DIRECTIVE, directive);
+    f.set(ACTION, action);
+    f.set(SEND_DEST, send);
+    // A credential ordered to an outside address: what honest text never asks of a reader.
+    f.set(EXFIL, send && f.has(SECRET));
+    claims(t, n, f);
+}
+
+/// Somewhere outside: an email address, a URL, a phone number, an IBAN or account number,
+/// "anyone with the link".
+fn has_destination(t: &[Tok], n: &str, visible: &str) -> bool {
+    if !scan::destinations(n).is_empty() || iban_like(visible) {
+        return true;
+    }
+    (0..t.len()).any(|i| {
+        (at(t, i, &["account", "acct", "konto", "cuenta", "compte", "conto", "счет", "счёт", "iban", "wallet", "payee"])
+            && next_in(t, i, &["*"], 2).is_some_and(|j| t.get(j).is_some_and(|k| k.w.chars().any(|c| c.is_ascii_digit()))))
+            || (at(t, i, &["anyone", "everyone", "public"]) && next_in(t, i, &["link", "gist", "repo", "repository", "channel", "bucket"], 3).is_some())
+            || (at(t, i, &["external", "outside", "externe", "externen", "externo", "внешн*"]) && next_in(t, i, &["folder", "address", "drive", "server", "account", "share", "adresse", "email"], 1).is_some())
+            || at(t, i, &["pastebin", "gist"])
+    })
+}
+
+/// Two capital letters, two digits, then at least ten more letters or digits (spaces allowed):
+/// the shape of an IBAN.
+fn iban_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0usize;
+    while i + 4 <= b.len() {
+        let head = b.get(i..i + 4).unwrap_or(&[]);
+        let starts_word = i == 0 || b.get(i - 1).is_some_and(|c| !c.is_ascii_alphanumeric());
+        if starts_word
+            && head.first().is_some_and(u8::is_ascii_uppercase)
+            && head.get(1).is_some_and(u8::is_ascii_uppercase)
+            && head.get(2).is_some_and(u8::is_ascii_digit)
+            && head.get(3).is_some_and(u8::is_ascii_digit)
+        {
+            let rest = b.get(i + 4..).unwrap_or(&[]).iter().take(40);
+            let mut count = 0usize;
+            for c in rest {
+                if c.is_ascii_alphanumeric() {
+                    count += 1;
+                } else if *c != b' ' {
+                    break;
+                }
+            }
+            if count >= 10 {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+fn claims(t: &[Tok], n: &str, f: &mut Features) {
+    // A claim to speak for the system: "system message", "ADMIN OVERRIDE", "[SYSTEM NOTICE]".
+    const SYS_WHAT: &[&str] = &[
+        "message", "messages", "notice", "prompt", "instruction", "instructions", "directive", "override", "update",
+        "alert", "note", "administrator", "admin", "command", "policy", "notification", "hinweis",
+    ];
+    let sys = (0..t.len()).any(|i| {
+        (at(t, i, &["system", "systeme", "sistema", "системное", "системная"]) && (next_in(t, i, SYS_WHAT, 0).is_some() || i.checked_sub(2).is_some_and(|j| at(t, j, &["message", "mensaje"]))))
+            || (at(t, i, &["admin", "administrator", "operator", "root", "developer", "owner", "priority", "security", "compliance", "official", "automated", "mandatory"])
+                && next_in(t, i, &["override", "instruction", "instructions", "directive", "directives", "command", "order", "orders"], 0).is_some())
+            || at(t, i, &["systemnachricht", "systemhinweis", "systemmeldung", "systemprompt"])
+    }) || ["系统提示", "系统消息", "系统通知", "システムメッセージ", "システム通知", "管理者からの"].iter().any(|w| n.contains(w));
+    f.set(SYS_CLAIM, sys);
+    // A claim to be instructions: "new instructions", "policy update for assistants".
+    let instr = (0..t.len()).any(|i| {
+        (at(t, i, &["new", "updated", "additional", "hidden", "secret", "real", "actual", "latest", "nueva", "nuevas", "nouvelle", "nouvelles", "neue"])
+            && next_in(t, i, &["instruction", "instructions", "rule", "rules", "directive", "directives", "orders", "instruccion", "instrucciones", "consigne", "consignes", "anweisung", "anweisungen"], 0).is_some())
+            || (at(t, i, &["policy"]) && at(t, i + 1, &["update", "change", "changed"]))
+            || (at(t, i, &["legal"]) && at(t, i + 1, &["notice"]))
+            || (at(t, i, &["only"]) && next_in(t, i, &["instructions", "instruction", "orders"], 1).is_some())
+            || (at(t, i, &["supersede*", "overrides", "override", "replaces", "precedence"]) && next_in(t, i, &["instruction", "instructions", "anything", "everything", "prior", "previous", "whatever"], 2).is_some())
+    });
+    f.set(INSTR_CLAIM, instr);
+    // Authority and urgency.
+    let authority = (0..t.len()).any(|i| {
+        (at(t, i, &["per"]) && at(t, i + 1, &["the"]))
+            || (at(t, i, &["behalf"]) && at(t, i + 1, &["of"]))
+            || (at(t, i, &["team", "department", "unit", "desk", "leadership", "management", "ceo", "cfo", "board", "hr", "it", "legal"])
+                && next_in(t, i, &["requires", "required", "mandates", "mandated", "authorised", "authorized", "instructs", "instructed", "orders", "ordered", "demands", "approved"], 1).is_some())
+            || at(t, i, &["mandatory", "urgent", "urgently", "immediately", "sofort", "inmediatamente", "immediatement", "срочно", "obligatoire", "obligatorio", "verpflichtend"])
+            || (at(t, i, &["legally", "law"]) && next_in(t, i, &["required", "requires", "obliged"], 1).is_some())
+            || (at(t, i, &["comply", "compliance", "noncompliance"]) && (i.saturating_sub(3)..i).any(|j| at(t, j, &["failure", "non", "bound", "must"])))
+            || (at(t, i, &["orden", "order"]) && (i.saturating_sub(3)..i).any(|j| at(t, j, &["una", "an", "is", "es"])))
+            || (at(t, i, &["time"]) && at(t, i + 1, &["critical", "sensitive"]))
+            || (at(t, i, &["right"]) && at(t, i + 1, &["away", "now"]))
+    }) || ["立即", "马上", "すぐに", "至急"].iter().any(|w| n.contains(w));
+    f.set(AUTHORITY, authority);
+    persona(t, f);
+}
+
+fn persona(t: &[Tok], f: &mut Features) {
+    const MODE: &[&str] = &["mode", "persona", "character", "role", "identity", "version", "personality"];
+    let limitless = (0..t.len()).any(|i| {
+        at(t, i, &["unrestricted", "unfiltered", "uncensored", "jailbreak*", "jailbroken", "dan"])
+            || (at(t, i, &["developer", "dev", "god", "debug", "maintenance", "admin", "root", "sudo"]) && at(t, i + 1, &["mode", "persona"]))
+            || (at(t, i, &["no", "without", "any"]) && next_in(t, i, &["restrictions", "limits", "limitations", "rules", "filters", "policies", "guidelines", "boundaries", "limit", "filter"], 2).is_some()
+                && !at(t, i, &["any"]))
+            || (at(t, i, &["no"]) && at(t, i + 1, &["longer"]) && at(t, i + 2, &["bound"]))
+            || (at(t, i, &["root", "admin", "administrator"]) && at(t, i + 1, &["access", "privileges", "rights"]))
+    });
+    f.set(LIMITLESS, limitless);
+    let persona = limitless && (0..t.len()).any(|i| at(t, i, MODE) || at(t, i, WEAK_NOUN) || at(t, i, STRONG_NOUN))
+        || (0..t.len()).any(|i| {
+            // "you are now FinanceBot", "from now on you are", "you're my late grandma".
+            (at(t, i, &["you", "youre"]) && next_in(t, i, &["are", "now", "will", "my"], 0).is_some_and(|j| {
+                (at(t, j, &["now"]) || at(t, j + 1, &["now"]) || at(t, j, &["my"]))
+                    && next_in(t, j, MODE, 4).or_else(|| next_in(t, j, WEAK_NOUN, 4)).or_else(|| next_in(t, j, STRONG_NOUN, 4)).is_some()
+                    || at(t, j, &["now"]) && t.get(j + 1).is_some_and(|k| k.w.ends_with("bot") || k.w.ends_with("gpt"))
+            }))
+                || (at(t, i, &["from"]) && at(t, i + 1, &["now", "this", "here"]) && next_in(t, i + 1, &["you"], 3).is_some_and(|j| at(t, j + 1, &["are", "will", "must", "have"])))
+                || (at(t, i, &["act", "acting", "behave"]) && at(t, i + 1, &["as", "like"]) && next_in(t, i + 1, &["unrestricted", "jailbroken", "ai", "assistant", "bot", "model", "agent", "system", "admin", "root", "developer", "different", "evil", "dan", "persona", "character"], 2).is_some())
+                || (at(t, i, &["pretend", "imagine", "roleplay", "role"]) && next_in(t, i, &["you", "to", "as", "play"], 1).is_some())
+                || (at(t, i, &["play"]) && at(t, i + 1, &["a", "the"]) && at(t, i + 2, &["game", "role", "part"]))
+                || (at(t, i, &["stay", "remain", "break"]) && next_in(t, i, &["character", "role", "persona"], 2).is_some())
+                || (at(t, i, &["switch", "change", "enter"]) && next_in(t, i, MODE, 3).is_some() && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
+                || (at(t, i, &["adopt", "assume", "become"]) && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
+        });
+    f.set(PERSONA, persona);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_follow_blank_lines_separators_and_markup() {
+        let text = "one\ntwo\n\nthree\n---\nfour\n<p>five</p>\n<p>six</p>\n### Head\nseven";
+        let got: Vec<&str> = blocks(text).into_iter().map(|b| &text[b]).collect();
+        assert_eq!(got, ["one\ntwo", "three", "---\nfour", "<p>five</p>", "<p>six</p>", "### Head\nseven"]);
+    }
+
+    #[test]
+    fn sentences_split_on_punctuation_and_hard_breaks() {
+        let text = "Hello there. How are you?\nFine";
+        let got: Vec<&str> = sentences(text, 0..text.len()).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(got, ["Hello there.", "How are you?", "Fine"]);
+    }
+
+    #[test]
+    fn quotes_are_masked_to_the_same_length() {
+        let s = "a \u{201c}ignore it\u{201d} b \"x\u{e9}\"";
+        assert_eq!(mask_quotes(s).len(), s.len());
+        assert!(!mask_quotes(s).contains("ignore"));
+    }
+}
+
+#[doc(hidden)]
+pub fn debug_explain(text: &str) -> Vec<String> {
+    const NAMES: &[&str] = &[
+        "ADDR_STRONG", "ADDR_VOC", "ADDR_WEAK", "AGENT_CTX", "REDIRECT", "USER_CLAIM", "CONCEAL_USER", "SYS_CLAIM",
+        "FAKE_TURN", "FAKE_TOOL", "BOUNDARY", "PERSONA", "HIDDEN", "BEACON", "MEMORY", "SECRECY", "DISABLE",
+        "INSTR_CLAIM", "AUTHORITY", "SECRET", "PRIVATE", "DIRECTIVE", "ACTION", "SEND_DEST", "LIMITLESS", "OVERRIDE",
+        "ROLE_TOKEN", "ENCODED",
+    ];
+    let mut out = Vec::new();
+    for block in blocks(text) {
+        out.push(format!("BLOCK {:?}", block));
+        let ss = sentences(text, block.clone());
+        let fs = sentence_features(text, &ss, false, 0);
+        for (r, f) in ss.iter().zip(fs) {
+            let raw = text.get(r.clone()).unwrap_or("");
+            let names: Vec<&str> = NAMES.iter().enumerate().filter(|(i, _)| f.0 & (1 << i) != 0).map(|(_, n)| *n).collect();
+            out.push(format!("  {} {:?} {}", f.score(u32::MAX), names, raw.chars().take(100).collect::<String>()));
+        }
+        out.push(format!("  windows {:?}", suspect_windows(text, &ss, false, 0)));
+    }
+    out
+}
