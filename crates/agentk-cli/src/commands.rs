@@ -73,7 +73,11 @@ pub(crate) fn dispatch(
             logcmd::verify_proof(&proof, &anchors, json, out)
         }
         Command::LogRecover { log, apply, json } => logcmd::log_recover(&log, apply, json, out),
-        Command::Demo { json, policy, log_dir } => {
+        Command::Demo { which: Some(crate::DemoKind::Mcp), json, policy, .. } => {
+            let (text, policy) = load_with_default(&policy, "mcp")?;
+            demo::mcp(text, policy, json, out)
+        }
+        Command::Demo { which: None, json, policy, log_dir } => {
             let (text, policy) = load_with_text(&policy)?;
             demo::run(host, text, policy, std::path::Path::new(&log_dir), json, out)
         }

@@ -275,3 +275,103 @@ fn report(
     writeln!(out, "Check it yourself: agentk verify {shown}; agentk replay {shown}")?;
     Ok(exit::OK)
 }
+
+/// `agentk demo mcp`: the scripted world of `agentk_mcp::fixture` (a poisoned inbox and a
+/// payment) played twice, once straight to its server and once through an MCP session deciding
+/// with `policy`, and what reached the server each time shown side by side. Everything happens
+/// in this process: the server is scripted, the session's log is kept in memory (signed with
+/// the fixture's test key) and verified, and every address is an `example.invalid` name (A2).
+pub(crate) fn mcp(policy_text: Arc<str>, policy: Policy, json: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    use agentk_mcp::fixture::{self, Mediation, Mode, Role};
+
+    // The built-in world loads and plays directly every time (its tests say so); what can fail
+    // is the kernel's recording, or the log's verification.
+    let failed = |e: fixture::FixtureError| match e {
+        fixture::FixtureError::Kernel(e) => CliError::from(e),
+        _ => CliError::DemoLogUnverified,
+    };
+    let scenario = fixture::demo().map_err(failed)?;
+    let mediation = Mediation::policy(policy_text, Arc::new(policy));
+    let direct = fixture::run(&scenario, &Mode::Direct).map_err(failed)?;
+    let through = fixture::run(&scenario, &Mode::Through(mediation.clone())).map_err(failed)?;
+    let events = through.log_events.unwrap_or_default();
+    let who = |role: Role| if role == Role::Attack { "attacker" } else { "user" };
+    let count = |attack: bool, reached: bool| {
+        through.calls.iter().filter(|c| (c.role == Role::Attack) == attack && (!reached || c.reached)).count()
+    };
+    let (user_calls, user_reached) = (count(false, false), count(false, true));
+    let (attack_calls, attack_reached) = (count(true, false), count(true, true));
+    if json {
+        let calls: Vec<serde_json::Value> = direct
+            .calls
+            .iter()
+            .zip(&through.calls)
+            .map(|(d, t)| {
+                serde_json::json!({
+                    "step": d.step,
+                    "who": who(d.role),
+                    "tool": d.tool,
+                    "story": d.note,
+                    "direct": {"reached": d.reached},
+                    "through": {
+                        "made": t.made,
+                        "reached": t.reached,
+                        "rule": t.denial.as_ref().map(|x| &x.rule).or(t.decided.as_ref().map(|x| &x.rule)),
+                        "reason": t.denial.as_ref().map(|x| &x.reason),
+                    },
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "schema": agentk_replay::schema::DEMO_MCP,
+            "policy": mediation.name(),
+            "scenario": scenario.id(),
+            "calls": calls,
+            "direct": {"calls": direct.calls.len(), "reached": direct.calls.iter().filter(|c| c.reached).count()},
+            "through": {
+                "user_calls": user_calls,
+                "user_reached": user_reached,
+                "attacker_calls": attack_calls,
+                "attacker_reached": attack_reached,
+            },
+            "log": {"events": events, "verified": true, "kept": "in memory"},
+        });
+        writeln!(out, "{value}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "AgentK demo: a poisoned inbox and a payment, run directly and through AgentK (policy {})",
+        SafeText::new(mediation.name())
+    )?;
+    writeln!(out, "{}", scenario.summary())?;
+    writeln!(out, "\n{:<4} {:<9} {:<14} {:<10} through AgentK", "step", "who", "tool", "directly")?;
+    for (d, t) in direct.calls.iter().zip(&through.calls) {
+        let shown = |reached: bool| if reached { "reached" } else { "denied" };
+        let verdict = match (&t.denial, t.made) {
+            (_, false) => "not made: what it copies never reached the agent".to_owned(),
+            (Some(denial), true) => format!("denied by rule `{}`: {}", denial.rule, denial.reason),
+            (None, true) => shown(t.reached).to_owned(),
+        };
+        writeln!(out, "{:<4} {:<9} {:<14} {:<10} {verdict}", d.step, who(d.role), d.tool, shown(d.reached))?;
+        if let Some(note) = &d.note {
+            writeln!(out, "{:<4} {}", "", note)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nDirectly, {} of {} calls reached the server, the attacker's {attack_calls} among them.",
+        direct.calls.iter().filter(|c| c.reached).count(),
+        direct.calls.len()
+    )?;
+    writeln!(
+        out,
+        "Through AgentK, {user_reached} of the user's {user_calls} calls and {attack_reached} of the attacker's {attack_calls} reached the server."
+    )?;
+    writeln!(
+        out,
+        "The session recorded {events} events in a log kept in memory (signed with a test key) and verified."
+    )?;
+    writeln!(out, "Nothing left this process: the server is scripted and every address is example.invalid.")?;
+    Ok(exit::OK)
+}

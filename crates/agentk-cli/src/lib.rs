@@ -88,13 +88,19 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the poisoned-web-page demo: each step decided and explained, no side effects.
+    /// `agentk demo mcp`: a poisoned inbox and a payment, played against a scripted MCP server
+    /// directly and through AgentK (default policy: the profile `mcp`), side by side.
     Demo {
-        /// Print one JSON object (schema `agentk.demo.v1`).
+        /// Which demo: `mcp` for the MCP one; none for the poisoned web page.
+        #[arg(value_enum, value_name = "DEMO")]
+        which: Option<DemoKind>,
+        /// Print one JSON object (schema `agentk.demo.v1`; `agentk.demo-mcp.v1` for `demo mcp`).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Where to write the run's flight log (`latest.jsonl`, replaced each run).
+        /// Where to write the run's flight log (`latest.jsonl`, replaced each run; `demo mcp`
+        /// keeps its log in memory).
         #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
         log_dir: OsString,
     },
@@ -537,6 +543,13 @@ struct PolicyArgs {
     /// A built-in policy: starter, research, coding, browser or mcp.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
+}
+
+/// The demos besides the default one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DemoKind {
+    /// A poisoned inbox and a payment, directly and through the MCP mediator.
+    Mcp,
 }
 
 /// When `agentk mcp-proxy` syncs its log.
