@@ -145,7 +145,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
 
 /// The sections of a run, in order; `--only NAME` runs the floor and that one section
 /// (`--proxy` is `--only proxy`; `--calls N` sets its measured calls).
-const SECTIONS: [&str; 7] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "proxy"];
+const SECTIONS: [&str; 8] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "taint", "proxy"];
 
 fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
     if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
@@ -175,6 +175,9 @@ fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
     }
     if wanted("mcp") {
         mcp_figures(&mut report, &floor)?;
+    }
+    if wanted("taint") {
+        crate::bench_taint::figures(&mut report, floor.sign_ns)?;
     }
     if wanted("proxy") {
         // A full run leaves the proxy out where node or the server is missing; asked for by
@@ -554,6 +557,7 @@ fn targets(report: &mut Report) {
     check(report, "policy_1000_leading_star_ns", 5_000.0, false);
     check(report, "mcp_lines_vs_single_write", 2.0, true);
     check(report, "proxy_added_p50_us", 60.0, false);
+    check(report, "provenance_trace_us", 20.0, false);
     check(report, "proxy_throughput_ratio", 0.6, true);
     check(report, "proxy_rss_growth_kb", PROXY_RSS_FLAT_KB, false);
     if let Some(identical) = report.fields.get("proxy_answers_identical").and_then(serde_json::Value::as_bool) {

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_proxy;
 pub mod bench_read;
+pub mod bench_taint;
 pub mod efficacy;
 pub mod fixtures;
 pub mod fuzz;

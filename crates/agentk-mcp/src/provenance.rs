@@ -23,10 +23,12 @@
 //!   everywhere, and a match would say nothing.
 //! - A value up to [`WORD_CHARS`] long is looked up as a whole word of returned text (or a run
 //!   of short number groups, as an IBAN or a phone number is written).
-//! - A value of at least [`GRAM`] characters is looked up by its [`GRAM`]-character fragments
-//!   (indexed every [`STEP`] characters of returned text, so any common run of at least
-//!   `GRAM + STEP - 1` characters is found), each hit verified against the remembered text and
-//!   extended both ways. A value up to [`WHOLE_CHARS`] long counts only when it occurs whole; a
+//! - A value of at least [`GRAM`] characters is looked up by its [`GRAM`]-character fragments,
+//!   *winnowed*: of every [`WINDOW`] consecutive fragments only the one with the smallest key
+//!   is indexed (of returned text) or looked up (of a value), so both sides pick the same
+//!   anchors and any common run of at least `GRAM + WINDOW - 1` characters is found, with a
+//!   fraction of the lookups and memory of indexing every position. Each hit is verified
+//!   against the remembered text (keys are not trusted) and extended both ways. A value up to [`WHOLE_CHARS`] long counts only when it occurs whole; a
 //!   longer one when at least [`WHOLE_CHARS`] consecutive characters of it occur (a mail body
 //!   quoting a sentence of a suspect mail carries it; a shared stock phrase shorter than that
 //!   does not).
@@ -53,8 +55,8 @@ use serde_json::Value;
 
 /// The length, in normalised characters, of an indexed fragment.
 pub const GRAM: usize = 16;
-/// Fragments of returned text are indexed every `STEP` characters.
-pub const STEP: usize = 4;
+/// Of every `WINDOW` consecutive fragments, one is an anchor.
+pub const WINDOW: usize = 8;
 /// The shortest normalised value traced.
 pub const MIN_VALUE_CHARS: usize = 6;
 /// The longest normalised value looked up as a whole word.
@@ -236,7 +238,7 @@ struct Entry {
     /// Suspect ranges of `text`, sorted and disjoint.
     suspect: Vec<Range<usize>>,
     /// The word keys it added, to take out when it is forgotten.
-    words: Vec<u64>,
+    words: Vec<u32>,
 }
 
 impl Entry {
@@ -246,21 +248,24 @@ impl Entry {
     }
 }
 
-/// Where a fragment or word occurs.
+/// Where a fragment or word occurs (12 bytes: the index holds many). `serial` is the low 32
+/// bits of the answer's serial; a stale one is caught by the text comparison.
 #[derive(Clone, Copy, Debug)]
 struct Loc {
-    serial: u64,
+    serial: u32,
     pos: u32,
-    len: u32,
+    len: u16,
     suspect: bool,
 }
+
+type Table = HashMap<u32, Loc, BuildHasherDefault<KeyHasher>>;
 
 /// The bounded index of returned content of one session.
 pub struct ContentIndex {
     entries: VecDeque<Entry>,
     next_serial: u64,
-    grams: HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>,
-    words: HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>,
+    grams: Table,
+    words: Table,
     bytes: usize,
     max_bytes: usize,
 }
@@ -301,7 +306,7 @@ impl ContentIndex {
 
     /// An estimate of the memory it takes, in bytes (text, spans and hash tables).
     pub fn memory_bytes(&self) -> usize {
-        let loc = std::mem::size_of::<(u64, Loc)>() + 1;
+        let loc = std::mem::size_of::<(u32, Loc)>() + 1;
         let entries: usize = self
             .entries
             .iter()
@@ -309,7 +314,7 @@ impl ContentIndex {
                 std::mem::size_of::<Entry>()
                     + e.text.capacity()
                     + e.suspect.capacity() * std::mem::size_of::<Range<usize>>()
-                    + e.words.capacity() * 8
+                    + e.words.capacity() * 4
             })
             .sum();
         entries + (self.grams.capacity() + self.words.capacity()) * loc
@@ -332,6 +337,7 @@ impl ContentIndex {
             // Fragments never join two leaves.
             text.push(0);
         }
+        let cap = cap.min(u32::MAX as usize);
         if text.len() > cap {
             text.truncate(cap);
             complete = false;
@@ -343,17 +349,20 @@ impl ContentIndex {
         self.next_serial += 1;
         let mut entry = Entry { serial, event, labels, text, suspect, words: Vec::new() };
         let len = entry.text.len();
-        for (start, gram) in entry.text.windows(GRAM).enumerate().step_by(STEP) {
-            if let Some(key) = gram_key(gram) {
-                let suspect = entry.is_suspect(&(start..start + GRAM));
-                keep(&mut self.grams, key, Loc { serial, pos: start as u32, len: GRAM as u32, suspect });
-            }
+        let short = serial as u32;
+        for (start, key) in anchors(&entry.text) {
+            let suspect = entry.is_suspect(&(start..start + GRAM));
+            keep(&mut self.grams, key, Loc { serial: short, pos: start as u32, len: GRAM as u16, suspect });
         }
         for (range, _) in &word_spans {
             let Some(word) = entry.text.get(range.clone()) else { continue };
             let key = hash(word);
-            let loc =
-                Loc { serial, pos: range.start as u32, len: range.len() as u32, suspect: entry.is_suspect(range) };
+            let loc = Loc {
+                serial: short,
+                pos: range.start as u32,
+                len: range.len() as u16,
+                suspect: entry.is_suspect(range),
+            };
             keep(&mut self.words, key, loc);
             entry.words.push(key);
         }
@@ -365,23 +374,23 @@ impl ContentIndex {
     fn forget_oldest(&mut self) {
         let Some(entry) = self.entries.pop_front() else { return };
         self.bytes -= entry.text.len();
-        for gram in entry.text.windows(GRAM).step_by(STEP) {
-            if let Some(key) = gram_key(gram)
-                && self.grams.get(&key).is_some_and(|l| l.serial == entry.serial)
-            {
+        let short = entry.serial as u32;
+        for (_, key) in anchors(&entry.text) {
+            if self.grams.get(&key).is_some_and(|l| l.serial == short) {
                 self.grams.remove(&key);
             }
         }
         for key in &entry.words {
-            if self.words.get(key).is_some_and(|l| l.serial == entry.serial) {
+            if self.words.get(key).is_some_and(|l| l.serial == short) {
                 self.words.remove(key);
             }
         }
     }
 
-    fn entry(&self, serial: u64) -> Option<&Entry> {
-        let first = self.entries.front()?.serial;
-        self.entries.get(usize::try_from(serial.checked_sub(first)?).ok()?)
+    fn entry(&self, serial: u32) -> Option<&Entry> {
+        let first = self.entries.front()?.serial as u32;
+        let entry = self.entries.get(serial.wrapping_sub(first) as usize)?;
+        (entry.serial as u32 == serial).then_some(entry)
     }
 
     /// Where `value` came from: each distinct (answer, labels) it was found in, a suspect one
@@ -408,20 +417,22 @@ impl ContentIndex {
             && let Some(loc) = self.words.get(&hash(&needle))
             && let Some(entry) = self.entry(loc.serial)
         {
-            let range = loc.pos as usize..(loc.pos + loc.len) as usize;
+            let range = loc.pos as usize..loc.pos as usize + usize::from(loc.len);
             if entry.text.get(range.clone()) == Some(&needle[..]) {
                 add(entry, range);
             }
         }
         if n >= GRAM {
             let need = n.min(WHOLE_CHARS);
-            let mut p = 0;
-            while let Some(gram) = needle.get(p..p + GRAM) {
-                let hit = gram_key(gram)
-                    .and_then(|key| self.grams.get(&key))
-                    .and_then(|loc| Some((loc.pos as usize, self.entry(loc.serial)?)));
+            // Where the last verified run ended: an anchor inside it adds nothing.
+            let mut covered = 0;
+            for (p, key) in anchors(&needle) {
+                if p < covered {
+                    continue;
+                }
+                let Some(gram) = needle.get(p..p + GRAM) else { continue };
+                let hit = self.grams.get(&key).and_then(|loc| Some((loc.pos as usize, self.entry(loc.serial)?)));
                 let Some((at, entry)) = hit.filter(|(at, e)| e.text.get(*at..at + GRAM) == Some(gram)) else {
-                    p += 1;
                     continue;
                 };
                 // Extend the common run both ways.
@@ -433,7 +444,7 @@ impl ContentIndex {
                 if left + right >= need {
                     add(entry, at - left..at + right);
                 }
-                p += right.max(1);
+                covered = p + right;
             }
         }
         // A suspect origin first: it decides.
@@ -444,7 +455,7 @@ impl ContentIndex {
 
 /// Keeps `loc` under `key`, unless a suspect occurrence is already kept there and this one is
 /// clean: a clean copy elsewhere must not launder suspect text.
-fn keep(map: &mut HashMap<u64, Loc, BuildHasherDefault<KeyHasher>>, key: u64, loc: Loc) {
+fn keep(map: &mut Table, key: u32, loc: Loc) {
     match map.get(&key) {
         Some(old) if old.suspect && !loc.suspect => {}
         _ => {
@@ -560,13 +571,77 @@ fn normalise(text: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// The key of a fragment; `None` for one that crosses a leaf boundary.
-fn gram_key(gram: &[u8]) -> Option<u64> {
-    (!gram.contains(&0)).then(|| hash(gram))
+/// The base of the rolling hash of fragments.
+const BASE: u64 = 0x0000_0100_0000_01b3;
+
+/// `BASE` to the power `GRAM - 1`: what the byte leaving a fragment weighed.
+const OUT_WEIGHT: u64 = {
+    let mut weight: u64 = 1;
+    let mut i = 1;
+    while i < GRAM {
+        weight = weight.wrapping_mul(BASE);
+        i += 1;
+    }
+    weight
+};
+
+/// The keys of every fragment of `text` (a rolling hash, mixed to 32 bits); `u32::MAX` for a
+/// fragment that crosses a leaf boundary (a zero byte), which is never an anchor.
+fn gram_keys(text: &[u8]) -> Vec<u32> {
+    let Some(first) = text.get(..GRAM) else { return Vec::new() };
+    let mut keys = Vec::with_capacity(text.len() - GRAM + 1);
+    let mut h = first.iter().fold(0u64, |h, &b| h.wrapping_mul(BASE).wrapping_add(u64::from(b) + 1));
+    let mut zero_until = first.iter().rposition(|&b| b == 0).map_or(0, |z| z + 1);
+    let push = |h: u64, start: usize, zero_until: usize, keys: &mut Vec<u32>| {
+        let mixed = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let key = ((mixed ^ (mixed >> 32)) as u32).min(u32::MAX - 1);
+        keys.push(if start < zero_until { u32::MAX } else { key });
+    };
+    push(h, 0, zero_until, &mut keys);
+    for (start, (&out, &inc)) in text.iter().zip(text.iter().skip(GRAM)).enumerate() {
+        h = h
+            .wrapping_sub((u64::from(out) + 1).wrapping_mul(OUT_WEIGHT))
+            .wrapping_mul(BASE)
+            .wrapping_add(u64::from(inc) + 1);
+        if inc == 0 {
+            zero_until = start + GRAM + 1;
+        }
+        push(h, start + 1, zero_until, &mut keys);
+    }
+    keys
 }
 
-/// A fast, well-mixed 64-bit hash (not keyed: every hit is verified against the text).
-fn hash(bytes: &[u8]) -> u64 {
+/// The winnowed fragments of `text`, as (position, key): in each window of [`WINDOW`]
+/// consecutive fragments, the one with the smallest key (the rightmost on a tie), each once.
+/// A text shorter than a window has one anchor.
+fn anchors(text: &[u8]) -> Vec<(usize, u32)> {
+    let keys = gram_keys(text);
+    let mut out: Vec<(usize, u32)> = Vec::with_capacity(keys.len() / 4 + 1);
+    let width = WINDOW.min(keys.len()).max(1);
+    // The rightmost smallest key of the current window; the window is scanned again only when
+    // it leaves (about once per window), so each position costs a comparison or two.
+    let mut best: Option<(usize, u32)> = None;
+    for (end, &key) in keys.iter().enumerate().skip(width - 1) {
+        let start = end + 1 - width;
+        best = match best {
+            Some((at, min)) if at >= start => Some(if key <= min { (end, key) } else { (at, min) }),
+            _ => keys
+                .get(start..=end)
+                .and_then(|window| window.iter().enumerate().rev().min_by_key(|(_, k)| **k))
+                .map(|(i, &k)| (start + i, k)),
+        };
+        if let Some(anchor) = best
+            && anchor.1 != u32::MAX
+            && out.last() != Some(&anchor)
+        {
+            out.push(anchor);
+        }
+    }
+    out
+}
+
+/// A fast, well-mixed 32-bit hash (not keyed: every hit is verified against the text).
+fn hash(bytes: &[u8]) -> u32 {
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
@@ -582,7 +657,7 @@ fn hash(bytes: &[u8]) -> u64 {
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
+    ((h ^ (h >> 33)) >> 32) as u32
 }
 
 /// The hasher of keys that are already hashes.
@@ -600,7 +675,9 @@ impl Hasher for KeyHasher {
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn write_u32(&mut self, n: u32) {
+        // Spread over the whole word: the table takes its buckets from the low bits and its
+        // tags from the high ones.
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
