@@ -180,8 +180,7 @@ fn hidden_elements(text: &str, out: &mut Vec<Region>) {
         if name_len == 0 || name_len > 16 {
             continue;
         }
-        let Some(close) = text.get(start..).and_then(|s| s.get(..s.len().min(2048))).and_then(|s| s.find('>'))
-        else {
+        let Some(close) = text.get(start..).and_then(|s| s.get(..s.len().min(2048))).and_then(|s| s.find('>')) else {
             continue;
         };
         let open_end = start + close + 1;
@@ -195,10 +194,10 @@ fn hidden_elements(text: &str, out: &mut Vec<Region>) {
         let name = text.get(start + 1..start + 1 + name_len).unwrap_or("").to_lowercase();
         let body = text.get(open_end..).unwrap_or("");
         let closing = format!("</{name}");
-        let inner_end = body.to_ascii_lowercase().find(&closing).map_or_else(
-            || open_end + body.find('\n').unwrap_or(body.len()),
-            |e| open_end + e,
-        );
+        let inner_end = body
+            .to_ascii_lowercase()
+            .find(&closing)
+            .map_or_else(|| open_end + body.find('\n').unwrap_or(body.len()), |e| open_end + e);
         let outer_end =
             text.get(inner_end..).and_then(|s| s.find('>')).map_or(inner_end, |e| inner_end + e + 1).min(text.len());
         push_region(text, out, start..outer_end, open_end..inner_end);
@@ -494,18 +493,15 @@ fn sentence_features(text: &str, sentences: &[Range<usize>], hidden: bool, depth
             features(raw, cue, hidden, depth)
         })
         .collect();
-    // A role label ("Human:") speaks for the rest of its line.
+    // A role label ("Human:", "### Assistant") speaks for the rest of its turn: the sentences
+    // after it in the same block.
     let mut feats = feats;
-    for i in 1..feats.len() {
-        let prev_turn = feats.get(i - 1).is_some_and(|f| f.has(FAKE_TURN));
-        let same_line = match (sentences.get(i - 1), sentences.get(i)) {
-            (Some(a), Some(b)) => text.get(a.end..b.start).is_some_and(|gap| !gap.contains('\n')),
-            _ => false,
-        };
-        if prev_turn && same_line {
-            if let Some(f) = feats.get_mut(i) {
-                f.set(FAKE_TURN, true);
-            }
+    let mut in_turn = false;
+    for f in &mut feats {
+        if f.has(FAKE_TURN) {
+            in_turn = true;
+        } else if in_turn {
+            f.set(FAKE_TURN, true);
         }
     }
     feats
@@ -624,12 +620,11 @@ impl Features {
         if self.has(OVERRIDE | ROLE_TOKEN | ENCODED) {
             return true;
         }
-        let ordered = self.has(DIRECTIVE | ACTION);
+        // A persona assigned or a beacon planted is an order in itself.
+        let ordered = self.has(DIRECTIVE | ACTION | PERSONA | BEACON);
         // A turn of a made-up conversation that orders something sent outside.
         let bonus = u32::from(self.has(FAKE_TURN) && self.has(SEND_DEST));
-        ordered
-            && self.score(AGENT_SIGNALS) + bonus >= AGENT_THRESHOLD
-            && self.score(u32::MAX) + bonus >= THRESHOLD
+        ordered && self.score(AGENT_SIGNALS) + bonus >= AGENT_THRESHOLD && self.score(u32::MAX) + bonus >= THRESHOLD
     }
 }
 
@@ -726,7 +721,8 @@ fn strip_tags(raw: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    // Markdown emphasis is not punctuation: "**Note to the bot**:" calls the bot.
+    out.replace("**", "").replace("__", "")
 }
 
 fn features(raw: &str, cue: bool, hidden: bool, depth: u8) -> Features {
@@ -851,13 +847,46 @@ fn negated(t: &[Tok], i: usize) -> bool {
     (i.saturating_sub(3)..i).any(|j| at(t, j, NEG))
 }
 
-const NEG: &[&str] = &["not", "dont", "never", "no", "nor", "cannot", "cant", "wont", "shouldnt", "mustnt", "nicht", "nie", "jamais", "nunca", "не", "нельзя"];
+const NEG: &[&str] = &[
+    "not",
+    "dont",
+    "never",
+    "no",
+    "nor",
+    "cannot",
+    "cant",
+    "wont",
+    "shouldnt",
+    "mustnt",
+    "nicht",
+    "nie",
+    "jamais",
+    "nunca",
+    "не",
+    "нельзя",
+];
 
 // ---- Who is addressed
 
 const STRONG_NOUN: &[&str] = &[
-    "ai", "ais", "llm", "llms", "chatbot", "chatbots", "bot", "bots", "gpt", "gpts", "chatgpt", "copilot", "claude",
-    "gemini", "ki", "ia", "ии", "нейросеть",
+    "ai",
+    "ais",
+    "llm",
+    "llms",
+    "chatbot",
+    "chatbots",
+    "bot",
+    "bots",
+    "gpt",
+    "gpts",
+    "chatgpt",
+    "copilot",
+    "claude",
+    "gemini",
+    "ki",
+    "ia",
+    "ии",
+    "нейросеть",
 ];
 const WEAK_NOUN: &[&str] = &[
     "assistant",
@@ -888,20 +917,86 @@ const WEAK_NOUN: &[&str] = &[
 ];
 /// Words that make an assistant or agent a machine: "AI assistant", "automated agents".
 const MACHINE: &[&str] = &[
-    "ai", "ki", "ia", "llm", "automated", "automatic", "virtual", "virtuel", "virtuelle", "virtuale", "language",
-    "sprach", "ии", "digital",
+    "ai",
+    "ki",
+    "ia",
+    "llm",
+    "automated",
+    "automatic",
+    "virtual",
+    "virtuel",
+    "virtuelle",
+    "virtuale",
+    "language",
+    "sprach",
+    "ии",
+    "digital",
 ];
 /// Greetings: a noun right after one is called, whatever follows.
 const GREETING: &[&str] = &[
-    "dear", "hey", "hi", "hello", "hallo", "hola", "oye", "bonjour", "salut", "cher", "chere", "lieber", "liebe",
-    "querido", "querida", "estimado", "estimada", "привет", "здравствуй", "уважаемый", "дорогой",
+    "dear",
+    "hey",
+    "hi",
+    "hello",
+    "hallo",
+    "hola",
+    "oye",
+    "bonjour",
+    "salut",
+    "cher",
+    "chere",
+    "lieber",
+    "liebe",
+    "querido",
+    "querida",
+    "estimado",
+    "estimada",
+    "привет",
+    "здравствуй",
+    "уважаемый",
+    "дорогой",
 ];
 /// Words that open a note to someone: "Note to the assistant:", "Message for AI models:".
 const LEAD: &[&str] = &[
-    "attention", "attn", "note", "notes", "nota", "notice", "message", "messages", "memo", "reminder", "ps",
-    "instruction", "instructions", "instruccion", "instrucciones", "hinweis", "nachricht", "mensaje", "to", "for",
-    "an", "pour", "para", "al", "a", "de", "update", "policy", "directive", "request", "warning", "important",
-    "system", "also", "and", "so", "ok", "oh", "внимание",
+    "attention",
+    "attn",
+    "note",
+    "notes",
+    "nota",
+    "notice",
+    "message",
+    "messages",
+    "memo",
+    "reminder",
+    "ps",
+    "instruction",
+    "instructions",
+    "instruccion",
+    "instrucciones",
+    "hinweis",
+    "nachricht",
+    "mensaje",
+    "to",
+    "for",
+    "an",
+    "pour",
+    "para",
+    "al",
+    "a",
+    "de",
+    "update",
+    "policy",
+    "directive",
+    "request",
+    "warning",
+    "important",
+    "system",
+    "also",
+    "and",
+    "so",
+    "ok",
+    "oh",
+    "внимание",
 ];
 /// Words that may stand between a lead and the noun it calls: "to the assistant", "for any AI".
 const DETERMINER: &[&str] = &[
@@ -910,11 +1005,46 @@ const DETERMINER: &[&str] = &[
 ];
 /// Verbs that say what an agent is doing with this very text.
 const PARTICIPLE: &[&str] = &[
-    "reading", "reads", "read", "processing", "processes", "handling", "handles", "summarising", "summarizing",
-    "summarises", "summarizes", "triaging", "triages", "parsing", "parses", "analysing", "analyzing", "screening",
-    "reviewing", "reviews", "looking", "working", "connected", "browsing", "indexing", "scanning", "scans", "helping",
-    "assisting", "managing", "operating", "receiving", "receives", "lit", "lisant", "liest", "lee", "leyendo",
-    "читает", "читающий",
+    "reading",
+    "reads",
+    "read",
+    "processing",
+    "processes",
+    "handling",
+    "handles",
+    "summarising",
+    "summarizing",
+    "summarises",
+    "summarizes",
+    "triaging",
+    "triages",
+    "parsing",
+    "parses",
+    "analysing",
+    "analyzing",
+    "screening",
+    "reviewing",
+    "reviews",
+    "looking",
+    "working",
+    "connected",
+    "browsing",
+    "indexing",
+    "scanning",
+    "scans",
+    "helping",
+    "assisting",
+    "managing",
+    "operating",
+    "receiving",
+    "receives",
+    "lit",
+    "lisant",
+    "liest",
+    "lee",
+    "leyendo",
+    "читает",
+    "читающий",
 ];
 const THIS: &[&str] = &[
     "this", "these", "the", "my", "our", "that", "ce", "cette", "ces", "dieses", "diese", "diesen", "dies", "este",
@@ -989,12 +1119,30 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             f.set(ADDR_VOC, true);
         } else if label {
             f.set(FAKE_TURN, true);
+        } else if machine && obliged(t, end) || mandated(t, np) && machine {
+            // "Automated assistants with access to this account are required to …": an
+            // obligation placed on machines addresses them.
+            f.set(ADDR_VOC, true);
+        } else if mandated(t, np) {
+            f.set(ADDR_WEAK, true);
         } else if next_in(t, end, &["must", "should", "shall", "is", "are", "has", "have", "needs", "need", "will"], 0)
             .is_some_and(|j| {
                 at(t, j, &["must", "should", "shall"])
-                    || at(t, j + 1, &[
-                        "to", "required", "instructed", "authorised", "authorized", "allowed", "expected", "permitted", "now",
-                    ])
+                    || at(
+                        t,
+                        j + 1,
+                        &[
+                            "to",
+                            "required",
+                            "instructed",
+                            "authorised",
+                            "authorized",
+                            "allowed",
+                            "expected",
+                            "permitted",
+                            "now",
+                        ],
+                    )
                     || at(t, j + 1, &["been", "already"])
                         && at(t, j + 2, &["authorised", "authorized", "instructed", "allowed", "approved"])
             })
@@ -1002,11 +1150,19 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             f.set(ADDR_WEAK, true);
         }
     }
+    // Scripts without spaces.
+    if ["ai助手", "人工智能", "aiアシスタント", "ai アシスタント"].iter().any(|w| n.contains(w)) {
+        f.set(ADDR_STRONG, true);
+    } else if ["助手", "アシスタント"].iter().any(|w| n.contains(w)) {
+        f.set(ADDR_VOC, true);
+    }
     // "has authorised your assistant to …": an order to the user's agent, in the third person.
     if (0..t.len()).any(|i| {
         at(t, i, &["your"])
             && next_in(t, i, WEAK_NOUN, 1).is_some()
-            && (i.saturating_sub(3)..i).any(|j| at(t, j, &["authorised", "authorized", "allowed", "instructed", "permitted", "asked", "requires"]))
+            && (i.saturating_sub(3)..i).any(|j| {
+                at(t, j, &["authorised", "authorized", "allowed", "instructed", "permitted", "asked", "requires"])
+            })
     }) {
         f.set(ADDR_WEAK, true);
     }
@@ -1017,17 +1173,57 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
         }
     }
     // "You are reading this as part of an automated review".
-    if seq_any(t, &["you", "youre"], &[(&["reading", "processing", "summarising", "summarizing", "seeing"], 1), (THIS, 0)])
-        && t.iter().any(|k| scan::is(&k.w, MACHINE) || scan::is(&k.w, STRONG_NOUN))
+    if seq_any(
+        t,
+        &["you", "youre"],
+        &[(&["reading", "processing", "summarising", "summarizing", "seeing"], 1), (THIS, 0)],
+    ) && t.iter().any(|k| scan::is(&k.w, MACHINE) || scan::is(&k.w, STRONG_NOUN))
     {
         f.set(ADDR_STRONG, true);
     }
-    // Scripts without spaces.
-    if ["ai助手", "人工智能", "aiアシスタント", "ai アシスタント"].iter().any(|w| n.contains(w)) {
-        f.set(ADDR_STRONG, true);
-    } else if ["助手", "アシスタント"].iter().any(|w| n.contains(w)) {
-        f.set(ADDR_VOC, true);
-    }
+}
+
+/// Whether the noun phrase ending at `end` is the subject of an unnegated obligation within a
+/// few words: "AI agents with access to this mailbox are required to", "bots must".
+fn obliged(t: &[Tok], end: usize) -> bool {
+    (end + 1..end + 10).any(|j| {
+        let modal = at(t, j, &["must", "shall", "should"])
+            || at(t, j, &["required", "obliged", "instructed", "expected"]) && at(t, j + 1, &["to"])
+            || at(t, j, &["is", "are"]) && at(t, j + 1, &["to"]);
+        modal
+            && !at(t, j + 1, &["not", "never"])
+            && !(end + 1..j).any(|m| at(t, m, &["that", "which", "who", "if", "when"]))
+    })
+}
+
+/// Whether the noun phrase starting at `np` receives an order in the third person: "HR has
+/// mandated that the assistant collect …".
+fn mandated(t: &[Tok], np: usize) -> bool {
+    np.checked_sub(1).is_some_and(|j| at(t, j, &["that"]))
+        && np.checked_sub(2).is_some_and(|j| {
+            at(
+                t,
+                j,
+                &[
+                    "mandated",
+                    "mandates",
+                    "requires",
+                    "required",
+                    "requested",
+                    "requests",
+                    "demands",
+                    "demanded",
+                    "ordered",
+                    "orders",
+                    "insists",
+                    "insisted",
+                    "asks",
+                    "asked",
+                    "directs",
+                    "directed",
+                ],
+            )
+        })
 }
 
 // ---- Earlier instructions declared void, in words the scanner's rules do not know
@@ -1038,27 +1234,94 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
 /// outdated"), so it counts as a strong signal aimed at the agent, not as enough alone.
 fn overrides(t: &[Tok]) -> bool {
     const RULES: &[&str] = &[
-        "instruction*", "rules", "rule", "guidance", "guideline*", "directions", "directive*", "prompt*", "programming",
-        "configuration", "orders", "told", "said", "given", "configured", "everything", "anything", "consigne*",
-        "anweisung*", "regeln", "reglas", "instrucciones", "правила", "инструкци*",
+        "instruction*",
+        "rules",
+        "rule",
+        "guidance",
+        "guideline*",
+        "directions",
+        "directive*",
+        "prompt*",
+        "programming",
+        "configuration",
+        "orders",
+        "told",
+        "said",
+        "given",
+        "configured",
+        "everything",
+        "anything",
+        "consigne*",
+        "anweisung*",
+        "regeln",
+        "reglas",
+        "instrucciones",
+        "правила",
+        "инструкци*",
     ];
     const PRIOR: &[&str] = &[
-        "previous", "previously", "prior", "earlier", "above", "before", "preceding", "original", "initial", "old",
-        "existing", "you", "your", "operator", "system", "configured", "given", "told", "far", "came",
+        "previous",
+        "previously",
+        "prior",
+        "earlier",
+        "above",
+        "before",
+        "preceding",
+        "original",
+        "initial",
+        "old",
+        "existing",
+        "you",
+        "your",
+        "operator",
+        "system",
+        "configured",
+        "given",
+        "told",
+        "far",
+        "came",
     ];
     const VOID: &[&str] = &[
-        "ignore*", "disregard*", "forget", "overrid*", "supersed*", "outdated", "obsolete", "void", "invalid", "revoked",
-        "cancelled", "canceled", "irrelevant", "discard*", "reset", "drop", "scrap", "replaced", "expired", "stale",
+        "ignore*",
+        "disregard*",
+        "forget",
+        "overrid*",
+        "supersed*",
+        "outdated",
+        "obsolete",
+        "void",
+        "invalid",
+        "revoked",
+        "cancelled",
+        "canceled",
+        "irrelevant",
+        "discard*",
+        "reset",
+        "drop",
+        "scrap",
+        "replaced",
+        "expired",
+        "stale",
     ];
     let has = |class: &[&str]| t.iter().any(|k| scan::is(&k.w, class));
     let voided = has(VOID)
-        || seq_any(t, &["no"], &[(&["longer"], 0), (&["matter*", "apply", "applies", "valid", "relevant", "count*", "binding", "stand*", "hold*"], 1)])
+        || seq_any(
+            t,
+            &["no"],
+            &[
+                (&["longer"], 0),
+                (&["matter*", "apply", "applies", "valid", "relevant", "count*", "binding", "stand*", "hold*"], 1),
+            ],
+        )
         || seq_any(t, &["doesnt", "dont", "not"], &[(&["matter*", "apply", "count"], 1)])
         || seq_any(t, &["start", "starting"], &[(&["over", "fresh", "afresh"], 0)])
         || seq_any(t, &["clean", "blank"], &[(&["slate"], 0)])
         || seq_any(t, &["pay"], &[(&["no"], 0), (&["attention", "heed", "mind"], 0)])
         || seq_any(t, &["set", "put"], &[(&["aside"], 2)]);
-    voided && has(RULES) && has(PRIOR) && t.iter().any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any"]))
+    voided
+        && has(RULES)
+        && has(PRIOR)
+        && t.iter().any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any"]))
 }
 
 // ---- Markers in the raw text: fake turns, fake tool output, boundaries, hidden links
@@ -1068,10 +1331,14 @@ fn markers(raw: &str, n: &str, f: &mut Features) {
     for line in raw.lines() {
         let l = line.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '#' | '*' | '>' | '[' | '-' | '_'));
         let lower: String = l.chars().take(24).collect::<String>().to_lowercase();
-        for role in ["user", "human", "assistant", "ai", "system", "model", "bot", "chatbot", "gpt", "developer", "tool"] {
+        for role in
+            ["user", "human", "assistant", "ai", "system", "model", "bot", "chatbot", "gpt", "developer", "tool"]
+        {
             if let Some(rest) = lower.strip_prefix(role) {
                 let rest = rest.trim_start_matches([']', '*', ' ']);
-                if rest.starts_with(':') || rest.is_empty() && l.len() == role.len() + (l.len() - l.trim_end_matches([']', '*', ' ']).len()) {
+                if rest.starts_with(':')
+                    || rest.is_empty() && l.len() == role.len() + (l.len() - l.trim_end_matches([']', '*', ' ']).len())
+                {
                     f.set(FAKE_TURN, true);
                     if matches!(role, "system" | "developer") {
                         f.set(SYS_CLAIM, true);
@@ -1111,9 +1378,12 @@ fn markers(raw: &str, n: &str, f: &mut Features) {
     if let Some(tail) = raw.trim_start().strip_prefix("</") {
         let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
         let name = name.to_lowercase();
-        if ["result", "document", "context", "tool", "output", "input", "data", "content", "email", "message", "query", "search"]
-            .iter()
-            .any(|w| name.contains(w))
+        if [
+            "result", "document", "context", "tool", "output", "input", "data", "content", "email", "message", "query",
+            "search",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
         {
             f.set(FAKE_TOOL, true);
         }
@@ -1146,7 +1416,13 @@ fn markers(raw: &str, n: &str, f: &mut Features) {
     while let Some(rel) = raw.get(from..).and_then(|s| s.find("](")) {
         let at_ = from + rel;
         from = at_ + 2;
-        let url: String = raw.get(at_ + 2..).unwrap_or("").chars().take(512).take_while(|c| *c != ')' && !c.is_whitespace()).collect();
+        let url: String = raw
+            .get(at_ + 2..)
+            .unwrap_or("")
+            .chars()
+            .take(512)
+            .take_while(|c| *c != ')' && !c.is_whitespace())
+            .collect();
         let image = raw.get(..at_).and_then(|s| s.rfind("![")).is_some_and(|o| at_ - o < 256);
         if image && (url.starts_with("http://") || url.starts_with("https://")) && url.contains('?') {
             f.set(BEACON, true);
@@ -1162,8 +1438,22 @@ fn markers(raw: &str, n: &str, f: &mut Features) {
 // ---- The agent's situation: its user, its task, its tools, its memory
 
 const USER_NOUN: &[&str] = &[
-    "user", "users", "utilisateur", "utilisateurs", "utilisatrice", "nutzer", "nutzers", "benutzer", "benutzers",
-    "nutzerin", "usuario", "usuarios", "usuaria", "utente", "utenti", "пользовател*",
+    "user",
+    "users",
+    "utilisateur",
+    "utilisateurs",
+    "utilisatrice",
+    "nutzer",
+    "nutzers",
+    "benutzer",
+    "benutzers",
+    "nutzerin",
+    "usuario",
+    "usuarios",
+    "usuaria",
+    "utente",
+    "utenti",
+    "пользовател*",
 ];
 const USER_DET: &[&str] = &[
     "the", "your", "this", "their", "its", "l", "le", "la", "der", "den", "dem", "des", "die", "el", "al", "del", "lo",
@@ -1171,7 +1461,8 @@ const USER_DET: &[&str] = &[
 ];
 
 fn user_at(t: &[Tok], i: usize) -> bool {
-    at(t, i, USER_NOUN) && (word(t, i).starts_with("пользовател") || i.checked_sub(1).is_some_and(|j| at(t, j, USER_DET)))
+    at(t, i, USER_NOUN)
+        && (word(t, i).starts_with("пользовател") || i.checked_sub(1).is_some_and(|j| at(t, j, USER_DET)))
 }
 
 fn context(t: &[Tok], n: &str, f: &mut Features) {
@@ -1184,11 +1475,36 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
         let w = k.w.as_str();
         // "your task", "your system prompt", "your next tool call", "in your reply".
         if w == "your" || w == "its" {
-            if at(t, i + 1, &[
-                "task", "tasks", "instructions", "prompt", "operator", "admin", "administrator", "developers",
-                "configuration", "config", "context", "memory", "tools", "objective", "goal", "purpose", "guidelines",
-                "programming", "directives", "system", "output", "next", "current", "original",
-            ]) {
+            if at(
+                t,
+                i + 1,
+                &[
+                    "task",
+                    "tasks",
+                    "instructions",
+                    "prompt",
+                    "operator",
+                    "admin",
+                    "administrator",
+                    "developers",
+                    "configuration",
+                    "config",
+                    "context",
+                    "memory",
+                    "tools",
+                    "objective",
+                    "goal",
+                    "purpose",
+                    "guidelines",
+                    "programming",
+                    "directives",
+                    "system",
+                    "output",
+                    "next",
+                    "current",
+                    "original",
+                ],
+            ) {
                 f.set(AGENT_CTX, true);
             }
             if at(t, i + 1, &["summary", "answer", "reply", "response", "responses", "answers", "output"])
@@ -1199,23 +1515,74 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
         }
         // "the email tool", "via the ride app", "a tool call".
         if scan::is(w, &["tool", "tools", "plugin", "function"])
-            && (i.checked_sub(1).is_some_and(|j| at(t, j, &[
-                "email", "mail", "payments", "payment", "browser", "http", "search", "file", "shell", "terminal",
-                "calendar", "banking", "messaging", "web", "fetch", "diagnostics", "the", "this",
-            ])) || at(t, i + 1, &["call", "calls", "definitions"]))
+            && (i.checked_sub(1).is_some_and(|j| {
+                at(
+                    t,
+                    j,
+                    &[
+                        "email",
+                        "mail",
+                        "payments",
+                        "payment",
+                        "browser",
+                        "http",
+                        "search",
+                        "file",
+                        "shell",
+                        "terminal",
+                        "calendar",
+                        "banking",
+                        "messaging",
+                        "web",
+                        "fetch",
+                        "diagnostics",
+                        "the",
+                        "this",
+                    ],
+                )
+            }) || at(t, i + 1, &["call", "calls", "definitions"]))
         {
             f.set(AGENT_CTX, true);
         }
         // "the saved card", "stored payment details".
         if scan::is(w, &["saved", "stored", "hinterlegten", "hinterlegte", "guardada", "guardado", "enregistree"])
-            && next_in(t, i, &["card", "cards", "karte", "tarjeta", "carte", "payment", "credit", "details", "addresses", "passwords"], 1).is_some()
+            && next_in(
+                t,
+                i,
+                &[
+                    "card",
+                    "cards",
+                    "karte",
+                    "tarjeta",
+                    "carte",
+                    "payment",
+                    "credit",
+                    "details",
+                    "addresses",
+                    "passwords",
+                ],
+                1,
+            )
+            .is_some()
         {
             f.set(AGENT_CTX | PRIVATE, true);
         }
         // "this conversation", "the chat history".
-        if scan::is(w, &["conversation", "chat", "session", "conversacion", "conversation", "unterhaltung", "переписк*", "разговор*"])
-            && i.checked_sub(1).is_some_and(|j| at(t, j, &["this", "the", "esta", "la", "cette", "dieser", "diese", "этот", "этого", "эту"]))
-        {
+        if scan::is(
+            w,
+            &[
+                "conversation",
+                "chat",
+                "session",
+                "conversacion",
+                "conversation",
+                "unterhaltung",
+                "переписк*",
+                "разговор*",
+            ],
+        ) && i.checked_sub(1).is_some_and(|j| {
+            at(t, j, &["this", "the", "esta", "la", "cette", "dieser", "diese", "этот", "этого", "эту"])
+        }) {
             f.set(AGENT_CTX, true);
         }
         // What the agent holds: its memory, the conversation, its instructions.
@@ -1229,9 +1596,9 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
             && at(t, i + 1, &["history", "so", "log", "transcript", "histories"]))
             || (w == "system" && at(t, i + 1, &["prompt", "prompts"]))
             || (w == "tool" && at(t, i + 1, &["definitions", "descriptions", "schemas"]))
-            || (scan::is(w, &["every", "all", "each"]) && next_in(t, i, &["message", "messages"], 1).is_some_and(|j| {
-                next_in(t, j, &["chat", "conversation", "channel", "thread"], 3).is_some()
-            }))
+            || (scan::is(w, &["every", "all", "each"])
+                && next_in(t, i, &["message", "messages"], 1)
+                    .is_some_and(|j| next_in(t, j, &["chat", "conversation", "channel", "thread"], 3).is_some()))
             || (w == "you" && at(t, i + 1, &["already"]) && at(t, i + 2, &["know", "have"]))
             || scan::is(w, &["historial", "historique", "verlauf"])
                 && next_in(t, i, &["conversacion", "conversation", "chat", "unterhaltung"], 2).is_some()
@@ -1241,11 +1608,31 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
         }
         // Secrets and private things.
         let next = word(t, i + 1);
-        if scan::is(w, &[
-            "password*", "passwort*", "passwd", "passcode*", "contrasena*", "пароль*", "пароли", "apikey*", "credential*",
-            "id_rsa", "id_ed25519", "netrc", "cvv", "mnemonic", "2fa", "otp", "token", "tokens",
-        ]) || (w == "api" && scan::is(next, &["key", "keys", "token", "tokens", "secret"]))
-            || (scan::is(w, &["private", "secret", "ssh", "signing", "access"]) && scan::is(next, &["key", "keys", "token", "tokens"]))
+        if scan::is(
+            w,
+            &[
+                "password*",
+                "passwort*",
+                "passwd",
+                "passcode*",
+                "contrasena*",
+                "пароль*",
+                "пароли",
+                "apikey*",
+                "credential*",
+                "id_rsa",
+                "id_ed25519",
+                "netrc",
+                "cvv",
+                "mnemonic",
+                "2fa",
+                "otp",
+                "token",
+                "tokens",
+            ],
+        ) || (w == "api" && scan::is(next, &["key", "keys", "token", "tokens", "secret"]))
+            || (scan::is(w, &["private", "secret", "ssh", "signing", "access"])
+                && scan::is(next, &["key", "keys", "token", "tokens"]))
             || (w == "env" && matches!(k.prev, '.' | '`'))
             || (w == "aws" && k.prev == '.')
             || (w == "ssh" && k.prev == '.')
@@ -1255,43 +1642,131 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
         {
             f.set(SECRET, true);
         }
-        if scan::is(w, &[
-            "passport", "payslip*", "salary", "salaries", "salaires", "salarios", "contacts", "addressbook", "inbox",
-            "mailbox", "directory", "ssn", "location", "ubicacion", "standort", "adresse", "adresses", "address",
-            "addresses", "direccion", "phone", "telephone", "employer", "birth", "medical", "statements", "drive",
-            "documents", "folder", "files", "emails", "attachments",
-        ]) {
+        if scan::is(
+            w,
+            &[
+                "passport",
+                "payslip*",
+                "salary",
+                "salaries",
+                "salaires",
+                "salarios",
+                "contacts",
+                "addressbook",
+                "inbox",
+                "mailbox",
+                "directory",
+                "ssn",
+                "location",
+                "ubicacion",
+                "standort",
+                "adresse",
+                "adresses",
+                "address",
+                "addresses",
+                "direccion",
+                "phone",
+                "telephone",
+                "employer",
+                "birth",
+                "medical",
+                "statements",
+                "drive",
+                "documents",
+                "folder",
+                "files",
+                "emails",
+                "attachments",
+            ],
+        ) {
             f.set(PRIVATE, true);
         }
     }
     for &u in &users {
         // "the user asked you to", "the user has already agreed", "requested by the user".
-        if next_in(t, u, &[
-            "asked", "asks", "wants", "wanted", "requested", "requests", "instructed", "told", "authorised", "authorized",
-            "approved", "agreed", "consented", "set", "prefers", "expects", "would", "pre*", "said", "quiere", "pidio",
-            "veut", "demande", "will", "mochte", "hat", "has", "просил", "хочет",
-        ], 2)
+        if next_in(
+            t,
+            u,
+            &[
+                "asked",
+                "asks",
+                "wants",
+                "wanted",
+                "requested",
+                "requests",
+                "instructed",
+                "told",
+                "authorised",
+                "authorized",
+                "approved",
+                "agreed",
+                "consented",
+                "set",
+                "prefers",
+                "expects",
+                "would",
+                "pre*",
+                "said",
+                "quiere",
+                "pidio",
+                "veut",
+                "demande",
+                "will",
+                "mochte",
+                "hat",
+                "has",
+                "просил",
+                "хочет",
+            ],
+            2,
+        )
         .filter(|&j| !(u + 1..j).any(|m| at(t, m, NEG) || at(t, m, &["didnt", "hasnt", "havent"])))
-        .is_some_and(|j| !at(t, j, &["has", "hat", "will", "would"]) || at(t, j + 1, &[
-            "already", "asked", "requested", "approved", "agreed", "authorised", "authorized", "consented", "want", "like",
-            "set", "pre*", "bereits", "schon", "gebeten",
-        ]))
-        {
+        .is_some_and(|j| {
+            !at(t, j, &["has", "hat", "will", "would"])
+                || at(
+                    t,
+                    j + 1,
+                    &[
+                        "already",
+                        "asked",
+                        "requested",
+                        "approved",
+                        "agreed",
+                        "authorised",
+                        "authorized",
+                        "consented",
+                        "want",
+                        "like",
+                        "set",
+                        "pre*",
+                        "bereits",
+                        "schon",
+                        "gebeten",
+                    ],
+                )
+        }) {
             f.set(USER_CLAIM, true);
         }
         if u.checked_sub(2).is_some_and(|j| {
-            at(t, j, &["requested", "approved", "authorised", "authorized", "wanted", "asked", "ordered", "set"]) && at(t, j + 1, &["by"])
+            at(t, j, &["requested", "approved", "authorised", "authorized", "wanted", "asked", "ordered", "set"])
+                && at(t, j + 1, &["by"])
         }) || u.checked_sub(3).is_some_and(|j| at(t, j, &["behalf"]))
         {
             f.set(USER_CLAIM, true);
         }
     }
-    if seq_any(t, &["pre", "already", "bereits", "ya", "deja"], &[(&["approved", "authorised", "authorized", "agreed", "consented", "genehmigt", "aprobado", "approuve"], 1)])
-        || seq_any(t, &["preapproved", "preauthorised", "preauthorized", "pre-approved"], &[])
+    if seq_any(
+        t,
+        &["pre", "already", "bereits", "ya", "deja"],
+        &[(&["approved", "authorised", "authorized", "agreed", "consented", "genehmigt", "aprobado", "approuve"], 1)],
+    ) || seq_any(t, &["preapproved", "preauthorised", "preauthorized", "pre-approved"], &[])
         || seq_any(t, &["what", "as"], &[(&["they", "he", "she"], 0), (&["would", "wanted", "want"], 1)])
         || seq_any(t, &["they", "he", "she"], &[(&["always"], 0), (&["say", "says", "agree", "agrees"], 0)])
-        || seq_any(t, &["owner", "holder", "owners"], &[(&["said", "says", "asked", "has", "agreed", "approved", "wants"], 1)])
-            && (0..t.len()).any(|i| at(t, i, &["account", "real", "the"]))
+        || seq_any(
+            t,
+            &["owner", "holder", "owners"],
+            &[(&["said", "says", "asked", "has", "agreed", "approved", "wants"], 1)],
+        ) && (0..t.len()).any(|i| at(t, i, &["account", "real", "the"]))
     {
         f.set(USER_CLAIM, true);
     }
@@ -1303,34 +1778,155 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
 
 fn redirect(t: &[Tok], n: &str, f: &mut Features) {
     const TASK_VERB: &[&str] = &[
-        "continue", "continuing", "proceed*", "answer*", "reply", "replying", "respond*", "summari*", "write", "writing",
-        "complet*", "finish*", "carry", "return*", "process", "processing", "handle", "handling", "resume", "resuming",
+        "continue",
+        "continuing",
+        "proceed*",
+        "answer*",
+        "reply",
+        "replying",
+        "respond*",
+        "summari*",
+        "write",
+        "writing",
+        "complet*",
+        "finish*",
+        "carry",
+        "return*",
+        "process",
+        "processing",
+        "handle",
+        "handling",
+        "resume",
+        "resuming",
     ];
     let hit = seq_any(t, &["before", "prior"], &[(TASK_VERB, 2)])
-        || seq_any(t, &["before", "after", "between", "with", "in"], &[(&["your"], 0), (&["current", "other", "next", "first"], 0), (&["task", "tasks", "answer", "reply", "response", "summary", "tool", "step"], 1)])
-        || seq_any(t, &["instead"], &[(&["of"], 0), (&["summari*", "answer*", "reply*", "respond*", "doing", "what", "following", "helping", "completing", "the", "your"], 0)])
-        || seq_any(t, &["after", "once", "when", "while", "upon"], &[(&[
-            "reading", "read", "processing", "process", "summarising", "summarizing", "summarise", "summarize",
-            "reviewing", "looking", "pick", "picking", "working", "finished", "done", "get", "parsing", "reply",
-        ], 3), (THIS, 2)])
-        || seq_any(t, &["part", "complete", "completing", "finish", "prerequisite", "order"], &[(&["of", "for", "to"], 1), (&["your", "the", "this", "users"], 2), (&["task", "request", "job", "assignment", "current", "users"], 2)])
-        || seq_any(t, &["your", "the", "my"], &[(&["new", "real", "actual", "true", "only", "single", "updated", "primary", "sole"], 0), (&["task", "job", "objective", "goal", "purpose", "mission", "instructions", "priority", "role"], 1)])
+        || seq_any(
+            t,
+            &["before", "after", "between", "with", "in"],
+            &[
+                (&["your"], 0),
+                (&["current", "other", "next", "first"], 0),
+                (&["task", "tasks", "answer", "reply", "response", "summary", "tool", "step"], 1),
+            ],
+        )
+        || seq_any(
+            t,
+            &["instead"],
+            &[
+                (&["of"], 0),
+                (
+                    &[
+                        "summari*",
+                        "answer*",
+                        "reply*",
+                        "respond*",
+                        "doing",
+                        "what",
+                        "following",
+                        "helping",
+                        "completing",
+                        "the",
+                        "your",
+                    ],
+                    0,
+                ),
+            ],
+        )
+        || seq_any(
+            t,
+            &["after", "once", "when", "while", "upon"],
+            &[
+                (
+                    &[
+                        "reading",
+                        "read",
+                        "processing",
+                        "process",
+                        "summarising",
+                        "summarizing",
+                        "summarise",
+                        "summarize",
+                        "reviewing",
+                        "looking",
+                        "pick",
+                        "picking",
+                        "working",
+                        "finished",
+                        "done",
+                        "get",
+                        "parsing",
+                        "reply",
+                    ],
+                    3,
+                ),
+                (THIS, 2),
+            ],
+        )
+        || seq_any(
+            t,
+            &["part", "complete", "completing", "finish", "prerequisite", "order"],
+            &[
+                (&["of", "for", "to"], 1),
+                (&["your", "the", "this", "users"], 2),
+                (&["task", "request", "job", "assignment", "current", "users"], 2),
+            ],
+        )
+        || seq_any(
+            t,
+            &["your", "the", "my"],
+            &[
+                (&["new", "real", "actual", "true", "only", "single", "updated", "primary", "sole"], 0),
+                (&["task", "job", "objective", "goal", "purpose", "mission", "instructions", "priority", "role"], 1),
+            ],
+        )
         || seq_any(t, &["while"], &[(&["you", "youre"], 0), (&["are", "at"], 1), (&["it"], 1)])
-        || seq_any(t, &["then", "that", "afterwards", "after"], &[(&["carry", "continue", "proceed", "resume", "go"], 1), (&["as", "normally", "with", "on"], 1), (&["normal", "usual", "whatever", "users", "your", "the", "before"], 1)])
+        || seq_any(
+            t,
+            &["then", "that", "afterwards", "after"],
+            &[
+                (&["carry", "continue", "proceed", "resume", "go"], 1),
+                (&["as", "normally", "with", "on"], 1),
+                (&["normal", "usual", "whatever", "users", "your", "the", "before"], 1),
+            ],
+        )
         || seq_any(t, &["continue", "proceed"], &[(&["normally"], 0)])
-        || seq_any(t, &["rest"], &[(&["of"], 0), (&["the", "this", "our"], 0), (&["conversation", "session", "chat"], 0)])
+        || seq_any(
+            t,
+            &["rest"],
+            &[(&["of"], 0), (&["the", "this", "our"], 0), (&["conversation", "session", "chat"], 0)],
+        )
         || (0..t.len()).any(|i| {
-            (at(t, i, &["whatever", "regardless"]) || at(t, i, &["matter"]) && i.checked_sub(1).is_some_and(|j| at(t, j, &["no"])))
+            (at(t, i, &["whatever", "regardless"])
+                || at(t, i, &["matter"]) && i.checked_sub(1).is_some_and(|j| at(t, j, &["no"])))
                 && next_in(t, i, USER_NOUN, 3).is_some_and(|j| user_at(t, j))
         })
-        || seq_any(t, &["first", "next"], &[(&["thing", "step", "steps"], 0), (&["to", "for", "with"], 1), (&["whoever", "whichever", "you", "this", "any"], 2)])
+        || seq_any(
+            t,
+            &["first", "next"],
+            &[
+                (&["thing", "step", "steps"], 0),
+                (&["to", "for", "with"], 1),
+                (&["whoever", "whichever", "you", "this", "any"], 2),
+            ],
+        )
         || (0..t.len()).any(|i| {
             user_at(t, i) && at(t, i + 1, &["request", "requests", "task", "question", "query", "instructions"])
-                || at(t, i, &["what", "lo", "ce", "was"]) && next_in(t, i, USER_NOUN, 3).is_some_and(|j| next_in(t, j, &["asked", "wanted", "requested", "pidio", "demande", "wollte"], 2).is_some())
+                || at(t, i, &["what", "lo", "ce", "was"])
+                    && next_in(t, i, USER_NOUN, 3).is_some_and(|j| {
+                        next_in(t, j, &["asked", "wanted", "requested", "pidio", "demande", "wollte"], 2).is_some()
+                    })
                 || at(t, i, &["lo"]) && at(t, i + 1, &["que"]) && at(t, i + 2, &["te"]) && at(t, i + 3, &["pidio"])
         })
-        || seq_any(t, &["avant"], &[(&["de", "d"], 0), (&["repondre", "resumer", "continuer", "poursuivre", "traiter"], 1)])
-        || seq_any(t, &["bevor"], &[(&["du", "sie"], 0), (&["antwortest", "antworten", "fortfahrst", "fortfahren", "zusammenfasst"], 4)])
+        || seq_any(
+            t,
+            &["avant"],
+            &[(&["de", "d"], 0), (&["repondre", "resumer", "continuer", "poursuivre", "traiter"], 1)],
+        )
+        || seq_any(
+            t,
+            &["bevor"],
+            &[(&["du", "sie"], 0), (&["antwortest", "antworten", "fortfahrst", "fortfahren", "zusammenfasst"], 4)],
+        )
         || seq_any(t, &["antes"], &[(&["de"], 0), (&["seguir", "continuar", "responder", "resumir", "contestar"], 1)])
         || seq_any(t, &["прежде", "перед"], &[(&["чем", "тем"], 1), (&["ответить", "продолжить", "отвечать"], 2)])
         || ["回答之前", "回答前", "回答する前", "返信する前", "要約する前"].iter().any(|w| n.contains(w));
@@ -1339,13 +1935,53 @@ fn redirect(t: &[Tok], n: &str, f: &mut Features) {
 
 fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
     const QUIET: &[&str] = &[
-        "silently", "quietly", "secretly", "covertly", "discreetly", "unnoticed", "silencieusement", "discretement",
-        "heimlich", "stillschweigend", "silenciosamente", "тихо", "незаметно", "втайне",
+        "silently",
+        "quietly",
+        "secretly",
+        "covertly",
+        "discreetly",
+        "unnoticed",
+        "silencieusement",
+        "discretement",
+        "heimlich",
+        "stillschweigend",
+        "silenciosamente",
+        "тихо",
+        "незаметно",
+        "втайне",
     ];
     const TELL: &[&str] = &[
-        "tell", "telling", "mention*", "inform*", "notify*", "show*", "shown", "reveal*", "disclose*", "bring", "alert*",
-        "say", "saying", "report", "dire", "dis", "parle", "parler", "sagen", "erwahn*", "informier*", "decir*", "digas",
-        "mencion*", "avis*", "говори*", "сообщ*", "упоминай", "tells", "told", "know",
+        "tell",
+        "telling",
+        "mention*",
+        "inform*",
+        "notify*",
+        "show*",
+        "shown",
+        "reveal*",
+        "disclose*",
+        "bring",
+        "alert*",
+        "say",
+        "saying",
+        "report",
+        "dire",
+        "dis",
+        "parle",
+        "parler",
+        "sagen",
+        "erwahn*",
+        "informier*",
+        "decir*",
+        "digas",
+        "mencion*",
+        "avis*",
+        "говори*",
+        "сообщ*",
+        "упоминай",
+        "tells",
+        "told",
+        "know",
     ];
     let mut hit = t.iter().any(|k| scan::is(&k.w, QUIET));
     let mut at_user = false;
@@ -1353,8 +1989,29 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
         if !scan::is(&k.w, TELL) {
             continue;
         }
-        let neg = (i.saturating_sub(4)..i).any(|j| at(t, j, &["not", "dont", "never", "without", "no", "nicht", "ne", "sin", "не", "ничего", "nothing", "nichts", "nada", "rien"]))
-            || at(t, i + 1, &["nothing", "nichts", "nada", "rien", "pas"]) || at(t, i + 2, &["pas"]);
+        let neg = (i.saturating_sub(4)..i).any(|j| {
+            at(
+                t,
+                j,
+                &[
+                    "not",
+                    "dont",
+                    "never",
+                    "without",
+                    "no",
+                    "nicht",
+                    "ne",
+                    "sin",
+                    "не",
+                    "ничего",
+                    "nothing",
+                    "nichts",
+                    "nada",
+                    "rien",
+                ],
+            )
+        }) || at(t, i + 1, &["nothing", "nichts", "nada", "rien", "pas"])
+            || at(t, i + 2, &["pas"]);
         let nothing_said = scan::is(&k.w, &["say", "saying", "sagen", "dire", "decir*", "говори*"])
             && (i.saturating_sub(3)..=i + 2).any(|j| at(t, j, &["nothing", "nichts", "nada", "rien", "ничего"]));
         if !(neg || nothing_said) {
@@ -1367,16 +2024,39 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
         hit = true;
         let span = i.saturating_sub(6)..(i + 8).min(t.len());
         if users.iter().any(|u| span.contains(u))
-            || span.clone().any(|j| at(t, j, &["them", "they", "reader", "owner", "human", "operator", "ihm", "ihr", "le", "lui", "leur", "ему", "ей"]))
-            || span.clone().any(|j| at(t, j, &["your"]) && at(t, j + 1, &["summary", "answer", "reply", "response", "output"]))
-            || span.clone().any(|j| at(t, j, &["summary", "answer", "reply", "response"]) && j.checked_sub(1).is_some_and(|p| at(t, p, &["the", "your"])))
+            || span.clone().any(|j| {
+                at(
+                    t,
+                    j,
+                    &[
+                        "them", "they", "reader", "owner", "human", "operator", "ihm", "ihr", "le", "lui", "leur",
+                        "ему", "ей",
+                    ],
+                )
+            })
+            || span
+                .clone()
+                .any(|j| at(t, j, &["your"]) && at(t, j + 1, &["summary", "answer", "reply", "response", "output"]))
+            || span.clone().any(|j| {
+                at(t, j, &["summary", "answer", "reply", "response"])
+                    && j.checked_sub(1).is_some_and(|p| at(t, p, &["the", "your"]))
+            })
         {
             at_user = true;
         }
     }
-    if seq_any(t, &["keep", "keeping"], &[(&["this", "it", "that", "these"], 1), (&["secret", "quiet", "confidential", "hidden", "private", "between"], 2)])
-        || seq_any(t, &["so", "that"], &[(&["nobody", "noone", "no"], 1), (&["sees", "notices", "knows", "finds", "one"], 1)])
-        || seq_any(t, &["without"], &[(&["showing", "telling", "informing", "alerting", "notifying"], 0)])
+    if seq_any(
+        t,
+        &["keep", "keeping"],
+        &[
+            (&["this", "it", "that", "these"], 1),
+            (&["secret", "quiet", "confidential", "hidden", "private", "between"], 2),
+        ],
+    ) || seq_any(
+        t,
+        &["so", "that"],
+        &[(&["nobody", "noone", "no"], 1), (&["sees", "notices", "knows", "finds", "one"], 1)],
+    ) || seq_any(t, &["without"], &[(&["showing", "telling", "informing", "alerting", "notifying"], 0)])
         || seq_any(t, &["is", "be"], &[(&["not"], 0), (&["disturbed", "notified", "informed", "bothered"], 0)])
     {
         hit = true;
@@ -1384,7 +2064,9 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
             at_user = true;
         }
     }
-    let cjk_quiet = ["不要告诉", "别告诉", "不要通知", "知らせないで", "言わないで", "伝えないで", "秘密"].iter().any(|w| n.contains(w));
+    let cjk_quiet = ["不要告诉", "别告诉", "不要通知", "知らせないで", "言わないで", "伝えないで", "秘密"]
+        .iter()
+        .any(|w| n.contains(w));
     if cjk_quiet {
         hit = true;
         at_user |= ["用户", "ユーザー"].iter().any(|w| n.contains(w));
@@ -1396,36 +2078,263 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
 // ---- Orders: what the sentence tells someone to do
 
 const SEND: &[&str] = &[
-    "send*", "forward*", "email", "emailed", "mail", "mailed", "transfer*", "wire", "wired", "pay", "paid", "paying",
-    "share*", "upload*", "post", "posting", "publish*", "push", "pushing", "export*", "copy", "copying", "attach*",
-    "paste", "leak*", "disclose*", "submit*", "bcc", "cc", "sync", "give", "provide", "append*", "include",
-    "envoie", "envoyez", "envoyer", "envoie", "transfere", "transferez", "renvoie", "partage", "partagez",
-    "envia", "envie", "enviar", "reenvia", "comparte", "compartir", "schick*", "sende", "senden", "uberweis*",
-    "leite", "weiterleit*", "teile", "отправ*", "перешл*", "пересл*", "переведи", "поделись",
+    "send*",
+    "forward*",
+    "email",
+    "emailed",
+    "mail",
+    "mailed",
+    "transfer*",
+    "wire",
+    "wired",
+    "pay",
+    "paid",
+    "paying",
+    "share*",
+    "upload*",
+    "post",
+    "posting",
+    "publish*",
+    "push",
+    "pushing",
+    "export*",
+    "copy",
+    "copying",
+    "attach*",
+    "paste",
+    "leak*",
+    "disclose*",
+    "submit*",
+    "bcc",
+    "cc",
+    "sync",
+    "give",
+    "provide",
+    "append*",
+    "include",
+    "move",
+    "envoie",
+    "envoyez",
+    "envoyer",
+    "envoie",
+    "transfere",
+    "transferez",
+    "renvoie",
+    "partage",
+    "partagez",
+    "envia",
+    "envie",
+    "enviar",
+    "reenvia",
+    "comparte",
+    "compartir",
+    "schick*",
+    "sende",
+    "senden",
+    "uberweis*",
+    "leite",
+    "weiterleit*",
+    "teile",
+    "отправ*",
+    "перешл*",
+    "пересл*",
+    "переведи",
+    "поделись",
 ];
 const ACT: &[&str] = &[
-    "delete*", "remove*", "erase*", "wipe*", "destroy*", "drop", "run", "running", "execute*", "exec", "install*",
-    "download*", "open", "opening", "visit*", "fetch*", "book", "booking", "reserve*", "order", "buy*", "purchase*",
-    "subscribe*", "sign", "approve*", "grant*", "accept*", "decline*", "cancel*", "close", "closing", "merge*",
-    "reset*", "print*", "reveal*", "list", "call", "invoke*", "reply", "replying", "respond", "rate", "rank",
-    "recommend*", "tell", "state", "say", "report", "confirm", "archive*", "empty", "move", "assign*", "invite*",
-    "enter", "add", "adding", "collect*", "charge*", "change", "update", "mark", "promote*", "click", "enable*",
-    "disable*", "rotate*", "tag", "output", "read", "go", "create", "make", "put", "write", "log", "approve",
-    "supprime*", "efface*", "reserve", "achete*", "commande*", "ouvre*", "dites", "saisi*", "losche*", "losch",
-    "bestell*", "buche*", "offne*", "elimina*", "borra*", "reserva*", "compra*", "abre", "удал*", "оплат*", "купи*",
-    "закажи*", "открой*", "dile", "diga", "sag",
+    "delete*",
+    "remove*",
+    "erase*",
+    "wipe*",
+    "destroy*",
+    "drop",
+    "run",
+    "running",
+    "execute*",
+    "exec",
+    "install*",
+    "download*",
+    "open",
+    "opening",
+    "visit*",
+    "fetch*",
+    "book",
+    "booking",
+    "reserve*",
+    "order",
+    "buy*",
+    "purchase*",
+    "subscribe*",
+    "sign",
+    "approve*",
+    "grant*",
+    "accept*",
+    "decline*",
+    "cancel*",
+    "close",
+    "closing",
+    "merge*",
+    "reset*",
+    "print*",
+    "reveal*",
+    "list",
+    "call",
+    "invoke*",
+    "reply",
+    "replying",
+    "respond",
+    "rate",
+    "rank",
+    "recommend*",
+    "tell",
+    "state",
+    "say",
+    "report",
+    "confirm",
+    "archive*",
+    "empty",
+    "move",
+    "assign*",
+    "invite*",
+    "enter",
+    "add",
+    "adding",
+    "collect*",
+    "charge*",
+    "change",
+    "update",
+    "mark",
+    "promote*",
+    "click",
+    "enable*",
+    "disable*",
+    "rotate*",
+    "tag",
+    "output",
+    "read",
+    "go",
+    "create",
+    "make",
+    "put",
+    "write",
+    "log",
+    "approve",
+    "supprime*",
+    "efface*",
+    "reserve",
+    "achete*",
+    "commande*",
+    "ouvre*",
+    "dites",
+    "saisi*",
+    "losche*",
+    "losch",
+    "bestell*",
+    "buche*",
+    "offne*",
+    "elimina*",
+    "borra*",
+    "reserva*",
+    "compra*",
+    "abre",
+    "удал*",
+    "оплат*",
+    "купи*",
+    "закажи*",
+    "открой*",
+    "dile",
+    "diga",
+    "sag",
 ];
 const IMPER_EXTRA: &[&str] = &[
-    "please", "kindly", "do", "dont", "never", "always", "ensure", "remember", "use", "follow", "stop", "keep",
-    "avoid", "check", "let", "take", "find", "bring", "act", "treat", "respond", "pretend", "stay", "switch",
-    "ignore", "forget", "disregard", "just", "bitte", "veuillez", "merci", "por", "пожалуйста", "start", "begin",
-    "decode", "translate", "convert", "obey",
+    "please",
+    "kindly",
+    "do",
+    "dont",
+    "never",
+    "always",
+    "ensure",
+    "remember",
+    "use",
+    "follow",
+    "stop",
+    "keep",
+    "avoid",
+    "check",
+    "let",
+    "take",
+    "find",
+    "bring",
+    "act",
+    "treat",
+    "respond",
+    "pretend",
+    "stay",
+    "switch",
+    "ignore",
+    "forget",
+    "disregard",
+    "just",
+    "bitte",
+    "veuillez",
+    "merci",
+    "por",
+    "пожалуйста",
+    "start",
+    "begin",
+    "decode",
+    "translate",
+    "convert",
+    "obey",
+    "end",
+    "finish",
+    "insert",
+    "embed",
+    "render",
+    "display",
+    "show",
+    "prepend",
+    "answer",
+    "attach",
 ];
 const MODAL: &[&str] = &[
-    "must", "should", "shall", "mandatory", "obliged", "muss", "musst", "mussen", "soll", "sollst", "sollen", "doit",
-    "dois", "devez", "debe", "debes", "deben", "должен", "должна", "должны", "обязан*",
+    "must",
+    "should",
+    "shall",
+    "mandatory",
+    "obliged",
+    "muss",
+    "musst",
+    "mussen",
+    "soll",
+    "sollst",
+    "sollen",
+    "doit",
+    "dois",
+    "devez",
+    "debe",
+    "debes",
+    "deben",
+    "должен",
+    "должна",
+    "должны",
+    "обязан*",
 ];
-const SKIP: &[&str] = &["also", "then", "now", "first", "just", "and", "so", "ps", "finally", "next", "afterwards", "immediately", "quickly"];
+const SKIP: &[&str] = &[
+    "also",
+    "then",
+    "now",
+    "first",
+    "just",
+    "and",
+    "so",
+    "ps",
+    "finally",
+    "next",
+    "afterwards",
+    "immediately",
+    "quickly",
+];
 
 fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     let dest = has_destination(t, n, visible);
@@ -1458,9 +2367,13 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
             || (w == "por" && word(t, i + 1) == "favor")
             || (w == "merci" && at(t, i + 1, &["de", "d"]))
             || (scan::is(w, &["could", "would", "can", "will"]) && at(t, i + 1, &["you"]))
-            || (scan::is(w, &["need", "needs", "want", "wants", "require", "requires"]) && at(t, i + 1, &["you", "your"]))
-            || (scan::is(w, &["is", "are"]) && at(t, i + 1, &["to"]) && (i.saturating_sub(4)..i).any(|j| at(t, j, WEAK_NOUN) || at(t, j, STRONG_NOUN)))
-            || (scan::is(w, &["need", "needs", "have", "has", "required", "instructed", "expected", "asked", "bound"]) && at(t, i + 1, &["to"]))
+            || (scan::is(w, &["need", "needs", "want", "wants", "require", "requires"])
+                && at(t, i + 1, &["you", "your"]))
+            || (scan::is(w, &["is", "are"])
+                && at(t, i + 1, &["to"])
+                && (i.saturating_sub(4)..i).any(|j| at(t, j, WEAK_NOUN) || at(t, j, STRONG_NOUN)))
+            || (scan::is(w, &["need", "needs", "have", "has", "required", "instructed", "expected", "asked", "bound"])
+                && at(t, i + 1, &["to"]))
             || (w == "helpful" && next_in(t, i, &["if"], 1).is_some())
         {
             directive = true;
@@ -1477,8 +2390,26 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     // Scripts without spaces: requests and verbs are found inside the run.
     const CJK_ORDER: &[&str] = &["请", "必须", "务必", "立即", "ください", "しなさい", "してください"];
     const CJK_ACT: &[&str] = &[
-        "发送", "发到", "转发", "删除", "支付", "转账", "上传", "分享", "预订", "购买", "打开", "転送", "送信", "送付", "削除",
-        "支払", "振り込", "購入", "予約", "共有",
+        "发送",
+        "发到",
+        "转发",
+        "删除",
+        "支付",
+        "转账",
+        "上传",
+        "分享",
+        "预订",
+        "购买",
+        "打开",
+        "転送",
+        "送信",
+        "送付",
+        "削除",
+        "支払",
+        "振り込",
+        "購入",
+        "予約",
+        "共有",
     ];
     if CJK_ORDER.iter().any(|w| n.contains(w)) {
         directive = true;
@@ -1502,10 +2433,17 @@ fn has_destination(t: &[Tok], n: &str, visible: &str) -> bool {
         return true;
     }
     (0..t.len()).any(|i| {
-        (at(t, i, &["account", "acct", "konto", "cuenta", "compte", "conto", "счет", "счёт", "iban", "wallet", "payee"])
-            && next_in(t, i, &["*"], 2).is_some_and(|j| t.get(j).is_some_and(|k| k.w.chars().any(|c| c.is_ascii_digit()))))
-            || (at(t, i, &["anyone", "everyone", "public"]) && next_in(t, i, &["link", "gist", "repo", "repository", "channel", "bucket"], 3).is_some())
-            || (at(t, i, &["external", "outside", "externe", "externen", "externo", "внешн*"]) && next_in(t, i, &["folder", "address", "drive", "server", "account", "share", "adresse", "email"], 1).is_some())
+        (at(
+            t,
+            i,
+            &["account", "acct", "konto", "cuenta", "compte", "conto", "счет", "счёт", "iban", "wallet", "payee"],
+        ) && next_in(t, i, &["*"], 2)
+            .is_some_and(|j| t.get(j).is_some_and(|k| k.w.chars().any(|c| c.is_ascii_digit()))))
+            || (at(t, i, &["anyone", "everyone", "public"])
+                && next_in(t, i, &["link", "gist", "repo", "repository", "channel", "bucket"], 3).is_some())
+            || (at(t, i, &["external", "outside", "externe", "externen", "externo", "внешн*"])
+                && next_in(t, i, &["folder", "address", "drive", "server", "account", "share", "adresse", "email"], 1)
+                    .is_some())
             || at(t, i, &["pastebin", "gist"])
     })
 }
@@ -1545,35 +2483,172 @@ fn iban_like(s: &str) -> bool {
 fn claims(t: &[Tok], n: &str, f: &mut Features) {
     // A claim to speak for the system: "system message", "ADMIN OVERRIDE", "[SYSTEM NOTICE]".
     const SYS_WHAT: &[&str] = &[
-        "message", "messages", "notice", "prompt", "instruction", "instructions", "directive", "override", "update",
-        "alert", "note", "administrator", "admin", "command", "policy", "notification", "hinweis",
+        "message",
+        "messages",
+        "notice",
+        "prompt",
+        "instruction",
+        "instructions",
+        "directive",
+        "override",
+        "update",
+        "alert",
+        "note",
+        "administrator",
+        "admin",
+        "command",
+        "policy",
+        "notification",
+        "hinweis",
     ];
     let sys = (0..t.len()).any(|i| {
-        (at(t, i, &["system", "systeme", "sistema", "системное", "системная"]) && (next_in(t, i, SYS_WHAT, 0).is_some() || i.checked_sub(2).is_some_and(|j| at(t, j, &["message", "mensaje"]))))
-            || (at(t, i, &["admin", "administrator", "operator", "root", "developer", "owner", "priority", "security", "compliance", "official", "automated", "mandatory"])
-                && next_in(t, i, &["override", "instruction", "instructions", "directive", "directives", "command", "order", "orders"], 0).is_some())
+        (at(t, i, &["system", "systeme", "sistema", "системное", "системная"])
+            && (next_in(t, i, SYS_WHAT, 0).is_some()
+                || i.checked_sub(2).is_some_and(|j| at(t, j, &["message", "mensaje"]))))
+            || (at(
+                t,
+                i,
+                &[
+                    "admin",
+                    "administrator",
+                    "operator",
+                    "root",
+                    "developer",
+                    "owner",
+                    "priority",
+                    "security",
+                    "compliance",
+                    "official",
+                    "automated",
+                    "mandatory",
+                ],
+            ) && next_in(
+                t,
+                i,
+                &["override", "instruction", "instructions", "directive", "directives", "command", "order", "orders"],
+                0,
+            )
+            .is_some())
             || at(t, i, &["systemnachricht", "systemhinweis", "systemmeldung", "systemprompt"])
-    }) || ["系统提示", "系统消息", "系统通知", "システムメッセージ", "システム通知", "管理者からの"].iter().any(|w| n.contains(w));
+    }) || ["系统提示", "系统消息", "系统通知", "システムメッセージ", "システム通知", "管理者からの"]
+        .iter()
+        .any(|w| n.contains(w));
     f.set(SYS_CLAIM, sys);
     // A claim to be instructions: "new instructions", "policy update for assistants".
     let instr = (0..t.len()).any(|i| {
-        (at(t, i, &["new", "updated", "additional", "hidden", "secret", "real", "actual", "latest", "nueva", "nuevas", "nouvelle", "nouvelles", "neue"])
-            && next_in(t, i, &["instruction", "instructions", "rule", "rules", "directive", "directives", "orders", "instruccion", "instrucciones", "consigne", "consignes", "anweisung", "anweisungen"], 0).is_some())
+        (at(
+            t,
+            i,
+            &[
+                "new",
+                "updated",
+                "additional",
+                "hidden",
+                "secret",
+                "real",
+                "actual",
+                "latest",
+                "nueva",
+                "nuevas",
+                "nouvelle",
+                "nouvelles",
+                "neue",
+            ],
+        ) && next_in(
+            t,
+            i,
+            &[
+                "instruction",
+                "instructions",
+                "rule",
+                "rules",
+                "directive",
+                "directives",
+                "orders",
+                "instruccion",
+                "instrucciones",
+                "consigne",
+                "consignes",
+                "anweisung",
+                "anweisungen",
+            ],
+            0,
+        )
+        .is_some())
             || (at(t, i, &["policy"]) && at(t, i + 1, &["update", "change", "changed"]))
             || (at(t, i, &["legal"]) && at(t, i + 1, &["notice"]))
             || (at(t, i, &["only"]) && next_in(t, i, &["instructions", "instruction", "orders"], 1).is_some())
-            || (at(t, i, &["supersede*", "overrides", "override", "replaces", "precedence"]) && next_in(t, i, &["instruction", "instructions", "anything", "everything", "prior", "previous", "whatever"], 2).is_some())
+            || (at(t, i, &["supersede*", "overrides", "override", "replaces", "precedence"])
+                && next_in(
+                    t,
+                    i,
+                    &["instruction", "instructions", "anything", "everything", "prior", "previous", "whatever"],
+                    2,
+                )
+                .is_some())
     });
     f.set(INSTR_CLAIM, instr);
     // Authority and urgency.
     let authority = (0..t.len()).any(|i| {
         (at(t, i, &["per"]) && at(t, i + 1, &["the"]))
             || (at(t, i, &["behalf"]) && at(t, i + 1, &["of"]))
-            || (at(t, i, &["team", "department", "unit", "desk", "leadership", "management", "ceo", "cfo", "board", "hr", "it", "legal"])
-                && next_in(t, i, &["requires", "required", "mandates", "mandated", "authorised", "authorized", "instructs", "instructed", "orders", "ordered", "demands", "approved"], 1).is_some())
-            || at(t, i, &["mandatory", "urgent", "urgently", "immediately", "sofort", "inmediatamente", "immediatement", "срочно", "obligatoire", "obligatorio", "verpflichtend"])
+            || (at(
+                t,
+                i,
+                &[
+                    "team",
+                    "department",
+                    "unit",
+                    "desk",
+                    "leadership",
+                    "management",
+                    "ceo",
+                    "cfo",
+                    "board",
+                    "hr",
+                    "it",
+                    "legal",
+                ],
+            ) && next_in(
+                t,
+                i,
+                &[
+                    "requires",
+                    "required",
+                    "mandates",
+                    "mandated",
+                    "authorised",
+                    "authorized",
+                    "instructs",
+                    "instructed",
+                    "orders",
+                    "ordered",
+                    "demands",
+                    "approved",
+                ],
+                1,
+            )
+            .is_some())
+            || at(
+                t,
+                i,
+                &[
+                    "mandatory",
+                    "urgent",
+                    "urgently",
+                    "immediately",
+                    "sofort",
+                    "inmediatamente",
+                    "immediatement",
+                    "срочно",
+                    "obligatoire",
+                    "obligatorio",
+                    "verpflichtend",
+                ],
+            )
             || (at(t, i, &["legally", "law"]) && next_in(t, i, &["required", "requires", "obliged"], 1).is_some())
-            || (at(t, i, &["comply", "compliance", "noncompliance"]) && (i.saturating_sub(3)..i).any(|j| at(t, j, &["failure", "non", "bound", "must"])))
+            || (at(t, i, &["comply", "compliance", "noncompliance"])
+                && (i.saturating_sub(3)..i).any(|j| at(t, j, &["failure", "non", "bound", "must"])))
             || (at(t, i, &["orden", "order"]) && (i.saturating_sub(3)..i).any(|j| at(t, j, &["una", "an", "is", "es"])))
             || (at(t, i, &["time"]) && at(t, i + 1, &["critical", "sensitive"]))
             || (at(t, i, &["right"]) && at(t, i + 1, &["away", "now"]))
@@ -1586,8 +2661,27 @@ fn persona(t: &[Tok], f: &mut Features) {
     const MODE: &[&str] = &["mode", "persona", "character", "role", "identity", "version", "personality"];
     let limitless = (0..t.len()).any(|i| {
         at(t, i, &["unrestricted", "unfiltered", "uncensored", "jailbreak*", "jailbroken", "dan"])
-            || (at(t, i, &["developer", "dev", "god", "debug", "maintenance", "admin", "root", "sudo"]) && at(t, i + 1, &["mode", "persona"]))
-            || (at(t, i, &["no", "without", "any"]) && next_in(t, i, &["restrictions", "limits", "limitations", "rules", "filters", "policies", "guidelines", "boundaries", "limit", "filter"], 2).is_some()
+            || (at(t, i, &["developer", "dev", "god", "debug", "maintenance", "admin", "root", "sudo"])
+                && at(t, i + 1, &["mode", "persona"]))
+            || (at(t, i, &["no", "without", "any"])
+                && next_in(
+                    t,
+                    i,
+                    &[
+                        "restrictions",
+                        "limits",
+                        "limitations",
+                        "rules",
+                        "filters",
+                        "policies",
+                        "guidelines",
+                        "boundaries",
+                        "limit",
+                        "filter",
+                    ],
+                    2,
+                )
+                .is_some()
                 && !at(t, i, &["any"]))
             || (at(t, i, &["no"]) && at(t, i + 1, &["longer"]) && at(t, i + 2, &["bound"]))
             || (at(t, i, &["root", "admin", "administrator"]) && at(t, i + 1, &["access", "privileges", "rights"]))
@@ -1595,19 +2689,63 @@ fn persona(t: &[Tok], f: &mut Features) {
     f.set(LIMITLESS, limitless);
     let persona = limitless && (0..t.len()).any(|i| at(t, i, MODE) || at(t, i, WEAK_NOUN) || at(t, i, STRONG_NOUN))
         || (0..t.len()).any(|i| {
-            // "you are now FinanceBot", "from now on you are", "you're my late grandma".
-            (at(t, i, &["you", "youre"]) && next_in(t, i, &["are", "now", "will", "my"], 0).is_some_and(|j| {
-                (at(t, j, &["now"]) || at(t, j + 1, &["now"]) || at(t, j, &["my"]))
-                    && next_in(t, j, MODE, 4).or_else(|| next_in(t, j, WEAK_NOUN, 4)).or_else(|| next_in(t, j, STRONG_NOUN, 4)).is_some()
-                    || at(t, j, &["now"]) && t.get(j + 1).is_some_and(|k| k.w.ends_with("bot") || k.w.ends_with("gpt"))
-            }))
-                || (at(t, i, &["from"]) && at(t, i + 1, &["now", "this", "here"]) && next_in(t, i + 1, &["you"], 3).is_some_and(|j| at(t, j + 1, &["are", "will", "must", "have"])))
-                || (at(t, i, &["act", "acting", "behave"]) && at(t, i + 1, &["as", "like"]) && next_in(t, i + 1, &["unrestricted", "jailbroken", "ai", "assistant", "bot", "model", "agent", "system", "admin", "root", "developer", "different", "evil", "dan", "persona", "character"], 2).is_some())
-                || (at(t, i, &["pretend", "imagine", "roleplay", "role"]) && next_in(t, i, &["you", "to", "as", "play"], 1).is_some())
-                || (at(t, i, &["play"]) && at(t, i + 1, &["a", "the"]) && at(t, i + 2, &["game", "role", "part"]))
-                || (at(t, i, &["stay", "remain", "break"]) && next_in(t, i, &["character", "role", "persona"], 2).is_some())
-                || (at(t, i, &["switch", "change", "enter"]) && next_in(t, i, MODE, 3).is_some() && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
-                || (at(t, i, &["adopt", "assume", "become"]) && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
+            // "Chatbots must not pretend to be human" forbids a persona.
+            !negated(t, i)
+                && (
+                    // "you are now FinanceBot", "from now on you are", "you're my late grandma".
+                    (at(t, i, &["you", "youre"])
+                        && next_in(t, i, &["are", "now", "will", "my"], 0).is_some_and(|j| {
+                            (at(t, j, &["now"]) || at(t, j + 1, &["now"]) || at(t, j, &["my"]))
+                                && next_in(t, j, MODE, 4)
+                                    .or_else(|| next_in(t, j, WEAK_NOUN, 4))
+                                    .or_else(|| next_in(t, j, STRONG_NOUN, 4))
+                                    .is_some()
+                                || at(t, j, &["now"])
+                                    && t.get(j + 1).is_some_and(|k| k.w.ends_with("bot") || k.w.ends_with("gpt"))
+                        }))
+                        || (at(t, i, &["from"])
+                            && at(t, i + 1, &["now", "this", "here"])
+                            && next_in(t, i + 1, &["you"], 3)
+                                .is_some_and(|j| at(t, j + 1, &["are", "will", "must", "have"])))
+                        || (at(t, i, &["act", "acting", "behave"])
+                            && at(t, i + 1, &["as", "like"])
+                            && next_in(
+                                t,
+                                i + 1,
+                                &[
+                                    "unrestricted",
+                                    "jailbroken",
+                                    "ai",
+                                    "assistant",
+                                    "bot",
+                                    "model",
+                                    "agent",
+                                    "system",
+                                    "admin",
+                                    "root",
+                                    "developer",
+                                    "different",
+                                    "evil",
+                                    "dan",
+                                    "persona",
+                                    "character",
+                                ],
+                                2,
+                            )
+                            .is_some())
+                        || (at(t, i, &["pretend", "imagine", "roleplay", "role"])
+                            && next_in(t, i, &["you", "to", "as", "play"], 1).is_some())
+                        || (at(t, i, &["play"])
+                            && at(t, i + 1, &["a", "the"])
+                            && at(t, i + 2, &["game", "role", "part"]))
+                        || (at(t, i, &["stay", "remain", "break"])
+                            && next_in(t, i, &["character", "role", "persona"], 2).is_some())
+                        || (at(t, i, &["switch", "change", "enter"])
+                            && next_in(t, i, MODE, 3).is_some()
+                            && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
+                        || (at(t, i, &["adopt", "assume", "become"])
+                            && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
+                )
         });
     f.set(PERSONA, persona);
 }
@@ -1641,10 +2779,34 @@ mod tests {
 #[doc(hidden)]
 pub fn debug_explain(text: &str) -> Vec<String> {
     const NAMES: &[&str] = &[
-        "ADDR_STRONG", "ADDR_VOC", "ADDR_WEAK", "AGENT_CTX", "REDIRECT", "USER_CLAIM", "CONCEAL_USER", "SYS_CLAIM",
-        "FAKE_TURN", "FAKE_TOOL", "BOUNDARY", "PERSONA", "HIDDEN", "BEACON", "MEMORY", "SECRECY", "DISABLE",
-        "INSTR_CLAIM", "AUTHORITY", "SECRET", "PRIVATE", "DIRECTIVE", "ACTION", "SEND_DEST", "LIMITLESS", "OVERRIDE",
-        "ROLE_TOKEN", "ENCODED",
+        "ADDR_STRONG",
+        "ADDR_VOC",
+        "ADDR_WEAK",
+        "AGENT_CTX",
+        "REDIRECT",
+        "USER_CLAIM",
+        "CONCEAL_USER",
+        "SYS_CLAIM",
+        "FAKE_TURN",
+        "FAKE_TOOL",
+        "BOUNDARY",
+        "PERSONA",
+        "HIDDEN",
+        "BEACON",
+        "MEMORY",
+        "SECRECY",
+        "DISABLE",
+        "INSTR_CLAIM",
+        "AUTHORITY",
+        "SECRET",
+        "PRIVATE",
+        "DIRECTIVE",
+        "ACTION",
+        "SEND_DEST",
+        "LIMITLESS",
+        "OVERRIDE",
+        "ROLE_TOKEN",
+        "ENCODED",
     ];
     let mut out = Vec::new();
     for block in blocks(text) {
@@ -1653,7 +2815,8 @@ pub fn debug_explain(text: &str) -> Vec<String> {
         let fs = sentence_features(text, &ss, false, 0);
         for (r, f) in ss.iter().zip(fs) {
             let raw = text.get(r.clone()).unwrap_or("");
-            let names: Vec<&str> = NAMES.iter().enumerate().filter(|(i, _)| f.0 & (1 << i) != 0).map(|(_, n)| *n).collect();
+            let names: Vec<&str> =
+                NAMES.iter().enumerate().filter(|(i, _)| f.0 & (1 << i) != 0).map(|(_, n)| *n).collect();
             out.push(format!("  {} {:?} {}", f.score(u32::MAX), names, raw.chars().take(100).collect::<String>()));
         }
         out.push(format!("  windows {:?}", suspect_windows(text, &ss, false, 0)));

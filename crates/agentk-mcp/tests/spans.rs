@@ -243,10 +243,18 @@ fn debug_one() {
     for split in ["dev"] {
         for s in corpus(split) {
             if s.id == id {
-                for l in spans::debug_explain(&s.text) { println!("{l}"); }
+                for l in spans::debug_explain(&s.text) {
+                    println!("{l}");
+                }
                 println!("SPANS {:?}", spans::suspect_spans(&s.text));
                 println!("REGION {:?} len {}", s.region, s.text.len());
             }
         }
     }
+}
+
+#[test]
+fn heldout_figures() {
+    let f = measure("heldout");
+    report("heldout", &f);
 }
