@@ -100,14 +100,10 @@ impl Returned {
     }
 }
 
-/// Takes a returned result apart into text leaves and finds their suspect spans.
+/// Takes a returned result apart into text leaves and finds their suspect spans
+/// ([`crate::spans::suspect_spans`]).
 pub fn returned_text(result: &Value) -> Returned {
-    returned_text_with(result, interim_spans)
-}
-
-/// Until the span finder lands: a leaf the descriptor scanner flags is suspect as a whole.
-fn interim_spans(text: &str) -> Vec<Range<usize>> {
-    if crate::scan::scan_text(text).is_empty() { Vec::new() } else { std::iter::once(0..text.len()).collect() }
+    returned_text_with(result, crate::spans::suspect_spans)
 }
 
 /// [`returned_text`] with another span finder (`detect` answers sorted, disjoint byte ranges).
