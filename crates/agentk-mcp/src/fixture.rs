@@ -902,6 +902,14 @@ fn scenario(
         let StepKind::Call(call) = &step.kind else { continue };
         let place = place.at(&format!("step {}", i + 1));
         for copy in &call.copies {
+            let from_attack = match copy.from {
+                Source::Step(j) => scenario.steps.get(j).is_some_and(|s| s.role == Role::Attack),
+                Source::Tool(_) => false,
+            };
+            if from_attack && step.role != Role::Attack {
+                let place = Place { origin: place.origin, at: copy.at.clone() };
+                return Err(place.err("the user's work cannot copy from the answer of an attack call"));
+            }
             if !shows(&scenario.seen(&copy.from, i, &scenario.injection), &copy.value) {
                 let place = Place { origin: place.origin, at: copy.at.clone() };
                 return Err(place.err("a copied value does not occur in its source's answer"));
@@ -1259,7 +1267,8 @@ impl Link {
             })?;
         let mut withheld = BTreeMap::new();
         for m in exchange.mediated.iter().filter(|m| m.decision == "deny") {
-            if let Some((_, name)) = m.target.rsplit_once('/') {
+            // The target is `mcp://SERVER/NAME`, perhaps with the tool's class after a `#`.
+            if let Some((_, name)) = m.target.split('#').next().unwrap_or_default().rsplit_once('/') {
                 withheld.insert(
                     name.to_owned(),
                     Denial {

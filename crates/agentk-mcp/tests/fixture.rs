@@ -115,6 +115,14 @@ fn a_copied_value_not_in_its_source_fails_loading() {
         &with(world(), |f| step(f, 2)["arguments"]["to"]["$from"] = json!("tool:nope")),
         "`$from` names a tool the scenario does not have",
     );
+    // The user's work cannot build on what the hijacked agent did.
+    check_refused(
+        &with(world(), |f| {
+            step(f, 2)["as"] = json!("sent");
+            step(f, 4)["arguments"]["text"] = json!({"$copy": "sent", "$from": "sent"});
+        }),
+        "step 5, arguments, `text`: the user's work cannot copy from the answer of an attack call",
+    );
     // An attack must copy something out of the injection.
     check_refused(
         &with(world(), |f| step(f, 2)["arguments"]["to"] = json!("user-chosen@home.example.invalid")),
