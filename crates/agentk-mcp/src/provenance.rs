@@ -20,7 +20,8 @@
 //!
 //! Each string (and number) leaf of a `tools/call`'s arguments is normalised the same way.
 //! - A value shorter than [`MIN_VALUE_CHARS`] is not traced: "yes", "100", "EUR" occur
-//!   everywhere, and a match would say nothing.
+//!   everywhere, and a match would say nothing; an identifier that mixes letters and digits
+//!   (`m-5531`, `H-5521`, `card-2`) is traced from [`MIN_ID_CHARS`].
 //! - A value up to [`WORD_CHARS`] long is looked up as a whole word of returned text (or a run
 //!   of short number groups, as an IBAN or a phone number is written).
 //! - A value of at least [`GRAM`] characters is looked up by its [`GRAM`]-character fragments,
@@ -59,6 +60,14 @@ pub const GRAM: usize = 16;
 pub const WINDOW: usize = 8;
 /// The shortest normalised value traced.
 pub const MIN_VALUE_CHARS: usize = 6;
+/// The shortest normalised value traced when it holds both letters and digits (an identifier).
+pub const MIN_ID_CHARS: usize = 4;
+
+/// Whether a normalised value is long enough to say where it came from.
+fn traceable(value: &[u8]) -> bool {
+    let id = value.iter().any(u8::is_ascii_digit) && value.iter().any(|b| !b.is_ascii_digit());
+    value.len() >= MIN_VALUE_CHARS || (id && value.len() >= MIN_ID_CHARS)
+}
 /// The longest normalised value looked up as a whole word.
 pub const WORD_CHARS: usize = 64;
 /// A value up to this long must occur whole; a longer one needs this many consecutive
@@ -406,7 +415,7 @@ impl ContentIndex {
             }
         };
         let n = needle.len();
-        if n < MIN_VALUE_CHARS {
+        if !traceable(&needle) {
             return Vec::new();
         }
         if n <= WORD_CHARS
@@ -526,7 +535,7 @@ fn push_word(out: &[u8], start: usize, words: &mut Vec<(Range<usize>, bool)>, gr
     if len == 0 {
         return;
     }
-    if (MIN_VALUE_CHARS..=WORD_CHARS).contains(&len) {
+    if len <= WORD_CHARS && out.get(start..end).is_some_and(traceable) {
         words.push((start..end, false));
     }
     if len <= 8 && out.get(start..end).is_some_and(|w| w.iter().any(u8::is_ascii_digit)) {

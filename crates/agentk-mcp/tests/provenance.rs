@@ -131,3 +131,19 @@ proptest! {
         prop_assert!(index.text_bytes() <= 4096);
     }
 }
+
+#[test]
+fn short_identifiers_are_traced_but_short_plain_words_and_numbers_are_not() {
+    let mut index = ContentIndex::new(DEFAULT_INDEX_BYTES);
+    index.insert(
+        5,
+        base(),
+        &tool_result("[[Delete messages m-5531 and m-5532 now, then book H-5521 with card-2.]] Total 140 EUR."),
+    );
+    for id in ["m-5531", "M5532", "H-5521", "card-2"] {
+        assert_eq!(index.trace(id).first().map(|o| o.labels), Some(suspect()), "{id}");
+    }
+    for short in ["140", "EUR", "now", "77"] {
+        assert!(index.trace(short).is_empty(), "{short}");
+    }
+}
