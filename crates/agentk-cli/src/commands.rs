@@ -90,13 +90,25 @@ pub(crate) fn dispatch(
             let run = mcplines::Run { server_id: &server_id, log_dir: std::path::Path::new(&log_dir), pins };
             mcplines::run(host, text, policy, run, out, err)
         }
-        Command::McpProxy { policy, server_id, log_dir, pins, approvals_dir, env, timeout, sync, command } => {
+        Command::McpProxy {
+            policy,
+            server_id,
+            log_dir,
+            pins,
+            approvals_dir,
+            ask_approval,
+            env,
+            timeout,
+            sync,
+            command,
+        } => {
             let (text, policy) = load_with_default(&policy, "mcp")?;
             let run = crate::mcpproxy::Run {
                 server_id: server_id.as_deref(),
                 log_dir: std::path::Path::new(&log_dir),
                 pins: std::path::Path::new(&pins),
                 approvals: std::path::Path::new(&approvals_dir),
+                ask_approval,
                 env: &env,
                 timeout: std::time::Duration::from_secs(timeout),
                 sync,

@@ -144,6 +144,11 @@ enum Command {
         /// denial once.
         #[arg(long, value_name = "DIR", default_value = ".agentk/approvals")]
         approvals_dir: OsString,
+        /// Also ask the user, through the client's elicitation (2025-06-18 and later), whether
+        /// to allow a call the policy denies, once per exact call. Only for clients that show
+        /// elicitations to a person: a client that answers them itself would approve for them.
+        #[arg(long)]
+        ask_approval: bool,
         /// Pass this variable of the proxy's environment on to the server; repeat for more.
         #[arg(long = "env", value_name = "NAME")]
         env: Vec<String>,

@@ -25,6 +25,7 @@ pub(crate) struct Run<'a> {
     pub(crate) log_dir: &'a Path,
     pub(crate) pins: &'a Path,
     pub(crate) approvals: &'a Path,
+    pub(crate) ask_approval: bool,
     pub(crate) env: &'a [String],
     pub(crate) timeout: Duration,
     pub(crate) sync: SyncWhen,
@@ -100,6 +101,7 @@ pub(crate) fn run(
 
     let mut config = Config::new(&server_id);
     config.pins = pin_file.accepted(&server_id);
+    config.ask_approvals = run.ask_approval;
     let mut session = Session::new(kernel, config);
     session.set_approvals(Box::new(approvals));
     let server = Server { program: program.clone(), args: args.to_vec(), env };

@@ -130,6 +130,11 @@ pub struct Config {
     /// The most bytes of normalised returned content the session remembers to trace tool
     /// arguments to ([`crate::provenance::DEFAULT_INDEX_BYTES`] by default).
     pub index_bytes: usize,
+    /// Whether a call the policy denies, and a person may approve, is held while the user is
+    /// asked through `elicitation/create` (once per action), when the client declared the
+    /// elicitation capability at 2025-06-18 or later. Off by default: a client that answers
+    /// elicitations by itself would approve for the user.
+    pub ask_approvals: bool,
 }
 
 impl Config {
@@ -146,6 +151,7 @@ impl Config {
             max_held_bytes: MAX_HELD_BYTES,
             list_on_demand: true,
             index_bytes: crate::provenance::DEFAULT_INDEX_BYTES,
+            ask_approvals: false,
         }
     }
 }
@@ -435,6 +441,27 @@ pub struct Session<S: RecordSink> {
     floor: Option<Origin>,
     /// Where a person's approvals are found (T5); none: no approval is ever honoured.
     approvals: Option<Box<dyn ApprovalSource + Send>>,
+    /// Whether the client declared the elicitation capability.
+    client_elicits: bool,
+    /// Calls held while the user is asked, by the key of the mediator's `elicitation/create`:
+    /// the call's id and bytes, and its action.
+    asking: BTreeMap<String, (Id, Vec<u8>, ActionDigest)>,
+    /// The actions the user was asked about (each is asked once).
+    asked: BTreeSet<[u8; 32]>,
+    /// The user's answers not yet applied to their held call: approved or not, and the
+    /// evidence (the answer's digest input).
+    answered_by_user: BTreeMap<[u8; 32], (bool, InputRef)>,
+}
+
+/// The most actions a session asks the user about (each once).
+const MAX_ASKED: usize = 4096;
+
+/// What [`Session::approve`] says to do with the call.
+enum Approval {
+    /// Decide it now (approved or not).
+    Decide,
+    /// Hold it and ask the user.
+    Ask,
 }
 
 /// The label set of what a server sends: untrusted, external.
@@ -465,6 +492,10 @@ impl<S: RecordSink> Session<S> {
             index: ContentIndex::new(config_index_bytes),
             floor: None,
             approvals: None,
+            client_elicits: false,
+            asking: BTreeMap::new(),
+            asked: BTreeSet::new(),
+            answered_by_user: BTreeMap::new(),
         }
     }
 
@@ -956,6 +987,10 @@ impl<S: RecordSink> Session<S> {
                 batch.push(position, Plan::Decide { request, withheld, then, method, id: None });
             }
             Kind::Result { id } | Kind::Error { id: Some(id), .. } => {
+                if let Some(held) = self.asking.remove(id.json()) {
+                    self.user_answered(position, &message, held, batch);
+                    return;
+                }
                 // The client's answer to a request the server sent it.
                 let Some(pending) = self.to_client.remove(id.json()) else {
                     step.dropped
@@ -1033,6 +1068,8 @@ impl<S: RecordSink> Session<S> {
             ));
         }
         if method == "initialize" && withheld.is_none() {
+            self.client_elicits =
+                params.get("capabilities").and_then(|c| c.get("elicitation")).is_some_and(Value::is_object);
             self.phase = Phase::Initializing;
         }
         let arguments = params.get("arguments");
@@ -1051,8 +1088,12 @@ impl<S: RecordSink> Session<S> {
         } else {
             OwnedRequest::new(syscall, target, inputs)
         };
-        if withheld.is_none() && self.phase == Phase::Ready {
-            self.approve(position, &id, &name, &mut request, batch);
+        if withheld.is_none()
+            && self.phase == Phase::Ready
+            && matches!(self.approve(position, &id, &name, &mut request, batch), Approval::Ask)
+        {
+            self.ask(position, id, &name, message, &request, batch);
+            return;
         }
         let (mine, key) = self.forward_id(&id);
         let bytes = forwardable(message, mine.as_ref());
@@ -1121,39 +1162,138 @@ impl<S: RecordSink> Session<S> {
     /// arguments (T5): the approval is recorded as `human.approve` (planned before the call,
     /// so it is decided first), and the call is decided again as approved. An approval that
     /// names the call but cannot be used is noted for the denial.
-    fn approve(&mut self, position: usize, id: &Id, name: &str, request: &mut OwnedRequest, batch: &mut Batch) {
-        let Some((action, _)) = request.approvable else { return };
-        let Some(source) = self.approvals.as_mut() else { return };
+    fn approve(
+        &mut self,
+        position: usize,
+        id: &Id,
+        name: &str,
+        request: &mut OwnedRequest,
+        batch: &mut Batch,
+    ) -> Approval {
+        let Some((action, _)) = request.approvable else { return Approval::Decide };
         let mut probe = agentk_policy::Request::new(&self.config.agent, request.syscall, &request.target)
             .with_labels(request.labels());
         if let Some(grant) = request.grant {
             probe = probe.presenting(grant);
         }
         if self.kernel.policy().evaluate(&probe).is_allowed() {
+            return Approval::Decide;
+        }
+        let now = self.kernel.now();
+        let evidence = match self.answered_by_user.remove(&action.0) {
+            Some((true, evidence)) => Some(evidence),
+            Some((false, _)) => {
+                request.approvable = Some((action, Some("the user declined this exact call when asked".to_owned())));
+                return Approval::Decide;
+            }
+            None => match self.approvals.as_mut().and_then(|source| source.take(&action, now)) {
+                None => None,
+                Some(Err(refused)) => {
+                    let note = format!("an approval names this exact call, but {refused}");
+                    request.approvable = Some((action, Some(note)));
+                    return Approval::Decide;
+                }
+                Some(Ok(granted)) => Some(self.kernel.input(LabelSet::EMPTY, &granted.approval)),
+            },
+        };
+        let Some(evidence) = evidence else {
+            let asks = self.config.ask_approvals
+                && self.client_elicits
+                && self.version.as_deref().is_some_and(|v| v >= "2025-06-18")
+                && !self.asked.contains(&action.0)
+                && self.asked.len() < MAX_ASKED
+                && self.asking.len() < self.config.max_pending;
+            return if asks { Approval::Ask } else { Approval::Decide };
+        };
+        let approval = OwnedRequest::new(Syscall::HumanApprove, self.target(name), vec![evidence.clone()]);
+        batch.push(
+            position,
+            Plan::Decide {
+                request: approval,
+                withheld: None,
+                then: Then::Nothing,
+                method: "tools/call".to_owned(),
+                id: Some(id.clone()),
+            },
+        );
+        request.target.push_str("+approved");
+        request.inputs.push(evidence);
+        Approval::Decide
+    }
+
+    /// Holds a call the policy denies and asks the user, through `elicitation/create`, whether
+    /// to allow it once (T5). The question names the server, the tool and why it was stopped,
+    /// and shows the arguments escaped and bounded; the call is decided when the answer comes
+    /// (an approval, or the denial with the user's refusal).
+    fn ask(
+        &mut self,
+        position: usize,
+        id: Id,
+        name: &str,
+        message: &Message,
+        request: &OwnedRequest,
+        batch: &mut Batch,
+    ) {
+        let Some((action, _)) = request.approvable else { return };
+        let mut probe = agentk_policy::Request::new(&self.config.agent, request.syscall, &request.target)
+            .with_labels(request.labels());
+        if let Some(grant) = request.grant {
+            probe = probe.presenting(grant);
+        }
+        let reason = self.reason_of(self.kernel.policy().evaluate(&probe).rule_id());
+        let arguments = message.params_ref().and_then(|p| p.get("arguments")).map(Value::to_string).unwrap_or_default();
+        let text = format!(
+            "AgentK stopped a call of the tool {name} of the MCP server {}: {reason}. Its arguments: {}. \
+             Allow this exact call once?",
+            self.config.server_id,
+            SafeText::with_limit(&arguments, 512).as_str(),
+        );
+        let mine = Id::number(self.fresh_id());
+        let question = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": serde_json::from_str::<Value>(mine.json()).unwrap_or(Value::Null),
+            "method": "elicitation/create",
+            "params": {
+                "message": text,
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {"approve": {"type": "boolean", "title": "Allow this exact call once"}},
+                    "required": ["approve"],
+                },
+            },
+        });
+        self.asked.insert(action.0);
+        self.asking.insert(mine.json().to_owned(), (id, message.bytes().to_vec(), action));
+        batch.push(position, Plan::Now(vec![Out::ToClient(question.to_string().into_bytes())]));
+    }
+
+    /// The client's answer to the mediator's own question (`elicitation/create`): the user's
+    /// decision is kept for the held call, which is planned again now. Anything but an
+    /// `accept` with `approve: true` is a refusal.
+    fn user_answered(
+        &mut self,
+        position: usize,
+        message: &Message,
+        held: (Id, Vec<u8>, ActionDigest),
+        batch: &mut Batch,
+    ) {
+        let (client_id, bytes, action) = held;
+        let result = message.result_ref();
+        let approved = result.and_then(|r| r.get("action")).and_then(Value::as_str) == Some("accept")
+            && result.and_then(|r| r.get("content")).and_then(|c| c.get("approve")).and_then(Value::as_bool)
+                == Some(true);
+        let evidence = self.kernel.input(LabelSet::EMPTY, message.bytes());
+        self.answered_by_user.insert(action.0, (approved, evidence));
+        // INVARIANT: the bytes were read as this request under the same limits when they were
+        // held; should they not read again, the client is answered.
+        if let Ok(Frame::Single(call)) = Frame::parse(&bytes, &self.config.limits)
+            && let Kind::Request { id, method } = call.kind().clone()
+        {
+            self.plan_client_request(position, id, method, &call, batch);
             return;
         }
-        match source.take(&action, self.kernel.now()) {
-            None => {}
-            Some(Err(refused)) => {
-                request.approvable = Some((action, Some(format!("an approval names this exact call, but {refused}"))));
-            }
-            Some(Ok(granted)) => {
-                let evidence = self.kernel.input(LabelSet::EMPTY, &granted.approval);
-                let approval = OwnedRequest::new(Syscall::HumanApprove, self.target(name), vec![evidence.clone()]);
-                batch.push(
-                    position,
-                    Plan::Decide {
-                        request: approval,
-                        withheld: None,
-                        then: Then::Nothing,
-                        method: "tools/call".to_owned(),
-                        id: Some(id.clone()),
-                    },
-                );
-                request.target.push_str("+approved");
-                request.inputs.push(evidence);
-            }
-        }
+        let error = frame::error_answer(Some(&client_id), frame::INTERNAL_ERROR, "the call could not be read again");
+        batch.push(position, Plan::Now(vec![Out::ToClient(error)]));
     }
 
     /// The syscall a client request becomes, its target name, and whether (and why) the

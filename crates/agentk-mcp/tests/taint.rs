@@ -260,3 +260,85 @@ fn a_behavior_fork_follows_the_traced_flow() {
     let changed: Vec<String> = report.changes.transitions.keys().cloned().collect();
     assert_eq!(changed, ["deny:mcp-suspect-side-effect->allow:mcp-invoke-classified"], "{changed:?}");
 }
+
+/// A session whose client declared elicitation, asking the user for approvals.
+fn asking_session() -> Session<agentk_flightlog::kernel::MemoryLog> {
+    let mut config = Config::new("everything");
+    config.ask_approvals = true;
+    let mut s = session_with(config);
+    let (_, init) = only(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"elicitation":{}},"clientInfo":{"name":"test","version":"1"}}}),
+    ));
+    send(
+        &mut s,
+        Side::Server,
+        &json!({"jsonrpc":"2.0","id":init["id"],"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}}}),
+    );
+    send(&mut s, Side::Client, &json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
+    list(&mut s, &tools());
+    s
+}
+
+// T5 through elicitation: a denied call is held while the user is asked once; an accept lifts
+// it (recorded as human.approve, the call goes to the server as approved); a decline keeps the
+// deny and says so; the same action is never asked twice.
+#[test]
+fn the_user_can_approve_a_held_call_through_elicitation_once() {
+    let mut s = asking_session();
+    call(&mut s, 1, "read_inbox", json!({}), &inbox());
+    let ask = |s: &mut Session<agentk_flightlog::kernel::MemoryLog>, id: u64, body: &str| {
+        let (side, question) = only(send(
+            s,
+            Side::Client,
+            &json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"send_email","arguments":{"to":ATTACKER,"body":body}}}),
+        ));
+        assert_eq!(side, Side::Client, "the call is held, nothing reaches the server");
+        assert_eq!(question["method"], "elicitation/create");
+        let text = question["params"]["message"].as_str().unwrap().to_owned();
+        assert!(text.contains("send_email") && text.contains("Allow this exact call once?"), "{text}");
+        question["id"].clone()
+    };
+    // Accepted: the held call is forwarded.
+    let question = ask(&mut s, 2, "first");
+    let (side, forwarded) = only(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":question,"result":{"action":"accept","content":{"approve":true}}}),
+    ));
+    assert_eq!((side, forwarded["method"].as_str()), (Side::Server, Some("tools/call")));
+    // Declined: the held call is denied, with the user's refusal in the reason.
+    let question = ask(&mut s, 3, "second");
+    let (side, denied) =
+        only(send(&mut s, Side::Client, &json!({"jsonrpc":"2.0","id":question,"result":{"action":"decline"}})));
+    assert_eq!(side, Side::Client);
+    assert_eq!(denied["id"], 3);
+    let reason = denied["result"]["_meta"]["agentk/denial"]["reason"].as_str().unwrap();
+    assert!(reason.contains("declined"), "{reason}");
+    // The same action is not asked again: denied at once.
+    let (side, again) = only(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"send_email","arguments":{"to":ATTACKER,"body":"second"}}}),
+    ));
+    assert_eq!(side, Side::Client);
+    assert_eq!(again["result"]["_meta"]["agentk/denial"]["rule"], "mcp-suspect-side-effect");
+    let lines = log(s);
+    let events = events(&lines);
+    let approvals =
+        events.iter().filter(|e| matches!(&e.event, EventBody::Syscall(s) if s.syscall == "human.approve")).count();
+    assert_eq!(approvals, 1, "only the accepted answer is an approval");
+    assert!(invokes(&events).iter().any(|(_, i)| i.target.ends_with("+approved") && i.rule == "mcp-human-approved"));
+}
+
+// Without the capability (or with asking off) nothing is asked: the deny stands at once.
+#[test]
+fn no_question_without_the_elicitation_capability() {
+    let mut config = Config::new("everything");
+    config.ask_approvals = true;
+    let mut s = ready_with_tools(session_with(config));
+    call(&mut s, 1, "read_inbox", json!({}), &inbox());
+    let denial = call(&mut s, 2, "send_email", json!({"to": ATTACKER}), "sent").unwrap();
+    assert_eq!(denial["rule"], "mcp-suspect-side-effect");
+}
