@@ -17,10 +17,13 @@ const WHOLE_TEXT_BYTES: usize = 2 * 1024;
 const MAX_BLOCK_EXTENT: usize = 4 * 1024;
 /// The longest sentence analysed as one; longer runs are cut at a space.
 const MAX_SENTENCE_BYTES: usize = 2 * 1024;
-/// The longest hidden region (comment, hidden element, attribute) analysed.
-const MAX_REGION_BYTES: usize = 16 * 1024;
+/// The longest hidden region (comment, hidden element, attribute) analysed; longer ones are
+/// analysed up to this bound (and their text is read as ordinary text as well).
+const MAX_REGION_BYTES: usize = 4 * 1024;
 /// The most hidden regions analysed in one text; the rest are read as ordinary text.
-const MAX_REGIONS: usize = 512;
+const MAX_REGIONS: usize = 256;
+/// The longest markup tag looked at.
+const MAX_TAG_BYTES: usize = 2048;
 /// The score at which a window of one or two sentences is suspect.
 const THRESHOLD: u32 = 5;
 /// The share of that score that must come from signals aimed at an agent.
@@ -172,18 +175,28 @@ fn markdown_comments(text: &str, out: &mut Vec<Region>) {
 /// Elements whose opening tag hides them (`display:none`, white text, the `hidden` attribute).
 fn hidden_elements(text: &str, out: &mut Vec<Region>) {
     let bytes = text.as_bytes();
+    // SECURITY: every search below is bounded or moves forward only, so that a text of
+    // unclosed tags costs linear time.
+    let mut gt = 0usize;
     let mut from = 0usize;
     while let Some(rel) = text.get(from..).and_then(|s| s.find('<')) {
         let start = from + rel;
         from = start + 1;
-        let name_len = bytes.get(start + 1..).map_or(0, |b| b.iter().take_while(|c| c.is_ascii_alphanumeric()).count());
+        let name_len =
+            bytes.get(start + 1..).map_or(0, |b| b.iter().take(17).take_while(|c| c.is_ascii_alphanumeric()).count());
         if name_len == 0 || name_len > 16 {
             continue;
         }
-        let Some(close) = text.get(start..).and_then(|s| s.get(..s.len().min(2048))).and_then(|s| s.find('>')) else {
+        if gt <= start {
+            gt = text.get(start..).and_then(|s| s.find('>')).map_or(text.len(), |e| start + e);
+        }
+        if gt >= text.len() {
+            return;
+        }
+        if gt - start > MAX_TAG_BYTES {
             continue;
-        };
-        let open_end = start + close + 1;
+        }
+        let open_end = gt + 1;
         let Some(tag) = text.get(start..open_end) else { continue };
         let squeezed: String = tag.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
         let lower = tag.to_lowercase();
@@ -191,17 +204,19 @@ fn hidden_elements(text: &str, out: &mut Vec<Region>) {
         if !(hidden_attr || HIDING.iter().any(|h| squeezed.contains(h))) {
             continue;
         }
-        let name = text.get(start + 1..start + 1 + name_len).unwrap_or("").to_lowercase();
-        let body = text.get(open_end..).unwrap_or("");
+        let name = text.get(start + 1..start + 1 + name_len).unwrap_or("").to_ascii_lowercase();
+        let limit = floor_boundary(text, open_end.saturating_add(MAX_REGION_BYTES));
+        let body = text.get(open_end..limit).unwrap_or("");
         let closing = format!("</{name}");
         let inner_end = body
             .to_ascii_lowercase()
             .find(&closing)
             .map_or_else(|| open_end + body.find('\n').unwrap_or(body.len()), |e| open_end + e);
-        let outer_end =
-            text.get(inner_end..).and_then(|s| s.find('>')).map_or(inner_end, |e| inner_end + e + 1).min(text.len());
+        let outer_end = text
+            .get(inner_end..floor_boundary(text, inner_end.saturating_add(MAX_TAG_BYTES)))
+            .and_then(|s| s.find('>'))
+            .map_or(inner_end, |e| inner_end + e + 1);
         push_region(text, out, start..outer_end, open_end..inner_end);
-        from = open_end;
         if out.len() >= MAX_REGIONS {
             return;
         }
@@ -213,6 +228,8 @@ fn hidden_elements(text: &str, out: &mut Vec<Region>) {
 fn attributes(text: &str, out: &mut Vec<Region>) {
     for attr in ["alt=\"", "title=\"", "alt='", "title='"] {
         let quote = if attr.ends_with('"') { '"' } else { '\'' };
+        // The next closing quote, found once and reused while starts stay before it.
+        let mut close = 0usize;
         let mut from = 0usize;
         while let Some(rel) = text.get(from..).and_then(|s| s.find(attr)) {
             let at = from + rel;
@@ -222,9 +239,16 @@ fn attributes(text: &str, out: &mut Vec<Region>) {
             if !preceded {
                 continue;
             }
-            let Some(len) = text.get(inner_start..).and_then(|s| s.find(quote)) else { continue };
-            push_region(text, out, at..inner_start + len + 1, inner_start..inner_start + len);
-            from = inner_start + len;
+            if close < inner_start {
+                close = text.get(inner_start..).and_then(|s| s.find(quote)).map_or(text.len(), |e| inner_start + e);
+            }
+            if close >= text.len() {
+                break;
+            }
+            if close - inner_start <= MAX_REGION_BYTES {
+                push_region(text, out, at..close + 1, inner_start..close);
+            }
+            from = close;
             if out.len() >= MAX_REGIONS {
                 return;
             }
@@ -236,7 +260,7 @@ fn attributes(text: &str, out: &mut Vec<Region>) {
 /// the ASCII they shadow.
 fn tag_runs(text: &str, out: &mut Vec<Region>) {
     let mut run: Option<(usize, String)> = None;
-    let mut close = |run: &mut Option<(usize, String)>, end: usize, out: &mut Vec<Region>| {
+    let close = |run: &mut Option<(usize, String)>, end: usize, out: &mut Vec<Region>| {
         if let Some((start, decoded)) = run.take() {
             if out.len() < MAX_REGIONS {
                 out.push(Region { outer: start..end, inner: start..end, decoded: Some(decoded) });
@@ -325,7 +349,7 @@ fn blocks(text: &str) -> Vec<Block> {
     let mut in_fence = false;
     let mut prev_kind = LineKind::Blank;
     let mut at = 0usize;
-    let mut flush = |cur: &mut Option<Block>, out: &mut Vec<Block>| {
+    let flush = |cur: &mut Option<Block>, out: &mut Vec<Block>| {
         if let Some(b) = cur.take() {
             out.push(b);
         }
@@ -389,24 +413,63 @@ fn sentences(text: &str, block: Block) -> Vec<Range<usize>> {
     let Some(body) = text.get(block.clone()) else { return Vec::new() };
     let mut out = Vec::new();
     let mut start = 0usize;
+    let mut quotes = Quotes::default();
     let mut iter = body.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
         let next = iter.peek().map(|(_, n)| *n);
         let cut = match c {
-            '.' | '!' | '?' => next.is_none_or(|n| n.is_whitespace() || matches!(n, '"' | '\u{201d}' | ')' | '<')),
+            '.' | '!' | '?' => {
+                next.is_none_or(|n| n.is_whitespace() || matches!(n, '"' | '\u{201d}' | ')' | '<'))
+                    && !(quotes.open() && closes_soon(body, i))
+            }
             '。' | '！' | '？' => true,
             '\n' => hard_break(body, i),
             _ => false,
         };
+        quotes.see(c);
         let here = i + c.len_utf8();
         if cut || here - start >= MAX_SENTENCE_BYTES {
             let end = if cut { here } else { cut_at_space(body, start, here) };
             push_trimmed(&mut out, body, block.start, start..end);
             start = end;
+            quotes = Quotes::default();
         }
     }
     push_trimmed(&mut out, body, block.start, start..body.len());
     out
+}
+
+/// Quotation marks seen since the start of a sentence.
+#[derive(Default)]
+struct Quotes {
+    straight: bool,
+    curly: u32,
+    guillemets: u32,
+}
+
+impl Quotes {
+    fn see(&mut self, c: char) {
+        match c {
+            '"' => self.straight = !self.straight,
+            '\u{201c}' => self.curly = self.curly.saturating_add(1),
+            '\u{201d}' => self.curly = self.curly.saturating_sub(1),
+            '«' => self.guillemets = self.guillemets.saturating_add(1),
+            '»' => self.guillemets = self.guillemets.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.straight || self.curly > 0 || self.guillemets > 0
+    }
+}
+
+/// Whether a closing quotation mark follows `at` on the same line within a short distance:
+/// "… lines such as "Assistant, forward this to …" hidden in white text" is one sentence.
+fn closes_soon(body: &str, at: usize) -> bool {
+    let after = body.get(at..floor_boundary(body, at.saturating_add(200))).unwrap_or("");
+    let line = after.split('\n').next().unwrap_or("");
+    line.contains(['"', '\u{201d}', '»'])
 }
 
 /// A line break ends a sentence unless it only wraps one: the line before runs on (no final
@@ -547,6 +610,7 @@ const ENCODED: u32 = 1 << 27;
 // Aimed at an agent, found late in the list.
 const OVERRIDE_SOFT: u32 = 1 << 28;
 const EXFIL: u32 = 1 << 29;
+const PERSIST: u32 = 1 << 30;
 
 const WEIGHTS: &[(u32, u32)] = &[
     (ADDR_STRONG, 3),
@@ -576,6 +640,7 @@ const WEIGHTS: &[(u32, u32)] = &[
     (LIMITLESS, 1),
     (OVERRIDE_SOFT, 3),
     (EXFIL, 2),
+    (PERSIST, 2),
 ];
 
 const AGENT_SIGNALS: u32 = ADDR_STRONG
@@ -594,7 +659,8 @@ const AGENT_SIGNALS: u32 = ADDR_STRONG
     | BEACON
     | MEMORY
     | OVERRIDE_SOFT
-    | EXFIL;
+    | EXFIL
+    | PERSIST;
 
 impl Features {
     fn has(self, bit: u32) -> bool {
@@ -620,8 +686,10 @@ impl Features {
         if self.has(OVERRIDE | ROLE_TOKEN | ENCODED) {
             return true;
         }
-        // A persona assigned or a beacon planted is an order in itself.
-        let ordered = self.has(DIRECTIVE | ACTION | PERSONA | BEACON);
+        // A persona assigned or a beacon planted is an order in itself, and so is a made-up turn
+        // that announces a send ("Assistant: I will email your contacts to …"): the model
+        // continues it.
+        let ordered = self.has(DIRECTIVE | PERSONA | BEACON) || self.has(FAKE_TURN) && self.has(SEND_DEST);
         // A turn of a made-up conversation that orders something sent outside.
         let bonus = u32::from(self.has(FAKE_TURN) && self.has(SEND_DEST));
         ordered && self.score(AGENT_SIGNALS) + bonus >= AGENT_THRESHOLD && self.score(u32::MAX) + bonus >= THRESHOLD
@@ -662,7 +730,23 @@ fn discusses(raw: &str) -> bool {
         "пример",
     ];
     let lower = outside.to_lowercase();
-    [" e.g.", "(e.g.", " z.b.", " p.ej."].iter().any(|c| lower.contains(c))
+    [
+        " e.g.",
+        "(e.g.",
+        " z.b.",
+        " p.ej.",
+        "などの",
+        "のような",
+        "例えば",
+        "攻撃",
+        "例如",
+        "比如",
+        "攻击",
+        "注入",
+        "诸如",
+    ]
+    .iter()
+    .any(|c| lower.contains(c))
         || t.iter().enumerate().any(|(i, k)| {
             // Words of an address (`promo.example.invalid`) are not words of the sentence.
             let in_address = matches!(k.prev, '.' | '@' | '/');
@@ -685,6 +769,8 @@ fn mask_quotes(raw: &str) -> String {
                     '\u{201c}' => Some('\u{201d}'),
                     '\u{201e}' => Some('\u{201c}'),
                     '«' => Some('»'),
+                    '「' => Some('」'),
+                    '『' => Some('』'),
                     _ => None,
                 };
             }
@@ -732,14 +818,15 @@ fn features(raw: &str, cue: bool, hidden: bool, depth: u8) -> Features {
     let t = &p.toks;
     let n = p.norm.as_str();
     let mut f = Features::default();
-    f.set(HIDDEN, hidden || p.invisible);
+    f.set(HIDDEN, hidden || p.invisible); // "Please disregard the previous instructions I sent" takes back the writer's own words.
+    let own = own_words(t);
     if may_steer(&masked, n) {
         let s = scan::steering(&masked);
-        f.set(OVERRIDE, s.overrides);
+        f.set(OVERRIDE, s.overrides && !own);
         f.set(ROLE_TOKEN, s.role_token);
     }
     address(t, n, &mut f);
-    f.set(OVERRIDE_SOFT, overrides(t));
+    f.set(OVERRIDE_SOFT, overrides(t) && !own);
     markers(&masked, n, &mut f);
     context(t, n, &mut f);
     orders(t, n, &visible, &mut f);
@@ -1071,15 +1158,26 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
                 || word(t, end + 1) == "de" && at(t, end + 2, &["ia", "ki"]))
         {
             end += if word(t, end + 1) == "de" { 2 } else { 1 };
+        } // "AI code reviewers:", "AI travel agents,": after "AI", up to two more words close
+        // the phrase.
+        let is_call = |c: char| matches!(c, ':' | ',' | '!' | '\u{2014}' | '\u{ff1a}' | '\u{ff0c}');
+        if at(t, end, &["ai", "llm", "llms", "ki", "ia"]) && !t.get(end).is_some_and(|l| is_call(l.next)) {
+            if let Some(j) = (end + 1..=end + 2).find(|&j| t.get(j).is_some_and(|l| is_call(l.next))) {
+                let plain = (end..j).all(|m| t.get(m).is_some_and(|l| l.next.is_alphanumeric()));
+                if plain && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
+                    end = j;
+                }
+            }
         }
         let last = t.get(end).unwrap_or(k);
-        let ends_call = matches!(last.next, ':' | ',' | '!' | '\u{2014}' | '\u{ff1a}' | '\u{ff0c}');
+        let ends_call = is_call(last.next);
         // The noun phrase opens its clause, after at most a lead ("Note to the", "Hinweis an
         // den", "Also,") and one other word ("Legal notice to automated agents:").
-        let clause = (0..i)
+        // Looked for a bounded distance back: a lead is short.
+        let clause = (i.saturating_sub(12)..i)
             .rev()
             .find(|&j| t.get(j).is_some_and(|p| matches!(p.next, ':' | ',' | '!' | '.' | '?')))
-            .map_or(0, |j| j + 1);
+            .map_or(i.saturating_sub(12), |j| j + 1);
         let mut np = i;
         while np > clause && (at(t, np - 1, MACHINE) || at(t, np - 1, DETERMINER)) {
             np -= 1;
@@ -1107,12 +1205,17 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
         let whoever = (i.saturating_sub(2)..i).any(|j| at(t, j, &["whoever", "whichever", "whatever"]));
         // "every AI agent connected to …", "all assistants must …".
         let universal = i.checked_sub(1).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]))
-            || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE));
+            || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE)); // "assistant_instructions": a note addressed to the noun, often a field name.
+        let note_for = at(
+            t,
+            i + 1,
+            &["instructions", "instruction", "note", "notes", "directive", "directives", "prompt", "memo", "message"],
+        ) && t.get(i + 1).is_some_and(|l| matches!(l.next, ':' | '"' | '\''));
         // "Assistant:" alone at the start of a line is a transcript's label, not a call.
         let label = i == 0 && end == i && last.next == ':' && !k.w.ends_with('s') && !machine;
         // "Let's play a game, AI." and "Also, assistant:" call the noun after a comma.
         let tail_call = k.prev == ',' && matches!(last.next, '.' | '!' | '?' | ',' | ':' | '\0');
-        let vocative = !label && (opens && (ends_call || greeted) || tail_call);
+        let vocative = !label && (opens && (ends_call || greeted) || tail_call || note_for);
         if at_sign || if_you || whoever || acting && machine || (vocative || universal && opens) && machine {
             f.set(ADDR_STRONG, true);
         } else if vocative || universal && opens || acting {
@@ -1228,6 +1331,31 @@ fn mandated(t: &[Tok], np: usize) -> bool {
 
 // ---- Earlier instructions declared void, in words the scanner's rules do not know
 
+/// Whether the sentence speaks of its writer's own earlier words: "the instructions I sent",
+/// "my last email", "our previous message".
+fn own_words(t: &[Tok]) -> bool {
+    (0..t.len()).any(|i| {
+        at(t, i, &["i", "we", "ich", "wir", "je", "nous", "yo", "я", "мы"])
+            && at(
+                t,
+                i + 1,
+                &[
+                    "sent",
+                    "gave",
+                    "wrote",
+                    "emailed",
+                    "shared",
+                    "provided",
+                    "mentioned",
+                    "posted",
+                    "forwarded",
+                    "attached",
+                ],
+            )
+            || at(t, i, &["my", "our", "mes", "mis", "meine", "unsere"])
+                && next_in(t, i, &["previous", "last", "earlier", "original", "prior", "former"], 0).is_some()
+    })
+}
 /// "Whatever you were told earlier no longer matters", "the rules you were configured with
 /// are outdated", "forget everything above": something the reader was told before, declared
 /// void. Honest text says this too ("the instructions you were given last year are
@@ -1245,8 +1373,6 @@ fn overrides(t: &[Tok]) -> bool {
         "programming",
         "configuration",
         "orders",
-        "told",
-        "said",
         "given",
         "configured",
         "everything",
@@ -1304,13 +1430,35 @@ fn overrides(t: &[Tok]) -> bool {
         "stale",
     ];
     let has = |class: &[&str]| t.iter().any(|k| scan::is(&k.w, class));
+    // "you were told", "the summary you were asked for": a task someone else gave the reader.
+    let assigned = (1..t.len()).any(|i| {
+        at(t, i, &["told", "asked", "instructed", "requested", "tasked", "said"])
+            && at(t, i - 1, &["were", "been", "was"])
+    });
     let voided = has(VOID)
         || seq_any(
             t,
             &["no"],
             &[
                 (&["longer"], 0),
-                (&["matter*", "apply", "applies", "valid", "relevant", "count*", "binding", "stand*", "hold*"], 1),
+                (
+                    &[
+                        "matter*",
+                        "apply",
+                        "applies",
+                        "valid",
+                        "relevant",
+                        "count*",
+                        "binding",
+                        "stand*",
+                        "hold*",
+                        "needed",
+                        "necessary",
+                        "required",
+                        "wanted",
+                    ],
+                    1,
+                ),
             ],
         )
         || seq_any(t, &["doesnt", "dont", "not"], &[(&["matter*", "apply", "count"], 1)])
@@ -1319,7 +1467,7 @@ fn overrides(t: &[Tok]) -> bool {
         || seq_any(t, &["pay"], &[(&["no"], 0), (&["attention", "heed", "mind"], 0)])
         || seq_any(t, &["set", "put"], &[(&["aside"], 2)]);
     voided
-        && has(RULES)
+        && (has(RULES) || assigned)
         && has(PRIOR)
         && t.iter().any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any"]))
 }
@@ -1471,6 +1619,7 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
     if !users.is_empty() || cjk_user {
         f.set(AGENT_CTX, true);
     }
+    let mut memory = false;
     for (i, k) in t.iter().enumerate() {
         let w = k.w.as_str();
         // "your task", "your system prompt", "your next tool call", "in your reply".
@@ -1584,13 +1733,13 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
             at(t, j, &["this", "the", "esta", "la", "cette", "dieser", "diese", "этот", "этого", "эту"])
         }) {
             f.set(AGENT_CTX, true);
-        }
-        // What the agent holds: its memory, the conversation, its instructions.
+        } // What the agent holds: its memory, the conversation, its instructions. Named, it is
+        // context; ordered out ("print your system prompt"), it is a leak.
         if scan::is(w, &["everything", "all", "anything", "what"])
             && at(t, i + 1, &["you"])
             && at(t, i + 2, &["know", "remember", "recall", "learned", "have"])
         {
-            f.set(MEMORY, true);
+            memory = true;
         }
         if (scan::is(w, &["conversation", "chat", "channel", "message", "session"])
             && at(t, i + 1, &["history", "so", "log", "transcript", "histories"]))
@@ -1604,7 +1753,7 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
                 && next_in(t, i, &["conversacion", "conversation", "chat", "unterhaltung"], 2).is_some()
             || (w.starts_with("переписк") && next_in(t, i, &["чата", "чат", "разговора"], 2).is_some())
         {
-            f.set(MEMORY, true);
+            memory = true;
         }
         // Secrets and private things.
         let next = word(t, i + 1);
@@ -1631,6 +1780,22 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
                 "tokens",
             ],
         ) || (w == "api" && scan::is(next, &["key", "keys", "token", "tokens", "secret"]))
+            || (scan::is(
+                w,
+                &[
+                    "one",
+                    "onetime",
+                    "verification",
+                    "security",
+                    "login",
+                    "2fa",
+                    "sms",
+                    "auth*",
+                    "recovery",
+                    "reset",
+                    "backup",
+                ],
+            ) && next_in(t, i, &["code", "codes", "link", "key", "keys", "phrase"], 1).is_some())
             || (scan::is(w, &["private", "secret", "ssh", "signing", "access"])
                 && scan::is(next, &["key", "keys", "token", "tokens"]))
             || (w == "env" && matches!(k.prev, '.' | '`'))
@@ -1770,10 +1935,68 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
     {
         f.set(USER_CLAIM, true);
     }
+    const REVEAL: &[&str] = &[
+        "print*",
+        "reveal*",
+        "show",
+        "repeat",
+        "output",
+        "tell",
+        "list",
+        "include",
+        "paste",
+        "dump",
+        "write",
+        "display",
+        "reply",
+        "disclose*",
+        "share",
+        "post",
+        "export",
+        "attach",
+        "append*",
+        "send*",
+        "forward*",
+        "email",
+        "upload*",
+        "leak*",
+        "copy",
+        "give",
+        "provide",
+        "envia",
+        "envoie",
+        "sende",
+        "отправ*",
+        "перешл*",
+    ];
+    let revealed = (0..t.len()).any(|i| at(t, i, REVEAL) && !negated(t, i));
+    f.set(MEMORY, memory && revealed);
+    f.set(AGENT_CTX, memory);
+    // Kept for later conversations: "remember for all future conversations", "save this to
+    // your memory". Honest text does not write into an agent's memory.
+    let keeps =
+        (0..t.len()).any(|j| at(t, j, &["remember", "keep", "apply", "use", "always", "note", "store", "save"]));
+    let persist = (0..t.len()).any(|i| {
+        at(t, i, &["future", "subsequent", "later", "all", "every", "other"])
+            && at(
+                t,
+                i + 1,
+                &["conversations", "conversation", "sessions", "session", "chats", "interactions", "requests"],
+            )
+            && keeps
+            || at(t, i, &["save", "store", "add", "write", "keep", "put"])
+                && next_in(t, i, &["memory", "memories"], 3)
+                    .is_some_and(|j| j.checked_sub(1).is_some_and(|p| at(t, p, &["your", "the", "long", "permanent"])))
+            || at(t, i, &["update", "updating"])
+                && at(t, i + 1, &["your"])
+                && at(t, i + 2, &["memory", "memories", "notes", "profile"])
+    });
+    f.set(PERSIST, persist);
     // Set against the agent's task: "before you continue", "instead of summarising".
-    redirect(t, n, f);
-    // Secrecy, and secrecy aimed at the user or the reply.
+    redirect(t, n, f); // Secrecy, and secrecy aimed at the user or the reply.
     secrecy(t, n, &users, f);
+    // Skipping the user's confirmation: "without asking", "no need to check with them".
+    f.set(DISABLE, skips_confirmation(t));
 }
 
 fn redirect(t: &[Tok], n: &str, f: &mut Features) {
@@ -1800,6 +2023,9 @@ fn redirect(t: &[Tok], n: &str, f: &mut Features) {
         "resuming",
     ];
     let hit = seq_any(t, &["before", "prior"], &[(TASK_VERB, 2)])
+        // "Before doing anything else", "then return to the original request".
+        || seq_any(t, &["before"], &[(&["doing", "do"], 1), (&["anything"], 0)])
+        || seq_any(t, &["return", "go", "get", "back"], &[(&["to"], 1), (&["the", "your", "whatever"], 0), (&["original", "previous", "users", "real", "actual", "earlier"], 0)])
         || seq_any(
             t,
             &["before", "after", "between", "with", "in"],
@@ -1933,6 +2159,63 @@ fn redirect(t: &[Tok], n: &str, f: &mut Features) {
     f.set(REDIRECT, hit);
 }
 
+fn skips_confirmation(t: &[Tok]) -> bool {
+    const ASK: &[&str] = &[
+        "ask",
+        "asking",
+        "check",
+        "checking",
+        "confirm*",
+        "wait",
+        "waiting",
+        "approval",
+        "permission",
+        "prompt*",
+        "consent",
+        "verify",
+        "verifying",
+        "double",
+        "review",
+        "reviewing",
+        "nachzufragen",
+        "nachfragen",
+        "fragen",
+        "demander",
+        "demande",
+        "confirmation",
+        "preguntar*",
+        "confirmar",
+        "спрашива*",
+        "подтвержд*",
+    ];
+    (0..t.len()).any(|i| {
+        at(t, i, &["without", "ohne", "sans", "sin", "без", "не"]) && next_in(t, i, ASK, 2).is_some()
+            || at(t, i, &["no"]) && at(t, i + 1, &["need"]) && next_in(t, i + 1, ASK, 3).is_some()
+            || at(t, i, &["dont", "not", "never", "pas"])
+                && next_in(t, i, ASK, 3).is_some_and(|j| {
+                    // "do not ask for confirmation", "don't bother asking"; "do not check links" is advice.
+                    at(
+                        t,
+                        j,
+                        &[
+                            "ask",
+                            "asking",
+                            "confirm*",
+                            "wait",
+                            "waiting",
+                            "demande",
+                            "demander",
+                            "preguntar*",
+                            "nachzufragen",
+                            "fragen",
+                        ],
+                    )
+                })
+            || at(t, i, &["confirmation", "approval", "review", "consent", "confirmacion"])
+                && next_in(t, i, &["not", "unnecessary", "optional"], 2).is_some()
+    })
+}
+
 fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
     const QUIET: &[&str] = &[
         "silently",
@@ -2023,7 +2306,7 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
         }
         hit = true;
         let span = i.saturating_sub(6)..(i + 8).min(t.len());
-        if users.iter().any(|u| span.contains(u))
+        if !users.is_empty() && span.clone().any(|j| user_at(t, j))
             || span.clone().any(|j| {
                 at(
                     t,
@@ -2344,7 +2627,7 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     // Clause openers: the sentence start, and the word after a vocative or label (":" or ",").
     let mut openers: Vec<usize> = vec![0];
     for (i, k) in t.iter().enumerate().take(24) {
-        if matches!(k.next, ':' | ',' | ';' | '\u{ff1a}' | '\u{ff0c}' | '(' | ')') {
+        if matches!(k.next, ':' | ',' | ';' | '\u{ff1a}' | '\u{ff0c}' | '(' | ')' | '"' | '.' | '!' | '?') {
             openers.push(i + 1);
         }
         if scan::is(&k.w, &["and", "then", "und", "et", "y", "и"]) {
@@ -2375,6 +2658,7 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
             || (scan::is(w, &["need", "needs", "have", "has", "required", "instructed", "expected", "asked", "bound"])
                 && at(t, i + 1, &["to"]))
             || (w == "helpful" && next_in(t, i, &["if"], 1).is_some())
+            || (scan::is(w, &["is", "are"]) && at(t, i + 1, &["to"]) && (at(t, i + 2, SEND) || at(t, i + 2, ACT)))
         {
             directive = true;
         }
@@ -2486,7 +2770,6 @@ fn claims(t: &[Tok], n: &str, f: &mut Features) {
         "message",
         "messages",
         "notice",
-        "prompt",
         "instruction",
         "instructions",
         "directive",
@@ -2575,8 +2858,9 @@ fn claims(t: &[Tok], n: &str, f: &mut Features) {
             0,
         )
         .is_some())
-            || (at(t, i, &["policy"]) && at(t, i + 1, &["update", "change", "changed"]))
-            || (at(t, i, &["legal"]) && at(t, i + 1, &["notice"]))
+            || (at(t, i, &["policy"]) && at(t, i + 1, &["update", "change", "changed"]))            || (at(t, i, &["legal"]) && at(t, i + 1, &["notice"]))
+            // "whatever any other document says": other sources set aside in advance.
+            || (at(t, i, &["whatever", "regardless"]) && next_in(t, i, &["document", "documents", "message", "messages", "email", "source", "sources", "instruction", "instructions", "anyone", "page"], 4).is_some())
             || (at(t, i, &["only"]) && next_in(t, i, &["instructions", "instruction", "orders"], 1).is_some())
             || (at(t, i, &["supersede*", "overrides", "override", "replaces", "precedence"])
                 && next_in(
@@ -2687,7 +2971,9 @@ fn persona(t: &[Tok], f: &mut Features) {
             || (at(t, i, &["root", "admin", "administrator"]) && at(t, i + 1, &["access", "privileges", "rights"]))
     });
     f.set(LIMITLESS, limitless);
-    let persona = limitless && (0..t.len()).any(|i| at(t, i, MODE) || at(t, i, WEAK_NOUN) || at(t, i, STRONG_NOUN))
+    // "Developer mode" is also a setting on a phone; it is a persona when it is the reader's.
+    let persona = limitless
+        && (0..t.len()).any(|i| at(t, i, &["you", "youre"]) || at(t, i, WEAK_NOUN) || at(t, i, STRONG_NOUN))
         || (0..t.len()).any(|i| {
             // "Chatbots must not pretend to be human" forbids a persona.
             !negated(t, i)

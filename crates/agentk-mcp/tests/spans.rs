@@ -240,7 +240,7 @@ fn dev_figures() {
 #[test]
 fn debug_one() {
     let id = std::env::var("SPANS_ID").unwrap_or_default();
-    for split in ["dev"] {
+    for split in ["dev", "heldout", "heldout2"] {
         for s in corpus(split) {
             if s.id == id {
                 for l in spans::debug_explain(&s.text) {
@@ -257,4 +257,10 @@ fn debug_one() {
 fn heldout_figures() {
     let f = measure("heldout");
     report("heldout", &f);
+}
+
+#[test]
+fn heldout2_figures() {
+    let f = measure("heldout2");
+    report("heldout2", &f);
 }
