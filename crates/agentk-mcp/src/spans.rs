@@ -55,7 +55,8 @@ pub fn suspect_spans(text: &str) -> Vec<Range<usize>> {
     }
     if !found.is_empty() && end <= WHOLE_TEXT_BYTES {
         // INVARIANT: `end <= WHOLE_TEXT_BYTES < MAX_SCANNED_BYTES`, so `head` is all of `text`.
-        return vec![0..text.len()];
+        let whole = 0..text.len();
+        return vec![whole];
     }
     if end < text.len() {
         // SECURITY: bytes past the bound were not read; they are not reported clean.
@@ -261,20 +262,20 @@ fn attributes(text: &str, out: &mut Vec<Region>) {
 fn tag_runs(text: &str, out: &mut Vec<Region>) {
     let mut run: Option<(usize, String)> = None;
     let close = |run: &mut Option<(usize, String)>, end: usize, out: &mut Vec<Region>| {
-        if let Some((start, decoded)) = run.take() {
-            if out.len() < MAX_REGIONS {
-                out.push(Region { outer: start..end, inner: start..end, decoded: Some(decoded) });
-            }
+        if let Some((start, decoded)) = run.take()
+            && out.len() < MAX_REGIONS
+        {
+            out.push(Region { outer: start..end, inner: start..end, decoded: Some(decoded) });
         }
     };
     for (i, c) in text.char_indices() {
         let cp = u32::from(c);
         if (0xE0000..=0xE007F).contains(&cp) {
             let entry = run.get_or_insert_with(|| (i, String::new()));
-            if let Some(a) = char::from_u32(cp - 0xE0000).filter(|a| a.is_ascii() && !a.is_ascii_control()) {
-                if entry.1.len() < MAX_REGION_BYTES {
-                    entry.1.push(a);
-                }
+            if let Some(a) = char::from_u32(cp - 0xE0000).filter(|a| a.is_ascii() && !a.is_ascii_control())
+                && entry.1.len() < MAX_REGION_BYTES
+            {
+                entry.1.push(a);
             }
         } else {
             close(&mut run, i, out);
@@ -534,10 +535,10 @@ fn suspect_windows(text: &str, sentences: &[Range<usize>], hidden: bool, depth: 
             out.push((i, i));
             continue;
         }
-        if let Some(two) = feats.get(i + 1) {
-            if one.union(*two).suspect() {
-                out.push((i, i + 1));
-            }
+        if let Some(two) = feats.get(i + 1)
+            && one.union(*two).suspect()
+        {
+            out.push((i, i + 1));
         }
     }
     out
@@ -545,20 +546,43 @@ fn suspect_windows(text: &str, sentences: &[Range<usize>], hidden: bool, depth: 
 
 /// The features of each sentence, with quotations masked near words that discuss them.
 fn sentence_features(text: &str, sentences: &[Range<usize>], hidden: bool, depth: u8) -> Vec<Features> {
-    let cues: Vec<bool> = sentences.iter().map(|r| text.get(r.clone()).is_some_and(discusses)).collect();
-    let feats: Vec<Features> = sentences
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let near = |j: Option<usize>| j.and_then(|j| cues.get(j)).copied().unwrap_or(false);
-            let cue = near(Some(i)) || near(i.checked_sub(1)) || near(i.checked_add(1));
-            let raw = text.get(r.clone()).unwrap_or("");
-            features(raw, cue, hidden, depth)
-        })
-        .collect();
+    let raws: Vec<&str> = sentences.iter().map(|r| text.get(r.clone()).unwrap_or("")).collect();
+    // Whether a sentence discusses injections is only asked of the neighbours of a sentence
+    // that quotes something, and asked once.
+    let mut cues: Vec<Option<bool>> = vec![None; raws.len()];
+    let mut cue_at = |j: usize| -> bool {
+        match cues.get(j).copied() {
+            Some(Some(c)) => c,
+            Some(None) => {
+                let c = raws.get(j).is_some_and(|r| discusses(r));
+                if let Some(slot) = cues.get_mut(j) {
+                    *slot = Some(c);
+                }
+                c
+            }
+            None => false,
+        }
+    };
+    let mut prepared = Vec::with_capacity(raws.len());
+    let mut feats = Vec::with_capacity(raws.len());
+    for (i, raw) in raws.iter().enumerate() {
+        let quotes = raw.contains(['"', '\u{201c}', '\u{201e}', '«', '「', '『']);
+        let cue = quotes && (cue_at(i) || i.checked_sub(1).is_some_and(&mut cue_at) || cue_at(i + 1));
+        let s = Sentence::new(raw, cue);
+        feats.push(agent_features(raw, &s, hidden, depth));
+        prepared.push(s);
+    }
+    // Orders and claims only matter in a window with a signal aimed at an agent (or a secret,
+    // which becomes one when it is sent out).
+    let candidate: Vec<bool> = feats.iter().map(|f| f.has(AGENT_SIGNALS | SECRET)).collect();
+    for (i, (f, s)) in feats.iter_mut().zip(&prepared).enumerate() {
+        let near = |j: usize| candidate.get(j).copied().unwrap_or(false);
+        if near(i) || i.checked_sub(1).is_some_and(near) || near(i + 1) {
+            order_features(s, f);
+        }
+    }
     // A role label ("Human:", "### Assistant") speaks for the rest of its turn: the sentences
     // after it in the same block.
-    let mut feats = feats;
     let mut in_turn = false;
     for f in &mut feats {
         if f.has(FAKE_TURN) {
@@ -811,25 +835,44 @@ fn strip_tags(raw: &str) -> String {
     out.replace("**", "").replace("__", "")
 }
 
-fn features(raw: &str, cue: bool, hidden: bool, depth: u8) -> Features {
-    let masked = if cue { mask_quotes(raw) } else { raw.to_owned() };
-    let visible = strip_tags(&masked);
-    let p = scan::prepare(&visible);
-    let t = &p.toks;
-    let n = p.norm.as_str();
+/// One sentence, normalised for the feature rules.
+struct Sentence {
+    /// The raw text with quotations masked when it discusses injections.
+    masked: String,
+    /// `masked` without markup tags.
+    visible: String,
+    prep: scan::Prepared,
+}
+
+impl Sentence {
+    fn new(raw: &str, cue: bool) -> Sentence {
+        let masked = if cue { mask_quotes(raw) } else { raw.to_owned() };
+        let visible = strip_tags(&masked);
+        let prep = scan::prepare(&visible);
+        Sentence { masked, visible, prep }
+    }
+}
+
+/// The signals aimed at an agent (and secrets, which make one when sent out): cheap enough to
+/// compute for every sentence.
+fn agent_features(raw: &str, s: &Sentence, hidden: bool, depth: u8) -> Features {
+    let t = &s.prep.toks;
+    let n = s.prep.norm.as_str();
     let mut f = Features::default();
-    f.set(HIDDEN, hidden || p.invisible); // "Please disregard the previous instructions I sent" takes back the writer's own words.
+    f.set(HIDDEN, hidden || s.prep.invisible);
+    // "Please disregard the previous instructions I sent" takes back the writer's own words.
     let own = own_words(t);
-    if may_steer(&masked, n) {
-        let s = scan::steering(&masked);
-        f.set(OVERRIDE, s.overrides && !own);
-        f.set(ROLE_TOKEN, s.role_token);
+    if may_steer(&s.masked, n, t) {
+        let st = scan::steering(&s.masked);
+        f.set(OVERRIDE, st.overrides && !own);
+        f.set(ROLE_TOKEN, st.role_token);
     }
     address(t, n, &mut f);
     f.set(OVERRIDE_SOFT, overrides(t) && !own);
-    markers(&masked, n, &mut f);
+    markers(&s.masked, n, &mut f);
     context(t, n, &mut f);
-    orders(t, n, &visible, &mut f);
+    system_claims(t, n, &mut f);
+    persona(t, &mut f);
     if depth == 0 {
         // SECURITY: an encoded payload is read as hidden text of its own.
         f.set(ENCODED, scan::decoded_runs(raw).iter().any(|d| text_suspect(d, true, depth + 1)));
@@ -837,60 +880,125 @@ fn features(raw: &str, cue: bool, hidden: bool, depth: u8) -> Features {
     f
 }
 
-/// Whether the scanner's own override and role rules could fire (they are costly to run on
-/// every sentence of a long document).
-fn may_steer(raw: &str, n: &str) -> bool {
-    const STEMS: &[&str] = &[
-        "ignor",
-        "disregard",
-        "forget",
-        "overrid",
-        "bypass",
-        "supersed",
-        "olvid",
-        "oubli",
-        "vergiss",
-        "dimentic",
-        "esquec",
-        "игнор",
-        "забуд",
-        "пропуст",
-        "instruc",
-        "anweis",
-        "инструкц",
-        "указан",
-        "rules",
-        "regel",
-        "regla",
-        "regle",
-        "правил",
-        "prompt",
-        "guideline",
-        "guidance",
-        "directive",
-        "direction",
-        "polic",
-        "richtlin",
-        "training",
-        "programming",
-        "longer",
-        "attention",
-        "heed",
-        "aside",
-        "discard",
-        "abandon",
-        "dismiss",
-        "drop",
-        "scrap",
-        "erase",
-        "reset",
-        "system",
-        "assistant",
-        "human",
-        "developer",
-        "admin",
+/// The orders, destinations and claims of a sentence: computed only near a sentence with a
+/// signal aimed at an agent, since they decide nothing without one.
+fn order_features(s: &Sentence, f: &mut Features) {
+    let t = &s.prep.toks;
+    let n = s.prep.norm.as_str();
+    orders(t, n, &s.visible, f);
+    claims(t, n, f);
+}
+
+/// Whether the scanner's own override and role rules could fire: a role marker, or a word of
+/// setting aside together with a word for instructions. Its rules are costly to run on every
+/// sentence of a long document, and neither can fire without these.
+fn may_steer(raw: &str, n: &str, t: &[Tok]) -> bool {
+    const ROLE: &[&str] = &[
+        "<|",
+        "[inst",
+        "[/inst",
+        "<<sys",
+        "<</sys",
+        "[system",
+        "[/system",
+        "<start_of_turn",
+        "<end_of_turn",
+        "### system",
+        "### instruction",
+        "human:",
+        "assistant:",
+        "<system",
+        "</system",
+        "<developer",
+        "</developer",
+        "<assistant",
+        "</assistant",
+        "<human",
+        "</human",
+        "<admin",
+        "</admin",
+        "<sys",
+        "</sys",
+        "</desc",
+        "</tool",
+        "</func",
+        "</result",
+        "</doc",
+        "</context",
+        "</user",
+        "</instr",
+        "</im",
     ];
-    raw.contains(['<', '[', '|']) || n.chars().any(is_cjk) || STEMS.iter().any(|s| n.contains(s))
+    const VOID: &[&str] = &[
+        "ignor*",
+        "disregard*",
+        "forget*",
+        "forgot*",
+        "overrid*",
+        "bypass*",
+        "supersed*",
+        "olvid*",
+        "oubli*",
+        "vergiss*",
+        "dimentic*",
+        "esquec*",
+        "игнор*",
+        "забуд*",
+        "пропуст*",
+        "longer*",
+        "pay*",
+        "heed*",
+        "aside*",
+        "discard*",
+        "abandon*",
+        "dismiss*",
+        "drop*",
+        "scrap*",
+        "erase*",
+        "clear*",
+        "reset*",
+        "void*",
+        "stale*",
+        "replace*",
+        "obsolete*",
+        "outdated*",
+        "apply*",
+    ];
+    const RULES: &[&str] = &[
+        "instruc*",
+        "istruz*",
+        "anweis*",
+        "инструкц*",
+        "указан*",
+        "rule*",
+        "regel*",
+        "regla*",
+        "regle*",
+        "правил*",
+        "prompt*",
+        "guideline*",
+        "guidance*",
+        "directive*",
+        "direction*",
+        "polic*",
+        "richtlin*",
+        "training*",
+        "programming*",
+        "order*",
+        "told*",
+        "said*",
+        "system*",
+        "operator*",
+        "developer*",
+        "constraint*",
+        "restriction*",
+        "safety*",
+        "consign*",
+    ];
+    let role = n.contains(['<', '[', '#', ':']) && ROLE.iter().any(|r| n.contains(r));
+    role || raw.contains("<|") || n.chars().any(is_cjk) || {
+        t.iter().any(|k| scan::is(&k.w, VOID)) && t.iter().any(|k| scan::is(&k.w, RULES))
+    }
 }
 
 fn is_cjk(c: char) -> bool {
@@ -1158,15 +1266,17 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
                 || word(t, end + 1) == "de" && at(t, end + 2, &["ia", "ki"]))
         {
             end += if word(t, end + 1) == "de" { 2 } else { 1 };
-        } // "AI code reviewers:", "AI travel agents,": after "AI", up to two more words close
+        }
+        // "AI code reviewers:", "AI travel agents,": after "AI", up to two more words close
         // the phrase.
         let is_call = |c: char| matches!(c, ':' | ',' | '!' | '\u{2014}' | '\u{ff1a}' | '\u{ff0c}');
-        if at(t, end, &["ai", "llm", "llms", "ki", "ia"]) && !t.get(end).is_some_and(|l| is_call(l.next)) {
-            if let Some(j) = (end + 1..=end + 2).find(|&j| t.get(j).is_some_and(|l| is_call(l.next))) {
-                let plain = (end..j).all(|m| t.get(m).is_some_and(|l| l.next.is_alphanumeric()));
-                if plain && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
-                    end = j;
-                }
+        if at(t, end, &["ai", "llm", "llms", "ki", "ia"])
+            && !t.get(end).is_some_and(|l| is_call(l.next))
+            && let Some(j) = (end + 1..=end + 2).find(|&j| t.get(j).is_some_and(|l| is_call(l.next)))
+        {
+            let plain = (end..j).all(|m| t.get(m).is_some_and(|l| l.next.is_alphanumeric()));
+            if plain && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
+                end = j;
             }
         }
         let last = t.get(end).unwrap_or(k);
@@ -1205,14 +1315,15 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
         let whoever = (i.saturating_sub(2)..i).any(|j| at(t, j, &["whoever", "whichever", "whatever"]));
         // "every AI agent connected to …", "all assistants must …".
         let universal = i.checked_sub(1).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]))
-            || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE)); // "assistant_instructions": a note addressed to the noun, often a field name.
+            || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE));
+        // "assistant_instructions": a note addressed to the noun, often a field name.
         let note_for = at(
             t,
             i + 1,
             &["instructions", "instruction", "note", "notes", "directive", "directives", "prompt", "memo", "message"],
         ) && t.get(i + 1).is_some_and(|l| matches!(l.next, ':' | '"' | '\''));
         // "Assistant:" alone at the start of a line is a transcript's label, not a call.
-        let label = i == 0 && end == i && last.next == ':' && !k.w.ends_with('s') && !machine;
+        let label = i == 0 && end == i && last.next == ':' && !k.w.ends_with('s');
         // "Let's play a game, AI." and "Also, assistant:" call the noun after a comma.
         let tail_call = k.prev == ',' && matches!(last.next, '.' | '!' | '?' | ',' | ':' | '\0');
         let vocative = !label && (opens && (ends_call || greeted) || tail_call || note_for);
@@ -1222,33 +1333,32 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             f.set(ADDR_VOC, true);
         } else if label {
             f.set(FAKE_TURN, true);
-        } else if machine && obliged(t, end) || mandated(t, np) && machine {
+        } else if machine && (obliged(t, end) || mandated(t, np)) {
             // "Automated assistants with access to this account are required to …": an
             // obligation placed on machines addresses them.
             f.set(ADDR_VOC, true);
-        } else if mandated(t, np) {
-            f.set(ADDR_WEAK, true);
-        } else if next_in(t, end, &["must", "should", "shall", "is", "are", "has", "have", "needs", "need", "will"], 0)
-            .is_some_and(|j| {
-                at(t, j, &["must", "should", "shall"])
-                    || at(
-                        t,
-                        j + 1,
-                        &[
-                            "to",
-                            "required",
-                            "instructed",
-                            "authorised",
-                            "authorized",
-                            "allowed",
-                            "expected",
-                            "permitted",
-                            "now",
-                        ],
-                    )
-                    || at(t, j + 1, &["been", "already"])
-                        && at(t, j + 2, &["authorised", "authorized", "instructed", "allowed", "approved"])
-            })
+        } else if mandated(t, np)
+            || next_in(t, end, &["must", "should", "shall", "is", "are", "has", "have", "needs", "need", "will"], 0)
+                .is_some_and(|j| {
+                    at(t, j, &["must", "should", "shall"])
+                        || at(
+                            t,
+                            j + 1,
+                            &[
+                                "to",
+                                "required",
+                                "instructed",
+                                "authorised",
+                                "authorized",
+                                "allowed",
+                                "expected",
+                                "permitted",
+                                "now",
+                            ],
+                        )
+                        || at(t, j + 1, &["been", "already"])
+                            && at(t, j + 2, &["authorised", "authorized", "instructed", "allowed", "approved"])
+                })
         {
             f.set(ADDR_WEAK, true);
         }
@@ -1733,7 +1843,8 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
             at(t, j, &["this", "the", "esta", "la", "cette", "dieser", "diese", "этот", "этого", "эту"])
         }) {
             f.set(AGENT_CTX, true);
-        } // What the agent holds: its memory, the conversation, its instructions. Named, it is
+        }
+        // What the agent holds: its memory, the conversation, its instructions. Named, it is
         // context; ordered out ("print your system prompt"), it is a leak.
         if scan::is(w, &["everything", "all", "anything", "what"])
             && at(t, i + 1, &["you"])
@@ -1993,7 +2104,8 @@ fn context(t: &[Tok], n: &str, f: &mut Features) {
     });
     f.set(PERSIST, persist);
     // Set against the agent's task: "before you continue", "instead of summarising".
-    redirect(t, n, f); // Secrecy, and secrecy aimed at the user or the reply.
+    redirect(t, n, f);
+    // Secrecy, and secrecy aimed at the user or the reply.
     secrecy(t, n, &users, f);
     // Skipping the user's confirmation: "without asking", "no need to check with them".
     f.set(DISABLE, skips_confirmation(t));
@@ -2707,7 +2819,6 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     f.set(SEND_DEST, send);
     // A credential ordered to an outside address: what honest text never asks of a reader.
     f.set(EXFIL, send && f.has(SECRET));
-    claims(t, n, f);
 }
 
 /// Somewhere outside: an email address, a URL, a phone number, an IBAN or account number,
@@ -2764,8 +2875,8 @@ fn iban_like(s: &str) -> bool {
     false
 }
 
-fn claims(t: &[Tok], n: &str, f: &mut Features) {
-    // A claim to speak for the system: "system message", "ADMIN OVERRIDE", "[SYSTEM NOTICE]".
+/// A claim to speak for the system: "system message", "ADMIN OVERRIDE", "[SYSTEM NOTICE]".
+fn system_claims(t: &[Tok], n: &str, f: &mut Features) {
     const SYS_WHAT: &[&str] = &[
         "message",
         "messages",
@@ -2817,6 +2928,10 @@ fn claims(t: &[Tok], n: &str, f: &mut Features) {
         .iter()
         .any(|w| n.contains(w));
     f.set(SYS_CLAIM, sys);
+}
+
+/// Claims to be instructions, and claims of authority or urgency.
+fn claims(t: &[Tok], n: &str, f: &mut Features) {
     // A claim to be instructions: "new instructions", "policy update for assistants".
     let instr = (0..t.len()).any(|i| {
         (at(
@@ -2938,7 +3053,6 @@ fn claims(t: &[Tok], n: &str, f: &mut Features) {
             || (at(t, i, &["right"]) && at(t, i + 1, &["away", "now"]))
     }) || ["立即", "马上", "すぐに", "至急"].iter().any(|w| n.contains(w));
     f.set(AUTHORITY, authority);
-    persona(t, f);
 }
 
 fn persona(t: &[Tok], f: &mut Features) {
@@ -2976,90 +3090,61 @@ fn persona(t: &[Tok], f: &mut Features) {
         && (0..t.len()).any(|i| at(t, i, &["you", "youre"]) || at(t, i, WEAK_NOUN) || at(t, i, STRONG_NOUN))
         || (0..t.len()).any(|i| {
             // "Chatbots must not pretend to be human" forbids a persona.
-            !negated(t, i)
-                && (
-                    // "you are now FinanceBot", "from now on you are", "you're my late grandma".
-                    (at(t, i, &["you", "youre"])
-                        && next_in(t, i, &["are", "now", "will", "my"], 0).is_some_and(|j| {
-                            (at(t, j, &["now"]) || at(t, j + 1, &["now"]) || at(t, j, &["my"]))
-                                && next_in(t, j, MODE, 4)
-                                    .or_else(|| next_in(t, j, WEAK_NOUN, 4))
-                                    .or_else(|| next_in(t, j, STRONG_NOUN, 4))
-                                    .is_some()
-                                || at(t, j, &["now"])
-                                    && t.get(j + 1).is_some_and(|k| k.w.ends_with("bot") || k.w.ends_with("gpt"))
-                        }))
-                        || (at(t, i, &["from"])
-                            && at(t, i + 1, &["now", "this", "here"])
-                            && next_in(t, i + 1, &["you"], 3)
-                                .is_some_and(|j| at(t, j + 1, &["are", "will", "must", "have"])))
-                        || (at(t, i, &["act", "acting", "behave"])
-                            && at(t, i + 1, &["as", "like"])
-                            && next_in(
-                                t,
-                                i + 1,
-                                &[
-                                    "unrestricted",
-                                    "jailbroken",
-                                    "ai",
-                                    "assistant",
-                                    "bot",
-                                    "model",
-                                    "agent",
-                                    "system",
-                                    "admin",
-                                    "root",
-                                    "developer",
-                                    "different",
-                                    "evil",
-                                    "dan",
-                                    "persona",
-                                    "character",
-                                ],
-                                2,
-                            )
-                            .is_some())
-                        || (at(t, i, &["pretend", "imagine", "roleplay", "role"])
-                            && next_in(t, i, &["you", "to", "as", "play"], 1).is_some())
-                        || (at(t, i, &["play"])
-                            && at(t, i + 1, &["a", "the"])
-                            && at(t, i + 2, &["game", "role", "part"]))
-                        || (at(t, i, &["stay", "remain", "break"])
-                            && next_in(t, i, &["character", "role", "persona"], 2).is_some())
-                        || (at(t, i, &["switch", "change", "enter"])
-                            && next_in(t, i, MODE, 3).is_some()
-                            && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
-                        || (at(t, i, &["adopt", "assume", "become"])
-                            && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
-                )
+            (
+                // "you are now FinanceBot", "from now on you are", "you're my late grandma".
+                (at(t, i, &["you", "youre"])
+                    && next_in(t, i, &["are", "now", "will", "my"], 0).is_some_and(|j| {
+                        (at(t, j, &["now"]) || at(t, j + 1, &["now"]) || at(t, j, &["my"]))
+                            && next_in(t, j, MODE, 4)
+                                .or_else(|| next_in(t, j, WEAK_NOUN, 4))
+                                .or_else(|| next_in(t, j, STRONG_NOUN, 4))
+                                .is_some()
+                            || at(t, j, &["now"])
+                                && t.get(j + 1).is_some_and(|k| k.w.ends_with("bot") || k.w.ends_with("gpt"))
+                    }))
+                    || (at(t, i, &["from"])
+                        && at(t, i + 1, &["now", "this", "here"])
+                        && next_in(t, i + 1, &["you"], 3)
+                            .is_some_and(|j| at(t, j + 1, &["are", "will", "must", "have"])))
+                    || (at(t, i, &["act", "acting", "behave"])
+                        && at(t, i + 1, &["as", "like"])
+                        && next_in(
+                            t,
+                            i + 1,
+                            &[
+                                "unrestricted",
+                                "jailbroken",
+                                "ai",
+                                "assistant",
+                                "bot",
+                                "model",
+                                "agent",
+                                "system",
+                                "admin",
+                                "root",
+                                "developer",
+                                "different",
+                                "evil",
+                                "dan",
+                                "persona",
+                                "character",
+                            ],
+                            2,
+                        )
+                        .is_some())
+                    || (at(t, i, &["pretend", "imagine", "roleplay", "role"])
+                        && next_in(t, i, &["you", "to", "as", "play"], 1).is_some())
+                    || (at(t, i, &["play"]) && at(t, i + 1, &["a", "the"]) && at(t, i + 2, &["game", "role", "part"]))
+                    || (at(t, i, &["stay", "remain", "break"])
+                        && next_in(t, i, &["character", "role", "persona"], 2).is_some())
+                    || (at(t, i, &["switch", "change", "enter"])
+                        && next_in(t, i, MODE, 3).is_some()
+                        && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
+                    || (at(t, i, &["adopt", "assume", "become"])
+                        && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
+            ) && !negated(t, i)
         });
     f.set(PERSONA, persona);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_follow_blank_lines_separators_and_markup() {
-        let text = "one\ntwo\n\nthree\n---\nfour\n<p>five</p>\n<p>six</p>\n### Head\nseven";
-        let got: Vec<&str> = blocks(text).into_iter().map(|b| &text[b]).collect();
-        assert_eq!(got, ["one\ntwo", "three", "---\nfour", "<p>five</p>", "<p>six</p>", "### Head\nseven"]);
-    }
-
-    #[test]
-    fn sentences_split_on_punctuation_and_hard_breaks() {
-        let text = "Hello there. How are you?\nFine";
-        let got: Vec<&str> = sentences(text, 0..text.len()).into_iter().map(|r| &text[r]).collect();
-        assert_eq!(got, ["Hello there.", "How are you?", "Fine"]);
-    }
-
-    #[test]
-    fn quotes_are_masked_to_the_same_length() {
-        let s = "a \u{201c}ignore it\u{201d} b \"x\u{e9}\"";
-        assert_eq!(mask_quotes(s).len(), s.len());
-        assert!(!mask_quotes(s).contains("ignore"));
-    }
 }
 
 #[doc(hidden)]
@@ -3108,4 +3193,30 @@ pub fn debug_explain(text: &str) -> Vec<String> {
         out.push(format!("  windows {:?}", suspect_windows(text, &ss, false, 0)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_follow_blank_lines_separators_and_markup() {
+        let text = "one\ntwo\n\nthree\n---\nfour\n<p>five</p>\n<p>six</p>\n### Head\nseven";
+        let got: Vec<&str> = blocks(text).into_iter().map(|b| &text[b]).collect();
+        assert_eq!(got, ["one\ntwo", "three", "---\nfour", "<p>five</p>", "<p>six</p>", "### Head\nseven"]);
+    }
+
+    #[test]
+    fn sentences_split_on_punctuation_and_hard_breaks() {
+        let text = "Hello there. How are you?\nFine";
+        let got: Vec<&str> = sentences(text, 0..text.len()).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(got, ["Hello there.", "How are you?", "Fine"]);
+    }
+
+    #[test]
+    fn quotes_are_masked_to_the_same_length() {
+        let s = "a \u{201c}ignore it\u{201d} b \"x\u{e9}\"";
+        assert_eq!(mask_quotes(s).len(), s.len());
+        assert!(!mask_quotes(s).contains("ignore"));
+    }
 }
