@@ -224,10 +224,10 @@ fn hidden_elements(text: &str, out: &mut Vec<Region>) {
     }
 }
 
-/// `alt` and `title` attribute values: shown to a human only when an image fails to load or
-/// the pointer rests on it.
+/// `alt` and `title` attribute values (shown to a human only when an image fails to load or
+/// the pointer rests on it) and `<meta … content>` (never shown).
 fn attributes(text: &str, out: &mut Vec<Region>) {
-    for attr in ["alt=\"", "title=\"", "alt='", "title='"] {
+    for attr in ["alt=\"", "title=\"", "alt='", "title='", "content=\"", "content='"] {
         let quote = if attr.ends_with('"') { '"' } else { '\'' };
         // The next closing quote, found once and reused while starts stay before it.
         let mut close = 0usize;
@@ -237,7 +237,14 @@ fn attributes(text: &str, out: &mut Vec<Region>) {
             let inner_start = at + attr.len();
             from = inner_start;
             let preceded = at.checked_sub(1).and_then(|p| text.as_bytes().get(p)).is_some_and(u8::is_ascii_whitespace);
-            if !preceded {
+            // `content` hides text only in a `<meta>` tag.
+            let meta = || {
+                let back = text.get(floor_boundary(text, at.saturating_sub(256))..at).unwrap_or("");
+                back.rfind('<').and_then(|o| back.get(o..)).is_some_and(|tag| {
+                    tag.get(..5).is_some_and(|h| h.eq_ignore_ascii_case("<meta")) && !tag.contains('>')
+                })
+            };
+            if !preceded || attr.starts_with("content") && !meta() {
                 continue;
             }
             if close < inner_start {
@@ -868,16 +875,66 @@ fn agent_features(raw: &str, s: &Sentence, hidden: bool, depth: u8) -> Features 
         f.set(ROLE_TOKEN, st.role_token);
     }
     address(t, n, &mut f);
-    f.set(OVERRIDE_SOFT, overrides(t) && !own);
+    // Arabic: "تجاهل التعليمات السابقة" (ignore the previous instructions).
+    let arabic_override = n.contains("تجاهل") && n.contains("تعليمات");
+    f.set(OVERRIDE_SOFT, (overrides(t) || arabic_override) && !own);
     markers(&s.masked, n, &mut f);
     context(t, n, &mut f);
     system_claims(t, n, &mut f);
     persona(t, &mut f);
     if depth == 0 {
-        // SECURITY: an encoded payload is read as hidden text of its own.
-        f.set(ENCODED, scan::decoded_runs(raw).iter().any(|d| text_suspect(d, true, depth + 1)));
+        // SECURITY: an encoded payload is read as hidden text of its own, and so is text
+        // spelled out letter by letter ("i g n o r e   a l l").
+        let decoded = scan::decoded_runs(raw).iter().any(|d| text_suspect(d, true, depth + 1));
+        let spaced = letter_spaced(raw).is_some_and(|c| text_suspect(&c, true, depth + 1));
+        f.set(ENCODED, decoded || spaced);
     }
     f
+}
+
+/// `raw` with runs of at least six letters written one by one ("i g n o r e   a l l") joined
+/// into words (two or more spaces between words); `None` when there is no such run.
+fn letter_spaced(raw: &str) -> Option<String> {
+    let chars: Vec<char> = raw.chars().collect();
+    let letter = |k: usize| chars.get(k).is_some_and(|c| c.is_alphabetic());
+    let single = |k: usize| letter(k) && !chars.get(k + 1).is_some_and(|c| c.is_alphanumeric());
+    let mut out = String::with_capacity(raw.len());
+    let mut found = false;
+    let mut i = 0usize;
+    while i < chars.len() {
+        let starts = single(i) && !i.checked_sub(1).and_then(|p| chars.get(p)).is_some_and(|c| c.is_alphanumeric());
+        if starts {
+            let mut words: Vec<String> = vec![String::new()];
+            let mut singles = 0usize;
+            let mut k = i;
+            while single(k) {
+                if let (Some(w), Some(c)) = (words.last_mut(), chars.get(k)) {
+                    w.push(*c);
+                }
+                singles += 1;
+                let gap = (k + 1..k + 5).take_while(|&m| chars.get(m) == Some(&' ')).count();
+                if gap == 0 || gap > 3 || !single(k + 1 + gap) {
+                    k += 1;
+                    break;
+                }
+                if gap >= 2 {
+                    words.push(String::new());
+                }
+                k += 1 + gap;
+            }
+            if singles >= 6 {
+                found = true;
+                out.push_str(&words.join(" "));
+                i = k;
+                continue;
+            }
+        }
+        if let Some(c) = chars.get(i) {
+            out.push(*c);
+        }
+        i += 1;
+    }
+    found.then_some(out)
 }
 
 /// The orders, destinations and claims of a sentence: computed only near a sentence with a
@@ -1130,6 +1187,10 @@ const MACHINE: &[&str] = &[
 /// Greetings: a noun right after one is called, whatever follows.
 const GREETING: &[&str] = &[
     "dear",
+    "beste",
+    "hoi",
+    "geachte",
+    "عزيزي",
     "hey",
     "hi",
     "hello",
@@ -1153,6 +1214,10 @@ const GREETING: &[&str] = &[
 ];
 /// Words that open a note to someone: "Note to the assistant:", "Message for AI models:".
 const LEAD: &[&str] = &[
+    "إلى",
+    "الى",
+    "aan",
+    "voor",
     "attention",
     "attn",
     "note",
@@ -1198,6 +1263,43 @@ const DETERMINER: &[&str] = &[
     "the", "any", "all", "every", "each", "my", "our", "l", "le", "la", "les", "den", "der", "die", "dem", "el", "los",
     "las", "lo", "il", "gli",
 ];
+/// Roles a machine can fill: "AI code reviewers", "automated processing systems".
+const AGENTIVE: &[&str] = &[
+    "reviewer*",
+    "summari*",
+    "reader*",
+    "screener*",
+    "crawler*",
+    "scraper*",
+    "helper*",
+    "system",
+    "systems",
+    "tool",
+    "tools",
+    "processor*",
+    "process",
+    "processes",
+    "pipeline*",
+    "service",
+    "services",
+    "worker*",
+    "scheduler*",
+    "triager*",
+    "parser*",
+    "bot",
+    "bots",
+    "agent",
+    "agents",
+    "assistant",
+    "assistants",
+    "model",
+    "models",
+    "reviewing",
+    "moderator*",
+    "filter*",
+    "checker*",
+];
+
 /// Verbs that say what an agent is doing with this very text.
 const PARTICIPLE: &[&str] = &[
     "reading",
@@ -1249,12 +1351,16 @@ const THIS: &[&str] = &[
 fn address(t: &[Tok], n: &str, f: &mut Features) {
     for (i, k) in t.iter().enumerate() {
         let strong_word = scan::is(&k.w, STRONG_NOUN);
-        let weak_word = scan::is(&k.w, WEAK_NOUN);
+        // "automated processing systems", "AI code reviewers": a role, made a machine.
+        let made_machine = scan::is(&k.w, AGENTIVE)
+            && (i.saturating_sub(2)..i).any(|j| at(t, j, &["ai", "llm", "automated", "automatic", "ki", "ia"]));
+        let weak_word = scan::is(&k.w, WEAK_NOUN) || made_machine;
         if !(strong_word || weak_word) {
             continue;
         }
         // "AI assistant", "assistant IA", "asistente de IA", "language model".
         let machine = strong_word
+            || made_machine
             || i.checked_sub(1).is_some_and(|j| at(t, j, MACHINE))
             || at(t, i + 1, &["ia", "ki", "ai", "ии"])
             || (word(t, i + 1) == "de" && at(t, i + 2, &["ia", "ki"]));
@@ -1275,7 +1381,8 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             && let Some(j) = (end + 1..=end + 2).find(|&j| t.get(j).is_some_and(|l| is_call(l.next)))
         {
             let plain = (end..j).all(|m| t.get(m).is_some_and(|l| l.next.is_alphanumeric()));
-            if plain && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
+            // "AI code reviewers:" is called; "Dear AI enthusiasts," are people.
+            if plain && at(t, j, AGENTIVE) && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
                 end = j;
             }
         }
@@ -1288,15 +1395,19 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             .rev()
             .find(|&j| t.get(j).is_some_and(|p| matches!(p.next, ':' | ',' | '!' | '.' | '?')))
             .map_or(i.saturating_sub(12), |j| j + 1);
+        // Back over determiners, machine words and one other modifier: "the scheduling
+        // assistant", "automated processing systems".
         let mut np = i;
-        while np > clause && (at(t, np - 1, MACHINE) || at(t, np - 1, DETERMINER)) {
-            np -= 1;
-        }
-        // One modifier of the noun: "the scheduling assistant", "coding agents".
-        if np == i && np > clause && !at(t, np - 1, LEAD) && !at(t, np - 1, GREETING) {
-            np -= 1;
-            while np > clause && at(t, np - 1, DETERMINER) {
-                np -= 1;
+        let mut modifier = false;
+        while np > clause {
+            let p = np - 1;
+            if at(t, p, MACHINE) || at(t, p, DETERMINER) {
+                np = p;
+            } else if !modifier && !at(t, p, LEAD) && !at(t, p, GREETING) {
+                modifier = true;
+                np = p;
+            } else {
+                break;
             }
         }
         let others = (clause..np).filter(|&j| !at(t, j, LEAD) && !at(t, j, GREETING)).count();
@@ -1333,10 +1444,11 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             f.set(ADDR_VOC, true);
         } else if label {
             f.set(FAKE_TURN, true);
-        } else if machine && (obliged(t, end) || mandated(t, np)) {
+        } else if machine && (obliged(t, end) && deictic(t) || mandated(t, np)) {
             // "Automated assistants with access to this account are required to …": an
-            // obligation placed on machines addresses them.
-            f.set(ADDR_VOC, true);
+            // obligation placed on machines about this very text addresses them; "payment
+            // bots must mask card numbers" is a policy about machines in general.
+            f.set(ADDR_STRONG, true);
         } else if mandated(t, np)
             || next_in(t, end, &["must", "should", "shall", "is", "are", "has", "have", "needs", "need", "will"], 0)
                 .is_some_and(|j| {
@@ -1363,10 +1475,19 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
             f.set(ADDR_WEAK, true);
         }
     }
-    // Scripts without spaces.
-    if ["ai助手", "人工智能", "aiアシスタント", "ai アシスタント"].iter().any(|w| n.contains(w)) {
+    // Scripts without spaces, and Arabic, whose words carry attached articles and particles.
+    const MACHINE_CALL: &[&str] = &[
+        "ai助手",
+        "人工智能",
+        "aiアシスタント",
+        "ai アシスタント",
+        "المساعد الذكي",
+        "الذكاء الاصطناعي",
+        "مساعد الذكاء",
+    ];
+    if MACHINE_CALL.iter().any(|w| n.contains(w)) {
         f.set(ADDR_STRONG, true);
-    } else if ["助手", "アシスタント"].iter().any(|w| n.contains(w)) {
+    } else if ["助手", "アシスタント", "المساعد"].iter().any(|w| n.contains(w)) {
         f.set(ADDR_VOC, true);
     }
     // "has authorised your assistant to …": an order to the user's agent, in the third person.
@@ -1407,6 +1528,12 @@ fn obliged(t: &[Tok], end: usize) -> bool {
             && !at(t, j + 1, &["not", "never"])
             && !(end + 1..j).any(|m| at(t, m, &["that", "which", "who", "if", "when"]))
     })
+}
+
+/// Whether the sentence points at the text or situation at hand: "this issue", "this
+/// customer's accounts", "these reviews".
+fn deictic(t: &[Tok]) -> bool {
+    (0..t.len()).any(|i| at(t, i, &["this", "these", "here"]) && t.get(i + 1).is_some_and(|k| k.w.len() > 2))
 }
 
 /// Whether the noun phrase starting at `np` receives an order in the third person: "HR has
@@ -1472,6 +1599,10 @@ fn own_words(t: &[Tok]) -> bool {
 /// outdated"), so it counts as a strong signal aimed at the agent, not as enough alone.
 fn overrides(t: &[Tok]) -> bool {
     const RULES: &[&str] = &[
+        "instructies",
+        "instructie",
+        "regels",
+        "opdrachten",
         "instruction*",
         "rules",
         "rule",
@@ -1496,6 +1627,10 @@ fn overrides(t: &[Tok]) -> bool {
         "инструкци*",
     ];
     const PRIOR: &[&str] = &[
+        "eerdere",
+        "vorige",
+        "je",
+        "jouw",
         "previous",
         "previously",
         "prior",
@@ -1518,6 +1653,8 @@ fn overrides(t: &[Tok]) -> bool {
         "came",
     ];
     const VOID: &[&str] = &[
+        "negeer*",
+        "vergeet",
         "ignore*",
         "disregard*",
         "forget",
@@ -1576,10 +1713,21 @@ fn overrides(t: &[Tok]) -> bool {
         || seq_any(t, &["clean", "blank"], &[(&["slate"], 0)])
         || seq_any(t, &["pay"], &[(&["no"], 0), (&["attention", "heed", "mind"], 0)])
         || seq_any(t, &["set", "put"], &[(&["aside"], 2)]);
-    voided
-        && (has(RULES) || assigned)
-        && has(PRIOR)
-        && t.iter().any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any"]))
+    // "Ignore the above and instead …": what came before, set aside as a whole. "Ignore the
+    // above email" corrects one message and names it.
+    let above = (0..t.len()).any(|i| {
+        at(t, i, &["ignore", "disregard", "forget", "negeer", "vergeet"])
+            && next_in(t, i, &["above", "preceding", "foregoing", "previous"], 1).is_some_and(|j| {
+                t.get(j).is_some_and(|k| matches!(k.next, '.' | ',' | ';' | ':' | '!' | '\0'))
+                    || at(t, j + 1, &["and", "instead", "then", "everything", "all", "please", "now"])
+            })
+    });
+    above
+        || voided
+            && (has(RULES) || assigned)
+            && has(PRIOR)
+            && t.iter()
+                .any(|k| scan::is(&k.w, &["you", "your", "youre", "everything", "all", "any", "je", "jouw", "alle"]))
 }
 
 // ---- Markers in the raw text: fake turns, fake tool output, boundaries, hidden links
@@ -1697,6 +1845,8 @@ fn markers(raw: &str, n: &str, f: &mut Features) {
 
 const USER_NOUN: &[&str] = &[
     "user",
+    "gebruiker",
+    "gebruikers",
     "users",
     "utilisateur",
     "utilisateurs",
@@ -1714,8 +1864,8 @@ const USER_NOUN: &[&str] = &[
     "пользовател*",
 ];
 const USER_DET: &[&str] = &[
-    "the", "your", "this", "their", "its", "l", "le", "la", "der", "den", "dem", "des", "die", "el", "al", "del", "lo",
-    "il", "dein", "deinem", "deinen", "tu", "ton", "votre", "ihr", "ihrem",
+    "de", "het", "the", "your", "this", "their", "its", "l", "le", "la", "der", "den", "dem", "des", "die", "el", "al",
+    "del", "lo", "il", "dein", "deinem", "deinen", "tu", "ton", "votre", "ihr", "ihrem",
 ];
 
 fn user_at(t: &[Tok], i: usize) -> bool {
@@ -1725,7 +1875,7 @@ fn user_at(t: &[Tok], i: usize) -> bool {
 
 fn context(t: &[Tok], n: &str, f: &mut Features) {
     let users: Vec<usize> = (0..t.len()).filter(|&i| user_at(t, i)).collect();
-    let cjk_user = ["用户", "ユーザー", "使用者"].iter().any(|w| n.contains(w));
+    let cjk_user = ["用户", "ユーザー", "使用者", "المستخدم"].iter().any(|w| n.contains(w));
     if !users.is_empty() || cjk_user {
         f.set(AGENT_CTX, true);
     }
@@ -2374,6 +2524,9 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
         "говори*",
         "сообщ*",
         "упоминай",
+        "zeg",
+        "zeggen",
+        "vertel*",
         "tells",
         "told",
         "know",
@@ -2403,12 +2556,15 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
                     "nichts",
                     "nada",
                     "rien",
+                    "niet",
+                    "niets",
                 ],
             )
-        }) || at(t, i + 1, &["nothing", "nichts", "nada", "rien", "pas"])
+        }) || at(t, i + 1, &["nothing", "nichts", "nada", "rien", "pas", "niets", "niet"])
             || at(t, i + 2, &["pas"]);
-        let nothing_said = scan::is(&k.w, &["say", "saying", "sagen", "dire", "decir*", "говори*"])
-            && (i.saturating_sub(3)..=i + 2).any(|j| at(t, j, &["nothing", "nichts", "nada", "rien", "ничего"]));
+        let nothing_said = scan::is(&k.w, &["say", "saying", "sagen", "dire", "decir*", "говори*", "zeg", "zeggen"])
+            && (i.saturating_sub(3)..=i + 2)
+                .any(|j| at(t, j, &["nothing", "nichts", "nada", "rien", "ничего", "niets"]));
         if !(neg || nothing_said) {
             continue;
         }
@@ -2459,9 +2615,10 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
             at_user = true;
         }
     }
-    let cjk_quiet = ["不要告诉", "别告诉", "不要通知", "知らせないで", "言わないで", "伝えないで", "秘密"]
-        .iter()
-        .any(|w| n.contains(w));
+    let cjk_quiet =
+        ["不要告诉", "别告诉", "不要通知", "知らせないで", "言わないで", "伝えないで", "秘密", "لا تخبر", "دون إخبار"]
+            .iter()
+            .any(|w| n.contains(w));
     if cjk_quiet {
         hit = true;
         at_user |= ["用户", "ユーザー"].iter().any(|w| n.contains(w));
@@ -2473,6 +2630,12 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
 // ---- Orders: what the sentence tells someone to do
 
 const SEND: &[&str] = &[
+    "stuur",
+    "verstuur",
+    "stuurt",
+    "doorsturen",
+    "betaal",
+    "deel",
     "send*",
     "forward*",
     "email",
@@ -2537,6 +2700,10 @@ const SEND: &[&str] = &[
     "поделись",
 ];
 const ACT: &[&str] = &[
+    "verwijder*",
+    "bestel",
+    "boek",
+    "open",
     "delete*",
     "remove*",
     "erase*",
@@ -2642,6 +2809,11 @@ const ACT: &[&str] = &[
     "sag",
 ];
 const IMPER_EXTRA: &[&str] = &[
+    "negeer",
+    "vergeet",
+    "zeg",
+    "alsjeblieft",
+    "graag",
     "please",
     "kindly",
     "do",
@@ -2693,6 +2865,8 @@ const IMPER_EXTRA: &[&str] = &[
     "attach",
 ];
 const MODAL: &[&str] = &[
+    "moet",
+    "moeten",
     "must",
     "should",
     "shall",
@@ -2784,7 +2958,15 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
         }
     }
     // Scripts without spaces: requests and verbs are found inside the run.
-    const CJK_ORDER: &[&str] = &["请", "必须", "务必", "立即", "ください", "しなさい", "してください"];
+    const CJK_ORDER: &[&str] =
+        &["请", "必须", "务必", "立即", "ください", "しなさい", "してください", "يجب", "من فضلك"];
+    // Arabic imperatives, found inside words that carry a conjunction ("وأرسل").
+    const ARABIC_ACT: &[&str] = &["أرسل", "ارسل", "احذف", "ادفع", "حوّل", "حول المبلغ", "شارك", "انشر"];
+    if ARABIC_ACT.iter().any(|w| n.contains(w)) {
+        directive = true;
+        action = true;
+        send |= dest;
+    }
     const CJK_ACT: &[&str] = &[
         "发送",
         "发到",
@@ -3140,59 +3322,17 @@ fn persona(t: &[Tok], f: &mut Features) {
                     || (at(t, i, &["switch", "change", "enter"])
                         && next_in(t, i, MODE, 3).is_some()
                         && next_in(t, i, MODE, 3).is_some_and(|j| j > i))
+                    // "Respond only as "ShopBot"", "from now on answer as a pirate".
+                    || (at(t, i, &["respond", "reply", "answer", "speak", "talk", "write"])
+                        && next_in(t, i, &["as"], 1).is_some_and(|j| {
+                            (i + 1..j).any(|m| at(t, m, &["only"]))
+                                || t.get(j).is_some_and(|k| matches!(k.next, '"' | '\u{201c}' | '\''))
+                        }))
                     || (at(t, i, &["adopt", "assume", "become"])
                         && next_in(t, i, &["persona", "role", "identity", "character"], 2).is_some())
             ) && !negated(t, i)
         });
     f.set(PERSONA, persona);
-}
-
-#[doc(hidden)]
-pub fn debug_explain(text: &str) -> Vec<String> {
-    const NAMES: &[&str] = &[
-        "ADDR_STRONG",
-        "ADDR_VOC",
-        "ADDR_WEAK",
-        "AGENT_CTX",
-        "REDIRECT",
-        "USER_CLAIM",
-        "CONCEAL_USER",
-        "SYS_CLAIM",
-        "FAKE_TURN",
-        "FAKE_TOOL",
-        "BOUNDARY",
-        "PERSONA",
-        "HIDDEN",
-        "BEACON",
-        "MEMORY",
-        "SECRECY",
-        "DISABLE",
-        "INSTR_CLAIM",
-        "AUTHORITY",
-        "SECRET",
-        "PRIVATE",
-        "DIRECTIVE",
-        "ACTION",
-        "SEND_DEST",
-        "LIMITLESS",
-        "OVERRIDE",
-        "ROLE_TOKEN",
-        "ENCODED",
-    ];
-    let mut out = Vec::new();
-    for block in blocks(text) {
-        out.push(format!("BLOCK {:?}", block));
-        let ss = sentences(text, block.clone());
-        let fs = sentence_features(text, &ss, false, 0);
-        for (r, f) in ss.iter().zip(fs) {
-            let raw = text.get(r.clone()).unwrap_or("");
-            let names: Vec<&str> =
-                NAMES.iter().enumerate().filter(|(i, _)| f.0 & (1 << i) != 0).map(|(_, n)| *n).collect();
-            out.push(format!("  {} {:?} {}", f.score(u32::MAX), names, raw.chars().take(100).collect::<String>()));
-        }
-        out.push(format!("  windows {:?}", suspect_windows(text, &ss, false, 0)));
-    }
-    out
 }
 
 #[cfg(test)]

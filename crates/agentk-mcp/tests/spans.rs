@@ -1,6 +1,6 @@
 //! T2: suspect spans in returned MCP content (`agentk_mcp::spans`), at the crate boundary.
 //!
-//! Corpus: `tests/corpus/content/{dev,heldout,heldout2}/`, hand-written returned content (see
+//! Corpus: `tests/corpus/content/{dev,heldout,heldout2,heldout3}/`, hand-written returned content (see
 //! the README there): injections in twelve styles and realistic carriers, at least as many
 //! benign look-alikes, and long documents with one injected block. Measured: recall (every
 //! `must` substring inside one suspect span), benign false positives (any span at all) and
@@ -127,6 +127,9 @@ fn parse_file(name: &str, body: &str) -> Vec<Sample> {
     out.extend(cur.take().map(|p| finish(name, kind, p)));
     out
 }
+
+/// The corpus splits, in the order they were written.
+const SPLITS: [&str; 4] = ["dev", "heldout", "heldout2", "heldout3"];
 
 fn corpus(split: &str) -> Vec<Sample> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/content").join(split);
@@ -275,7 +278,7 @@ fn check_survives(text: &str) -> Vec<Range<usize>> {
 }
 
 fn all_figures() -> Vec<(&'static str, Figures)> {
-    ["dev", "heldout", "heldout2"].into_iter().map(|split| (split, measure(split))).collect()
+    SPLITS.into_iter().map(|split| (split, measure(split))).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -314,7 +317,7 @@ fn the_corpus_covers_enough_styles_and_look_alikes() {
     let styles: std::collections::BTreeSet<&str> =
         samples.iter().filter(|s| s.kind == Kind::Injection).map(|s| s.file.as_str()).collect();
     assert!(styles.len() >= 10, "injection styles: {styles:?}");
-    for split in ["dev", "heldout", "heldout2"] {
+    for split in SPLITS {
         let c = corpus(split);
         let injections = c.iter().filter(|s| !s.must.is_empty()).count();
         let benign = c.iter().filter(|s| s.must.is_empty()).count();
@@ -516,23 +519,5 @@ proptest! {
         let text: String = parts.concat();
         let spans = spans::suspect_spans(&text);
         check_well_formed(&text, &spans);
-    }
-}
-
-#[test]
-fn debug_one() {
-    let id = std::env::var("SPANS_ID").unwrap_or_default();
-    for split in ["dev", "heldout", "heldout2", "heldout3"] {
-        if !Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/content").join(split).exists() {
-            continue;
-        }
-        for s in corpus(split) {
-            if s.id == id {
-                for l in spans::debug_explain(&s.text) {
-                    println!("{l}");
-                }
-                println!("SPANS {:?}", spans::suspect_spans(&s.text));
-            }
-        }
     }
 }
