@@ -260,7 +260,8 @@ fn check_log(log: &Path, session: &Session) {
         match syscall["decision"].as_str() {
             Some("deny") => denied.push(target),
             Some("allow") if syscall["syscall"] == "tool.invoke" => {
-                allowed.insert(target);
+                // The tool's target without the facets the mediator adds (`#write+open`).
+                allowed.insert(target.split('#').next().unwrap_or_default().to_owned());
             }
             _ => {}
         }

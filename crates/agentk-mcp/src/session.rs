@@ -1003,7 +1003,7 @@ impl<S: RecordSink> Session<S> {
                 // A sampling result is the client's model writing at the server's request: shaped
                 // by the server's prompt, so remembered as the server's content (T2).
                 let returned = (pending.method == "sampling/createMessage" && pending.action.is_some())
-                    .then(|| returned_of(&message, outcome));
+                    .then(|| returned_of(&message));
                 let plan = returned_plan(pending.action, &message, (LabelSet::EMPTY, returned), outcome, forward);
                 batch.push(position, plan(pending.method, pending.server_id));
             }
@@ -1390,7 +1390,7 @@ impl<S: RecordSink> Session<S> {
                     return;
                 }
                 let outcome = if is_error || result_is_error(&message) { Outcome::Error } else { Outcome::Ok };
-                let returned = pending.action.is_some().then(|| returned_of(&message, outcome));
+                let returned = pending.action.is_some().then(|| returned_of(&message));
                 let plan =
                     returned_plan(pending.action, &message, (from_server(), returned), outcome, Out::ToClient(forward));
                 batch.push(position, plan(pending.method, pending.client_id));
@@ -1978,20 +1978,18 @@ fn client_labels(params: &Value) -> LabelSet {
 }
 
 /// What of an answer the client (or, for sampling, the server) receives is remembered: the
-/// text of its result or error, and the labels of its clean parts (`untrusted`, `external`;
-/// `poisoned-suspect` for an error, as the kernel labels errors, M3).
-fn returned_of(message: &Message, outcome: Outcome) -> (Returned, LabelSet) {
+/// text of its result or error, and the labels of its clean parts (`untrusted`, `external`).
+/// An error's output event is `poisoned-suspect` as a whole (M3), but its spans are found like
+/// any text's: an error commonly repeats the caller's own arguments (a path it refused), and a
+/// retry with the same value must not be refused for that.
+fn returned_of(message: &Message) -> (Returned, LabelSet) {
     let body = match message.kind() {
         Kind::Error { error, .. } => {
             serde_json::json!({"message": error.message, "data": error.data.clone().unwrap_or(Value::Null)})
         }
         _ => message.result().unwrap_or(Value::Null),
     };
-    let mut base = from_server();
-    if outcome == Outcome::Error {
-        base = base | LabelSet::of(Label::PoisonedSuspect);
-    }
-    (crate::provenance::returned_text(&body), base)
+    (crate::provenance::returned_text(&body), from_server())
 }
 
 /// The most inputs a call's provenance adds (one per answer and label set it was traced to).

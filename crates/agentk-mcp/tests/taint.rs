@@ -342,3 +342,27 @@ fn no_question_without_the_elicitation_capability() {
     let denial = call(&mut s, 2, "send_email", json!({"to": ATTACKER}), "sent").unwrap();
     assert_eq!(denial["rule"], "mcp-suspect-side-effect");
 }
+
+// An error answer is a suspect output as a whole (M3), but a value it merely repeats (the
+// caller's own path, refused) does not make the retry suspect: its spans are found like any
+// text's.
+#[test]
+fn a_value_an_error_repeats_does_not_taint_the_retry() {
+    let mut s = ready_with_tools(session());
+    let (_, out) = only(send(
+        &mut s,
+        Side::Client,
+        &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_email","arguments":{"to":"team-lead@corp.example.invalid"}}}),
+    ));
+    let error = json!({"jsonrpc":"2.0","id":out["id"],"result":{"content":[{"type":"text","text":"Error: the mailbox team-lead@corp.example.invalid is full; try again later."}],"isError":true}});
+    only(send(&mut s, Side::Server, &error));
+    assert!(call(&mut s, 2, "send_email", json!({"to": "team-lead@corp.example.invalid"}), "sent").is_none());
+    let lines = log(s);
+    let events = events(&lines);
+    assert!(
+        events.iter().any(|e| matches!(&e.event, EventBody::Output(o) if o.labels.contains(Label::PoisonedSuspect)))
+    );
+    let retry = &invokes(&events)[1].1;
+    let traced = retry.inputs.iter().find(|i| i.from.is_some()).expect("the repeated value is traced to the error");
+    assert!(!traced.labels.contains(Label::PoisonedSuspect), "{traced:?}");
+}
