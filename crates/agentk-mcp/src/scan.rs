@@ -185,7 +185,10 @@
 //!   claimed with no order acting on it; Spanish verbs and nouns outside the small lexicon.
 //! - Tool *results* and resources: [`scan_text`] uses the same rules, but it cannot know
 //!   which text the model will treat as data. Server instructions written for the model
-//!   are legitimate there; the reference server's scan clean, longer ones may not.
+//!   are legitimate there; the reference server's scan clean, longer ones may not. Returned
+//!   content is read by [`crate::spans`], which takes this scanner's normalisation and its
+//!   override and role-token rules and adds rules of its own for text that was not written
+//!   for the model.
 //!
 //! It is a filter that raises the attacker's cost and labels what it sees as
 //! `poisoned-suspect`; it is not a proof that an unflagged descriptor is benign.
