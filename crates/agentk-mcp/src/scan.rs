@@ -5366,7 +5366,6 @@ fn secrets(prep: &Prepared, hits: &mut Hits) -> BTreeSet<usize> {
         (&["environment"], &["variables", "secrets"]),
         (&["clave", "cle", "schlussel", "chiave"], &["privada", "privee", "privater", "privata"]),
         (&["privater", "private"], &["schlussel"]),
-        (&["address"], &["book"]),
         (&["saved", "remembered", "cached", "keychain", "browser"], &["password*", "passphrase*", "credential*"]),
         (&["environment", "env", "dotenv"], &["file", "files"]),
     ];

@@ -275,6 +275,9 @@ fn imperative_but_honest_descriptions_are_clean() {
     check_clean("Example: 'hello world' becomes 'aGVsbG8gd29ybGQ='.");
     check_clean("Digest, e.g. 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.");
     check_clean("Deletes the file permanently.");
+    // A contacts tool says what it lists: the address book is the user's data, not a secret
+    // handed over.
+    check_clean("List the user's address book entries matching a name.");
     check_clean("");
 }
 
