@@ -63,7 +63,7 @@ fn a_transcript_is_mediated_line_by_line() {
         .collect();
     assert_eq!(
         calls,
-        [(6, "allow", "mcp-invoke-accepted"), (8, "deny", "mcp-invoke-sensitive-data"), (9, "deny", "withheld")]
+        [(6, "allow", "mcp-invoke-classified"), (8, "deny", "mcp-sensitive-to-open-world"), (9, "deny", "withheld")]
     );
     assert!(out.iter().filter(|l| l.get("schema").is_some()).all(|l| l["schema"] == "agentk.mcp-decision.v1"));
     assert!(run.stderr.starts_with("agentk: mcp-lines: "), "{}", run.stderr);

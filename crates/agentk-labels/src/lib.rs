@@ -42,6 +42,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod json;
 mod label;
 mod propagate;
 mod set;

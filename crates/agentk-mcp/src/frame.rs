@@ -439,9 +439,8 @@ fn message(bytes: &[u8], limits: &Limits) -> Result<Message, FrameError> {
     // decide, trace and approve arguments the server never acts on.
     let parse = |span: Option<Span>| -> Result<Option<Value>, FrameError> {
         span.map(|span| {
-            let mut reader = serde_json::Deserializer::from_slice(text(span));
-            serde::de::DeserializeSeed::deserialize(Unique, &mut reader).map_err(|e| {
-                if e.to_string().starts_with(REPEATED) {
+            serde_json::from_slice::<agentk_labels::json::UniqueKeys>(text(span)).map(|v| v.0).map_err(|e| {
+                if e.to_string().starts_with(agentk_labels::json::REPEATED_KEY) {
                     invalid("a key is repeated inside an object")
                 } else {
                     invalid("a member cannot be read whole")
@@ -454,76 +453,6 @@ fn message(bytes: &[u8], limits: &Limits) -> Result<Message, FrameError> {
     let known = (members.len() > MEMBERS.iter().filter(|m| find(m).is_some()).count())
         .then(|| MEMBERS.iter().filter_map(|name| find(name).map(|span| (*name, span))).collect::<Vec<_>>());
     Ok(Message { kind, bytes: bytes.to_vec(), id: find("id"), params, result, params_value, result_value, known })
-}
-
-/// The start of the error [`Unique`] answers for a repeated key.
-const REPEATED: &str = "repeated key";
-
-/// Reads a JSON value as `serde_json` does, but refuses an object that repeats a key.
-struct Unique;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Unique {
-    type Value = Value;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Unique {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Unique)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                return Err(serde::de::Error::custom(REPEATED));
-            }
-            let value = map.next_value_seed(Unique)?;
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
 }
 
 /// The members a JSON-RPC 2.0 message may have, in the order they are written anew.
