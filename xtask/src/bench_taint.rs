@@ -31,13 +31,13 @@ impl Lcg {
         const SYLLABLES: [&str; 16] =
             ["ka", "lo", "mi", "ren", "sa", "to", "vel", "an", "or", "est", "ni", "qu", "ra", "bo", "de", "ul"];
         let n = 1 + self.next() % 4;
-        (0..n).map(|_| SYLLABLES[(self.next() % 16) as usize]).collect()
+        (0..n).filter_map(|_| SYLLABLES.get((self.next() % 16) as usize).copied()).collect()
     }
 
     fn sentence(&mut self, words: usize) -> String {
         let mut text: Vec<String> = (0..words).map(|_| self.word()).collect();
-        if let Some(first) = text.first_mut() {
-            first.get_mut(..1).map(|c| c.make_ascii_uppercase());
+        if let Some(c) = text.first_mut().and_then(|first| first.get_mut(..1)) {
+            c.make_ascii_uppercase();
         }
         format!("{}.", text.join(" "))
     }
@@ -89,11 +89,12 @@ pub(crate) fn figures(report: &mut Report, sign_ns: f64) -> Result<(), String> {
     // its own subject, a body of its own words quoting one copied sentence, an amount.
     let copied = answers
         .get(answers.len() / 2)
-        .and_then(|a| a["content"][0]["text"].as_str())
+        .and_then(|a| a.pointer("/content/0/text")?.as_str())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
         .ok_or("the bench's own content did not parse")?;
-    let recipient = copied["from"].as_str().unwrap_or_default().to_owned();
-    let quoted: String = copied["body"].as_str().unwrap_or_default().chars().take(80).collect();
+    let field = |name: &str| copied.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let recipient = field("from").to_owned();
+    let quoted: String = field("body").chars().take(80).collect();
     let own: Vec<String> = (0..30).map(|_| rng.sentence(10)).collect();
     let body = format!("Hello, {} As you wrote: \"{quoted}\" Regards.", own.join(" "));
     let arguments = [

@@ -1,5 +1,5 @@
 //! The content index (T2, T3): what a later argument is traced to, with which labels.
-#![allow(clippy::unwrap_used, reason = "tests")]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, reason = "tests fail loudly on purpose")]
 
 use std::ops::Range;
 

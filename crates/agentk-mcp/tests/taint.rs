@@ -1,7 +1,7 @@
 //! Taint that follows the data through a live session (T1-T5): what the servers return is
 //! labelled and remembered, a later call's arguments are traced to it, and the profile decides
 //! by what the call does.
-#![allow(clippy::unwrap_used, reason = "tests")]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, reason = "tests fail loudly on purpose")]
 
 mod common;
 

@@ -260,4 +260,3 @@ fn parse_entry(index: usize, entry: &Value) -> Result<Override, OverridesError> 
     };
     Ok(Override { step, syscall, target, output, labels })
 }
-
