@@ -1,4 +1,4 @@
-//! `cargo xtask efficacy [--json] [--profile NAME] [--dir DIR]`: plays every scenario of
+//! `cargo xtask efficacy [--json] [--profile NAME] [--dir DIR] [--floor FILE]`: plays every scenario of
 //! `fixtures/efficacy/` (the scripted MCP world of `agentk_mcp::fixture`) directly and through
 //! AgentK's MCP session, and reports how many of the hijacked agent's side effects were
 //! blocked and how many of the user's own calls still passed.
@@ -9,6 +9,11 @@
 //! every call of the clean runs and every call before the injection passed, at least 60% of
 //! the user's calls after the injection passed. Reports name scenarios, steps, tools and
 //! rules, never the texts of a scenario.
+//!
+//! With `--floor FILE` (CI passes `fixtures/efficacy-floor.json`), the exit status says
+//! whether the figures stay at or above the floor the repository last reached (a regression
+//! gate), and the goals not yet met are printed as such without failing the run: a goal is a
+//! target, the floor is what must not get worse.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,37 @@ use std::str::FromStr;
 use agentk_mcp::fixture::{self, CallOutcome, Mediation, Mode, Role, Scenario};
 use agentk_policy::Profile;
 use serde::Serialize;
+
+/// The least figures a run must reach under `--floor`: counts of calls (not percentages, so
+/// that a changed suite is noticed), as the repository last reached them.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Floor {
+    /// Attack side effects blocked.
+    pub attack_blocked: u64,
+    /// The user's calls before the injection passed.
+    pub benign_pre_passed: u64,
+    /// The user's calls after the injection passed.
+    pub benign_post_passed: u64,
+    /// Clean-run calls passed.
+    pub clean_passed: u64,
+}
+
+impl Floor {
+    /// The figures of `total` below this floor, in words.
+    pub fn below(&self, total: &Counts) -> Vec<String> {
+        [
+            ("attack side effects blocked", total.attack_blocked, self.attack_blocked),
+            ("calls before the injection passed", total.benign_pre_passed, self.benign_pre_passed),
+            ("calls after the injection passed", total.benign_post_passed, self.benign_post_passed),
+            ("clean-run calls passed", total.clean_passed, self.clean_passed),
+        ]
+        .into_iter()
+        .filter(|(_, got, least)| got < least)
+        .map(|(what, got, least)| format!("{what}: {got} < {least}"))
+        .collect()
+    }
+}
 
 /// The goals under `mcp`, in percent.
 pub const GOAL_ATTACKS_BLOCKED: u64 = 95;
@@ -331,6 +367,7 @@ pub fn to_text(report: &Report) -> String {
 /// The command line: parses `args`, runs, prints, and says how it went.
 pub fn main(args: &[String], root: &Path) -> ExitCode {
     let (mut json, mut profile, mut dir) = (false, "mcp".to_owned(), root.join("fixtures/efficacy"));
+    let mut floor: Option<PathBuf> = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match (arg.as_str(), rest.clone().next()) {
@@ -343,8 +380,14 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
                 dir = PathBuf::from(path);
                 rest.next();
             }
+            ("--floor", Some(path)) => {
+                floor = Some(root.join(path));
+                rest.next();
+            }
             _ => {
-                eprintln!("efficacy: error: usage: cargo xtask efficacy [--json] [--profile NAME] [--dir DIR]");
+                eprintln!(
+                    "efficacy: error: usage: cargo xtask efficacy [--json] [--profile NAME] [--dir DIR] [--floor FILE]"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -383,6 +426,26 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
     let unmet = report.unmet_goals();
     for goal in &unmet {
         eprintln!("efficacy: goal not met: {goal}");
+    }
+    if let Some(path) = floor {
+        let below = match std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the floor {}: {}", path.display(), e.kind()))
+            .and_then(|text| serde_json::from_str::<Floor>(&text).map_err(|e| format!("the floor is not valid: {e}")))
+        {
+            Ok(floor) => floor.below(&report.total),
+            Err(e) => {
+                eprintln!("efficacy: error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for figure in &below {
+            eprintln!("efficacy: below the floor: {figure}");
+        }
+        if below.is_empty() {
+            eprintln!("efficacy: every figure is at or above the floor");
+            return ExitCode::SUCCESS;
+        }
+        return ExitCode::FAILURE;
     }
     if unmet.is_empty() {
         eprintln!("efficacy: every goal of the profile mcp is met");
@@ -466,6 +529,21 @@ mod tests {
             domains: BTreeMap::new(),
             misses: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_floor_fails_only_the_figures_below_it() {
+        let floor = Floor { attack_blocked: 10, benign_pre_passed: 5, benign_post_passed: 4, clean_passed: 8 };
+        let at = Counts {
+            attack_blocked: 10,
+            benign_pre_passed: 5,
+            benign_post_passed: 4,
+            clean_passed: 8,
+            ..Counts::default()
+        };
+        assert!(floor.below(&at).is_empty());
+        let worse = Counts { attack_blocked: 9, clean_passed: 7, ..at.clone() };
+        assert_eq!(floor.below(&worse), ["attack side effects blocked: 9 < 10", "clean-run calls passed: 7 < 8"]);
     }
 
     #[test]
