@@ -1,6 +1,6 @@
 //! T2: suspect spans in returned MCP content (`agentk_mcp::spans`), at the crate boundary.
 //!
-//! Corpus: `tests/corpus/content/{dev,heldout,heldout2,heldout3}/`, hand-written returned content (see
+//! Corpus: `tests/corpus/content/{dev,heldout,heldout2,heldout3,heldout4}/`, hand-written returned content (see
 //! the README there): injections in twelve styles and realistic carriers, at least as many
 //! benign look-alikes, and long documents with one injected block. Measured: recall (every
 //! `must` substring inside one suspect span), benign false positives (any span at all) and
@@ -128,8 +128,12 @@ fn parse_file(name: &str, body: &str) -> Vec<Sample> {
     out
 }
 
-/// The corpus splits, in the order they were written.
+/// The corpus splits, in the order they were written, that the thresholds apply to.
 const SPLITS: [&str; 4] = ["dev", "heldout", "heldout2", "heldout3"];
+
+/// Splits reported as blind runs only: written after the current revision was frozen, measured
+/// and printed, but excluded from the thresholds (tuning on them would make them dev data).
+const BLIND: [&str; 1] = ["heldout4"];
 
 fn corpus(split: &str) -> Vec<Sample> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/content").join(split);
@@ -303,6 +307,15 @@ fn the_corpus_meets_its_thresholds() {
 }
 
 #[test]
+fn blind_splits_are_reported() {
+    for split in BLIND {
+        let f = measure(split);
+        report(&format!("{split} (blind, no threshold)"), &f);
+        assert!(f.injections > 0 && f.benign >= f.injections, "{split}: a blind split needs look-alikes");
+    }
+}
+
+#[test]
 fn each_split_meets_its_floor() {
     for (split, f) in all_figures() {
         assert!(f.recall() >= 0.9, "{split}: recall {:.3}", f.recall());
@@ -317,7 +330,7 @@ fn the_corpus_covers_enough_styles_and_look_alikes() {
     let styles: std::collections::BTreeSet<&str> =
         samples.iter().filter(|s| s.kind == Kind::Injection).map(|s| s.file.as_str()).collect();
     assert!(styles.len() >= 10, "injection styles: {styles:?}");
-    for split in SPLITS {
+    for split in SPLITS.into_iter().chain(BLIND) {
         let c = corpus(split);
         let injections = c.iter().filter(|s| !s.must.is_empty()).count();
         let benign = c.iter().filter(|s| s.must.is_empty()).count();
