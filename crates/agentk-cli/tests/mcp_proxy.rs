@@ -381,7 +381,7 @@ fn a_session_with_the_decision_server_is_clean_on_every_stream() {
     let log = dir.the_log();
     check_closed_and_verified(&log);
     let calls: Vec<_> = decisions(&log).into_iter().filter(|(s, _, _)| s == "tool.invoke").collect();
-    assert_eq!(calls, [("tool.invoke".to_owned(), "mcp://decisions/decide".to_owned(), "allow".to_owned())]);
+    assert_eq!(calls, [("tool.invoke".to_owned(), "mcp://decisions/decide#read".to_owned(), "allow".to_owned())]);
     let log_name = log.file_name().unwrap().to_str().unwrap();
     assert!(first.contains(log_name) && last.contains(log_name), "stderr names the log: {stderr}");
 }
