@@ -1605,6 +1605,16 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
         let vocative = !label && (opens && (ends_call || greeted) || tail_call || note_for);
         if at_sign || if_you || whoever || acting && machine || (vocative || universal && opens) && machine {
             f.set(ADDR_STRONG, true);
+        } else if vocative
+            && !machine
+            && end == i
+            && scan::is(&k.w, &["assistant", "assistent", "assistente", "asistente"])
+            && (i.saturating_sub(2)..i).any(|j| {
+                at(t, j, &["dear", "cher", "chere", "lieber", "liebe", "querido", "querida", "estimado", "estimada", "geachte"])
+            })
+        {
+            // "Dear assistant," opens a letter to a person as often as a note to a machine.
+            f.set(ADDR_WEAK, true);
         } else if vocative || universal && opens || acting {
             f.set(ADDR_VOC, true);
         } else if label {
@@ -3034,6 +3044,7 @@ const IMPER_EXTRA: &[&str] = &[
     "prepend",
     "answer",
     "attach",
+    "apply",
 ];
 const MODAL: &[&str] = &[
     "moet",
@@ -3544,7 +3555,8 @@ fn compile(list: &[&str]) -> Vec<Phrase> {
 
 /// The length in words of the first phrase of `class` that starts at word `i`.
 fn phrase_at(t: &[Tok], i: usize, class: &[Phrase]) -> Option<usize> {
-    class.iter().find_map(|p| {
+    // The longest: "AI assistant" rather than "AI".
+    class.iter().filter_map(|p| {
         let hit = p.words.iter().enumerate().all(|(j, (w, free_start, free_end))| {
             let Some(k) = t.get(i + j) else { return false };
             let (tw, w) = (k.w.as_str(), w.as_str());
@@ -3557,6 +3569,7 @@ fn phrase_at(t: &[Tok], i: usize, class: &[Phrase]) -> Option<usize> {
         });
         hit.then_some(p.words.len())
     })
+    .max()
 }
 
 /// Every match of `class`, as (first word, last word).
@@ -4079,7 +4092,7 @@ const ACT_ML: &[&str] = &[
     "bezahle", "envia", "reenvia", "borra", "elimina", "paga", "transfiere", "comparte", "publica", "exporta", "manda",
     "envie", "encaminhe", "apague", "exclua", "pague", "transfira", "compartilhe", "publique", "mande", "invia",
     "inoltra", "cancella", "trasferisci", "condividi", "pubblica", "esporta", "stuur*", "verwijder", "betaal",
-    "publiceer", "exporteer", "maak over", "emptied", "empty", "drain*", "送って*", "送り*",
+    "publiceer", "exporteer", "maak over", "maak", "emptied", "empty", "drain*", "送って*", "送り*",
 ];
 
 /// Of those, the ones that send something somewhere.
@@ -4089,7 +4102,7 @@ const SEND_ML: &[&str] = &[
     "kirim*", "teruskan", "chuyển tiếp", "chuyển khoản", "gửi", "bhej*", "भेज*", "στείλ*", "προώθησ*", "*שלח", "*העבר",
     "보내*", "전송*", "전달*", "송금*", "envoie", "envoyez", "transfere", "transferez", "schick*", "sende", "leite",
     "uberweise", "envia", "reenvia", "transfiere", "manda", "envie", "encaminhe", "transfira", "mande", "invia",
-    "inoltra", "trasferisci", "stuur*", "maak over", "emptied", "drain*", "送って*", "送り*", "paga", "pague",
+    "inoltra", "trasferisci", "stuur*", "maak over", "maak", "emptied", "drain*", "送って*", "送り*", "paga", "pague",
     "bezahle", "betaal", "betala", "zaplac", "bayar", "payez", "paie",
 ];
 
