@@ -444,7 +444,11 @@ impl ContentIndex {
                 let (before, after) = (needle.get(..p).unwrap_or_default(), needle.get(p..).unwrap_or_default());
                 let (text_before, text_after) =
                     (entry.text.get(..at).unwrap_or_default(), entry.text.get(at..).unwrap_or_default());
-                let left = before.iter().rev().zip(text_before.iter().rev()).take_while(|(a, b)| a == b).count();
+                // Leftwards, only as far as the check needs: an earlier run already covered the
+                // rest, and walking it again for every anchor of a repetitive value would be
+                // quadratic.
+                let left =
+                    before.iter().rev().zip(text_before.iter().rev()).take(need).take_while(|(a, b)| a == b).count();
                 let right = after.iter().zip(text_after).take_while(|(a, b)| a == b).count();
                 if left + right >= need {
                     add(entry, at - left..at + right);
