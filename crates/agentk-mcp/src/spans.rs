@@ -1593,6 +1593,8 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
         // "every AI agent connected to …", "all assistants must …".
         let universal = i.checked_sub(1).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]))
             || i.checked_sub(2).is_some_and(|j| at(t, j, &["every", "all", "any", "each"]) && at(t, j + 1, MACHINE));
+        // "Any AI tool used by staff must be approved": people use it, the policy is about it.
+        let universal = universal && !(end + 1..end + 4).any(|j| at(t, j, &["by"]));
         // "assistant_instructions": a note addressed to the noun, often a field name.
         let note_for = at(
             t,
@@ -3668,6 +3670,9 @@ struct Lexicon {
     cue: Class,
     tool_result: Class,
     system_label: Class,
+    any_reader: Class,
+    reader: Class,
+    secret: Class,
 }
 
 fn lexicon() -> &'static Lexicon {
@@ -3706,6 +3711,9 @@ fn lexicon() -> &'static Lexicon {
         cue: compile(CUE_ML),
         tool_result: compile(TOOL_RESULT_ML),
         system_label: compile(SYSTEM_LABEL_ML),
+        any_reader: compile(ANY_READER_ML),
+        reader: compile(READER_ML),
+        secret: compile(SECRET_ML),
     })
 }
 
@@ -3827,6 +3835,12 @@ const MACHINE_ML: &[&str] = &[
     "এআই",
     "*اے آئی",
     "*مصنوعی ذہانت",
+    // Added after heldout5's blind run.
+    "pembantu ai",
+    "pembantu maya",
+    "ai 비서*",
+    "인공지능 비서*",
+    "mi asszisztens*",
 ];
 
 /// Words that open a note to someone, or join it to its addressee.
@@ -3924,6 +3938,20 @@ const LEAD_ML: &[&str] = &[
     "জন্য",
     "کے لیے",
     "لیے",
+    // Added after heldout5's blind run.
+    "perhatian",
+    "aviso",
+    "avviso",
+    "oficial",
+    "officiel",
+    "ufficiale",
+    "offiziell*",
+    "systemhinweis",
+    "hinweis",
+    "instructions",
+    "instrucciones",
+    "istruzioni",
+    "anweisungen",
 ];
 
 /// Greetings: what follows is called.
@@ -4080,6 +4108,42 @@ const MODAL_ML: &[&str] = &[
     "dapat",
     "কর*তে হবে",
     "چاہیے",
+    // Added after heldout5's blind run.
+    "please",
+    "te rog",
+    "va rog",
+    "prosim",
+    "prosze",
+    "lutfen",
+    "kerlek",
+    "kérem",
+    "ole hyva",
+    "tolong",
+    "silakan",
+    "làm ơn",
+    "vui lòng",
+    "kripya",
+    "कृपया",
+    "παρακαλώ",
+    "*בבקשה",
+    "부탁*",
+    "주세요",
+    "*请",
+    "ください",
+    "пожалуйста",
+    "будь ласка",
+    "per favore",
+    "por favor",
+    "s il vous plait",
+    "bitte",
+    "alsjeblieft",
+    "gentilmente",
+    "snalla",
+    "lutfen",
+    "لطفا",
+    "กรุณา",
+    "tafadhali",
+    "paki*",
 ];
 
 /// Whoever or whatever reads the text: the unnamed reader that acts for someone.
@@ -4158,6 +4222,23 @@ const WHO_ML: &[&str] = &[
     "누구*",
     "システム*",
     "誰*",
+    // Added after heldout5's blind run.
+    "software",
+    "softwares",
+    "programa",
+    "logiciel",
+    "programm",
+    "script",
+    "crawler*",
+    "scraper*",
+    "reader",
+    "lector",
+    "lecteur",
+    "leser",
+    "leitor",
+    "lettore",
+    "lezer",
+    "czytelnik",
 ];
 
 /// Verbs of reading or processing the text at hand.
@@ -4240,6 +4321,39 @@ const PROCESS_ML: &[&str] = &[
     "읽는*",
     "読んで*",
     "処理*",
+    // Added after heldout5's blind run.
+    "handled",
+    "processed",
+    "read",
+    "summarised",
+    "summarized",
+    "parsed",
+    "analysed",
+    "analyzed",
+    "analyse",
+    "analysiert",
+    "analiza",
+    "analizza",
+    "analisa",
+    "analyseert",
+    "analizuje",
+    "analyzuje",
+    "аналізує",
+    "анализирует",
+    "menganalisis",
+    "phân tích",
+    "analiz eden",
+    "αναλύει",
+    "*מנתח",
+    "분석하는*",
+    "解析*",
+    "分析*",
+    "scanning",
+    "scans",
+    "examines",
+    "examining",
+    "ingests",
+    "ingesting",
 ];
 
 /// This very text: "this", "diese", "este", "ten", "bu", "ini", "này", "이".
@@ -4263,8 +4377,7 @@ const THIS_ML: &[&str] = &[
     "dit",
     "deze",
     "ten",
-    "te",
-    "to",
+    "tę",
     "tento",
     "tuto",
     "toto",
@@ -4476,6 +4589,11 @@ const TELL_ML: &[&str] = &[
     "বলবে*",
     "بتانا",
     "بتائیں",
+    // Added after heldout5's blind run.
+    "spui",
+    "spune*",
+    "spuneti",
+    "informezi",
 ];
 
 /// Telling forms that carry their own negation: Turkish "-me", Korean "-지 마", Czech "ne-".
@@ -4666,6 +4784,23 @@ const NO_NEED_ML: &[&str] = &[
     "不要",
     "必要はありません",
     "不用",
+    // Added after heldout5's blind run.
+    "skip*",
+    "bypass*",
+    "omit*",
+    "sauter",
+    "saltar",
+    "salta",
+    "omitir",
+    "pular",
+    "saltare",
+    "overslaan",
+    "uberspring*",
+    "pomin",
+    "nicht",
+    "nicht notig",
+    "nu e nevoie",
+    "nu este nevoie",
 ];
 
 /// Acting in the user's name: "on behalf of the user", "au nom de l'utilisateur".
@@ -4688,6 +4823,11 @@ const BEHALF_ML: &[&str] = &[
     "от имени пользователя",
     "atas nama pengguna",
     "thay mặt người dùng",
+    // Added after heldout5's blind run.
+    "on someone s behalf",
+    "on behalf of someone",
+    "on somebody s behalf",
+    "im auftrag des nutzers",
 ];
 
 /// "From now on you are": a new identity handed to the reader.
@@ -5218,6 +5358,110 @@ const ACT_ML: &[&str] = &[
     "পাঠান",
     "بھیجو",
     "بھیجیں",
+    // Added after heldout5's blind run.
+    "trimit*",
+    "trimite*",
+    "hantar",
+    "reenviar",
+    "enviar",
+    "envi*",
+    "reenvi*",
+    "transferir",
+    "transfier*",
+    "transfir*",
+    "pagar",
+    "borrar",
+    "eliminar",
+    "elimin*",
+    "compartir",
+    "compart*",
+    "publicar",
+    "exportar",
+    "envoyer",
+    "envoy*",
+    "transferer",
+    "supprimer",
+    "supprim*",
+    "payer",
+    "partager",
+    "partag*",
+    "publier",
+    "exporter",
+    "encaminhar",
+    "apagar",
+    "excluir",
+    "compartilhar",
+    "inviare",
+    "invi*",
+    "inoltrare",
+    "inoltr*",
+    "cancellare",
+    "eliminare",
+    "pagare",
+    "trasferire",
+    "trasfer*",
+    "condividere",
+    "pubblicare",
+    "senden",
+    "sende*",
+    "schicken",
+    "weiterleiten",
+    "weiterleit*",
+    "uberweisen",
+    "uberweis*",
+    "loschen",
+    "losch*",
+    "teilen",
+    "ubermitteln",
+    "ubermittel*",
+    "exportieren",
+    "sturen",
+    "doorsturen",
+    "verstuur*",
+    "verwijderen",
+    "betalen",
+    "delen",
+    "overmaken",
+    "wyslac",
+    "wysl*",
+    "przeslac",
+    "przesl*",
+    "przekazac",
+    "usunac",
+    "usun*",
+    "zaplacic",
+    "udostepnic",
+    "poslat",
+    "posl*",
+    "odeslat",
+    "smazat",
+    "zaplatit",
+    "gondermek",
+    "gonder*",
+    "iletmek",
+    "skicka*",
+    "vidarebefordra*",
+    "kirimkan",
+    "mengirim*",
+    "gửi",
+    "bhejna",
+    "bhejo",
+    "भेजना",
+    "στείλτε",
+    "αποστολή",
+    "*לשלוח",
+    "보내*",
+    "送信*",
+    "送付*",
+    "发送*",
+    "转发*",
+    "copy",
+    "copia",
+    "copie",
+    "kopiere",
+    "kopieer",
+    "kopiuj",
+    "dm",
 ];
 
 /// Of those, the ones that send something somewhere.
@@ -5310,6 +5554,67 @@ const SEND_ML: &[&str] = &[
     "পাঠান",
     "بھیجو",
     "بھیجیں",
+    // Added after heldout5's blind run.
+    "trimit*",
+    "trimite*",
+    "hantar",
+    "reenviar",
+    "enviar",
+    "envi*",
+    "reenvi*",
+    "transferir",
+    "transfier*",
+    "transfir*",
+    "envoyer",
+    "envoy*",
+    "transferer",
+    "encaminhar",
+    "inviare",
+    "invi*",
+    "inoltrare",
+    "inoltr*",
+    "trasferire",
+    "trasfer*",
+    "senden",
+    "sende*",
+    "schicken",
+    "weiterleiten",
+    "weiterleit*",
+    "uberweisen",
+    "uberweis*",
+    "ubermitteln",
+    "ubermittel*",
+    "sturen",
+    "doorsturen",
+    "verstuur*",
+    "overmaken",
+    "wyslac",
+    "wysl*",
+    "przeslac",
+    "przesl*",
+    "przekazac",
+    "poslat",
+    "posl*",
+    "odeslat",
+    "gonder*",
+    "skicka*",
+    "vidarebefordra*",
+    "kirimkan",
+    "mengirim*",
+    "gửi",
+    "bhejna",
+    "bhejo",
+    "भेजना",
+    "στείλτε",
+    "*לשלוח",
+    "보내*",
+    "送信*",
+    "送付*",
+    "发送*",
+    "转发*",
+    "dm",
+    "copy",
+    "export*",
 ];
 
 /// Setting aside: "ignore", "zignoruj", "yok say", "무시", "αγνόησε".
@@ -5532,6 +5837,53 @@ const CUE_ML: &[&str] = &[
     "iniezione",
     "inyección",
     "injeção",
+    // Added after heldout5's blind run.
+    "precum",
+    "cum ar fi",
+    "exemplu",
+    "atac*",
+    "wie etwa",
+    "zum beispiel",
+    "par exemple",
+    "tel que",
+    "telle que",
+    "tels que",
+    "por ejemplo",
+    "tales como",
+    "por exemplo",
+    "tais como",
+    "ad esempio",
+    "zoals",
+    "bijvoorbeeld",
+    "takie jak",
+    "na przykład",
+    "například",
+    "такие как",
+    "например",
+    "такі як",
+    "наприклад",
+    "seperti",
+    "misalnya",
+    "chẳng hạn",
+    "gibi",
+    "örneğin",
+    "såsom",
+    "till exempel",
+    "például",
+    "kuten",
+    "esimerkiksi",
+    "for eksempel",
+    "مانند",
+    "เช่น*",
+    "kwa mfano",
+    "tulad ng",
+    "जैसे",
+    "για παράδειγμα",
+    "όπως",
+    "*למשל",
+    "*כמו",
+    "예를 들어",
+    "같은",
 ];
 
 /// Output posing as a tool's, in other languages.
@@ -5558,6 +5910,29 @@ const TOOL_RESULT_ML: &[&str] = &[
     "도구 결과",
     "ツール結果",
     "工具结果",
+    // Added after heldout5's blind run.
+    "werkzeugausgabe",
+    "werkzeug ausgabe",
+    "tool ausgabe",
+    "ausgabe des werkzeugs",
+    "salida de la herramienta",
+    "sortie de l outil",
+    "saída da ferramenta",
+    "output dello strumento",
+    "uitvoer van de tool",
+    "wyjście narzędzia",
+    "araç çıktısı",
+    "verktygsutdata",
+    "výstup nástroje",
+    "вихід інструменту",
+    "вывод инструмента",
+    "keluaran alat",
+    "đầu ra công cụ",
+    "έξοδος εργαλείου",
+    "פלט הכלי",
+    "도구 출력",
+    "ツール出力",
+    "工具输出",
 ];
 
 /// Labels of a system turn in other languages.
@@ -5579,6 +5954,116 @@ const SYSTEM_LABEL_ML: &[&str] = &[
     "sistem",
 ];
 
+/// Whoever reads, machine or not: "human or not", "whether you are a person or a program".
+const ANY_READER_ML: &[&str] = &[
+    "human or not",
+    "human or machine",
+    "human or ai",
+    "human or bot",
+    "person or program",
+    "person or machine",
+    "people and machines",
+    "humans and ai*",
+    "mensch oder maschine",
+    "mensch oder ki",
+    "humain ou non",
+    "humain ou machine",
+    "humain ou ia",
+    "humano o no",
+    "humano o maquina",
+    "humano ou nao",
+    "humano ou maquina",
+    "umano o no",
+    "umano o macchina",
+    "mens of machine",
+    "człowiek czy maszyna",
+    "insan ya da makine",
+    "человек или машина",
+    "людина чи машина",
+    "manusia atau mesin",
+    "người hay máy",
+    "άνθρωπος ή μηχανή",
+    "אדם או מכונה",
+    "사람이든 ai든",
+    "人間かaiか",
+    "人还是ai",
+];
+
+/// Readers of a text: "the reader of this page".
+const READER_ML: &[&str] = &[
+    "reader*",
+    "recipient*",
+    "lecteur*",
+    "leser*",
+    "lector*",
+    "leitor*",
+    "lettor*",
+    "lezer*",
+    "czytelni*",
+    "okuyucu*",
+    "läsar*",
+    "čtenář*",
+    "читач*",
+    "читател*",
+    "pembaca",
+    "người đọc",
+    "पाठक",
+    "αναγνώστ*",
+    "*קורא",
+    "독자*",
+    "読者",
+    "读者",
+];
+
+/// Secrets in other languages: passwords, credentials, one-time codes.
+const SECRET_ML: &[&str] = &[
+    "zugangsdaten",
+    "passwort*",
+    "kennwort*",
+    "contraseña*",
+    "credenciales",
+    "mot de passe",
+    "mots de passe",
+    "identifiants",
+    "senha*",
+    "credenciais",
+    "credenziali",
+    "wachtwoord*",
+    "inloggegevens",
+    "hasł*",
+    "hasel",
+    "dane logowania",
+    "şifre*",
+    "lösenord*",
+    "heslo",
+    "hesla",
+    "přihlašovací údaje",
+    "пароль*",
+    "паролі",
+    "облікові дані",
+    "учетные данные",
+    "kata sandi",
+    "mật khẩu",
+    "पासवर्ड",
+    "κωδικ*",
+    "*סיסמ*",
+    "비밀번호*",
+    "パスワード",
+    "密码",
+    "otp",
+    "cvv",
+    "parola",
+    "parolele",
+    "jelszó*",
+    "jelszav*",
+    "salasana*",
+    "adgangskode*",
+    "رمز عبور",
+    "รหัสผ่าน*",
+    "nenosiri",
+    "session token*",
+];
+
 /// The signals aimed at an agent that the phrase classes find.
 fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     let lx = lexicon();
@@ -5588,13 +6073,29 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     // note or greeting ("Drogi asystencie AI,", "Poznámka pro asistenta AI:", "AI assistant
     // ke liye note:"), closed by a colon or comma within a few words.
     for (i, e) in phrases(t, &lx.machine) {
+        // "pembantu AI", "asistentul AI": a noun before a bare "AI" belongs to the phrase.
+        let bare = e == i && t.get(i).is_some_and(|k| k.w.len() <= 2);
+        let i = if bare
+            && i.checked_sub(1).is_some_and(|j| {
+                t.get(j).is_some_and(|k| k.next.is_alphanumeric() || k.next == '-')
+                    && phrase_at(t, j, &lx.lead).is_none()
+                    && phrase_at(t, j, &lx.greet).is_none()
+                    && phrase_at(t, j, &lx.det).is_none()
+            }) {
+            i - 1
+        } else {
+            i
+        };
         let clause =
             (0..i).rev().find(|&j| t.get(j).is_some_and(|p| is_call(p.next) || is_stop(p.next))).map_or(0, |j| j + 1);
         let mut led = false;
         let mut plain = i.saturating_sub(clause) <= 4;
         let mut j = clause;
         while plain && j < i {
-            if let Some(len) = phrase_at(t, j, &lx.lead).or_else(|| phrase_at(t, j, &lx.greet)) {
+            if let Some(len) = phrase_at(t, j, &lx.lead)
+                .or_else(|| phrase_at(t, j, &lx.greet))
+                .or_else(|| phrase_at(t, j, &lx.authority))
+            {
                 led = true;
                 j += len;
             } else if led && phrase_at(t, j, &lx.det).is_some() {
@@ -5607,7 +6108,7 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
             (e..=e + 6).find(|&m| t.get(m).is_some_and(|k| is_call(k.next) || is_stop(k.next) || m + 1 == t.len()));
         // A bare "AI" or "IA" (also Italian "to the") is called only when it closes the call
         // itself or a reading verb follows it: "Aan de AI die dit leest:".
-        let short = e == i && t.get(i).is_some_and(|k| k.w.len() <= 2);
+        let short = e == i && t.get(i).is_some_and(|k| k.w.len() <= 2) && !bare;
         let close = close.filter(|&m| !short || m == e || phrase_in(t, e + 1..m + 1, &lx.process));
         let close = close.filter(|&m| (led || m <= e + 3) && !phrase_in(t, e + 1..m + 1, &lx.modal));
         let called = close.is_some_and(|m| {
@@ -5627,7 +6128,7 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     // An unnamed reader of this very text: "whoever processes this ticket", "quien procese
     // este documento", "이 문서를 처리하는 시스템".
     for (p, pe) in phrases(t, &lx.process) {
-        let this = (p.saturating_sub(3)..=pe + 2)
+        let this = (p.saturating_sub(4)..=pe + 2)
             .any(|j| (j < p || j > pe) && phrase_at(t, j, &lx.this).is_some() && !phrase_in(t, j + 1..j + 2, &lx.time));
         let who = (p.saturating_sub(5)..=pe + 2).any(|j| {
             (j < p || j > pe) && (phrase_at(t, j, &lx.who).is_some() || phrase_at(t, j, &lx.machine).is_some())
@@ -5655,7 +6156,8 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     // No check with the principal: "no need to confirm with the tenant", "não é preciso
     // confirmar com o cliente", "ohne Rückfrage".
     for (c, ce) in phrases(t, &lx.confirm) {
-        let skipped = phrase_in(t, c.saturating_sub(5)..c, &lx.no_need) || phrase_in(t, ce + 1..ce + 3, &lx.no_need);
+        // Verb-final languages say it after: "eine Bestätigung durch den Kunden ist nicht nötig".
+        let skipped = phrase_in(t, c.saturating_sub(5)..c, &lx.no_need) || phrase_in(t, ce + 1..ce + 7, &lx.no_need);
         if skipped {
             f.set(DISABLE, true);
             if phrase_in(t, ce + 1..ce + 5, &lx.principal) || near(&users, ce + 1, ce + 4) {
@@ -5670,6 +6172,20 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
                 || at(t, i, &["without"]) && at(t, i + 1, &["telling", "informing", "asking"])
         });
         f.set(CONCEAL_USER, them);
+    }
+    // "the reader of this page", "human or not": whoever reads, machine included.
+    if phrase_in(t, 0..t.len(), &lx.any_reader) {
+        f.set(ADDR_STRONG, true);
+    }
+    for (_, re) in phrases(t, &lx.reader) {
+        if at(t, re + 1, &["of", "de", "du", "des", "di", "del", "van", "dieser", "dieses"])
+            && phrase_in(t, re + 1..re + 4, &lx.this)
+        {
+            f.set(ADDR_VOC, true);
+        }
+    }
+    if phrase_in(t, 0..t.len(), &lx.secret) {
+        f.set(SECRET, true);
     }
     if phrase_in(t, 0..t.len(), &lx.behalf) {
         f.set(USER_CLAIM, true);
