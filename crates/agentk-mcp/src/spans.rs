@@ -3549,6 +3549,12 @@ struct Phrase {
 /// A class of phrases, indexed by the first letter of their first word (phrases whose first
 /// word may end a longer one are tried everywhere): the classes are read on every sentence.
 struct Class {
+    /// The first two letters of every indexed first word (one letter and none for a
+    /// one-letter word), hashed into 4096 bits: most words of a text start no phrase of a
+    /// class, and this answers so without reading the class.
+    starts: Vec<u64>,
+    /// Phrases whose first word is one letter that may run on ("마*"): tried on every word.
+    loose: Vec<Phrase>,
     ascii: Vec<Vec<Phrase>>,
     other: std::collections::HashMap<char, Vec<Phrase>>,
     /// Phrases whose first word may end a longer one, by whether that word is ASCII (an ASCII
@@ -3557,7 +3563,21 @@ struct Class {
     anywhere_other: Vec<Phrase>,
 }
 
+/// The bit of `starts` for a word's first two letters.
+fn start_bit(first: char, second: char) -> (usize, u64) {
+    let h = u32::from(first).wrapping_mul(0x9E37_79B9) ^ u32::from(second).wrapping_mul(0x85EB_CA6B);
+    let h = (h ^ (h >> 15)) as usize & 4095;
+    (h / 64, 1u64 << (h % 64))
+}
+
 impl Class {
+    fn may_start(&self, word: &str) -> bool {
+        let mut cs = word.chars();
+        let (Some(first), second) = (cs.next(), cs.next()) else { return false };
+        let (at, bit) = start_bit(first, second.unwrap_or('\0'));
+        self.starts.get(at).is_some_and(|w| w & bit != 0)
+    }
+
     fn starting_with(&self, first: char) -> &[Phrase] {
         let list = if first.is_ascii() { self.ascii.get(first as usize) } else { self.other.get(&first) };
         list.map_or(&[][..], Vec::as_slice)
@@ -3566,6 +3586,8 @@ impl Class {
 
 fn compile(list: &[&str]) -> Class {
     let mut class = Class {
+        starts: vec![0; 64],
+        loose: Vec::new(),
         ascii: (0..128).map(|_| Vec::new()).collect(),
         other: std::collections::HashMap::new(),
         anywhere_ascii: Vec::new(),
@@ -3586,8 +3608,14 @@ fn compile(list: &[&str]) -> Class {
             None => {}
             Some((w, true, _)) if w.is_ascii() => class.anywhere_ascii.push(Phrase { words }),
             Some((_, true, _)) => class.anywhere_other.push(Phrase { words }),
+            Some((w, false, true)) if w.chars().count() == 1 => class.loose.push(Phrase { words }),
             Some((w, false, _)) => {
-                let first = w.chars().next().unwrap_or(' ');
+                let mut cs = w.chars();
+                let first = cs.next().unwrap_or(' ');
+                let (at, bit) = start_bit(first, cs.next().unwrap_or('\0'));
+                if let Some(slot) = class.starts.get_mut(at) {
+                    *slot |= bit;
+                }
                 let phrase = Phrase { words };
                 match class.ascii.get_mut(first as usize).filter(|_| first.is_ascii()) {
                     Some(list) => list.push(phrase),
@@ -3605,9 +3633,10 @@ fn phrase_at(t: &[Tok], i: usize, class: &Class) -> Option<usize> {
     let tw = &t.get(i)?.w;
     let first = tw.chars().next()?;
     let anywhere = if tw.is_ascii() { &[][..] } else { class.anywhere_other.as_slice() };
-    class
-        .starting_with(first)
+    let indexed = if class.may_start(tw) { class.starting_with(first) } else { &[][..] };
+    indexed
         .iter()
+        .chain(&class.loose)
         .chain(&class.anywhere_ascii)
         .chain(anywhere)
         .filter_map(|p| {
@@ -3670,6 +3699,8 @@ struct Lexicon {
     cue: Class,
     tool_result: Class,
     system_label: Class,
+    /// The first letters of the turn labels, before normalisation folds them.
+    label_initials: Vec<char>,
     any_reader: Class,
     reader: Class,
     secret: Class,
@@ -3711,6 +3742,16 @@ fn lexicon() -> &'static Lexicon {
         cue: compile(CUE_ML),
         tool_result: compile(TOOL_RESULT_ML),
         system_label: compile(SYSTEM_LABEL_ML),
+        label_initials: USER_LABEL_ML
+            .iter()
+            .chain(AGENT_LABEL_ML)
+            .chain(SYSTEM_LABEL_ML)
+            .flat_map(|l| {
+                let c = l.chars().next().unwrap_or(' ');
+                let folded = scan::prepare(&c.to_string()).norm.chars().next().unwrap_or(c);
+                [c, folded]
+            })
+            .collect(),
         any_reader: compile(ANY_READER_ML),
         reader: compile(READER_ML),
         secret: compile(SECRET_ML),
@@ -6231,14 +6272,16 @@ fn coined(raw: &str) -> bool {
 fn banner_and_turns(raw: &str, f: &mut Features) {
     let lx = lexicon();
     let first = raw.trim_start().lines().next().unwrap_or("");
-    let head: String = first.chars().take(80).collect();
+    let head = first.char_indices().nth(80).map_or(first, |(at, _)| first.get(..at).unwrap_or(first));
     let marked = head.starts_with(['#', '[', '*', '=', '\u{3010}', '!', '<']);
     let label = head.split([':', '\u{ff1a}']).next().unwrap_or("");
-    let cased: Vec<char> = label.chars().filter(|c| c.is_lowercase() || c.is_uppercase()).collect();
-    let shouting = cased.len() >= 4 && cased.iter().all(|c| c.is_uppercase());
-    let uncased_label = cased.is_empty() && head.contains([':', '\u{ff1a}']) && label.split_whitespace().count() <= 4;
+    let (cased, upper) = label.chars().fold((0usize, 0usize), |(c, u), ch| {
+        (c + usize::from(ch.is_lowercase() || ch.is_uppercase()), u + usize::from(ch.is_uppercase()))
+    });
+    let shouting = cased >= 4 && upper == cased;
+    let uncased_label = cased == 0 && head.contains([':', '\u{ff1a}']) && label.split_whitespace().count() <= 4;
     if marked || shouting || uncased_label {
-        let words = scan::prepare(if marked || shouting { &head } else { label });
+        let words = scan::prepare(if marked || shouting { head } else { label });
         let end = if shouting && !marked {
             // Only the capitalised run is the banner.
             head.split_whitespace().take_while(|w| !w.chars().any(char::is_lowercase)).count()
@@ -6255,7 +6298,14 @@ fn banner_and_turns(raw: &str, f: &mut Features) {
         else {
             continue;
         };
-        let name = scan::prepare(l.get(..colon).unwrap_or(""));
+        let raw_name = l.get(..colon).unwrap_or("");
+        // Most labelled lines ("Subject:", "Step 2:") name no turn: their first letter says so
+        // before the label is normalised.
+        let initial = raw_name.chars().next().and_then(|c| c.to_lowercase().next());
+        if !initial.is_some_and(|c| lx.label_initials.contains(&c)) || raw_name.split_whitespace().count() > 2 {
+            continue;
+        }
+        let name = scan::prepare(raw_name);
         let n = name.toks.len();
         if n == 0 || n > 2 {
             continue;
