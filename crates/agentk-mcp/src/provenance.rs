@@ -7,8 +7,9 @@
 //! descriptors, sampling results) is taken apart into its text leaves ([`returned_text`]): every
 //! string of the JSON result, and, when a string is itself JSON, every string inside it. Each
 //! leaf is scanned for spans that try to steer the agent ([`crate::spans`]); a suspect leaf
-//! makes its whole JSON object suspect (an email's sender and subject are as attacker-chosen as
-//! its body), when the object is small enough to be one record ([`RECORD_BYTES`]).
+//! makes the addresses in the rest of its JSON object suspect ([`destinations`]: an email's
+//! sender, links, phone and account numbers are as attacker-chosen as its body), when the
+//! object is small enough to be one record ([`RECORD_BYTES`]).
 //!
 //! The index ([`ContentIndex`]) keeps, per answer, the event that recorded it, its labels, its
 //! text *normalised* (letters and digits only, lowercased: what survives an agent reformatting
@@ -73,7 +74,7 @@ pub const WORD_CHARS: usize = 64;
 /// A value up to this long must occur whole; a longer one needs this many consecutive
 /// characters in common.
 pub const WHOLE_CHARS: usize = 32;
-/// The largest JSON object whose leaves share one suspect leaf's label, in bytes of text.
+/// The largest JSON object whose addresses share one suspect leaf's label, in bytes of text.
 pub const RECORD_BYTES: usize = 16 * 1024;
 /// The default bound of the index, in bytes of normalised text.
 pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
@@ -121,8 +122,10 @@ pub fn returned_text_with(result: &Value, detect: fn(&str) -> Vec<Range<usize>>)
         Walk { detect, leaves: Vec::new(), groups: Vec::new(), open: Vec::new(), barrier: 0, truncated: false };
     walk.value(result, 0);
     let Walk { mut leaves, groups, truncated, .. } = walk;
-    // A suspect leaf makes the other leaves of its record (its JSON object) suspect as a whole;
-    // its own extent is the span finder's to say.
+    // A suspect leaf makes the addresses in the other leaves of its record (its JSON object)
+    // suspect: an injected message's sender, reply-to and links are the attacker's as much as
+    // its body. Its other fields (a time, a title) stay as they are, so the user's own work with
+    // the record goes on; the suspect leaf's own extent is the span finder's to say.
     for members in groups {
         let size: usize = members.iter().filter_map(|&i| leaves.get(i)).map(|l| l.text.len()).sum();
         if size > RECORD_BYTES || !members.iter().filter_map(|&i| leaves.get(i)).any(|l| !l.suspect.is_empty()) {
@@ -131,13 +134,69 @@ pub fn returned_text_with(result: &Value, detect: fn(&str) -> Vec<Range<usize>>)
         for &i in &members {
             if let Some(leaf) = leaves.get_mut(i)
                 && leaf.suspect.is_empty()
-                && !leaf.text.is_empty()
             {
-                leaf.suspect = std::iter::once(0..leaf.text.len()).collect();
+                leaf.suspect = destinations(&leaf.text);
             }
         }
     }
     Returned { leaves, truncated }
+}
+
+/// The byte ranges of `text` that name a destination: an email address, a link, a phone
+/// number in international form, or an account number (an IBAN-like run of groups).
+pub fn destinations(text: &str) -> Vec<Range<usize>> {
+    let trim = |c: char| !(c.is_alphanumeric() || c == '+' || c == '/');
+    let mut words: Vec<Range<usize>> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push(s..i);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut at = 0;
+    while let Some(word) = words.get(at) {
+        let raw = text.get(word.clone()).unwrap_or_default();
+        let inner = raw.trim_matches(trim);
+        let lower = inner.to_ascii_lowercase();
+        let email = inner.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'));
+        let link = lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.");
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).count();
+        let phone = inner.starts_with('+') && digits(inner) >= 2;
+        // An account number: two letters and two digits, then groups of digits and letters.
+        let bytes = inner.as_bytes();
+        let account = bytes.len() >= 4
+            && bytes.iter().take(2).all(u8::is_ascii_uppercase)
+            && bytes.iter().skip(2).take(2).all(u8::is_ascii_digit);
+        if email || link || phone || account {
+            // A phone number or an account number may go on in groups: take the groups along.
+            let mut end = at;
+            if phone || account {
+                while let Some(next) = words.get(end + 1) {
+                    let group = text.get(next.clone()).unwrap_or_default().trim_matches(trim);
+                    if group.is_empty()
+                        || group.len() > 8
+                        || !group.chars().all(|c| c.is_ascii_alphanumeric())
+                        || digits(group) == 0
+                    {
+                        break;
+                    }
+                    end += 1;
+                }
+            }
+            let last = words.get(end).map_or(word.end, |w| w.end);
+            out.push(word.start..last);
+            at = end + 1;
+        } else {
+            at += 1;
+        }
+    }
+    out
 }
 
 struct Walk {
