@@ -3750,6 +3750,7 @@ struct Lexicon {
     /// The first letters of the turn labels, before normalisation folds them.
     label_initials: Vec<char>,
     any_reader: Class,
+    approved_payment: Class,
     reader: Class,
     secret: Class,
 }
@@ -3801,6 +3802,7 @@ fn lexicon() -> &'static Lexicon {
             })
             .collect(),
         any_reader: compile(ANY_READER_ML),
+        approved_payment: compile(APPROVED_PAYMENT_ML),
         reader: compile(READER_ML),
         secret: compile(SECRET_ML),
     })
@@ -4041,6 +4043,21 @@ const LEAD_ML: &[&str] = &[
     "instrucciones",
     "istruzioni",
     "anweisungen",
+    // Added after heldout6's blind run.
+    "a l intention de",
+    "intention",
+    "atencion",
+    "atención",
+    "atenção",
+    "attenzione",
+    "achtung",
+    "внимание",
+    "dikkat",
+    "chú ý",
+    "προσοχή",
+    "*שים לב",
+    "주의",
+    "注意",
 ];
 
 /// Greetings: what follows is called.
@@ -4683,6 +4700,20 @@ const TELL_ML: &[&str] = &[
     "spune*",
     "spuneti",
     "informezi",
+    // Added after heldout6's blind run.
+    "show",
+    "display",
+    "affiche*",
+    "montre*",
+    "zeige*",
+    "muestres",
+    "muestra",
+    "mostrar*",
+    "mostre",
+    "mostra*",
+    "toon",
+    "pokazuj",
+    "pokaz",
 ];
 
 /// Telling forms that carry their own negation: Turkish "-me", Korean "-지 마", Czech "ne-".
@@ -4890,6 +4921,23 @@ const NO_NEED_ML: &[&str] = &[
     "nicht notig",
     "nu e nevoie",
     "nu este nevoie",
+    // Added after heldout6's blind run.
+    "need not",
+    "needn t",
+    "does not need",
+    "doesn t need",
+    "do not need",
+    "don t need",
+    "not required",
+    "no pidas",
+    "no pida",
+    "ne demande pas",
+    "frag nicht",
+    "non chiedere",
+    "nie pytaj",
+    "vraag niet",
+    "não peça",
+    "nao peca",
 ];
 
 /// Acting in the user's name: "on behalf of the user", "au nom de l'utilisateur".
@@ -5067,6 +5115,23 @@ const LIMITLESS_ML: &[&str] = &[
     "ไม่มีข้อจำกัด*",
     "bila vikwazo",
     "walang limitasyon",
+    // Added after heldout6's blind run.
+    "admin modus",
+    "admin mode",
+    "administratormodus",
+    "entwicklermodus",
+    "developer mode",
+    "modo desarrollador",
+    "modo administrador",
+    "mode developpeur",
+    "mode administrateur",
+    "modalita sviluppatore",
+    "tryb deweloper*",
+    "tryb administrator*",
+    "modo de desenvolvedor",
+    "ontwikkelaarsmodus",
+    "god mode",
+    "modo dios",
 ];
 
 /// What the new identity may be called: an assistant, an agent, a bot.
@@ -5551,6 +5616,21 @@ const ACT_ML: &[&str] = &[
     "kopieer",
     "kopiuj",
     "dm",
+    // Added after heldout6's blind run.
+    "reponds",
+    "réponds",
+    "repondez",
+    "responde",
+    "responda",
+    "rispondi",
+    "antworte",
+    "antwoord",
+    "odpowiedz",
+    "reply",
+    "virer",
+    "vire",
+    "virez",
+    "wire",
 ];
 
 /// Of those, the ones that send something somewhere.
@@ -5704,6 +5784,11 @@ const SEND_ML: &[&str] = &[
     "dm",
     "copy",
     "export*",
+    // Added after heldout6's blind run.
+    "virer",
+    "vire",
+    "virez",
+    "wire",
 ];
 
 /// Setting aside: "ignore", "zignoruj", "yok say", "무시", "αγνόησε".
@@ -6078,6 +6163,36 @@ const ANY_READER_ML: &[&str] = &[
     "人还是ai",
 ];
 
+/// A payment or transfer said to be approved already.
+const APPROVED_PAYMENT_ML: &[&str] = &[
+    "authorises the payment",
+    "authorizes the payment",
+    "has authorised the payment",
+    "has authorized the payment",
+    "has approved the payment",
+    "has approved the transfer",
+    "pre approved the transfer",
+    "autoriza el pago",
+    "autoriza la transferencia",
+    "autoriza o pagamento",
+    "autoriza a transferência",
+    "autorise le paiement",
+    "autorise le virement",
+    "autorisiert die zahlung",
+    "autorisiert die überweisung",
+    "autorizza il pagamento",
+    "autorizza il bonifico",
+    "machtigt de betaling",
+    "autoryzuje płatność",
+    "autoryzuje przelew",
+    "ödemeyi onayladı",
+    "godkänner betalningen",
+    "schvaluje platbu",
+    "дозволяє платіж",
+    "разрешает платеж",
+    "menyetujui pembayaran",
+];
+
 /// Readers of a text: "the reader of this page".
 const READER_ML: &[&str] = &[
     "reader*",
@@ -6182,7 +6297,8 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
             .find(|&j| t.get(j).is_some_and(|p| is_call(p.next) || is_stop(p.next)))
             .map_or(i.saturating_sub(8), |j| j + 1);
         let mut led = false;
-        let mut plain = i.saturating_sub(clause) <= 4;
+        // A few words of lead, greeting or determiner: "Note à l'intention de l'IA".
+        let mut plain = i.saturating_sub(clause) <= 8;
         let mut j = clause;
         while plain && j < i {
             if let Some(len) = phrase_at(t, j, &lx.lead)
@@ -6242,7 +6358,7 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
         let negated = phrase_at(t, i, &lx.tell_not).is_some()
             || phrase_in(t, i.saturating_sub(4)..i, &lx.neg)
             || phrase_in(t, e + 1..e + 4, &lx.neg);
-        if negated && near(&users, i.saturating_sub(4), e + 5) {
+        if negated && near(&users, i.saturating_sub(4), e + 6) {
             f.set(CONCEAL_USER, true);
         }
     }
@@ -6253,7 +6369,10 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
         let skipped = phrase_in(t, c.saturating_sub(5)..c, &lx.no_need) || phrase_in(t, ce + 1..ce + 7, &lx.no_need);
         if skipped {
             f.set(DISABLE, true);
-            if phrase_in(t, ce + 1..ce + 5, &lx.principal) || near(&users, ce + 1, ce + 4) {
+            // "…which the assistant need not verify with them", after naming the client.
+            let them = (ce + 1..ce + 4).any(|j| at(t, j, &["them", "him", "her"]))
+                && (phrase_in(t, 0..t.len(), &lx.principal) || !users.is_empty());
+            if them || phrase_in(t, ce + 1..ce + 5, &lx.principal) || near(&users, ce + 1, ce + 4) {
                 f.set(CONCEAL_USER, true);
             }
         }
@@ -6280,6 +6399,13 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     if phrase_in(t, 0..t.len(), &lx.secret) {
         f.set(SECRET, true);
     }
+    // "el titular de la cuenta autoriza el pago": a payment said to be approved already.
+    if phrase_in(t, 0..t.len(), &lx.approved_payment) {
+        // A payment announced as approved is one to be made.
+        f.set(USER_CLAIM, true);
+        f.set(DIRECTIVE, true);
+        f.set(ACTION, true);
+    }
     if phrase_in(t, 0..t.len(), &lx.behalf) {
         f.set(USER_CLAIM, true);
     }
@@ -6289,7 +6415,7 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
     f.set(LIMITLESS, limitless);
     let coined = !personas.is_empty() && !limitless && coined(raw);
     for (_, pe) in personas {
-        if limitless || coined || phrase_in(t, pe + 1..pe + 5, &lx.helper) {
+        if limitless || coined || phrase_in(t, pe + 1..pe + 7, &lx.helper) {
             f.set(PERSONA, true);
         }
     }
