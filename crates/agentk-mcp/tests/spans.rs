@@ -1,6 +1,6 @@
 //! T2: suspect spans in returned MCP content (`agentk_mcp::spans`), at the crate boundary.
 //!
-//! Corpus: `tests/corpus/content/{dev,heldout,heldout2,heldout3,heldout4,heldout5,heldout6}/`, hand-written returned content (see
+//! Corpus: `tests/corpus/content/{dev,heldout*}/`, hand-written returned content (see
 //! the README there): injections in twelve styles and realistic carriers, at least as many
 //! benign look-alikes, and long documents with one injected block. Measured: recall (every
 //! `must` substring inside one suspect span), benign false positives (any span at all) and
@@ -130,12 +130,12 @@ fn parse_file(name: &str, body: &str) -> Vec<Sample> {
 
 /// The corpus splits, in the order they were written, that the thresholds apply to: every one
 /// was tuned on after its blind first run.
-const SPLITS: [&str; 7] = ["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6"];
+const SPLITS: [&str; 8] = ["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7"];
 
 /// Splits reported as blind runs only: a new split, written after the current revision was
 /// frozen, goes here for its first run (measured and printed, excluded from the thresholds),
 /// and moves to `SPLITS` once it is tuned on.
-const BLIND: [&str; 1] = ["heldout7"];
+const BLIND: [&str; 0] = [];
 
 fn corpus(split: &str) -> Vec<Sample> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/content").join(split);
