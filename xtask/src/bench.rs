@@ -534,8 +534,13 @@ fn memory_figures(report: &mut Report) -> Result<(), String> {
 }
 
 /// "Memory flat" for the proxy: its peak resident set may grow at most this much (kB) between
-/// the first tenth of the calls and the last.
+/// the first tenth of the calls and the last, beside what its content index may take (below).
 const PROXY_RSS_FLAT_KB: f64 = 1024.0;
+
+/// What a session's index of returned content may take by design (kB): it remembers answers up
+/// to its bound (`agentk_mcp::provenance::DEFAULT_INDEX_BYTES`, 4 MiB of text), at about 7 bytes
+/// of memory per byte of text (`cargo xtask bench --only taint`), and then forgets the oldest.
+const PROXY_INDEX_ALLOWANCE_KB: f64 = 32.0 * 1024.0;
 
 /// Each target of issues 11 and 13 that this run measures, and whether it was met.
 fn targets(report: &mut Report) {
@@ -559,7 +564,7 @@ fn targets(report: &mut Report) {
     check(report, "proxy_added_p50_us", 60.0, false);
     check(report, "provenance_trace_us", 20.0, false);
     check(report, "proxy_throughput_ratio", 0.6, true);
-    check(report, "proxy_rss_growth_kb", PROXY_RSS_FLAT_KB, false);
+    check(report, "proxy_rss_growth_kb", PROXY_RSS_FLAT_KB + PROXY_INDEX_ALLOWANCE_KB, false);
     if let Some(identical) = report.fields.get("proxy_answers_identical").and_then(serde_json::Value::as_bool) {
         report.say(&format!("target: proxy_answers_identical: {}", if identical { "met" } else { "NOT met" }));
         met.insert("proxy_answers_identical".to_owned(), serde_json::json!({"met": identical}));

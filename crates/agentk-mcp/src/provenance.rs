@@ -76,8 +76,11 @@ pub const WORD_CHARS: usize = 64;
 pub const WHOLE_CHARS: usize = 32;
 /// The largest JSON object whose addresses share one suspect leaf's label, in bytes of text.
 pub const RECORD_BYTES: usize = 16 * 1024;
-/// The default bound of the index, in bytes of normalised text.
-pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
+/// The default bound of the index, in bytes of normalised text (about 7 bytes of memory per
+/// byte of text with its tables: `cargo xtask bench --only taint`).
+pub const DEFAULT_INDEX_BYTES: usize = 4 << 20;
+/// The most answers the index remembers (each costs a little beyond its text).
+pub const MAX_ANSWERS: usize = 16_384;
 /// The most text leaves taken from one answer.
 pub const MAX_LEAVES: usize = 1 << 16;
 /// The deepest JSON nesting followed in one answer (strings holding JSON included).
@@ -406,7 +409,9 @@ impl ContentIndex {
             text.truncate(cap);
             complete = false;
         }
-        while self.bytes + text.len() > self.max_bytes && !self.entries.is_empty() {
+        while (self.bytes + text.len() > self.max_bytes || self.entries.len() >= MAX_ANSWERS)
+            && !self.entries.is_empty()
+        {
             self.forget_oldest();
         }
         let serial = self.next_serial;
