@@ -130,6 +130,23 @@ pub(crate) fn figures(report: &mut Report, sign_ns: f64) -> Result<(), String> {
         per_call_ns / 1e3,
         per_call_ns / sign_ns
     ));
+    // A short answer, as most tool answers are: what taking it in costs per answer.
+    let short = json!({"content": [{"type": "text", "text": "Echo: example query 4711"}]});
+    let mut small = ContentIndex::new(DEFAULT_INDEX_BYTES);
+    let mut answers_in = 0u64;
+    let start = Instant::now();
+    while start.elapsed().as_millis() < 400 || answers_in < 1000 {
+        let returned = returned_text(&short);
+        small.insert(answers_in, base, &returned);
+        answers_in += 1;
+    }
+    let short_ns = start.elapsed().as_nanos() as f64 / answers_in as f64;
+    report.say(&format!(
+        "taint: taking in one short answer (span finding and indexing): {:.2} us = {:.2} Ed25519 signatures",
+        short_ns / 1e3,
+        short_ns / sign_ns
+    ));
+    report.set("provenance_short_answer_us", round(short_ns / 1e3, 2));
     report.set("provenance_trace_us", round(per_call_ns / 1e3, 2));
     report.set("provenance_trace_ratio_to_sign", round(per_call_ns / sign_ns, 3));
     report.set("provenance_index_content_mb", round(bytes as f64 / 1e6, 2));
