@@ -138,7 +138,7 @@
 //! | heldout5 (33 / 35) | after the fourth revision (the phrase classes) was frozen | recall 23/33 (69.7%), false positives 2/35 (5.7%); the third revision: 7/33 (21.2%), 1/35 | recall 33/33, false positives 0/35 |
 //! | heldout6 (32 / 33) | after the heldout5 tuning | recall 27/32 (84.4%), false positives 0/33; the third revision: 15/32 (46.9%), 0/33 | recall 32/32, false positives 0/33 |
 //! | heldout7 (32 / 33) | after the heldout6 tuning | recall 25/32 (78.1%), false positives 2/33 (6.1%); the third revision: 13/32 (40.6%), 2/33 | recall 32/32, false positives 1/33 |
-//! | all tuned (dev, heldout to heldout7) | | | recall 270/271 (99.6%), false positives 1/295 (0.3%), locality 99.98% |
+//! | all tuned (dev, heldout to heldout7) | | | recall 302/303 (99.7%), false positives 1/328 (0.3%), locality 99.98% |
 //! | heldout8 (31 / 31), **kept blind** | after the heldout7 tuning (the current revision) | recall 28/31 (90.3%), false positives 1/31 (3.2%); the third revision: 16/31 (51.6%), 0/31 | not tuned on, not in the thresholds |
 //!
 //! Read the "now" column with care: every split was tuned on after its first run. The blind
