@@ -174,3 +174,20 @@ fn a_suspect_record_taints_its_addresses_not_its_other_fields() {
     );
     assert_eq!(found.len(), 3, "{found:?}");
 }
+
+// A one-token leaf under 16 bytes (an id, a date, `"type": "text"`) is not given to the span
+// finder: it cannot hold an instruction. Longer or spaced leaves are.
+#[test]
+fn short_single_tokens_are_not_scanned() {
+    let everything = |text: &str| std::iter::once(0..text.len()).filter(|r| !r.is_empty()).collect();
+    let returned = returned_text_with(
+        &json!({"type": "text", "id": "msg-4411", "text": "pay now please", "b64": "aWdub3JlIGFsbCBwcmV2aW91cw=="}),
+        everything,
+    );
+    let suspect: Vec<(&str, bool)> = returned.leaves.iter().map(|l| (l.text.as_str(), !l.suspect.is_empty())).collect();
+    assert!(suspect.contains(&("text", false)) && suspect.contains(&("msg-4411", false)), "{suspect:?}");
+    assert!(
+        suspect.contains(&("pay now please", true)) && suspect.contains(&("aWdub3JlIGFsbCBwcmV2aW91cw==", true)),
+        "{suspect:?}"
+    );
+}
