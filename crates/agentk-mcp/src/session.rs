@@ -1983,13 +1983,13 @@ fn client_labels(params: &Value) -> LabelSet {
 /// any text's: an error commonly repeats the caller's own arguments (a path it refused), and a
 /// retry with the same value must not be refused for that.
 fn returned_of(message: &Message) -> (Returned, LabelSet) {
-    let body = match message.kind() {
-        Kind::Error { error, .. } => {
-            serde_json::json!({"message": error.message, "data": error.data.clone().unwrap_or(Value::Null)})
-        }
-        _ => message.result().unwrap_or(Value::Null),
+    let returned = match message.kind() {
+        Kind::Error { error, .. } => crate::provenance::returned_text(
+            &serde_json::json!({"message": error.message, "data": error.data.clone().unwrap_or(Value::Null)}),
+        ),
+        _ => crate::provenance::returned_text(message.result_ref().unwrap_or(&Value::Null)),
     };
-    (crate::provenance::returned_text(&body), from_server())
+    (returned, from_server())
 }
 
 /// The most inputs a call's provenance adds (one per answer and label set it was traced to).
