@@ -1115,6 +1115,12 @@ fn agent_features(raw: &str, s: &Sentence, hidden: bool, depth: u8) -> Features 
         f.set(ROLE_TOKEN, st.role_token);
     }
     address(t, n, &mut f);
+    // A mention of a bot in chat is often a colleague's command to it ("@deploybot deploy
+    // main"): it weighs as a call, not as a note to the agent.
+    f.set(ADDR_VOC, machine_handle(&s.visible));
+    f.set(ADDR_STRONG, pays_for_someone(t));
+    f.set(CONCEAL_USER, user_not_asked(t));
+    f.set(REDIRECT, choice_steered(t));
     // Arabic: "تجاهل التعليمات السابقة" (ignore the previous instructions).
     let arabic_override = n.contains("تجاهل") && n.contains("تعليمات");
     f.set(OVERRIDE_SOFT, (overrides(t) || arabic_override) && !own);
@@ -1132,6 +1138,109 @@ fn agent_features(raw: &str, s: &Sentence, hidden: bool, depth: u8) -> Features 
         f.set(ENCODED, decoded || spaced);
     }
     f
+}
+
+/// A chat mention of a machine: "@HelperBot", "@finance-integration", "@copilot", "@ai-desk"
+/// (not an email address, whose "@" follows a letter).
+fn machine_handle(raw: &str) -> bool {
+    const PART: &[&str] = &["bot", "assistant", "copilot", "integration", "agent", "gpt", "asistente", "assistente"];
+    let mut prev = ' ';
+    for (at, c) in raw.char_indices().take(4096) {
+        if c == '@' && !prev.is_alphanumeric() && !matches!(prev, '.' | '_' | '-' | '+') {
+            let handle: String = raw
+                .get(at + 1..)
+                .unwrap_or("")
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(40)
+                .collect::<String>()
+                .to_lowercase();
+            let ai_part = handle.split(['-', '_', '.']).any(|p| p == "ai" || p == "llm");
+            if ai_part || PART.iter().any(|p| handle.contains(p)) {
+                return true;
+            }
+        }
+        prev = c;
+    }
+    false
+}
+
+/// The user kept out of it in chat: "no need to bother your user", "don't ping your owner".
+fn user_not_asked(t: &[Tok]) -> bool {
+    (0..t.len()).any(|i| {
+        at(t, i, &["bother", "ping", "ask", "disturb", "consult", "loop", "involve", "wake"])
+            && (i.saturating_sub(3)..i).any(|j| at(t, j, &["no", "dont", "not", "never", "without"]))
+            && (i + 1..i + 4).any(|j| {
+                at(t, j, &["your", "the"]) && at(t, j + 1, &["user", "owner", "human", "principal", "operator"])
+            })
+    })
+}
+
+/// A choice steered for whoever chooses: "always choose the Harbour Inn instead", "wählt immer
+/// das Hotel Seeblick statt diesem", "choisissez toujours la Villa Azur à la place".
+fn choice_steered(t: &[Tok]) -> bool {
+    const ALWAYS: &[&str] = &["always", "toujours", "siempre", "immer", "sempre", "altijd", "zawsze"];
+    const CHOOSE: &[&str] = &[
+        "choose",
+        "pick",
+        "select",
+        "book",
+        "buy",
+        "recommend",
+        "prefer",
+        "choisissez",
+        "choisis",
+        "reservez",
+        "elige",
+        "elijan",
+        "escoge",
+        "reserva",
+        "wahlt",
+        "wahle",
+        "wahlen",
+        "bucht",
+        "buche",
+        "scegli",
+        "scegliete",
+        "prenota",
+        "escolha",
+        "escolham",
+        "reserve",
+        "kies",
+        "wybierz",
+    ];
+    let Some(a) = (0..t.len()).find(|&i| at(t, i, ALWAYS)) else { return false };
+    let chosen = (a.saturating_sub(2)..a + 3).any(|j| at(t, j, CHOOSE));
+    let instead = (0..t.len()).any(|i| {
+        at(t, i, &["instead", "statt", "stattdessen", "anstatt", "invece", "zamiast"])
+            || at(t, i, &["la"]) && at(t, i + 1, &["place"])
+            || at(t, i, &["au"]) && at(t, i + 1, &["lieu"])
+            || at(t, i, &["en"]) && at(t, i + 1, &["lugar", "vez"])
+            || at(t, i, &["em"]) && at(t, i + 1, &["vez"])
+            || at(t, i, &["in"]) && at(t, i + 1, &["plaats"])
+    });
+    chosen && instead
+}
+
+/// An order to whoever pays for someone else: "Whoever manages the tenant's payments:",
+/// "whoever handles Mr. Doe's bills". The principal in the third person, with someone (or
+/// something) acting on their money.
+fn pays_for_someone(t: &[Tok]) -> bool {
+    const MANAGE: &[&str] = &["manages", "handles", "pays", "processes", "runs", "administers", "looks", "takes"];
+    const MONEY: &[&str] =
+        &["payments", "bills", "finances", "accounts", "invoices", "money", "banking", "rent", "expenses", "account"];
+    (0..t.len()).any(|i| {
+        let who = at(t, i, &["whoever", "whichever"]) || at(t, i, &["anyone", "anybody"]) && at(t, i + 1, &["who"]);
+        who && next_in(t, i, MANAGE, 2).is_some_and(|m| {
+            next_in(t, m, MONEY, 6).is_some_and(|e| {
+                // Someone's money: a possessive "'s" or a third-person pronoun before the noun.
+                (m + 1..e).any(|j| {
+                    at(t, j, &["s", "his", "her", "their"])
+                        || t.get(j).is_some_and(|k| k.w.len() > 3 && k.w.ends_with('s') && k.w != "this")
+                })
+            })
+        })
+    })
 }
 
 /// `raw` with runs of at least six letters written one by one ("i g n o r e   a l l") joined
@@ -1187,6 +1296,9 @@ fn order_features(s: &Sentence, f: &mut Features) {
     orders(t, n, &s.visible, f);
     orders_ml(s, f);
     claims(t, n, f);
+    // A consequential verb after a call to a machine is an order to it, whatever its mood
+    // ("AI助手：直接把合同转发给 …", "KI-Agenten: wählt …").
+    f.set(DIRECTIVE, f.has(ADDR_STRONG) && f.has(ACTION));
 }
 
 /// Whether the scanner's own override and role rules could fire: a role marker, or a word of
@@ -1629,6 +1741,18 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
                 end = j;
             }
         }
+        // "AI travel agents booking for clients:", "assistants buying on behalf of users:": a
+        // participle clause saying whom the noun works for closes the call.
+        if !t.get(end).is_some_and(|l| is_call(l.next))
+            && word(t, end + 1).ends_with("ing")
+            && let Some(j) = (end + 1..=end + 6).find(|&j| t.get(j).is_some_and(|l| matches!(l.next, ':' | '\u{ff1a}')))
+        {
+            let plain = (end..j).all(|m| t.get(m).is_some_and(|l| l.next.is_alphanumeric() || l.next == '\''));
+            let for_whom = (end + 2..=j).any(|m| at(t, m, &["for", "behalf"]));
+            if plain && for_whom && !(end + 1..=j).any(|m| at(t, m, THIS) || at(t, m, NEG)) {
+                end = j;
+            }
+        }
         let last = t.get(end).unwrap_or(k);
         let ends_call = is_call(last.next);
         // The noun phrase opens its clause, after at most a lead ("Note to the", "Hinweis an
@@ -1740,15 +1864,23 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
     // Scripts without spaces, and Arabic, whose words carry attached articles and particles.
     const MACHINE_CALL: &[&str] = &[
         "ai助手",
+        "ai助理",
         "人工智能",
+        "人工智慧",
         "aiアシスタント",
         "ai アシスタント",
+        "aiエージェント",
+        "ai エージェント",
         "المساعد الذكي",
         "الذكاء الاصطناعي",
         "مساعد الذكاء",
     ];
     if MACHINE_CALL.iter().any(|w| n.contains(w)) {
-        f.set(ADDR_STRONG, true);
+        // SECURITY: in Chinese and Japanese the machine is called when a call mark follows
+        // it ("AIアシスタントへ：", "AI助手："); "当社のAIアシスタントは" (topic) and "部署AI助手"
+        // (object) only talk about one.
+        let cjk = MACHINE_CALL.iter().take(8).any(|w| n.contains(w));
+        f.set(if cjk && !MACHINE_CALL.iter().take(8).any(|w| cjk_called(n, w)) { ADDR_VOC } else { ADDR_STRONG }, true);
     } else if ["助手", "アシスタント", "المساعد"].iter().any(|w| n.contains(w)) {
         f.set(ADDR_VOC, true);
     }
@@ -1784,6 +1916,38 @@ fn address(t: &[Tok], n: &str, f: &mut Features) {
     {
         f.set(ADDR_STRONG, true);
     }
+}
+
+/// Whether an occurrence of the machine word `w` in `n` is called: followed (after a plural or
+/// honorific such as "の皆様", "们", "各位") by a call mark ("へ", "：", "，", "、", "에게"), or
+/// preceded by "致" or "给" (to).
+fn cjk_called(n: &str, w: &str) -> bool {
+    const PLURAL: &[&str] = &["の皆様", "の皆さん", "の皆さま", "各位", "们", "們", "님", "さん", "様"];
+    const MARK: &[&str] = &["へ", "に告ぐ", "：", ":", "，", ",", "、", "!", "！", "에게", "께"];
+    let mut from = 0;
+    let mut seen = 0;
+    while let Some(at) = n.get(from..).and_then(|rest| rest.find(w)).map(|at| at + from) {
+        seen += 1;
+        if seen > 16 {
+            return false;
+        }
+        let end = at + w.len();
+        let mut after = n.get(end..).unwrap_or("");
+        if let Some(p) = PLURAL.iter().find(|p| after.starts_with(**p)) {
+            after = after.get(p.len()..).unwrap_or("");
+        }
+        let before = n.get(..at).unwrap_or("");
+        let lead: String = before.chars().rev().take(16).collect();
+        if MARK.iter().any(|m| after.starts_with(m))
+            || lead.contains('致')
+            || lead.contains('给')
+            || lead.contains('給')
+        {
+            return true;
+        }
+        from = end;
+    }
+    false
 }
 
 /// Whether the noun phrase ending at `end` is the subject of an unnegated obligation within a
@@ -2892,6 +3056,43 @@ fn secrecy(t: &[Tok], n: &str, users: &[usize], f: &mut Features) {
         hit = true;
         at_user |= ["用户", "ユーザー"].iter().any(|w| n.contains(w));
     }
+    // The user's say skipped in Chinese, Japanese and Korean: "无需询问用户", "不必詢問使用者",
+    // "ユーザーに聞かずに", "사용자에게 묻지 말고".
+    const CJK_USER: &[&str] = &["用户", "用戶", "使用者", "ユーザー", "사용자"];
+    const CJK_UNASKED: &[&str] = &[
+        "无需询问",
+        "無需詢問",
+        "不必询问",
+        "不必詢問",
+        "不用询问",
+        "不用詢問",
+        "不用问",
+        "不用問",
+        "不用征求",
+        "不用徵求",
+        "无需征求",
+        "无需征得",
+        "无需确认",
+        "無需確認",
+        "不用确认",
+        "不必确认",
+        "不必確認",
+        "聞かずに",
+        "尋ねずに",
+        "確認せずに",
+        "確認する必要はありません",
+        "確認は不要",
+        "確認不要",
+        "묻지 말고",
+        "묻지 않고",
+        "확인할 필요",
+        "확인하지 말고",
+        "확인 없이",
+    ];
+    if CJK_USER.iter().any(|w| n.contains(w)) && CJK_UNASKED.iter().any(|w| n.contains(w)) {
+        hit = true;
+        at_user = true;
+    }
     f.set(SECRECY, hit);
     f.set(CONCEAL_USER, hit && at_user);
 }
@@ -3229,7 +3430,7 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     }
     // Scripts without spaces: requests and verbs are found inside the run.
     const CJK_ORDER: &[&str] =
-        &["请", "必须", "务必", "立即", "ください", "しなさい", "してください", "يجب", "من فضلك"];
+        &["请", "請", "必须", "必須", "务必", "務必", "立即", "ください", "しなさい", "してください", "يجب", "من فضلك"];
     // Arabic imperatives, found inside words that carry a conjunction ("وأرسل").
     const ARABIC_ACT: &[&str] = &["أرسل", "ارسل", "احذف", "ادفع", "حوّل", "حول المبلغ", "شارك", "انشر"];
     if ARABIC_ACT.iter().any(|w| n.contains(w)) {
@@ -3239,9 +3440,17 @@ fn orders(t: &[Tok], n: &str, visible: &str, f: &mut Features) {
     }
     const CJK_ACT: &[&str] = &[
         "发送",
+        "發送",
         "发到",
         "转发",
+        "轉發",
+        "寄到",
+        "寄給",
+        "傳送",
         "删除",
+        "刪除",
+        "轉帳",
+        "購買",
         "支付",
         "转账",
         "上传",
@@ -3943,6 +4152,11 @@ const MACHINE_ML: &[&str] = &[
     "asistente ia",
     "asistente virtual",
     "agente de ia",
+    "agentes de ia",
+    "agentes ia",
+    "asistentes de ia",
+    "agenti ia",
+    "agenti di ia",
     "agente ia",
     "asistente* automatizado*",
     "sistema* automatizado*",
@@ -5022,6 +5236,13 @@ const CONFIRM_ML: &[&str] = &[
 /// Saying the check is not needed: "no need to", "sin", "não é preciso", "bez".
 const NO_NEED_ML: &[&str] = &[
     "no need",
+    // Added after heldout9's blind run: a rule that the check is never made.
+    "nunca",
+    "jamas",
+    "never",
+    "mai",
+    "jamais",
+    "niemals",
     "without",
     "dont",
     "sin",
@@ -5126,6 +5347,22 @@ const BEHALF_ML: &[&str] = &[
     "im namen des nutzers",
     "im namen des benutzers",
     "en nombre del usuario",
+    // Added after heldout9's blind run: the principal as customer or client.
+    "en nombre del cliente",
+    "al servicio del cliente",
+    "em nome do cliente",
+    "atua pelo cliente",
+    "per conto del cliente",
+    "a nome del cliente",
+    "au nom du client",
+    "im namen des kunden",
+    "on behalf of the customer",
+    "on behalf of the client",
+    "on the customer s behalf",
+    "on the client s behalf",
+    "on behalf of users",
+    "on behalf of their users",
+    "on behalf of its users",
     "em nome do usuario",
     "per conto dell utente",
     "a nome dell utente",
@@ -5179,6 +5416,21 @@ const PERSONA_ML: &[&str] = &[
     "a partir de agora es",
     "agora voce e",
     "de agora em diante voce e",
+    // Added after heldout9's blind run: other tenses and "you are called".
+    "desde este momento eres",
+    "desde este momento seras",
+    "desde ahora seras",
+    "a partir de ahora te llamas",
+    "a partir de agora voce se chama",
+    "a partir de agora voce sera",
+    "de agora em diante voce se chama",
+    "d ora in poi ti chiami",
+    "d ora in poi sarai",
+    "da ora in poi sarai",
+    "from now on you are called",
+    "from now on your name is",
+    "desormais tu t appelles",
+    "ab jetzt heisst du",
     "отныне ты",
     "теперь ты",
     "с этого момента ты",
@@ -5250,6 +5502,9 @@ const LIMITLESS_ML: &[&str] = &[
     "bez pravidel",
     "senza filtri",
     "senza limiti",
+    "irrestrito",
+    "irrestrita",
+    "irrestricto",
     "senza restrizioni",
     "senza regole",
     "zonder beperkingen",
@@ -5539,6 +5794,16 @@ const AGREE_ML: &[&str] = &[
 
 /// Consequential verbs in other languages, mostly imperatives.
 const ACT_ML: &[&str] = &[
+    "mandame",
+    "mandanos",
+    "enviame",
+    "envianos",
+    "reenviame",
+    "pasame",
+    "mandami",
+    "inviami",
+    "inoltrami",
+    "mandeme",
     "przeslij",
     "wyslij",
     "przekaz",
@@ -5838,6 +6103,18 @@ const ACT_ML: &[&str] = &[
 
 /// Of those, the ones that send something somewhere.
 const SEND_ML: &[&str] = &[
+    // Imperatives with an attached pronoun ("mándame", "mandami", "envíanos").
+    "mandame",
+    "mandanos",
+    "enviame",
+    "envianos",
+    "reenviame",
+    "pasame",
+    "mandami",
+    "inviami",
+    "inoltrami",
+    "mandeme",
+    "envie me",
     "przeslij",
     "wyslij",
     "przekaz",
@@ -6544,7 +6821,7 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
             {
                 led = true;
                 j += len;
-            } else if led && phrase_at(t, j, &lx.det).is_some() {
+            } else if (led || j == clause) && phrase_at(t, j, &lx.det).is_some() {
                 j += 1;
             } else {
                 plain = false;
@@ -6556,7 +6833,18 @@ fn languages(raw: &str, t: &[Tok], f: &mut Features) {
         // itself or a reading verb follows it: "Aan de AI die dit leest:".
         let short = e == i && t.get(i).is_some_and(|k| k.w.len() <= 2) && !bare;
         let close = close.filter(|&m| !short || m == e || phrase_in(t, e + 1..m + 1, &lx.process));
-        let close = close.filter(|&m| (led || m <= e + 3) && !phrase_in(t, e + 1..m + 1, &lx.modal));
+        // "Agents IA qui réservent pour leurs clients :": a relative clause describing the
+        // machine may come before the colon.
+        let relative =
+            at(t, e + 1, &["qui", "que", "che", "die", "der", "welche", "ktore", "ktory", "которые", "который"]);
+        let close = if relative && close.is_some_and(|m| t.get(m).is_some_and(|k| is_stop(k.next))) {
+            None
+        } else if relative && close.is_none_or(|m| t.get(m).is_some_and(|k| !is_call(k.next))) {
+            (e + 1..=e + 8).find(|&m| t.get(m).is_some_and(|k| matches!(k.next, ':' | '\u{ff1a}')))
+        } else {
+            close
+        };
+        let close = close.filter(|&m| (led || m <= e + 3 || relative) && !phrase_in(t, e + 1..m + 1, &lx.modal));
         let called = close.is_some_and(|m| {
             let k = t.get(m);
             let last = m + 1 == t.len() || k.is_some_and(|k| is_stop(k.next));
@@ -6883,6 +7171,62 @@ mod tests {
             assert!(ascii.is_empty(), "{name}: {ascii:?}");
         }
         assert!(!lx.scanned_ascii_all);
+    }
+
+    /// Prints the features of each sentence of the texts in `AGENTK_SPANS_EXPLAIN` (a file);
+    /// a debugging aid, silent without it.
+    #[test]
+    fn explain() {
+        let Ok(path) = std::env::var("AGENTK_SPANS_EXPLAIN") else { return };
+        let body = std::fs::read_to_string(path).unwrap_or_default();
+        let names = [
+            "ADDR_STRONG",
+            "ADDR_VOC",
+            "ADDR_WEAK",
+            "AGENT_CTX",
+            "REDIRECT",
+            "USER_CLAIM",
+            "CONCEAL_USER",
+            "SYS_CLAIM",
+            "FAKE_TURN",
+            "FAKE_TOOL",
+            "BOUNDARY",
+            "PERSONA",
+            "HIDDEN",
+            "BEACON",
+            "MEMORY",
+            "SECRECY",
+            "DISABLE",
+            "INSTR_CLAIM",
+            "AUTHORITY",
+            "SECRET",
+            "PRIVATE",
+            "DIRECTIVE",
+            "ACTION",
+            "SEND_DEST",
+            "LIMITLESS",
+            "OVERRIDE",
+            "ROLE_TOKEN",
+            "ENCODED",
+            "OVERRIDE_SOFT",
+            "EXFIL",
+            "PERSIST",
+            "BANNER",
+            "TURN_AGREE",
+        ];
+        for text in body.split("\n%%\n") {
+            println!("=== {text}");
+            for b in blocks(text) {
+                let ss = sentences(text, b);
+                let feats = sentence_features(text, &ss, false, 0);
+                for (r, f) in ss.iter().zip(feats) {
+                    let on: Vec<&str> =
+                        names.iter().enumerate().filter(|(i, _)| f.0 & (1u64 << i) != 0).map(|(_, n)| *n).collect();
+                    println!("  {:?} -> {:?}", &text[r.clone()], on);
+                }
+            }
+            println!("  spans: {:?}", suspect_spans(text));
+        }
     }
 
     #[test]
