@@ -130,12 +130,13 @@ fn parse_file(name: &str, body: &str) -> Vec<Sample> {
 
 /// The corpus splits, in the order they were written, that the thresholds apply to: every one
 /// was tuned on after its blind first run.
-const SPLITS: [&str; 8] = ["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7"];
+const SPLITS: [&str; 9] =
+    ["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout9"];
 
 /// Splits reported as blind runs only: a new split, written after the current revision was
 /// frozen, goes here for its first run (measured and printed, excluded from the thresholds),
 /// and moves to `SPLITS` once it is tuned on.
-const BLIND: [&str; 2] = ["heldout8", "heldout9"];
+const BLIND: [&str; 1] = ["heldout8"];
 
 fn corpus(split: &str) -> Vec<Sample> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/content").join(split);
