@@ -566,14 +566,7 @@ fn normalise_leaf(
             continue;
         }
         let before = out.len();
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase() as u8);
-        } else if !c.is_ascii() && c.is_alphanumeric() {
-            let mut buf = [0u8; 4];
-            for lower in c.to_lowercase() {
-                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
-            }
-        }
+        push_normalised(c, out);
         if out.len() == before {
             continue;
         }
@@ -635,14 +628,17 @@ fn flush_groups(words: &mut Vec<(Range<usize>, bool)>, groups: &mut Vec<Range<us
 
 /// Appends the letters and digits of `text`, lowercased, to `out`.
 fn normalise(text: &str, out: &mut Vec<u8>) {
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase() as u8);
-        } else if !c.is_ascii() && c.is_alphanumeric() {
-            let mut buf = [0u8; 4];
-            for lower in c.to_lowercase() {
-                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
-            }
+    text.chars().for_each(|c| push_normalised(c, out));
+}
+
+/// Appends `c` lowercased to `out` when it is a letter or a digit; nothing otherwise.
+fn push_normalised(c: char, out: &mut Vec<u8>) {
+    if c.is_ascii_alphanumeric() {
+        out.push(c.to_ascii_lowercase() as u8);
+    } else if !c.is_ascii() && c.is_alphanumeric() {
+        let mut buf = [0u8; 4];
+        for lower in c.to_lowercase() {
+            out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
         }
     }
 }
