@@ -460,8 +460,8 @@ const MAX_ASKED: usize = 4096;
 enum Approval {
     /// Decide it now (approved or not).
     Decide,
-    /// Hold it and ask the user.
-    Ask,
+    /// Hold it and ask the user; the rule that denies it, for the question.
+    Ask { rule: String },
 }
 
 /// The label set of what a server sends: untrusted, external.
@@ -1090,9 +1090,9 @@ impl<S: RecordSink> Session<S> {
         };
         if withheld.is_none()
             && self.phase == Phase::Ready
-            && matches!(self.approve(position, &id, &name, &mut request, batch), Approval::Ask)
+            && let Approval::Ask { rule } = self.approve(position, &id, &name, &mut request, batch)
         {
-            self.ask(position, id, &name, message, &request, batch);
+            self.ask(position, id, &name, message, (&request, &rule), batch);
             return;
         }
         let (mine, key) = self.forward_id(&id);
@@ -1176,9 +1176,11 @@ impl<S: RecordSink> Session<S> {
         if let Some(grant) = request.grant {
             probe = probe.presenting(grant);
         }
-        if self.kernel.policy().evaluate(&probe).is_allowed() {
+        let decision = self.kernel.policy().evaluate(&probe);
+        if decision.is_allowed() {
             return Approval::Decide;
         }
+        let rule = decision.rule_id().to_owned();
         let now = self.kernel.now();
         let evidence = match self.answered_by_user.remove(&action.0) {
             Some((true, evidence)) => Some(evidence),
@@ -1203,7 +1205,7 @@ impl<S: RecordSink> Session<S> {
                 && !self.asked.contains(&action.0)
                 && self.asked.len() < MAX_ASKED
                 && self.asking.len() < self.config.max_pending;
-            return if asks { Approval::Ask } else { Approval::Decide };
+            return if asks { Approval::Ask { rule } } else { Approval::Decide };
         };
         let approval = OwnedRequest::new(Syscall::HumanApprove, self.target(name), vec![evidence.clone()]);
         batch.push(
@@ -1231,16 +1233,11 @@ impl<S: RecordSink> Session<S> {
         id: Id,
         name: &str,
         message: &Message,
-        request: &OwnedRequest,
+        (request, rule): (&OwnedRequest, &str),
         batch: &mut Batch,
     ) {
         let Some((action, _)) = request.approvable else { return };
-        let mut probe = agentk_policy::Request::new(&self.config.agent, request.syscall, &request.target)
-            .with_labels(request.labels());
-        if let Some(grant) = request.grant {
-            probe = probe.presenting(grant);
-        }
-        let reason = self.reason_of(self.kernel.policy().evaluate(&probe).rule_id());
+        let reason = self.reason_of(rule);
         let arguments = message.params_ref().and_then(|p| p.get("arguments")).map(Value::to_string).unwrap_or_default();
         let text = format!(
             "AgentK stopped a call of the tool {name} of the MCP server {}: {reason}. Its arguments: {}. \
