@@ -1021,7 +1021,7 @@ impl FixtureServer {
         let answer = match method {
             "initialize" => {
                 let asked = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
-                let version = asked.filter(|v| crate::session::VERSIONS.contains(v)).unwrap_or("2025-06-18");
+                let version = asked.filter(|v| crate::session::HANDSHAKE_VERSIONS.contains(v)).unwrap_or("2025-06-18");
                 json!({
                     "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": true}},

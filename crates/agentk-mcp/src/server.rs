@@ -14,8 +14,8 @@
 //!
 //! # Protocol
 //!
-//! It speaks the versions in [`VERSIONS`]: it answers the version the client asks for when it
-//! knows it, otherwise the latest. `outputSchema` and `structuredContent` exist from 2025-06-18
+//! It speaks the versions in [`HANDSHAKE_VERSIONS`]: it answers the version the client asks for
+//! when it knows it, otherwise the latest. `outputSchema` and `structuredContent` exist from 2025-06-18
 //! on; for older versions the structured answer travels as JSON text. Tool annotations exist
 //! from 2025-03-26 on, and so do JSON-RPC batches, which only 2025-03-26 allows.
 
@@ -27,7 +27,7 @@ use crate::frame::{
     self, Frame, FrameError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Id, Kind, Limits, METHOD_NOT_FOUND,
     Message,
 };
-use crate::session::{NOT_INITIALIZED, VERSIONS};
+use crate::session::{HANDSHAKE_VERSIONS, NOT_INITIALIZED};
 
 /// The latest protocol version this server speaks, answered to a client asking for one it
 /// does not know.
@@ -308,7 +308,7 @@ impl DecisionServer {
         let Some(requested) = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str) else {
             return frame::error_answer(Some(id), INVALID_PARAMS, "initialize needs `protocolVersion` (a string)");
         };
-        let version = VERSIONS.iter().copied().find(|v| *v == requested).unwrap_or(LATEST);
+        let version = HANDSHAKE_VERSIONS.iter().copied().find(|v| *v == requested).unwrap_or(LATEST);
         self.phase = Phase::Initialized(version);
         let mut server_info = json!({ "name": "agentk", "version": env!("CARGO_PKG_VERSION") });
         if version >= STRUCTURED_SINCE

@@ -40,8 +40,44 @@ pub const LABELS_META: &str = "agentk/labels";
 /// The `_meta` key of a denial's details.
 pub const DENIAL_META: &str = "agentk/denial";
 
-/// The protocol versions this mediator speaks (it passes the peers' choice through).
-pub const VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// The JSON-RPC error code of a request whose protocol version AgentK does not speak (the
+/// 2026-07-28 era's `UnsupportedProtocolVersionError`); its `data` names the versions it speaks
+/// (`supported`) and the one asked for (`requested`).
+pub const UNSUPPORTED_VERSION: i64 = -32022;
+
+/// The protocol versions this mediator speaks with the `initialize` handshake (it passes the
+/// peers' choice through).
+pub const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// The protocol versions this mediator speaks without a handshake, each request naming its
+/// version in its `_meta` envelope ([`PROTOCOL_VERSION_META`]).
+pub const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
+
+/// Every protocol version this mediator speaks, oldest first: [`HANDSHAKE_VERSIONS`], then
+/// [`MODERN_VERSIONS`].
+pub const VERSIONS: [&str; 5] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+
+/// The `_meta` key of a 2026-07-28 request's protocol version (its envelope).
+pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key of a 2026-07-28 request's client capabilities (its envelope).
+pub const CLIENT_CAPABILITIES_META: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The `_meta` key of a 2026-07-28 request's client information (its envelope).
+pub const CLIENT_INFO_META: &str = "io.modelcontextprotocol/clientInfo";
+/// The `_meta` key naming the `subscriptions/listen` stream a notification belongs to: the id
+/// of the listen request.
+pub const SUBSCRIPTION_ID_META: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// The most requests one `input_required` answer may embed ([`Session`] decides each): a server
+/// that asks for more has its answer withheld.
+pub const MAX_INPUT_REQUESTS: usize = 16;
+
+/// The longest key of a request embedded in an `input_required` answer, in bytes; a longer one
+/// is withheld.
+pub const MAX_INPUT_KEY_BYTES: usize = 256;
+
+/// The key, in an `input_required` answer of AgentK's own, of its question to the user whether
+/// to allow a call (T5, [`Config::ask_approvals`]); the client's retry answers under it.
+pub const APPROVAL_INPUT_KEY: &str = "agentk/approve";
 
 /// The most bytes of `tools/call` frames a session holds while it lists the server's tools
 /// itself ([`Config::max_held_bytes`]'s default). A held call keeps only its bytes (it is read
@@ -216,6 +252,10 @@ enum Phase {
     Initialized,
     /// Operating.
     Ready,
+    /// Operating in the 2026-07-28 era: no handshake, each request names its version in its
+    /// `_meta` envelope. Entered when the server first answers such a request with a result (so
+    /// a failed `server/discover` leaves the session new, for the handshake).
+    Modern,
 }
 
 /// A request forwarded to the server, waiting for its answer.
@@ -231,6 +271,11 @@ struct Pending {
     /// The mediator's own request (a listing on the client's behalf): its answer goes to no
     /// one.
     own: bool,
+    /// The 2026-07-28 era's version the request named in its envelope, if it did.
+    modern: Option<&'static str>,
+    /// What the request names (a tool, a URI, a prompt), which binds the input a server asks
+    /// for in its answer (`input_required`) to the retry that carries it.
+    subject: String,
 }
 
 /// A request the server sent to the client, waiting for the client's answer.
@@ -283,12 +328,17 @@ impl Withhold {
 }
 
 /// How a denial is answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Answer {
     /// A `CallToolResult` with `isError: true`, which the model sees.
     CallResult,
+    /// The same in the 2026-07-28 era, whose results say they are complete (`resultType`).
+    ModernCallResult,
     /// A JSON-RPC error with this code.
     Error(i64),
+    /// The 2026-07-28 era's unsupported-version error ([`UNSUPPORTED_VERSION`]), naming the
+    /// version asked for (already bounded, [`shown_version`]).
+    Unsupported(String),
 }
 
 /// What to do once a decision is in.
@@ -315,6 +365,9 @@ enum Then {
     /// One decision of a `tools/list` answer: part of the list that goes back, the digest to
     /// pin when it is accepted (a descriptor seen for the first time), and what calling it does.
     ListedTool { list: usize, index: usize, name: String, pin: Option<Digest>, facets: Facets },
+    /// One decision of an `input_required` answer: the request the server embedded under
+    /// `key` (none: the answer as a whole, withheld), with its method.
+    Embedded { round: usize, key: Option<String>, method: String },
     /// Nothing more (a decision recorded for the record: a person's approval).
     Nothing,
 }
@@ -341,12 +394,34 @@ struct ToolList {
     decided: usize,
 }
 
+/// An `input_required` answer being mediated (SEP-2322): each request it embeds is decided as
+/// the 2025 era's request from the server would be; it reaches the client only when all are
+/// allowed, otherwise the client gets the first denial.
+struct InputRound {
+    client_id: Id,
+    message: Message,
+    answer: Answer,
+    /// What binds the embedded requests to the retry: the request's method and subject, and the
+    /// answer's `requestState`.
+    binding: (String, String, String),
+    total: usize,
+    decided: usize,
+    denial: Option<Vec<u8>>,
+    /// The allowed embedded requests: their key, action and method.
+    allowed: Vec<(String, Action, String)>,
+}
+
+/// A request embedded in an `input_required` answer, to decide: its syscall and target name,
+/// why it is withheld, what it asks (its params), its key and method.
+type Embedded = (Syscall, String, Option<Withhold>, Vec<u8>, Option<String>, String);
+
 /// The part of a batch planned but not yet decided.
 #[derive(Default)]
 struct Batch {
     /// Each plan with the position of its frame.
     plans: Vec<(usize, Plan)>,
     lists: Vec<ToolList>,
+    rounds: Vec<InputRound>,
     /// The keys of requests planned in this batch, whose answers must wait for their decision.
     inflight: BTreeSet<String>,
 }
@@ -451,6 +526,17 @@ pub struct Session<S: RecordSink> {
     /// The user's answers not yet applied to their held call: approved or not, and the
     /// evidence (the answer's digest input).
     answered_by_user: BTreeMap<[u8; 32], (bool, InputRef)>,
+    /// The actions the user was asked about in the 2026-07-28 era (inside an `input_required`
+    /// answer of the mediator's own), whose retry may carry the answer.
+    asking_modern: BTreeSet<[u8; 32]>,
+    /// The envelope (`_meta`) the mediator's own listing carries in the 2026-07-28 era.
+    own_meta: Option<Value>,
+    /// The requests a server embedded in an `input_required` answer that reached the client, by
+    /// their binding ([`input_binding`]): the action each was allowed as, and its method. The
+    /// client's retry answers them.
+    awaiting_input: BTreeMap<[u8; 32], (Action, String)>,
+    /// The keys of `awaiting_input` in the order they came, the oldest forgotten first.
+    awaiting_order: std::collections::VecDeque<[u8; 32]>,
 }
 
 /// The most actions a session asks the user about (each once).
@@ -496,6 +582,10 @@ impl<S: RecordSink> Session<S> {
             asking: BTreeMap::new(),
             asked: BTreeSet::new(),
             answered_by_user: BTreeMap::new(),
+            asking_modern: BTreeSet::new(),
+            own_meta: None,
+            awaiting_input: BTreeMap::new(),
+            awaiting_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -677,13 +767,25 @@ impl<S: RecordSink> Session<S> {
         request.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
         request.insert("id".to_owned(), serde_json::from_str(mine.json()).unwrap_or(Value::Null));
         request.insert("method".to_owned(), Value::String("tools/list".to_owned()));
+        let mut params = Map::new();
         if let Some(cursor) = cursor {
-            request.insert("params".to_owned(), serde_json::json!({"cursor": cursor}));
+            params.insert("cursor".to_owned(), cursor);
+        }
+        // In the 2026-07-28 era every request names its version: the listing carries the
+        // envelope of the call that needed it.
+        let modern = self.own_meta.as_ref().and_then(|meta| known_modern(meta.get(PROTOCOL_VERSION_META)));
+        if let Some(meta) = &self.own_meta {
+            params.insert("_meta".to_owned(), meta.clone());
+        }
+        if !params.is_empty() {
+            request.insert("params".to_owned(), Value::Object(params));
         }
         let bytes = Value::Object(request).to_string().into_bytes();
         batch.inflight.insert(key.clone());
         let sent = self.fresh_id();
-        let pending = Pending { sent, client_id: mine, method: "tools/list".to_owned(), action: None, own: true };
+        let method = "tools/list".to_owned();
+        let pending =
+            Pending { sent, client_id: mine, method, action: None, own: true, modern, subject: String::new() };
         let inputs = vec![self.kernel.input(LabelSet::EMPTY, b"tools/list")];
         self.own_listing = true;
         batch.push(
@@ -804,7 +906,7 @@ impl<S: RecordSink> Session<S> {
 
     /// Decides every syscall and output of `batch` as one kernel batch, then says what to send.
     fn decide(&mut self, batch: Batch, step: &mut Step) -> Result<(), KernelError> {
-        let Batch { plans, mut lists, .. } = batch;
+        let Batch { plans, mut lists, mut rounds, .. } = batch;
         let mut submissions = Vec::new();
         let mut owners = Vec::new();
         for (index, (_, plan)) in plans.iter().enumerate() {
@@ -856,7 +958,7 @@ impl<S: RecordSink> Session<S> {
                         event: decided.seq,
                     });
                     let done = Decision { decided: &decided, request: &request, withheld: withheld.as_ref() };
-                    self.then(then, &done, step, &mut lists, &mut finished_lists);
+                    self.then(then, &done, step, (&mut lists, &mut finished_lists), &mut rounds);
                 }
                 Plan::Record { record, forward, method, id } => {
                     if let Some(Recorded::Output(output)) = answers.remove(&index) {
@@ -946,7 +1048,7 @@ impl<S: RecordSink> Session<S> {
                     if self.phase == Phase::Initialized {
                         self.phase = Phase::Ready;
                     }
-                } else if self.phase != Phase::Ready {
+                } else if !self.operating() {
                     // Nothing but the handshake before the session is ready; a notification has
                     // no answer, so it is dropped.
                     step.dropped.push((position, "a notification before the session is initialized"));
@@ -1016,10 +1118,13 @@ impl<S: RecordSink> Session<S> {
         let params = message.params_ref().unwrap_or(&null);
         let added = client_labels(params);
         let (syscall, name, mut withheld, facets) = self.client_request_syscall(&method, params);
+        let (modern, refusal) = self.era_of(&method, params);
+        let operating = self.phase == Phase::Ready || modern.is_some();
         if method == "tools/call"
+            && refusal.is_none()
             && self.config.list_on_demand
             && self.config.remap_ids
-            && self.phase == Phase::Ready
+            && operating
             && !self.listed
             && !self.tools.contains_key(&name)
             && valid_tool_name(&name)
@@ -1035,6 +1140,7 @@ impl<S: RecordSink> Session<S> {
                 self.held.push((id, message.bytes().to_vec()));
                 self.held_bytes += size;
                 if !self.own_listing {
+                    self.own_meta = modern.and_then(|_| envelope_of(params));
                     self.plan_own_listing(position, None, batch);
                 }
                 return;
@@ -1044,12 +1150,21 @@ impl<S: RecordSink> Session<S> {
                 "waiting for the listing to end, or listing the server's tools first (tools/list)",
             ));
         }
-        let mut answer = if method == "tools/call" { Answer::CallResult } else { Answer::Error(DENIED) };
-        if method == "initialize" && self.phase != Phase::New {
+        let mut answer = match (method.as_str(), modern) {
+            ("tools/call", Some(_)) => Answer::ModernCallResult,
+            ("tools/call", None) => Answer::CallResult,
+            _ => Answer::Error(DENIED),
+        };
+        if let Some((why, refused)) = refusal {
+            // SECURITY: a request of an era, or at a version, the session does not speak is
+            // refused, and the refusal recorded like any other.
+            withheld = Some(why);
+            answer = refused;
+        } else if method == "initialize" && self.phase != Phase::New {
             // Refused, and the refusal recorded like any other.
             withheld = Some(Withhold::new("the session is already initialized", "a new session"));
             answer = Answer::Error(frame::INVALID_REQUEST);
-        } else if self.phase != Phase::Ready && method != "initialize" && method != "ping" {
+        } else if !operating && method != "initialize" && method != "ping" {
             // SECURITY: nothing but the handshake before the session is ready (M5); the refusal
             // is recorded like any other.
             withheld = Some(Withhold::new(
@@ -1088,18 +1203,48 @@ impl<S: RecordSink> Session<S> {
         } else {
             OwnedRequest::new(syscall, target, inputs)
         };
+        // The retry of a request the server answered `input_required`: the answers it carries
+        // are recorded as the client's (before the retry is decided), and any the mediator
+        // did not ask for is taken out.
+        let mut params_out = None;
+        if withheld.is_none() {
+            let approvable = request.approvable.as_ref().map(|(action, _)| *action);
+            match self.plan_input_responses(position, (&method, &name), params, approvable, batch) {
+                Ok(rewritten) => params_out = rewritten,
+                Err(why) => withheld = Some(why),
+            }
+        }
+        let elicits = match modern {
+            Some(_) => envelope_elicits(params),
+            None => self.client_elicits && self.version.as_deref().is_some_and(|v| v >= "2025-06-18"),
+        };
         if withheld.is_none()
-            && self.phase == Phase::Ready
-            && let Approval::Ask { rule } = self.approve(position, &id, &name, &mut request, batch)
+            && operating
+            && let Approval::Ask { rule } = self.approve(position, &id, &name, &mut request, elicits, batch)
         {
-            self.ask(position, id, &name, message, (&request, &rule), batch);
+            self.ask(position, id, (&name, modern.is_some()), message, (&request, &rule), batch);
             return;
         }
         let (mine, key) = self.forward_id(&id);
-        let bytes = forwardable(message, mine.as_ref());
+        let bytes = match &params_out {
+            Some(params) => {
+                let mut params = params.clone();
+                strip_meta(&mut params);
+                rebuild(message, mine.as_ref(), Some(&params))
+            }
+            None => forwardable(message, mine.as_ref()),
+        };
         batch.inflight.insert(key.clone());
         let sent = self.fresh_id();
-        let pending = Pending { sent, client_id: id.clone(), method: method.clone(), action: None, own: false };
+        let pending = Pending {
+            sent,
+            client_id: id.clone(),
+            method: method.clone(),
+            action: None,
+            own: false,
+            modern,
+            subject: name,
+        };
         batch.push(
             position,
             Plan::Decide {
@@ -1117,6 +1262,178 @@ impl<S: RecordSink> Session<S> {
                 id: Some(id),
             },
         );
+    }
+
+    /// The era of a client request, from its envelope and the session's phase: the 2026-07-28
+    /// version it names, or why (and how) it is refused. A request that carries the envelope is
+    /// of that era while the session has no handshake behind it; once the session speaks that
+    /// era, `initialize` (which it does not have) and a request without the envelope are
+    /// refused, as the specification says: an unknown version with `-32022` naming the versions
+    /// spoken, a missing one with `-32602`.
+    fn era_of(&self, method: &str, params: &Value) -> (Option<&'static str>, Option<(Withhold, Answer)>) {
+        let envelope = params.get("_meta").and_then(|meta| meta.get(PROTOCOL_VERSION_META));
+        let handshake_free = matches!(self.phase, Phase::New | Phase::Modern);
+        if method == "initialize" {
+            if self.phase != Phase::Modern {
+                return (None, None);
+            }
+            let asked = shown_version(params.get("protocolVersion"));
+            let why = Withhold::new(
+                "the session speaks the 2026-07-28 era, which has no initialize handshake",
+                "a request in the 2026-07-28 era, or a new session for the handshake",
+            );
+            return (None, Some((why, Answer::Unsupported(asked))));
+        }
+        match envelope {
+            Some(version) if handshake_free => match known_modern(Some(version)) {
+                Some(known) => (Some(known), None),
+                None => {
+                    let why = Withhold::new(
+                        "the request names a protocol version AgentK does not speak",
+                        "a request at a version AgentK speaks (the error's data names them)",
+                    );
+                    (None, Some((why, Answer::Unsupported(shown_version(Some(version))))))
+                }
+            },
+            None if self.phase == Phase::Modern => {
+                let why = Withhold::new(
+                    "the request names no protocol version in its _meta, which the 2026-07-28 era requires",
+                    "a request whose _meta names its protocol version",
+                );
+                (None, Some((why, Answer::Error(frame::INVALID_PARAMS))))
+            }
+            // A session of the handshake era reads the envelope as ordinary `_meta`.
+            _ => (None, None),
+        }
+    }
+
+    /// Whether the session operates: the handshake is complete, or it speaks the 2026-07-28
+    /// era, or a request of that era waits for the server's answer that settles it.
+    fn operating(&self) -> bool {
+        match self.phase {
+            Phase::Ready | Phase::Modern => true,
+            Phase::New => self.modern_in_flight(),
+            Phase::Initializing | Phase::Initialized => false,
+        }
+    }
+
+    /// Whether the session speaks the 2026-07-28 era, or is about to learn whether it does.
+    fn modern_era(&self) -> bool {
+        self.phase == Phase::Modern || (self.phase == Phase::New && self.modern_in_flight())
+    }
+
+    fn modern_in_flight(&self) -> bool {
+        self.to_server.values().any(|p| p.modern.is_some())
+    }
+
+    /// The client's id of the `subscriptions/listen` request the server knows by `key` (the
+    /// JSON of the mediator's id), while it is open.
+    fn open_listen(&self, key: &str) -> Option<Id> {
+        self.to_server.get(key).filter(|p| !p.own && p.method == "subscriptions/listen").map(|p| p.client_id.clone())
+    }
+
+    /// The answers a request's retry carries (`inputResponses`) to the requests a server
+    /// embedded in its `input_required` answer (SEP-2322): each one the mediator passed to the
+    /// client is recorded as the output of the action it was allowed as (a sampling result
+    /// remembered as the server's content, T2), each other one is taken out and its refusal
+    /// recorded, and an answer to the mediator's own question ([`APPROVAL_INPUT_KEY`]) is the
+    /// user's decision on `approvable`, taken out too. Gives the params to forward when any
+    /// answer was taken out.
+    fn plan_input_responses(
+        &mut self,
+        position: usize,
+        (method, subject): (&str, &str),
+        params: &Value,
+        approvable: Option<ActionDigest>,
+        batch: &mut Batch,
+    ) -> Result<Option<Value>, Withhold> {
+        let Some(responses) = params.get("inputResponses") else { return Ok(None) };
+        let Some(responses) = responses.as_object() else {
+            return Err(Withhold::new("the request's inputResponses is not an object", "a request as MCP shapes it"));
+        };
+        if responses.len() > MAX_INPUT_REQUESTS + 1 {
+            // SECURITY: each answer is recorded; a request cannot make the log grow without
+            // bound by carrying many.
+            return Err(Withhold::new(
+                "the request carries more input responses than AgentK mediates at once",
+                "a retry that answers what the server asked for",
+            ));
+        }
+        let state = params.get("requestState").map(Value::to_string).unwrap_or_default();
+        let mut kept = Map::new();
+        for (key, response) in responses {
+            if key == APPROVAL_INPUT_KEY {
+                if let Some(action) = approvable.filter(|a| self.asking_modern.remove(&a.0)) {
+                    let evidence = self.kernel.input(LabelSet::EMPTY, response.to_string().as_bytes());
+                    self.answered_by_user.insert(action.0, (approves(Some(response)), evidence));
+                }
+                continue;
+            }
+            let binding = input_binding((method, subject, &state), key);
+            let Some((action, embedded)) = self.awaiting_input.remove(&binding) else {
+                // SECURITY: an answer to a request the client was never given (the mediator
+                // denied it, or nobody asked) does not reach the server.
+                let inputs = vec![self.kernel.input(LabelSet::EMPTY, response.to_string().as_bytes())];
+                let request = OwnedRequest::new(Syscall::ContextRead, self.target("!input-response"), inputs);
+                let why = Withhold::new(
+                    "an answer to an input request AgentK did not pass to the client",
+                    "answering only what the server asked for through AgentK",
+                );
+                batch.push(
+                    position,
+                    Plan::Decide {
+                        request,
+                        withheld: Some(why),
+                        then: Then::Nothing,
+                        method: method.to_owned(),
+                        id: None,
+                    },
+                );
+                continue;
+            };
+            // A sampling result is the client's model writing at the server's request: shaped
+            // by the server's prompt, so remembered as the server's content (T2).
+            let returned = (embedded == "sampling/createMessage")
+                .then(|| (crate::provenance::returned_text(response), from_server()));
+            let labels = if returned.as_ref().is_some_and(|(r, _)| r.is_suspect()) {
+                LabelSet::of(Label::PoisonedSuspect)
+            } else {
+                LabelSet::EMPTY
+            };
+            let content = response.to_string().into_bytes();
+            let record = OwnedOutput { action, content, labels, outcome: Outcome::Ok, returned };
+            batch.push(position, Plan::Record { record, forward: None, method: embedded, id: None });
+            kept.insert(key.clone(), response.clone());
+        }
+        if kept.len() == responses.len() {
+            return Ok(None);
+        }
+        let mut params = params.clone();
+        if let Some(object) = params.as_object_mut() {
+            if kept.is_empty() {
+                object.remove("inputResponses");
+            } else {
+                object.insert("inputResponses".to_owned(), Value::Object(kept));
+            }
+        }
+        Ok(Some(params))
+    }
+
+    /// Remembers a request embedded in an `input_required` answer that reached the client, for
+    /// the client's answer (bounded: the oldest is forgotten, and its answer then taken out).
+    fn await_input(&mut self, binding: [u8; 32], action: Action, method: String) {
+        while self.awaiting_input.len() >= self.config.max_pending {
+            let Some(oldest) = self.awaiting_order.pop_front() else { break };
+            self.awaiting_input.remove(&oldest);
+        }
+        if self.awaiting_input.insert(binding, (action, method)).is_none() {
+            self.awaiting_order.push_back(binding);
+        }
+        if self.awaiting_order.len() > self.config.max_pending.saturating_mul(2) {
+            // Answered ones leave stale entries behind; drop them.
+            let live = &self.awaiting_input;
+            self.awaiting_order.retain(|key| live.contains_key(key));
+        }
     }
 
     /// The inputs a call's arguments carry from returned content (T3): one per answer and
@@ -1168,6 +1485,7 @@ impl<S: RecordSink> Session<S> {
         id: &Id,
         name: &str,
         request: &mut OwnedRequest,
+        elicits: bool,
         batch: &mut Batch,
     ) -> Approval {
         let Some((action, _)) = request.approvable else { return Approval::Decide };
@@ -1200,11 +1518,10 @@ impl<S: RecordSink> Session<S> {
         };
         let Some(evidence) = evidence else {
             let asks = self.config.ask_approvals
-                && self.client_elicits
-                && self.version.as_deref().is_some_and(|v| v >= "2025-06-18")
+                && elicits
                 && !self.asked.contains(&action.0)
                 && self.asked.len() < MAX_ASKED
-                && self.asking.len() < self.config.max_pending;
+                && self.asking.len() + self.asking_modern.len() < self.config.max_pending;
             return if asks { Approval::Ask { rule } } else { Approval::Decide };
         };
         let approval = OwnedRequest::new(Syscall::HumanApprove, self.target(name), vec![evidence.clone()]);
@@ -1226,12 +1543,14 @@ impl<S: RecordSink> Session<S> {
     /// Holds a call the policy denies and asks the user, through `elicitation/create`, whether
     /// to allow it once (T5). The question names the server, the tool and why it was stopped,
     /// and shows the arguments escaped and bounded; the call is decided when the answer comes
-    /// (an approval, or the denial with the user's refusal).
+    /// (an approval, or the denial with the user's refusal). In the 2026-07-28 era, which has no
+    /// requests to the client, the question is the mediator's own `input_required` answer, and
+    /// the client's retry of the call carries the user's answer ([`APPROVAL_INPUT_KEY`]).
     fn ask(
         &mut self,
         position: usize,
         id: Id,
-        name: &str,
+        (name, modern): (&str, bool),
         message: &Message,
         (request, rule): (&OwnedRequest, &str),
         batch: &mut Batch,
@@ -1245,19 +1564,32 @@ impl<S: RecordSink> Session<S> {
             self.config.server_id,
             SafeText::with_limit(&arguments, 512).as_str(),
         );
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"approve": {"type": "boolean", "title": "Allow this exact call once"}},
+            "required": ["approve"],
+        });
+        if modern {
+            let result = serde_json::json!({
+                "resultType": "input_required",
+                "inputRequests": {
+                    APPROVAL_INPUT_KEY: {
+                        "method": "elicitation/create",
+                        "params": {"mode": "form", "message": text, "requestedSchema": schema},
+                    },
+                },
+            });
+            self.asked.insert(action.0);
+            self.asking_modern.insert(action.0);
+            batch.push(position, Plan::Now(vec![Out::ToClient(frame::result_answer(&id, &result))]));
+            return;
+        }
         let mine = Id::number(self.fresh_id());
         let question = serde_json::json!({
             "jsonrpc": "2.0",
             "id": serde_json::from_str::<Value>(mine.json()).unwrap_or(Value::Null),
             "method": "elicitation/create",
-            "params": {
-                "message": text,
-                "requestedSchema": {
-                    "type": "object",
-                    "properties": {"approve": {"type": "boolean", "title": "Allow this exact call once"}},
-                    "required": ["approve"],
-                },
-            },
+            "params": {"message": text, "requestedSchema": schema},
         });
         self.asked.insert(action.0);
         self.asking.insert(mine.json().to_owned(), (id, message.bytes().to_vec(), action));
@@ -1275,10 +1607,7 @@ impl<S: RecordSink> Session<S> {
         batch: &mut Batch,
     ) {
         let (client_id, bytes, action) = held;
-        let result = message.result_ref();
-        let approved = result.and_then(|r| r.get("action")).and_then(Value::as_str) == Some("accept")
-            && result.and_then(|r| r.get("content")).and_then(|c| c.get("approve")).and_then(Value::as_bool)
-                == Some(true);
+        let approved = approves(message.result_ref());
         let evidence = self.kernel.input(LabelSet::EMPTY, message.bytes());
         self.answered_by_user.insert(action.0, (approved, evidence));
         // INVARIANT: the bytes were read as this request under the same limits when they were
@@ -1372,6 +1701,13 @@ impl<S: RecordSink> Session<S> {
                         .and_then(|r| r.get("protocolVersion").and_then(Value::as_str).map(str::to_owned));
                     self.phase = Phase::Initialized;
                 }
+                if let (Some(version), false, Phase::New) = (pending.modern, is_error, self.phase) {
+                    // The server answered a request of the 2026-07-28 era: the session speaks it.
+                    // An error (a server of the handshake era refusing `server/discover`) leaves
+                    // it new, for the client to fall back to `initialize`.
+                    self.phase = Phase::Modern;
+                    self.version = Some(version.to_owned());
+                }
                 if pending.method == "tools/list" && !is_error {
                     self.plan_tool_list(position, pending, message, batch, step);
                     return;
@@ -1386,6 +1722,19 @@ impl<S: RecordSink> Session<S> {
                     }
                     return;
                 }
+                if !is_error && result_type(&message) == Some("input_required") {
+                    self.plan_input_required(position, pending, message, batch);
+                    return;
+                }
+                let forward = match (pending.method.as_str(), message.result()) {
+                    ("subscriptions/listen", Some(mut result)) if self.config.remap_ids => {
+                        // The stream's id is the listen request's, which the server knows as the
+                        // mediator's: the client is told its own.
+                        set_subscription_id(&mut result, &pending.client_id);
+                        answer_forwardable(&message, &pending.client_id, Some(result))
+                    }
+                    _ => forward,
+                };
                 let outcome = if is_error || result_is_error(&message) { Outcome::Error } else { Outcome::Ok };
                 let returned = pending.action.is_some().then(|| returned_of(&message));
                 let plan =
@@ -1394,6 +1743,18 @@ impl<S: RecordSink> Session<S> {
             }
             Kind::Error { id: None, .. } => step.dropped.push((position, "an error answer without an id")),
             Kind::Request { id, method } => {
+                if self.modern_era() {
+                    // SECURITY: the 2026-07-28 era has no requests from the server: what it needs
+                    // from the client travels inside an `input_required` answer, mediated there.
+                    let why = Withhold::new(
+                        "the 2026-07-28 era has no requests from the server: it asks for input in an input_required answer",
+                        "a server that speaks the 2026-07-28 era",
+                    );
+                    let target = format!("!{}", SafeText::with_limit(&method, 64).as_str());
+                    let answer = Answer::Error(DENIED);
+                    self.refuse_server_request(position, &message, (id, method), (target, why, answer), batch);
+                    return;
+                }
                 if self.phase != Phase::Ready && method != "ping" {
                     // Before the handshake the server may only ping.
                     let why = Withhold::new(
@@ -1450,7 +1811,7 @@ impl<S: RecordSink> Session<S> {
                 );
             }
             Kind::Notification { method } => {
-                if self.phase != Phase::Ready && method != "notifications/message" {
+                if !self.operating() && method != "notifications/message" {
                     // Before the handshake the server has nothing to tell the client but logs.
                     step.dropped.push((position, "a server notification before the session is initialized"));
                     return;
@@ -1460,19 +1821,52 @@ impl<S: RecordSink> Session<S> {
                     self.tools.clear();
                     self.listed = false;
                 }
-                let mut bytes = forwardable(&message, None);
+                let mut rewritten: Option<Value> = None;
                 if method == "notifications/cancelled" {
-                    // The server names its own id; the client knows the mediator's.
+                    // The server names its own id; the client knows the mediator's. In the
+                    // 2026-07-28 era the server cancels only to end a `subscriptions/listen`
+                    // stream, which it names by the listen request's id (the mediator's).
                     let params = message.params().unwrap_or(Value::Null);
+                    let wanted = params.get("requestId").map(Value::to_string).unwrap_or_default();
+                    let listen = self.open_listen(&wanted);
                     let mapped = map_cancellation(&params, |wanted| {
-                        self.to_client.iter().find(|(_, p)| p.server_id.json() == wanted).map(|(key, _)| key.clone())
+                        self.to_client
+                            .iter()
+                            .find(|(_, p)| p.server_id.json() == wanted)
+                            .map(|(key, _)| key.clone())
+                            .or_else(|| listen.as_ref().map(|id| id.json().to_owned()))
                     });
                     let Some(mapped) = mapped else {
                         step.dropped.push((position, "a cancellation of no request in flight"));
                         return;
                     };
-                    bytes = rebuild(&message, None, Some(&mapped));
+                    if listen.is_some() && self.to_server.remove(&wanted).is_some() {
+                        step.answered.push(wanted);
+                    }
+                    rewritten = Some(mapped);
                 }
+                let subscription =
+                    message.params_ref().and_then(|p| p.get("_meta")).and_then(|m| m.get(SUBSCRIPTION_ID_META));
+                if let (Some(wanted), true) = (subscription, self.config.remap_ids) {
+                    // A notification of a `subscriptions/listen` stream names the listen request
+                    // by the id the server knows (the mediator's); the client is told its own.
+                    // One that names no open stream is dropped.
+                    let Some(client_id) = self.open_listen(&wanted.to_string()) else {
+                        step.dropped.push((position, "a notification of no open subscription"));
+                        return;
+                    };
+                    let mut params = rewritten.take().or_else(|| message.params()).unwrap_or(Value::Null);
+                    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+                        let id: Value = serde_json::from_str(client_id.json()).unwrap_or(Value::Null);
+                        meta.insert(SUBSCRIPTION_ID_META.to_owned(), id);
+                    }
+                    strip_meta(&mut params);
+                    rewritten = Some(params);
+                }
+                let bytes = match &rewritten {
+                    Some(params) => rebuild(&message, None, Some(params)),
+                    None => forwardable(&message, None),
+                };
                 let inputs = vec![self.kernel.input(from_server(), message.bytes())];
                 let (name, withheld) = method_target(&method);
                 let request = OwnedRequest::new(Syscall::ContextRead, self.target(&name), inputs);
@@ -1481,6 +1875,92 @@ impl<S: RecordSink> Session<S> {
                 batch.push(position, Plan::Decide { request, withheld, then, method, id: None });
             }
         }
+    }
+
+    /// An answer that asks the client for input before the request can complete (the
+    /// 2026-07-28 era's `input_required`, SEP-2322): recorded as the output of the request it
+    /// answers, then each request it embeds decided as the 2025 era's request from the server
+    /// is (`sampling/createMessage` a `model.call`, `elicitation/create` a `human.approve`,
+    /// `roots/list` a `context.read`, any other denied). It reaches the client only when every
+    /// one is allowed; otherwise the client gets the first denial, and nothing of what was
+    /// denied.
+    fn plan_input_required(&mut self, position: usize, pending: Pending, message: Message, batch: &mut Batch) {
+        let result = message.result_ref();
+        let requests = result.and_then(|r| r.get("inputRequests")).and_then(Value::as_object).cloned();
+        let state = result.and_then(|r| r.get("requestState")).map(Value::to_string).unwrap_or_default();
+        let returned = pending.action.is_some().then(|| returned_of(&message));
+        let plan =
+            returned_plan(pending.action, &message, (from_server(), returned), Outcome::Ok, Out::ToClient(Vec::new()));
+        if let Plan::Record { record, method, id, .. } = plan(pending.method.clone(), pending.client_id.clone()) {
+            batch.push(position, Plan::Record { record, forward: None, method, id });
+        }
+        let answer = if pending.method == "tools/call" { Answer::ModernCallResult } else { Answer::Error(DENIED) };
+        let round = batch.rounds.len();
+        let requests = requests.unwrap_or_default();
+        // Each embedded request: its syscall and target name, why it is withheld, what it asks
+        // (its params), its key and method.
+        let mut embedded: Vec<Embedded> = Vec::new();
+        if requests.len() > MAX_INPUT_REQUESTS {
+            // SECURITY: each embedded request is a decision in the log; a server cannot make the
+            // log grow without bound by asking for many at once.
+            let why = Withhold::new(
+                "the server asked for more input at once than AgentK mediates",
+                "a server that asks for at most 16 inputs at once",
+            );
+            let bytes = message.result_bytes().unwrap_or_default().to_vec();
+            let method = pending.method.clone();
+            embedded.push((Syscall::ContextRead, "!input_required".to_owned(), Some(why), bytes, None, method));
+        } else {
+            for (key, request) in &requests {
+                let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
+                let params = request.get("params").map(Value::to_string).unwrap_or_default().into_bytes();
+                let (syscall, name, mut why) = match method {
+                    "sampling/createMessage" => (Syscall::ModelCall, format!("!{method}"), None),
+                    "elicitation/create" => (Syscall::HumanApprove, format!("!{method}"), None),
+                    "roots/list" => (Syscall::ContextRead, format!("!{method}"), None),
+                    _ => (
+                        Syscall::ContextRead,
+                        format!("!unknown/{}", SafeText::with_limit(method, 64).as_str()),
+                        Some(Withhold::new(
+                            "AgentK has no policy for this MCP method",
+                            "a version of AgentK that mediates it",
+                        )),
+                    ),
+                };
+                if is_ours(key) {
+                    // SECURITY: a server cannot pass its question off as AgentK's own.
+                    why = Some(Withhold::new(
+                        "the server named its input request with AgentK's own key",
+                        "a server that names its input requests with its own keys",
+                    ));
+                } else if key.is_empty() || key.len() > MAX_INPUT_KEY_BYTES {
+                    why = Some(Withhold::new(
+                        "the key of the server's input request is empty or longer than 256 bytes",
+                        "a server that names its input requests with short keys",
+                    ));
+                }
+                let method = SafeText::with_limit(method, 64).as_str().to_owned();
+                embedded.push((syscall, name, why, params, Some(key.clone()), method));
+            }
+        }
+        let total = embedded.len();
+        for (syscall, name, withheld, params, key, method) in embedded {
+            let inputs = vec![self.kernel.input(from_server(), &params)];
+            let request = OwnedRequest::new(syscall, self.target(&name), inputs);
+            let then = Then::Embedded { round, key, method: method.clone() };
+            let id = Some(pending.client_id.clone());
+            batch.push(position, Plan::Decide { request, withheld, then, method, id });
+        }
+        let client_id = pending.client_id;
+        if total == 0 {
+            // Nothing to decide (the answer carries only the server's state): it goes back now.
+            let forward = answer_forwardable(&message, &client_id, None);
+            batch.push(position, Plan::Now(vec![Out::ToClient(forward)]));
+            return;
+        }
+        let binding = (pending.method, pending.subject, state);
+        let allowed = Vec::new();
+        batch.rounds.push(InputRound { client_id, message, answer, binding, total, decided: 0, denial: None, allowed });
     }
 
     /// Plans a server request refused before any policy is asked (withheld, so the kernel
@@ -1672,8 +2152,8 @@ impl<S: RecordSink> Session<S> {
         then: Then,
         done: &Decision<'_>,
         step: &mut Step,
-        lists: &mut [ToolList],
-        finished: &mut [Option<Vec<u8>>],
+        (lists, finished): (&mut [ToolList], &mut [Option<Vec<u8>>]),
+        rounds: &mut [InputRound],
     ) {
         let allowed = done.decided.is_allowed();
         match then {
@@ -1684,7 +2164,11 @@ impl<S: RecordSink> Session<S> {
                     self.own_listing_done();
                 }
                 if allowed {
-                    if let Some(key) = &key {
+                    // A `subscriptions/listen` stays open as long as the subscription: the
+                    // transport does not time it out.
+                    if let Some(key) =
+                        key.as_ref().filter(|_| pending.as_ref().is_none_or(|p| p.method != "subscriptions/listen"))
+                    {
                         step.forwarded.push(key.clone());
                     }
                     // A cancelled request waits for nothing more (the server need not answer
@@ -1727,6 +2211,33 @@ impl<S: RecordSink> Session<S> {
                 }
             }
             Then::Nothing => {}
+            Then::Embedded { round, key, method } => {
+                let Some(round) = rounds.get_mut(round) else { return };
+                round.decided += 1;
+                match (allowed, key, done.decided.action()) {
+                    (true, Some(key), Some(action)) => round.allowed.push((key, action, method)),
+                    _ if allowed => {}
+                    _ => {
+                        if round.denial.is_none() {
+                            round.denial = Some(self.denial(&round.client_id, done, round.answer.clone()));
+                        }
+                    }
+                }
+                if round.decided < round.total {
+                    return;
+                }
+                if let Some(denial) = round.denial.take() {
+                    // SECURITY: nothing of an answer whose input request was denied reaches the
+                    // client.
+                    step.outputs.push(Out::ToClient(denial));
+                    return;
+                }
+                let (method, subject, state) = &round.binding;
+                for (key, action, embedded) in std::mem::take(&mut round.allowed) {
+                    self.await_input(input_binding((method, subject, state), &key), action, embedded);
+                }
+                step.outputs.push(Out::ToClient(answer_forwardable(&round.message, &round.client_id, None)));
+            }
             Then::ListedTool { list, index, name, pin, facets } => {
                 let Some(tools) = lists.get_mut(list) else { return };
                 if let Some(keep) = tools.keep.get_mut(index) {
@@ -1800,18 +2311,30 @@ impl<S: RecordSink> Session<S> {
             request.syscall.name(),
             decided.rule
         );
+        let error = |code: i64, mut data: Map<String, Value>| {
+            data.insert(DENIAL_META.to_owned(), meta.clone());
+            let error = serde_json::json!({"code": code, "message": text, "data": data});
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{error}}}", id.json()).into_bytes()
+        };
         match answer {
-            Answer::CallResult => {
-                let result = serde_json::json!({
+            Answer::CallResult | Answer::ModernCallResult => {
+                let mut result = serde_json::json!({
                     "content": [{"type": "text", "text": text}],
                     "isError": true,
                     "_meta": {DENIAL_META: meta},
                 });
+                if let (Answer::ModernCallResult, Some(object)) = (&answer, result.as_object_mut()) {
+                    // The 2026-07-28 era's results say what they are; this one is final.
+                    object.insert("resultType".to_owned(), Value::String("complete".to_owned()));
+                }
                 frame::result_answer(id, &result)
             }
-            Answer::Error(code) => {
-                let error = serde_json::json!({"code": code, "message": text, "data": {DENIAL_META: meta}});
-                format!("{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{error}}}", id.json()).into_bytes()
+            Answer::Error(code) => error(code, Map::new()),
+            Answer::Unsupported(requested) => {
+                let mut data = Map::new();
+                data.insert("supported".to_owned(), Value::from(MODERN_VERSIONS.to_vec()));
+                data.insert("requested".to_owned(), Value::String(requested));
+                error(UNSUPPORTED_VERSION, data)
             }
         }
     }
@@ -1860,6 +2383,81 @@ fn returned_plan(
         },
         _ => Plan::Now(vec![forward]),
     }
+}
+
+/// The 2026-07-28 era's version a message's envelope (`params._meta`) names, when it is one
+/// AgentK speaks ([`MODERN_VERSIONS`]): such a request needs no handshake. A transport (the HTTP
+/// gateway) may ask this to route a request before it is mediated.
+pub fn modern_version(message: &Message) -> Option<&'static str> {
+    known_modern(message.params_ref().and_then(|p| p.get("_meta")).and_then(|m| m.get(PROTOCOL_VERSION_META)))
+}
+
+/// Whether a message's `params._meta` carries a protocol version at all (the 2026-07-28 era's
+/// envelope), known to AgentK or not.
+pub fn enveloped(message: &Message) -> bool {
+    message.params_ref().and_then(|p| p.get("_meta")).and_then(|m| m.get(PROTOCOL_VERSION_META)).is_some()
+}
+
+/// The entry of [`MODERN_VERSIONS`] that `version` names, if any.
+fn known_modern(version: Option<&Value>) -> Option<&'static str> {
+    let version = version?.as_str()?;
+    MODERN_VERSIONS.iter().copied().find(|v| *v == version)
+}
+
+/// A requested protocol version as an error's `data.requested` repeats it: only a short string
+/// of the characters versions are written in; anything else is not repeated (empty).
+fn shown_version(version: Option<&Value>) -> String {
+    match version.and_then(Value::as_str) {
+        Some(text)
+            if text.len() <= 32
+                && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) =>
+        {
+            text.to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The envelope of a 2026-07-28 request, as the mediator's own requests on its behalf carry
+/// it: its version, capabilities and client information, nothing else of its `_meta` (not its
+/// progress token, nor AgentK's own keys).
+fn envelope_of(params: &Value) -> Option<Value> {
+    let meta = params.get("_meta")?.as_object()?;
+    let envelope: Map<String, Value> = [PROTOCOL_VERSION_META, CLIENT_CAPABILITIES_META, CLIENT_INFO_META]
+        .iter()
+        .filter_map(|key| meta.get(*key).map(|value| ((*key).to_owned(), value.clone())))
+        .collect();
+    Some(Value::Object(envelope))
+}
+
+/// Whether a 2026-07-28 request's client says it answers elicitations (capabilities travel
+/// with each request in that era, and hold for that request only).
+fn envelope_elicits(params: &Value) -> bool {
+    params
+        .get("_meta")
+        .and_then(|meta| meta.get(CLIENT_CAPABILITIES_META))
+        .and_then(|capabilities| capabilities.get("elicitation"))
+        .is_some_and(Value::is_object)
+}
+
+/// Whether an answer to the mediator's question allows the call: an `accept` with
+/// `approve: true`, and nothing else.
+fn approves(result: Option<&Value>) -> bool {
+    result.and_then(|r| r.get("action")).and_then(Value::as_str) == Some("accept")
+        && result.and_then(|r| r.get("content")).and_then(|c| c.get("approve")).and_then(Value::as_bool) == Some(true)
+}
+
+/// What binds a request a server embedded in its `input_required` answer to the client's
+/// answer in the retry: the method and subject (tool, URI, prompt) of the request retried, the
+/// answer's `requestState` (as JSON text, empty when there is none), and the embedded request's
+/// key. Keys alone are the server's choice and repeat across calls.
+fn input_binding((method, subject, state): (&str, &str, &str), key: &str) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("agentk mcp input request v1");
+    for part in [method, subject, state, key] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    *hasher.finalize().as_bytes()
 }
 
 /// An id as shown in a report: a number as written, a string escaped and bounded.
@@ -1937,8 +2535,10 @@ const DESCRIPTOR_FIELDS: [&str; 8] =
     ["name", "title", "description", "inputSchema", "outputSchema", "annotations", "icons", "_meta"];
 
 /// Housekeeping methods passed by policy as `context.read` of `mcp://SERVER/!method`.
-const KNOWN_HOUSEKEEPING: [&str; 7] = [
+const KNOWN_HOUSEKEEPING: [&str; 9] = [
     "initialize",
+    "server/discover",
+    "subscriptions/listen",
     "ping",
     "logging/setLevel",
     "completion/complete",
@@ -2002,6 +2602,21 @@ fn argument_leaves(value: &Value, depth: usize, out: &mut Vec<String>) {
         Value::Object(map) if depth < 32 => map.values().for_each(|item| argument_leaves(item, depth + 1, out)),
         Value::Array(_) | Value::Object(_) => out.push(value.to_string()),
         Value::Bool(_) | Value::Null => {}
+    }
+}
+
+/// The 2026-07-28 era's `resultType` of an answer's result, if it says one.
+fn result_type(message: &Message) -> Option<&str> {
+    message.result_ref().and_then(|r| r.get("resultType")).and_then(Value::as_str)
+}
+
+/// Puts `id` as the subscription's id in a `subscriptions/listen` result's `_meta`, where the
+/// server named it.
+fn set_subscription_id(result: &mut Value, id: &Id) {
+    if let Some(meta) = result.get_mut("_meta").and_then(Value::as_object_mut)
+        && meta.contains_key(SUBSCRIPTION_ID_META)
+    {
+        meta.insert(SUBSCRIPTION_ID_META.to_owned(), serde_json::from_str(id.json()).unwrap_or(Value::Null));
     }
 }
 

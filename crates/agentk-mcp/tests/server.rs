@@ -6,7 +6,7 @@
 use agentk_labels::SyscallKind;
 use agentk_mcp::frame::{INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
 use agentk_mcp::server::{DecisionServer, LATEST};
-use agentk_mcp::session::{NOT_INITIALIZED, VERSIONS};
+use agentk_mcp::session::{HANDSHAKE_VERSIONS as VERSIONS, NOT_INITIALIZED};
 use agentk_policy::{Policy, Profile, Request};
 use proptest::prelude::*;
 use serde_json::{Value, json};
