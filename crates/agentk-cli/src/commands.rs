@@ -116,6 +116,42 @@ pub(crate) fn dispatch(
             };
             crate::mcpproxy::run(host, text, policy, &run, err)
         }
+        Command::McpGateway {
+            listen,
+            token_file,
+            allowed_origins,
+            policy,
+            server_id,
+            log_dir,
+            pins,
+            approvals_dir,
+            env,
+            timeout,
+            sync,
+            max_sessions,
+            idle_timeout,
+            upstream,
+            command,
+        } => {
+            let (text, policy) = load_with_default(&policy, "mcp")?;
+            let run = crate::mcpgateway::Run {
+                listen: &listen,
+                token_file: token_file.as_deref().map(std::path::Path::new),
+                allowed_origins: &allowed_origins,
+                server_id: server_id.as_deref(),
+                upstream: upstream.as_deref(),
+                log_dir: std::path::Path::new(&log_dir),
+                pins: std::path::Path::new(&pins),
+                approvals: std::path::Path::new(&approvals_dir),
+                env: &env,
+                timeout: std::time::Duration::from_secs(timeout),
+                sync,
+                max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                command: &command,
+            };
+            crate::mcpgateway::run(host, text, policy, &run, err)
+        }
         Command::McpPins { pins, accept, json } => mcppins::run(std::path::Path::new(&pins), &accept, json, out),
         Command::PolicyCheck { file, json } => policy_check(&file, json, out, err),
         Command::PolicyExplain { policy, syscall, target, labels, agent, capability, grant, json } => {

@@ -35,6 +35,7 @@ mod demo;
 mod input;
 mod keys;
 mod logcmd;
+mod mcpgateway;
 mod mcplines;
 mod mcppins;
 mod mcpproxy;
@@ -163,6 +164,61 @@ enum Command {
         sync: SyncWhen,
         /// The server's command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Stand in front of an MCP server for many clients over Streamable HTTP (one endpoint,
+    /// `/mcp`): each client session is mediated as `mcp-proxy` mediates one, with its own
+    /// flight log, over one policy, one signing key and one grant ledger. Listens on loopback
+    /// unless given bearer tokens; checks `Origin`; bounds bodies, sessions and requests in
+    /// flight. The upstream is a Streamable HTTP server (`--upstream URL`) or a stdio server
+    /// started for each session (`-- COMMAND`). Speaks the 2025 protocol era and 2026-07-28.
+    McpGateway {
+        /// The address and port to listen on (only loopback without `--token-file`).
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8808")]
+        listen: String,
+        /// Bearer tokens, one per line (owner-only file); each token is one principal. Without
+        /// it, the token in AGENTK_GATEWAY_TOKEN, if set.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<OsString>,
+        /// A web origin (`scheme://host[:port]`) allowed besides loopback ones; repeat for
+        /// more. Requests from any other `Origin` are refused (403).
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The server's id: targets are `mcp://ID/TOOL` (default: derived from the command or
+        /// the URL's host).
+        #[arg(long, value_name = "ID")]
+        server_id: Option<String>,
+        /// Where each session's flight log is written.
+        #[arg(long, value_name = "DIR", default_value = ".agentk/runs")]
+        log_dir: OsString,
+        /// The operator's descriptor pins (as for `mcp-proxy`).
+        #[arg(long, value_name = "FILE", default_value = ".agentk/mcp-pins.json")]
+        pins: OsString,
+        /// Where a person's approvals are looked up (as for `mcp-proxy`).
+        #[arg(long, value_name = "DIR", default_value = ".agentk/approvals")]
+        approvals_dir: OsString,
+        /// Pass this variable on to a stdio server; repeat for more.
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
+        /// How long a request may wait for the server's answer, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+        /// When each log reaches the disk (as for `mcp-proxy`).
+        #[arg(long, value_name = "always|MS", default_value = "100", value_parser = parse_sync)]
+        sync: SyncWhen,
+        /// The most client sessions open at once (503 beyond).
+        #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+        max_sessions: u64,
+        /// How long a session may stay idle before it is ended, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        idle_timeout: u64,
+        /// A Streamable HTTP server to stand in front of (`http://HOST:PORT/PATH`).
+        #[arg(long, value_name = "URL", conflicts_with = "command")]
+        upstream: Option<String>,
+        /// Or a stdio server's command and its arguments, after `--` (started per session).
+        #[arg(last = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
     /// List the MCP tool descriptors pinned per server, and those withheld waiting for an
@@ -867,7 +923,8 @@ impl Command {
             Command::ProveInclusion { .. }
             | Command::ProveConsistency { .. }
             | Command::McpServer { .. }
-            | Command::McpProxy { .. } => false,
+            | Command::McpProxy { .. }
+            | Command::McpGateway { .. } => false,
         }
     }
 }

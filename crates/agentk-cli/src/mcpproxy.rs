@@ -178,7 +178,7 @@ pub(crate) fn run(
 /// watched). The server is in a process group of its own, so these reach only the proxy,
 /// which then stops the server and closes the log itself. The signals are watched from the
 /// call (inside the runtime), not from the first poll.
-fn told_to_stop() -> impl std::future::Future<Output = ()> {
+pub(crate) fn told_to_stop() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let watched = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()));
     async move {

@@ -57,6 +57,8 @@ pub mod approval;
 #[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod frame;
+#[cfg(all(feature = "gateway", unix))]
+pub mod gateway;
 pub mod lines;
 pub mod pins;
 pub mod provenance;
@@ -66,3 +68,5 @@ pub mod session;
 pub mod spans;
 #[cfg(all(feature = "stdio", unix))]
 pub mod stdio;
+#[cfg(all(feature = "gateway", unix))]
+pub mod upstream;

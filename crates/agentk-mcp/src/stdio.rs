@@ -426,7 +426,7 @@ pub async fn run<S, R, W>(
     client_in: R,
     client_out: W,
     options: &Options,
-    observe: &mut dyn FnMut(&Step),
+    observe: &mut (dyn FnMut(&Step) + Send),
 ) -> Result<Outcome, ProxyError>
 where
     S: RecordSink,
@@ -445,7 +445,7 @@ pub async fn run_until<S, R, W, F>(
     client_in: R,
     client_out: W,
     options: &Options,
-    observe: &mut dyn FnMut(&Step),
+    observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
 ) -> Result<Outcome, ProxyError>
 where
@@ -470,6 +470,80 @@ where
         let _ = stop(&mut child, watch, options.grace, options.grace).await;
         return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
     };
+    let mut watch = watch;
+    let (result, stats) =
+        serve_streams(session, (to_server, from_server), &mut watch, (client_in, client_out), options, observe, until)
+            .await;
+    // After the client closed, the server already had its grace period (the quiet one).
+    let first = if matches!(result, Ok(Ended::ClientClosed)) { Duration::ZERO } else { options.grace };
+    let (status, stopped) = stop(&mut child, watch, first, options.grace).await;
+    result.map(|ended| Outcome { ended, status, stopped, stats })
+}
+
+/// A server the proxy reaches through a pair of streams rather than as a child: the gateway's
+/// bridge to a Streamable HTTP server ([`crate::upstream`]). `gone` is the task behind the
+/// streams: its end means the server is gone.
+#[cfg(feature = "gateway")]
+pub(crate) struct Link<SW, SR> {
+    pub(crate) to_server: SW,
+    pub(crate) from_server: SR,
+    pub(crate) gone: JoinHandle<()>,
+}
+
+/// [`run_until`] for a server behind a [`Link`]: when the session ends, the link's input is
+/// closed, it has [`Options::grace`] to finish (the bridge ends the server's session), and
+/// then it is stopped.
+#[cfg(feature = "gateway")]
+pub(crate) async fn run_link_until<S, R, W, SW, SR, F>(
+    session: &mut Session<S>,
+    link: Link<SW, SR>,
+    client: (R, W),
+    options: &Options,
+    observe: &mut (dyn FnMut(&Step) + Send),
+    until: F,
+) -> Result<Outcome, ProxyError>
+where
+    S: RecordSink,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+    SW: AsyncWrite + Unpin + Send + 'static,
+    SR: AsyncRead + Unpin + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let abort = link.gone.abort_handle();
+    let mut watch = ExitWatch { waiter: Some(link.gone), pid: None };
+    let (result, stats) =
+        serve_streams(session, (link.to_server, link.from_server), &mut watch, client, options, observe, until).await;
+    let stopped = match timeout(options.grace, watch.exited()).await {
+        Ok(()) => Stopped::Exited,
+        Err(_) => {
+            abort.abort();
+            Stopped::Killed
+        }
+    };
+    result.map(|ended| Outcome { ended, status: None, stopped, stats })
+}
+
+/// The loop between the client's streams and the server's, until one side goes away: the
+/// server is whatever `to_server` and `from_server` reach (a child's pipes, or the gateway's
+/// bridge to an HTTP server), and `watch` resolves when it is gone.
+async fn serve_streams<S, R, W, SW, SR, F>(
+    session: &mut Session<S>,
+    (to_server, from_server): (SW, SR),
+    watch: &mut ExitWatch,
+    (client_in, client_out): (R, W),
+    options: &Options,
+    observe: &mut (dyn FnMut(&Step) + Send),
+    until: F,
+) -> (Result<Ended, ProxyError>, Stats)
+where
+    S: RecordSink,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+    SW: AsyncWrite + Unpin + Send + 'static,
+    SR: AsyncRead + Unpin + Send + 'static,
+    F: Future<Output = ()>,
+{
     let max = session.config().limits.max_frame_bytes;
     // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory. One
     // channel per side, so that one side's reads never hold up the other's.
@@ -500,8 +574,7 @@ where
         synced_events: session.kernel().events(),
         stats: Stats::default(),
     };
-    let mut watch = watch;
-    let result = proxy.serve(session, &mut watch, observe, std::pin::pin!(until)).await;
+    let result = proxy.serve(session, watch, observe, std::pin::pin!(until)).await;
     let stats = proxy.stats;
     // What the client is owed (the errors for what waited, among them) is written before the
     // client's output is closed; the server's writes are abandoned (it is being stopped).
@@ -517,10 +590,7 @@ where
         reader.abort();
         let _ = reader.await;
     }
-    // After the client closed, the server already had its grace period (the quiet one).
-    let first = if matches!(result, Ok(Ended::ClientClosed)) { Duration::ZERO } else { options.grace };
-    let (status, stopped) = stop(&mut child, watch, first, options.grace).await;
-    result.map(|ended| Outcome { ended, status, stopped, stats })
+    (result, stats)
 }
 
 /// What a reader saw.
@@ -649,7 +719,7 @@ impl Proxy<'_> {
         &mut self,
         session: &mut Session<S>,
         watch: &mut ExitWatch,
-        observe: &mut dyn FnMut(&Step),
+        observe: &mut (dyn FnMut(&Step) + Send),
         mut until: std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Ended, ProxyError> {
         loop {
@@ -715,7 +785,7 @@ impl Proxy<'_> {
         &mut self,
         first: Event,
         session: &mut Session<S>,
-        observe: &mut dyn FnMut(&Step),
+        observe: &mut (dyn FnMut(&Step) + Send),
     ) -> Result<Flow, ProxyError> {
         let mut frames = count_frames(&first);
         let mut events = vec![first];
@@ -793,7 +863,7 @@ impl Proxy<'_> {
     async fn on_timers<S: RecordSink>(
         &mut self,
         session: &mut Session<S>,
-        observe: &mut dyn FnMut(&Step),
+        observe: &mut (dyn FnMut(&Step) + Send),
     ) -> Result<Flow, ProxyError> {
         let now = Instant::now();
         if self.sync_at.is_some_and(|at| at <= now) {
@@ -825,7 +895,7 @@ impl Proxy<'_> {
     async fn server_gone<S: RecordSink>(
         &mut self,
         session: &mut Session<S>,
-        observe: &mut dyn FnMut(&Step),
+        observe: &mut (dyn FnMut(&Step) + Send),
         ended: Ended,
     ) -> Result<Ended, ProxyError> {
         self.to_server = None;
@@ -835,7 +905,7 @@ impl Proxy<'_> {
     }
 
     /// Keeps the step's timeouts and writes its outputs.
-    async fn apply(&mut self, step: Step, observe: &mut dyn FnMut(&Step)) -> Flow {
+    async fn apply(&mut self, step: Step, observe: &mut (dyn FnMut(&Step) + Send)) -> Flow {
         observe(&step);
         let now = Instant::now();
         // Forwarded first: a request answered in the very batch it was decided in is done.
