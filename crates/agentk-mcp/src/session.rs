@@ -1362,13 +1362,15 @@ impl<S: RecordSink> Session<S> {
         let state = params.get("requestState").map(Value::to_string).unwrap_or_default();
         let mut kept = Map::new();
         for (key, response) in responses {
-            if key == APPROVAL_INPUT_KEY {
-                if let Some(action) = approvable.filter(|a| self.asking_modern.remove(&a.0)) {
-                    let evidence = self.kernel.input(LabelSet::EMPTY, response.to_string().as_bytes());
-                    self.answered_by_user.insert(action.0, (approves(Some(response)), evidence));
-                }
+            if key == APPROVAL_INPUT_KEY
+                && let Some(action) = approvable.filter(|a| self.asking_modern.remove(&a.0))
+            {
+                let evidence = self.kernel.input(LabelSet::EMPTY, response.to_string().as_bytes());
+                self.answered_by_user.insert(action.0, (approves(Some(response)), evidence));
                 continue;
             }
+            // An answer under AgentK's own key that answers no question of its own is never
+            // awaited (a server's request under that key is denied), so it is taken out below.
             let binding = input_binding((method, subject, &state), key);
             let Some((action, embedded)) = self.awaiting_input.remove(&binding) else {
                 // SECURITY: an answer to a request the client was never given (the mediator
