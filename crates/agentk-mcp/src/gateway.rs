@@ -248,6 +248,9 @@ struct Gateway<O: Sessions> {
     table: Mutex<Table>,
     stop: watch::Receiver<bool>,
     tasks: Mutex<JoinSet<()>>,
+    /// Held while a principal's 2026-07-28 session is looked up and, if missing, opened, so
+    /// that concurrent first requests open one.
+    modern_gate: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -255,6 +258,8 @@ struct Table {
     by_id: HashMap<String, Arc<Live>>,
     /// Each principal's 2026-07-28 session, by principal.
     modern: HashMap<usize, Arc<Live>>,
+    /// Sessions being opened (counted against the limit before their logs are opened).
+    opening: usize,
     serial: u64,
 }
 
@@ -313,6 +318,7 @@ pub async fn serve<O: Sessions>(
         table: Mutex::new(Table::default()),
         stop: stop_rx,
         tasks: Mutex::new(JoinSet::new()),
+        modern_gate: Mutex::new(()),
     });
     let connections = Arc::new(Semaphore::new(gateway.options.max_connections.max(1)));
     let mut open = JoinSet::new();
@@ -682,7 +688,7 @@ impl<O: Sessions> Gateway<O> {
         };
         if let Some(version) = headers.get(PROTOCOL_VERSION)
             && modern.is_none()
-            && !version.to_str().is_ok_and(|v| crate::session::VERSIONS.contains(&v) || v == MODERN)
+            && !version.to_str().is_ok_and(|v| crate::session::VERSIONS.contains(&v))
         {
             self.refuse(peer, StatusCode::BAD_REQUEST, "an unsupported MCP-Protocol-Version");
             return rpc_error(
@@ -853,6 +859,7 @@ impl<O: Sessions> Gateway<O> {
     }
 
     fn modern_session(self: &Arc<Self>, principal: usize) -> Result<Arc<Live>, Response<Body2>> {
+        let _gate = lock(&self.modern_gate);
         if let Some(live) = lock(&self.table).modern.get(&principal).cloned() {
             return Ok(live);
         }
@@ -870,7 +877,7 @@ impl<O: Sessions> Gateway<O> {
         let tag = blake3::hash(id.as_bytes()).to_hex().get(..12).unwrap_or_default().to_owned();
         let serial = {
             let mut table = lock(&self.table);
-            if table.by_id.len() + table.modern.len() >= self.options.max_sessions {
+            if table.by_id.len() + table.opening >= self.options.max_sessions {
                 drop(table);
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
                 (self.log)("503: the session limit is reached");
@@ -879,10 +886,15 @@ impl<O: Sessions> Gateway<O> {
                 return Err(response);
             }
             table.serial += 1;
+            table.opening += 1;
             table.serial
         };
         let label = SessionLabel { serial, principal, modern, tag };
-        let session = match self.opener.open(&label) {
+        let opened = self.opener.open(&label);
+        if opened.is_err() {
+            lock(&self.table).opening -= 1;
+        }
+        let session = match opened {
             Ok(session) => session,
             Err(problem) => {
                 (self.log)(&format!("500: session {} could not be opened: {problem}", label.tag));
@@ -905,6 +917,7 @@ impl<O: Sessions> Gateway<O> {
         });
         {
             let mut table = lock(&self.table);
+            table.opening -= 1;
             table.by_id.insert(id, Arc::clone(&live));
             if modern {
                 table.modern.insert(principal, Arc::clone(&live));
@@ -921,7 +934,10 @@ impl<O: Sessions> Gateway<O> {
         let gateway = Arc::clone(self);
         let task =
             run_session(gateway, Arc::clone(&live), session, proxy_end, (from_proxy, to_proxy), input_rx, ended_rx);
-        lock(&self.tasks).spawn(task);
+        let mut tasks = lock(&self.tasks);
+        // Finished sessions leave the set as new ones come, so it holds the running ones.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
         Ok(live)
     }
 
