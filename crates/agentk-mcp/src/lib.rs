@@ -17,6 +17,12 @@
 //! - **M5** (the mediator's half) Nothing but the handshake before `notifications/initialized`;
 //!   a method with no policy is denied and recorded; `agentk/` `_meta` keys are stripped both
 //!   ways; labels from the client are only added, grants never come from it.
+//! - Both protocol eras in one mediator ([`session::VERSIONS`]): the handshake era, and the
+//!   2026-07-28 era, whose requests carry their version in `_meta` and need no handshake. A
+//!   request of that era is decided, recorded and traced exactly as its 2025 equivalent; a
+//!   version AgentK does not speak is refused (`-32022`) and recorded; the requests a server
+//!   embeds in an `input_required` answer are each decided before any reaches the client, and
+//!   the answers the client's retry carries are recorded as the client's (or taken out).
 //! - Frames are bounded before they are parsed, and so are the requests waiting for answers;
 //!   malformed input is answered with a JSON-RPC error and the session goes on; nothing in this
 //!   crate panics on input, and no answer repeats what a peer sent.

@@ -7,6 +7,39 @@
 //! earlier frame of the same batch (an answer to a request not yet decided, a call of a tool
 //! whose listing is not yet decided) starts a new kernel batch. Outputs come in the order the
 //! frames came, and nothing is forwarded before its decision is recorded.
+//!
+//! # Eras
+//!
+//! A session speaks one of two eras, settled by the traffic, never configured:
+//!
+//! - **The handshake era** ([`HANDSHAKE_VERSIONS`], 2024-11-05 to 2025-11-25): `initialize`,
+//!   then `notifications/initialized`; nothing but the handshake (and `ping`) before, refused
+//!   with [`NOT_INITIALIZED`]; the server's requests to the client (sampling, elicitation,
+//!   roots) are decided as they come.
+//! - **The 2026-07-28 era** ([`MODERN_VERSIONS`]): no handshake; every request names its version,
+//!   client and capabilities in `params._meta` ([`PROTOCOL_VERSION_META`]), and is decided and
+//!   recorded as its 2025 equivalent (`server/discover` and `subscriptions/listen` are
+//!   housekeeping, `context.read` of `mcp://SERVER/!METHOD`). A session with no handshake behind
+//!   it mediates such a request at once; the server's first result to one makes it a session of
+//!   that era ([`Session::version`] then names it), while an error (a 2025 server's `-32601` to
+//!   `server/discover`) leaves it new, so the client can fall back to `initialize`. In that era a
+//!   version AgentK does not speak is refused with [`UNSUPPORTED_VERSION`] naming the versions
+//!   it does, a request without a version with `-32602`, and `initialize` with
+//!   [`UNSUPPORTED_VERSION`]; a session of the handshake era reads the envelope as ordinary
+//!   `_meta`. Capabilities hold per request: whether the user can be asked (T5) is read from each
+//!   request's envelope.
+//!
+//! The 2026-07-28 era has no requests from the server (one is refused): a server that needs
+//! input mid-call answers `input_required` with the requests embedded (SEP-2322). That answer is
+//! recorded as the output of the call, each embedded request is decided as its 2025 equivalent
+//! (a `model.call`, a `human.approve`, a `context.read`; at most [`MAX_INPUT_REQUESTS`]), and the
+//! answer reaches the client only when every one is allowed (otherwise the client gets the
+//! denial). The client's retry carries the answers: each is recorded as the output of the
+//! embedded request it answers, bound by the retried request's method and subject, the server's
+//! `requestState` and the key; any other is taken out, its refusal recorded. The mediator asks
+//! the user the same way, in an `input_required` answer of its own ([`APPROVAL_INPUT_KEY`]). A
+//! `subscriptions/listen` stays open (it is not in [`Step::forwarded`], so no transport times it
+//! out), and its notifications name it by the client's id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
