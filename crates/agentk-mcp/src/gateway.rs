@@ -281,6 +281,8 @@ struct Routes {
     waiting: HashMap<String, Route>,
     /// The open SSE streams of requests, newest last, for what the server sends meanwhile.
     streams: Vec<(u64, mpsc::Sender<Vec<u8>>)>,
+    /// The progress tokens of requests waiting, to the key of their request.
+    progress: HashMap<String, String>,
     /// The server stream (GET).
     get: Option<mpsc::Sender<Vec<u8>>>,
     /// What the server sent that no stream could take yet.
@@ -294,6 +296,9 @@ struct Routes {
 struct Route {
     stream: u64,
     to: mpsc::Sender<Vec<u8>>,
+    /// Whether the response is an SSE stream (which may carry notifications before the
+    /// answer); a JSON response carries the answer only.
+    sse: bool,
 }
 
 /// Serves `listener` until `stop` resolves, then drains. Returns the gateway's counts.
@@ -751,7 +756,10 @@ impl<O: Sessions> Gateway<O> {
             }
             routes.next_stream += 1;
             let stream = routes.next_stream;
-            routes.waiting.insert(key.clone(), Route { stream, to: to.clone() });
+            routes.waiting.insert(key.clone(), Route { stream, to: to.clone(), sse });
+            if let Some(token) = progress_token(&message).filter(|_| sse) {
+                routes.progress.insert(token, key.clone());
+            }
             if sse {
                 routes.streams.push((stream, to));
             }
@@ -950,6 +958,7 @@ impl<O: Sessions> Gateway<O> {
             let key = value.get("id").map(Value::to_string).unwrap_or_default();
             if let Some(route) = routes.waiting.remove(&key) {
                 let stream = route.stream;
+                routes.progress.retain(|_, waiting| *waiting != key);
                 let _ = route.to.try_send(bytes);
                 // The request's stream ends with its answer.
                 routes.streams.retain(|(s, _)| *s != stream);
@@ -960,8 +969,25 @@ impl<O: Sessions> Gateway<O> {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        // What the server sends while requests are open goes on the newest request stream,
-        // else on the server stream, else it waits (bounded).
+        // A notification that names its request (a `subscriptions/listen` stream's, by the
+        // listen request's id; progress, by the request's token) goes on that request's stream.
+        let params = value.get("params");
+        let subscription = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(crate::session::SUBSCRIPTION_ID_META))
+            .map(Value::to_string);
+        let progress = (value.get("method").and_then(Value::as_str) == Some("notifications/progress"))
+            .then(|| params.and_then(|p| p.get("progressToken")).map(Value::to_string))
+            .flatten()
+            .and_then(|token| routes.progress.get(&token).cloned());
+        if let Some(route) = subscription.or(progress).and_then(|key| routes.waiting.get(&key)).filter(|r| r.sse) {
+            if route.to.try_send(bytes).is_err() {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        // Anything else the server sends while requests are open goes on the newest request
+        // stream, else on the server stream, else it waits (bounded).
         routes.streams.retain(|(_, to)| !to.is_closed());
         let mut pending = Some(bytes);
         if let Some((_, to)) = routes.streams.last() {
@@ -990,6 +1016,11 @@ impl<O: Sessions> Gateway<O> {
     }
 }
 
+/// The progress token of a request (`params._meta.progressToken`), as JSON text.
+fn progress_token(message: &Message) -> Option<String> {
+    Some(message.params_ref()?.get("_meta")?.get("progressToken")?.to_string())
+}
+
 /// An id's JSON text as the router will find it (serde's rendering of the parsed value).
 fn canonical(id_json: &str) -> String {
     serde_json::from_str::<Value>(id_json).map(|v| v.to_string()).unwrap_or_else(|_| id_json.to_owned())
@@ -1009,6 +1040,8 @@ impl Drop for RouteGuard {
         let mut routes = lock(&self.live.routes);
         if routes.waiting.get(&self.key).is_some_and(|route| route.stream == self.stream) {
             routes.waiting.remove(&self.key);
+            let key = &self.key;
+            routes.progress.retain(|_, waiting| waiting != key);
         }
         routes.streams.retain(|(s, _)| *s != self.stream);
         routes.last_active = Some(Instant::now());
