@@ -268,7 +268,8 @@ pub struct Step {
     /// Descriptors pinned, changed or flagged in this batch, for the transport to keep.
     pub pins: Vec<PinEvent>,
     /// The keys of the requests sent to the server in this batch, for the transport's
-    /// timeouts ([`Session::time_out`]).
+    /// timeouts ([`Session::time_out`]); a `subscriptions/listen`, open as long as its
+    /// subscription, is not among them.
     pub forwarded: Vec<String>,
     /// The keys of the requests to the server answered (or cancelled by the client) in this
     /// batch: their timeouts end.
