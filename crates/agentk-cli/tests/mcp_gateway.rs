@@ -143,9 +143,11 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Waits until the Python server's `slow` tool was called (its mark is in `dir`).
-fn wait_for_slow_call(dir: &Path) {
-    wait_until("the upstream server saw the slow call", || dir.join("slow.started").is_file());
+/// Waits until the Python server's `slow` tool was called `n` times (its marks are in `dir`).
+fn wait_for_slow_calls(dir: &Path, n: usize) {
+    wait_until(&format!("the upstream server saw {n} slow call(s)"), || {
+        std::fs::read_to_string(dir.join("slow.started")).is_ok_and(|marks| marks.lines().count() >= n)
+    });
 }
 
 /// A port nothing listens on right now (the kernel's pick, released).
@@ -327,6 +329,10 @@ impl Incoming {
             let bytes = self.next_bytes()?;
             self.pending.extend(bytes);
         }
+    }
+
+    fn header_is(&self, name: &str, value: &str) -> bool {
+        self.headers.iter().any(|(n, v)| n == name && v.eq_ignore_ascii_case(value))
     }
 
     /// Whether the first thing the stream sent is the gateway's `: agentk` comment.
@@ -883,6 +889,55 @@ fn sessions_are_issued_by_the_gateway_and_end_on_delete() {
 }
 
 #[test]
+fn a_session_has_one_server_stream_and_a_client_that_leaves_frees_it() {
+    let Some(python) = python() else { return };
+    let dir = scratch("mcp-gateway-server-stream");
+    let gateway = Gateway::start(&dir, &[], &python_server(&dir, &python));
+    let reply = gateway.send("GET", &[("Accept", "text/event-stream")], b"");
+    assert_eq!(reply.status, 405, "no server stream without a session: {reply:?}");
+    let id = gateway.open_session(None);
+    let listen = [("Accept", "text/event-stream"), ("Mcp-Session-Id", id.as_str())];
+    let reply = gateway.send("GET", &[("Accept", "application/json"), ("Mcp-Session-Id", &id)], b"");
+    assert_eq!(reply.status, 406, "{reply:?}");
+
+    let mut first = gateway.open("GET", &listen, b"");
+    assert_eq!(first.status, 200);
+    assert!(first.header_is("content-type", "text/event-stream") && first.primed(), "an SSE stream");
+    let reply = gateway.send("GET", &listen, b"");
+    assert_eq!(reply.status, 409, "a second server stream: {reply:?}");
+
+    // The client leaves: the stream's place is free again (once the gateway has seen it go).
+    first.reader.get_ref().shutdown(Shutdown::Both).unwrap();
+    drop(first);
+    let mut again = None;
+    wait_until("a server stream after the first one's client left", || {
+        let incoming = gateway.open("GET", &listen, b"");
+        assert!(matches!(incoming.status, 200 | 409), "{}", incoming.status);
+        let open = incoming.status == 200;
+        again = Some(incoming);
+        open
+    });
+    assert!(again.unwrap().primed());
+    gateway.end_session(&id, None);
+}
+
+#[test]
+fn an_idle_session_is_ended_and_its_log_closed() {
+    let Some(python) = python() else { return };
+    let dir = scratch("mcp-gateway-idle");
+    let gateway = Gateway::start(&dir, &["--idle-timeout", "1"], &python_server(&dir, &python));
+    let id = gateway.open_session(None);
+    gateway.wait_for_line("the idle session's end", |line| line.contains("idle too long: ended"));
+    gateway.wait_for_line("its log closed", |line| line.contains(" ended (") && line.ends_with("checkpoint: yes"));
+    let reply = gateway.post(
+        &[JSON[0], JSON[1], ("Mcp-Session-Id", &id)],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
+    assert_eq!(reply.status, 404, "an ended session: {reply:?}");
+    verified_decisions(&gateway.the_log());
+}
+
+#[test]
 fn a_session_belongs_to_the_principal_that_opened_it() {
     let Some(python) = python() else { return };
     let dir = scratch("mcp-gateway-principals");
@@ -998,7 +1053,7 @@ fn an_http_upstream_that_dies_mid_call_is_answered_with_an_error() {
     let mut waiting = gateway.open("POST", &headers, call(7, "slow", json!({"seconds": 30})).to_string().as_bytes());
     assert_eq!(waiting.status, 200);
     assert!(waiting.primed(), "the stream opens with the gateway's comment");
-    wait_for_slow_call(&dir);
+    wait_for_slow_calls(&dir, 1);
     upstream.0.kill().unwrap();
     upstream.0.wait().unwrap();
 
@@ -1023,7 +1078,7 @@ fn a_client_gone_mid_stream_leaves_the_gateway_serving_and_the_call_logged() {
     let mut leaving = gateway.open("POST", &headers, call(5, "slow", json!({"seconds": 1})).to_string().as_bytes());
     assert_eq!(leaving.status, 200);
     assert!(leaving.primed());
-    wait_for_slow_call(&dir);
+    wait_for_slow_calls(&dir, 1);
     leaving.reader.get_ref().shutdown(Shutdown::Both).unwrap();
     drop(leaving);
 
@@ -1060,11 +1115,14 @@ fn sigterm_answers_what_waits_and_closes_every_log_with_a_checkpoint() {
     let reply = gateway.post(&modern, &modern_call(1, "echo", json!({"message": "modern"})));
     assert_eq!(result_text(&reply.json()), "Echo: modern", "{}", reply.text());
 
+    // Two calls wait: one for a JSON answer (its head not sent yet), one on an SSE stream.
     let headers = [JSON[0], JSON[1], ("Mcp-Session-Id", waiting_id.as_str())];
     let mut stream = gateway.connect();
     let body = call(9, "slow", json!({"seconds": 60})).to_string();
     stream.write_all(&gateway.request("POST", "/mcp", &headers, body.as_bytes())).unwrap();
-    wait_for_slow_call(&dir);
+    let headers = [SSE[0], SSE[1], ("Mcp-Session-Id", waiting_id.as_str())];
+    let mut streaming = gateway.open("POST", &headers, call(10, "slow", json!({"seconds": 60})).to_string().as_bytes());
+    wait_for_slow_calls(&dir, 2);
 
     let (status, stderr) = gateway.terminate();
     let answer = Incoming::read(stream).finish();
@@ -1072,6 +1130,10 @@ fn sigterm_answers_what_waits_and_closes_every_log_with_a_checkpoint() {
     let answer = answer.json();
     assert_eq!(answer["id"], 9, "{answer}");
     assert_eq!(answer["error"]["code"], -32004, "what waits is answered with an error: {answer}");
+    let answer = streaming.next_message().expect("an answer on the stream");
+    assert_eq!(answer["id"], 10, "{answer}");
+    assert_eq!(answer["error"]["code"], -32004, "what waits is answered with an error: {answer}");
+    assert!(streaming.next_message().is_none(), "the stream ends");
 
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("agentk: mcp-gateway: stopped: 3 sessions"), "{stderr}");
