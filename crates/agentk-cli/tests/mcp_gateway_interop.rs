@@ -434,16 +434,9 @@ fn start_everything_http(dir: &Path) -> (Reaped, String) {
 
 /// Runs a client script to its end and answers the JSON events it printed; the client must exit
 /// 0 (with its events and stderr in the message when it does not).
-fn run_client(mut command: Command, what: &str) -> Vec<Value> {
+fn run_client(command: Command, what: &str) -> Vec<Value> {
     let started = Instant::now();
-    let (status, stdout, stderr) = run_bounded(
-        {
-            command.stdin(Stdio::piped());
-            command
-        },
-        b"",
-        CLIENT_LIMIT,
-    );
+    let (status, stdout, stderr) = run_bounded(command, b"", CLIENT_LIMIT);
     let context = format!("{what} ({:.1?})\nstdout: {stdout}\nstderr: {stderr}", started.elapsed());
     assert!(status.success(), "client exit {status}: {context}");
     let events: Vec<Value> = stdout
