@@ -885,7 +885,10 @@ impl<O: Sessions> Gateway<O> {
         let tag = blake3::hash(id.as_bytes()).to_hex().get(..12).unwrap_or_default().to_owned();
         let serial = {
             let mut table = lock(&self.table);
-            if table.by_id.len() + table.opening >= self.options.max_sessions {
+            // A session counts until it has ended (its upstream stopped, its log closed), not
+            // only while it is in the table: one deleted with a call still waiting runs on.
+            let running = self.counters.open_sessions.load(Ordering::Relaxed);
+            if running + table.opening >= self.options.max_sessions {
                 drop(table);
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
                 (self.log)("503: the session limit is reached");
@@ -926,13 +929,13 @@ impl<O: Sessions> Gateway<O> {
         {
             let mut table = lock(&self.table);
             table.opening -= 1;
+            self.counters.open_sessions.fetch_add(1, Ordering::Relaxed);
             table.by_id.insert(id, Arc::clone(&live));
             if modern {
                 table.modern.insert(principal, Arc::clone(&live));
             }
         }
         self.counters.sessions.fetch_add(1, Ordering::Relaxed);
-        self.counters.open_sessions.fetch_add(1, Ordering::Relaxed);
         (self.log)(&format!(
             "session {} opened (#{serial}, principal {principal}, {})",
             label.tag,
@@ -1179,17 +1182,7 @@ async fn read_output<O: Sessions>(gateway: &Gateway<O>, live: &Live, mut from: R
     let mut framer = Framer::new(max);
     let mut buffer = vec![0u8; 64 << 10];
     loop {
-        let mut lines = Vec::new();
-        let end = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => {
-                framer.finish(&mut lines);
-                true
-            }
-            Ok(n) => {
-                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
-                false
-            }
-        };
+        let (lines, end) = crate::stdio::next_lines(&mut from, &mut framer, &mut buffer).await;
         for (_, line) in lines {
             if let Line::Frame(bytes) = line {
                 gateway.route(live, bytes);
