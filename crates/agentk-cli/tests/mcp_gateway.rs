@@ -183,11 +183,16 @@ fn http_upstream(dir: &Path, python: &Path) -> (Guarded, u16) {
 // Raw HTTP/1.1
 
 /// An answer, read in full.
-#[derive(Debug)]
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {} {:?} {:?}", self.status, self.headers, self.text())
+    }
 }
 
 impl Reply {
@@ -980,6 +985,33 @@ fn the_session_limit_answers_503_until_a_session_ends() {
     let again = gateway.open_session(None);
     gateway.end_session(&again, None);
     assert_eq!(gateway.logs().len(), 2, "the refused initialize opened no session");
+}
+
+/// A session ended with `DELETE` while a call waits goes on until the call is answered or
+/// times out (its upstream still runs): until then it keeps its place under the limit, or a
+/// client could run any number of upstream servers by deleting and opening sessions.
+#[test]
+fn a_deleted_session_keeps_its_place_until_it_has_ended() {
+    let Some(python) = python() else { return };
+    let dir = scratch("mcp-gateway-limit-delete");
+    let gateway = Gateway::start(&dir, &["--max-sessions", "1", "--timeout", "3"], &python_server(&dir, &python));
+    let id = gateway.open_session(None);
+    let headers = [JSON[0], JSON[1], ("Mcp-Session-Id", id.as_str())];
+    let mut waiting = gateway.connect();
+    let body = call(5, "slow", json!({"seconds": 60})).to_string();
+    waiting.write_all(&gateway.request("POST", "/mcp", &headers, body.as_bytes())).unwrap();
+    wait_for_slow_calls(&dir, 1);
+    assert_eq!(gateway.send("DELETE", &[("Mcp-Session-Id", &id)], b"").status, 204);
+
+    let reply = gateway.post(&JSON, &initialize(0));
+    assert_eq!(reply.status, 503, "the deleted session's server still runs: {reply:?}");
+
+    // The call times out (--timeout 3), the session ends, and its place is free.
+    let answer = Incoming::read(waiting).finish().json();
+    assert_eq!(answer["error"]["code"], -32003, "timed out: {answer}");
+    gateway.wait_for_line("the deleted session's end", |line| line.contains(" ended ("));
+    let again = gateway.open_session(None);
+    gateway.end_session(&again, None);
 }
 
 /// A principal's 2026-07-28 session is one session: it takes one place under the limit, and
