@@ -611,25 +611,40 @@ async fn read_side<R: AsyncRead + Unpin>(
     let mut framer = Framer::new(max);
     let mut buffer = vec![0u8; read_bytes.max(1)];
     loop {
-        let mut lines = Vec::new();
-        let end = match input.read(&mut buffer).await {
-            Ok(0) => {
-                framer.finish(&mut lines);
-                true
-            }
-            Ok(n) => {
-                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => true,
-        };
+        let (lines, end) = next_lines(&mut input, &mut framer, &mut buffer).await;
         if !lines.is_empty() && events.send(Event::Lines(side, lines)).await.is_err() {
             return;
         }
         if end {
             let _ = events.send(Event::Closed(side)).await;
             return;
+        }
+    }
+}
+
+/// Reads once from `input` into `framer`: the lines that read completed, and whether the
+/// input ended (its end, or an error reading it; a last line without a newline is a line).
+pub(crate) async fn next_lines<R: AsyncRead + Unpin>(
+    input: &mut R,
+    framer: &mut Framer,
+    buffer: &mut [u8],
+) -> (Vec<(u64, Line)>, bool) {
+    let mut lines = Vec::new();
+    loop {
+        match input.read(buffer).await {
+            Ok(0) => {
+                framer.finish(&mut lines);
+                return (lines, true);
+            }
+            Ok(n) => {
+                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
+                return (lines, false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                framer.finish(&mut lines);
+                return (lines, true);
+            }
         }
     }
 }

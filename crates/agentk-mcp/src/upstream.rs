@@ -32,7 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::lines::{Framer, Line};
@@ -165,17 +165,7 @@ async fn run(bridge: Arc<Bridge>, end: DuplexStream, mut frames: mpsc::Receiver<
     let mut buffer = vec![0u8; 64 << 10];
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let mut lines = Vec::new();
-        let end = match input.read(&mut buffer).await {
-            Ok(0) | Err(_) => {
-                framer.finish(&mut lines);
-                true
-            }
-            Ok(n) => {
-                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
-                false
-            }
-        };
+        let (lines, end) = crate::stdio::next_lines(&mut input, &mut framer, &mut buffer).await;
         for (_, line) in lines {
             if let Line::Frame(frame) = line {
                 let Ok(permit) = Arc::clone(&bridge.posts).acquire_owned().await else { break };
