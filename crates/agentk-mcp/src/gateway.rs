@@ -78,7 +78,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -1182,17 +1182,7 @@ async fn read_output<O: Sessions>(gateway: &Gateway<O>, live: &Live, mut from: R
     let mut framer = Framer::new(max);
     let mut buffer = vec![0u8; 64 << 10];
     loop {
-        let mut lines = Vec::new();
-        let end = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => {
-                framer.finish(&mut lines);
-                true
-            }
-            Ok(n) => {
-                framer.feed(buffer.get(..n).unwrap_or_default(), &mut lines);
-                false
-            }
-        };
+        let (lines, end) = crate::stdio::next_lines(&mut from, &mut framer, &mut buffer).await;
         for (_, line) in lines {
             if let Line::Frame(bytes) = line {
                 gateway.route(live, bytes);
