@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: decision, recording and reading throughput, printed beside the
 //! primitive floor (Ed25519 signatures and verifications, blake3 hashing) measured in the same
 //! run, so figures from different machines compare as ratios. `--json` prints one
-//! `agentk.bench.v1` object (the human lines go to stderr) with the fields issue 11 names, and
-//! the proxy's of issue 13 (`bench_proxy`).
+//! `agentk.bench.v1` object (the human lines go to stderr) with the fields issue 11 names, the
+//! proxy's of issue 13 (`bench_proxy`) and the gateway's (`bench_gateway`).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -70,13 +70,13 @@ fn measure(mut op: impl FnMut()) -> f64 {
     start.elapsed().as_nanos() as f64 / calls as f64
 }
 
-struct Floor {
-    sign_ns: f64,
+pub(crate) struct Floor {
+    pub(crate) sign_ns: f64,
     verify_ns: f64,
-    blake3_bytes_per_ns: f64,
+    pub(crate) blake3_bytes_per_ns: f64,
 }
 
-fn line(report: &Report, name: &str, ns: f64, floor: &Floor) {
+pub(crate) fn line(report: &Report, name: &str, ns: f64, floor: &Floor) {
     let signatures = if ns < floor.sign_ns {
         format!("1/{:.0} of an Ed25519 signature", floor.sign_ns / ns)
     } else {
@@ -145,7 +145,7 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
 
 /// The sections of a run, in order; `--only NAME` runs the floor and that one section
 /// (`--proxy` is `--only proxy`; `--calls N` sets its measured calls).
-const SECTIONS: [&str; 8] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "taint", "proxy"];
+const SECTIONS: [&str; 9] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "taint", "proxy", "gateway"];
 
 fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
     if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
@@ -193,6 +193,9 @@ fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
             }
             Err(missing) => return Err(missing),
         }
+    }
+    if wanted("gateway") {
+        crate::bench_gateway::gateway_figures(&mut report, &agentk_binary()?, &floor)?;
     }
     if let Some(rss) = peak_rss_mb() {
         report.set("peak_rss_mb", round(rss, 1));

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_gateway;
 pub mod bench_proxy;
 pub mod bench_read;
 pub mod bench_taint;
