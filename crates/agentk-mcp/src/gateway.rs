@@ -97,6 +97,10 @@ pub const MODERN: &str = "2026-07-28";
 /// (2026-07-28).
 pub const HEADER_MISMATCH: i64 = -32020;
 
+/// How long a session ended by its client (`DELETE`) or the reaper has to end by itself (its
+/// upstream to exit, or to answer what waits) before it is stopped.
+pub const DELETE_GRACE: Duration = Duration::from_secs(2);
+
 /// The only path the gateway serves.
 pub const ENDPOINT: &str = "/mcp";
 
@@ -838,8 +842,9 @@ impl<O: Sessions> Gateway<O> {
         match self.session_named(headers, principal) {
             Some(Ok(live)) => {
                 self.forget(&live);
-                // Its input closes: the loop answers what waits, ends the upstream, closes the
-                // log.
+                // Its input closes, as a stdio client's would; what still waits after
+                // [`DELETE_GRACE`] is answered with an error, the upstream is stopped, and the
+                // log closed with its checkpoint.
                 let _ = live.ended.send(true);
                 Response::builder()
                     .status(StatusCode::NO_CONTENT)
@@ -1105,6 +1110,7 @@ async fn run_session<O: Sessions>(
     ended: watch::Receiver<bool>,
 ) {
     let max = session.config().limits.max_frame_bytes;
+    let mut deleted = ended.clone();
     let writer = tokio::spawn(write_input(input, to_proxy, ended));
     let router = {
         let gateway = Arc::clone(&gateway);
@@ -1116,9 +1122,19 @@ async fn run_session<O: Sessions>(
     let opener = Arc::clone(&gateway.opener);
     let mut observe = |step: &Step| opener.observe(&label, step);
     let mut stop = gateway.stop.clone();
-    // Told to stop: by the gateway's drain (answer what waits, stop the upstream).
+    // Told to stop: by the gateway's drain (answer what waits, stop the upstream); or ended by
+    // its client or the reaper, whose input then closes: a session that has not ended by
+    // itself [`DELETE_GRACE`] later (a call still waiting for its server) is stopped, so what
+    // waits is answered and the upstream stopped now, not at the call's timeout.
     let until = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
+        let deleted = async {
+            let _ = deleted.wait_for(|ended| *ended).await;
+            tokio::time::sleep(DELETE_GRACE).await;
+        };
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => {}
+            () = deleted => {}
+        }
     };
     let options = &gateway.options.proxy;
     let outcome = match &gateway.upstream {
