@@ -1201,3 +1201,31 @@ fn a_call_of_a_tool_never_listed_is_denied_through_the_gateway() {
     let denials: Vec<&String> = decisions.iter().filter(|d| d.ends_with(" deny")).collect();
     assert_eq!(denials, [&format!("tool.invoke mcp://{SERVER_ID}/delete_everything deny")], "{decisions:#?}");
 }
+
+/// A session holds at most 32 requests in flight: the 33rd is refused with 429 while they
+/// wait, and the session serves again once they are answered.
+#[test]
+fn requests_in_flight_beyond_the_bound_are_429() {
+    let Some(python) = python() else { return };
+    let dir = scratch("mcp-gateway-in-flight");
+    let gateway = Gateway::start(&dir, &[], &python_server(&dir, &python));
+    let id = gateway.open_session(None);
+    let headers = [JSON[0], JSON[1], ("Mcp-Session-Id", id.as_str())];
+    let mut waiting = Vec::new();
+    for n in 0..32 {
+        let mut stream = gateway.connect();
+        let body = call(100 + n, "slow", json!({"seconds": 2})).to_string();
+        stream.write_all(&gateway.request("POST", "/mcp", &headers, body.as_bytes())).unwrap();
+        waiting.push(stream);
+    }
+    wait_for_slow_calls(&dir, 32);
+    let reply = gateway.post(&headers, &call(200, "echo", json!({"message": "one too many"})));
+    assert_eq!(reply.status, 429, "{reply:?}");
+    for stream in waiting {
+        let answer = Incoming::read(stream).finish().json();
+        assert!(answer.get("result").is_some(), "each waiting call is answered: {answer}");
+    }
+    let reply = gateway.post(&headers, &call(201, "echo", json!({"message": "room again"})));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    gateway.end_session(&id, None);
+}
