@@ -2,7 +2,9 @@
 //! Streamable HTTP, on loopback. The upstream is a tiny Streamable HTTP echo server inside
 //! this process (one `echo` tool, read-only, answered as JSON; no network, no node or Python);
 //! the gateway is the release binary, run as by default (the `mcp` policy, every session's
-//! flight log synced within 100 ms) with `--upstream` pointing at the echo server. One client
+//! flight log synced within 100 ms; only `--max-sessions` raised to hold the memory figure's
+//! sessions) with `--upstream` pointing at the echo server, its resident set and CPU time read
+//! from `/proc/PID`. One client
 //! speaks to both: each session is one keep-alive HTTP/1.1 connection that sends
 //! `initialize`, `notifications/initialized` and `tools/list`, then `tools/call echo` requests,
 //! each waiting for its answer before the next is sent, and checks every answer.
@@ -489,7 +491,8 @@ impl Gateway {
             }
             text
         });
-        let mut gateway = Gateway { child, addr: upstream, stderr: Some(reader) };
+        // The address is known once the gateway says it; until then the guard holds the child.
+        let mut gateway = Gateway { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr: Some(reader) };
         let Ok(said) = listening.recv_timeout(START_TIMEOUT) else {
             let _ = gateway.child.kill();
             let _ = gateway.child.wait();
