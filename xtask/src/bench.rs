@@ -145,7 +145,8 @@ pub fn main(args: &[String], root: &Path) -> ExitCode {
 
 /// The sections of a run, in order; `--only NAME` runs the floor and that one section
 /// (`--proxy` is `--only proxy`; `--calls N` sets its measured calls).
-const SECTIONS: [&str; 9] = ["policy", "receipts", "kernel", "reading", "memory", "mcp", "taint", "proxy", "gateway"];
+const SECTIONS: [&str; 10] =
+    ["policy", "receipts", "kernel", "reading", "memory", "mcp", "taint", "proxy", "logs", "gateway"];
 
 fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
     if let Some(name) = only.filter(|name| !SECTIONS.contains(name)) {
@@ -193,6 +194,9 @@ fn run(json: bool, only: Option<&str>, calls: usize) -> Result<(), String> {
             }
             Err(missing) => return Err(missing),
         }
+    }
+    if wanted("logs") {
+        crate::bench_logs::figures(&mut report, &floor)?;
     }
     if wanted("gateway") {
         crate::bench_gateway::gateway_figures(&mut report, &agentk_binary()?, &floor)?;
@@ -612,7 +616,7 @@ pub(crate) fn scratch_dir() -> Result<std::path::PathBuf, String> {
 
 /// What every flight-log bench shares: the starter policy with a large budget, a test key
 /// and two requests (a taint deny, a granted allow).
-struct Rig {
+pub(crate) struct Rig {
     text: Arc<str>,
     policy: Arc<Policy>,
     signer: Arc<SigningIdentity>,
@@ -621,7 +625,7 @@ struct Rig {
 }
 
 impl Rig {
-    fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let text: Arc<str> = Profile::Starter.source().replace("uses = 10\n", "uses = 1000000\n").into();
         let policy = Arc::new(Policy::parse("bench", &text).map_err(|e| e.to_string())?);
         let signer = Arc::new(SigningIdentity::from_secret(&[7; 32], SignerSource::Embedded)); // test key
@@ -641,7 +645,7 @@ impl Rig {
         }
     }
 
-    fn allow(&self) -> SyscallRequest<'_> {
+    pub(crate) fn allow(&self) -> SyscallRequest<'_> {
         SyscallRequest {
             agent: "agent-1",
             syscall: Syscall::ToolInvoke.into(),
@@ -654,15 +658,18 @@ impl Rig {
     fn kernel(&self, path: &Path, sync: SyncPolicy, checkpoint_every: u32) -> Result<Kernel<FileLog>, String> {
         let _ = std::fs::remove_file(path);
         let log = FileLog::create(path, sync).map_err(|e| e.to_string())?;
-        let parts = Kernel::builder()
+        let parts = self.builder().log_id([1; 32]).checkpoint_every(checkpoint_every);
+        parts.open_sink(log).map_err(|e| e.to_string())
+    }
+
+    /// A kernel builder over the rig's policy and test key, with a fixed clock and entropy.
+    pub(crate) fn builder(&self) -> agentk_flightlog::builder::KernelBuilder {
+        Kernel::builder()
             .policy(Arc::clone(&self.text), Arc::clone(&self.policy))
             .signer(Arc::clone(&self.signer))
             .clock(Fixed)
             .entropy(Counter(0))
-            .log_id([1; 32])
             .origin("bench")
-            .checkpoint_every(checkpoint_every);
-        parts.open_sink(log).map_err(|e| e.to_string())
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_gateway;
+pub mod bench_logs;
 pub mod bench_proxy;
 pub mod bench_read;
 pub mod bench_taint;
