@@ -377,6 +377,11 @@ impl Peer {
                 ];
                 reply(StatusCode::OK, "text/event-stream", script(parts, End::Done))
             }
+            "sse-open" => {
+                // The answer, then the stream left open (closing it is only a SHOULD).
+                let parts = vec![b"id: prime-0\r\ndata:\r\n\r\n".to_vec(), sse_event(&answer)];
+                reply(StatusCode::OK, "text/event-stream", script(parts, End::Open))
+            }
             "huge" => json_reply(&huge()),
             "huge-sse" => {
                 let parts = vec![b"id: prime-0\r\ndata:\r\n\r\n".to_vec(), sse_event(&huge())];
@@ -939,6 +944,23 @@ fn an_sse_answer_from_the_upstream_is_passed_on() {
     // The same upstream stream, to a client that wants JSON: the answer alone.
     let answer = gateway.echo(&session, 2, "sse to json", "sse").json();
     assert_eq!((answer["id"].clone(), echoed(&answer)), (json!(2), "sse to json"), "{answer}");
+}
+
+/// A server may leave an SSE answer's stream open after the answer: the request is over for
+/// the bridge all the same, so such streams never use up its requests in flight
+/// ([`agentk_mcp::upstream::MAX_IN_FLIGHT`]).
+#[test]
+fn sse_answers_left_open_by_the_upstream_do_not_use_up_the_bridge() {
+    // A call that waits in vain is answered (-32003) after a second rather than five.
+    let mut options = quick();
+    options.proxy.timeout = Duration::from_secs(1);
+    let gateway = Gateway::start(options, Flood::None);
+    let session = gateway.open_session();
+    let rounds = agentk_mcp::upstream::MAX_IN_FLIGHT as u64 + 2;
+    for id in 1..=rounds {
+        let answer = gateway.echo(&session, id, "left open", "sse-open").json();
+        assert_eq!((answer["id"].clone(), echoed(&answer)), (json!(id), "left open"), "{answer}");
+    }
 }
 
 #[test]
