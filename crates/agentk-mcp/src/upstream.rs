@@ -355,21 +355,44 @@ impl Bridge {
         let initialize = routing.method.as_deref() == Some("initialize");
         let mut body = response.into_body();
         let mut answered = false;
+        // SECURITY: an answer is read within the request's time (a `subscriptions/listen`, which
+        // lasts as long as its subscription, excepted), and a stream is left once it has
+        // answered: a server that keeps either open cannot hold one of the bridge's slots.
+        let deadline = (routing.method.as_deref() != Some("subscriptions/listen"))
+            .then(|| tokio::time::Instant::now() + self.timeout);
+        let within = |deadline: Option<tokio::time::Instant>| async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         if streaming {
             let mut decoder = SseDecoder::new(self.max_frame);
-            while let Some(Ok(frame)) = body.frame().await {
+            'read: loop {
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    () = within(deadline) => None,
+                };
+                let Some(Ok(frame)) = frame else { break };
                 let Ok(data) = frame.into_data() else { continue };
                 for event in decoder.feed(&data) {
                     answered |= self.pass_on(event, initialize, session.as_ref()).await;
+                    if answered {
+                        break 'read;
+                    }
                 }
             }
         } else {
-            match Limited::new(body, self.max_frame).collect().await {
-                Ok(collected) => {
+            let read = tokio::select! {
+                read = Limited::new(body, self.max_frame).collect() => read.ok(),
+                () = within(deadline) => None,
+            };
+            match read {
+                Some(collected) => {
                     answered = self.pass_on(collected.to_bytes().to_vec(), initialize, session.as_ref()).await;
                 }
-                Err(_) => {
-                    self.fail(&routing, "the upstream server's answer was too large or cut short").await;
+                None => {
+                    self.fail(&routing, "the upstream server's answer was too large, too slow or cut short").await;
                     return;
                 }
             }
@@ -455,9 +478,15 @@ impl Bridge {
 
     /// Ends the server's session (2025 era), if there is one.
     async fn end_session(&self) {
-        let session = self.known.lock().await.session.take();
+        let (session, version) = {
+            let mut known = self.known.lock().await;
+            (known.session.take(), known.version.clone())
+        };
         let Some(session) = session else { return };
-        let request = Request::builder().method(Method::DELETE).uri(self.uri.clone()).header(SESSION_ID, session);
+        let mut request = Request::builder().method(Method::DELETE).uri(self.uri.clone()).header(SESSION_ID, session);
+        if let Some(version) = version {
+            request = request.header(PROTOCOL_VERSION, version);
+        }
         if let Ok(request) = request.body(Full::new(Bytes::new())) {
             let _ = tokio::time::timeout(self.timeout, self.client.request(request)).await;
         }
