@@ -17,6 +17,12 @@
 //! - **M5** (the mediator's half) Nothing but the handshake before `notifications/initialized`;
 //!   a method with no policy is denied and recorded; `agentk/` `_meta` keys are stripped both
 //!   ways; labels from the client are only added, grants never come from it.
+//! - **M6** (feature `gateway`) The Streamable HTTP gateway checks every request at the door
+//!   before any session sees it: `Origin` (and, on loopback, `Host`) loopback or allowed,
+//!   bearer tokens compared in constant time and never echoed, bodies, sessions, requests in
+//!   flight and streams bounded; it issues its own session ids (an unknown one is 404) and
+//!   refuses 2026-07-28 routing headers that disagree with the body; behind the door each
+//!   session is the stdio proxy's loop over the same session ([`gateway`], [`upstream`]).
 //! - Both protocol eras in one mediator ([`session::VERSIONS`]): the handshake era, and the
 //!   2026-07-28 era, whose requests carry their version in `_meta` and need no handshake. A
 //!   request of that era is decided, recorded and traced exactly as its 2025 equivalent; a
@@ -29,8 +35,10 @@
 //!
 //! # Non-goals
 //!
-//! I/O: sockets, processes and clocks belong to the transports ([`lines`] only frames a
-//! `Read` the caller owns).
+//! I/O outside the transports: sockets, processes and clocks belong to `stdio`, `gateway` and
+//! `upstream` (features `stdio` and `gateway`); the rest is sans-IO ([`lines`] only frames a
+//! `Read` the caller owns). TLS: the gateway speaks plain HTTP and is put behind a TLS
+//! terminator.
 //!
 //! # Example
 //!
