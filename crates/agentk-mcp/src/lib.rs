@@ -22,7 +22,7 @@
 //!   bearer tokens compared in constant time and never echoed, bodies, sessions, requests in
 //!   flight and streams bounded; it issues its own session ids (an unknown one is 404) and
 //!   refuses 2026-07-28 routing headers that disagree with the body; behind the door each
-//!   session is the stdio proxy's loop over the same session ([`gateway`], [`upstream`]).
+//!   session is the stdio proxy's loop over the same session (`gateway`, `upstream`).
 //! - Both protocol eras in one mediator ([`session::VERSIONS`]): the handshake era, and the
 //!   2026-07-28 era, whose requests carry their version in `_meta` and need no handshake. A
 //!   request of that era is decided, recorded and traced exactly as its 2025 equivalent; a
