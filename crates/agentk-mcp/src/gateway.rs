@@ -78,7 +78,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
-use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -920,7 +919,6 @@ impl<O: Sessions> Gateway<O> {
                 ));
             }
         };
-        let (gateway_end, proxy_end) = tokio::io::duplex(256 << 10);
         let (input_tx, input_rx) = mpsc::channel(self.options.max_in_flight.max(1) * 2);
         let (ended, ended_rx) = watch::channel(false);
         let live = Arc::new(Live {
@@ -946,10 +944,8 @@ impl<O: Sessions> Gateway<O> {
             label.tag,
             if modern { "2026-07-28 requests" } else { "2025 era" }
         ));
-        let (from_proxy, to_proxy) = tokio::io::split(gateway_end);
         let gateway = Arc::clone(self);
-        let task =
-            run_session(gateway, Arc::clone(&live), session, proxy_end, (from_proxy, to_proxy), input_rx, ended_rx);
+        let task = run_session(gateway, Arc::clone(&live), session, input_rx, ended_rx);
         let mut tasks = lock(&self.tasks);
         // Finished sessions leave the set as new ones come, so it holds the running ones.
         while tasks.try_join_next().is_some() {}
@@ -1098,26 +1094,25 @@ impl<G: Unpin> Body for SseBody<G> {
     }
 }
 
-/// One session: its proxy loop (over the in-memory pipe, in front of its upstream), the
-/// writer of its input, the router of its output; then its log is closed.
+/// One session: its proxy loop (in front of its upstream), reading the client's frames from
+/// its input channel and routing what it writes for the client as it is written; then its log
+/// is closed.
 async fn run_session<O: Sessions>(
     gateway: Arc<Gateway<O>>,
     live: Arc<Live>,
     mut session: Session<O::Sink>,
-    proxy_end: DuplexStream,
-    (from_proxy, to_proxy): (ReadHalf<DuplexStream>, WriteHalf<DuplexStream>),
     input: mpsc::Receiver<Vec<u8>>,
     ended: watch::Receiver<bool>,
 ) {
     let max = session.config().limits.max_frame_bytes;
     let mut deleted = ended.clone();
-    let writer = tokio::spawn(write_input(input, to_proxy, ended));
-    let router = {
-        let gateway = Arc::clone(&gateway);
-        let live = Arc::clone(&live);
-        tokio::spawn(async move { read_output(&gateway, &live, from_proxy, max).await })
-    };
-    let (client_in, client_out) = tokio::io::split(proxy_end);
+    // Ended by its client or the reaper, the session's input closes, as a stdio client's would.
+    let mut input_ended = ended;
+    let end = Box::pin(async move {
+        let _ = input_ended.wait_for(|ended| *ended).await;
+    });
+    let client_in = stdio::FrameReader::new(input, Some(end));
+    let client_out = RouteWriter { gateway: Arc::clone(&gateway), live: Arc::clone(&live), framer: Framer::new(max) };
     let label = live.label.clone();
     let opener = Arc::clone(&gateway.opener);
     let mut observe = |step: &Step| opener.observe(&label, step);
@@ -1157,8 +1152,6 @@ async fn run_session<O: Sessions>(
         routes.get = None;
         routes.backlog.clear();
     }
-    writer.abort();
-    let _ = router.await;
     gateway.counters.open_sessions.fetch_sub(1, Ordering::Relaxed);
     (gateway.log)(&format!(
         "session {} ended ({}); log closed with a checkpoint: {}",
@@ -1172,41 +1165,46 @@ async fn run_session<O: Sessions>(
     gateway.opener.ended(&live.label, SessionEnd { outcome, closed, events });
 }
 
-/// Writes the client's frames into the session's loop, one per line, until the session is
-/// ended (its input then closes, as a stdio client's would).
-async fn write_input(
-    mut input: mpsc::Receiver<Vec<u8>>,
-    mut to: WriteHalf<DuplexStream>,
-    mut ended: watch::Receiver<bool>,
-) {
-    loop {
-        let frame = tokio::select! {
-            frame = input.recv() => frame,
-            _ = ended.wait_for(|ended| *ended) => None,
-        };
-        let Some(mut frame) = frame else { break };
-        frame.push(b'\n');
-        if to.write_all(&frame).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
+/// The session's output to its client: each line its loop writes is routed as it is written
+/// (to the response waiting for it, a request's stream, the server stream or the bounded
+/// backlog, none of which waits), with no pipe and reader task in between.
+struct RouteWriter<O: Sessions> {
+    gateway: Arc<Gateway<O>>,
+    live: Arc<Live>,
+    framer: Framer,
 }
 
-/// Reads what the session's loop writes for the client, and routes each message.
-async fn read_output<O: Sessions>(gateway: &Gateway<O>, live: &Live, mut from: ReadHalf<DuplexStream>, max: usize) {
-    let mut framer = Framer::new(max);
-    let mut buffer = vec![0u8; 64 << 10];
-    loop {
-        let (lines, end) = crate::stdio::next_lines(&mut from, &mut framer, &mut buffer).await;
+impl<O: Sessions> RouteWriter<O> {
+    fn route(&self, lines: Vec<(u64, Line)>) {
         for (_, line) in lines {
+            // A line over the limit cannot come from the session, which writes what it
+            // decided; it is dropped as the framer reports it.
             if let Line::Frame(bytes) = line {
-                gateway.route(live, bytes);
+                self.gateway.route(&self.live, bytes);
             }
         }
-        if end {
-            return;
-        }
+    }
+}
+
+impl<O: Sessions> tokio::io::AsyncWrite for RouteWriter<O> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let mut lines = Vec::new();
+        this.framer.feed(buf, &mut lines);
+        this.route(lines);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let mut lines = Vec::new();
+        this.framer.finish(&mut lines);
+        this.route(lines);
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -490,6 +490,78 @@ pub(crate) struct Link<SW, SR> {
     pub(crate) gone: JoinHandle<()>,
 }
 
+/// Whole frames from a channel, read as the lines of a pipe: the gateway's side of a session's
+/// loop (the client's requests, the bridge's answers) without a pipe and a writer task in
+/// between. A sender whose future is dropped has sent a whole frame or nothing, so a line is
+/// never cut in half. The input ends when every sender is gone, or (between two frames) once
+/// `end` resolves, as a closed pipe would, whatever is still queued.
+#[cfg(feature = "gateway")]
+pub(crate) struct FrameReader {
+    frames: mpsc::Receiver<Vec<u8>>,
+    /// The frame being read, its newline included, and how much of it was read.
+    current: Vec<u8>,
+    at: usize,
+    end: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ended: bool,
+}
+
+#[cfg(feature = "gateway")]
+impl FrameReader {
+    /// Reads `frames`, ending early once `end` resolves.
+    pub(crate) fn new(
+        frames: mpsc::Receiver<Vec<u8>>,
+        end: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ) -> Self {
+        FrameReader { frames, current: Vec::new(), at: 0, end, ended: false }
+    }
+}
+
+#[cfg(feature = "gateway")]
+impl AsyncRead for FrameReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let mut read = false;
+        while buf.remaining() > 0 && !this.ended {
+            if let Some(rest) = this.current.get(this.at..).filter(|rest| !rest.is_empty()) {
+                let n = rest.len().min(buf.remaining());
+                buf.put_slice(rest.get(..n).unwrap_or_default());
+                this.at += n;
+                read = true;
+                continue;
+            }
+            // Between two frames: told to end, the input ends here.
+            if let Some(end) = this.end.as_mut()
+                && end.as_mut().poll(cx).is_ready()
+            {
+                this.ended = true;
+                break;
+            }
+            match this.frames.poll_recv(cx) {
+                Poll::Ready(Some(mut frame)) => {
+                    frame.push(b'\n');
+                    this.current = frame;
+                    this.at = 0;
+                }
+                // Every sender is gone; what was read is returned first.
+                Poll::Ready(None) if read => break,
+                Poll::Ready(None) => this.ended = true,
+                Poll::Pending if read => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if this.ended {
+            this.current = Vec::new();
+            this.frames.close();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// [`run_until`] for a server behind a [`Link`]: when the session ends, the link's input is
 /// closed, it has [`Options::grace`] to finish (the bridge ends the server's session), and
 /// then it is stopped.
