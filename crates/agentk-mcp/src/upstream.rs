@@ -3,11 +3,11 @@
 //! its timeouts, batching and shutdown, serves both kinds of upstream.
 //!
 //! The proxy writes the frames it forwards, one per line, into the bridge; the bridge POSTs
-//! each to the server and writes what comes back (a JSON answer, or the events of an SSE
-//! stream) as lines for the proxy to read. After a successful `initialize` it keeps the
-//! server's session id (never shown to the client: the gateway issues its own), sends it and
-//! the negotiated protocol version with every request, and opens the server's GET stream for
-//! the messages the server sends unprompted. When the proxy closes its end, the bridge waits
+//! each to the server and passes what comes back (a JSON answer, or the events of an SSE
+//! stream) through a bounded channel that the proxy reads as lines. After a successful
+//! `initialize` it keeps the server's session id (never shown to the client: the gateway
+//! issues its own), sends it and the negotiated protocol version with every request, and opens
+//! the server's GET stream for the messages the server sends unprompted. When the proxy closes its end, the bridge waits
 //! for the requests in flight (a grace period), ends the server's session with `DELETE`, and
 //! ends.
 //!
@@ -32,12 +32,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::DuplexStream;
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::lines::{Framer, Line};
 use crate::session::SERVER_GONE;
-use crate::stdio::Link;
+use crate::stdio::{FrameReader, Link};
 
 /// The most POSTs the bridge has open to the server at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -122,13 +122,8 @@ struct Bridge {
 }
 
 /// Starts a bridge to `url`: the proxy's streams, and the task behind them.
-pub(crate) fn link(
-    url: &UpstreamUrl,
-    max_frame: usize,
-    timeout: Duration,
-) -> Link<WriteHalf<DuplexStream>, ReadHalf<DuplexStream>> {
-    let (proxy_end, bridge_end) = tokio::io::duplex(256 << 10);
-    let (from_server, to_server) = tokio::io::split(proxy_end);
+pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Link<DuplexStream, FrameReader> {
+    let (to_server, bridge_end) = tokio::io::duplex(256 << 10);
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(timeout));
@@ -146,21 +141,13 @@ pub(crate) fn link(
         to_proxy,
         posts: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     });
-    let gone = tokio::spawn(run(bridge, bridge_end, frames));
+    // What comes back is read by the proxy straight from the channel, a frame at a time.
+    let from_server = FrameReader::new(frames, None);
+    let gone = tokio::spawn(run(bridge, bridge_end));
     Link { to_server, from_server, gone }
 }
 
-async fn run(bridge: Arc<Bridge>, end: DuplexStream, mut frames: mpsc::Receiver<Vec<u8>>) {
-    let (mut input, mut output) = tokio::io::split(end);
-    let writer = tokio::spawn(async move {
-        while let Some(mut frame) = frames.recv().await {
-            frame.push(b'\n');
-            if output.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        let _ = output.shutdown().await;
-    });
+async fn run(bridge: Arc<Bridge>, mut input: DuplexStream) {
     let mut framer = Framer::new(bridge.max_frame);
     let mut buffer = vec![0u8; 64 << 10];
     let mut tasks = tokio::task::JoinSet::new();
@@ -188,8 +175,6 @@ async fn run(bridge: Arc<Bridge>, end: DuplexStream, mut frames: mpsc::Receiver<
     let _ = tokio::time::timeout(bridge.timeout, drain).await;
     tasks.abort_all();
     bridge.end_session().await;
-    drop(bridge);
-    let _ = writer.await;
 }
 
 /// What the bridge reads of a frame to send it: its id if it is a request, its method, the
