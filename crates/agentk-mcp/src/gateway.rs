@@ -1094,8 +1094,8 @@ impl<G: Unpin> Body for SseBody<G> {
     }
 }
 
-/// One session: its proxy loop (in front of its upstream), reading the client's frames from
-/// its input channel and routing what it writes for the client as it is written; then its log
+/// One session: its proxy loop (in front of its upstream), reading the client's frames
+/// straight from its input channel and routing what it writes for the client as it is written; then its log
 /// is closed.
 async fn run_session<O: Sessions>(
     gateway: Arc<Gateway<O>>,
@@ -1111,7 +1111,7 @@ async fn run_session<O: Sessions>(
     let end = Box::pin(async move {
         let _ = input_ended.wait_for(|ended| *ended).await;
     });
-    let client_in = stdio::FrameReader::new(input, Some(end));
+    let client_in = stdio::Input::<tokio::io::Empty>::Frames(stdio::FrameReader::new(input, Some(end)));
     let client_out = RouteWriter { gateway: Arc::clone(&gateway), live: Arc::clone(&live), framer: Framer::new(max) };
     let label = live.label.clone();
     let opener = Arc::clone(&gateway.opener);
@@ -1134,7 +1134,7 @@ async fn run_session<O: Sessions>(
     let options = &gateway.options.proxy;
     let outcome = match &gateway.upstream {
         Upstream::Command(server) => {
-            stdio::run_until(&mut session, server, client_in, client_out, options, &mut observe, until).await
+            stdio::run_input_until(&mut session, server, (client_in, client_out), options, &mut observe, until).await
         }
         Upstream::Http(url) => {
             let link = upstream::link(url, max, options.timeout);

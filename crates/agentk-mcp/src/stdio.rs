@@ -454,6 +454,24 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
     F: Future<Output = ()>,
 {
+    run_input_until(session, server, (Input::Stream(client_in), client_out), options, observe, until).await
+}
+
+/// [`run_until`] with the client's side read as an [`Input`].
+pub(crate) async fn run_input_until<S, R, W, F>(
+    session: &mut Session<S>,
+    server: &Server,
+    (client_in, client_out): (Input<R>, W),
+    options: &Options,
+    observe: &mut (dyn FnMut(&Step) + Send),
+    until: F,
+) -> Result<Outcome, ProxyError>
+where
+    S: RecordSink,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+    F: Future<Output = ()>,
+{
     let mut child = Command::new(&server.program)
         .args(&server.args)
         .env_clear()
@@ -471,9 +489,16 @@ where
         return Err(ProxyError::Spawn(io::Error::other("the server's standard streams are missing")));
     };
     let mut watch = watch;
-    let (result, stats) =
-        serve_streams(session, (to_server, from_server), &mut watch, (client_in, client_out), options, observe, until)
-            .await;
+    let (result, stats) = serve_streams(
+        session,
+        (to_server, Input::Stream(from_server)),
+        &mut watch,
+        (client_in, client_out),
+        options,
+        observe,
+        until,
+    )
+    .await;
     // After the client closed, the server already had its grace period (the quiet one).
     let first = if matches!(result, Ok(Ended::ClientClosed)) { Duration::ZERO } else { options.grace };
     let (status, stopped) = stop(&mut child, watch, first, options.grace).await;
@@ -484,25 +509,23 @@ where
 /// bridge to a Streamable HTTP server ([`crate::upstream`]). `gone` is the task behind the
 /// streams: its end means the server is gone.
 #[cfg(feature = "gateway")]
-pub(crate) struct Link<SW, SR> {
+pub(crate) struct Link<SW> {
     pub(crate) to_server: SW,
-    pub(crate) from_server: SR,
+    pub(crate) from_server: FrameReader,
     pub(crate) gone: JoinHandle<()>,
 }
 
-/// Whole frames from a channel, read as the lines of a pipe: the gateway's side of a session's
-/// loop (the client's requests, the bridge's answers) without a pipe and a writer task in
-/// between. A sender whose future is dropped has sent a whole frame or nothing, so a line is
-/// never cut in half. The input ends when every sender is gone, or (between two frames) once
-/// `end` resolves, as a closed pipe would, whatever is still queued.
+/// Whole frames from a bounded channel, read by the proxy loop itself: the gateway's side of a
+/// session's loop (the client's requests, the bridge's answers), with no pipe and no reader
+/// task in between. Each frame is one line, framed as a pipe's line would be ([`Framer`]). A
+/// sender whose future is dropped has sent a whole frame or nothing. The input ends when every
+/// sender is gone, or once `end` resolves, as a closed pipe would, whatever is still queued.
 #[cfg(feature = "gateway")]
 pub(crate) struct FrameReader {
     frames: mpsc::Receiver<Vec<u8>>,
-    /// The frame being read, its newline included, and how much of it was read.
-    current: Vec<u8>,
-    at: usize,
     end: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
-    ended: bool,
+    /// Its end was reported.
+    closed: bool,
 }
 
 #[cfg(feature = "gateway")]
@@ -512,53 +535,125 @@ impl FrameReader {
         frames: mpsc::Receiver<Vec<u8>>,
         end: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
     ) -> Self {
-        FrameReader { frames, current: Vec::new(), at: 0, end, ended: false }
+        FrameReader { frames, end, closed: false }
+    }
+
+    /// The next frame's lines, its end, or nothing more.
+    async fn recv(&mut self, side: Side, max: usize) -> Option<Event> {
+        while !self.closed {
+            let frame = match self.end.as_mut() {
+                Some(end) => tokio::select! {
+                    biased;
+                    () = end.as_mut() => None,
+                    frame = self.frames.recv() => frame,
+                },
+                None => self.frames.recv().await,
+            };
+            match frame {
+                Some(frame) => {
+                    let lines = frame_lines(frame, max);
+                    if !lines.is_empty() {
+                        return Some(Event::Lines(side, lines));
+                    }
+                }
+                None => return Some(self.close(side)),
+            }
+        }
+        None
+    }
+
+    /// [`FrameReader::recv`] for what is queued now.
+    fn try_recv(&mut self, side: Side, max: usize) -> Option<Event> {
+        while !self.closed {
+            match self.frames.try_recv() {
+                Ok(frame) => {
+                    let lines = frame_lines(frame, max);
+                    if !lines.is_empty() {
+                        return Some(Event::Lines(side, lines));
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => return Some(self.close(side)),
+                Err(mpsc::error::TryRecvError::Empty) => return None,
+            }
+        }
+        None
+    }
+
+    fn close(&mut self, side: Side) -> Event {
+        self.closed = true;
+        self.end = None;
+        // Its senders learn that the input is closed, as a pipe's writer would.
+        self.frames.close();
+        Event::Closed(side)
     }
 }
 
+/// One frame as the lines a pipe would have carried it in (one, unless it holds a newline).
 #[cfg(feature = "gateway")]
-impl AsyncRead for FrameReader {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        use std::task::Poll;
-        let this = self.get_mut();
-        let mut read = false;
-        while buf.remaining() > 0 && !this.ended {
-            if let Some(rest) = this.current.get(this.at..).filter(|rest| !rest.is_empty()) {
-                let n = rest.len().min(buf.remaining());
-                buf.put_slice(rest.get(..n).unwrap_or_default());
-                this.at += n;
-                read = true;
-                continue;
+fn frame_lines(frame: Vec<u8>, max: usize) -> Vec<(u64, Line)> {
+    let mut framer = Framer::new(max);
+    let mut lines = Vec::with_capacity(1);
+    if frame.contains(&b'\n') || frame.last() == Some(&b'\r') {
+        framer.feed(&frame, &mut lines);
+        framer.finish(&mut lines);
+    } else if frame.len() > max {
+        lines.push((1, Line::TooLong { max }));
+    } else if !frame.iter().all(u8::is_ascii_whitespace) {
+        lines.push((1, Line::Frame(frame)));
+    }
+    lines
+}
+
+/// One side's input: a byte stream, read by a task of its own, or (the gateway's) frames from
+/// a channel, read by the loop itself.
+pub(crate) enum Input<R> {
+    Stream(R),
+    #[cfg(feature = "gateway")]
+    Frames(FrameReader),
+}
+
+/// What the loop reads one side from.
+enum Inbox {
+    /// The events of the side's reader task.
+    Events(mpsc::Receiver<Event>),
+    #[cfg(feature = "gateway")]
+    Frames(FrameReader, Side, usize),
+}
+
+impl Inbox {
+    /// Reads `input`: a stream through a reader task (returned), frames directly.
+    fn new<R: AsyncRead + Unpin + Send + 'static>(
+        side: Side,
+        input: Input<R>,
+        max: usize,
+        read_bytes: usize,
+    ) -> (Inbox, Option<JoinHandle<()>>) {
+        match input {
+            Input::Stream(input) => {
+                // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory.
+                let (events, inbox) = mpsc::channel(16);
+                let reader = tokio::spawn(read_side(side, input, max, read_bytes, events));
+                (Inbox::Events(inbox), Some(reader))
             }
-            // Between two frames: told to end, the input ends here.
-            if let Some(end) = this.end.as_mut()
-                && end.as_mut().poll(cx).is_ready()
-            {
-                this.ended = true;
-                break;
-            }
-            match this.frames.poll_recv(cx) {
-                Poll::Ready(Some(mut frame)) => {
-                    frame.push(b'\n');
-                    this.current = frame;
-                    this.at = 0;
-                }
-                // Every sender is gone; what was read is returned first.
-                Poll::Ready(None) if read => break,
-                Poll::Ready(None) => this.ended = true,
-                Poll::Pending if read => break,
-                Poll::Pending => return Poll::Pending,
-            }
+            #[cfg(feature = "gateway")]
+            Input::Frames(frames) => (Inbox::Frames(frames, side, max), None),
         }
-        if this.ended {
-            this.current = Vec::new();
-            this.frames.close();
+    }
+
+    async fn recv(&mut self) -> Option<Event> {
+        match self {
+            Inbox::Events(events) => events.recv().await,
+            #[cfg(feature = "gateway")]
+            Inbox::Frames(frames, side, max) => frames.recv(*side, *max).await,
         }
-        Poll::Ready(Ok(()))
+    }
+
+    fn try_recv(&mut self) -> Option<Event> {
+        match self {
+            Inbox::Events(events) => events.try_recv().ok(),
+            #[cfg(feature = "gateway")]
+            Inbox::Frames(frames, side, max) => frames.try_recv(*side, *max),
+        }
     }
 }
 
@@ -566,10 +661,10 @@ impl AsyncRead for FrameReader {
 /// closed, it has [`Options::grace`] to finish (the bridge ends the server's session), and
 /// then it is stopped.
 #[cfg(feature = "gateway")]
-pub(crate) async fn run_link_until<S, R, W, SW, SR, F>(
+pub(crate) async fn run_link_until<S, R, W, SW, F>(
     session: &mut Session<S>,
-    link: Link<SW, SR>,
-    client: (R, W),
+    link: Link<SW>,
+    client: (Input<R>, W),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
@@ -579,13 +674,20 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
     SW: AsyncWrite + Unpin + Send + 'static,
-    SR: AsyncRead + Unpin + Send + 'static,
     F: Future<Output = ()>,
 {
     let abort = link.gone.abort_handle();
     let mut watch = ExitWatch { waiter: Some(link.gone), pid: None };
-    let (result, stats) =
-        serve_streams(session, (link.to_server, link.from_server), &mut watch, client, options, observe, until).await;
+    let (result, stats) = serve_streams(
+        session,
+        (link.to_server, Input::<tokio::io::Empty>::Frames(link.from_server)),
+        &mut watch,
+        client,
+        options,
+        observe,
+        until,
+    )
+    .await;
     let stopped = match timeout(options.grace, watch.exited()).await {
         Ok(()) => Stopped::Exited,
         Err(_) => {
@@ -601,9 +703,9 @@ where
 /// bridge to an HTTP server), and `watch` resolves when it is gone.
 async fn serve_streams<S, R, W, SW, SR, F>(
     session: &mut Session<S>,
-    (to_server, from_server): (SW, SR),
+    (to_server, from_server): (SW, Input<SR>),
     watch: &mut ExitWatch,
-    (client_in, client_out): (R, W),
+    (client_in, client_out): (Input<R>, W),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
@@ -617,14 +719,10 @@ where
     F: Future<Output = ()>,
 {
     let max = session.config().limits.max_frame_bytes;
-    // Bounded: a peer faster than the log waits in its pipe, not in the proxy's memory. One
-    // channel per side, so that one side's reads never hold up the other's.
-    let (client_events, client_inbox) = mpsc::channel(16);
-    let (server_events, server_inbox) = mpsc::channel(16);
-    let readers = [
-        tokio::spawn(read_side(Side::Client, client_in, max, options.read_bytes, client_events)),
-        tokio::spawn(read_side(Side::Server, from_server, max, options.read_bytes, server_events)),
-    ];
+    // One inbox per side, so that one side's reads never hold up the other's.
+    let (client_inbox, client_reader) = Inbox::new(Side::Client, client_in, max, options.read_bytes);
+    let (server_inbox, server_reader) = Inbox::new(Side::Server, from_server, max, options.read_bytes);
+    let readers = [client_reader, server_reader];
     let (failed, failures) = mpsc::unbounded_channel();
     // A side's writes may queue up to two frames' worth before the other side's reads pause.
     let backlog = max.saturating_mul(2).saturating_add(2);
@@ -657,7 +755,7 @@ where
         writer.abandon().await;
     }
     drop(proxy);
-    for reader in readers {
+    for reader in readers.into_iter().flatten() {
         // Awaited, so that its end of the pipe is closed before this returns.
         reader.abort();
         let _ = reader.await;
@@ -768,8 +866,8 @@ struct Proxy<'a> {
     to_server: Option<Writer>,
     /// `None` once the client stopped reading.
     to_client: Option<Writer>,
-    client_inbox: mpsc::Receiver<Event>,
-    server_inbox: mpsc::Receiver<Event>,
+    client_inbox: Inbox,
+    server_inbox: Inbox,
     /// The sides whose writer failed (a write error, or no progress for the timeout).
     failures: mpsc::UnboundedReceiver<Side>,
     waiting: Waiting,
@@ -889,11 +987,11 @@ impl Proxy<'_> {
                     }
                 };
                 match inbox.try_recv() {
-                    Ok(event) => {
+                    Some(event) => {
                         frames += count_frames(&event);
                         events.push(event);
                     }
-                    Err(_) => *open = false,
+                    None => *open = false,
                 }
             }
         }

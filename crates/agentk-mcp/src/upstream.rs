@@ -122,7 +122,7 @@ struct Bridge {
 }
 
 /// Starts a bridge to `url`: the proxy's streams, and the task behind them.
-pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Link<DuplexStream, FrameReader> {
+pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Link<DuplexStream> {
     let (to_server, bridge_end) = tokio::io::duplex(256 << 10);
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -141,7 +141,7 @@ pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Li
         to_proxy,
         posts: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     });
-    // What comes back is read by the proxy straight from the channel, a frame at a time.
+    // What comes back is read by the proxy loop straight from the channel.
     let from_server = FrameReader::new(frames, None);
     let gone = tokio::spawn(run(bridge, bridge_end));
     Link { to_server, from_server, gone }
