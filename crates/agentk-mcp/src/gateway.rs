@@ -1112,7 +1112,23 @@ async fn run_session<O: Sessions>(
         let _ = input_ended.wait_for(|ended| *ended).await;
     });
     let client_in = stdio::Input::<tokio::io::Empty>::Frames(stdio::FrameReader::new(input, Some(end)));
-    let client_out = RouteWriter { gateway: Arc::clone(&gateway), live: Arc::clone(&live), framer: Framer::new(max) };
+    // What the loop writes for the client is routed as it is written (to the response waiting
+    // for it, a request's stream, the server stream or the bounded backlog, none of which
+    // waits), with no writer task, pipe or reader in between.
+    let client_out: stdio::Output<tokio::io::Empty> = {
+        let (gateway, live) = (Arc::clone(&gateway), Arc::clone(&live));
+        let mut framer = Framer::new(max);
+        stdio::Output::Deliver(Box::new(move |bytes: Vec<u8>| {
+            let mut lines = Vec::new();
+            framer.feed(&bytes, &mut lines);
+            for (_, line) in lines {
+                // Every line is a message the session decided to pass on.
+                if let Line::Frame(bytes) = line {
+                    gateway.route(&live, bytes);
+                }
+            }
+        }))
+    };
     let label = live.label.clone();
     let opener = Arc::clone(&gateway.opener);
     let mut observe = |step: &Step| opener.observe(&label, step);
@@ -1163,49 +1179,6 @@ async fn run_session<O: Sessions>(
         if closed.is_ok() { "yes" } else { "NO" },
     ));
     gateway.opener.ended(&live.label, SessionEnd { outcome, closed, events });
-}
-
-/// The session's output to its client: each line its loop writes is routed as it is written
-/// (to the response waiting for it, a request's stream, the server stream or the bounded
-/// backlog, none of which waits), with no pipe and reader task in between.
-struct RouteWriter<O: Sessions> {
-    gateway: Arc<Gateway<O>>,
-    live: Arc<Live>,
-    framer: Framer,
-}
-
-impl<O: Sessions> RouteWriter<O> {
-    fn route(&self, lines: Vec<(u64, Line)>) {
-        for (_, line) in lines {
-            // A line over the limit cannot come from the session, which writes what it
-            // decided; it is dropped as the framer reports it.
-            if let Line::Frame(bytes) = line {
-                self.gateway.route(&self.live, bytes);
-            }
-        }
-    }
-}
-
-impl<O: Sessions> tokio::io::AsyncWrite for RouteWriter<O> {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let mut lines = Vec::new();
-        this.framer.feed(buf, &mut lines);
-        this.route(lines);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let mut lines = Vec::new();
-        this.framer.finish(&mut lines);
-        this.route(lines);
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]

@@ -454,14 +454,15 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
     F: Future<Output = ()>,
 {
-    run_input_until(session, server, (Input::Stream(client_in), client_out), options, observe, until).await
+    let client = (Input::Stream(client_in), Output::Stream(client_out));
+    run_input_until(session, server, client, options, observe, until).await
 }
 
-/// [`run_until`] with the client's side read as an [`Input`].
+/// [`run_until`] with the client's side as an [`Input`] and an [`Output`].
 pub(crate) async fn run_input_until<S, R, W, F>(
     session: &mut Session<S>,
     server: &Server,
-    (client_in, client_out): (Input<R>, W),
+    (client_in, client_out): (Input<R>, Output<W>),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
@@ -612,6 +613,20 @@ pub(crate) enum Input<R> {
     Frames(FrameReader),
 }
 
+/// What the loop's messages for the client go to: a byte stream, written by a task of its own
+/// (so that the loop never waits on a client slow to read), or (the gateway's) a function that
+/// takes them at once and never waits: the router, whose every queue is bounded and
+/// non-blocking.
+pub(crate) enum Output<W> {
+    Stream(W),
+    #[cfg(feature = "gateway")]
+    Deliver(Deliver),
+}
+
+/// Takes whole lines (each ending with a newline) and never waits.
+#[cfg(feature = "gateway")]
+pub(crate) type Deliver = Box<dyn FnMut(Vec<u8>) + Send>;
+
 /// What the loop reads one side from.
 enum Inbox {
     /// The events of the side's reader task.
@@ -664,7 +679,7 @@ impl Inbox {
 pub(crate) async fn run_link_until<S, R, W, SW, F>(
     session: &mut Session<S>,
     link: Link<SW>,
-    client: (Input<R>, W),
+    client: (Input<R>, Output<W>),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
@@ -705,7 +720,7 @@ async fn serve_streams<S, R, W, SW, SR, F>(
     session: &mut Session<S>,
     (to_server, from_server): (SW, Input<SR>),
     watch: &mut ExitWatch,
-    (client_in, client_out): (Input<R>, W),
+    (client_in, client_out): (Input<R>, Output<W>),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
     until: F,
@@ -727,7 +742,11 @@ where
     // A side's writes may queue up to two frames' worth before the other side's reads pause.
     let backlog = max.saturating_mul(2).saturating_add(2);
     let server_writer = Writer::spawn(Side::Server, to_server, backlog, options.timeout, failed.clone());
-    let client_writer = Writer::spawn(Side::Client, client_out, backlog, options.timeout, failed);
+    let client_writer = match client_out {
+        Output::Stream(out) => Writer::spawn(Side::Client, out, backlog, options.timeout, failed),
+        #[cfg(feature = "gateway")]
+        Output::Deliver(deliver) => Writer::deliver(deliver),
+    };
     let mut proxy = Proxy {
         options,
         to_server: Some(server_writer),
@@ -1162,7 +1181,11 @@ struct Writer {
     /// Signalled after each write.
     written: Arc<Notify>,
     limit: usize,
-    task: JoinHandle<()>,
+    /// The task that writes (none when the writes are delivered at once).
+    task: Option<JoinHandle<()>>,
+    /// Takes each write at once, in place of the task ([`Output::Deliver`]).
+    #[cfg(feature = "gateway")]
+    deliver: Option<std::sync::Mutex<Deliver>>,
 }
 
 impl Writer {
@@ -1189,11 +1212,37 @@ impl Writer {
             }
             let _ = out.shutdown().await;
         });
-        Writer { queue, backlog, written, limit, task }
+        Writer {
+            queue,
+            backlog,
+            written,
+            limit,
+            task: Some(task),
+            #[cfg(feature = "gateway")]
+            deliver: None,
+        }
+    }
+
+    /// A writer whose writes `deliver` takes at once: it never backs up and never fails.
+    #[cfg(feature = "gateway")]
+    fn deliver(deliver: Deliver) -> Self {
+        Writer {
+            queue: mpsc::unbounded_channel().0,
+            backlog: Arc::new(AtomicUsize::new(0)),
+            written: Arc::new(Notify::new()),
+            limit: usize::MAX,
+            task: None,
+            deliver: Some(std::sync::Mutex::new(deliver)),
+        }
     }
 
     /// Queues `bytes`; false when the writer has failed.
     fn send(&self, bytes: Vec<u8>) -> bool {
+        #[cfg(feature = "gateway")]
+        if let Some(deliver) = &self.deliver {
+            (deliver.lock().unwrap_or_else(std::sync::PoisonError::into_inner))(bytes);
+            return true;
+        }
         let len = bytes.len();
         self.backlog.fetch_add(len, Ordering::AcqRel);
         if self.queue.send(bytes).is_err() {
@@ -1218,13 +1267,17 @@ impl Writer {
     /// Writes what is queued (each write bounded by the timeout), then closes the output.
     async fn finish(self) {
         drop(self.queue);
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
     }
 
     /// Drops what is queued and closes the output.
     async fn abandon(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
