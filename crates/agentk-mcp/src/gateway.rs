@@ -1118,7 +1118,7 @@ async fn run_session<O: Sessions>(
     let client_out: stdio::Output<tokio::io::Empty> = {
         let (gateway, live) = (Arc::clone(&gateway), Arc::clone(&live));
         let mut framer = Framer::new(max);
-        stdio::Output::Deliver(Box::new(move |bytes: Vec<u8>| {
+        stdio::Output::Deliver(Box::new(move |bytes: Vec<u8>, _routed: stdio::Taken| {
             let mut lines = Vec::new();
             framer.feed(&bytes, &mut lines);
             for (_, line) in lines {

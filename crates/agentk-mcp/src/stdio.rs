@@ -492,7 +492,7 @@ where
     let mut watch = watch;
     let (result, stats) = serve_streams(
         session,
-        (to_server, Input::Stream(from_server)),
+        (Output::Stream(to_server), Input::Stream(from_server)),
         &mut watch,
         (client_in, client_out),
         options,
@@ -510,8 +510,8 @@ where
 /// bridge to a Streamable HTTP server ([`crate::upstream`]). `gone` is the task behind the
 /// streams: its end means the server is gone.
 #[cfg(feature = "gateway")]
-pub(crate) struct Link<SW> {
-    pub(crate) to_server: SW,
+pub(crate) struct Link {
+    pub(crate) to_server: Deliver,
     pub(crate) from_server: FrameReader,
     pub(crate) gone: JoinHandle<()>,
 }
@@ -613,19 +613,37 @@ pub(crate) enum Input<R> {
     Frames(FrameReader),
 }
 
-/// What the loop's messages for the client go to: a byte stream, written by a task of its own
-/// (so that the loop never waits on a client slow to read), or (the gateway's) a function that
+/// What the loop's messages for one side go to: a byte stream, written by a task of its own
+/// (so that the loop never waits on a peer slow to read), or (the gateway's) a function that
 /// takes them at once and never waits: the router, whose every queue is bounded and
-/// non-blocking.
+/// non-blocking, or the bridge, which holds what it cannot send yet as counted ([`Taken`]).
 pub(crate) enum Output<W> {
     Stream(W),
     #[cfg(feature = "gateway")]
     Deliver(Deliver),
 }
 
-/// Takes whole lines (each ending with a newline) and never waits.
+/// Takes whole lines (each ending with a newline) and never waits; the [`Taken`] is kept for
+/// as long as they wait to be sent on.
 #[cfg(feature = "gateway")]
-pub(crate) type Deliver = Box<dyn FnMut(Vec<u8>) + Send>;
+pub(crate) type Deliver = Box<dyn FnMut(Vec<u8>, Taken) + Send>;
+
+/// Bytes handed to a [`Deliver`], counted against the writer's bound (the loop stops reading
+/// the other side while it is reached) until dropped.
+#[cfg(feature = "gateway")]
+pub(crate) struct Taken {
+    backlog: Arc<AtomicUsize>,
+    written: Arc<Notify>,
+    len: usize,
+}
+
+#[cfg(feature = "gateway")]
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.backlog.fetch_sub(self.len, Ordering::AcqRel);
+        self.written.notify_one();
+    }
+}
 
 /// What the loop reads one side from.
 enum Inbox {
@@ -676,9 +694,9 @@ impl Inbox {
 /// closed, it has [`Options::grace`] to finish (the bridge ends the server's session), and
 /// then it is stopped.
 #[cfg(feature = "gateway")]
-pub(crate) async fn run_link_until<S, R, W, SW, F>(
+pub(crate) async fn run_link_until<S, R, W, F>(
     session: &mut Session<S>,
-    link: Link<SW>,
+    link: Link,
     client: (Input<R>, Output<W>),
     options: &Options,
     observe: &mut (dyn FnMut(&Step) + Send),
@@ -688,14 +706,13 @@ where
     S: RecordSink,
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
-    SW: AsyncWrite + Unpin + Send + 'static,
     F: Future<Output = ()>,
 {
     let abort = link.gone.abort_handle();
     let mut watch = ExitWatch { waiter: Some(link.gone), pid: None };
     let (result, stats) = serve_streams(
         session,
-        (link.to_server, Input::<tokio::io::Empty>::Frames(link.from_server)),
+        (Output::<tokio::io::Empty>::Deliver(link.to_server), Input::<tokio::io::Empty>::Frames(link.from_server)),
         &mut watch,
         client,
         options,
@@ -718,7 +735,7 @@ where
 /// bridge to an HTTP server), and `watch` resolves when it is gone.
 async fn serve_streams<S, R, W, SW, SR, F>(
     session: &mut Session<S>,
-    (to_server, from_server): (SW, Input<SR>),
+    (to_server, from_server): (Output<SW>, Input<SR>),
     watch: &mut ExitWatch,
     (client_in, client_out): (Input<R>, Output<W>),
     options: &Options,
@@ -741,12 +758,8 @@ where
     let (failed, failures) = mpsc::unbounded_channel();
     // A side's writes may queue up to two frames' worth before the other side's reads pause.
     let backlog = max.saturating_mul(2).saturating_add(2);
-    let server_writer = Writer::spawn(Side::Server, to_server, backlog, options.timeout, failed.clone());
-    let client_writer = match client_out {
-        Output::Stream(out) => Writer::spawn(Side::Client, out, backlog, options.timeout, failed),
-        #[cfg(feature = "gateway")]
-        Output::Deliver(deliver) => Writer::deliver(deliver),
-    };
+    let server_writer = Writer::open(Side::Server, to_server, backlog, options.timeout, failed.clone());
+    let client_writer = Writer::open(Side::Client, client_out, backlog, options.timeout, failed);
     let mut proxy = Proxy {
         options,
         to_server: Some(server_writer),
@@ -1189,6 +1202,20 @@ struct Writer {
 }
 
 impl Writer {
+    fn open<W: AsyncWrite + Unpin + Send + 'static>(
+        side: Side,
+        out: Output<W>,
+        limit: usize,
+        timeout_each: Duration,
+        failed: mpsc::UnboundedSender<Side>,
+    ) -> Self {
+        match out {
+            Output::Stream(out) => Writer::spawn(side, out, limit, timeout_each, failed),
+            #[cfg(feature = "gateway")]
+            Output::Deliver(deliver) => Writer::deliver(deliver, limit),
+        }
+    }
+
     fn spawn<W: AsyncWrite + Unpin + Send + 'static>(
         side: Side,
         mut out: W,
@@ -1223,14 +1250,15 @@ impl Writer {
         }
     }
 
-    /// A writer whose writes `deliver` takes at once: it never backs up and never fails.
+    /// A writer whose writes `deliver` takes at once: it never fails, and backs up while what
+    /// it holds reaches `limit`.
     #[cfg(feature = "gateway")]
-    fn deliver(deliver: Deliver) -> Self {
+    fn deliver(deliver: Deliver, limit: usize) -> Self {
         Writer {
             queue: mpsc::unbounded_channel().0,
             backlog: Arc::new(AtomicUsize::new(0)),
             written: Arc::new(Notify::new()),
-            limit: usize::MAX,
+            limit,
             task: None,
             deliver: Some(std::sync::Mutex::new(deliver)),
         }
@@ -1238,12 +1266,14 @@ impl Writer {
 
     /// Queues `bytes`; false when the writer has failed.
     fn send(&self, bytes: Vec<u8>) -> bool {
+        let len = bytes.len();
         #[cfg(feature = "gateway")]
         if let Some(deliver) = &self.deliver {
-            (deliver.lock().unwrap_or_else(std::sync::PoisonError::into_inner))(bytes);
+            self.backlog.fetch_add(len, Ordering::AcqRel);
+            let taken = Taken { backlog: Arc::clone(&self.backlog), written: Arc::clone(&self.written), len };
+            (deliver.lock().unwrap_or_else(std::sync::PoisonError::into_inner))(bytes, taken);
             return true;
         }
-        let len = bytes.len();
         self.backlog.fetch_add(len, Ordering::AcqRel);
         if self.queue.send(bytes).is_err() {
             self.backlog.fetch_sub(len, Ordering::AcqRel);

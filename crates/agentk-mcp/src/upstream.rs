@@ -15,12 +15,15 @@
 //!
 //! Every answer is read to at most the frame limit; every SSE event too ([`SseDecoder`]); at
 //! most [`MAX_IN_FLIGHT`] POSTs run at once (the proxy's own bound on pending requests is
-//! lower); frames the proxy has not read yet wait in a bounded channel. A request the server
+//! lower), and the frames that wait for one count against the proxy's bound on what it has
+//! queued for the server (it stops reading its client while that is reached); frames the proxy
+//! has not read yet wait in a bounded channel. A request the server
 //! answers with an HTTP error, or that cannot reach it, is answered with a JSON-RPC error for
 //! the proxy to record and pass on; the server's own words are not repeated.
 //!
 //! Only `http://` is spoken: TLS to an upstream is not built yet (SECURITY.md names the gap).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,12 +35,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use tokio::io::DuplexStream;
-use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use crate::lines::{Framer, Line};
 use crate::session::SERVER_GONE;
-use crate::stdio::{FrameReader, Link};
+use crate::stdio::{Deliver, FrameReader, Link, Taken};
 
 /// The most POSTs the bridge has open to the server at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -118,12 +121,55 @@ struct Bridge {
     known: Mutex<Known>,
     /// Frames for the proxy, each one line.
     to_proxy: mpsc::Sender<Vec<u8>>,
-    posts: Arc<Semaphore>,
+    posting: std::sync::Mutex<Posting>,
+}
+
+/// The POSTs under way, and the frames waiting for one of them to finish.
+#[derive(Default)]
+struct Posting {
+    tasks: JoinSet<()>,
+    /// Tasks posting (at most [`MAX_IN_FLIGHT`]).
+    running: usize,
+    /// Frames the proxy has handed over that wait for a POST to finish, each counted against
+    /// the proxy's bound on what it has queued for the server until it is sent.
+    waiting: VecDeque<(Vec<u8>, Arc<Taken>)>,
+}
+
+/// What the proxy hands the bridge: frames, one per line. Dropped (the proxy closed its end),
+/// it tells the bridge that no more will come.
+struct Input {
+    bridge: Arc<Bridge>,
+    framer: Framer,
+    _closed: oneshot::Sender<()>,
+}
+
+impl Input {
+    /// Sends each frame now if fewer than [`MAX_IN_FLIGHT`] POSTs run, else once one finishes.
+    fn take(&mut self, bytes: Vec<u8>, taken: Taken) {
+        let mut lines = Vec::new();
+        self.framer.feed(&bytes, &mut lines);
+        let taken = Arc::new(taken);
+        let mut posting = lock(&self.bridge.posting);
+        // Finished POSTs are reaped as we go, so the set holds only what runs.
+        while posting.tasks.try_join_next().is_some() {}
+        for (_, line) in lines {
+            let Line::Frame(frame) = line else { continue };
+            if posting.running < MAX_IN_FLIGHT {
+                posting.running += 1;
+                posting.tasks.spawn(Arc::clone(&self.bridge).post_each(frame, Arc::clone(&taken)));
+            } else {
+                posting.waiting.push_back((frame, Arc::clone(&taken)));
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Starts a bridge to `url`: the proxy's streams, and the task behind them.
-pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Link<DuplexStream> {
-    let (to_server, bridge_end) = tokio::io::duplex(256 << 10);
+pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Link {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(timeout));
@@ -139,36 +185,21 @@ pub(crate) fn link(url: &UpstreamUrl, max_frame: usize, timeout: Duration) -> Li
         timeout,
         known: Mutex::new(Known::default()),
         to_proxy,
-        posts: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        posting: std::sync::Mutex::new(Posting::default()),
     });
-    // What comes back is read by the proxy loop straight from the channel.
+    // What comes back is read by the proxy loop straight from the channel; what the proxy
+    // writes for the server is taken as it is written.
     let from_server = FrameReader::new(frames, None);
-    let gone = tokio::spawn(run(bridge, bridge_end));
+    let (closed, input_closed) = oneshot::channel();
+    let mut input = Input { bridge: Arc::clone(&bridge), framer: Framer::new(max_frame), _closed: closed };
+    let to_server: Deliver = Box::new(move |bytes, taken| input.take(bytes, taken));
+    let gone = tokio::spawn(run(bridge, input_closed));
     Link { to_server, from_server, gone }
 }
 
-async fn run(bridge: Arc<Bridge>, mut input: DuplexStream) {
-    let mut framer = Framer::new(bridge.max_frame);
-    let mut buffer = vec![0u8; 64 << 10];
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let (lines, end) = crate::stdio::next_lines(&mut input, &mut framer, &mut buffer).await;
-        for (_, line) in lines {
-            if let Line::Frame(frame) = line {
-                let Ok(permit) = Arc::clone(&bridge.posts).acquire_owned().await else { break };
-                let bridge = Arc::clone(&bridge);
-                tasks.spawn(async move {
-                    bridge.post(frame).await;
-                    drop(permit);
-                });
-            }
-        }
-        // Finished POSTs are reaped as we go, so the set holds only what is in flight.
-        while tasks.try_join_next().is_some() {}
-        if end {
-            break;
-        }
-    }
+async fn run(bridge: Arc<Bridge>, input_closed: oneshot::Receiver<()>) {
+    let _ = input_closed.await;
+    let mut tasks = std::mem::take(&mut lock(&bridge.posting).tasks);
     // The proxy is done: what is in flight may still finish (the proxy no longer waits for
     // it, but the server's side effects are the server's), then the server's session ends.
     let drain = async { while tasks.join_next().await.is_some() {} };
@@ -280,6 +311,22 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 impl Bridge {
+    /// Sends `frame`, then each frame that waits for a POST to finish, until none does.
+    async fn post_each(self: Arc<Self>, mut frame: Vec<u8>, mut taken: Arc<Taken>) {
+        loop {
+            drop(taken);
+            self.post(frame).await;
+            let mut posting = lock(&self.posting);
+            match posting.waiting.pop_front() {
+                Some(next) => (frame, taken) = next,
+                None => {
+                    posting.running -= 1;
+                    return;
+                }
+            }
+        }
+    }
+
     /// Sends one frame, and passes on what comes back.
     async fn post(self: &Arc<Self>, frame: Vec<u8>) {
         let value: Value = serde_json::from_slice(&frame).unwrap_or(Value::Null);
