@@ -3,8 +3,9 @@
 //! for the session, or a Streamable HTTP server reached through [`crate::upstream`]).
 //!
 //! The gateway is a thin shell, like the stdio proxy: it checks each HTTP request at the door,
-//! turns it into one frame for the session's proxy loop ([`crate::stdio`], which it runs over an
-//! in-memory pipe), and routes what the loop writes back to the HTTP response waiting for it.
+//! turns it into one frame for the session's proxy loop ([`crate::stdio`], which reads it from a
+//! bounded channel), and routes what the loop writes back, as it writes it, to the HTTP
+//! response waiting for it.
 //! Everything is decided and recorded by the session, exactly as on stdio.
 //!
 //! # One endpoint
