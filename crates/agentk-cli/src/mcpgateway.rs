@@ -231,7 +231,7 @@ pub(crate) fn run(
         ..gateway::Options::default()
     };
     let door = Door {
-        tokens: tokens.iter().map(|t| blake3::hash(t.as_bytes())).collect(),
+        tokens: tokens.iter().map(|t| gateway::token_digest(t.as_bytes())).collect(),
         allowed_origins: run.allowed_origins.to_vec(),
         loopback: listen.ip().is_loopback(),
     };

@@ -101,6 +101,17 @@ pub const HEADER_MISMATCH: i64 = -32020;
 /// upstream to exit, or to answer what waits) before it is stopped.
 pub const DELETE_GRACE: Duration = Duration::from_secs(2);
 
+/// The BLAKE3 context of a bearer token's digest (the gateway keeps digests, never tokens).
+pub const TOKEN_CONTEXT: &str = "agentk gateway bearer token v1";
+
+/// The BLAKE3 context of the tag that names a session in logs (never its id).
+pub const SESSION_TAG_CONTEXT: &str = "agentk gateway session tag v1";
+
+/// A bearer token's digest, in its own context; digests compare in constant time.
+pub fn token_digest(token: &[u8]) -> blake3::Hash {
+    blake3::Hasher::new_derive_key(TOKEN_CONTEXT).update(token).finalize()
+}
+
 /// The only path the gateway serves.
 pub const ENDPOINT: &str = "/mcp";
 
@@ -177,7 +188,7 @@ pub struct Door {
 impl Door {
     /// A door for `tokens` (each one principal, in order).
     pub fn with_tokens<T: AsRef<[u8]>>(tokens: &[T]) -> Vec<blake3::Hash> {
-        tokens.iter().map(|t| blake3::hash(t.as_ref())).collect()
+        tokens.iter().map(|t| token_digest(t.as_ref())).collect()
     }
 }
 
@@ -504,7 +515,7 @@ impl Door {
         if !scheme.eq_ignore_ascii_case(b"bearer ") {
             return None;
         }
-        let digest = blake3::hash(presented.get(7..)?);
+        let digest = token_digest(presented.get(7..)?);
         let mut found = None;
         for (index, token) in self.tokens.iter().enumerate() {
             // blake3::Hash compares in constant time; every token is compared.
@@ -887,7 +898,13 @@ impl<O: Sessions> Gateway<O> {
             return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"));
         }
         let id: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let tag = blake3::hash(id.as_bytes()).to_hex().get(..12).unwrap_or_default().to_owned();
+        let tag = blake3::Hasher::new_derive_key(SESSION_TAG_CONTEXT)
+            .update(id.as_bytes())
+            .finalize()
+            .to_hex()
+            .get(..12)
+            .unwrap_or_default()
+            .to_owned();
         let serial = {
             let mut table = lock(&self.table);
             // A session counts until it has ended (its upstream stopped, its log closed), not
