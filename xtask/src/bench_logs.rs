@@ -82,11 +82,7 @@ fn one_log_each(rig: &Arc<Rig>, dir: &std::path::Path, threads: usize) -> Result
             })
         })
         .collect();
-    let mut done = 0;
-    for handle in handles {
-        done += handle.join().map_err(|_| "a bench thread panicked".to_owned())??;
-    }
-    Ok(done as f64 / start.elapsed().as_secs_f64())
+    per_second(handles, start)
 }
 
 /// Every session decides on one kernel (one log) behind a lock.
@@ -111,6 +107,11 @@ fn one_shared_log(rig: &Arc<Rig>, dir: &std::path::Path, threads: usize) -> Resu
             })
         })
         .collect();
+    per_second(handles, start)
+}
+
+/// The decisions per second the threads made together since `start`.
+fn per_second(handles: Vec<std::thread::JoinHandle<Result<u64, String>>>, start: Instant) -> Result<f64, String> {
     let mut done = 0;
     for handle in handles {
         done += handle.join().map_err(|_| "a bench thread panicked".to_owned())??;
