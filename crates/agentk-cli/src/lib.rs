@@ -208,6 +208,11 @@ enum Command {
         /// When each log reaches the disk (as for `mcp-proxy`).
         #[arg(long, value_name = "always|MS", default_value = "100", value_parser = parse_sync)]
         sync: SyncWhen,
+        /// A journal of grant budgets every session spends from, kept across restarts: created
+        /// owner-only when missing, else opened (refused when others may write it, or when it
+        /// counts another policy). Without it, budgets are shared by the sessions of this run.
+        #[arg(long, value_name = "FILE")]
+        ledger: Option<OsString>,
         /// The most client sessions open at once (503 beyond).
         #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
         max_sessions: u64,

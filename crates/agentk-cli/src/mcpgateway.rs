@@ -44,6 +44,7 @@ pub(crate) struct Run<'a> {
     pub(crate) env: &'a [String],
     pub(crate) timeout: Duration,
     pub(crate) sync: SyncWhen,
+    pub(crate) ledger: Option<&'a Path>,
     pub(crate) max_sessions: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) command: &'a [OsString],
@@ -208,11 +209,19 @@ pub(crate) fn run(
     let pins = mcppins::load(run.pins)?;
     let signer = Arc::new(keys::active_signer(host)?);
     let policy_name = policy.name().to_owned();
+    // The journal syncs at least as often as the logs (the kernel refuses a weaker one).
+    let journal_sync = if run.sync == SyncWhen::Always { SyncPolicy::Always } else { SyncPolicy::Never };
+    let ledger = match run.ledger {
+        None => Ok(SharedLedger::in_memory()),
+        Some(path) if path.exists() => SharedLedger::open(path, &policy_text, journal_sync),
+        Some(path) => SharedLedger::create(path, &policy_text, journal_sync),
+    }
+    .map_err(|e| bad("--ledger", e.to_string()))?;
     let opener = Arc::new(Opener {
         policy_text,
         policy: Arc::new(policy),
         signer,
-        ledger: SharedLedger::in_memory(),
+        ledger,
         log_dir: run.log_dir.to_path_buf(),
         server_id: server_id.clone(),
         sync: run.sync,

@@ -1229,3 +1229,38 @@ fn requests_in_flight_beyond_the_bound_are_429() {
     assert_eq!(reply.status, 200, "{reply:?}");
     gateway.end_session(&id, None);
 }
+
+/// One grant budget for every session, and with `--ledger` across restarts: a policy whose
+/// `mcp-tool` grant has 2 uses lets two sessions make one call each, refuses the third in a
+/// third session, and still refuses after the gateway restarts on the same journal.
+#[test]
+fn a_grant_budget_holds_across_sessions_and_restarts() {
+    let Some(python) = python() else { return };
+    let dir = scratch("mcp-gateway-ledger");
+    let profile = include_str!("../../agentk-policy/policies/mcp.toml");
+    let budgeted = profile.replacen("uses = 1000000", "uses = 2", 1);
+    assert_ne!(budgeted, profile, "the profile's mcp-tool grant has a budget to lower");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, budgeted).unwrap();
+    let ledger = dir.join("ledger.jsonl");
+    let flags = ["--policy", policy.to_str().unwrap(), "--ledger", ledger.to_str().unwrap()];
+    let one_call = |gateway: &Gateway, n: u64| {
+        let id = gateway.open_session(None);
+        let headers = [JSON[0], JSON[1], ("Mcp-Session-Id", id.as_str())];
+        let answer = gateway.post(&headers, &call(n, "add", json!({"a": 40, "b": 2}))).json();
+        gateway.end_session(&id, None);
+        answer
+    };
+    let mut gateway = Gateway::start(&dir, &flags, &python_server(&dir, &python));
+    assert_eq!(result_text(&one_call(&gateway, 1)), "42");
+    assert_eq!(result_text(&one_call(&gateway, 2)), "42");
+    let third = one_call(&gateway, 3);
+    assert_eq!(third["result"]["isError"], true, "the budget is spent across sessions: {third}");
+    assert!(third["result"]["_meta"]["agentk/denial"].is_object(), "{third}");
+    let (status, _) = gateway.terminate();
+    assert!(status.success());
+
+    let gateway = Gateway::start(&dir, &flags, &python_server(&dir, &python));
+    let after = one_call(&gateway, 4);
+    assert_eq!(after["result"]["isError"], true, "a restart does not refill the budget: {after}");
+}
